@@ -1,0 +1,19 @@
+//! threshold-wallet engine: everything that touches secret material.
+//!
+//! - [`ecdsa`]: CGGMP24 threshold ECDSA (keygen with chain code, aux info, presignatures, signing)
+//! - [`frost`]: FROST (BIP340/341) DKG and signing for Taproot key-path spends
+//! - [`transport`]: QUIC + mutual TLS between nodes, session router
+//! - [`keystore`]: AEAD-sealed secrets at rest
+//! - [`certs`]: cluster CA and node certificates
+//! - [`primes`]: safe-prime pool for aux info
+//! - [`node`]: one node: transport + keystore + protocols, driven by session ids
+//!
+//! No napi, no JavaScript types: the addon crate binds this.
+#![deny(missing_docs)]
+
+pub mod certs;
+pub mod error;
+pub mod frost;
+pub mod keystore;
+
+pub use error::{EngineError, ErrorCode, Result};
