@@ -1,1 +1,504 @@
+//! N-API binding over `tw-engine`: converts arguments, calls the engine, maps errors. Nothing else.
+//!
+//! Errors reach JavaScript with a reason of the form `[TW:<CODE>:<culprit ids>] <message>`;
+//! the hand-written `index.js` wrapper turns that into `err.code` and `err.culprits`.
+#![deny(missing_docs)]
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use tw_engine::keystore::{KeySource, Keystore};
+use tw_engine::node::{Node, NodeConfig, NodeFaults};
+use tw_engine::transport::TransportConfig;
+use tw_engine::{EngineError, ErrorCode};
+
+fn to_napi(e: EngineError) -> napi::Error {
+    let culprits: Vec<String> = e.culprits.iter().map(|c| c.to_string()).collect();
+    napi::Error::new(Status::GenericFailure, format!("[TW:{}:{}] {}", e.code.as_str(), culprits.join(","), e.message))
+}
+
+fn bad_arg(msg: impl Into<String>) -> napi::Error {
+    to_napi(EngineError::bad_arg(msg))
+}
+
+fn path_arg(path: Option<Vec<u32>>) -> Vec<u32> {
+    path.unwrap_or_default()
+}
+
+fn signers_arg(signers: Vec<u32>) -> Result<Vec<u16>> {
+    signers
+        .into_iter()
+        .map(|s| u16::try_from(s).map_err(|_| bad_arg(format!("node id {s} out of range"))))
+        .collect()
+}
+
+/// Options to start a node.
+#[napi(object)]
+pub struct NodeOptions {
+    /// This node's id, 1..=n.
+    pub node_id: u32,
+    /// Cluster size (default 5).
+    pub n: Option<u32>,
+    /// Threshold (default 4).
+    pub t: Option<u32>,
+    /// UDP address to listen on, e.g. `127.0.0.1:9001` (port 0 picks one).
+    pub listen: String,
+    /// Every other node: `{ "2": "127.0.0.1:9002", ... }`.
+    pub peers: std::collections::HashMap<String, String>,
+    /// Cluster CA certificate (PEM).
+    pub ca_cert_pem: String,
+    /// This node's certificate (PEM).
+    pub cert_pem: String,
+    /// This node's private key (PKCS#8 PEM).
+    pub key_pem: String,
+    /// Keystore directory.
+    pub keystore_dir: String,
+    /// Keystore passphrase (Argon2id). Give this or `keystoreKeyFile`.
+    pub keystore_passphrase: Option<String>,
+    /// File holding a 32-byte keystore key (raw or hex).
+    pub keystore_key_file: Option<String>,
+    /// Deadline of interactive sessions in milliseconds (default 60000).
+    pub session_timeout_ms: Option<u32>,
+    /// Deadline of aux info generation in milliseconds (default 600000).
+    pub aux_timeout_ms: Option<u32>,
+    /// Use the shipped public test primes when the pool is empty. INSECURE: tests and the
+    /// explicitly insecure devnet fast start only.
+    pub allow_insecure_test_primes: Option<bool>,
+    /// Byzantine drill: send corrupted ECDSA partial signatures. Never in production.
+    pub fault_corrupt_ecdsa_partial: Option<bool>,
+    /// Byzantine drill: send corrupted FROST signature shares. Never in production.
+    pub fault_corrupt_frost_share: Option<bool>,
+}
+
+/// Public facts about an ECDSA key.
+#[napi(object)]
+pub struct EcdsaKeyInfo {
+    /// 33-byte compressed master public key.
+    pub public_key: Buffer,
+    /// 32-byte BIP32 chain code.
+    pub chain_code: Buffer,
+}
+
+/// Public facts about a FROST (Taproot) key.
+#[napi(object)]
+pub struct FrostKeyInfo {
+    /// 33-byte compressed untweaked master key (even Y): the xpub's key.
+    pub public_key: Buffer,
+    /// 32-byte BIP32 chain code.
+    pub chain_code: Buffer,
+    /// 32-byte x-only BIP86 output key of the master key.
+    pub output_key: Buffer,
+}
+
+/// A verified ECDSA signature.
+#[napi(object)]
+pub struct EcdsaSignature {
+    /// 64 bytes r‖s (low-S).
+    pub compact: Buffer,
+    /// DER encoding, without the sighash-type byte.
+    pub der: Buffer,
+}
+
+/// Reachability of one peer.
+#[napi(object)]
+pub struct PeerProbe {
+    /// Peer node id.
+    pub node_id: u32,
+    /// Whether a mutually authenticated QUIC connection is up.
+    pub reachable: bool,
+    /// Round-trip time estimate in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Why it is unreachable.
+    pub error: Option<String>,
+}
+
+/// A refused frame.
+#[napi(object)]
+pub struct TransportEvent {
+    /// Node id (from its certificate) that sent it.
+    pub peer: u32,
+    /// Why it was refused: not-participant, wrong-session, replay, session-finished,
+    /// sender-mismatch, malformed, oversized, buffer-full, expired, banned.
+    pub reason: String,
+    /// Whether the refusal is evidence of misbehaviour (not a benign race).
+    pub violation: bool,
+    /// Wire session key (hex), when readable.
+    pub session: Option<String>,
+    /// Detail text.
+    pub detail: String,
+}
+
+/// A running cluster node: QUIC transport, sealed keystore and protocols.
+#[napi]
+pub struct ClusterNode {
+    inner: Arc<Node>,
+}
+
+/// Starts a node (binds its QUIC endpoint and opens its keystore).
+#[napi]
+pub async fn start_node(options: NodeOptions) -> Result<ClusterNode> {
+    let node_id = u16::try_from(options.node_id).map_err(|_| bad_arg("nodeId out of range"))?;
+    let listen: SocketAddr = options.listen.parse().map_err(|_| bad_arg(format!("listen address {:?} is not ip:port", options.listen)))?;
+    let mut peers = BTreeMap::new();
+    for (id, addr) in &options.peers {
+        let id: u16 = id.parse().map_err(|_| bad_arg(format!("peer id {id:?} is not a number")))?;
+        let addr: SocketAddr = addr.parse().map_err(|_| bad_arg(format!("peer {id} address {addr:?} is not ip:port")))?;
+        peers.insert(id, addr);
+    }
+    let source = match (options.keystore_passphrase, options.keystore_key_file) {
+        (Some(p), None) => KeySource::Passphrase(p.into()),
+        (None, Some(f)) => KeySource::from_key_file(&PathBuf::from(f)).map_err(to_napi)?,
+        _ => return Err(bad_arg("give exactly one of keystorePassphrase and keystoreKeyFile")),
+    };
+    let dir = PathBuf::from(options.keystore_dir);
+    let keystore = tokio::task::spawn_blocking(move || Keystore::open(&dir, node_id, source))
+        .await
+        .map_err(|e| to_napi(EngineError::internal(e.to_string())))?
+        .map_err(to_napi)?;
+    let transport = TransportConfig::new(node_id, listen, peers, options.ca_cert_pem, options.cert_pem, options.key_pem.into());
+    let mut cfg = NodeConfig::new(transport);
+    if let Some(n) = options.n {
+        cfg.n = u16::try_from(n).map_err(|_| bad_arg("n out of range"))?;
+    }
+    if let Some(t) = options.t {
+        cfg.t = u16::try_from(t).map_err(|_| bad_arg("t out of range"))?;
+    }
+    if let Some(ms) = options.session_timeout_ms {
+        cfg.session_timeout = Duration::from_millis(u64::from(ms));
+    }
+    if let Some(ms) = options.aux_timeout_ms {
+        cfg.aux_timeout = Duration::from_millis(u64::from(ms));
+    }
+    cfg.allow_insecure_test_primes = options.allow_insecure_test_primes.unwrap_or(false);
+    cfg.faults = NodeFaults {
+        corrupt_ecdsa_partial: options.fault_corrupt_ecdsa_partial.unwrap_or(false),
+        corrupt_frost_share: options.fault_corrupt_frost_share.unwrap_or(false),
+    };
+    let node = Node::start(cfg, keystore).map_err(to_napi)?;
+    Ok(ClusterNode { inner: Arc::new(node) })
+}
+
+#[napi]
+impl ClusterNode {
+    /// This node's id.
+    #[napi(getter)]
+    pub fn node_id(&self) -> u32 {
+        u32::from(self.inner.node_id())
+    }
+
+    /// The bound QUIC address, `ip:port`.
+    #[napi]
+    pub fn local_addr(&self) -> Result<String> {
+        self.inner.local_addr().map(|a| a.to_string()).map_err(to_napi)
+    }
+
+    /// Generates `count` safe-prime sets in the background and seals them in the pool.
+    /// Resolves to the pool size.
+    #[napi]
+    pub async fn generate_primes(&self, count: u32) -> Result<u32> {
+        self.inner.generate_primes(count).await.map(|n| n as u32).map_err(to_napi)
+    }
+
+    /// Prime sets ready in the pool.
+    #[napi]
+    pub fn prime_pool_size(&self) -> Result<u32> {
+        self.inner.prime_pool_size().map(|n| n as u32).map_err(to_napi)
+    }
+
+    /// Runs CGGMP24 aux-info generation with all nodes; seals it as `auxId`.
+    #[napi]
+    pub async fn ecdsa_aux_info(&self, session_id: String, aux_id: String) -> Result<()> {
+        self.inner.ecdsa_aux_info(&session_id, &aux_id).await.map_err(to_napi)
+    }
+
+    /// Whether aux info `auxId` is sealed on this node.
+    #[napi]
+    pub fn has_aux_info(&self, aux_id: String) -> bool {
+        self.inner.has_aux_info(&aux_id)
+    }
+
+    /// Runs CGGMP24 threshold keygen (with chain code) with all nodes; seals the share as `keyId`.
+    #[napi]
+    pub async fn ecdsa_keygen(&self, session_id: String, key_id: String, aux_id: String) -> Result<EcdsaKeyInfo> {
+        let info = self.inner.ecdsa_keygen(&session_id, &key_id, &aux_id).await.map_err(to_napi)?;
+        Ok(EcdsaKeyInfo { public_key: info.public_key.to_vec().into(), chain_code: info.chain_code.to_vec().into() })
+    }
+
+    /// Master public key and chain code of an ECDSA key.
+    #[napi]
+    pub fn ecdsa_key_info(&self, key_id: String) -> Result<EcdsaKeyInfo> {
+        let info = self.inner.ecdsa_key_info(&key_id).map_err(to_napi)?;
+        Ok(EcdsaKeyInfo { public_key: info.public_key.to_vec().into(), chain_code: info.chain_code.to_vec().into() })
+    }
+
+    /// Compressed child public key of an ECDSA key at a non-hardened path.
+    #[napi]
+    pub fn ecdsa_public_key(&self, key_id: String, path: Option<Vec<u32>>) -> Result<Buffer> {
+        self.inner.ecdsa_public_key(&key_id, &path_arg(path)).map(|k| k.to_vec().into()).map_err(to_napi)
+    }
+
+    /// Generates a presignature for `signers` (node ids) bound to `path`; its id is `sessionId`.
+    #[napi]
+    pub async fn ecdsa_presign(&self, session_id: String, key_id: String, signers: Vec<u32>, path: Option<Vec<u32>>) -> Result<()> {
+        let signers = signers_arg(signers)?;
+        self.inner.ecdsa_presign(&session_id, &key_id, &signers, &path_arg(path)).await.map_err(to_napi)
+    }
+
+    /// Presignature ids sealed on this node.
+    #[napi]
+    pub fn presignatures(&self) -> Result<Vec<String>> {
+        self.inner.presignatures().map_err(to_napi)
+    }
+
+    /// Signs a BIP143 sighash preimage (the node double-SHA-256s it) with a presignature,
+    /// consuming it. The result is verified before it is returned.
+    #[napi]
+    pub async fn ecdsa_sign_with_presignature(
+        &self,
+        session_id: String,
+        key_id: String,
+        presignature_id: String,
+        preimage: Buffer,
+    ) -> Result<EcdsaSignature> {
+        let sig = self
+            .inner
+            .ecdsa_sign_with_presignature(&session_id, &key_id, &presignature_id, &preimage)
+            .await
+            .map_err(to_napi)?;
+        Ok(EcdsaSignature { compact: sig.compact.to_vec().into(), der: sig.der.into() })
+    }
+
+    /// Full threshold ECDSA signing (no presignature) of a BIP143 sighash preimage.
+    #[napi]
+    pub async fn ecdsa_sign(
+        &self,
+        session_id: String,
+        key_id: String,
+        signers: Vec<u32>,
+        path: Option<Vec<u32>>,
+        preimage: Buffer,
+    ) -> Result<EcdsaSignature> {
+        let signers = signers_arg(signers)?;
+        let sig = self
+            .inner
+            .ecdsa_sign(&session_id, &key_id, &signers, &path_arg(path), &preimage)
+            .await
+            .map_err(to_napi)?;
+        Ok(EcdsaSignature { compact: sig.compact.to_vec().into(), der: sig.der.into() })
+    }
+
+    /// Runs FROST DKG with all nodes; seals the share as `keyId`.
+    #[napi]
+    pub async fn frost_dkg(&self, session_id: String, key_id: String) -> Result<FrostKeyInfo> {
+        let info = self.inner.frost_dkg(&session_id, &key_id).await.map_err(to_napi)?;
+        Ok(frost_info(info))
+    }
+
+    /// Master key, chain code and BIP86 output key of a FROST key.
+    #[napi]
+    pub fn frost_key_info(&self, key_id: String) -> Result<FrostKeyInfo> {
+        self.inner.frost_key_info(&key_id).map(frost_info).map_err(to_napi)
+    }
+
+    /// x-only BIP86 output key of a FROST key's child at `path`.
+    #[napi]
+    pub fn frost_output_key(&self, key_id: String, path: Option<Vec<u32>>) -> Result<Buffer> {
+        self.inner.frost_output_key(&key_id, &path_arg(path)).map(|k| k.to_vec().into()).map_err(to_napi)
+    }
+
+    /// FROST-signs the BIP341 sighash of `sigMsg` (the node computes the tagged hash) with the
+    /// child key at `path`; resolves to the 64-byte BIP340 signature, verified.
+    #[napi]
+    pub async fn frost_sign(
+        &self,
+        session_id: String,
+        key_id: String,
+        signers: Vec<u32>,
+        path: Option<Vec<u32>>,
+        sig_msg: Buffer,
+    ) -> Result<Buffer> {
+        let signers = signers_arg(signers)?;
+        let sig = self
+            .inner
+            .frost_sign(&session_id, &key_id, &signers, &path_arg(path), &sig_msg)
+            .await
+            .map_err(to_napi)?;
+        Ok(sig.to_vec().into())
+    }
+
+    /// Connects to every peer and reports reachability.
+    #[napi]
+    pub async fn probe_peers(&self) -> Vec<PeerProbe> {
+        self.inner
+            .probe_peers()
+            .await
+            .into_iter()
+            .map(|p| PeerProbe {
+                node_id: u32::from(p.node_id),
+                reachable: p.rtt.is_some(),
+                rtt_ms: p.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                error: p.error,
+            })
+            .collect()
+    }
+
+    /// Refused frames recorded since the last call.
+    #[napi]
+    pub fn drain_events(&self) -> Vec<TransportEvent> {
+        self.inner
+            .drain_events()
+            .into_iter()
+            .map(|e| TransportEvent {
+                peer: u32::from(e.peer),
+                reason: e.reason.as_str().to_string(),
+                violation: e.reason.is_violation(),
+                session: e.session,
+                detail: e.detail,
+            })
+            .collect()
+    }
+
+    /// Refuses connections and frames from `nodeId` from now on.
+    #[napi]
+    pub async fn ban(&self, node_id: u32) -> Result<()> {
+        let id = u16::try_from(node_id).map_err(|_| bad_arg("node id out of range"))?;
+        self.inner.transport().ban(id).await;
+        Ok(())
+    }
+
+    /// Lifts a ban.
+    #[napi]
+    pub fn unban(&self, node_id: u32) -> Result<()> {
+        let id = u16::try_from(node_id).map_err(|_| bad_arg("node id out of range"))?;
+        self.inner.transport().unban(id);
+        Ok(())
+    }
+
+    /// Key ids sealed on this node.
+    #[napi]
+    pub fn key_ids(&self) -> Result<KeyIds> {
+        let (ecdsa, frost) = self.inner.key_ids().map_err(to_napi)?;
+        Ok(KeyIds { ecdsa, frost })
+    }
+
+    /// Closes the QUIC endpoint.
+    #[napi]
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+}
+
+/// Key ids per protocol.
+#[napi(object)]
+pub struct KeyIds {
+    /// ECDSA key ids.
+    pub ecdsa: Vec<String>,
+    /// FROST key ids.
+    pub frost: Vec<String>,
+}
+
+fn frost_info(info: tw_engine::node::FrostKeyInfo) -> FrostKeyInfo {
+    FrostKeyInfo {
+        public_key: info.public_key.to_vec().into(),
+        chain_code: info.chain_code.to_vec().into(),
+        output_key: info.output_key.to_vec().into(),
+    }
+}
+
+// ------------------------------------------------------------------ certificates
+
+/// Generated cluster files.
+#[napi(object)]
+pub struct ClusterCerts {
+    /// Paths written.
+    pub files: Vec<String>,
+}
+
+/// Writes a cluster CA and certificates for nodes 1..=nodes into `dir` (CA key into
+/// `caKeyDir` if given, so the CA can be kept offline).
+#[napi]
+pub fn generate_cluster_certs(dir: String, nodes: u32, ca_key_dir: Option<String>, validity_days: Option<u32>) -> Result<ClusterCerts> {
+    let nodes = u16::try_from(nodes).map_err(|_| bad_arg("nodes out of range"))?;
+    let ca_dir = ca_key_dir.map(PathBuf::from);
+    let files = tw_engine::certs::write_cluster(&PathBuf::from(dir), nodes, ca_dir.as_deref(), validity_days.unwrap_or(365))
+        .map_err(to_napi)?;
+    Ok(ClusterCerts { files: files.into_iter().map(|p| p.display().to_string()).collect() })
+}
+
+/// Facts about a certificate.
+#[napi(object)]
+pub struct CertInfo {
+    /// Node id from the `node-<id>.tw` SAN, if any.
+    pub node_id: Option<u32>,
+    /// Subject.
+    pub subject: String,
+    /// Not-before, unix seconds.
+    pub not_before: i64,
+    /// Not-after, unix seconds.
+    pub not_after: i64,
+    /// Whether it is a CA certificate.
+    pub is_ca: bool,
+    /// SHA-256 of the DER, hex.
+    pub sha256_fingerprint: String,
+}
+
+/// Verifies a node certificate against the cluster CA at the current time (and its node id,
+/// if given).
+#[napi]
+pub fn verify_node_certificate(ca_cert_pem: String, cert_pem: String, node_id: Option<u32>) -> Result<CertInfo> {
+    let expected = node_id.map(|n| u16::try_from(n).map_err(|_| bad_arg("node id out of range"))).transpose()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| bad_arg("clock before 1970"))?
+        .as_secs() as i64;
+    let info = tw_engine::certs::verify_node_cert(&ca_cert_pem, &cert_pem, expected, now).map_err(to_napi)?;
+    Ok(CertInfo {
+        node_id: info.node_id.map(u32::from),
+        subject: info.subject,
+        not_before: info.not_before_unix,
+        not_after: info.not_after_unix,
+        is_ca: info.is_ca,
+        sha256_fingerprint: info.sha256_fingerprint,
+    })
+}
+
+// ------------------------------------------------------------------ hashing
+
+/// Double SHA-256 (Bitcoin's hash256): the digest an ECDSA signature over `preimage` signs.
+#[napi]
+pub fn sha256d(preimage: Buffer) -> Buffer {
+    tw_engine::ecdsa::sha256d(&preimage).to_vec().into()
+}
+
+/// BIP341 `TaggedHash("TapSighash", 0x00 || sigMsg)`: the message a FROST signature signs.
+#[napi]
+pub fn taproot_sighash(sig_msg: Buffer) -> Result<Buffer> {
+    tw_engine::node::taproot_sighash(&sig_msg).map(|h| h.to_vec().into()).map_err(to_napi)
+}
+
+/// Error codes the engine uses (`err.code` values).
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    [
+        ErrorCode::BadArgument,
+        ErrorCode::Timeout,
+        ErrorCode::PeerMisbehaved,
+        ErrorCode::KeystoreTampered,
+        ErrorCode::KeystoreLocked,
+        ErrorCode::NotFound,
+        ErrorCode::PresignatureUsed,
+        ErrorCode::Transport,
+        ErrorCode::ProtocolFailed,
+        ErrorCode::InvalidSignature,
+        ErrorCode::Io,
+        ErrorCode::Internal,
+    ]
+    .iter()
+    .map(|c| c.as_str().to_string())
+    .collect()
+}

@@ -12,8 +12,13 @@
 #![deny(missing_docs)]
 
 pub mod certs;
+pub mod ecdsa;
 pub mod error;
 pub mod frost;
 pub mod keystore;
+pub mod node;
+pub mod primes;
+pub mod session;
+pub mod transport;
 
 pub use error::{EngineError, ErrorCode, Result};

@@ -1,0 +1,403 @@
+//! QUIC transport between nodes, mutually authenticated with TLS 1.3 against the cluster CA.
+//!
+//! - One UDP endpoint per node serves both roles. Each node sends on its own outbound
+//!   connection to a peer (one unidirectional stream per connection carrying length-prefixed
+//!   [`frame::Frame`]s, so frames from one sender arrive in order) and receives on the peer's
+//!   inbound connection.
+//! - The peer's node id comes from its certificate (SAN `node-<id>.tw`), never from a message;
+//!   a frame whose header claims another sender is refused.
+//! - Oversized and malformed frames are refused without a panic; every refusal is recorded as a
+//!   [`router::TransportEvent`] for the node service's Byzantine bookkeeping.
+//! - Nothing here does heavy cryptography: protocols run on blocking threads (see
+//!   [`crate::session`]), the QUIC tasks only move bytes.
+
+pub mod frame;
+pub mod router;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroizing;
+
+use crate::certs;
+use crate::error::{EngineError, ErrorCode, Result};
+use frame::{Frame, Protocol, SessionKey};
+use router::{BufferLimits, RejectReason, Router, TransportEvent};
+
+const ALPN: &[u8] = b"tw/1";
+
+/// Transport configuration.
+#[derive(Clone)]
+pub struct TransportConfig {
+    /// This node's id (1-based).
+    pub node_id: u16,
+    /// UDP address to listen on (port 0 picks one).
+    pub listen: SocketAddr,
+    /// Every other node's id and address.
+    pub peers: BTreeMap<u16, SocketAddr>,
+    /// Cluster CA certificate (PEM).
+    pub ca_cert_pem: String,
+    /// This node's certificate (PEM), SAN `node-<id>.tw`.
+    pub cert_pem: String,
+    /// This node's PKCS#8 private key (PEM).
+    pub key_pem: Zeroizing<String>,
+    /// Largest accepted frame body (default 32 MiB: aux-info messages are large).
+    pub max_frame_bytes: usize,
+    /// Early-frame buffering limits.
+    pub buffer: BufferLimits,
+}
+
+impl std::fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("node_id", &self.node_id)
+            .field("listen", &self.listen)
+            .field("peers", &self.peers)
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransportConfig {
+    /// A config with default limits.
+    pub fn new(
+        node_id: u16,
+        listen: SocketAddr,
+        peers: BTreeMap<u16, SocketAddr>,
+        ca_cert_pem: String,
+        cert_pem: String,
+        key_pem: Zeroizing<String>,
+    ) -> Self {
+        Self { node_id, listen, peers, ca_cert_pem, cert_pem, key_pem, max_frame_bytes: 32 << 20, buffer: BufferLimits::default() }
+    }
+}
+
+struct Outbound {
+    conn: quinn::Connection,
+    stream: tokio::sync::Mutex<quinn::SendStream>,
+}
+
+struct Inner {
+    node_id: u16,
+    endpoint: quinn::Endpoint,
+    peers: BTreeMap<u16, SocketAddr>,
+    max_frame_bytes: usize,
+    router: Mutex<Router>,
+    outbound: tokio::sync::Mutex<HashMap<u16, Arc<Outbound>>>,
+    banned: RwLock<HashSet<u16>>,
+    seq: Mutex<HashMap<SessionKey, u64>>,
+}
+
+/// A running transport. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+fn tls_err(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::new(ErrorCode::BadArgument, format!("{what}: {e}"))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data that is still consistent enough to use.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Transport {
+    /// Binds the endpoint and starts accepting peers. Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// `BadArgument` for unusable certificates or keys, `Transport` if the address cannot be bound.
+    pub fn start(cfg: TransportConfig) -> Result<Transport> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let ca_ders = certs::pem_to_der_certs(&cfg.ca_cert_pem)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for der in &ca_ders {
+            roots.add(CertificateDer::from(der.clone())).map_err(|e| tls_err("cluster ca certificate rejected", e))?;
+        }
+        let roots = Arc::new(roots);
+        let chain: Vec<CertificateDer<'static>> =
+            certs::pem_to_der_certs(&cfg.cert_pem)?.into_iter().map(CertificateDer::from).collect();
+        let Some(leaf) = chain.first() else {
+            return Err(EngineError::bad_arg("node certificate pem holds no certificate"));
+        };
+        let own_id = certs::node_id_from_cert_der(leaf)?;
+        if own_id != cfg.node_id {
+            return Err(EngineError::bad_arg(format!(
+                "node certificate is for node {own_id}, but this is node {}",
+                cfg.node_id
+            )));
+        }
+        let key_der = certs::pem_to_der_key(&cfg.key_pem)?;
+        let key = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec()));
+
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|e| tls_err("cannot build client verifier", e))?;
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| tls_err("tls 1.3 unavailable", e))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), key())
+            .map_err(|e| tls_err("node certificate or key rejected", e))?;
+        server.alpn_protocols = vec![ALPN.to_vec()];
+        server.max_early_data_size = 0;
+        let mut client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| tls_err("tls 1.3 unavailable", e))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key())
+            .map_err(|e| tls_err("node certificate or key rejected", e))?;
+        client.alpn_protocols = vec![ALPN.to_vec()];
+        client.enable_early_data = false;
+
+        let mut transport = quinn::TransportConfig::default();
+        transport.keep_alive_interval(Some(Duration::from_secs(5)));
+        transport.max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(Duration::from_secs(30)).map_err(|e| EngineError::internal(e.to_string()))?,
+        ));
+        transport.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
+        transport.receive_window(quinn::VarInt::from_u32(64 << 20));
+        transport.send_window(64 << 20);
+        let transport = Arc::new(transport);
+
+        let server_crypto = QuicServerConfig::try_from(server).map_err(|e| tls_err("quic server config", e))?;
+        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+        server_config.transport_config(transport.clone());
+        let client_crypto = QuicClientConfig::try_from(client).map_err(|e| tls_err("quic client config", e))?;
+        let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
+        client_config.transport_config(transport);
+
+        let mut endpoint = quinn::Endpoint::server(server_config, cfg.listen)
+            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("cannot listen on {}: {e}", cfg.listen)))?;
+        endpoint.set_default_client_config(client_config);
+
+        let inner = Arc::new(Inner {
+            node_id: cfg.node_id,
+            endpoint,
+            peers: cfg.peers,
+            max_frame_bytes: cfg.max_frame_bytes,
+            router: Mutex::new(Router::new(cfg.buffer)),
+            outbound: tokio::sync::Mutex::new(HashMap::new()),
+            banned: RwLock::new(HashSet::new()),
+            seq: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(accept_loop(inner.clone()));
+        Ok(Transport { inner })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> u16 {
+        self.inner.node_id
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.inner.endpoint.local_addr()?)
+    }
+
+    /// Known peer ids.
+    pub fn peer_ids(&self) -> Vec<u16> {
+        self.inner.peers.keys().copied().collect()
+    }
+
+    /// Refuses every connection and frame from `node` from now on (and closes open ones).
+    pub async fn ban(&self, node: u16) {
+        self.inner.banned.write().unwrap_or_else(|p| p.into_inner()).insert(node);
+        if let Some(out) = self.inner.outbound.lock().await.remove(&node) {
+            out.conn.close(quinn::VarInt::from_u32(3), b"banned");
+        }
+    }
+
+    /// Lifts a ban.
+    pub fn unban(&self, node: u16) {
+        self.inner.banned.write().unwrap_or_else(|p| p.into_inner()).remove(&node);
+    }
+
+    /// Currently banned nodes.
+    pub fn banned(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self.inner.banned.read().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Registers a session; frames for it (including ones that arrived early) go to the receiver.
+    ///
+    /// # Errors
+    /// `BadArgument` if the session id was already used on this node.
+    pub fn register(
+        &self,
+        key: SessionKey,
+        protocol: Protocol,
+        participants: Vec<u16>,
+    ) -> Result<futures::channel::mpsc::UnboundedReceiver<Frame>> {
+        lock(&self.inner.router)
+            .register(key, protocol, participants)
+            .ok_or_else(|| EngineError::bad_arg("session id was already used on this node"))
+    }
+
+    /// Ends a session here; later frames for it are refused.
+    pub fn finish(&self, key: &SessionKey) {
+        lock(&self.inner.router).finish(key);
+        lock(&self.inner.seq).remove(key);
+    }
+
+    /// Frames received per sender in a running session.
+    pub fn received_counts(&self, key: &SessionKey) -> HashMap<u16, u64> {
+        lock(&self.inner.router).received_counts(key)
+    }
+
+    /// Removes and returns the refused-frame events recorded so far.
+    pub fn drain_events(&self) -> Vec<TransportEvent> {
+        lock(&self.inner.router).drain_events()
+    }
+
+    /// Next sequence number for frames this node sends in `session`.
+    pub fn next_seq(&self, session: &SessionKey) -> u64 {
+        let mut seq = lock(&self.inner.seq);
+        let e = seq.entry(*session).or_insert(0);
+        let v = *e;
+        *e += 1;
+        v
+    }
+
+    /// Sends one frame to `peer`, connecting first if needed.
+    ///
+    /// # Errors
+    /// `Transport` if the peer is unknown, banned or unreachable.
+    pub async fn send(&self, peer: u16, frame: &Frame) -> Result<()> {
+        self.send_raw(peer, &frame.encode()).await
+    }
+
+    /// Sends pre-encoded bytes (a length-prefixed frame) to `peer`. Tests use this to send
+    /// malformed frames; protocol code uses [`Transport::send`].
+    pub async fn send_raw(&self, peer: u16, bytes: &[u8]) -> Result<()> {
+        for attempt in 0..2 {
+            let out = self.outbound(peer).await?;
+            let res = out.stream.lock().await.write_all(bytes).await;
+            match res {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.inner.outbound.lock().await.remove(&peer);
+                    if attempt == 1 {
+                        return Err(EngineError::new(ErrorCode::Transport, format!("send to node {peer} failed: {e}")));
+                    }
+                }
+            }
+        }
+        Err(EngineError::internal("unreachable send retry loop"))
+    }
+
+    /// Connects to a peer (if not connected) and returns the round-trip time estimate.
+    ///
+    /// # Errors
+    /// `Transport` if the peer cannot be reached or its certificate is refused.
+    pub async fn probe(&self, peer: u16) -> Result<Duration> {
+        let out = self.outbound(peer).await?;
+        Ok(out.conn.rtt())
+    }
+
+    async fn outbound(&self, peer: u16) -> Result<Arc<Outbound>> {
+        if self.inner.banned.read().unwrap_or_else(|p| p.into_inner()).contains(&peer) {
+            return Err(EngineError::new(ErrorCode::Transport, format!("node {peer} is banned")));
+        }
+        let mut map = self.inner.outbound.lock().await;
+        if let Some(o) = map.get(&peer) {
+            if o.conn.close_reason().is_none() {
+                return Ok(o.clone());
+            }
+            map.remove(&peer);
+        }
+        let addr = *self
+            .inner
+            .peers
+            .get(&peer)
+            .ok_or_else(|| EngineError::new(ErrorCode::Transport, format!("unknown peer node {peer}")))?;
+        let connecting = self
+            .inner
+            .endpoint
+            .connect(addr, &certs::node_dns_name(peer))
+            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("cannot connect to node {peer} at {addr}: {e}")))?;
+        let conn = tokio::time::timeout(Duration::from_secs(5), connecting)
+            .await
+            .map_err(|_| EngineError::new(ErrorCode::Transport, format!("connecting to node {peer} at {addr} timed out")))?
+            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("connection to node {peer} at {addr} refused: {e}")))?;
+        let stream = conn
+            .open_uni()
+            .await
+            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("cannot open stream to node {peer}: {e}")))?;
+        let out = Arc::new(Outbound { conn, stream: tokio::sync::Mutex::new(stream) });
+        map.insert(peer, out.clone());
+        Ok(out)
+    }
+
+    /// Closes the endpoint.
+    pub fn close(&self) {
+        self.inner.endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
+    }
+}
+
+async fn accept_loop(inner: Arc<Inner>) {
+    while let Some(incoming) = inner.endpoint.accept().await {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let Ok(conn) = incoming.await else {
+                // TLS refused (wrong CA, expired, no client certificate): rustls already said no.
+                return;
+            };
+            let Some(peer) = peer_node_id(&conn) else {
+                conn.close(quinn::VarInt::from_u32(1), b"certificate names no node");
+                return;
+            };
+            if peer == inner.node_id || !inner.peers.contains_key(&peer) {
+                conn.close(quinn::VarInt::from_u32(1), b"unknown node");
+                return;
+            }
+            if inner.banned.read().unwrap_or_else(|p| p.into_inner()).contains(&peer) {
+                lock(&inner.router).reject(peer, RejectReason::Banned, None, "connection from banned node");
+                conn.close(quinn::VarInt::from_u32(3), b"banned");
+                return;
+            }
+            while let Ok(recv) = conn.accept_uni().await {
+                tokio::spawn(read_stream(inner.clone(), peer, recv));
+            }
+        });
+    }
+}
+
+fn peer_node_id(conn: &quinn::Connection) -> Option<u16> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    certs::node_id_from_cert_der(certs.first()?).ok()
+}
+
+async fn read_stream(inner: Arc<Inner>, peer: u16, mut recv: quinn::RecvStream) {
+    loop {
+        let mut len = [0u8; 4];
+        if recv.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > inner.max_frame_bytes {
+            lock(&inner.router).reject(peer, RejectReason::Oversized, None, format!("{len} byte frame"));
+            let _ = recv.stop(quinn::VarInt::from_u32(2));
+            return;
+        }
+        let mut body = vec![0u8; len];
+        if recv.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        if inner.banned.read().unwrap_or_else(|p| p.into_inner()).contains(&peer) {
+            lock(&inner.router).reject(peer, RejectReason::Banned, None, "frame from banned node");
+            return;
+        }
+        match Frame::decode(&body) {
+            Ok(frame) => lock(&inner.router).deliver(peer, frame),
+            Err(e) => lock(&inner.router).reject(peer, RejectReason::Malformed, None, e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Session router: demultiplexes authenticated frames to the sessions running on this node.
+//!
+//! Frames for a session that has not started here yet are buffered (bounded in frames, bytes
+//! and sessions, expiring after a TTL). Frames from non-participants, for the wrong protocol,
+//! out of sequence (replays) or for finished sessions are rejected and reported as
+//! [`TransportEvent`]s, never delivered.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc;
+
+use super::frame::{Frame, Protocol, SessionKey};
+
+/// Limits on buffering frames that arrive before their session starts locally.
+#[derive(Debug, Clone, Copy)]
+pub struct BufferLimits {
+    /// How long an early frame is kept (default 30 s).
+    pub ttl: Duration,
+    /// Frames buffered per unknown session (default 256).
+    pub max_frames_per_session: usize,
+    /// Unknown sessions buffered at once (default 128).
+    pub max_sessions: usize,
+    /// Bytes buffered over all unknown sessions (default 64 MiB).
+    pub max_bytes: usize,
+}
+
+impl Default for BufferLimits {
+    fn default() -> Self {
+        Self { ttl: Duration::from_secs(30), max_frames_per_session: 256, max_sessions: 128, max_bytes: 64 << 20 }
+    }
+}
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// The sender is not a participant of the session.
+    NotParticipant,
+    /// The frame's protocol differs from the session's.
+    WrongSession,
+    /// The sequence number did not increase (a replayed or duplicated frame).
+    Replay,
+    /// The session already finished here.
+    SessionFinished,
+    /// The header's sender id differs from the certificate's node id.
+    SenderMismatch,
+    /// The frame could not be decoded.
+    Malformed,
+    /// The frame exceeded the size limit.
+    Oversized,
+    /// The early-frame buffer was full.
+    BufferFull,
+    /// The early frame expired before its session started.
+    Expired,
+    /// The peer is banned.
+    Banned,
+}
+
+impl RejectReason {
+    /// Stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotParticipant => "not-participant",
+            Self::WrongSession => "wrong-session",
+            Self::Replay => "replay",
+            Self::SessionFinished => "session-finished",
+            Self::SenderMismatch => "sender-mismatch",
+            Self::Malformed => "malformed",
+            Self::Oversized => "oversized",
+            Self::BufferFull => "buffer-full",
+            Self::Expired => "expired",
+            Self::Banned => "banned",
+        }
+    }
+
+    /// Whether this rejection is evidence of misbehaviour (as opposed to a benign race).
+    pub fn is_violation(self) -> bool {
+        matches!(
+            self,
+            Self::NotParticipant
+                | Self::WrongSession
+                | Self::Replay
+                | Self::SenderMismatch
+                | Self::Malformed
+                | Self::Oversized
+        )
+    }
+}
+
+/// A refused frame, kept for the node service's Byzantine bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportEvent {
+    /// Authenticated node id of the peer that sent it.
+    pub peer: u16,
+    /// What was wrong.
+    pub reason: RejectReason,
+    /// Session key (hex) if the header could be read.
+    pub session: Option<String>,
+    /// Free-form detail (never secret).
+    pub detail: String,
+}
+
+struct Session {
+    protocol: Protocol,
+    participants: Vec<u16>,
+    last_seq: HashMap<u16, u64>,
+    received: HashMap<u16, u64>,
+    tx: mpsc::UnboundedSender<Frame>,
+}
+
+struct Early {
+    first_seen: Instant,
+    frames: Vec<(u16, Frame)>,
+    bytes: usize,
+}
+
+/// The routing table. Not thread-safe by itself: the transport keeps it behind a mutex.
+pub struct Router {
+    limits: BufferLimits,
+    sessions: HashMap<SessionKey, Session>,
+    early: HashMap<SessionKey, Early>,
+    early_bytes: usize,
+    finished: HashMap<SessionKey, Instant>,
+    events: VecDeque<TransportEvent>,
+}
+
+const MAX_EVENTS: usize = 10_000;
+const FINISHED_TTL: Duration = Duration::from_secs(3600);
+
+impl Router {
+    /// Creates an empty router.
+    pub fn new(limits: BufferLimits) -> Self {
+        Self {
+            limits,
+            sessions: HashMap::new(),
+            early: HashMap::new(),
+            early_bytes: 0,
+            finished: HashMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Records a refused frame.
+    pub fn reject(&mut self, peer: u16, reason: RejectReason, session: Option<&SessionKey>, detail: impl Into<String>) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(TransportEvent { peer, reason, session: session.map(hex::encode), detail: detail.into() });
+    }
+
+    /// Removes and returns all recorded events.
+    pub fn drain_events(&mut self) -> Vec<TransportEvent> {
+        self.events.drain(..).collect()
+    }
+
+    /// Whether a session with this key is running or has finished here.
+    pub fn is_known(&self, key: &SessionKey) -> bool {
+        self.sessions.contains_key(key) || self.finished.contains_key(key)
+    }
+
+    /// Registers a session and returns the receiver of its frames (early frames included).
+    ///
+    /// Returns `None` if a session with this key is running or already finished here:
+    /// a session id is never reused.
+    pub fn register(
+        &mut self,
+        key: SessionKey,
+        protocol: Protocol,
+        participants: Vec<u16>,
+    ) -> Option<mpsc::UnboundedReceiver<Frame>> {
+        if self.is_known(&key) {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded();
+        self.sessions.insert(
+            key,
+            Session { protocol, participants, last_seq: HashMap::new(), received: HashMap::new(), tx },
+        );
+        if let Some(early) = self.early.remove(&key) {
+            self.early_bytes = self.early_bytes.saturating_sub(early.bytes);
+            let expired = early.first_seen.elapsed() > self.limits.ttl;
+            for (peer, frame) in early.frames {
+                if expired {
+                    self.reject(peer, RejectReason::Expired, Some(&key), "early frame outlived its ttl");
+                } else {
+                    self.deliver(peer, frame);
+                }
+            }
+        }
+        Some(rx)
+    }
+
+    /// Ends a session: later frames for it are refused as [`RejectReason::SessionFinished`].
+    pub fn finish(&mut self, key: &SessionKey) {
+        self.sessions.remove(key);
+        let now = Instant::now();
+        self.finished.retain(|_, t| now.duration_since(*t) < FINISHED_TTL);
+        self.finished.insert(*key, now);
+    }
+
+    /// Frames received so far per sender, for naming parties that did not deliver.
+    pub fn received_counts(&self, key: &SessionKey) -> HashMap<u16, u64> {
+        self.sessions.get(key).map(|s| s.received.clone()).unwrap_or_default()
+    }
+
+    /// Routes one authenticated frame from `peer` (node id from its certificate).
+    pub fn deliver(&mut self, peer: u16, frame: Frame) {
+        let key = frame.session;
+        if frame.sender != peer {
+            let detail = format!("header claims node {} but certificate is node {peer}", frame.sender);
+            self.reject(peer, RejectReason::SenderMismatch, Some(&key), detail);
+            return;
+        }
+        if self.finished.contains_key(&key) {
+            self.reject(peer, RejectReason::SessionFinished, Some(&key), format!("seq {}", frame.seq));
+            return;
+        }
+        let Some(session) = self.sessions.get_mut(&key) else {
+            self.buffer_early(peer, frame);
+            return;
+        };
+        if session.protocol != frame.protocol {
+            let detail = format!("{} frame for a {} session", frame.protocol.name(), session.protocol.name());
+            self.reject(peer, RejectReason::WrongSession, Some(&key), detail);
+            return;
+        }
+        if !session.participants.contains(&peer) {
+            self.reject(peer, RejectReason::NotParticipant, Some(&key), "sender is not in the session");
+            return;
+        }
+        if let Some(&last) = session.last_seq.get(&peer) {
+            if frame.seq <= last {
+                self.reject(peer, RejectReason::Replay, Some(&key), format!("seq {} after {last}", frame.seq));
+                return;
+            }
+        }
+        session.last_seq.insert(peer, frame.seq);
+        *session.received.entry(peer).or_default() += 1;
+        // A closed receiver means the protocol already ended; the frame is simply late.
+        let _ = session.tx.unbounded_send(frame);
+    }
+
+    fn buffer_early(&mut self, peer: u16, frame: Frame) {
+        let key = frame.session;
+        let now = Instant::now();
+        let ttl = self.limits.ttl;
+        let mut freed = 0;
+        let mut expired = Vec::new();
+        self.early.retain(|k, e| {
+            let keep = now.duration_since(e.first_seen) < ttl;
+            if !keep {
+                freed += e.bytes;
+                expired.extend(e.frames.iter().map(|(p, _)| (*p, *k)));
+            }
+            keep
+        });
+        self.early_bytes = self.early_bytes.saturating_sub(freed);
+        for (p, k) in expired {
+            self.reject(p, RejectReason::Expired, Some(&k), "no session started for this frame");
+        }
+        let size = frame.payload.len();
+        let limits = self.limits;
+        let full = self.early_bytes + size > limits.max_bytes
+            || (!self.early.contains_key(&key) && self.early.len() >= limits.max_sessions)
+            || self.early.get(&key).is_some_and(|e| e.frames.len() >= limits.max_frames_per_session);
+        if full {
+            self.reject(peer, RejectReason::BufferFull, Some(&key), "early-frame buffer full");
+            return;
+        }
+        let entry = self.early.entry(key).or_insert_with(|| Early { first_seen: now, frames: Vec::new(), bytes: 0 });
+        entry.frames.push((peer, frame));
+        entry.bytes += size;
+        self.early_bytes += size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::frame::session_key;
+
+    fn frame(session: &str, protocol: Protocol, sender: u16, seq: u64) -> Frame {
+        Frame { session: session_key(session), protocol, sender, seq, broadcast: true, payload: vec![seq as u8] }
+    }
+
+    #[test]
+    fn routes_buffers_and_rejects() {
+        let mut r = Router::new(BufferLimits::default());
+        // early frame is buffered, then delivered on register
+        r.deliver(2, frame("a", Protocol::FrostSign, 2, 0));
+        let mut rx = r.register(session_key("a"), Protocol::FrostSign, vec![1, 2, 3, 4]).expect("new session");
+        assert_eq!(rx.try_recv().expect("ready").seq, 0);
+        // in-order frame delivered
+        r.deliver(3, frame("a", Protocol::FrostSign, 3, 0));
+        assert_eq!(rx.try_recv().expect("ready").sender, 3);
+        // replay (same seq) rejected
+        r.deliver(3, frame("a", Protocol::FrostSign, 3, 0));
+        // wrong protocol rejected
+        r.deliver(4, frame("a", Protocol::EcdsaSign, 4, 0));
+        // non-participant rejected
+        r.deliver(5, frame("a", Protocol::FrostSign, 5, 0));
+        // impersonation rejected
+        r.deliver(4, frame("a", Protocol::FrostSign, 2, 9));
+        assert!(rx.try_recv().is_err(), "nothing else delivered");
+        r.finish(&session_key("a"));
+        r.deliver(4, frame("a", Protocol::FrostSign, 4, 1));
+        assert!(r.register(session_key("a"), Protocol::FrostSign, vec![1, 2]).is_none(), "ids never reused");
+        let reasons: Vec<_> = r.drain_events().into_iter().map(|e| (e.peer, e.reason)).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (3, RejectReason::Replay),
+                (4, RejectReason::WrongSession),
+                (5, RejectReason::NotParticipant),
+                (4, RejectReason::SenderMismatch),
+                (4, RejectReason::SessionFinished),
+            ]
+        );
+    }
+
+    #[test]
+    fn early_buffer_is_bounded_and_expires() {
+        let limits = BufferLimits { ttl: Duration::from_millis(0), max_frames_per_session: 2, max_sessions: 1, max_bytes: 1 << 20 };
+        let mut r = Router::new(limits);
+        r.deliver(2, frame("x", Protocol::Ping, 2, 0));
+        let _rx = r.register(session_key("x"), Protocol::Ping, vec![1, 2]);
+        assert_eq!(r.drain_events()[0].reason, RejectReason::Expired);
+
+        let limits = BufferLimits { ttl: Duration::from_secs(60), max_frames_per_session: 2, max_sessions: 1, max_bytes: 1 << 20 };
+        let mut r = Router::new(limits);
+        for seq in 0..3 {
+            r.deliver(2, frame("y", Protocol::Ping, 2, seq));
+        }
+        r.deliver(2, frame("z", Protocol::Ping, 2, 0));
+        let reasons: Vec<_> = r.drain_events().into_iter().map(|e| e.reason).collect();
+        assert_eq!(reasons, vec![RejectReason::BufferFull, RejectReason::BufferFull]);
+    }
+}

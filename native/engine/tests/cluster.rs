@@ -1,0 +1,279 @@
+//! Five nodes in one process, talking real QUIC + mutual TLS on loopback: 4-of-5 ECDSA and
+//! FROST end to end, misbehaving peers named, hostile frames refused.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k256::ecdsa::signature::hazmat::PrehashVerifier;
+use tw_engine::certs::{self, CaBundle};
+use tw_engine::keystore::{KeySource, Keystore};
+use tw_engine::node::{Node, NodeConfig, NodeFaults};
+use tw_engine::transport::frame::{session_key, Frame, Protocol};
+use tw_engine::transport::router::RejectReason;
+use tw_engine::transport::{Transport, TransportConfig};
+use tw_engine::ErrorCode;
+
+const SETS: [[u16; 4]; 5] = [[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 4, 5], [1, 3, 4, 5], [2, 3, 4, 5]];
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let mut b = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    let d = std::env::temp_dir().join(format!("tw-{tag}-{}", hex::encode(b)));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_ports(n: usize) -> Vec<SocketAddr> {
+    let socks: Vec<UdpSocket> = (0..n).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    socks.iter().map(|s| s.local_addr().unwrap()).collect()
+}
+
+struct Cluster {
+    nodes: Vec<Arc<Node>>,
+    _dir: PathBuf,
+}
+
+impl Cluster {
+    fn node(&self, id: u16) -> &Arc<Node> {
+        &self.nodes[usize::from(id - 1)]
+    }
+}
+
+fn transport_config(ca: &CaBundle, id: u16, addrs: &[SocketAddr]) -> TransportConfig {
+    let cert = certs::issue_node_cert(ca, id, &["127.0.0.1".into()], 30).unwrap();
+    let peers: BTreeMap<u16, SocketAddr> =
+        (1..=addrs.len() as u16).filter(|&p| p != id).map(|p| (p, addrs[usize::from(p - 1)])).collect();
+    TransportConfig::new(id, addrs[usize::from(id - 1)], peers, ca.cert_pem.clone(), cert.cert_pem, cert.key_pem.to_string().into())
+}
+
+fn start_cluster() -> Cluster {
+    let dir = temp_dir("cluster");
+    let ca = certs::generate_ca("tw test ca", 30).unwrap();
+    let addrs = free_ports(5);
+    let nodes = (1..=5u16)
+        .map(|id| {
+            let ks = Keystore::open(&dir.join(format!("ks-{id}")), id, KeySource::KeyBytes([id as u8; 32].into())).unwrap();
+            let mut cfg = NodeConfig::new(transport_config(&ca, id, &addrs));
+            cfg.allow_insecure_test_primes = true;
+            cfg.session_timeout = Duration::from_secs(120);
+            Arc::new(Node::start(cfg, ks).unwrap())
+        })
+        .collect();
+    Cluster { nodes, _dir: dir }
+}
+
+/// Runs `f` on every node in `ids` concurrently and returns the results in order.
+async fn on<T, F, Fut>(c: &Cluster, ids: &[u16], f: F) -> Vec<tw_engine::Result<T>>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Node>) -> Fut,
+    Fut: std::future::Future<Output = tw_engine::Result<T>> + Send + 'static,
+{
+    let handles: Vec<_> = ids.iter().map(|&id| tokio::spawn(f(c.node(id).clone()))).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+fn verify_ecdsa(pubkey: &[u8; 33], preimage: &[u8], sig: &[u8; 64]) {
+    let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(pubkey).unwrap();
+    let sig = k256::ecdsa::Signature::from_slice(sig).unwrap();
+    assert!(sig.normalize_s().is_none(), "signature is low-S");
+    vk.verify_prehash(&tw_engine::ecdsa::sha256d(preimage), &sig).expect("ecdsa signature verifies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ecdsa_four_of_five_over_quic() {
+    let c = start_cluster();
+    let all = [1, 2, 3, 4, 5];
+    for r in on(&c, &all, |n| async move { n.ecdsa_aux_info("aux-1", "aux") .await }).await {
+        r.unwrap();
+    }
+    let infos: Vec<_> = on(&c, &all, |n| async move { n.ecdsa_keygen("keygen-1", "k1", "aux").await })
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(infos.iter().all(|i| *i == infos[0]), "all five report the same public key");
+
+    let preimage = b"bip143 preimage stand-in: the engine signs sha256d of whatever it is given".to_vec();
+    // Every one of the five signer sets signs with a presignature bound to a path.
+    for (k, set) in SETS.iter().enumerate() {
+        let path = vec![0, k as u32];
+        let presig = format!("presig-{k}");
+        let p2 = path.clone();
+        let ps = presig.clone();
+        for r in on(&c, set, move |n| {
+            let (ps, p2) = (ps.clone(), p2.clone());
+            async move { n.ecdsa_presign(&ps, "k1", &SETS[k], &p2).await }
+        })
+        .await
+        {
+            r.unwrap();
+        }
+        let pre = preimage.clone();
+        let ps = presig.clone();
+        let sigs: Vec<_> = on(&c, set, move |n| {
+            let (ps, pre) = (ps.clone(), pre.clone());
+            async move { n.ecdsa_sign_with_presignature(&format!("sign-{ps}"), "k1", &ps, &pre).await }
+        })
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+        let child = c.node(set[0]).ecdsa_public_key("k1", &path).unwrap();
+        verify_ecdsa(&child, &preimage, &sigs[0].compact);
+        assert!(sigs.iter().all(|s| s.compact == sigs[0].compact));
+        assert_eq!(k256::ecdsa::Signature::from_der(&sigs[0].der).unwrap().to_bytes().as_slice(), &sigs[0].compact[..]);
+
+        // The presignature is gone: a second use is refused on every signer.
+        let err = c.node(set[0]).ecdsa_sign_with_presignature("sign-again", "k1", &presig, &preimage).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::PresignatureUsed, "{err}");
+    }
+
+    // Full signing without a presignature, master key.
+    let pre = preimage.clone();
+    let sigs = on(&c, &[2, 3, 4, 5], move |n| {
+        let pre = pre.clone();
+        async move { n.ecdsa_sign("full-1", "k1", &[2, 3, 4, 5], &[], &pre).await }
+    })
+    .await;
+    verify_ecdsa(&infos[0].public_key, &preimage, &sigs[0].as_ref().unwrap().compact);
+
+    // Node 5 corrupts its partial signature: the other signers name node 5.
+    let set = [2, 3, 4, 5];
+    for r in on(&c, &set, |n| async move { n.ecdsa_presign("presig-bad", "k1", &[2, 3, 4, 5], &[0, 9]).await }).await {
+        r.unwrap();
+    }
+    c.node(5).set_faults(NodeFaults { corrupt_ecdsa_partial: true, ..Default::default() });
+    let pre = preimage.clone();
+    let results = on(&c, &set, move |n| {
+        let pre = pre.clone();
+        async move { n.ecdsa_sign_with_presignature("sign-bad", "k1", "presig-bad", &pre).await }
+    })
+    .await;
+    for (id, r) in set.iter().zip(results) {
+        if *id == 5 {
+            continue;
+        }
+        let err = r.unwrap_err();
+        assert_eq!(err.code, ErrorCode::PeerMisbehaved, "node {id}: {err}");
+        assert_eq!(err.culprits, vec![5], "node {id} names node 5");
+    }
+    c.node(5).set_faults(NodeFaults::default());
+
+    // A node restarted from its keystore still holds its share.
+    let again = c.node(3).ecdsa_key_info("k1").unwrap();
+    assert_eq!(again, infos[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn frost_four_of_five_over_quic() {
+    let c = start_cluster();
+    let all = [1, 2, 3, 4, 5];
+    let infos: Vec<_> = on(&c, &all, |n| async move { n.frost_dkg("dkg-1", "f1").await })
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(infos.iter().all(|i| *i == infos[0]));
+    let sig_msg = b"bip341 sigmsg stand-in".to_vec();
+    let message = tw_engine::node::taproot_sighash(&sig_msg).unwrap();
+    for (k, set) in SETS.iter().enumerate() {
+        let path = vec![1, k as u32];
+        let (p2, m2) = (path.clone(), sig_msg.clone());
+        let sigs: Vec<_> = on(&c, set, move |n| {
+            let (p2, m2) = (p2.clone(), m2.clone());
+            async move { n.frost_sign(&format!("fsign-{k}"), "f1", &SETS[k], &p2, &m2).await }
+        })
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+        let xonly = c.node(set[0]).frost_output_key("f1", &path).unwrap();
+        assert!(tw_engine::frost::verify_bip340(&xonly, &message, &sigs[0]), "bip340 signature verifies for set {set:?}");
+    }
+
+    c.node(5).set_faults(NodeFaults { corrupt_frost_share: true, ..Default::default() });
+    let set = [1, 2, 4, 5];
+    let m2 = sig_msg.clone();
+    let results = on(&c, &set, move |n| {
+        let m2 = m2.clone();
+        async move { n.frost_sign("fsign-bad", "f1", &[1, 2, 4, 5], &[], &m2).await }
+    })
+    .await;
+    for (id, r) in set.iter().zip(results) {
+        if *id == 5 {
+            continue;
+        }
+        let err = r.unwrap_err();
+        assert_eq!(err.code, ErrorCode::PeerMisbehaved, "node {id}: {err}");
+        assert_eq!(err.culprits, vec![5]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_and_frames_are_refused() {
+    let dir = temp_dir("hostile");
+    let ca = certs::generate_ca("tw test ca", 30).unwrap();
+    let addrs = free_ports(3);
+    let t1 = Transport::start(transport_config(&ca, 1, &addrs[..2])).unwrap();
+    let t2 = Transport::start(transport_config(&ca, 2, &addrs[..2])).unwrap();
+
+    // A peer whose certificate comes from another CA is refused before any frame is read.
+    let rogue_ca = certs::generate_ca("rogue ca", 30).unwrap();
+    let mut rogue_cfg = transport_config(&rogue_ca, 2, &[addrs[0], addrs[2]]);
+    rogue_cfg.peers = BTreeMap::from([(1, addrs[0])]);
+    let rogue = Transport::start(rogue_cfg).unwrap();
+    let key = session_key("s-1");
+    let mut rx = t1.register(key, Protocol::Ping, vec![1, 2]).unwrap();
+    let frame = |seq: u64, sender: u16| Frame { session: key, protocol: Protocol::Ping, sender, seq, broadcast: true, payload: vec![0xa0] };
+    let err = rogue.send(1, &frame(0, 2)).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Transport, "{err}");
+    // And node 1 refuses to talk to a server with a foreign certificate.
+    let mut cfg = transport_config(&ca, 1, &[addrs[0], addrs[2]]);
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    let t1b = Transport::start(cfg).unwrap();
+    assert_eq!(t1b.send(2, &frame(0, 1)).await.unwrap_err().code, ErrorCode::Transport);
+
+    // Honest frame delivered; a replay, an impersonation, garbage and an oversized frame refused.
+    t2.send(1, &frame(0, 2)).await.unwrap();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut rx)).await.unwrap().unwrap().seq, 0);
+    t2.send(1, &frame(0, 2)).await.unwrap(); // replay
+    t2.send_raw(1, &{
+        let mut f = frame(1, 2).encode();
+        f[4] = 77; // bad version
+        f
+    })
+    .await
+    .unwrap();
+    t2.send(1, &frame(2, 5)).await.unwrap(); // claims to be node 5
+    t2.send_raw(1, &(64u32 << 20).to_be_bytes()).await.unwrap(); // oversized length prefix
+    let mut reasons = Vec::new();
+    for _ in 0..50 {
+        reasons.extend(t1.drain_events().into_iter().map(|e| (e.peer, e.reason)));
+        if reasons.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        reasons,
+        vec![
+            (2, RejectReason::Replay),
+            (2, RejectReason::Malformed),
+            (2, RejectReason::SenderMismatch),
+            (2, RejectReason::Oversized)
+        ]
+    );
+    assert!(rx.try_recv().is_err(), "nothing hostile reached the session");
+    // The foreign-CA peer never got a frame in.
+    assert!(reasons.iter().all(|(p, _)| *p == 2));
+    let _ = std::fs::remove_dir_all(dir);
+}
