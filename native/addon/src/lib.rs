@@ -19,7 +19,15 @@ use tw_engine::{EngineError, ErrorCode};
 
 fn to_napi(e: EngineError) -> napi::Error {
     let culprits: Vec<String> = e.culprits.iter().map(|c| c.to_string()).collect();
-    napi::Error::new(Status::GenericFailure, format!("[TW:{}:{}] {}", e.code.as_str(), culprits.join(","), e.message))
+    napi::Error::new(
+        Status::GenericFailure,
+        format!(
+            "[TW:{}:{}] {}",
+            e.code.as_str(),
+            culprits.join(","),
+            e.message
+        ),
+    )
 }
 
 fn bad_arg(msg: impl Into<String>) -> napi::Error {
@@ -143,24 +151,39 @@ pub struct ClusterNode {
 #[napi]
 pub async fn start_node(options: NodeOptions) -> Result<ClusterNode> {
     let node_id = u16::try_from(options.node_id).map_err(|_| bad_arg("nodeId out of range"))?;
-    let listen: SocketAddr = options.listen.parse().map_err(|_| bad_arg(format!("listen address {:?} is not ip:port", options.listen)))?;
+    let listen: SocketAddr = options.listen.parse().map_err(|_| {
+        bad_arg(format!(
+            "listen address {:?} is not ip:port",
+            options.listen
+        ))
+    })?;
     let mut peers = BTreeMap::new();
     for (id, addr) in &options.peers {
-        let id: u16 = id.parse().map_err(|_| bad_arg(format!("peer id {id:?} is not a number")))?;
-        let addr: SocketAddr = addr.parse().map_err(|_| bad_arg(format!("peer {id} address {addr:?} is not ip:port")))?;
+        let id: u16 = id
+            .parse()
+            .map_err(|_| bad_arg(format!("peer id {id:?} is not a number")))?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| bad_arg(format!("peer {id} address {addr:?} is not ip:port")))?;
         peers.insert(id, addr);
     }
     let source = match (options.keystore_passphrase, options.keystore_key_file) {
         (Some(p), None) => KeySource::Passphrase(p.into()),
         (None, Some(f)) => KeySource::from_key_file(&PathBuf::from(f)).map_err(to_napi)?,
-        _ => return Err(bad_arg("give exactly one of keystorePassphrase and keystoreKeyFile")),
+        _ => {
+            return Err(bad_arg(
+                "give exactly one of keystorePassphrase and keystoreKeyFile",
+            ))
+        }
     };
-    let dir = PathBuf::from(options.keystore_dir);
-    let keystore = tokio::task::spawn_blocking(move || Keystore::open(&dir, node_id, source))
-        .await
-        .map_err(|e| to_napi(EngineError::internal(e.to_string())))?
-        .map_err(to_napi)?;
-    let transport = TransportConfig::new(node_id, listen, peers, options.ca_cert_pem, options.cert_pem, options.key_pem.into());
+    let transport = TransportConfig::new(
+        node_id,
+        listen,
+        peers,
+        options.ca_cert_pem,
+        options.cert_pem,
+        options.key_pem.into(),
+    );
     let mut cfg = NodeConfig::new(transport);
     if let Some(n) = options.n {
         cfg.n = u16::try_from(n).map_err(|_| bad_arg("n out of range"))?;
@@ -179,8 +202,16 @@ pub async fn start_node(options: NodeOptions) -> Result<ClusterNode> {
         corrupt_ecdsa_partial: options.fault_corrupt_ecdsa_partial.unwrap_or(false),
         corrupt_frost_share: options.fault_corrupt_frost_share.unwrap_or(false),
     };
+    cfg.validate().map_err(to_napi)?;
+    let dir = PathBuf::from(options.keystore_dir);
+    let keystore = tokio::task::spawn_blocking(move || Keystore::open(&dir, node_id, source))
+        .await
+        .map_err(|e| to_napi(EngineError::internal(e.to_string())))?
+        .map_err(to_napi)?;
     let node = Node::start(cfg, keystore).map_err(to_napi)?;
-    Ok(ClusterNode { inner: Arc::new(node) })
+    Ok(ClusterNode {
+        inner: Arc::new(node),
+    })
 }
 
 #[napi]
@@ -194,26 +225,39 @@ impl ClusterNode {
     /// The bound QUIC address, `ip:port`.
     #[napi]
     pub fn local_addr(&self) -> Result<String> {
-        self.inner.local_addr().map(|a| a.to_string()).map_err(to_napi)
+        self.inner
+            .local_addr()
+            .map(|a| a.to_string())
+            .map_err(to_napi)
     }
 
     /// Generates `count` safe-prime sets in the background and seals them in the pool.
     /// Resolves to the pool size.
     #[napi]
     pub async fn generate_primes(&self, count: u32) -> Result<u32> {
-        self.inner.generate_primes(count).await.map(|n| n as u32).map_err(to_napi)
+        self.inner
+            .generate_primes(count)
+            .await
+            .map(|n| n as u32)
+            .map_err(to_napi)
     }
 
     /// Prime sets ready in the pool.
     #[napi]
     pub fn prime_pool_size(&self) -> Result<u32> {
-        self.inner.prime_pool_size().map(|n| n as u32).map_err(to_napi)
+        self.inner
+            .prime_pool_size()
+            .map(|n| n as u32)
+            .map_err(to_napi)
     }
 
     /// Runs CGGMP24 aux-info generation with all nodes; seals it as `auxId`.
     #[napi]
     pub async fn ecdsa_aux_info(&self, session_id: String, aux_id: String) -> Result<()> {
-        self.inner.ecdsa_aux_info(&session_id, &aux_id).await.map_err(to_napi)
+        self.inner
+            .ecdsa_aux_info(&session_id, &aux_id)
+            .await
+            .map_err(to_napi)
     }
 
     /// Whether aux info `auxId` is sealed on this node.
@@ -224,29 +268,56 @@ impl ClusterNode {
 
     /// Runs CGGMP24 threshold keygen (with chain code) with all nodes; seals the share as `keyId`.
     #[napi]
-    pub async fn ecdsa_keygen(&self, session_id: String, key_id: String, aux_id: String) -> Result<EcdsaKeyInfo> {
-        let info = self.inner.ecdsa_keygen(&session_id, &key_id, &aux_id).await.map_err(to_napi)?;
-        Ok(EcdsaKeyInfo { public_key: info.public_key.to_vec().into(), chain_code: info.chain_code.to_vec().into() })
+    pub async fn ecdsa_keygen(
+        &self,
+        session_id: String,
+        key_id: String,
+        aux_id: String,
+    ) -> Result<EcdsaKeyInfo> {
+        let info = self
+            .inner
+            .ecdsa_keygen(&session_id, &key_id, &aux_id)
+            .await
+            .map_err(to_napi)?;
+        Ok(EcdsaKeyInfo {
+            public_key: info.public_key.to_vec().into(),
+            chain_code: info.chain_code.to_vec().into(),
+        })
     }
 
     /// Master public key and chain code of an ECDSA key.
     #[napi]
     pub fn ecdsa_key_info(&self, key_id: String) -> Result<EcdsaKeyInfo> {
         let info = self.inner.ecdsa_key_info(&key_id).map_err(to_napi)?;
-        Ok(EcdsaKeyInfo { public_key: info.public_key.to_vec().into(), chain_code: info.chain_code.to_vec().into() })
+        Ok(EcdsaKeyInfo {
+            public_key: info.public_key.to_vec().into(),
+            chain_code: info.chain_code.to_vec().into(),
+        })
     }
 
     /// Compressed child public key of an ECDSA key at a non-hardened path.
     #[napi]
     pub fn ecdsa_public_key(&self, key_id: String, path: Option<Vec<u32>>) -> Result<Buffer> {
-        self.inner.ecdsa_public_key(&key_id, &path_arg(path)).map(|k| k.to_vec().into()).map_err(to_napi)
+        self.inner
+            .ecdsa_public_key(&key_id, &path_arg(path))
+            .map(|k| k.to_vec().into())
+            .map_err(to_napi)
     }
 
     /// Generates a presignature for `signers` (node ids) bound to `path`; its id is `sessionId`.
     #[napi]
-    pub async fn ecdsa_presign(&self, session_id: String, key_id: String, signers: Vec<u32>, path: Option<Vec<u32>>) -> Result<()> {
+    pub async fn ecdsa_presign(
+        &self,
+        session_id: String,
+        key_id: String,
+        signers: Vec<u32>,
+        path: Option<Vec<u32>>,
+    ) -> Result<()> {
         let signers = signers_arg(signers)?;
-        self.inner.ecdsa_presign(&session_id, &key_id, &signers, &path_arg(path)).await.map_err(to_napi)
+        self.inner
+            .ecdsa_presign(&session_id, &key_id, &signers, &path_arg(path))
+            .await
+            .map_err(to_napi)
     }
 
     /// Presignature ids sealed on this node.
@@ -270,7 +341,10 @@ impl ClusterNode {
             .ecdsa_sign_with_presignature(&session_id, &key_id, &presignature_id, &preimage)
             .await
             .map_err(to_napi)?;
-        Ok(EcdsaSignature { compact: sig.compact.to_vec().into(), der: sig.der.into() })
+        Ok(EcdsaSignature {
+            compact: sig.compact.to_vec().into(),
+            der: sig.der.into(),
+        })
     }
 
     /// Full threshold ECDSA signing (no presignature) of a BIP143 sighash preimage.
@@ -289,26 +363,39 @@ impl ClusterNode {
             .ecdsa_sign(&session_id, &key_id, &signers, &path_arg(path), &preimage)
             .await
             .map_err(to_napi)?;
-        Ok(EcdsaSignature { compact: sig.compact.to_vec().into(), der: sig.der.into() })
+        Ok(EcdsaSignature {
+            compact: sig.compact.to_vec().into(),
+            der: sig.der.into(),
+        })
     }
 
     /// Runs FROST DKG with all nodes; seals the share as `keyId`.
     #[napi]
     pub async fn frost_dkg(&self, session_id: String, key_id: String) -> Result<FrostKeyInfo> {
-        let info = self.inner.frost_dkg(&session_id, &key_id).await.map_err(to_napi)?;
+        let info = self
+            .inner
+            .frost_dkg(&session_id, &key_id)
+            .await
+            .map_err(to_napi)?;
         Ok(frost_info(info))
     }
 
     /// Master key, chain code and BIP86 output key of a FROST key.
     #[napi]
     pub fn frost_key_info(&self, key_id: String) -> Result<FrostKeyInfo> {
-        self.inner.frost_key_info(&key_id).map(frost_info).map_err(to_napi)
+        self.inner
+            .frost_key_info(&key_id)
+            .map(frost_info)
+            .map_err(to_napi)
     }
 
     /// x-only BIP86 output key of a FROST key's child at `path`.
     #[napi]
     pub fn frost_output_key(&self, key_id: String, path: Option<Vec<u32>>) -> Result<Buffer> {
-        self.inner.frost_output_key(&key_id, &path_arg(path)).map(|k| k.to_vec().into()).map_err(to_napi)
+        self.inner
+            .frost_output_key(&key_id, &path_arg(path))
+            .map(|k| k.to_vec().into())
+            .map_err(to_napi)
     }
 
     /// FROST-signs the BIP341 sighash of `sigMsg` (the node computes the tagged hash) with the
@@ -422,12 +509,24 @@ pub struct ClusterCerts {
 /// Writes a cluster CA and certificates for nodes 1..=nodes into `dir` (CA key into
 /// `caKeyDir` if given, so the CA can be kept offline).
 #[napi]
-pub fn generate_cluster_certs(dir: String, nodes: u32, ca_key_dir: Option<String>, validity_days: Option<u32>) -> Result<ClusterCerts> {
+pub fn generate_cluster_certs(
+    dir: String,
+    nodes: u32,
+    ca_key_dir: Option<String>,
+    validity_days: Option<u32>,
+) -> Result<ClusterCerts> {
     let nodes = u16::try_from(nodes).map_err(|_| bad_arg("nodes out of range"))?;
     let ca_dir = ca_key_dir.map(PathBuf::from);
-    let files = tw_engine::certs::write_cluster(&PathBuf::from(dir), nodes, ca_dir.as_deref(), validity_days.unwrap_or(365))
-        .map_err(to_napi)?;
-    Ok(ClusterCerts { files: files.into_iter().map(|p| p.display().to_string()).collect() })
+    let files = tw_engine::certs::write_cluster(
+        &PathBuf::from(dir),
+        nodes,
+        ca_dir.as_deref(),
+        validity_days.unwrap_or(365),
+    )
+    .map_err(to_napi)?;
+    Ok(ClusterCerts {
+        files: files.into_iter().map(|p| p.display().to_string()).collect(),
+    })
 }
 
 /// Facts about a certificate.
@@ -450,13 +549,20 @@ pub struct CertInfo {
 /// Verifies a node certificate against the cluster CA at the current time (and its node id,
 /// if given).
 #[napi]
-pub fn verify_node_certificate(ca_cert_pem: String, cert_pem: String, node_id: Option<u32>) -> Result<CertInfo> {
-    let expected = node_id.map(|n| u16::try_from(n).map_err(|_| bad_arg("node id out of range"))).transpose()?;
+pub fn verify_node_certificate(
+    ca_cert_pem: String,
+    cert_pem: String,
+    node_id: Option<u32>,
+) -> Result<CertInfo> {
+    let expected = node_id
+        .map(|n| u16::try_from(n).map_err(|_| bad_arg("node id out of range")))
+        .transpose()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| bad_arg("clock before 1970"))?
         .as_secs() as i64;
-    let info = tw_engine::certs::verify_node_cert(&ca_cert_pem, &cert_pem, expected, now).map_err(to_napi)?;
+    let info = tw_engine::certs::verify_node_cert(&ca_cert_pem, &cert_pem, expected, now)
+        .map_err(to_napi)?;
     Ok(CertInfo {
         node_id: info.node_id.map(u32::from),
         subject: info.subject,
@@ -470,7 +576,7 @@ pub fn verify_node_certificate(ca_cert_pem: String, cert_pem: String, node_id: O
 // ------------------------------------------------------------------ hashing
 
 /// Double SHA-256 (Bitcoin's hash256): the digest an ECDSA signature over `preimage` signs.
-#[napi]
+#[napi(js_name = "sha256d")]
 pub fn sha256d(preimage: Buffer) -> Buffer {
     tw_engine::ecdsa::sha256d(&preimage).to_vec().into()
 }
@@ -478,7 +584,9 @@ pub fn sha256d(preimage: Buffer) -> Buffer {
 /// BIP341 `TaggedHash("TapSighash", 0x00 || sigMsg)`: the message a FROST signature signs.
 #[napi]
 pub fn taproot_sighash(sig_msg: Buffer) -> Result<Buffer> {
-    tw_engine::node::taproot_sighash(&sig_msg).map(|h| h.to_vec().into()).map_err(to_napi)
+    tw_engine::node::taproot_sighash(&sig_msg)
+        .map(|h| h.to_vec().into())
+        .map_err(to_napi)
 }
 
 /// Error codes the engine uses (`err.code` values).

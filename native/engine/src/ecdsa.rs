@@ -12,7 +12,9 @@ use cggmp24::generic_ec::coords::AlwaysHasAffineX;
 use cggmp24::generic_ec::{Point, Scalar};
 use cggmp24::key_share::AnyKeyShare;
 use cggmp24::security_level::SecurityLevel128;
-use cggmp24::signing::{PartialSignature, Presignature, PresignatureCommitment, PresignaturePublicData};
+use cggmp24::signing::{
+    PartialSignature, Presignature, PresignatureCommitment, PresignaturePublicData,
+};
 use cggmp24::supported_curves::Secp256k1;
 use cggmp24::{DataToSign, ExecutionId, IncompleteKeyShare, KeyShare, Signature};
 use futures::SinkExt;
@@ -50,9 +52,14 @@ pub fn sha256d(preimage: &[u8]) -> [u8; 32] {
 /// through a digest it computed itself.
 fn data_to_sign(preimage: &[u8]) -> Result<DataToSign<E>> {
     if preimage.is_empty() || preimage.len() > 4 << 20 {
-        return Err(EngineError::bad_arg(format!("preimage must be 1..=4194304 bytes, got {}", preimage.len())));
+        return Err(EngineError::bad_arg(format!(
+            "preimage must be 1..=4194304 bytes, got {}",
+            preimage.len()
+        )));
     }
-    Ok(DataToSign::from_digest(Sha256::new().chain_update(Sha256::digest(preimage))))
+    Ok(DataToSign::from_digest(
+        Sha256::new().chain_update(Sha256::digest(preimage)),
+    ))
 }
 
 /// Runs aux-info generation (Paillier and ring-Pedersen parameters) as party `i` of `n`.
@@ -95,16 +102,24 @@ pub async fn keygen<M: Mpc<ProtocolMessage = KeygenMsg>>(
 ///
 /// # Errors
 /// `BadArgument` if they do not belong together (other party index or party count).
-pub fn complete_share(core: IncompleteKeyShare<E>, aux: cggmp24::key_share::AuxInfo<L>) -> Result<KeyShare<E, L>> {
-    KeyShare::from_parts((core, aux)).map_err(|e| EngineError::bad_arg(format!("key share and aux info do not match: {e}")))
+pub fn complete_share(
+    core: IncompleteKeyShare<E>,
+    aux: cggmp24::key_share::AuxInfo<L>,
+) -> Result<KeyShare<E, L>> {
+    KeyShare::from_parts((core, aux))
+        .map_err(|e| EngineError::bad_arg(format!("key share and aux info do not match: {e}")))
 }
 
 fn check_path(path: &[u32]) -> Result<()> {
     if let Some(bad) = path.iter().find(|&&i| i >= 1 << 31) {
-        return Err(EngineError::bad_arg(format!("derivation index {bad} is hardened; only non-hardened paths are supported")));
+        return Err(EngineError::bad_arg(format!(
+            "derivation index {bad} is hardened; only non-hardened paths are supported"
+        )));
     }
     if path.len() > 255 {
-        return Err(EngineError::bad_arg("derivation path longer than 255 steps"));
+        return Err(EngineError::bad_arg(
+            "derivation path longer than 255 steps",
+        ));
     }
     Ok(())
 }
@@ -126,25 +141,37 @@ pub fn child_public_key(share: &KeyShare<E, L>, path: &[u32]) -> Result<[u8; 33]
 /// # Errors
 /// `Internal` if the share has no chain code.
 pub fn extended_public_key(share: &KeyShare<E, L>) -> Result<([u8; 33], [u8; 32])> {
-    let epub = share.extended_public_key().ok_or_else(|| EngineError::internal("key share has no chain code"))?;
+    let epub = share
+        .extended_public_key()
+        .ok_or_else(|| EngineError::internal("key share has no chain code"))?;
     Ok((point33(&epub.public_key)?, epub.chain_code))
 }
 
 fn point33(p: &Point<E>) -> Result<[u8; 33]> {
     let bytes = p.to_bytes(true);
-    bytes.as_bytes().try_into().map_err(|_| EngineError::internal("compressed point is not 33 bytes"))
+    bytes
+        .as_bytes()
+        .try_into()
+        .map_err(|_| EngineError::internal("compressed point is not 33 bytes"))
 }
 
 fn check_signers(share: &KeyShare<E, L>, i: u16, signers: &[u16]) -> Result<()> {
     let t = usize::from(share.min_signers());
     if signers.len() != t {
-        return Err(EngineError::bad_arg(format!("exactly {t} signers are required, got {}", signers.len())));
+        return Err(EngineError::bad_arg(format!(
+            "exactly {t} signers are required, got {}",
+            signers.len()
+        )));
     }
     if signers.windows(2).any(|w| w[0] >= w[1]) || signers.iter().any(|&s| s >= share.n()) {
-        return Err(EngineError::bad_arg("signers must be sorted, distinct keygen indices below n"));
+        return Err(EngineError::bad_arg(
+            "signers must be sorted, distinct keygen indices below n",
+        ));
     }
     if signers.get(usize::from(i)) != Some(&share.i) {
-        return Err(EngineError::bad_arg("this party's position in the signer set does not match its share"));
+        return Err(EngineError::bad_arg(
+            "this party's position in the signer set does not match its share",
+        ));
     }
     Ok(())
 }
@@ -160,7 +187,14 @@ pub struct PresignPublic {
 
 impl PresignPublic {
     fn from_lib(p: &PresignaturePublicData<E>) -> Self {
-        Self { gamma: *p.Gamma, commitments: p.commitments.iter().map(|c| (c.tilde_Delta, c.tilde_S)).collect() }
+        Self {
+            gamma: *p.Gamma,
+            commitments: p
+                .commitments
+                .iter()
+                .map(|c| (c.tilde_Delta, c.tilde_S))
+                .collect(),
+        }
     }
     fn to_lib(&self) -> Result<PresignaturePublicData<E>> {
         let gamma = cggmp24::generic_ec::NonZero::from_point(self.gamma)
@@ -170,7 +204,10 @@ impl PresignPublic {
             commitments: self
                 .commitments
                 .iter()
-                .map(|(d, s)| PresignatureCommitment { tilde_Delta: *d, tilde_S: *s })
+                .map(|(d, s)| PresignatureCommitment {
+                    tilde_Delta: *d,
+                    tilde_S: *s,
+                })
                 .collect(),
         })
     }
@@ -205,7 +242,9 @@ impl std::fmt::Debug for StoredPresignature {
 impl StoredPresignature {
     /// Serializes for sealing in the keystore.
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
-        serde_json::to_vec(self).map(Zeroizing::new).map_err(|e| EngineError::internal(format!("encode presignature: {e}")))
+        serde_json::to_vec(self)
+            .map(Zeroizing::new)
+            .map_err(|e| EngineError::internal(format!("encode presignature: {e}")))
     }
     /// Parses bytes written by [`Self::to_bytes`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
@@ -252,18 +291,31 @@ pub struct EcdsaSignature {
     pub der: Vec<u8>,
 }
 
-fn finish_signature(sig: Signature<E>, public_key: &Point<E>, data: DataToSign<E>) -> Result<EcdsaSignature> {
+fn finish_signature(
+    sig: Signature<E>,
+    public_key: &Point<E>,
+    data: DataToSign<E>,
+) -> Result<EcdsaSignature> {
     let sig = sig.normalize_s();
-    sig.verify(public_key, &data)
-        .map_err(|_| EngineError::new(ErrorCode::InvalidSignature, "combined signature does not verify"))?;
+    sig.verify(public_key, &data).map_err(|_| {
+        EngineError::new(
+            ErrorCode::InvalidSignature,
+            "combined signature does not verify",
+        )
+    })?;
     let mut compact = [0u8; 64];
     sig.write_to_slice(&mut compact);
     let parsed = k256::ecdsa::Signature::from_slice(&compact)
         .map_err(|_| EngineError::internal("signature is not a valid secp256k1 signature"))?;
     if parsed.normalize_s().is_some() {
-        return Err(EngineError::internal("signature is not low-S after normalisation"));
+        return Err(EngineError::internal(
+            "signature is not low-S after normalisation",
+        ));
     }
-    Ok(EcdsaSignature { compact, der: parsed.to_der().as_bytes().to_vec() })
+    Ok(EcdsaSignature {
+        compact,
+        der: parsed.to_der().as_bytes().to_vec(),
+    })
 }
 
 fn derived_key(share: &KeyShare<E, L>, path: &[u32]) -> Result<Point<E>> {
@@ -342,7 +394,9 @@ pub async fn sign_with_presignature<M: Mpc<ProtocolMessage = PartialMsg>>(
     let digest = sha256d(preimage);
     let t = presig.signers.len() as u16;
     if usize::from(i) >= presig.signers.len() {
-        return Err(EngineError::bad_arg("signer index outside the presignature's signer set"));
+        return Err(EngineError::bad_arg(
+            "signer index outside the presignature's signer set",
+        ));
     }
     let public = presig.public.to_lib()?;
     let mut partial = presig.presignature.issue_partial_signature(data);
@@ -361,16 +415,26 @@ pub async fn sign_with_presignature<M: Mpc<ProtocolMessage = PartialMsg>>(
         .send(Outgoing::broadcast(PartialMsg::Partial(mine.clone())))
         .await
         .map_err(|e| failed("partial signature round", e))?;
-    let msgs = rounds.complete(round).await.map_err(|e| failed("partial signature round", e))?;
+    let msgs = rounds
+        .complete(round)
+        .await
+        .map_err(|e| failed("partial signature round", e))?;
     let all = msgs.into_vec_including_me(mine);
 
     let r = public.Gamma.x().to_scalar();
     let m = data.to_scalar();
     let mut culprits = Vec::new();
     for (k, (msg, c)) in all.iter().zip(&public.commitments).enumerate() {
-        let ok = msg.digest == digest && msg.partial.sigma * public.Gamma == m * c.tilde_Delta + r * c.tilde_S;
+        let ok = msg.digest == digest
+            && msg.partial.sigma * public.Gamma == m * c.tilde_Delta + r * c.tilde_S;
         if !ok {
-            culprits.push(signers.get(k).copied().unwrap_or(u16::MAX).saturating_add(1));
+            culprits.push(
+                signers
+                    .get(k)
+                    .copied()
+                    .unwrap_or(u16::MAX)
+                    .saturating_add(1),
+            );
         }
     }
     if !culprits.is_empty() {
@@ -381,8 +445,12 @@ pub async fn sign_with_presignature<M: Mpc<ProtocolMessage = PartialMsg>>(
         ));
     }
     let partials: Vec<PartialSignature<E>> = all.iter().map(|m| m.partial).collect();
-    let sig = PartialSignature::combine(&partials, &public, data)
-        .ok_or_else(|| EngineError::new(ErrorCode::InvalidSignature, "partial signatures do not combine"))?;
+    let sig = PartialSignature::combine(&partials, &public, data).ok_or_else(|| {
+        EngineError::new(
+            ErrorCode::InvalidSignature,
+            "partial signatures do not combine",
+        )
+    })?;
     finish_signature(sig, public_key, data)
 }
 
@@ -390,6 +458,9 @@ pub async fn sign_with_presignature<M: Mpc<ProtocolMessage = PartialMsg>>(
 ///
 /// # Errors
 /// `BadArgument` if the path cannot be derived.
-pub fn presignature_public_key(share: &KeyShare<E, L>, presig: &StoredPresignature) -> Result<Point<E>> {
+pub fn presignature_public_key(
+    share: &KeyShare<E, L>,
+    presig: &StoredPresignature,
+) -> Result<Point<E>> {
     derived_key(share, &presig.path)
 }

@@ -74,13 +74,21 @@ pub struct EngineError {
 impl EngineError {
     /// Builds an error without culprits.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), culprits: Vec::new() }
+        Self {
+            code,
+            message: message.into(),
+            culprits: Vec::new(),
+        }
     }
     /// Builds an error naming culprits (node ids).
     pub fn blame(code: ErrorCode, message: impl Into<String>, mut culprits: Vec<u16>) -> Self {
         culprits.sort_unstable();
         culprits.dedup();
-        Self { code, message: message.into(), culprits }
+        Self {
+            code,
+            message: message.into(),
+            culprits,
+        }
     }
     /// Shorthand for [`ErrorCode::BadArgument`].
     pub fn bad_arg(message: impl Into<String>) -> Self {

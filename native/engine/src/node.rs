@@ -54,6 +54,45 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// Checks the config without touching the network or the disk: threshold, node id, the
+    /// peer list (exactly every other node) and that the certificate names this node.
+    ///
+    /// # Errors
+    /// `BadArgument` naming what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let id = self.transport.node_id;
+        if self.t < 2 || self.t > self.n {
+            return Err(EngineError::bad_arg(format!(
+                "threshold must satisfy 2 <= t <= n, got t={} n={}",
+                self.t, self.n
+            )));
+        }
+        if id == 0 || id > self.n {
+            return Err(EngineError::bad_arg(format!(
+                "node id must be 1..={}, got {id}",
+                self.n
+            )));
+        }
+        let expected: Vec<u16> = (1..=self.n).filter(|&p| p != id).collect();
+        let peers: Vec<u16> = self.transport.peers.keys().copied().collect();
+        if peers != expected {
+            return Err(EngineError::bad_arg(format!(
+                "peers must be nodes {expected:?}, got {peers:?}"
+            )));
+        }
+        let ders = crate::certs::pem_to_der_certs(&self.transport.cert_pem)?;
+        let leaf = ders
+            .first()
+            .ok_or_else(|| EngineError::bad_arg("node certificate pem holds no certificate"))?;
+        let cert_id = crate::certs::node_id_from_cert_der(leaf)?;
+        if cert_id != id {
+            return Err(EngineError::bad_arg(format!(
+                "node certificate is for node {cert_id}, but this is node {id}"
+            )));
+        }
+        Ok(())
+    }
+
     /// A 4-of-5 node with default deadlines and no faults.
     pub fn new(transport: TransportConfig) -> Self {
         Self {
@@ -102,10 +141,19 @@ pub struct PeerProbe {
 /// BIP341 signature hash: `TaggedHash("TapSighash", 0x00 || sig_msg)`.
 pub fn taproot_sighash(sig_msg: &[u8]) -> Result<[u8; 32]> {
     if sig_msg.is_empty() || sig_msg.len() > 4 << 20 {
-        return Err(EngineError::bad_arg(format!("taproot sig_msg must be 1..=4194304 bytes, got {}", sig_msg.len())));
+        return Err(EngineError::bad_arg(format!(
+            "taproot sig_msg must be 1..=4194304 bytes, got {}",
+            sig_msg.len()
+        )));
     }
     let tag = Sha256::digest(b"TapSighash");
-    Ok(Sha256::new().chain_update(tag).chain_update(tag).chain_update([0u8]).chain_update(sig_msg).finalize().into())
+    Ok(Sha256::new()
+        .chain_update(tag)
+        .chain_update(tag)
+        .chain_update([0u8])
+        .chain_update(sig_msg)
+        .finalize()
+        .into())
 }
 
 /// A running node.
@@ -119,7 +167,11 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("node_id", &self.node_id()).field("n", &self.cfg.n).field("t", &self.cfg.t).finish()
+        f.debug_struct("Node")
+            .field("node_id", &self.node_id())
+            .field("n", &self.cfg.n)
+            .field("t", &self.cfg.t)
+            .finish()
     }
 }
 
@@ -133,24 +185,23 @@ impl Node {
     /// # Errors
     /// `BadArgument` for an inconsistent config, transport errors from [`Transport::start`].
     pub fn start(cfg: NodeConfig, keystore: Keystore) -> Result<Node> {
+        cfg.validate()?;
         let id = cfg.transport.node_id;
-        if cfg.t < 2 || cfg.t > cfg.n {
-            return Err(EngineError::bad_arg(format!("threshold must satisfy 2 <= t <= n, got t={} n={}", cfg.t, cfg.n)));
-        }
-        if id == 0 || id > cfg.n {
-            return Err(EngineError::bad_arg(format!("node id must be 1..={}, got {id}", cfg.n)));
-        }
         if keystore.node_id() != id {
-            return Err(EngineError::bad_arg(format!("keystore belongs to node {}, not node {id}", keystore.node_id())));
-        }
-        let expected: Vec<u16> = (1..=cfg.n).filter(|&p| p != id).collect();
-        let peers: Vec<u16> = cfg.transport.peers.keys().copied().collect();
-        if peers != expected {
-            return Err(EngineError::bad_arg(format!("peers must be nodes {expected:?}, got {peers:?}")));
+            return Err(EngineError::bad_arg(format!(
+                "keystore belongs to node {}, not node {id}",
+                keystore.node_id()
+            )));
         }
         let transport = Transport::start(cfg.transport.clone())?;
         let faults = Mutex::new(cfg.faults);
-        Ok(Node { cfg, transport, keystore: Arc::new(keystore), ecdsa_cache: Mutex::new(HashMap::new()), faults })
+        Ok(Node {
+            cfg,
+            transport,
+            keystore: Arc::new(keystore),
+            ecdsa_cache: Mutex::new(HashMap::new()),
+            faults,
+        })
     }
 
     /// This node's id.
@@ -181,8 +232,19 @@ impl Node {
         (1..=self.cfg.n).collect()
     }
 
-    fn spec(&self, id: &str, protocol: Protocol, participants: Vec<u16>, timeout: Duration) -> SessionSpec {
-        SessionSpec { id: id.to_string(), protocol, participants, timeout }
+    fn spec(
+        &self,
+        id: &str,
+        protocol: Protocol,
+        participants: Vec<u16>,
+        timeout: Duration,
+    ) -> SessionSpec {
+        SessionSpec {
+            id: id.to_string(),
+            protocol,
+            participants,
+            timeout,
+        }
     }
 
     fn signer_set(&self, signers: &[u16]) -> Result<Vec<u16>> {
@@ -196,10 +258,15 @@ impl Node {
             )));
         }
         if let Some(bad) = s.iter().find(|&&p| p == 0 || p > self.cfg.n) {
-            return Err(EngineError::bad_arg(format!("node {bad} is not in the cluster")));
+            return Err(EngineError::bad_arg(format!(
+                "node {bad} is not in the cluster"
+            )));
         }
         if !s.contains(&self.node_id()) {
-            return Err(EngineError::bad_arg(format!("node {} is not in signer set {s:?}", self.node_id())));
+            return Err(EngineError::bad_arg(format!(
+                "node {} is not in signer set {s:?}",
+                self.node_id()
+            )));
         }
         Ok(s)
     }
@@ -214,9 +281,12 @@ impl Node {
         for _ in 0..count {
             let primes = tokio::task::spawn_blocking(primes::generate)
                 .await
-                .map_err(|e| EngineError::internal(format!("prime generation thread failed: {e}")))?;
+                .map_err(|e| {
+                    EngineError::internal(format!("prime generation thread failed: {e}"))
+                })?;
             let id = format!("primes-{}", hex::encode(rand_bytes::<8>()));
-            self.keystore.put(SecretKind::Primes, &id, &primes::to_bytes(&primes)?)?;
+            self.keystore
+                .put(SecretKind::Primes, &id, &primes::to_bytes(&primes)?)?;
         }
         self.prime_pool_size()
     }
@@ -238,7 +308,10 @@ impl Node {
         if self.cfg.allow_insecure_test_primes {
             return primes::insecure_test_primes(usize::from(node_index(self.node_id())));
         }
-        Err(EngineError::new(ErrorCode::NotFound, "prime pool is empty: generate primes first"))
+        Err(EngineError::new(
+            ErrorCode::NotFound,
+            "prime pool is empty: generate primes first",
+        ))
     }
 
     // ---------------------------------------------------------------- ECDSA
@@ -250,17 +323,27 @@ impl Node {
     pub async fn ecdsa_aux_info(&self, session_id: &str, aux_id: &str) -> Result<()> {
         check_session_id(session_id)?;
         if self.keystore.contains(SecretKind::EcdsaAuxInfo, aux_id) {
-            return Err(EngineError::bad_arg(format!("aux info '{aux_id}' already exists")));
+            return Err(EngineError::bad_arg(format!(
+                "aux info '{aux_id}' already exists"
+            )));
         }
         let primes = self.take_primes()?;
         let (i, n) = (node_index(self.node_id()), self.cfg.n);
         let eid = session_id.as_bytes().to_vec();
-        let spec = self.spec(session_id, Protocol::EcdsaAux, self.all_nodes(), self.cfg.aux_timeout);
-        let aux = session::run::<ecdsa::AuxMsg, _, _, _>(&self.transport, spec, move |party, _| async move {
-            ecdsa::aux_info(party, &eid, i, n, primes).await
-        })
+        let spec = self.spec(
+            session_id,
+            Protocol::EcdsaAux,
+            self.all_nodes(),
+            self.cfg.aux_timeout,
+        );
+        let aux = session::run::<ecdsa::AuxMsg, _, _, _>(
+            &self.transport,
+            spec,
+            move |party, _| async move { ecdsa::aux_info(party, &eid, i, n, primes).await },
+        )
         .await?;
-        let bytes = serde_json::to_vec(&aux).map_err(|e| EngineError::internal(format!("encode aux info: {e}")))?;
+        let bytes = serde_json::to_vec(&aux)
+            .map_err(|e| EngineError::internal(format!("encode aux info: {e}")))?;
         self.keystore.put(SecretKind::EcdsaAuxInfo, aux_id, &bytes)
     }
 
@@ -274,38 +357,70 @@ impl Node {
     ///
     /// # Errors
     /// `BadArgument` if the key exists, `NotFound` without aux info, protocol errors.
-    pub async fn ecdsa_keygen(&self, session_id: &str, key_id: &str, aux_id: &str) -> Result<EcdsaKeyInfo> {
+    pub async fn ecdsa_keygen(
+        &self,
+        session_id: &str,
+        key_id: &str,
+        aux_id: &str,
+    ) -> Result<EcdsaKeyInfo> {
         check_session_id(session_id)?;
         if self.keystore.contains(SecretKind::EcdsaKeyShare, key_id) {
-            return Err(EngineError::bad_arg(format!("ecdsa key '{key_id}' already exists")));
+            return Err(EngineError::bad_arg(format!(
+                "ecdsa key '{key_id}' already exists"
+            )));
         }
         let aux_bytes = self.keystore.get(SecretKind::EcdsaAuxInfo, aux_id)?;
-        let aux: cggmp24::key_share::AuxInfo<ecdsa::L> =
-            serde_json::from_slice(&aux_bytes).map_err(|_| EngineError::bad_arg("stored aux info is malformed"))?;
+        let aux: cggmp24::key_share::AuxInfo<ecdsa::L> = serde_json::from_slice(&aux_bytes)
+            .map_err(|_| EngineError::bad_arg("stored aux info is malformed"))?;
         let (i, n, t) = (node_index(self.node_id()), self.cfg.n, self.cfg.t);
         let eid = session_id.as_bytes().to_vec();
-        let spec = self.spec(session_id, Protocol::EcdsaKeygen, self.all_nodes(), self.cfg.session_timeout);
-        let core = session::run::<ecdsa::KeygenMsg, _, _, _>(&self.transport, spec, move |party, _| async move {
-            ecdsa::keygen(party, &eid, i, n, t).await
-        })
+        let spec = self.spec(
+            session_id,
+            Protocol::EcdsaKeygen,
+            self.all_nodes(),
+            self.cfg.session_timeout,
+        );
+        let core = session::run::<ecdsa::KeygenMsg, _, _, _>(
+            &self.transport,
+            spec,
+            move |party, _| async move { ecdsa::keygen(party, &eid, i, n, t).await },
+        )
         .await?;
         let share = ecdsa::complete_share(core, aux)?;
-        let bytes = serde_json::to_vec(&share).map_err(|e| EngineError::internal(format!("encode key share: {e}")))?;
-        self.keystore.put(SecretKind::EcdsaKeyShare, key_id, &bytes)?;
+        let bytes = serde_json::to_vec(&share)
+            .map_err(|e| EngineError::internal(format!("encode key share: {e}")))?;
+        self.keystore
+            .put(SecretKind::EcdsaKeyShare, key_id, &bytes)?;
         let (public_key, chain_code) = ecdsa::extended_public_key(&share)?;
-        self.ecdsa_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key_id.to_string(), Arc::new(share));
-        Ok(EcdsaKeyInfo { public_key, chain_code })
+        self.ecdsa_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key_id.to_string(), Arc::new(share));
+        Ok(EcdsaKeyInfo {
+            public_key,
+            chain_code,
+        })
     }
 
     fn ecdsa_share(&self, key_id: &str) -> Result<Arc<cggmp24::KeyShare<ecdsa::E, ecdsa::L>>> {
-        if let Some(s) = self.ecdsa_cache.lock().unwrap_or_else(|p| p.into_inner()).get(key_id) {
+        if let Some(s) = self
+            .ecdsa_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key_id)
+        {
             return Ok(s.clone());
         }
         let bytes = self.keystore.get(SecretKind::EcdsaKeyShare, key_id)?;
         let share: cggmp24::KeyShare<ecdsa::E, ecdsa::L> =
-            serde_json::from_slice(&bytes).map_err(|_| EngineError::bad_arg(format!("stored ecdsa key '{key_id}' is malformed")))?;
+            serde_json::from_slice(&bytes).map_err(|_| {
+                EngineError::bad_arg(format!("stored ecdsa key '{key_id}' is malformed"))
+            })?;
         let share = Arc::new(share);
-        self.ecdsa_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key_id.to_string(), share.clone());
+        self.ecdsa_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key_id.to_string(), share.clone());
         Ok(share)
     }
 
@@ -315,7 +430,10 @@ impl Node {
     /// `NotFound` for an unknown key.
     pub fn ecdsa_key_info(&self, key_id: &str) -> Result<EcdsaKeyInfo> {
         let (public_key, chain_code) = ecdsa::extended_public_key(&*self.ecdsa_share(key_id)?)?;
-        Ok(EcdsaKeyInfo { public_key, chain_code })
+        Ok(EcdsaKeyInfo {
+            public_key,
+            chain_code,
+        })
     }
 
     /// Child public key of an ECDSA key at a non-hardened path.
@@ -331,18 +449,38 @@ impl Node {
     ///
     /// # Errors
     /// `BadArgument`, `NotFound`, protocol errors.
-    pub async fn ecdsa_presign(&self, session_id: &str, key_id: &str, signers: &[u16], path: &[u32]) -> Result<()> {
+    pub async fn ecdsa_presign(
+        &self,
+        session_id: &str,
+        key_id: &str,
+        signers: &[u16],
+        path: &[u32],
+    ) -> Result<()> {
         check_session_id(session_id)?;
         let signers = self.signer_set(signers)?;
         let share = self.ecdsa_share(key_id)?;
         let idx: Vec<u16> = signers.iter().map(|&s| node_index(s)).collect();
-        let (eid, key, path) = (session_id.as_bytes().to_vec(), key_id.to_string(), path.to_vec());
-        let spec = self.spec(session_id, Protocol::EcdsaPresign, signers, self.cfg.session_timeout);
-        let stored = session::run::<ecdsa::SignMsg, _, _, _>(&self.transport, spec, move |party, i| async move {
-            ecdsa::presign(party, &eid, i, &idx, &share, &key, &path).await
-        })
+        let (eid, key, path) = (
+            session_id.as_bytes().to_vec(),
+            key_id.to_string(),
+            path.to_vec(),
+        );
+        let spec = self.spec(
+            session_id,
+            Protocol::EcdsaPresign,
+            signers,
+            self.cfg.session_timeout,
+        );
+        let stored = session::run::<ecdsa::SignMsg, _, _, _>(
+            &self.transport,
+            spec,
+            move |party, i| async move {
+                ecdsa::presign(party, &eid, i, &idx, &share, &key, &path).await
+            },
+        )
         .await?;
-        self.keystore.put(SecretKind::Presignature, session_id, &stored.to_bytes()?)
+        self.keystore
+            .put(SecretKind::Presignature, session_id, &stored.to_bytes()?)
     }
 
     /// Presignature ids sealed here.
@@ -374,16 +512,30 @@ impl Node {
         let presig = ecdsa::StoredPresignature::from_bytes(&bytes)?;
         drop(bytes);
         if presig.key_id != key_id {
-            return Err(EngineError::bad_arg(format!("presignature '{presig_id}' belongs to another key")));
+            return Err(EngineError::bad_arg(format!(
+                "presignature '{presig_id}' belongs to another key"
+            )));
         }
         let public_key = ecdsa::presignature_public_key(&share, &presig)?;
         let signers: Vec<u16> = presig.signers.iter().map(|&i| i + 1).collect();
         let preimage = preimage.to_vec();
-        let faults = ecdsa::Faults { corrupt_partial: self.faults().corrupt_ecdsa_partial };
-        let spec = self.spec(session_id, Protocol::EcdsaPartial, signers, self.cfg.session_timeout);
-        session::run::<ecdsa::PartialMsg, _, _, _>(&self.transport, spec, move |party, i| async move {
-            ecdsa::sign_with_presignature(party, i, presig, &public_key, &preimage, faults).await
-        })
+        let faults = ecdsa::Faults {
+            corrupt_partial: self.faults().corrupt_ecdsa_partial,
+        };
+        let spec = self.spec(
+            session_id,
+            Protocol::EcdsaPartial,
+            signers,
+            self.cfg.session_timeout,
+        );
+        session::run::<ecdsa::PartialMsg, _, _, _>(
+            &self.transport,
+            spec,
+            move |party, i| async move {
+                ecdsa::sign_with_presignature(party, i, presig, &public_key, &preimage, faults)
+                    .await
+            },
+        )
         .await
     }
 
@@ -403,8 +555,17 @@ impl Node {
         let signers = self.signer_set(signers)?;
         let share = self.ecdsa_share(key_id)?;
         let idx: Vec<u16> = signers.iter().map(|&s| node_index(s)).collect();
-        let (eid, path, preimage) = (session_id.as_bytes().to_vec(), path.to_vec(), preimage.to_vec());
-        let spec = self.spec(session_id, Protocol::EcdsaSign, signers, self.cfg.session_timeout);
+        let (eid, path, preimage) = (
+            session_id.as_bytes().to_vec(),
+            path.to_vec(),
+            preimage.to_vec(),
+        );
+        let spec = self.spec(
+            session_id,
+            Protocol::EcdsaSign,
+            signers,
+            self.cfg.session_timeout,
+        );
         session::run::<ecdsa::SignMsg, _, _, _>(&self.transport, spec, move |party, i| async move {
             ecdsa::sign(party, &eid, i, &idx, &share, &path, &preimage).await
         })
@@ -420,16 +581,26 @@ impl Node {
     pub async fn frost_dkg(&self, session_id: &str, key_id: &str) -> Result<FrostKeyInfo> {
         check_session_id(session_id)?;
         if self.keystore.contains(SecretKind::FrostKeyShare, key_id) {
-            return Err(EngineError::bad_arg(format!("frost key '{key_id}' already exists")));
+            return Err(EngineError::bad_arg(format!(
+                "frost key '{key_id}' already exists"
+            )));
         }
         let (i, n, t) = (node_index(self.node_id()), self.cfg.n, self.cfg.t);
         let eid = session_id.as_bytes().to_vec();
-        let spec = self.spec(session_id, Protocol::FrostDkg, self.all_nodes(), self.cfg.session_timeout);
-        let share = session::run::<frost::DkgMsg, _, _, _>(&self.transport, spec, move |party, _| async move {
-            frost::dkg(party, &eid, i, n, t).await
-        })
+        let spec = self.spec(
+            session_id,
+            Protocol::FrostDkg,
+            self.all_nodes(),
+            self.cfg.session_timeout,
+        );
+        let share = session::run::<frost::DkgMsg, _, _, _>(
+            &self.transport,
+            spec,
+            move |party, _| async move { frost::dkg(party, &eid, i, n, t).await },
+        )
         .await?;
-        self.keystore.put(SecretKind::FrostKeyShare, key_id, &share.to_bytes()?)?;
+        self.keystore
+            .put(SecretKind::FrostKeyShare, key_id, &share.to_bytes()?)?;
         frost_info(&share)
     }
 
@@ -472,8 +643,15 @@ impl Node {
         let message = taproot_sighash(sig_msg)?;
         let idx: Vec<u16> = signers.iter().map(|&s| node_index(s)).collect();
         let (eid, path) = (session_id.as_bytes().to_vec(), path.to_vec());
-        let faults = frost::SignFaults { corrupt_share: self.faults().corrupt_frost_share };
-        let spec = self.spec(session_id, Protocol::FrostSign, signers, self.cfg.session_timeout);
+        let faults = frost::SignFaults {
+            corrupt_share: self.faults().corrupt_frost_share,
+        };
+        let spec = self.spec(
+            session_id,
+            Protocol::FrostSign,
+            signers,
+            self.cfg.session_timeout,
+        );
         session::run::<frost::SignMsg, _, _, _>(&self.transport, spec, move |party, i| async move {
             frost::sign(party, &eid, i, &idx, &share, &path, &message, faults).await
         })
@@ -488,8 +666,16 @@ impl Node {
             let t = self.transport.clone();
             async move {
                 match t.probe(p).await {
-                    Ok(rtt) => PeerProbe { node_id: p, rtt: Some(rtt), error: None },
-                    Err(e) => PeerProbe { node_id: p, rtt: None, error: Some(e.message) },
+                    Ok(rtt) => PeerProbe {
+                        node_id: p,
+                        rtt: Some(rtt),
+                        error: None,
+                    },
+                    Err(e) => PeerProbe {
+                        node_id: p,
+                        rtt: None,
+                        error: Some(e.message),
+                    },
                 }
             }
         });
@@ -506,7 +692,10 @@ impl Node {
     /// # Errors
     /// Keystore errors.
     pub fn key_ids(&self) -> Result<(Vec<String>, Vec<String>)> {
-        Ok((self.keystore.list(SecretKind::EcdsaKeyShare)?, self.keystore.list(SecretKind::FrostKeyShare)?))
+        Ok((
+            self.keystore.list(SecretKind::EcdsaKeyShare)?,
+            self.keystore.list(SecretKind::FrostKeyShare)?,
+        ))
     }
 
     /// Stops the transport.
@@ -516,7 +705,11 @@ impl Node {
 }
 
 fn frost_info(share: &FrostKeyShare) -> Result<FrostKeyInfo> {
-    Ok(FrostKeyInfo { public_key: share.group_public_key(), chain_code: share.chain_code(), output_key: share.output_key(&[])? })
+    Ok(FrostKeyInfo {
+        public_key: share.group_public_key(),
+        chain_code: share.chain_code(),
+        output_key: share.output_key(&[])?,
+    })
 }
 
 fn rand_bytes<const N: usize>() -> [u8; N] {

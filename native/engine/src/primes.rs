@@ -22,19 +22,23 @@ pub fn generate() -> Primes {
 
 /// Serializes a prime set (JSON) for sealing in the keystore.
 pub fn to_bytes(primes: &Primes) -> Result<Vec<u8>> {
-    serde_json::to_vec(primes).map_err(|e| EngineError::internal(format!("cannot encode primes: {e}")))
+    serde_json::to_vec(primes)
+        .map_err(|e| EngineError::internal(format!("cannot encode primes: {e}")))
 }
 
 /// Parses a prime set written by [`to_bytes`].
 pub fn from_bytes(bytes: &[u8]) -> Result<Primes> {
-    serde_json::from_slice(bytes).map_err(|e| EngineError::bad_arg(format!("malformed prime set: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| EngineError::bad_arg(format!("malformed prime set: {e}")))
 }
 
 const TEST_PRIMES_JSON: &str = include_str!("../test-data/primes.json");
 
 /// Number of shipped insecure test prime sets.
 pub fn insecure_test_primes_count() -> usize {
-    serde_json::from_str::<Vec<serde_json::Value>>(TEST_PRIMES_JSON).map(|v| v.len()).unwrap_or(0)
+    serde_json::from_str::<Vec<serde_json::Value>>(TEST_PRIMES_JSON)
+        .map(|v| v.len())
+        .unwrap_or(0)
 }
 
 /// Returns shipped prime set number `index` (0-based). **Insecure**: these primes are public.
@@ -58,7 +62,10 @@ mod tests {
         let n = insecure_test_primes_count();
         assert!(n >= 5, "need a set per party of a 5-node cluster, have {n}");
         let sets: Vec<String> = (0..n)
-            .map(|i| serde_json::to_string(&insecure_test_primes(i).expect("set parses")).expect("encodes"))
+            .map(|i| {
+                serde_json::to_string(&insecure_test_primes(i).expect("set parses"))
+                    .expect("encodes")
+            })
             .collect();
         let mut dedup = sets.clone();
         dedup.sort();

@@ -56,7 +56,9 @@ pub fn check_session_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -91,12 +93,19 @@ where
         .participants
         .iter()
         .position(|&p| p == me)
-        .ok_or_else(|| EngineError::bad_arg(format!("node {me} is not a participant of session {}", spec.id)))?;
+        .ok_or_else(|| {
+            EngineError::bad_arg(format!(
+                "node {me} is not a participant of session {}",
+                spec.id
+            ))
+        })?;
     let mut sorted = spec.participants.clone();
     sorted.sort_unstable();
     sorted.dedup();
     if sorted.len() != spec.participants.len() {
-        return Err(EngineError::bad_arg("session participants must be distinct"));
+        return Err(EngineError::bad_arg(
+            "session participants must be distinct",
+        ));
     }
     let key = session_key(&spec.id);
     let rx = transport.register(key, spec.protocol, spec.participants.clone())?;
@@ -115,13 +124,21 @@ where
                     Ok(Incoming {
                         id: next_id,
                         sender: idx as u16,
-                        msg_type: if frame.broadcast { MessageType::Broadcast } else { MessageType::P2P },
+                        msg_type: if frame.broadcast {
+                            MessageType::Broadcast
+                        } else {
+                            MessageType::P2P
+                        },
                         msg,
                     })
                 }
                 _ => {
-                    bad.lock().unwrap_or_else(|p| p.into_inner()).push(frame.sender);
-                    Err(DeliveryError { sender: frame.sender })
+                    bad.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(frame.sender);
+                    Err(DeliveryError {
+                        sender: frame.sender,
+                    })
                 }
             }
         })
@@ -139,15 +156,27 @@ where
                 continue;
             }
             let (targets, broadcast): (Vec<u16>, bool) = match out.recipient {
-                MessageDestination::AllParties => {
-                    (sender_participants.iter().copied().filter(|&p| p != me).collect(), true)
-                }
+                MessageDestination::AllParties => (
+                    sender_participants
+                        .iter()
+                        .copied()
+                        .filter(|&p| p != me)
+                        .collect(),
+                    true,
+                ),
                 MessageDestination::OneParty(j) => match sender_participants.get(usize::from(j)) {
                     Some(&p) => (vec![p], false),
                     None => continue,
                 },
             };
-            let frame = Frame { session: key, protocol: protocol_tag, sender: me, seq, broadcast, payload };
+            let frame = Frame {
+                session: key,
+                protocol: protocol_tag,
+                sender: me,
+                seq,
+                broadcast,
+                payload,
+            };
             seq += 1;
             let sends = targets.iter().map(|&p| {
                 let t = sender_transport.clone();
@@ -163,20 +192,34 @@ where
     let outgoing = out_tx.sink_map_err(send_error as fn(_) -> DeliveryError);
     let party = MpcParty::connected((incoming, outgoing));
 
-    let handle = tokio::task::spawn_blocking(move || futures::executor::block_on(protocol(party, my_index as u16)));
+    let handle = tokio::task::spawn_blocking(move || {
+        futures::executor::block_on(protocol(party, my_index as u16))
+    });
     let outcome = tokio::time::timeout(spec.timeout, handle).await;
     let counts = transport.received_counts(&key);
     transport.finish(&key);
-    let undecodable = undecodable.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let undecodable = undecodable
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     match outcome {
         Ok(Ok(Ok(v))) => Ok(v),
-        Ok(Ok(Err(e))) if !undecodable.is_empty() && e.culprits.is_empty() => Err(EngineError::blame(
-            ErrorCode::PeerMisbehaved,
-            format!("{} session {}: undecodable message ({})", spec.protocol.name(), spec.id, e.message),
-            undecodable,
-        )),
+        Ok(Ok(Err(e))) if !undecodable.is_empty() && e.culprits.is_empty() => {
+            Err(EngineError::blame(
+                ErrorCode::PeerMisbehaved,
+                format!(
+                    "{} session {}: undecodable message ({})",
+                    spec.protocol.name(),
+                    spec.id,
+                    e.message
+                ),
+                undecodable,
+            ))
+        }
         Ok(Ok(Err(e))) => Err(e),
-        Ok(Err(join)) => Err(EngineError::internal(format!("protocol thread failed: {join}"))),
+        Ok(Err(join)) => Err(EngineError::internal(format!(
+            "protocol thread failed: {join}"
+        ))),
         Err(_) => {
             let max = counts.values().copied().max().unwrap_or(0);
             let silent: Vec<u16> = spec
@@ -187,7 +230,12 @@ where
                 .collect();
             Err(EngineError::blame(
                 ErrorCode::Timeout,
-                format!("{} session {} timed out after {:?}", spec.protocol.name(), spec.id, spec.timeout),
+                format!(
+                    "{} session {} timed out after {:?}",
+                    spec.protocol.name(),
+                    spec.id,
+                    spec.timeout
+                ),
                 silent,
             ))
         }

@@ -17,7 +17,13 @@ use tw_engine::transport::router::RejectReason;
 use tw_engine::transport::{Transport, TransportConfig};
 use tw_engine::ErrorCode;
 
-const SETS: [[u16; 4]; 5] = [[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 4, 5], [1, 3, 4, 5], [2, 3, 4, 5]];
+const SETS: [[u16; 4]; 5] = [
+    [1, 2, 3, 4],
+    [1, 2, 3, 5],
+    [1, 2, 4, 5],
+    [1, 3, 4, 5],
+    [2, 3, 4, 5],
+];
 
 fn temp_dir(tag: &str) -> PathBuf {
     let mut b = [0u8; 8];
@@ -28,7 +34,9 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 fn free_ports(n: usize) -> Vec<SocketAddr> {
-    let socks: Vec<UdpSocket> = (0..n).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let socks: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
     socks.iter().map(|s| s.local_addr().unwrap()).collect()
 }
 
@@ -45,9 +53,18 @@ impl Cluster {
 
 fn transport_config(ca: &CaBundle, id: u16, addrs: &[SocketAddr]) -> TransportConfig {
     let cert = certs::issue_node_cert(ca, id, &["127.0.0.1".into()], 30).unwrap();
-    let peers: BTreeMap<u16, SocketAddr> =
-        (1..=addrs.len() as u16).filter(|&p| p != id).map(|p| (p, addrs[usize::from(p - 1)])).collect();
-    TransportConfig::new(id, addrs[usize::from(id - 1)], peers, ca.cert_pem.clone(), cert.cert_pem, cert.key_pem.to_string().into())
+    let peers: BTreeMap<u16, SocketAddr> = (1..=addrs.len() as u16)
+        .filter(|&p| p != id)
+        .map(|p| (p, addrs[usize::from(p - 1)]))
+        .collect();
+    TransportConfig::new(
+        id,
+        addrs[usize::from(id - 1)],
+        peers,
+        ca.cert_pem.clone(),
+        cert.cert_pem,
+        cert.key_pem.to_string().into(),
+    )
 }
 
 fn start_cluster() -> Cluster {
@@ -56,7 +73,12 @@ fn start_cluster() -> Cluster {
     let addrs = free_ports(5);
     let nodes = (1..=5u16)
         .map(|id| {
-            let ks = Keystore::open(&dir.join(format!("ks-{id}")), id, KeySource::KeyBytes([id as u8; 32].into())).unwrap();
+            let ks = Keystore::open(
+                &dir.join(format!("ks-{id}")),
+                id,
+                KeySource::KeyBytes([id as u8; 32].into()),
+            )
+            .unwrap();
             let mut cfg = NodeConfig::new(transport_config(&ca, id, &addrs));
             cfg.allow_insecure_test_primes = true;
             cfg.session_timeout = Duration::from_secs(120);
@@ -73,7 +95,10 @@ where
     F: Fn(Arc<Node>) -> Fut,
     Fut: std::future::Future<Output = tw_engine::Result<T>> + Send + 'static,
 {
-    let handles: Vec<_> = ids.iter().map(|&id| tokio::spawn(f(c.node(id).clone()))).collect();
+    let handles: Vec<_> = ids
+        .iter()
+        .map(|&id| tokio::spawn(f(c.node(id).clone())))
+        .collect();
     let mut out = Vec::new();
     for h in handles {
         out.push(h.await.unwrap());
@@ -85,24 +110,35 @@ fn verify_ecdsa(pubkey: &[u8; 33], preimage: &[u8], sig: &[u8; 64]) {
     let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(pubkey).unwrap();
     let sig = k256::ecdsa::Signature::from_slice(sig).unwrap();
     assert!(sig.normalize_s().is_none(), "signature is low-S");
-    vk.verify_prehash(&tw_engine::ecdsa::sha256d(preimage), &sig).expect("ecdsa signature verifies");
+    vk.verify_prehash(&tw_engine::ecdsa::sha256d(preimage), &sig)
+        .expect("ecdsa signature verifies");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ecdsa_four_of_five_over_quic() {
     let c = start_cluster();
     let all = [1, 2, 3, 4, 5];
-    for r in on(&c, &all, |n| async move { n.ecdsa_aux_info("aux-1", "aux") .await }).await {
+    for r in on(&c, &all, |n| async move {
+        n.ecdsa_aux_info("aux-1", "aux").await
+    })
+    .await
+    {
         r.unwrap();
     }
-    let infos: Vec<_> = on(&c, &all, |n| async move { n.ecdsa_keygen("keygen-1", "k1", "aux").await })
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert!(infos.iter().all(|i| *i == infos[0]), "all five report the same public key");
+    let infos: Vec<_> = on(&c, &all, |n| async move {
+        n.ecdsa_keygen("keygen-1", "k1", "aux").await
+    })
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    assert!(
+        infos.iter().all(|i| *i == infos[0]),
+        "all five report the same public key"
+    );
 
-    let preimage = b"bip143 preimage stand-in: the engine signs sha256d of whatever it is given".to_vec();
+    let preimage =
+        b"bip143 preimage stand-in: the engine signs sha256d of whatever it is given".to_vec();
     // Every one of the five signer sets signs with a presignature bound to a path.
     for (k, set) in SETS.iter().enumerate() {
         let path = vec![0, k as u32];
@@ -121,7 +157,10 @@ async fn ecdsa_four_of_five_over_quic() {
         let ps = presig.clone();
         let sigs: Vec<_> = on(&c, set, move |n| {
             let (ps, pre) = (ps.clone(), pre.clone());
-            async move { n.ecdsa_sign_with_presignature(&format!("sign-{ps}"), "k1", &ps, &pre).await }
+            async move {
+                n.ecdsa_sign_with_presignature(&format!("sign-{ps}"), "k1", &ps, &pre)
+                    .await
+            }
         })
         .await
         .into_iter()
@@ -130,10 +169,20 @@ async fn ecdsa_four_of_five_over_quic() {
         let child = c.node(set[0]).ecdsa_public_key("k1", &path).unwrap();
         verify_ecdsa(&child, &preimage, &sigs[0].compact);
         assert!(sigs.iter().all(|s| s.compact == sigs[0].compact));
-        assert_eq!(k256::ecdsa::Signature::from_der(&sigs[0].der).unwrap().to_bytes().as_slice(), &sigs[0].compact[..]);
+        assert_eq!(
+            k256::ecdsa::Signature::from_der(&sigs[0].der)
+                .unwrap()
+                .to_bytes()
+                .as_slice(),
+            &sigs[0].compact[..]
+        );
 
         // The presignature is gone: a second use is refused on every signer.
-        let err = c.node(set[0]).ecdsa_sign_with_presignature("sign-again", "k1", &presig, &preimage).await.unwrap_err();
+        let err = c
+            .node(set[0])
+            .ecdsa_sign_with_presignature("sign-again", "k1", &presig, &preimage)
+            .await
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::PresignatureUsed, "{err}");
     }
 
@@ -144,18 +193,33 @@ async fn ecdsa_four_of_five_over_quic() {
         async move { n.ecdsa_sign("full-1", "k1", &[2, 3, 4, 5], &[], &pre).await }
     })
     .await;
-    verify_ecdsa(&infos[0].public_key, &preimage, &sigs[0].as_ref().unwrap().compact);
+    verify_ecdsa(
+        &infos[0].public_key,
+        &preimage,
+        &sigs[0].as_ref().unwrap().compact,
+    );
 
     // Node 5 corrupts its partial signature: the other signers name node 5.
     let set = [2, 3, 4, 5];
-    for r in on(&c, &set, |n| async move { n.ecdsa_presign("presig-bad", "k1", &[2, 3, 4, 5], &[0, 9]).await }).await {
+    for r in on(&c, &set, |n| async move {
+        n.ecdsa_presign("presig-bad", "k1", &[2, 3, 4, 5], &[0, 9])
+            .await
+    })
+    .await
+    {
         r.unwrap();
     }
-    c.node(5).set_faults(NodeFaults { corrupt_ecdsa_partial: true, ..Default::default() });
+    c.node(5).set_faults(NodeFaults {
+        corrupt_ecdsa_partial: true,
+        ..Default::default()
+    });
     let pre = preimage.clone();
     let results = on(&c, &set, move |n| {
         let pre = pre.clone();
-        async move { n.ecdsa_sign_with_presignature("sign-bad", "k1", "presig-bad", &pre).await }
+        async move {
+            n.ecdsa_sign_with_presignature("sign-bad", "k1", "presig-bad", &pre)
+                .await
+        }
     })
     .await;
     for (id, r) in set.iter().zip(results) {
@@ -177,11 +241,15 @@ async fn ecdsa_four_of_five_over_quic() {
 async fn frost_four_of_five_over_quic() {
     let c = start_cluster();
     let all = [1, 2, 3, 4, 5];
-    let infos: Vec<_> = on(&c, &all, |n| async move { n.frost_dkg("dkg-1", "f1").await })
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let infos: Vec<_> = on(
+        &c,
+        &all,
+        |n| async move { n.frost_dkg("dkg-1", "f1").await },
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
     assert!(infos.iter().all(|i| *i == infos[0]));
     let sig_msg = b"bip341 sigmsg stand-in".to_vec();
     let message = tw_engine::node::taproot_sighash(&sig_msg).unwrap();
@@ -190,22 +258,34 @@ async fn frost_four_of_five_over_quic() {
         let (p2, m2) = (path.clone(), sig_msg.clone());
         let sigs: Vec<_> = on(&c, set, move |n| {
             let (p2, m2) = (p2.clone(), m2.clone());
-            async move { n.frost_sign(&format!("fsign-{k}"), "f1", &SETS[k], &p2, &m2).await }
+            async move {
+                n.frost_sign(&format!("fsign-{k}"), "f1", &SETS[k], &p2, &m2)
+                    .await
+            }
         })
         .await
         .into_iter()
         .map(Result::unwrap)
         .collect();
         let xonly = c.node(set[0]).frost_output_key("f1", &path).unwrap();
-        assert!(tw_engine::frost::verify_bip340(&xonly, &message, &sigs[0]), "bip340 signature verifies for set {set:?}");
+        assert!(
+            tw_engine::frost::verify_bip340(&xonly, &message, &sigs[0]),
+            "bip340 signature verifies for set {set:?}"
+        );
     }
 
-    c.node(5).set_faults(NodeFaults { corrupt_frost_share: true, ..Default::default() });
+    c.node(5).set_faults(NodeFaults {
+        corrupt_frost_share: true,
+        ..Default::default()
+    });
     let set = [1, 2, 4, 5];
     let m2 = sig_msg.clone();
     let results = on(&c, &set, move |n| {
         let m2 = m2.clone();
-        async move { n.frost_sign("fsign-bad", "f1", &[1, 2, 4, 5], &[], &m2).await }
+        async move {
+            n.frost_sign("fsign-bad", "f1", &[1, 2, 4, 5], &[], &m2)
+                .await
+        }
     })
     .await;
     for (id, r) in set.iter().zip(results) {
@@ -233,18 +313,35 @@ async fn hostile_peers_and_frames_are_refused() {
     let rogue = Transport::start(rogue_cfg).unwrap();
     let key = session_key("s-1");
     let mut rx = t1.register(key, Protocol::Ping, vec![1, 2]).unwrap();
-    let frame = |seq: u64, sender: u16| Frame { session: key, protocol: Protocol::Ping, sender, seq, broadcast: true, payload: vec![0xa0] };
+    let frame = |seq: u64, sender: u16| Frame {
+        session: key,
+        protocol: Protocol::Ping,
+        sender,
+        seq,
+        broadcast: true,
+        payload: vec![0xa0],
+    };
     let err = rogue.send(1, &frame(0, 2)).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Transport, "{err}");
     // And node 1 refuses to talk to a server with a foreign certificate.
     let mut cfg = transport_config(&ca, 1, &[addrs[0], addrs[2]]);
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let t1b = Transport::start(cfg).unwrap();
-    assert_eq!(t1b.send(2, &frame(0, 1)).await.unwrap_err().code, ErrorCode::Transport);
+    assert_eq!(
+        t1b.send(2, &frame(0, 1)).await.unwrap_err().code,
+        ErrorCode::Transport
+    );
 
     // Honest frame delivered; a replay, an impersonation, garbage and an oversized frame refused.
     t2.send(1, &frame(0, 2)).await.unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut rx)).await.unwrap().unwrap().seq, 0);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut rx))
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        0
+    );
     t2.send(1, &frame(0, 2)).await.unwrap(); // replay
     t2.send_raw(1, &{
         let mut f = frame(1, 2).encode();
@@ -272,7 +369,10 @@ async fn hostile_peers_and_frames_are_refused() {
             (2, RejectReason::Oversized)
         ]
     );
-    assert!(rx.try_recv().is_err(), "nothing hostile reached the session");
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing hostile reached the session"
+    );
     // The foreign-CA peer never got a frame in.
     assert!(reasons.iter().all(|(p, _)| *p == 2));
     let _ = std::fs::remove_dir_all(dir);

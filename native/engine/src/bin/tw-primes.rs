@@ -13,12 +13,19 @@ fn main() {
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--count" => count = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--count" => {
+                count = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--out" => out = Some(it.next().cloned().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -32,13 +39,21 @@ fn main() {
                         break mine;
                     }
                     let p = tw_engine::primes::generate();
-                    eprintln!("tw-primes: set {}/{} done after {:.0?}", i + 1, count, started.elapsed());
+                    eprintln!(
+                        "tw-primes: set {}/{} done after {:.0?}",
+                        i + 1,
+                        count,
+                        started.elapsed()
+                    );
                     mine.push((i, p));
                 }
             })
         })
         .collect();
-    let mut sets: Vec<_> = handles.into_iter().flat_map(|h| h.join().expect("prime worker panicked")).collect();
+    let mut sets: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("prime worker panicked"))
+        .collect();
     sets.sort_by_key(|(i, _)| *i);
     let sets: Vec<_> = sets.into_iter().map(|(_, p)| p).collect();
     let json = serde_json::to_string_pretty(&sets).expect("prime sets encode as json");

@@ -152,7 +152,14 @@ impl Frame {
             1 => false,
             k => return Err(FrameError::Kind(k)),
         };
-        Ok(Frame { session, protocol, sender, seq: u64::from_be_bytes(seq), broadcast, payload: payload.to_vec() })
+        Ok(Frame {
+            session,
+            protocol,
+            sender,
+            seq: u64::from_be_bytes(seq),
+            broadcast,
+            payload: payload.to_vec(),
+        })
     }
 }
 
@@ -171,7 +178,10 @@ mod tests {
             payload: vec![1, 2, 3],
         };
         let bytes = f.encode();
-        assert_eq!(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize, bytes.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize,
+            bytes.len() - 4
+        );
         assert_eq!(Frame::decode(&bytes[4..]).expect("decodes"), f);
         assert_eq!(Frame::decode(&bytes[4..20]), Err(FrameError::Truncated));
         let mut bad = bytes[4..].to_vec();

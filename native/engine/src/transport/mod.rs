@@ -72,7 +72,16 @@ impl TransportConfig {
         cert_pem: String,
         key_pem: Zeroizing<String>,
     ) -> Self {
-        Self { node_id, listen, peers, ca_cert_pem, cert_pem, key_pem, max_frame_bytes: 32 << 20, buffer: BufferLimits::default() }
+        Self {
+            node_id,
+            listen,
+            peers,
+            ca_cert_pem,
+            cert_pem,
+            key_pem,
+            max_frame_bytes: 32 << 20,
+            buffer: BufferLimits::default(),
+        }
     }
 }
 
@@ -117,13 +126,19 @@ impl Transport {
         let ca_ders = certs::pem_to_der_certs(&cfg.ca_cert_pem)?;
         let mut roots = rustls::RootCertStore::empty();
         for der in &ca_ders {
-            roots.add(CertificateDer::from(der.clone())).map_err(|e| tls_err("cluster ca certificate rejected", e))?;
+            roots
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|e| tls_err("cluster ca certificate rejected", e))?;
         }
         let roots = Arc::new(roots);
-        let chain: Vec<CertificateDer<'static>> =
-            certs::pem_to_der_certs(&cfg.cert_pem)?.into_iter().map(CertificateDer::from).collect();
+        let chain: Vec<CertificateDer<'static>> = certs::pem_to_der_certs(&cfg.cert_pem)?
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect();
         let Some(leaf) = chain.first() else {
-            return Err(EngineError::bad_arg("node certificate pem holds no certificate"));
+            return Err(EngineError::bad_arg(
+                "node certificate pem holds no certificate",
+            ));
         };
         let own_id = certs::node_id_from_cert_der(leaf)?;
         if own_id != cfg.node_id {
@@ -135,9 +150,12 @@ impl Transport {
         let key_der = certs::pem_to_der_key(&cfg.key_pem)?;
         let key = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec()));
 
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .map_err(|e| tls_err("cannot build client verifier", e))?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots.clone(),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| tls_err("cannot build client verifier", e))?;
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| tls_err("tls 1.3 unavailable", e))?
@@ -158,22 +176,29 @@ impl Transport {
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(Some(Duration::from_secs(5)));
         transport.max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(Duration::from_secs(30)).map_err(|e| EngineError::internal(e.to_string()))?,
+            quinn::IdleTimeout::try_from(Duration::from_secs(30))
+                .map_err(|e| EngineError::internal(e.to_string()))?,
         ));
         transport.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
         transport.receive_window(quinn::VarInt::from_u32(64 << 20));
         transport.send_window(64 << 20);
         let transport = Arc::new(transport);
 
-        let server_crypto = QuicServerConfig::try_from(server).map_err(|e| tls_err("quic server config", e))?;
+        let server_crypto =
+            QuicServerConfig::try_from(server).map_err(|e| tls_err("quic server config", e))?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
         server_config.transport_config(transport.clone());
-        let client_crypto = QuicClientConfig::try_from(client).map_err(|e| tls_err("quic client config", e))?;
+        let client_crypto =
+            QuicClientConfig::try_from(client).map_err(|e| tls_err("quic client config", e))?;
         let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
         client_config.transport_config(transport);
 
-        let mut endpoint = quinn::Endpoint::server(server_config, cfg.listen)
-            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("cannot listen on {}: {e}", cfg.listen)))?;
+        let mut endpoint = quinn::Endpoint::server(server_config, cfg.listen).map_err(|e| {
+            EngineError::new(
+                ErrorCode::Transport,
+                format!("cannot listen on {}: {e}", cfg.listen),
+            )
+        })?;
         endpoint.set_default_client_config(client_config);
 
         let inner = Arc::new(Inner {
@@ -207,7 +232,11 @@ impl Transport {
 
     /// Refuses every connection and frame from `node` from now on (and closes open ones).
     pub async fn ban(&self, node: u16) {
-        self.inner.banned.write().unwrap_or_else(|p| p.into_inner()).insert(node);
+        self.inner
+            .banned
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node);
         if let Some(out) = self.inner.outbound.lock().await.remove(&node) {
             out.conn.close(quinn::VarInt::from_u32(3), b"banned");
         }
@@ -215,12 +244,23 @@ impl Transport {
 
     /// Lifts a ban.
     pub fn unban(&self, node: u16) {
-        self.inner.banned.write().unwrap_or_else(|p| p.into_inner()).remove(&node);
+        self.inner
+            .banned
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&node);
     }
 
     /// Currently banned nodes.
     pub fn banned(&self) -> Vec<u16> {
-        let mut v: Vec<u16> = self.inner.banned.read().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+        let mut v: Vec<u16> = self
+            .inner
+            .banned
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
         v.sort_unstable();
         v
     }
@@ -284,7 +324,10 @@ impl Transport {
                 Err(e) => {
                     self.inner.outbound.lock().await.remove(&peer);
                     if attempt == 1 {
-                        return Err(EngineError::new(ErrorCode::Transport, format!("send to node {peer} failed: {e}")));
+                        return Err(EngineError::new(
+                            ErrorCode::Transport,
+                            format!("send to node {peer} failed: {e}"),
+                        ));
                     }
                 }
             }
@@ -302,8 +345,17 @@ impl Transport {
     }
 
     async fn outbound(&self, peer: u16) -> Result<Arc<Outbound>> {
-        if self.inner.banned.read().unwrap_or_else(|p| p.into_inner()).contains(&peer) {
-            return Err(EngineError::new(ErrorCode::Transport, format!("node {peer} is banned")));
+        if self
+            .inner
+            .banned
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&peer)
+        {
+            return Err(EngineError::new(
+                ErrorCode::Transport,
+                format!("node {peer} is banned"),
+            ));
         }
         let mut map = self.inner.outbound.lock().await;
         if let Some(o) = map.get(&peer) {
@@ -312,32 +364,52 @@ impl Transport {
             }
             map.remove(&peer);
         }
-        let addr = *self
-            .inner
-            .peers
-            .get(&peer)
-            .ok_or_else(|| EngineError::new(ErrorCode::Transport, format!("unknown peer node {peer}")))?;
+        let addr = *self.inner.peers.get(&peer).ok_or_else(|| {
+            EngineError::new(ErrorCode::Transport, format!("unknown peer node {peer}"))
+        })?;
         let connecting = self
             .inner
             .endpoint
             .connect(addr, &certs::node_dns_name(peer))
-            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("cannot connect to node {peer} at {addr}: {e}")))?;
+            .map_err(|e| {
+                EngineError::new(
+                    ErrorCode::Transport,
+                    format!("cannot connect to node {peer} at {addr}: {e}"),
+                )
+            })?;
         let conn = tokio::time::timeout(Duration::from_secs(5), connecting)
             .await
-            .map_err(|_| EngineError::new(ErrorCode::Transport, format!("connecting to node {peer} at {addr} timed out")))?
-            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("connection to node {peer} at {addr} refused: {e}")))?;
-        let stream = conn
-            .open_uni()
-            .await
-            .map_err(|e| EngineError::new(ErrorCode::Transport, format!("cannot open stream to node {peer}: {e}")))?;
-        let out = Arc::new(Outbound { conn, stream: tokio::sync::Mutex::new(stream) });
+            .map_err(|_| {
+                EngineError::new(
+                    ErrorCode::Transport,
+                    format!("connecting to node {peer} at {addr} timed out"),
+                )
+            })?
+            .map_err(|e| {
+                EngineError::new(
+                    ErrorCode::Transport,
+                    format!("connection to node {peer} at {addr} refused: {e}"),
+                )
+            })?;
+        let stream = conn.open_uni().await.map_err(|e| {
+            EngineError::new(
+                ErrorCode::Transport,
+                format!("cannot open stream to node {peer}: {e}"),
+            )
+        })?;
+        let out = Arc::new(Outbound {
+            conn,
+            stream: tokio::sync::Mutex::new(stream),
+        });
         map.insert(peer, out.clone());
         Ok(out)
     }
 
     /// Closes the endpoint.
     pub fn close(&self) {
-        self.inner.endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
+        self.inner
+            .endpoint
+            .close(quinn::VarInt::from_u32(0), b"shutdown");
     }
 }
 
@@ -357,8 +429,18 @@ async fn accept_loop(inner: Arc<Inner>) {
                 conn.close(quinn::VarInt::from_u32(1), b"unknown node");
                 return;
             }
-            if inner.banned.read().unwrap_or_else(|p| p.into_inner()).contains(&peer) {
-                lock(&inner.router).reject(peer, RejectReason::Banned, None, "connection from banned node");
+            if inner
+                .banned
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&peer)
+            {
+                lock(&inner.router).reject(
+                    peer,
+                    RejectReason::Banned,
+                    None,
+                    "connection from banned node",
+                );
                 conn.close(quinn::VarInt::from_u32(3), b"banned");
                 return;
             }
@@ -383,7 +465,12 @@ async fn read_stream(inner: Arc<Inner>, peer: u16, mut recv: quinn::RecvStream) 
         }
         let len = u32::from_be_bytes(len) as usize;
         if len > inner.max_frame_bytes {
-            lock(&inner.router).reject(peer, RejectReason::Oversized, None, format!("{len} byte frame"));
+            lock(&inner.router).reject(
+                peer,
+                RejectReason::Oversized,
+                None,
+                format!("{len} byte frame"),
+            );
             let _ = recv.stop(quinn::VarInt::from_u32(2));
             return;
         }
@@ -391,13 +478,20 @@ async fn read_stream(inner: Arc<Inner>, peer: u16, mut recv: quinn::RecvStream) 
         if recv.read_exact(&mut body).await.is_err() {
             return;
         }
-        if inner.banned.read().unwrap_or_else(|p| p.into_inner()).contains(&peer) {
+        if inner
+            .banned
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&peer)
+        {
             lock(&inner.router).reject(peer, RejectReason::Banned, None, "frame from banned node");
             return;
         }
         match Frame::decode(&body) {
             Ok(frame) => lock(&inner.router).deliver(peer, frame),
-            Err(e) => lock(&inner.router).reject(peer, RejectReason::Malformed, None, e.to_string()),
+            Err(e) => {
+                lock(&inner.router).reject(peer, RejectReason::Malformed, None, e.to_string())
+            }
         }
     }
 }

@@ -27,7 +27,12 @@ pub struct BufferLimits {
 
 impl Default for BufferLimits {
     fn default() -> Self {
-        Self { ttl: Duration::from_secs(30), max_frames_per_session: 256, max_sessions: 128, max_bytes: 64 << 20 }
+        Self {
+            ttl: Duration::from_secs(30),
+            max_frames_per_session: 256,
+            max_sessions: 128,
+            max_bytes: 64 << 20,
+        }
     }
 }
 
@@ -141,11 +146,22 @@ impl Router {
     }
 
     /// Records a refused frame.
-    pub fn reject(&mut self, peer: u16, reason: RejectReason, session: Option<&SessionKey>, detail: impl Into<String>) {
+    pub fn reject(
+        &mut self,
+        peer: u16,
+        reason: RejectReason,
+        session: Option<&SessionKey>,
+        detail: impl Into<String>,
+    ) {
         if self.events.len() >= MAX_EVENTS {
             self.events.pop_front();
         }
-        self.events.push_back(TransportEvent { peer, reason, session: session.map(hex::encode), detail: detail.into() });
+        self.events.push_back(TransportEvent {
+            peer,
+            reason,
+            session: session.map(hex::encode),
+            detail: detail.into(),
+        });
     }
 
     /// Removes and returns all recorded events.
@@ -174,14 +190,25 @@ impl Router {
         let (tx, rx) = mpsc::unbounded();
         self.sessions.insert(
             key,
-            Session { protocol, participants, last_seq: HashMap::new(), received: HashMap::new(), tx },
+            Session {
+                protocol,
+                participants,
+                last_seq: HashMap::new(),
+                received: HashMap::new(),
+                tx,
+            },
         );
         if let Some(early) = self.early.remove(&key) {
             self.early_bytes = self.early_bytes.saturating_sub(early.bytes);
             let expired = early.first_seen.elapsed() > self.limits.ttl;
             for (peer, frame) in early.frames {
                 if expired {
-                    self.reject(peer, RejectReason::Expired, Some(&key), "early frame outlived its ttl");
+                    self.reject(
+                        peer,
+                        RejectReason::Expired,
+                        Some(&key),
+                        "early frame outlived its ttl",
+                    );
                 } else {
                     self.deliver(peer, frame);
                 }
@@ -194,25 +221,37 @@ impl Router {
     pub fn finish(&mut self, key: &SessionKey) {
         self.sessions.remove(key);
         let now = Instant::now();
-        self.finished.retain(|_, t| now.duration_since(*t) < FINISHED_TTL);
+        self.finished
+            .retain(|_, t| now.duration_since(*t) < FINISHED_TTL);
         self.finished.insert(*key, now);
     }
 
     /// Frames received so far per sender, for naming parties that did not deliver.
     pub fn received_counts(&self, key: &SessionKey) -> HashMap<u16, u64> {
-        self.sessions.get(key).map(|s| s.received.clone()).unwrap_or_default()
+        self.sessions
+            .get(key)
+            .map(|s| s.received.clone())
+            .unwrap_or_default()
     }
 
     /// Routes one authenticated frame from `peer` (node id from its certificate).
     pub fn deliver(&mut self, peer: u16, frame: Frame) {
         let key = frame.session;
         if frame.sender != peer {
-            let detail = format!("header claims node {} but certificate is node {peer}", frame.sender);
+            let detail = format!(
+                "header claims node {} but certificate is node {peer}",
+                frame.sender
+            );
             self.reject(peer, RejectReason::SenderMismatch, Some(&key), detail);
             return;
         }
         if self.finished.contains_key(&key) {
-            self.reject(peer, RejectReason::SessionFinished, Some(&key), format!("seq {}", frame.seq));
+            self.reject(
+                peer,
+                RejectReason::SessionFinished,
+                Some(&key),
+                format!("seq {}", frame.seq),
+            );
             return;
         }
         let Some(session) = self.sessions.get_mut(&key) else {
@@ -220,17 +259,31 @@ impl Router {
             return;
         };
         if session.protocol != frame.protocol {
-            let detail = format!("{} frame for a {} session", frame.protocol.name(), session.protocol.name());
+            let detail = format!(
+                "{} frame for a {} session",
+                frame.protocol.name(),
+                session.protocol.name()
+            );
             self.reject(peer, RejectReason::WrongSession, Some(&key), detail);
             return;
         }
         if !session.participants.contains(&peer) {
-            self.reject(peer, RejectReason::NotParticipant, Some(&key), "sender is not in the session");
+            self.reject(
+                peer,
+                RejectReason::NotParticipant,
+                Some(&key),
+                "sender is not in the session",
+            );
             return;
         }
         if let Some(&last) = session.last_seq.get(&peer) {
             if frame.seq <= last {
-                self.reject(peer, RejectReason::Replay, Some(&key), format!("seq {} after {last}", frame.seq));
+                self.reject(
+                    peer,
+                    RejectReason::Replay,
+                    Some(&key),
+                    format!("seq {} after {last}", frame.seq),
+                );
                 return;
             }
         }
@@ -256,18 +309,35 @@ impl Router {
         });
         self.early_bytes = self.early_bytes.saturating_sub(freed);
         for (p, k) in expired {
-            self.reject(p, RejectReason::Expired, Some(&k), "no session started for this frame");
+            self.reject(
+                p,
+                RejectReason::Expired,
+                Some(&k),
+                "no session started for this frame",
+            );
         }
         let size = frame.payload.len();
         let limits = self.limits;
         let full = self.early_bytes + size > limits.max_bytes
             || (!self.early.contains_key(&key) && self.early.len() >= limits.max_sessions)
-            || self.early.get(&key).is_some_and(|e| e.frames.len() >= limits.max_frames_per_session);
+            || self
+                .early
+                .get(&key)
+                .is_some_and(|e| e.frames.len() >= limits.max_frames_per_session);
         if full {
-            self.reject(peer, RejectReason::BufferFull, Some(&key), "early-frame buffer full");
+            self.reject(
+                peer,
+                RejectReason::BufferFull,
+                Some(&key),
+                "early-frame buffer full",
+            );
             return;
         }
-        let entry = self.early.entry(key).or_insert_with(|| Early { first_seen: now, frames: Vec::new(), bytes: 0 });
+        let entry = self.early.entry(key).or_insert_with(|| Early {
+            first_seen: now,
+            frames: Vec::new(),
+            bytes: 0,
+        });
         entry.frames.push((peer, frame));
         entry.bytes += size;
         self.early_bytes += size;
@@ -280,7 +350,14 @@ mod tests {
     use crate::transport::frame::session_key;
 
     fn frame(session: &str, protocol: Protocol, sender: u16, seq: u64) -> Frame {
-        Frame { session: session_key(session), protocol, sender, seq, broadcast: true, payload: vec![seq as u8] }
+        Frame {
+            session: session_key(session),
+            protocol,
+            sender,
+            seq,
+            broadcast: true,
+            payload: vec![seq as u8],
+        }
     }
 
     #[test]
@@ -288,7 +365,9 @@ mod tests {
         let mut r = Router::new(BufferLimits::default());
         // early frame is buffered, then delivered on register
         r.deliver(2, frame("a", Protocol::FrostSign, 2, 0));
-        let mut rx = r.register(session_key("a"), Protocol::FrostSign, vec![1, 2, 3, 4]).expect("new session");
+        let mut rx = r
+            .register(session_key("a"), Protocol::FrostSign, vec![1, 2, 3, 4])
+            .expect("new session");
         assert_eq!(rx.try_recv().expect("ready").seq, 0);
         // in-order frame delivered
         r.deliver(3, frame("a", Protocol::FrostSign, 3, 0));
@@ -304,8 +383,16 @@ mod tests {
         assert!(rx.try_recv().is_err(), "nothing else delivered");
         r.finish(&session_key("a"));
         r.deliver(4, frame("a", Protocol::FrostSign, 4, 1));
-        assert!(r.register(session_key("a"), Protocol::FrostSign, vec![1, 2]).is_none(), "ids never reused");
-        let reasons: Vec<_> = r.drain_events().into_iter().map(|e| (e.peer, e.reason)).collect();
+        assert!(
+            r.register(session_key("a"), Protocol::FrostSign, vec![1, 2])
+                .is_none(),
+            "ids never reused"
+        );
+        let reasons: Vec<_> = r
+            .drain_events()
+            .into_iter()
+            .map(|e| (e.peer, e.reason))
+            .collect();
         assert_eq!(
             reasons,
             vec![
@@ -320,19 +407,32 @@ mod tests {
 
     #[test]
     fn early_buffer_is_bounded_and_expires() {
-        let limits = BufferLimits { ttl: Duration::from_millis(0), max_frames_per_session: 2, max_sessions: 1, max_bytes: 1 << 20 };
+        let limits = BufferLimits {
+            ttl: Duration::from_millis(0),
+            max_frames_per_session: 2,
+            max_sessions: 1,
+            max_bytes: 1 << 20,
+        };
         let mut r = Router::new(limits);
         r.deliver(2, frame("x", Protocol::Ping, 2, 0));
         let _rx = r.register(session_key("x"), Protocol::Ping, vec![1, 2]);
         assert_eq!(r.drain_events()[0].reason, RejectReason::Expired);
 
-        let limits = BufferLimits { ttl: Duration::from_secs(60), max_frames_per_session: 2, max_sessions: 1, max_bytes: 1 << 20 };
+        let limits = BufferLimits {
+            ttl: Duration::from_secs(60),
+            max_frames_per_session: 2,
+            max_sessions: 1,
+            max_bytes: 1 << 20,
+        };
         let mut r = Router::new(limits);
         for seq in 0..3 {
             r.deliver(2, frame("y", Protocol::Ping, 2, seq));
         }
         r.deliver(2, frame("z", Protocol::Ping, 2, 0));
         let reasons: Vec<_> = r.drain_events().into_iter().map(|e| e.reason).collect();
-        assert_eq!(reasons, vec![RejectReason::BufferFull, RejectReason::BufferFull]);
+        assert_eq!(
+            reasons,
+            vec![RejectReason::BufferFull, RejectReason::BufferFull]
+        );
     }
 }
