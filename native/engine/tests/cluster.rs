@@ -68,6 +68,10 @@ fn transport_config(ca: &CaBundle, id: u16, addrs: &[SocketAddr]) -> TransportCo
 }
 
 fn start_cluster() -> Cluster {
+    start_cluster_with_timeout(Duration::from_secs(120))
+}
+
+fn start_cluster_with_timeout(timeout: Duration) -> Cluster {
     let dir = temp_dir("cluster");
     let ca = certs::generate_ca("tw test ca", 30).unwrap();
     let addrs = free_ports(5);
@@ -81,7 +85,7 @@ fn start_cluster() -> Cluster {
             .unwrap();
             let mut cfg = NodeConfig::new(transport_config(&ca, id, &addrs));
             cfg.allow_insecure_test_primes = true;
-            cfg.session_timeout = Duration::from_secs(120);
+            cfg.session_timeout = timeout;
             Arc::new(Node::start(cfg, ks).unwrap())
         })
         .collect();
@@ -295,6 +299,25 @@ async fn frost_four_of_five_over_quic() {
         let err = r.unwrap_err();
         assert_eq!(err.code, ErrorCode::PeerMisbehaved, "node {id}: {err}");
         assert_eq!(err.culprits, vec![5]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_signer_times_out_and_is_named() {
+    let c = start_cluster_with_timeout(Duration::from_secs(5));
+    for r in on(&c, &[1, 2, 3, 4, 5], |n| async move { n.frost_dkg("dkg-t", "f").await }).await {
+        r.unwrap();
+    }
+    // Node 4 is in the signer set but never joins the session.
+    let results = on(&c, &[1, 2, 3], |n| async move { n.frost_sign("sign-t", "f", &[1, 2, 3, 4], &[], b"m").await }).await;
+    for r in results {
+        let err = r.unwrap_err();
+        assert_eq!(err.code, ErrorCode::Timeout, "{err}");
+        assert_eq!(err.culprits, vec![4], "only the silent node is named: {err}");
+    }
+    // A timeout is not misbehaviour: nothing was refused as a violation.
+    for id in 1..=3 {
+        assert!(c.node(id).drain_events().iter().all(|e| !e.reason.is_violation()));
     }
 }
 
