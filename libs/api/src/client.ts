@@ -1,0 +1,84 @@
+import type { ClusterStatusDto, CreateKeyRequest, ErrorBody, HealthDto, KeyDto, KeyListDto } from './dto'
+
+/** Raised by {@link ApiClient} for any non-2xx answer or a network failure. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+export interface ApiClientOptions {
+  /** Base URL of a node, e.g. `http://127.0.0.1:8081`. */
+  baseUrl: string
+  /** Bearer token, if the node requires one. */
+  token?: string
+  /** Per-request timeout in ms (default 30 000). */
+  timeoutMs?: number
+}
+
+/** A typed client for one node's REST API. */
+export class ApiClient {
+  private readonly base: string
+  constructor(private readonly opts: ApiClientOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '')
+  }
+
+  health(kind: 'all' | 'live' | 'ready' = 'all'): Promise<HealthDto> {
+    const path = kind === 'all' ? '/health' : `/health/${kind}`
+    return this.request<HealthDto>('GET', path, undefined, { acceptErrorBody: true })
+  }
+  clusterStatus(): Promise<ClusterStatusDto> {
+    return this.request('GET', '/api/v1/cluster/status')
+  }
+  listKeys(): Promise<KeyListDto> {
+    return this.request('GET', '/api/v1/keys')
+  }
+  createKey(body: CreateKeyRequest, timeoutMs?: number): Promise<KeyDto> {
+    return this.request('POST', '/api/v1/keys', body, { timeoutMs })
+  }
+  metrics(): Promise<string> {
+    return this.request('GET', '/metrics', undefined, { text: true })
+  }
+
+  /** Low-level request; throws {@link ApiError} with the server's code on failure. */
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    o: { timeoutMs?: number; text?: boolean; acceptErrorBody?: boolean } = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = { accept: o.text ? 'text/plain' : 'application/json' }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`
+    let res: Response
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs ?? 30_000),
+      })
+    } catch (err) {
+      const e = err as Error
+      const timeout = e.name === 'TimeoutError'
+      throw new ApiError(0, timeout ? 'TIMEOUT' : 'UNREACHABLE', `${method} ${this.base}${path}: ${timeout ? 'timed out' : e.message}`)
+    }
+    const text = await res.text()
+    if (o.text && res.ok) return text as T
+    let json: unknown
+    try {
+      json = text ? JSON.parse(text) : undefined
+    } catch {
+      throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: answer is not JSON (HTTP ${res.status})`)
+    }
+    if (res.ok || (o.acceptErrorBody && res.status === 503)) return json as T
+    const err = (json as ErrorBody | undefined)?.error
+    throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? `HTTP ${res.status}`, err?.details)
+  }
+}
