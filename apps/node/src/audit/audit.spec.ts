@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { DatabaseRepository } from '../persistence/database.repository'
+import { createTestDatabase, type TestDatabase } from '../testing/postgres'
+import { AuditRepository } from './audit.repository'
+import { AuditService } from './audit.service'
+
+describe('audit log', () => {
+  let db: TestDatabase
+  let database: DatabaseRepository
+  let sut: AuditService
+
+  before(async () => {
+    db = await createTestDatabase()
+    database = new DatabaseRepository({ database: { url: db.url } })
+    assert.equal(await database.start(5000), true)
+    sut = new AuditService(new AuditRepository(database), { nodeId: 3 })
+  })
+  after(async () => {
+    await database?.stop()
+    await db?.drop()
+  })
+
+  it('chains concurrent appends and verifies', async () => {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => sut.record('dkg.requested', { i, nested: { b: 1, a: [1, 'x'] } })))
+    assert.equal(sut.pendingCount, 0)
+    const check = await sut.verify()
+    assert.deepEqual(check, { ok: true, checked: 20, firstBrokenId: null, reason: null })
+  })
+
+  it('refuses UPDATE, DELETE and TRUNCATE while the trigger is enabled', async () => {
+    await assert.rejects(
+      database.transaction((em) => em.query(`UPDATE audit_log SET action = 'x' WHERE id = 2`)),
+      /append-only: UPDATE refused/,
+    )
+    await assert.rejects(database.transaction((em) => em.query(`DELETE FROM audit_log WHERE id = 2`)), /append-only: DELETE refused/)
+    await assert.rejects(database.transaction((em) => em.query(`TRUNCATE audit_log`)), /append-only: TRUNCATE refused/)
+    assert.equal((await sut.verify()).ok, true)
+  })
+
+  it('finds the first row changed with the trigger disabled', async () => {
+    await database.transaction(async (em) => {
+      await em.query(`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete`)
+      await em.query(`UPDATE audit_log SET details = '{"i": 999}' WHERE id = 7`)
+      await em.query(`UPDATE audit_log SET action = 'dkg.completed' WHERE id = 12`)
+      await em.query(`ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete`)
+    })
+    const check = await sut.verify()
+    assert.equal(check.ok, false)
+    assert.equal(check.firstBrokenId, '7')
+    assert.match(check.reason ?? '', /hash does not match/)
+  })
+
+  it('finds a deleted row', async () => {
+    await database.transaction(async (em) => {
+      await em.query(`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete`)
+      await em.query(`DELETE FROM audit_log WHERE id IN (3, 7, 12)`)
+      await em.query(`ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete`)
+    })
+    const check = await sut.verify()
+    assert.equal(check.firstBrokenId, '4')
+    assert.match(check.reason ?? '', /missing/)
+  })
+})

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConfigError, loadConfig, redactConfig } from './config'
+
+const valid = {
+  TW_NODE_ID: '1',
+  TW_API_PORT: '8081',
+  TW_QUIC_LISTEN: '127.0.0.1:9001',
+  TW_QUIC_PEERS: '2=127.0.0.1:9002,3=127.0.0.1:9003,4=127.0.0.1:9004,5=127.0.0.1:9005',
+  TW_CA_CERT: '/certs/ca.crt',
+  TW_NODE_CERT: '/certs/node-1.crt',
+  TW_NODE_KEY: '/certs/node-1.key',
+  TW_KEYSTORE_DIR: '/data/keystore',
+  TW_KEYSTORE_PASSPHRASE: 'correct horse',
+  TW_ETCD_ENDPOINTS: 'http://127.0.0.1:2379,http://127.0.0.1:22379',
+  TW_DATABASE_URL: 'postgres://tw:secret@127.0.0.1:5432/tw',
+}
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    assert.ok(err instanceof ConfigError)
+    return err.problems
+  }
+  assert.fail('expected a ConfigError')
+}
+
+describe('loadConfig', () => {
+  it('parses a valid environment with defaults', () => {
+    const c = loadConfig(valid)
+    assert.equal(c.nodeId, 1)
+    assert.equal(c.clusterSize, 5)
+    assert.equal(c.threshold, 4)
+    assert.equal(c.env, 'development')
+    assert.equal(c.api.host, '127.0.0.1')
+    assert.equal(c.api.advertisedUrl, 'http://127.0.0.1:8081')
+    assert.deepEqual(c.quic.peers, { '2': '127.0.0.1:9002', '3': '127.0.0.1:9003', '4': '127.0.0.1:9004', '5': '127.0.0.1:9005' })
+    assert.deepEqual(c.etcd.endpoints, ['http://127.0.0.1:2379', 'http://127.0.0.1:22379'])
+    assert.equal(c.insecureTestPrimes, false)
+    assert.equal(c.logLevel, 'log')
+  })
+
+  it('names every bad or missing variable in one error', () => {
+    const problems = problemsOf({
+      TW_NODE_ID: 'one',
+      TW_API_PORT: '70000',
+      TW_QUIC_LISTEN: 'nowhere',
+      TW_QUIC_PEERS: '2=127.0.0.1:9002,x',
+      TW_ETCD_ENDPOINTS: 'ftp://etcd',
+      TW_ENV: 'staging',
+      TW_INSECURE_TEST_PRIMES: 'maybe',
+      TW_LOG_LEVEL: 'loud',
+    })
+    const text = problems.join('\n')
+    for (const name of [
+      'TW_NODE_ID',
+      'TW_API_PORT',
+      'TW_QUIC_LISTEN',
+      'TW_QUIC_PEERS',
+      'TW_CA_CERT',
+      'TW_NODE_CERT',
+      'TW_NODE_KEY',
+      'TW_KEYSTORE_DIR',
+      'TW_KEYSTORE_PASSPHRASE',
+      'TW_ETCD_ENDPOINTS',
+      'TW_DATABASE_URL',
+      'TW_ENV',
+      'TW_INSECURE_TEST_PRIMES',
+      'TW_LOG_LEVEL',
+    ]) {
+      assert.match(text, new RegExp(name), `${name} should be named in:\n${text}`)
+    }
+    assert.doesNotMatch(text, /TW_THRESHOLD|TW_CLUSTER_SIZE|TW_API_HOST/)
+  })
+
+  it('requires exactly one keystore secret', () => {
+    assert.match(problemsOf({ ...valid, TW_KEYSTORE_KEY_FILE: '/k' }).join(), /exactly one/)
+    assert.match(problemsOf({ ...valid, TW_KEYSTORE_PASSPHRASE: '' }).join(), /exactly one/)
+  })
+
+  it('refuses insecure test primes in production', () => {
+    const problems = problemsOf({ ...valid, TW_ENV: 'production', TW_INSECURE_TEST_PRIMES: 'true' })
+    assert.match(problems.join(), /TW_INSECURE_TEST_PRIMES/)
+    assert.equal(loadConfig({ ...valid, TW_INSECURE_TEST_PRIMES: 'true' }).insecureTestPrimes, true)
+  })
+
+  it('checks the peers against the cluster and the threshold against its size', () => {
+    const problems = problemsOf({ ...valid, TW_QUIC_PEERS: '1=127.0.0.1:9001,2=127.0.0.1:9002', TW_THRESHOLD: '6' })
+    assert.match(problems.join('\n'), /TW_QUIC_PEERS must name exactly the other nodes 2,3,4,5/)
+    assert.match(problems.join('\n'), /TW_THRESHOLD must be <= TW_CLUSTER_SIZE/)
+  })
+
+  it('redacts secrets', () => {
+    const text = JSON.stringify(redactConfig(loadConfig(valid)))
+    assert.doesNotMatch(text, /correct horse|secret@/)
+    assert.match(text, /<redacted>/)
+  })
+})

@@ -1,0 +1,214 @@
+import { z } from 'zod'
+
+/**
+ * The node's configuration, read once from the environment by {@link loadConfig}.
+ * Nothing else in the service reads `process.env`: everything it needs is here.
+ */
+export interface AppConfig {
+  env: 'development' | 'production'
+  nodeId: number
+  clusterSize: number
+  threshold: number
+  logLevel: LogLevel
+  api: { host: string; port: number; advertisedUrl: string }
+  quic: { listen: string; peers: Record<string, string> }
+  tls: { caCertPath: string; nodeCertPath: string; nodeKeyPath: string }
+  keystore: { dir: string; passphrase?: string; keyFile?: string }
+  etcd: { endpoints: string[]; leaseTtlSeconds: number }
+  database: { url: string }
+  /** Use the shipped, public test primes for aux info. INSECURE: tests and devnet only. */
+  insecureTestPrimes: boolean
+  /** How long `POST /api/v1/keys` waits for the DKG before answering 202. */
+  dkgTimeoutMs: number
+  /** Deadline of one interactive engine session. */
+  sessionTimeoutMs: number
+}
+
+export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose'
+
+/** Raised by {@link loadConfig}; `problems` names every bad or missing variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v)
+const str = () => z.preprocess(blankToUndefined, z.string({ error: 'is required' }))
+const optStr = () => z.preprocess(blankToUndefined, z.string().optional())
+const int = (min: number, max: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: 'must be an integer' })
+      .int({ error: 'must be an integer' })
+      .min(min, { error: `must be >= ${min}` })
+      .max(max, { error: `must be <= ${max}` }),
+  )
+const bool = (dflt: boolean) =>
+  z.preprocess(
+    (v) => blankToUndefined(v) ?? String(dflt),
+    z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1'),
+  )
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, { error: 'must be host:port' })
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+
+const peersSchema = z.string().transform((raw, ctx) => {
+  const peers: Record<string, string> = {}
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d+)=(.+)$/.exec(part)
+    if (!m || !hostPort.safeParse(m[2]).success) {
+      ctx.addIssue({ code: 'custom', message: `"${part}" is not <id>=<host:port>` })
+      return z.NEVER
+    }
+    if (peers[m[1]] !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `peer ${m[1]} given twice` })
+      return z.NEVER
+    }
+    peers[m[1]] = m[2]
+  }
+  return peers
+})
+
+const endpointsSchema = z
+  .string()
+  .transform((raw) => raw.split(',').map((e) => e.trim()).filter(Boolean))
+  .pipe(z.array(httpUrl).min(1, { error: 'needs at least one endpoint' }))
+
+/** The variables, as the environment spells them. */
+const envSchema = z.object({
+  TW_NODE_ID: int(1, 255),
+  TW_CLUSTER_SIZE: z.preprocess((v) => blankToUndefined(v) ?? '5', int(2, 255)),
+  TW_THRESHOLD: z.preprocess((v) => blankToUndefined(v) ?? '4', int(1, 255)),
+  TW_API_HOST: z.preprocess((v) => blankToUndefined(v) ?? '127.0.0.1', z.string().min(1)),
+  TW_API_PORT: int(1, 65535),
+  TW_API_URL_ADVERTISED: z.preprocess(blankToUndefined, httpUrl.optional()),
+  TW_QUIC_LISTEN: z.preprocess(blankToUndefined, hostPort.optional()).pipe(z.string({ error: 'is required' })),
+  TW_QUIC_PEERS: str().pipe(peersSchema),
+  TW_CA_CERT: str(),
+  TW_NODE_CERT: str(),
+  TW_NODE_KEY: str(),
+  TW_KEYSTORE_DIR: str(),
+  TW_KEYSTORE_PASSPHRASE: optStr(),
+  TW_KEYSTORE_KEY_FILE: optStr(),
+  TW_ETCD_ENDPOINTS: str().pipe(endpointsSchema),
+  TW_ETCD_LEASE_TTL_S: z.preprocess((v) => blankToUndefined(v) ?? '5', int(2, 60)),
+  TW_DATABASE_URL: z.preprocess(
+    blankToUndefined,
+    z.string({ error: 'is required' }).regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// URL' }),
+  ),
+  TW_ENV: z.preprocess(
+    (v) => blankToUndefined(v) ?? 'development',
+    z.enum(['development', 'production'], { error: 'must be development or production' }),
+  ),
+  TW_INSECURE_TEST_PRIMES: bool(false),
+  TW_LOG_LEVEL: z.preprocess(
+    (v) => blankToUndefined(v) ?? 'log',
+    z.enum(['error', 'warn', 'log', 'debug', 'verbose'], { error: 'must be error|warn|log|debug|verbose' }),
+  ),
+  TW_DKG_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '120000', int(1000, 3_600_000)),
+  TW_SESSION_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '60000', int(1000, 3_600_000)),
+})
+
+/** Every variable the node reads, for documentation and redaction. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape)
+const SECRET_VARIABLES = new Set(['TW_KEYSTORE_PASSPHRASE', 'TW_DATABASE_URL'])
+
+/**
+ * Reads and validates the environment once. Throws {@link ConfigError} naming every bad or
+ * missing variable (not only the first).
+ *
+ * @example
+ * const config = loadConfig(process.env) // only main.ts passes process.env
+ */
+export function loadConfig(env: Env): AppConfig {
+  const problems: string[] = []
+  const parsed = envSchema.safeParse(env)
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? '?')
+      const message = issue.code === 'invalid_type' && env[name] === undefined ? 'is required' : issue.message
+      problems.push(`${name} ${message}`)
+    }
+  }
+  // Cross-field rules are checked on the raw values too, so one run reports everything.
+  const passphrase = blankToUndefined(env.TW_KEYSTORE_PASSPHRASE)
+  const keyFile = blankToUndefined(env.TW_KEYSTORE_KEY_FILE)
+  if ((passphrase === undefined) === (keyFile === undefined)) {
+    problems.push('TW_KEYSTORE_PASSPHRASE / TW_KEYSTORE_KEY_FILE: give exactly one of them')
+  }
+  if (!parsed.success) throw new ConfigError(dedupe(problems))
+  const v = parsed.data
+  if (v.TW_THRESHOLD > v.TW_CLUSTER_SIZE) problems.push(`TW_THRESHOLD must be <= TW_CLUSTER_SIZE (${v.TW_CLUSTER_SIZE})`)
+  if (v.TW_NODE_ID > v.TW_CLUSTER_SIZE) problems.push(`TW_NODE_ID must be <= TW_CLUSTER_SIZE (${v.TW_CLUSTER_SIZE})`)
+  const expected = Array.from({ length: v.TW_CLUSTER_SIZE }, (_, i) => String(i + 1)).filter((id) => id !== String(v.TW_NODE_ID))
+  const given = Object.keys(v.TW_QUIC_PEERS).sort((a, b) => Number(a) - Number(b))
+  if (given.join(',') !== expected.join(',')) {
+    problems.push(`TW_QUIC_PEERS must name exactly the other nodes ${expected.join(',')} (got ${given.join(',') || 'none'})`)
+  }
+  if (v.TW_INSECURE_TEST_PRIMES && v.TW_ENV === 'production') {
+    problems.push('TW_INSECURE_TEST_PRIMES=true is refused when TW_ENV=production (the test primes are public)')
+  }
+  if (problems.length) throw new ConfigError(dedupe(problems))
+
+  return {
+    env: v.TW_ENV,
+    nodeId: v.TW_NODE_ID,
+    clusterSize: v.TW_CLUSTER_SIZE,
+    threshold: v.TW_THRESHOLD,
+    logLevel: v.TW_LOG_LEVEL,
+    api: {
+      host: v.TW_API_HOST,
+      port: v.TW_API_PORT,
+      advertisedUrl: (v.TW_API_URL_ADVERTISED ?? `http://${v.TW_API_HOST}:${v.TW_API_PORT}`).replace(/\/+$/, ''),
+    },
+    quic: { listen: v.TW_QUIC_LISTEN, peers: v.TW_QUIC_PEERS },
+    tls: { caCertPath: v.TW_CA_CERT, nodeCertPath: v.TW_NODE_CERT, nodeKeyPath: v.TW_NODE_KEY },
+    keystore: { dir: v.TW_KEYSTORE_DIR, passphrase: v.TW_KEYSTORE_PASSPHRASE, keyFile: v.TW_KEYSTORE_KEY_FILE },
+    etcd: { endpoints: v.TW_ETCD_ENDPOINTS, leaseTtlSeconds: v.TW_ETCD_LEASE_TTL_S },
+    database: { url: v.TW_DATABASE_URL },
+    insecureTestPrimes: v.TW_INSECURE_TEST_PRIMES,
+    dkgTimeoutMs: v.TW_DKG_TIMEOUT_MS,
+    sessionTimeoutMs: v.TW_SESSION_TIMEOUT_MS,
+  }
+}
+
+/** Only the database URL, for the TypeORM CLI's DataSource (`persistence/data-source.ts`). */
+export function loadDatabaseConfig(env: Env): AppConfig['database'] {
+  const url = blankToUndefined(env.TW_DATABASE_URL)
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError(['TW_DATABASE_URL is required and must be a postgres:// URL'])
+  }
+  return { url }
+}
+
+/** The configuration with secrets replaced, fit for logs and the audit log. */
+export function redactConfig(config: AppConfig): Record<string, unknown> {
+  return {
+    ...config,
+    keystore: {
+      dir: config.keystore.dir,
+      passphrase: config.keystore.passphrase === undefined ? undefined : '<redacted>',
+      keyFile: config.keystore.keyFile,
+    },
+    database: { url: redactUrl(config.database.url) },
+    secretVariables: [...SECRET_VARIABLES],
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '<redacted>'
+    return u.toString()
+  } catch {
+    return '<redacted>'
+  }
+}
+
+function dedupe(list: string[]): string[] {
+  return [...new Set(list)]
+}

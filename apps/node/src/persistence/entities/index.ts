@@ -1,0 +1,27 @@
+import { AuditLogEntity } from './audit-log.entity'
+import { ByzantineViolationEntity } from './byzantine-violation.entity'
+import { NodeStatusEntity } from './node-status.entity'
+import { PresignatureUsageEntity } from './presignature-usage.entity'
+import { TransactionEntity } from './transaction.entity'
+import { VoteEntity } from './vote.entity'
+import { VotingRoundEntity } from './voting-round.entity'
+
+export {
+  AuditLogEntity,
+  ByzantineViolationEntity,
+  NodeStatusEntity,
+  PresignatureUsageEntity,
+  TransactionEntity,
+  VoteEntity,
+  VotingRoundEntity,
+}
+
+export const ENTITIES = [
+  AuditLogEntity,
+  ByzantineViolationEntity,
+  NodeStatusEntity,
+  PresignatureUsageEntity,
+  TransactionEntity,
+  VoteEntity,
+  VotingRoundEntity,
+]

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '../testing/postgres'
+import { createDataSource } from './data-source'
+
+const TABLES = ['audit_log', 'byzantine_violations', 'node_status', 'presignature_usage', 'transactions', 'votes', 'voting_rounds']
+
+describe('migrations', () => {
+  let db: TestDatabase
+  before(async () => {
+    db = await createTestDatabase()
+  })
+  after(async () => {
+    await db?.drop()
+  })
+
+  it('run up and down cleanly on a fresh database, and up again', async () => {
+    const ds = createDataSource(db.url)
+    await ds.initialize()
+    try {
+      const tables = async () =>
+        ((await ds.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'typeorm_migrations' ORDER BY 1`)) as {
+          tablename: string
+        }[]).map((r) => r.tablename)
+
+      const applied = await ds.runMigrations({ transaction: 'each' })
+      assert.equal(applied.length, 1)
+      assert.deepEqual(await tables(), TABLES)
+      assert.equal(await ds.showMigrations(), false, 'nothing pending after up')
+      const role = await ds.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tw_app'`)
+      assert.equal(role.length, 1, 'tw_app role exists')
+      const priv = await ds.query(
+        `SELECT has_table_privilege('tw_app', 'audit_log', 'TRUNCATE') AS t, has_table_privilege('tw_app', 'audit_log', 'UPDATE') AS u, has_table_privilege('tw_app', 'audit_log', 'INSERT') AS i`,
+      )
+      assert.deepEqual(priv[0], { t: false, u: false, i: true })
+
+      await ds.undoLastMigration({ transaction: 'each' })
+      assert.deepEqual(await tables(), [])
+      assert.equal(await ds.showMigrations(), true, 'pending again after down')
+
+      await ds.runMigrations({ transaction: 'each' })
+      assert.deepEqual(await tables(), TABLES)
+    } finally {
+      await ds.destroy()
+    }
+  })
+})
