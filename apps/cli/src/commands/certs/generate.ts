@@ -1,0 +1,44 @@
+import { existsSync, mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../shared/base-command'
+import { CliError } from '../../shared/errors'
+import { Messages } from '../../shared/messages'
+
+const messages = Messages.load('certs.generate')
+
+export interface CertsGenerateResult {
+  dir: string
+  nodes: number
+  caKeyDir: string
+  days: number
+  files: string[]
+}
+
+export default class CertsGenerate extends BaseCommand<CertsGenerateResult> {
+  static summary = messages.get('summary')
+  static description = messages.get('description')
+  static examples = messages.lines('examples')
+
+  static flags = {
+    out: Flags.directory({ required: true, summary: messages.get('flags.out.summary'), helpValue: '<dir>' }),
+    nodes: Flags.integer({ default: 5, min: 1, max: 255, summary: messages.get('flags.nodes.summary') }),
+    'ca-key-dir': Flags.directory({ summary: messages.get('flags.ca-key-dir.summary'), helpValue: '<dir>' }),
+    days: Flags.integer({ default: 365, min: 1, max: 36500, summary: messages.get('flags.days.summary') }),
+    force: Flags.boolean({ default: false, summary: messages.get('flags.force.summary') }),
+  }
+
+  async run(): Promise<CertsGenerateResult> {
+    const { flags } = await this.parse(CertsGenerate)
+    const dir = resolve(flags.out)
+    const caKeyDir = resolve(flags['ca-key-dir'] ?? flags.out)
+    if (!flags.force && existsSync(join(dir, 'ca.crt'))) throw new CliError('CERTS_EXIST', messages.get('error.Exists', [dir]))
+    mkdirSync(dir, { recursive: true })
+    mkdirSync(caKeyDir, { recursive: true, mode: 0o700 })
+    const native = require('@tw/native') as typeof import('@tw/native')
+    const { files } = native.generateClusterCerts(dir, flags.nodes, caKeyDir, flags.days)
+    this.log(messages.get('done', [files.length, dir]))
+    for (const f of files) this.log(`  ${f}`)
+    return { dir, nodes: flags.nodes, caKeyDir, days: flags.days, files }
+  }
+}

@@ -1,0 +1,59 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../shared/base-command'
+import { Devnet, DevnetUpResult } from '../../shared/devnet/devnet'
+import { renderDevnetStatus } from '../../shared/devnet/render'
+import { stderrReporter } from '../../shared/devnet/reporter'
+import { devnetDirFlag } from '../../shared/flags'
+import { Messages } from '../../shared/messages'
+import { renderTable } from '../../shared/table'
+
+const messages = Messages.load('devnet.up')
+
+export default class DevnetUp extends BaseCommand<DevnetUpResult> {
+  static summary = messages.get('summary')
+  static description = messages.get('description')
+  static examples = messages.lines('examples')
+
+  static flags = {
+    dir: devnetDirFlag(),
+    'base-port': Flags.integer({ default: 8081, min: 1024, max: 65531, summary: messages.get('flags.base-port.summary') }),
+    'db-name': Flags.string({ default: 'tw_devnet', summary: messages.get('flags.db-name.summary') }),
+    timeout: Flags.integer({ default: 180, min: 1, summary: messages.get('flags.timeout.summary') }),
+    'keys-timeout': Flags.integer({ default: 600, min: 1, summary: messages.get('flags.keys-timeout.summary') }),
+    keys: Flags.boolean({ default: true, allowNo: true, summary: messages.get('flags.keys.summary') }),
+    'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug', 'trace'] as const, default: 'info', summary: messages.get('flags.log-level.summary') })(),
+  }
+
+  async run(): Promise<DevnetUpResult> {
+    const { flags } = await this.parse(DevnetUp)
+    const devnet = new Devnet(flags.dir)
+    const result = await devnet.up(
+      {
+        basePort: flags['base-port'],
+        basePortExplicit: this.argv.some((a) => a === '--base-port' || a.startsWith('--base-port=')),
+        dbName: flags['db-name'],
+        readyTimeoutMs: flags.timeout * 1000,
+        keysTimeoutMs: flags['keys-timeout'] * 1000,
+        logLevel: flags['log-level'],
+        createKeys: flags.keys,
+      },
+      stderrReporter(),
+    )
+    this.log(renderDevnetStatus(result))
+    if (result.keys.length > 0) {
+      this.log('')
+      this.log(
+        renderTable(result.keys, [
+          { header: 'KEY', get: (k) => k.id },
+          { header: 'PROTOCOL', get: (k) => k.protocol },
+          { header: 'STATUS', get: (k) => k.status },
+          { header: 'PUBLIC KEY', get: (k) => k.publicKey },
+        ]),
+      )
+    }
+    this.log('')
+    this.log(messages.get('ready', [result.dir, result.healthyNodes, devnet.paths.logs]))
+    this.log(`!! ${result.warning}`)
+    return result
+  }
+}

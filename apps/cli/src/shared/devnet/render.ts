@@ -1,0 +1,27 @@
+import { renderPairs, renderTable } from '../table'
+import type { DevnetStatusResult } from './devnet'
+
+/** Human view of a devnet: the node table, then etcd and the database. */
+export function renderDevnetStatus(s: DevnetStatusResult): string {
+  const nodes = renderTable(s.nodes, [
+    { header: 'NODE', get: (n) => n.id },
+    { header: 'API', get: (n) => n.apiUrl },
+    { header: 'QUIC', get: (n) => n.quicAddr },
+    { header: 'PID', get: (n) => n.pid },
+    { header: 'HEALTH', get: (n) => n.health + (n.reason && n.health !== 'ready' ? ` (${n.reason})` : '') },
+  ])
+  const etcd = renderTable(s.etcd.members, [
+    { header: 'ETCD', get: (m) => m.name },
+    { header: 'CLIENT URL', get: (m) => m.clientUrl },
+    { header: 'PEER URL', get: (m) => m.peerUrl },
+    { header: 'PID', get: (m) => m.pid },
+    { header: 'HEALTHY', get: (m) => m.healthy },
+  ])
+  const db = renderPairs([
+    ['Directory', s.dir],
+    ['Database', `${s.database.url} (${s.database.mode}${s.database.pid ? `, pid ${s.database.pid}` : ''}, ${s.database.healthy ? 'healthy' : 'UNREACHABLE'})`],
+    ['etcd endpoints', s.etcd.endpoints.join(',')],
+    ['Nodes ready', `${s.healthyNodes}/${s.nodes.length}`],
+  ])
+  return [nodes, '', etcd, '', db].join('\n')
+}

