@@ -1,0 +1,277 @@
+import { Logger } from '@nestjs/common'
+import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import { EventEmitter } from 'node:events'
+import { errorMessage, withTimeout } from '../common/async'
+
+/** Key layout in etcd (all under `/tw/`). */
+export const EtcdKeys = {
+  node: (id: number) => `/tw/nodes/${id}`,
+  nodes: '/tw/nodes/',
+  leader: '/tw/leader',
+  bans: '/tw/bans/',
+  ban: (id: number) => `/tw/bans/${id}`,
+  dkgRequests: '/tw/dkg-requests/',
+  dkgRequest: (jobId: string) => `/tw/dkg-requests/${jobId}`,
+  dkg: '/tw/dkg/',
+  dkgJob: (jobId: string) => `/tw/dkg/${jobId}`,
+  dkgResult: (jobId: string, nodeId: number) => `/tw/dkg/${jobId}/result/${nodeId}`,
+  keys: '/tw/keys/',
+  key: (keyId: string) => `/tw/keys/${keyId}`,
+  auxCurrent: '/tw/aux/current',
+  auxResults: (auxId: string) => `/tw/aux/results/${auxId}/`,
+  auxResult: (auxId: string, nodeId: number) => `/tw/aux/results/${auxId}/${nodeId}`,
+} as const
+
+/** A value read from etcd with the revisions that matter. */
+export interface EtcdEntry<T> {
+  key: string
+  value: T
+  createRevision: string
+  modRevision: string
+  lease: string
+}
+
+/** The current leadership term: who, and the fencing token (create revision of `/tw/leader`). */
+export interface LeaderRecord {
+  nodeId: number
+  leaseId: string
+  apiUrl: string
+  electedAt: string
+  term: string
+}
+
+export interface EtcdMember {
+  id: string
+  name: string
+  clientUrls: string[]
+}
+
+export interface EtcdRepositoryOptions {
+  endpoints: string[]
+  leaseTtlSeconds: number
+  /** Deadline of a unary call (default 3000 ms). */
+  callTimeoutMs?: number
+}
+
+/**
+ * The one door to etcd. Knows key layout, leases, transactions and watches; decides
+ * nothing. Everything a node holds in etcd lives under one *session lease*: when the process
+ * dies or is cut off, its membership and leadership vanish with the lease (TTL seconds).
+ *
+ * Events: `sessionLost` (the lease expired or could not be kept alive).
+ *
+ * @example
+ * const etcd = new EtcdRepository({ endpoints: ['http://127.0.0.1:2379'], leaseTtlSeconds: 5 })
+ * await etcd.startSession()
+ * const term = await etcd.campaign({ nodeId: 1, apiUrl })
+ * await etcd.fencedPut(term.term, '/tw/keys/k1', { status: 'active' }) // false once deposed
+ */
+export class EtcdRepository extends EventEmitter {
+  private readonly log = new Logger('Etcd')
+  private readonly client: Etcd3
+  private lease: Lease | null = null
+  private leaseId: string | null = null
+  private readonly watchers = new Set<Watcher>()
+  private readonly callTimeoutMs: number
+  private closed = false
+
+  constructor(private readonly opts: EtcdRepositoryOptions) {
+    super()
+    this.callTimeoutMs = opts.callTimeoutMs ?? 3000
+    this.client = new Etcd3({
+      hosts: opts.endpoints,
+      dialTimeout: 2000,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.callTimeoutMs }),
+    })
+  }
+
+  get endpoints(): string[] {
+    return this.opts.endpoints
+  }
+
+  /** The current session lease id, or null when there is none (not started, or lost). */
+  get sessionLeaseId(): string | null {
+    return this.leaseId
+  }
+
+  /** Grants a fresh session lease, kept alive automatically. */
+  async startSession(): Promise<string> {
+    this.dropLease()
+    const lease = this.client.lease(this.opts.leaseTtlSeconds, { autoKeepAlive: true })
+    lease.on('lost', (err) => {
+      if (this.lease !== lease) return
+      this.log.warn(`session lease lost: ${errorMessage(err)}`)
+      this.dropLease()
+      this.emit('sessionLost')
+    })
+    try {
+      const id = await this.timed(lease.grant(), 'lease grant')
+      this.lease = lease
+      this.leaseId = id
+      return id
+    } catch (err) {
+      lease.release()
+      throw err
+    }
+  }
+
+  /** Revokes the session lease: every key under it disappears at once. */
+  async revokeSession(): Promise<void> {
+    const lease = this.lease
+    this.lease = null
+    this.leaseId = null
+    if (lease) await this.timed(lease.revoke(), 'lease revoke').catch(() => undefined)
+  }
+
+  /**
+   * Stops keeping the session lease alive without revoking it, as a frozen or cut-off
+   * process would: the lease expires after its TTL. For failure drills and tests.
+   */
+  abandonSession(): void {
+    this.dropLease()
+  }
+
+  /** Puts `key` under the session lease. */
+  async putEphemeral(key: string, value: unknown): Promise<void> {
+    const leaseId = this.requireLease()
+    await this.timed(this.client.put(key).value(JSON.stringify(value)).lease(leaseId).exec(), `put ${key}`)
+  }
+
+  async put(key: string, value: unknown): Promise<void> {
+    await this.timed(this.client.put(key).value(JSON.stringify(value)).exec(), `put ${key}`)
+  }
+
+  /** Creates `key` only if it does not exist; returns whether it was created. */
+  async putIfAbsent(key: string, value: unknown): Promise<boolean> {
+    const res = await this.timed(
+      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(value))).commit(),
+      `create ${key}`,
+    )
+    return res.succeeded
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.timed(this.client.delete().key(key).exec(), `delete ${key}`)
+  }
+
+  async get<T>(key: string): Promise<EtcdEntry<T> | null> {
+    const res = await this.timed(this.client.get(key).exec(), `get ${key}`)
+    const kv = res.kvs[0]
+    return kv ? toEntry<T>(kv) : null
+  }
+
+  /** Every entry under `prefix`, in key order. */
+  async getPrefix<T>(prefix: string): Promise<EtcdEntry<T>[]> {
+    const res = await this.timed(this.client.getAll().prefix(prefix).exec(), `range ${prefix}`)
+    return res.kvs.map((kv) => toEntry<T>(kv))
+  }
+
+  /**
+   * Tries to become leader: creates `/tw/leader` under the session lease if nobody holds it.
+   * Returns the term in force afterwards (ours or the incumbent's), or null if the key
+   * vanished in between.
+   */
+  async campaign(candidate: { nodeId: number; apiUrl: string }): Promise<LeaderRecord | null> {
+    const leaseId = this.requireLease()
+    const value = { nodeId: candidate.nodeId, leaseId, apiUrl: candidate.apiUrl, electedAt: new Date().toISOString() }
+    const res = await this.timed(
+      this.client
+        .if(EtcdKeys.leader, 'Create', '==', 0)
+        .then(this.client.put(EtcdKeys.leader).value(JSON.stringify(value)).lease(leaseId))
+        .else(this.client.get(EtcdKeys.leader))
+        .commit(),
+      'campaign',
+    )
+    if (res.succeeded) return { ...value, term: String(res.header.revision) }
+    const kv = res.responses[0]?.response_range?.kvs?.[0]
+    return kv ? toLeader(kv) : null
+  }
+
+  async getLeader(): Promise<LeaderRecord | null> {
+    const res = await this.timed(this.client.get(EtcdKeys.leader).exec(), 'get leader')
+    const kv = res.kvs[0]
+    return kv ? toLeader(kv) : null
+  }
+
+  /** Gives up leadership of `term` (only if it is still that term). */
+  async resign(term: string): Promise<void> {
+    await this.timed(this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(EtcdKeys.leader)).commit(), 'resign')
+  }
+
+  /**
+   * A leader write, fenced: applied only if `/tw/leader` still has create revision `term`
+   * (checked by etcd inside the same transaction). A deposed leader that wakes up late gets
+   * `false` and nothing is written.
+   */
+  async fencedPut(term: string, key: string, value: unknown, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    let txn = this.client.if(EtcdKeys.leader, 'Create', '==', term)
+    if (opts.ifAbsent) txn = txn.and(key, 'Create', '==', 0)
+    const res = await this.timed(txn.then(this.client.put(key).value(JSON.stringify(value))).commit(), `fenced put ${key}`)
+    return res.succeeded
+  }
+
+  /** Fenced delete (see {@link fencedPut}). */
+  async fencedDelete(term: string, key: string): Promise<boolean> {
+    const res = await this.timed(
+      this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(key)).commit(),
+      `fenced delete ${key}`,
+    )
+    return res.succeeded
+  }
+
+  /** Calls `onChange(key)` on every put/delete under `prefix`; reconnects by itself. */
+  async watchPrefix(prefix: string, onChange: (key: string, deleted: boolean) => void): Promise<void> {
+    const watcher = await this.timed(this.client.watch().prefix(prefix).create(), `watch ${prefix}`)
+    this.watchers.add(watcher)
+    watcher.on('put', (kv) => onChange(kv.key.toString(), false))
+    watcher.on('delete', (kv) => onChange(kv.key.toString(), true))
+    watcher.on('error', (err) => this.log.debug(`watch ${prefix}: ${errorMessage(err)}`))
+  }
+
+  async members(): Promise<EtcdMember[]> {
+    const res = await this.timed(this.client.cluster.memberList({}), 'member list')
+    return res.members.map((m) => ({ id: String(m.ID), name: m.name, clientUrls: m.clientURLs ?? [] }))
+  }
+
+  /** Stops watches and closes the client (without revoking: call {@link revokeSession} first). */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const w of this.watchers) await w.cancel().catch(() => undefined)
+    this.watchers.clear()
+    this.dropLease()
+    this.client.close()
+  }
+
+  private requireLease(): string {
+    if (!this.leaseId) throw new Error('no etcd session lease')
+    return this.leaseId
+  }
+
+  private dropLease(): void {
+    const lease = this.lease
+    this.lease = null
+    this.leaseId = null
+    lease?.removeAllListeners()
+    lease?.release()
+  }
+
+  private timed<T>(p: Promise<T>, what: string): Promise<T> {
+    return withTimeout(p, this.callTimeoutMs + 500, `etcd ${what}: no answer within ${this.callTimeoutMs + 500} ms`)
+  }
+}
+
+function toEntry<T>(kv: IKeyValue): EtcdEntry<T> {
+  return {
+    key: kv.key.toString(),
+    value: JSON.parse(kv.value.toString()) as T,
+    createRevision: String(kv.create_revision),
+    modRevision: String(kv.mod_revision),
+    lease: String(kv.lease),
+  }
+}
+
+function toLeader(kv: IKeyValue): LeaderRecord {
+  const v = JSON.parse(kv.value.toString()) as Omit<LeaderRecord, 'term'>
+  return { nodeId: v.nodeId, leaseId: v.leaseId, apiUrl: v.apiUrl, electedAt: v.electedAt, term: String(kv.create_revision) }
+}
