@@ -1,6 +1,7 @@
 import { Command, Interfaces, ux } from '@oclif/core'
 import { ApiClient } from '@tw/api'
 import { toCliError } from './errors'
+import { Reporter, stderrReporter } from './progress'
 import { nodeFlag } from './flags'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -13,27 +14,22 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 export abstract class BaseCommand<T> extends Command {
   static enableJsonFlag = true
 
+  /** Progress on stderr: a spinner on a terminal, plain lines otherwise. */
+  protected readonly reporter: Reporter = stderrReporter()
+
   /** Runs `fn` under a progress line on stderr; the line ends with `done` or `failed`. */
-  protected async step<R>(title: string, fn: () => Promise<R>): Promise<R> {
-    ux.action.start(title)
-    try {
-      const r = await fn()
-      ux.action.stop()
-      return r
-    } catch (err) {
-      ux.action.stop('failed')
-      throw err
-    }
+  protected step<R>(title: string, fn: () => Promise<R>): Promise<R> {
+    return this.reporter.step(title, fn)
   }
 
-  /** Updates the status text of the running progress line. */
+  /** Updates the status text of the running step. */
   protected progress(status: string): void {
-    if (ux.action.running) ux.action.status = status
+    this.reporter.progress(status)
   }
 
   /** A warning line on stderr, printed in `--json` mode too (stdout stays machine-only). */
   protected warnLine(text: string): void {
-    process.stderr.write(text.endsWith('\n') ? text : text + '\n')
+    ux.stderr(text)
   }
 
   abstract run(): Promise<T>
@@ -46,11 +42,11 @@ export abstract class BaseCommand<T> extends Command {
     if (ux.action.running) ux.action.stop('failed')
     const e = toCliError(err)
     if (this.jsonEnabled()) {
-      process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } }) + '\n')
+      ux.stdout(JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } }))
     } else {
-      process.stderr.write(`Error (${e.code}): ${e.message}\n`)
+      ux.stderr(`Error (${e.code}): ${e.message}`)
     }
-    if (process.env.DEBUG) process.stderr.write(`${err?.stack ?? String(err)}\n`)
+    if (process.env.DEBUG) ux.stderr(err?.stack ?? String(err))
     return this.exit(e.exitCode)
   }
 }

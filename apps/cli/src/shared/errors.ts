@@ -46,6 +46,10 @@ export function toCliError(err: unknown): CliError {
     if (err.code === 'TIMEOUT') return new CliError('NODE_TIMEOUT', messages.get('NodeTimeout', [err.message]))
     return new CliError(err.code, oneLine(err.message) + (err.status ? ` (HTTP ${err.status})` : ''), EXIT_FAILURE, err.details)
   }
+  if (err instanceof Error && /^Parsing --\S+/.test(err.message)) {
+    // A flag's own parser rejected the value (e.g. an integer out of range).
+    return new CliError('INVALID_FLAGS', oneLine(err.message.replace(/^Parsing (--\S+)\s*\n\s*/, '$1: ')), EXIT_USAGE)
+  }
   if (err instanceof Errors.CLIError && 'parse' in err) {
     return new CliError('INVALID_FLAGS', oneLine(err.message), EXIT_USAGE)
   }

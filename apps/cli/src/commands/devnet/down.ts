@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../shared/base-command'
 import { Devnet, DevnetDownResult } from '../../shared/devnet/devnet'
-import { stderrReporter } from '../../shared/devnet/reporter'
 import { devnetDirFlag } from '../../shared/flags'
 import { Messages } from '../../shared/messages'
 
@@ -19,7 +18,7 @@ export default class DevnetDown extends BaseCommand<DevnetDownResult> {
   async run(): Promise<DevnetDownResult> {
     const { flags } = await this.parse(DevnetDown)
     const devnet = new Devnet(flags.dir)
-    const result = await devnet.down({ graceMs: flags.grace * 1000 }, stderrReporter())
+    const result = await devnet.down({ graceMs: flags.grace * 1000 }, this.reporter)
     if (!result.existed) {
       this.log(messages.get('nothing', [result.dir]))
       return result

@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../shared/base-command'
 import { Devnet, DevnetUpResult } from '../../shared/devnet/devnet'
 import { renderDevnetStatus } from '../../shared/devnet/render'
-import { stderrReporter } from '../../shared/devnet/reporter'
 import { devnetDirFlag } from '../../shared/flags'
 import { Messages } from '../../shared/messages'
 import { renderTable } from '../../shared/table'
@@ -37,7 +36,7 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
         logLevel: flags['log-level'],
         createKeys: flags.keys,
       },
-      stderrReporter(),
+      this.reporter,
     )
     this.log(renderDevnetStatus(result))
     if (result.keys.length > 0) {

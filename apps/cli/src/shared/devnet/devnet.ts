@@ -4,6 +4,7 @@ import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiClient, ApiError, KeyDto, KeyProtocol } from '@tw/api'
 import { CliError } from '../errors'
+import type { Reporter } from '../progress'
 import { etcdHealthy, etcdMarker, findEtcd, startEtcd } from './etcd'
 import {
   databaseReachable,
@@ -34,12 +35,6 @@ export const INSECURE_WARNING =
   'INSECURE DEVNET: nodes run with TW_INSECURE_TEST_PRIMES=true (public test primes shipped with the repo). ' +
   'Anyone can recompute these keys\' Paillier secrets. Devnet only: never hold real funds.'
 
-/** How commands show progress; the devnet code never prints by itself. */
-export interface Reporter {
-  step<R>(title: string, fn: () => Promise<R>): Promise<R>
-  progress(status: string): void
-  warn(line: string): void
-}
 
 export interface UpOptions {
   basePort: number

@@ -181,7 +181,7 @@ export async function startEmbeddedPostgres(
   }
   const { EmbeddedPostgres, bin } = await loadEmbedded()
   const libDir = libraryDir(paths, bin)
-  const env = { ...process.env, LD_LIBRARY_PATH: [libDir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') }
+  const env = { ...process.env, LD_LIBRARY_PATH: [libDir, join(bin.nativeDir, 'lib'), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') }
   const ids = postgresUserIds()
   const log = (m: string): void => appendFileSync(paths.postgresLog, m.endsWith('\n') ? m : m + '\n')
   mkdirSync(paths.logs, { recursive: true })

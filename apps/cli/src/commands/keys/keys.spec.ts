@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { createServer, Server } from 'node:http'
+import { AddressInfo } from 'node:net'
+import { after, before, test } from 'node:test'
+import type { ClusterStatusDto, KeyDto, KeyListDto } from '@tw/api'
+import { runCommand } from '../../testing/run-command'
+import ClusterStatus from '../cluster/status'
+import KeysCreate from './create'
+import KeysList from './list'
+
+const pending: KeyDto = { id: 'k-2', protocol: 'schnorr', status: 'pending', publicKey: null, chainCode: null, reportedBy: [], createdAt: '2025-01-01T00:00:00Z' }
+const active: KeyDto = { id: 'k-1', protocol: 'ecdsa', status: 'active', publicKey: '02' + 'ab'.repeat(32), chainCode: 'cd'.repeat(32), reportedBy: [1, 2, 3, 4, 5], createdAt: '2025-01-01T00:00:00Z' }
+let polls = 0
+let server: Server
+let url: string
+
+before(async () => {
+  server = createServer((req, res) => {
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+    }
+    let body = ''
+    req.on('data', (c) => (body += String(c)))
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/api/v1/keys') {
+        polls++
+        // The pending key becomes active on the second poll.
+        const keys = polls >= 2 ? [active, { ...pending, status: 'active' as const, publicKey: '03' + 'ef'.repeat(32), reportedBy: [1, 2, 3, 4, 5] }] : [active, pending]
+        return send(200, { keys } satisfies KeyListDto)
+      }
+      if (req.method === 'POST' && req.url === '/api/v1/keys') {
+        const { protocol } = JSON.parse(body) as { protocol: string }
+        if (protocol === 'ecdsa') return send(409, { error: { code: 'KEY_EXISTS', message: 'an ecdsa key is already being generated' } })
+        return send(202, pending)
+      }
+      if (req.url === '/api/v1/cluster/status') {
+        const s: ClusterStatusDto = {
+          nodeId: 1, clusterSize: 5, threshold: 4, leader: 2, leaderTerm: '7',
+          nodes: [1, 2, 3, 4, 5].map((n) => ({ nodeId: n, up: n !== 5, apiUrl: `http://127.0.0.1:808${n}`, quicAddr: `127.0.0.1:900${n}`, lastSeen: null, banned: false })),
+          nodesUp: 4,
+          etcd: { endpoints: ['http://127.0.0.1:2379'], members: [{ id: 'a', name: 'etcd-1', clientUrls: ['http://127.0.0.1:2379'] }], healthy: true },
+          database: { healthy: true },
+          bannedNodes: [],
+        }
+        return send(200, s)
+      }
+      send(404, { error: { code: 'NOT_FOUND', message: 'no route' } })
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+after(() => server.close())
+
+test('keys list --json prints the node\'s KeyListDto', async () => {
+  polls = 0
+  const r = await runCommand<KeyListDto>(KeysList, ['--node', url, '--json'])
+  assert.equal(r.exitCode, 0)
+  assert.deepEqual(JSON.parse(r.stdout), { keys: [active, pending] })
+})
+
+test('keys list prints a table', async () => {
+  polls = 0
+  const r = await runCommand(KeysList, ['--node', url])
+  const lines = r.stdout.trim().split('\n')
+  assert.match(lines[0], /^ID\s+PROTOCOL\s+STATUS\s+PUBLIC KEY\s+REPORTED BY\s+CREATED$/)
+  assert.match(lines[2], /^k-1\s+ecdsa\s+active\s+02abab/)
+  assert.match(lines[3], /^k-2\s+schnorr\s+pending\s+-\s+-/)
+})
+
+test('keys create waits until the pending key is active', async () => {
+  polls = 0
+  const r = await runCommand<KeyDto>(KeysCreate, ['--node', url, '--protocol', 'schnorr', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  const key = JSON.parse(r.stdout) as KeyDto
+  assert.equal(key.id, 'k-2')
+  assert.equal(key.status, 'active')
+})
+
+test('keys create --no-wait returns the pending key', async () => {
+  const r = await runCommand<KeyDto>(KeysCreate, ['--node', url, '--protocol', 'schnorr', '--no-wait', '--json'])
+  assert.equal((JSON.parse(r.stdout) as KeyDto).status, 'pending')
+})
+
+test('keys create: the server\'s error code is the CLI\'s, on one line', async () => {
+  const r = await runCommand(KeysCreate, ['--node', url, '--protocol', 'ecdsa'])
+  assert.equal(r.exitCode, 1)
+  assert.equal(r.stdout, '')
+  assert.match(r.stderr.trim().split('\n').pop() ?? '', /^Error \(KEY_EXISTS\): an ecdsa key is already being generated \(HTTP 409\)$/)
+})
+
+test('keys create requires --protocol and accepts only ecdsa|schnorr', async () => {
+  assert.equal((await runCommand(KeysCreate, ['--node', url])).exitCode, 2)
+  const r = await runCommand(KeysCreate, ['--node', url, '--protocol', 'rsa', '--json'])
+  assert.equal(r.exitCode, 2)
+  assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'INVALID_FLAGS')
+})
+
+test('cluster status --json and table', async () => {
+  const j = await runCommand<ClusterStatusDto>(ClusterStatus, ['--node', url, '--json'])
+  assert.equal((JSON.parse(j.stdout) as ClusterStatusDto).leader, 2)
+  const t = await runCommand(ClusterStatus, ['--node', url])
+  assert.match(t.stdout, /Leader:\s+node 2 \(term 7\)/)
+  assert.match(t.stdout, /Nodes up:\s+4\/5/)
+  assert.match(t.stdout, /\n2 \(leader\)\s+yes/)
+})
+
+test('an unreachable node is NODE_UNREACHABLE, exit 1', async () => {
+  const r = await runCommand(KeysList, ['--node', 'http://127.0.0.1:1', '--json'])
+  assert.equal(r.exitCode, 1)
+  assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'NODE_UNREACHABLE')
+})
