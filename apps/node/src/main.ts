@@ -1,1 +1,99 @@
-export {}
+import 'reflect-metadata'
+import { Logger, type LogLevel as NestLogLevel } from '@nestjs/common'
+import { NestFactory } from '@nestjs/core'
+import { configureApp } from './api/configure-app'
+import { AppModule } from './app.module'
+import { AuditService } from './audit/audit.service'
+import { errorMessage } from './common/async'
+import { ClusterService } from './cluster/cluster.service'
+import { ConfigError, loadConfig, redactConfig, type AppConfig, type LogLevel } from './config/config'
+import { EngineRepository } from './engine/engine.repository'
+import { DkgCoordinatorService } from './keys/dkg-coordinator.service'
+import { DkgWorkerService } from './keys/dkg-worker.service'
+import { DatabaseRepository } from './persistence/database.repository'
+
+const SHUTDOWN_DEADLINE_MS = 8000
+
+function nestLevels(level: LogLevel): NestLogLevel[] {
+  const order: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose']
+  return order.slice(0, order.indexOf(level) + 1)
+}
+
+/**
+ * Start-up order: config → engine (QUIC, keystore) → database (migrations) → etcd
+ * (register, campaign) → key workers → HTTP. Shutdown runs it backwards.
+ */
+async function main(): Promise<void> {
+  let config: AppConfig
+  try {
+    config = loadConfig(process.env) // the only read of process.env
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`threshold-wallet node: invalid configuration:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+  const log = new Logger('Main')
+  const app = await NestFactory.create(AppModule.forRoot(config), {
+    logger: nestLevels(config.logLevel),
+    forceCloseConnections: true,
+  })
+  configureApp(app, { nodeId: config.nodeId })
+  log.log(`node ${config.nodeId} of ${config.clusterSize} (threshold ${config.threshold}), env ${config.env}`)
+  if (config.insecureTestPrimes) log.warn('*** INSECURE TEST PRIMES ENABLED: never use this node for real funds ***')
+
+  const engine = app.get(EngineRepository)
+  const db = app.get(DatabaseRepository)
+  const audit = app.get(AuditService)
+  const cluster = app.get(ClusterService)
+  const coordinator = app.get(DkgCoordinatorService)
+  const worker = app.get(DkgWorkerService)
+
+  await engine.start()
+  await db.start()
+  void audit.record('config.loaded', { config: redactConfig(config) })
+  await cluster.start()
+  await coordinator.start()
+  await worker.start()
+  await app.listen(config.api.port, config.api.host)
+  log.log(`API listening on http://${config.api.host}:${config.api.port} (advertised ${config.api.advertisedUrl})`)
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.log(`${signal}: shutting down`)
+    const hard = setTimeout(() => {
+      log.error('shutdown took too long; exiting')
+      process.exit(1)
+    }, SHUTDOWN_DEADLINE_MS)
+    hard.unref()
+    const steps: [string, () => Promise<unknown> | unknown][] = [
+      ['worker', () => worker.stop()],
+      ['coordinator', () => coordinator.stop()],
+      ['cluster', () => cluster.stop()],
+      ['audit', () => audit.drain(1000)],
+      ['engine', () => engine.shutdown()],
+      ['http', () => app.close()],
+      ['database', () => db.stop()],
+    ]
+    for (const [name, step] of steps) {
+      try {
+        await step()
+      } catch (err) {
+        log.warn(`shutdown ${name}: ${errorMessage(err)}`)
+      }
+    }
+    clearTimeout(hard)
+    log.log('stopped')
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`threshold-wallet node: start-up failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.exit(1)
+})

@@ -89,3 +89,13 @@ export interface HealthDto {
   details?: Record<string, { status: string; [k: string]: unknown }>
 }
 
+
+/** `GET /api/v1/audit/verify`: the audit log's hash chain recomputed. */
+export interface AuditVerifyDto {
+  ok: boolean
+  /** Rows verified before the first broken one (all rows when ok). */
+  checked: number
+  /** id of the first row whose link or hash does not verify; null when ok. */
+  firstBrokenId: string | null
+  reason: string | null
+}

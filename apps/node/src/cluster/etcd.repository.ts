@@ -210,6 +210,21 @@ export class EtcdRepository extends EventEmitter {
     return res.succeeded
   }
 
+  /**
+   * Several leader writes in one fenced transaction: all or nothing, and nothing at all
+   * unless `/tw/leader` still has create revision `term` and every `absent` key is missing.
+   */
+  async fencedTxn(term: string, ops: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[] }): Promise<boolean> {
+    let txn = this.client.if(EtcdKeys.leader, 'Create', '==', term)
+    for (const key of ops.absent ?? []) txn = txn.and(key, 'Create', '==', 0)
+    const clauses = [
+      ...(ops.puts ?? []).map(([key, value]) => this.client.put(key).value(JSON.stringify(value))),
+      ...(ops.deletes ?? []).map((key) => this.client.delete().key(key)),
+    ]
+    const res = await this.timed(txn.then(...clauses).commit(), 'fenced txn')
+    return res.succeeded
+  }
+
   /** Fenced delete (see {@link fencedPut}). */
   async fencedDelete(term: string, key: string): Promise<boolean> {
     const res = await this.timed(

@@ -1,0 +1,50 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common'
+import { ApiAcceptedResponse, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger'
+import type { CreateKeyRequest, KeyDto, KeyListDto } from '@tw/api'
+import { KeysService } from '../keys/keys.service'
+import { CreateKeyRequestDoc, ErrorDoc, KeyDoc, KeyListDoc } from './openapi'
+import { createKeySchema, keyIdSchema } from './schemas'
+import { ZodValidationPipe } from './zod-validation.pipe'
+
+interface StatusSettable {
+  status(code: number): unknown
+}
+
+@ApiTags('keys')
+@Controller('api/v1/keys')
+export class KeysController {
+  constructor(private readonly keys: KeysService) {}
+
+  @Post()
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Generate a threshold key (DKG across all nodes); works on any node' })
+  @ApiBody({ type: CreateKeyRequestDoc })
+  @ApiCreatedResponse({ type: KeyDoc, description: 'all nodes agree on the public key; the key is active' })
+  @ApiAcceptedResponse({ type: KeyDoc, description: 'still running (status pending); poll GET /api/v1/keys/{id}' })
+  @ApiResponse({ status: 400, type: ErrorDoc })
+  @ApiResponse({ status: 502, type: ErrorDoc, description: 'DKG_FAILED' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CLUSTER_UNAVAILABLE' })
+  async create(
+    @Body(new ZodValidationPipe(createKeySchema)) body: CreateKeyRequest,
+    @Res({ passthrough: true }) res: StatusSettable,
+  ): Promise<KeyDto> {
+    const outcome = await this.keys.create(body.protocol)
+    if (!outcome.done) res.status(202)
+    return outcome.key
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List keys with their status' })
+  @ApiOkResponse({ type: KeyListDoc })
+  list(): Promise<KeyListDto> {
+    return this.keys.list()
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One key' })
+  @ApiOkResponse({ type: KeyDoc })
+  @ApiResponse({ status: 404, type: ErrorDoc })
+  get(@Param('id', new ZodValidationPipe(keyIdSchema)) id: string): Promise<KeyDto> {
+    return this.keys.get(id)
+  }
+}

@@ -1,0 +1,30 @@
+import { Module, type DynamicModule } from '@nestjs/common'
+import { ApiModule } from './api/api.module'
+import { AuditModule } from './audit/audit.module'
+import { ClusterModule } from './cluster/cluster.module'
+import type { AppConfig } from './config/config'
+import { ConfigModule } from './config/config.module'
+import { EngineModule } from './engine/engine.module'
+import { HealthModule } from './health/health.module'
+import { MetricsModule } from './metrics/metrics.module'
+import { PersistenceModule } from './persistence/persistence.module'
+
+/** The node: config → engine, persistence, audit, cluster, keys → health, metrics, api. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        EngineModule,
+        PersistenceModule,
+        AuditModule,
+        MetricsModule,
+        ClusterModule,
+        HealthModule,
+        ApiModule,
+      ],
+    }
+  }
+}

@@ -1,0 +1,277 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import type { ClusterStatusDto, NodeStatusDto } from '@tw/api'
+import { AuditService } from '../audit/audit.service'
+import { errorMessage, sleep, withTimeout } from '../common/async'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { EngineRepository } from '../engine/engine.repository'
+import { MetricsService } from '../metrics/metrics.service'
+import { DatabaseRepository } from '../persistence/database.repository'
+import { NodeStatusEntity } from '../persistence/entities'
+import { EtcdKeys, EtcdRepository, type EtcdEntry, type EtcdMember, type LeaderRecord } from './etcd.repository'
+import { LeaderElector, type LeaderChange } from './leader-elector'
+
+/** What a node publishes about itself under `/tw/nodes/<id>` (leased). */
+export interface NodeRegistration {
+  nodeId: number
+  apiUrl: string
+  quicAddr: string
+  startedAt: string
+}
+
+export interface BanRecord {
+  nodeId: number
+  reason: string
+  bannedAt: string
+}
+
+const TICK_MS = 1000
+const DB_HEARTBEAT_MS = 5000
+
+/**
+ * Membership, leadership and bans. Keeps this node registered and campaigning in etcd, and
+ * recovers by itself when etcd comes back (new session lease, re-register, re-campaign).
+ *
+ * @example
+ * if (cluster.leaderTerm) await etcd.fencedPut(cluster.leaderTerm, key, value)
+ */
+@Injectable()
+export class ClusterService {
+  private readonly log = new Logger('Cluster')
+  private readonly elector: LeaderElector
+  private readonly startedAt = new Date().toISOString()
+  private nodes = new Map<number, EtcdEntry<NodeRegistration>>()
+  private bans = new Map<number, BanRecord>()
+  private lastEtcdOk = 0
+  private etcdError: string | null = null
+  private running = false
+  private loop: Promise<void> | null = null
+  private wake: (() => void) | null = null
+  private registeredOnce = false
+  private lastDbHeartbeat = 0
+  private readonly abort = new AbortController()
+  private readonly engineBans = new Set<number>()
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly engine: EngineRepository,
+    private readonly db: DatabaseRepository,
+    private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.elector = new LeaderElector(etcd, { nodeId: config.nodeId, apiUrl: config.api.advertisedUrl })
+    this.elector.on('change', (c: LeaderChange) => this.onLeaderChange(c))
+    etcd.on('sessionLost', () => {
+      this.elector.reset()
+      this.kick()
+    })
+  }
+
+  /** Registers and campaigns (waiting up to `waitMs` for etcd), then keeps doing so. */
+  async start(waitMs = 10_000): Promise<void> {
+    this.running = true
+    const deadline = Date.now() + waitMs
+    while (Date.now() < deadline && !(await this.tick())) await sleep(500)
+    if (!this.etcdHealthy) this.log.error(`etcd unreachable (${this.etcdError}); serving without it and retrying`)
+    for (const prefix of [EtcdKeys.nodes, EtcdKeys.leader, EtcdKeys.bans]) {
+      void this.etcd.watchPrefix(prefix, () => this.kick()).catch((err: unknown) => this.log.debug(`watch ${prefix}: ${errorMessage(err)}`))
+    }
+    this.loop = this.run()
+  }
+
+  /** Leaves the cluster: resigns, revokes the session lease, closes the client. */
+  async stop(): Promise<void> {
+    this.running = false
+    this.abort.abort()
+    this.kick()
+    await this.loop?.catch(() => undefined)
+    if (this.etcd.sessionLeaseId) {
+      await this.audit.record('node.left', { nodeId: this.config.nodeId })
+      await this.elector.resign().catch(() => undefined)
+      await this.etcd.revokeSession()
+    }
+    await this.etcd.close()
+  }
+
+  get isLeader(): boolean {
+    return this.elector.isLeader
+  }
+
+  /** This node's fencing token while it leads, else null. */
+  get leaderTerm(): string | null {
+    return this.elector.term
+  }
+
+  get leader(): LeaderRecord | null {
+    return this.elector.leader
+  }
+
+  /** etcd answered within the last few ticks. */
+  get etcdHealthy(): boolean {
+    return Date.now() - this.lastEtcdOk < 3 * TICK_MS + 3500
+  }
+
+  get etcdLastError(): string | null {
+    return this.etcdError
+  }
+
+  /** Node ids whose session is alive. */
+  upNodes(): number[] {
+    return [...this.nodes.keys()].sort((a, b) => a - b)
+  }
+
+  bannedNodes(): number[] {
+    return [...this.bans.keys()].sort((a, b) => a - b)
+  }
+
+  registration(nodeId: number): NodeRegistration | null {
+    return this.nodes.get(nodeId)?.value ?? null
+  }
+
+  /** Runs one reconciliation now instead of at the next tick. */
+  kick(): void {
+    this.wake?.()
+  }
+
+  async status(): Promise<ClusterStatusDto> {
+    let members: EtcdMember[] = []
+    if (this.etcdHealthy) members = await this.etcd.members().catch(() => [])
+    let dbHealthy = false
+    if (this.db.isReady) dbHealthy = await this.db.ping(1500).then(() => true, () => false)
+    const nodes: NodeStatusDto[] = []
+    for (let id = 1; id <= this.config.clusterSize; id++) {
+      const reg = this.nodes.get(id)?.value
+      nodes.push({
+        nodeId: id,
+        up: this.nodes.has(id),
+        apiUrl: reg?.apiUrl ?? null,
+        quicAddr: reg?.quicAddr ?? null,
+        lastSeen: reg ? new Date().toISOString() : null,
+        banned: this.bans.has(id),
+      })
+    }
+    const leader = this.elector.leader
+    return {
+      nodeId: this.config.nodeId,
+      clusterSize: this.config.clusterSize,
+      threshold: this.config.threshold,
+      leader: leader?.nodeId ?? null,
+      leaderTerm: leader?.term ?? null,
+      nodes,
+      nodesUp: this.nodes.size,
+      etcd: { endpoints: this.etcd.endpoints, members, healthy: this.etcdHealthy },
+      database: { healthy: dbHealthy },
+      bannedNodes: this.bannedNodes(),
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, TICK_MS)
+        this.wake = () => {
+          clearTimeout(t)
+          resolve()
+        }
+      })
+      this.wake = null
+      if (this.running) await this.tick()
+    }
+  }
+
+  /** One reconciliation: session, registration, election, membership, bans. */
+  private async tick(): Promise<boolean> {
+    try {
+      if (!this.etcd.sessionLeaseId) await this.register()
+      await this.elector.step()
+      await this.refreshMembership()
+      this.lastEtcdOk = Date.now()
+      this.etcdError = null
+    } catch (err) {
+      this.etcdError = errorMessage(err)
+      this.log.debug(`etcd tick failed: ${this.etcdError}`)
+    }
+    await this.heartbeatDb()
+    return this.etcdHealthy
+  }
+
+  private async register(): Promise<void> {
+    const lease = await this.etcd.startSession()
+    const reg: NodeRegistration = {
+      nodeId: this.config.nodeId,
+      apiUrl: this.config.api.advertisedUrl,
+      quicAddr: this.engine.localAddr ?? this.config.quic.listen,
+      startedAt: this.startedAt,
+    }
+    await this.etcd.putEphemeral(EtcdKeys.node(this.config.nodeId), reg)
+    this.log.log(`registered in etcd (lease ${lease})`)
+    void this.audit.record('node.joined', { ...reg, rejoin: this.registeredOnce })
+    this.registeredOnce = true
+  }
+
+  private async refreshMembership(): Promise<void> {
+    const [entries, bans] = await Promise.all([
+      this.etcd.getPrefix<NodeRegistration>(EtcdKeys.nodes),
+      this.etcd.getPrefix<BanRecord>(EtcdKeys.bans),
+    ])
+    const next = new Map(entries.map((e) => [e.value.nodeId, e]))
+    if (this.elector.isLeader) {
+      for (const id of next.keys()) if (!this.nodes.has(id)) void this.audit.record('node.seen_up', { nodeId: id })
+      for (const id of this.nodes.keys()) if (!next.has(id)) void this.audit.record('node.seen_down', { nodeId: id })
+    }
+    this.nodes = next
+    this.bans = new Map(bans.map((b) => [b.value.nodeId, b.value]))
+    this.metrics.activeNodes.set(next.size)
+    await this.syncEngineBans()
+  }
+
+  private async syncEngineBans(): Promise<void> {
+    if (!this.engine.isStarted) return
+    for (const id of this.bans.keys()) {
+      if (!this.engineBans.has(id)) {
+        await this.engine.ban(id)
+        this.engineBans.add(id)
+      }
+    }
+    for (const id of [...this.engineBans]) {
+      if (!this.bans.has(id)) {
+        this.engine.unban(id)
+        this.engineBans.delete(id)
+      }
+    }
+  }
+
+  private async heartbeatDb(): Promise<void> {
+    if (!this.db.isReady || Date.now() - this.lastDbHeartbeat < DB_HEARTBEAT_MS) return
+    this.lastDbHeartbeat = Date.now()
+    await withTimeout(
+      this.db.transaction((em) =>
+        em.getRepository(NodeStatusEntity).upsert(
+          {
+            nodeId: this.config.nodeId,
+            status: this.running ? 'up' : 'starting',
+            apiUrl: this.config.api.advertisedUrl,
+            quicAddr: this.engine.localAddr,
+            startedAt: new Date(this.startedAt),
+            lastSeen: new Date(),
+          },
+          ['nodeId'],
+        ),
+      ),
+      3000,
+      'node_status heartbeat timed out',
+    ).catch((err: unknown) => this.log.debug(`node_status heartbeat: ${errorMessage(err)}`))
+  }
+
+  private onLeaderChange({ previous, current }: LeaderChange): void {
+    const me = this.config.nodeId
+    if (current) this.log.log(`leader is node ${current.nodeId} (term ${current.term})`)
+    if (current?.nodeId === me && current.leaseId === this.etcd.sessionLeaseId) {
+      void this.audit.record('leader.elected', { nodeId: me, term: current.term, previous: previous?.nodeId ?? null })
+    } else if (previous?.nodeId === me) {
+      void this.audit.record('leader.lost', { nodeId: me, term: previous.term, next: current?.nodeId ?? null })
+    }
+    this.kick()
+  }
+}

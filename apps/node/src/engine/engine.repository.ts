@@ -1,0 +1,131 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import type { ClusterNode, EngineError, PeerProbe } from '@tw/native'
+import { readFileSync } from 'node:fs'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { DependencyUnavailableError } from '../common/errors'
+
+/** Public facts of a key share, as hex. */
+export interface KeyShareInfo {
+  publicKey: string
+  chainCode: string
+  outputKey?: string
+}
+
+/**
+ * The one door to the native engine (`@tw/native`): QUIC transport, keystore and protocols.
+ * Converts Buffers to hex and nothing else; decisions live in the services.
+ */
+@Injectable()
+export class EngineRepository {
+  private readonly log = new Logger('Engine')
+  private node: ClusterNode | null = null
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  /** Binds the QUIC endpoint and opens the keystore. */
+  async start(): Promise<void> {
+    const c = this.config
+    if (c.insecureTestPrimes) {
+      this.log.warn('*** INSECURE: aux info uses the PUBLIC shipped test primes (TW_INSECURE_TEST_PRIMES=true). Tests and devnet only. ***')
+    }
+    // Loaded here, not at import, so config errors are reported before the addon loads.
+    const native = await import('@tw/native')
+    this.node = await native.startNode({
+      nodeId: c.nodeId,
+      n: c.clusterSize,
+      t: c.threshold,
+      listen: c.quic.listen,
+      peers: c.quic.peers,
+      caCertPem: readFileSync(c.tls.caCertPath, 'utf8'),
+      certPem: readFileSync(c.tls.nodeCertPath, 'utf8'),
+      keyPem: readFileSync(c.tls.nodeKeyPath, 'utf8'),
+      keystoreDir: c.keystore.dir,
+      ...(c.keystore.passphrase !== undefined ? { keystorePassphrase: c.keystore.passphrase } : { keystoreKeyFile: c.keystore.keyFile }),
+      sessionTimeoutMs: c.sessionTimeoutMs,
+      allowInsecureTestPrimes: c.insecureTestPrimes,
+    })
+    const ids = this.node.keyIds()
+    this.log.log(`engine up on ${this.node.localAddr()}; keystore has ${ids.ecdsa.length} ECDSA and ${ids.frost.length} FROST key(s)`)
+  }
+
+  get isStarted(): boolean {
+    return this.node !== null
+  }
+
+  get localAddr(): string | null {
+    return this.node?.localAddr() ?? null
+  }
+
+  keyIds(): { ecdsa: string[]; frost: string[] } {
+    return this.engine().keyIds()
+  }
+
+  hasAuxInfo(auxId: string): boolean {
+    return this.engine().hasAuxInfo(auxId)
+  }
+
+  primePoolSize(): number {
+    return this.engine().primePoolSize()
+  }
+
+  generatePrimes(count: number): Promise<number> {
+    return this.engine().generatePrimes(count)
+  }
+
+  ecdsaAuxInfo(sessionId: string, auxId: string): Promise<void> {
+    return this.engine().ecdsaAuxInfo(sessionId, auxId)
+  }
+
+  async ecdsaKeygen(sessionId: string, keyId: string, auxId: string): Promise<KeyShareInfo> {
+    const k = await this.engine().ecdsaKeygen(sessionId, keyId, auxId)
+    return { publicKey: k.publicKey.toString('hex'), chainCode: k.chainCode.toString('hex') }
+  }
+
+  async frostDkg(sessionId: string, keyId: string): Promise<KeyShareInfo> {
+    const k = await this.engine().frostDkg(sessionId, keyId)
+    return { publicKey: k.publicKey.toString('hex'), chainCode: k.chainCode.toString('hex'), outputKey: k.outputKey.toString('hex') }
+  }
+
+  /** The sealed share's public facts, or null if this keystore does not hold `keyId`. */
+  keyInfo(protocol: 'ecdsa' | 'schnorr', keyId: string): KeyShareInfo | null {
+    const node = this.engine()
+    const ids = node.keyIds()
+    if (protocol === 'ecdsa') {
+      if (!ids.ecdsa.includes(keyId)) return null
+      const k = node.ecdsaKeyInfo(keyId)
+      return { publicKey: k.publicKey.toString('hex'), chainCode: k.chainCode.toString('hex') }
+    }
+    if (!ids.frost.includes(keyId)) return null
+    const k = node.frostKeyInfo(keyId)
+    return { publicKey: k.publicKey.toString('hex'), chainCode: k.chainCode.toString('hex'), outputKey: k.outputKey.toString('hex') }
+  }
+
+  probePeers(): Promise<PeerProbe[]> {
+    return this.engine().probePeers()
+  }
+
+  ban(nodeId: number): Promise<void> {
+    return this.engine().ban(nodeId)
+  }
+
+  unban(nodeId: number): void {
+    this.engine().unban(nodeId)
+  }
+
+  shutdown(): void {
+    const node = this.node
+    this.node = null
+    node?.shutdown()
+  }
+
+  private engine(): ClusterNode {
+    if (!this.node) throw new DependencyUnavailableError('engine not started', { dependency: 'engine' })
+    return this.node
+  }
+}
+
+/** The engine's stable error code, if `err` is an engine error. */
+export function engineErrorCode(err: unknown): string | undefined {
+  return (err as Partial<EngineError> | null)?.code
+}

@@ -1,0 +1,60 @@
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common'
+import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus'
+import { ApiTags } from '@nestjs/swagger'
+import { DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator } from './health.indicators'
+
+interface StatusSettable {
+  status(code: number): unknown
+}
+
+/**
+ * `GET /health` and `/health/ready`: every dependency (503 with the terminus body when one is
+ * down); `GET /health/live`: the process answers, no dependency consulted.
+ */
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly etcd: EtcdHealthIndicator,
+    private readonly database: DatabaseHealthIndicator,
+    private readonly peers: PeersHealthIndicator,
+    private readonly keystore: KeystoreHealthIndicator,
+  ) {}
+
+  @Get()
+  @HealthCheck()
+  check(@Res({ passthrough: true }) res: StatusSettable): Promise<HealthCheckResult | object> {
+    return this.all(res)
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  ready(@Res({ passthrough: true }) res: StatusSettable): Promise<HealthCheckResult | object> {
+    return this.all(res)
+  }
+
+  @Get('live')
+  @HealthCheck()
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([])
+  }
+
+  private async all(res: StatusSettable): Promise<HealthCheckResult | object> {
+    try {
+      return await this.health.check([
+        () => this.etcd.check(),
+        () => this.database.check(),
+        () => this.peers.check(),
+        () => this.keystore.check(),
+      ])
+    } catch (err) {
+      // terminus answers 503 with its own body; keep that body (HealthDto), not the error shape.
+      if (err instanceof ServiceUnavailableException) {
+        res.status(503)
+        return err.getResponse() as object
+      }
+      throw err
+    }
+  }
+}

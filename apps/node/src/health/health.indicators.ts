@@ -1,0 +1,91 @@
+import { Inject, Injectable } from '@nestjs/common'
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus'
+import { errorMessage, withTimeout } from '../common/async'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { EngineRepository } from '../engine/engine.repository'
+import { DatabaseRepository } from '../persistence/database.repository'
+
+const TIMEOUT_MS = 2500
+
+/** etcd: the cluster loop reached it recently and it answers a member list now. */
+@Injectable()
+export class EtcdHealthIndicator {
+  constructor(
+    private readonly hi: HealthIndicatorService,
+    private readonly cluster: ClusterService,
+    private readonly etcd: EtcdRepository,
+  ) {}
+
+  async check(): Promise<HealthIndicatorResult<'etcd'>> {
+    const s = this.hi.check('etcd')
+    try {
+      const members = await withTimeout(this.etcd.members(), TIMEOUT_MS, `no answer within ${TIMEOUT_MS} ms`)
+      if (!this.cluster.etcdHealthy) return s.down({ message: this.cluster.etcdLastError ?? 'cluster loop not reaching etcd', members: members.length })
+      return s.up({ members: members.length, session: this.etcd.sessionLeaseId !== null })
+    } catch (err) {
+      return s.down({ message: errorMessage(err) })
+    }
+  }
+}
+
+/** PostgreSQL: migrated and answering `SELECT 1`. */
+@Injectable()
+export class DatabaseHealthIndicator {
+  constructor(
+    private readonly hi: HealthIndicatorService,
+    private readonly db: DatabaseRepository,
+  ) {}
+
+  async check(): Promise<HealthIndicatorResult<'database'>> {
+    const s = this.hi.check('database')
+    try {
+      await this.db.ping(TIMEOUT_MS)
+      return s.up()
+    } catch (err) {
+      return s.down({ message: errorMessage(err) })
+    }
+  }
+}
+
+/** QUIC peers: at least t-1 of them reachable (so this node can be one of t signers). */
+@Injectable()
+export class PeersHealthIndicator {
+  constructor(
+    private readonly hi: HealthIndicatorService,
+    private readonly engine: EngineRepository,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async check(): Promise<HealthIndicatorResult<'peers'>> {
+    const s = this.hi.check('peers')
+    const needed = this.config.threshold - 1
+    try {
+      const probes = await withTimeout(this.engine.probePeers(), TIMEOUT_MS + 1000, 'peer probe timed out')
+      const reachable = probes.filter((p) => p.reachable).map((p) => p.nodeId)
+      const unreachable = probes.filter((p) => !p.reachable).map((p) => ({ nodeId: p.nodeId, error: p.error ?? null }))
+      const data = { reachable, unreachable, needed }
+      return reachable.length >= needed ? s.up(data) : s.down(data)
+    } catch (err) {
+      return s.down({ message: errorMessage(err), needed })
+    }
+  }
+}
+
+/** Keystore: the engine node started, which means its keystore opened and unsealed. */
+@Injectable()
+export class KeystoreHealthIndicator {
+  constructor(
+    private readonly hi: HealthIndicatorService,
+    private readonly engine: EngineRepository,
+  ) {}
+
+  check(): HealthIndicatorResult<'keystore'> {
+    const s = this.hi.check('keystore')
+    if (!this.engine.isStarted) return s.down({ message: 'engine node not started' })
+    const ids = this.engine.keyIds()
+    return s.up({ ecdsaKeys: ids.ecdsa.length, frostKeys: ids.frost.length })
+  }
+}

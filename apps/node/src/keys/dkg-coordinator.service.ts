@@ -1,0 +1,239 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import { randomBytes } from 'node:crypto'
+import { AuditService } from '../audit/audit.service'
+import { Reconciler } from '../common/reconciler'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import {
+  parseDkgKey,
+  type AuxRecord,
+  type AuxResultRecord,
+  type DkgJobRecord,
+  type DkgRequestRecord,
+  type DkgResultRecord,
+  type KeyRecord,
+} from './dkg.types'
+
+/**
+ * The leader's half of key generation. Only the leader writes jobs, key status and aux
+ * generations, every write fenced on its term, so a deposed leader cannot write.
+ *
+ * Why requests go through etcd rather than being forwarded over HTTP to the leader: the
+ * request survives a leader change (the next leader picks it up), no node needs to reach
+ * another's API, and the requesting node simply watches `/tw/keys/<keyId>` for the outcome.
+ *
+ * Each step, if leading:
+ * 1. aux info: once all nodes are up and no generation exists (or the current one failed
+ *    somewhere), start a new one; mark it completed when every node reported success;
+ * 2. requests: turn each into a job plus a `pending` key record in one transaction (ECDSA
+ *    waits for an aux generation; every DKG waits until all nodes are up);
+ * 3. jobs: when all nodes reported the same public key, the key becomes `active`; any
+ *    reported error, or disagreement, makes it `failed`.
+ */
+@Injectable()
+export class DkgCoordinatorService {
+  private readonly log = new Logger('DkgCoordinator')
+  private readonly reconciler = new Reconciler('DkgCoordinator', 1000, () => this.step())
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly cluster: ClusterService,
+    private readonly audit: AuditService,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const prefix of [EtcdKeys.dkgRequests, EtcdKeys.dkg, '/tw/aux/', EtcdKeys.nodes, EtcdKeys.leader]) {
+      await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
+    }
+    this.reconciler.start()
+  }
+
+  kick(): void {
+    this.reconciler.kick()
+  }
+
+  stop(): Promise<void> {
+    return this.reconciler.stop()
+  }
+
+  private allNodesUp(): boolean {
+    return this.cluster.upNodes().length === this.config.clusterSize
+  }
+
+  private async step(): Promise<void> {
+    const term = this.cluster.leaderTerm
+    if (!term) return
+    const aux = await this.reconcileAux(term)
+    await this.reconcileRequests(term, aux)
+    await this.reconcileJobs(term)
+  }
+
+  private async reconcileAux(term: string): Promise<AuxRecord | null> {
+    const current = (await this.etcd.get<AuxRecord>(EtcdKeys.auxCurrent))?.value ?? null
+    if (current) {
+      const results = (await this.etcd.getPrefix<AuxResultRecord>(EtcdKeys.auxResults(current.auxId))).map((e) => e.value)
+      const failed = results.filter((r) => !r.ok)
+      if (failed.length === 0) {
+        if (!current.completedAt && results.length === this.config.clusterSize) {
+          const done = { ...current, completedAt: new Date().toISOString() }
+          if (await this.etcd.fencedPut(term, EtcdKeys.auxCurrent, done)) {
+            this.log.log(`aux info ${current.auxId} completed on all nodes`)
+            await this.audit.record('aux.completed', { auxId: current.auxId })
+            return done
+          }
+        }
+        return current
+      }
+      if (!this.allNodesUp()) return current
+      await this.audit.record('aux.failed', { auxId: current.auxId, failures: failed })
+      this.log.warn(`aux info ${current.auxId} failed on node(s) ${failed.map((f) => f.nodeId).join(',')}; starting a new generation`)
+    } else if (!this.allNodesUp()) {
+      return null
+    }
+    const generation = (current?.generation ?? 0) + 1
+    const next: AuxRecord = {
+      auxId: `aux-${generation}`,
+      generation,
+      sessionId: `aux-${generation}-${randomBytes(6).toString('hex')}`,
+      createdAt: new Date().toISOString(),
+      completedAt: null,
+    }
+    if (await this.etcd.fencedPut(term, EtcdKeys.auxCurrent, next)) {
+      this.log.log(`aux info ${next.auxId} requested (session ${next.sessionId})`)
+      await this.audit.record('aux.requested', { auxId: next.auxId, sessionId: next.sessionId, insecureTestPrimes: this.config.insecureTestPrimes })
+      return next
+    }
+    return current
+  }
+
+  private async reconcileRequests(term: string, aux: AuxRecord | null): Promise<void> {
+    const requests = await this.etcd.getPrefix<DkgRequestRecord>(EtcdKeys.dkgRequests)
+    for (const { value: req } of requests) {
+      const jobKey = EtcdKeys.dkgJob(req.jobId)
+      if (await this.etcd.get(jobKey)) {
+        await this.etcd.fencedDelete(term, EtcdKeys.dkgRequest(req.jobId))
+        continue
+      }
+      if (!this.allNodesUp()) continue
+      if (req.protocol === 'ecdsa' && !aux) continue
+      const job: DkgJobRecord = {
+        jobId: req.jobId,
+        protocol: req.protocol,
+        keyId: keyIdFor(req.protocol, req.jobId),
+        sessionId: `dkg-${req.jobId}`,
+        auxId: req.protocol === 'ecdsa' ? aux!.auxId : null,
+        createdAt: new Date().toISOString(),
+        createdBy: this.config.nodeId,
+        term,
+      }
+      const key: KeyRecord = {
+        keyId: job.keyId,
+        jobId: job.jobId,
+        protocol: job.protocol,
+        status: 'pending',
+        publicKey: null,
+        chainCode: null,
+        outputKey: null,
+        reportedBy: [],
+        createdAt: req.requestedAt,
+        activatedAt: null,
+        error: null,
+      }
+      const created = await this.etcd.fencedTxn(term, {
+        absent: [jobKey, EtcdKeys.key(job.keyId)],
+        puts: [
+          [jobKey, job],
+          [EtcdKeys.key(job.keyId), key],
+        ],
+        deletes: [EtcdKeys.dkgRequest(req.jobId)],
+      })
+      if (created) {
+        this.log.log(`DKG job ${job.jobId} (${job.protocol}) created: key ${job.keyId}, session ${job.sessionId}`)
+        await this.audit.record('dkg.started', { jobId: job.jobId, keyId: job.keyId, protocol: job.protocol, sessionId: job.sessionId, auxId: job.auxId })
+      }
+    }
+  }
+
+  private async reconcileJobs(term: string): Promise<void> {
+    const entries = await this.etcd.getPrefix<DkgJobRecord | DkgResultRecord>(EtcdKeys.dkg)
+    const jobs = new Map<string, DkgJobRecord>()
+    const results = new Map<string, DkgResultRecord[]>()
+    for (const e of entries) {
+      const k = parseDkgKey(e.key)
+      if (!k) continue
+      if (k.resultOf === null) jobs.set(k.jobId, e.value as DkgJobRecord)
+      else results.set(k.jobId, [...(results.get(k.jobId) ?? []), e.value as DkgResultRecord])
+    }
+    for (const job of jobs.values()) {
+      const keyEntry = await this.etcd.get<KeyRecord>(EtcdKeys.key(job.keyId))
+      const key = keyEntry?.value
+      if (!key || key.status !== 'pending') continue
+      const rs = results.get(job.jobId) ?? []
+      const decided = decideKey(key, rs, this.config.clusterSize)
+      if (!decided) continue
+      if (await this.etcd.fencedPut(term, EtcdKeys.key(job.keyId), decided)) {
+        if (decided.status === 'active') {
+          this.log.log(`key ${decided.keyId} active: all ${this.config.clusterSize} nodes report ${decided.publicKey}`)
+          await this.audit.record('key.activated', {
+            keyId: decided.keyId,
+            protocol: decided.protocol,
+            publicKey: decided.publicKey,
+            chainCode: decided.chainCode,
+            outputKey: decided.outputKey,
+            jobId: job.jobId,
+          })
+        } else {
+          this.log.warn(`key ${decided.keyId} failed: ${decided.error}`)
+          await this.audit.record('key.failed', { keyId: decided.keyId, protocol: decided.protocol, jobId: job.jobId, error: decided.error })
+        }
+      }
+    }
+  }
+}
+
+/** The key id a job produces: protocol-prefixed, so ids tell their kind. */
+export function keyIdFor(protocol: 'ecdsa' | 'schnorr', jobId: string): string {
+  return `${protocol}-${jobId}`
+}
+
+/**
+ * The key's next record given the results so far, or null if it stays pending: active when
+ * all `n` nodes report one and the same public key (and chain code / output key), failed on
+ * any error or disagreement.
+ */
+export function decideKey(key: KeyRecord, results: DkgResultRecord[], n: number): KeyRecord | null {
+  const errors = results.filter((r): r is Extract<DkgResultRecord, { ok: false }> => !r.ok)
+  if (errors.length) {
+    return {
+      ...key,
+      status: 'failed',
+      reportedBy: results.filter((r) => r.ok).map((r) => r.nodeId).sort((a, b) => a - b),
+      error: errors.map((e) => `node ${e.nodeId}: ${e.code}: ${e.error}`).join('; '),
+    }
+  }
+  const oks = results.filter((r): r is Extract<DkgResultRecord, { ok: true }> => r.ok)
+  const fingerprints = new Set(oks.map((r) => `${r.publicKey}/${r.chainCode}/${r.outputKey ?? ''}`))
+  if (fingerprints.size > 1) {
+    return {
+      ...key,
+      status: 'failed',
+      reportedBy: oks.map((r) => r.nodeId).sort((a, b) => a - b),
+      error: `nodes disagree on the public key: ${oks.map((r) => `node ${r.nodeId}=${r.publicKey}`).join(', ')}`,
+    }
+  }
+  if (oks.length < n) return null
+  const first = oks[0]
+  return {
+    ...key,
+    status: 'active',
+    publicKey: first.publicKey,
+    chainCode: first.chainCode,
+    outputKey: first.outputKey ?? null,
+    reportedBy: oks.map((r) => r.nodeId).sort((a, b) => a - b),
+    activatedAt: new Date().toISOString(),
+    error: null,
+  }
+}

@@ -1,0 +1,208 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import { AuditService } from '../audit/audit.service'
+import { errorMessage, sleep } from '../common/async'
+import { Reconciler } from '../common/reconciler'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { EngineRepository, engineErrorCode, type KeyShareInfo } from '../engine/engine.repository'
+import { MetricsService } from '../metrics/metrics.service'
+import { parseDkgKey, type AuxRecord, type AuxResultRecord, type DkgJobRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
+
+/**
+ * Every node's half of key generation: runs each aux generation and DKG job the leader
+ * publishes, once, with the job's session id, and reports its outcome under its own node id.
+ *
+ * Idempotent across restarts: a job whose result this node already reported is skipped; a
+ * key already in the keystore is reported from the keystore without rerunning; a job other
+ * nodes already finished (or that failed elsewhere) is not rerun alone (it could only time
+ * out) but reported as missed, so the leader fails it cleanly.
+ */
+@Injectable()
+export class DkgWorkerService {
+  private readonly log = new Logger('DkgWorker')
+  private readonly reconciler = new Reconciler('DkgWorker', 1000, () => this.step())
+  private readonly running = new Map<string, Promise<void>>()
+  private readonly auxRuns = new Map<string, Promise<boolean>>()
+  private stopped = false
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly cluster: ClusterService,
+    private readonly engine: EngineRepository,
+    private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const prefix of [EtcdKeys.dkg, '/tw/aux/']) {
+      await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
+    }
+    this.reconciler.start()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    await this.reconciler.stop()
+  }
+
+  /** Aux generations this node holds or is generating, for status pages. */
+  auxState(): { running: string[] } {
+    return { running: [...this.auxRuns.keys()] }
+  }
+
+  private async step(): Promise<void> {
+    if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
+    await this.stepAux()
+    await this.stepJobs()
+  }
+
+  private async stepAux(): Promise<void> {
+    const aux = (await this.etcd.get<AuxRecord>(EtcdKeys.auxCurrent))?.value
+    if (!aux || this.auxRuns.has(aux.auxId)) return
+    const me = this.config.nodeId
+    const results = (await this.etcd.getPrefix<AuxResultRecord>(EtcdKeys.auxResults(aux.auxId))).map((e) => e.value)
+    if (results.some((r) => r.nodeId === me)) return
+    if (this.engine.hasAuxInfo(aux.auxId)) {
+      await this.etcd.put(EtcdKeys.auxResult(aux.auxId, me), { nodeId: me, ok: true, reportedAt: new Date().toISOString() })
+      return
+    }
+    if (results.length > 0) {
+      await this.reportAux(aux.auxId, false, 'MISSED', 'this node was not running when the session ran')
+      return
+    }
+    this.auxRuns.set(aux.auxId, this.runAux(aux))
+  }
+
+  private async runAux(aux: AuxRecord): Promise<boolean> {
+    const started = Date.now()
+    try {
+      if (!this.config.insecureTestPrimes && this.engine.primePoolSize() === 0) {
+        this.log.log('generating safe primes for aux info (this takes minutes)')
+        await this.engine.generatePrimes(1)
+      }
+      this.log.log(`aux info ${aux.auxId}: running session ${aux.sessionId}${this.config.insecureTestPrimes ? ' with INSECURE test primes' : ''}`)
+      await this.engine.ecdsaAuxInfo(aux.sessionId, aux.auxId)
+      this.log.log(`aux info ${aux.auxId} done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      await this.reportAux(aux.auxId, true)
+      return true
+    } catch (err) {
+      this.log.error(`aux info ${aux.auxId} failed: ${engineErrorCode(err) ?? 'ERROR'}: ${errorMessage(err)}`)
+      await this.reportAux(aux.auxId, false, engineErrorCode(err) ?? 'INTERNAL', errorMessage(err))
+      return false
+    } finally {
+      this.reconciler.kick()
+    }
+  }
+
+  private async reportAux(auxId: string, ok: boolean, code?: string, error?: string): Promise<void> {
+    const record: AuxResultRecord = { nodeId: this.config.nodeId, ok, code, error, reportedAt: new Date().toISOString() }
+    await this.putWithRetry(EtcdKeys.auxResult(auxId, this.config.nodeId), record)
+  }
+
+  private async stepJobs(): Promise<void> {
+    const entries = await this.etcd.getPrefix<DkgJobRecord | DkgResultRecord>(EtcdKeys.dkg)
+    const jobs: DkgJobRecord[] = []
+    const results = new Map<string, DkgResultRecord[]>()
+    for (const e of entries) {
+      const k = parseDkgKey(e.key)
+      if (!k) continue
+      if (k.resultOf === null) jobs.push(e.value as DkgJobRecord)
+      else results.set(k.jobId, [...(results.get(k.jobId) ?? []), e.value as DkgResultRecord])
+    }
+    const me = this.config.nodeId
+    for (const job of jobs) {
+      if (this.running.has(job.jobId)) continue
+      const rs = results.get(job.jobId) ?? []
+      if (rs.some((r) => r.nodeId === me)) continue
+      const held = this.engine.keyInfo(job.protocol, job.keyId)
+      if (held) {
+        await this.reportJob(job, { ok: true, ...held })
+        continue
+      }
+      const key = (await this.etcd.get<KeyRecord>(EtcdKeys.key(job.keyId)))?.value
+      if (key && key.status !== 'pending') continue
+      const failedElsewhere = rs.find((r) => !r.ok)
+      if (failedElsewhere) {
+        await this.reportJob(job, { ok: false, code: 'ABORTED', error: `node ${failedElsewhere.nodeId} failed first` })
+        continue
+      }
+      if (rs.length > 0) {
+        await this.reportJob(job, { ok: false, code: 'MISSED', error: 'this node was not running when the session ran' })
+        continue
+      }
+      const run = this.runJob(job).finally(() => {
+        this.running.delete(job.jobId)
+        this.reconciler.kick()
+      })
+      this.running.set(job.jobId, run)
+    }
+  }
+
+  private async runJob(job: DkgJobRecord): Promise<void> {
+    const started = Date.now()
+    const timer = this.metrics.dkgDuration.startTimer({ protocol: job.protocol })
+    try {
+      let info: KeyShareInfo
+      if (job.protocol === 'ecdsa') {
+        await this.waitForAux(job.auxId!)
+        info = await this.engine.ecdsaKeygen(job.sessionId, job.keyId, job.auxId!)
+      } else {
+        info = await this.engine.frostDkg(job.sessionId, job.keyId)
+      }
+      timer()
+      this.metrics.dkgJobs.inc({ protocol: job.protocol, outcome: 'ok' })
+      this.log.log(`DKG ${job.jobId} (${job.protocol}) done in ${Date.now() - started} ms: ${info.publicKey}`)
+      await this.audit.record('dkg.completed', { jobId: job.jobId, keyId: job.keyId, protocol: job.protocol, publicKey: info.publicKey })
+      await this.reportJob(job, { ok: true, ...info })
+    } catch (err) {
+      const code = engineErrorCode(err) ?? 'INTERNAL'
+      this.metrics.dkgJobs.inc({ protocol: job.protocol, outcome: 'error' })
+      this.log.error(`DKG ${job.jobId} (${job.protocol}) failed: ${code}: ${errorMessage(err)}`)
+      const culprits = (err as { culprits?: number[] }).culprits ?? []
+      await this.audit.record('dkg.failed', { jobId: job.jobId, keyId: job.keyId, protocol: job.protocol, code, error: errorMessage(err), culprits })
+      await this.reportJob(job, { ok: false, code, error: errorMessage(err) })
+    }
+  }
+
+  /** ECDSA keygen needs this node's aux info: waits for the local run (or for it to appear). */
+  private async waitForAux(auxId: string): Promise<void> {
+    const deadline = Date.now() + Math.max(this.config.dkgTimeoutMs, 15 * 60_000)
+    while (!this.stopped) {
+      if (this.engine.hasAuxInfo(auxId)) return
+      const run = this.auxRuns.get(auxId)
+      if (run) {
+        if (!(await run)) throw Object.assign(new Error(`aux info ${auxId} failed on this node`), { code: 'AUX_FAILED' })
+        continue
+      }
+      if (Date.now() > deadline) throw Object.assign(new Error(`aux info ${auxId} not available`), { code: 'TIMEOUT' })
+      this.reconciler.kick()
+      await sleep(500)
+    }
+    throw Object.assign(new Error('node stopping'), { code: 'ABORTED' })
+  }
+
+  private async reportJob(
+    job: DkgJobRecord,
+    outcome: { ok: true; publicKey: string; chainCode: string; outputKey?: string } | { ok: false; code: string; error: string },
+  ): Promise<void> {
+    const record = { nodeId: this.config.nodeId, ...outcome, reportedAt: new Date().toISOString() } as DkgResultRecord
+    await this.putWithRetry(EtcdKeys.dkgResult(job.jobId, this.config.nodeId), record)
+  }
+
+  /** Results must not be lost to a short etcd outage: retry until written or stopping. */
+  private async putWithRetry(key: string, value: unknown): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.etcd.put(key, value)
+        return
+      } catch (err) {
+        if (this.stopped || attempt > 600) throw err
+        this.log.warn(`writing ${key} failed (${errorMessage(err)}); retrying`)
+        await sleep(1000)
+      }
+    }
+  }
+}
