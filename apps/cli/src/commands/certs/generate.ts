@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../shared/base-command'
@@ -33,6 +33,7 @@ export default class CertsGenerate extends BaseCommand<CertsGenerateResult> {
     const dir = resolve(flags.out)
     const caKeyDir = resolve(flags['ca-key-dir'] ?? flags.out)
     if (!flags.force && existsSync(join(dir, 'ca.crt'))) throw new CliError('CERTS_EXIST', messages.get('error.Exists', [dir]))
+    if (flags.force) removeCluster(dir, caKeyDir) // the engine never overwrites a CA key
     mkdirSync(dir, { recursive: true })
     mkdirSync(caKeyDir, { recursive: true, mode: 0o700 })
     const native = require('@tw/native') as typeof import('@tw/native')
@@ -40,5 +41,14 @@ export default class CertsGenerate extends BaseCommand<CertsGenerateResult> {
     this.log(messages.get('done', [files.length, dir]))
     for (const f of files) this.log(`  ${f}`)
     return { dir, nodes: flags.nodes, caKeyDir, days: flags.days, files }
+  }
+}
+
+/** Removes a previous CA (certificate and key) and every node certificate and key. */
+function removeCluster(dir: string, caKeyDir: string): void {
+  rmSync(join(caKeyDir, 'ca.key'), { force: true })
+  if (!existsSync(dir)) return
+  for (const f of readdirSync(dir)) {
+    if (f === 'ca.crt' || f === 'ca.key' || /^node-\d+\.(crt|key)$/.test(f)) rmSync(join(dir, f), { force: true })
   }
 }
