@@ -1,0 +1,90 @@
+/**
+ * End to end, as a new user runs it: the built `threshold-wallet` binary brings up a devnet
+ * of the real node service (apps/node/dist/main.js) with real etcd and the machine's
+ * PostgreSQL, creates keys, survives a node restart, and goes down leaving nothing running.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import type { ClusterStatusDto, KeyListDto } from '@tw/api'
+import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from '../shared/devnet/devnet'
+import { pickFreePorts } from '../shared/devnet/ports'
+import { isAlive } from '../shared/devnet/processes'
+import { readStateSync } from '../shared/devnet/state'
+import { BinResult, dropDatabase, MACHINE_DATABASE_URL, runBin, uniqueDbName } from '../testing/cli-bin'
+
+const dir = mkdtempSync(join(tmpdir(), 'tw-e2e-devnet-'))
+const dbName = uniqueDbName('tw_e2e')
+const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: MACHINE_DATABASE_URL, TW_NODE_URL: undefined, TW_NODE_ENTRY: undefined }
+const seenPids = new Set<number>()
+
+function statePids(): number[] {
+  const s = readStateSync(dir, '/')
+  return s ? [...s.nodes.map((n) => n.pid), ...s.etcd.map((m) => m.pid), s.database.pid].filter((p): p is number => !!p) : []
+}
+
+after(async () => {
+  runBin(['devnet', 'down', '--dir', dir], env)
+  for (const pid of seenPids) if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+  await dropDatabase(MACHINE_DATABASE_URL, dbName)
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function ok<T>(r: BinResult<T>): T {
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
+  return r.json
+}
+
+function keysOn(url: string): KeyListDto {
+  return ok(runBin<KeyListDto>(['keys', 'list', '--node', url], env))
+}
+
+/** Each protocol has exactly one active key, and every node reports the same public key. */
+function assertSameKeysEverywhere(urls: string[]): void {
+  const lists = urls.map(keysOn)
+  for (const protocol of ['ecdsa', 'schnorr'] as const) {
+    const active = lists.map((l) => l.keys.filter((k) => k.protocol === protocol && k.status === 'active'))
+    for (const [i, keys] of active.entries()) assert.equal(keys.length, 1, `node ${i + 1}: one active ${protocol} key`)
+    const pub = active[0][0].publicKey
+    assert.match(pub ?? '', /^0[23][0-9a-f]{64}$/)
+    for (const keys of active) {
+      assert.equal(keys[0].id, active[0][0].id)
+      assert.equal(keys[0].publicKey, pub)
+    }
+  }
+}
+
+test('devnet: up, status, cluster status, keys on every node, a node restart, down', async () => {
+  const [basePort] = await pickFreePorts(1, 'tcp')
+  const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir, '--db-name', dbName, '--base-port', String(Math.min(basePort, 60000))], env))
+  for (const p of statePids()) seenPids.add(p)
+  assert.match(up.warning, /INSECURE/)
+
+  const status = ok(runBin<DevnetStatusResult>(['devnet', 'status', '--dir', dir], env))
+  assert.equal(status.healthyNodes, 5)
+  assert.ok(status.nodes.every((n) => n.health === 'ready' && n.running && n.pid))
+  const urls = status.nodes.map((n) => n.apiUrl)
+
+  const cluster = ok(runBin<ClusterStatusDto>(['cluster', 'status', '--node', urls[0]], env))
+  assert.equal(cluster.nodesUp, 5)
+  assert.equal(cluster.nodes.filter((n) => n.up).length, 5)
+  assert.ok(cluster.leader !== null && cluster.leader >= 1 && cluster.leader <= 5, 'one leader')
+  assert.equal(cluster.etcd.members.length, 3)
+  assert.ok(cluster.etcd.healthy)
+
+  assertSameKeysEverywhere(urls)
+
+  // Kill one node; `devnet up` brings it back with the same keys.
+  const victim = status.nodes[3]
+  process.kill(victim.pid ?? 0, 'SIGKILL')
+  const again = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir], env))
+  assert.deepEqual(again.started.nodes, [victim.id])
+  for (const p of statePids()) seenPids.add(p)
+  assertSameKeysEverywhere(urls)
+
+  const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
+  assert.deepEqual(down.busyPorts, [])
+  for (const pid of seenPids) assert.ok(!isAlive(pid), `pid ${pid} still alive after devnet down`)
+})

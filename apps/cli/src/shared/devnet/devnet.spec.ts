@@ -1,0 +1,82 @@
+/**
+ * The devnet's process handling with real etcd and the machine's PostgreSQL, and a stand-in
+ * for the node service (src/testing/fake-node.ts): up, up again, a node restarted, down.
+ * The real node service is exercised by src/e2e/devnet.spec.ts.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after, test } from 'node:test'
+import { BinResult, dropDatabase, MACHINE_DATABASE_URL, runBin, uniqueDbName } from '../../testing/cli-bin'
+import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from './devnet'
+import { pickFreePorts } from './ports'
+import { isAlive } from './processes'
+
+const dir = mkdtempSync(join(tmpdir(), 'tw-cli-devnet-'))
+const dbName = uniqueDbName('tw_cli_devnet')
+const env = {
+  ...process.env,
+  DATABASE_URL: MACHINE_DATABASE_URL,
+  TW_NODE_ENTRY: resolve(__dirname, '..', '..', 'testing', 'fake-node.js'),
+}
+let pids: number[] = []
+
+after(async () => {
+  runBin(['devnet', 'down', '--dir', dir], env)
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+  await dropDatabase(MACHINE_DATABASE_URL, dbName)
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function ok<T>(r: BinResult<T>): T {
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
+  return r.json
+}
+
+test('devnet up, up again, restart a node, down (with a stand-in node service)', async () => {
+  const [basePort] = await pickFreePorts(1, 'tcp')
+  const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir, '--db-name', dbName, '--base-port', String(Math.min(basePort, 60000))], env))
+  assert.equal(up.healthyNodes, 5)
+  assert.equal(up.createdDatabase, true)
+  assert.deepEqual(up.started, { etcd: ['etcd-1', 'etcd-2', 'etcd-3'], postgres: false, nodes: [1, 2, 3, 4, 5] })
+  assert.deepEqual(up.keys.map((k) => `${k.protocol}:${k.status}`).sort(), ['ecdsa:active', 'schnorr:active'])
+  assert.match(up.warning, /INSECURE/)
+  assert.match(runBin(['devnet', 'up', '--dir', dir], env).stderr, /INSECURE DEVNET/)
+  pids = [...up.nodes.map((n) => n.pid ?? 0), ...up.etcd.members.map((m) => m.pid ?? 0)]
+
+  // Up again: nothing is started twice, no key is added.
+  const again = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir], env))
+  assert.deepEqual(again.started, { etcd: [], postgres: false, nodes: [] })
+  assert.equal(again.keys.length, 2)
+  assert.deepEqual(again.nodes.map((n) => n.pid), up.nodes.map((n) => n.pid))
+
+  // A node killed and brought back by `up` keeps its ports.
+  process.kill(up.nodes[2].pid ?? 0, 'SIGKILL')
+  const status = ok(runBin<DevnetStatusResult>(['devnet', 'status', '--dir', dir], env))
+  assert.equal(status.nodes[2].health, 'stopped')
+  assert.equal(status.healthyNodes, 4)
+  const restarted = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir], env))
+  assert.deepEqual(restarted.started.nodes, [3])
+  assert.equal(restarted.nodes[2].apiUrl, up.nodes[2].apiUrl)
+  pids.push(restarted.nodes[2].pid ?? 0)
+
+  const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
+  assert.equal(down.stopped.length, 8)
+  assert.deepEqual(down.busyPorts, [])
+  for (const pid of pids) assert.ok(!isAlive(pid), `pid ${pid} still alive`)
+  const after = ok(runBin<DevnetStatusResult>(['devnet', 'status', '--dir', dir], env))
+  assert.ok(after.nodes.every((n) => n.health === 'stopped' && n.pid === null))
+  assert.ok(after.etcd.members.every((m) => !m.running))
+
+  // Down again: already done is success.
+  assert.deepEqual(ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env)).stopped, [])
+})
+
+test('devnet status without a devnet is DEVNET_NOT_FOUND; down is a no-op', () => {
+  const empty = join(dir, 'nothing-here')
+  const s = runBin<{ error: { code: string } }>(['devnet', 'status', '--dir', empty], env)
+  assert.equal(s.status, 1)
+  assert.equal(s.json.error.code, 'DEVNET_NOT_FOUND')
+  assert.equal(ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', empty], env)).existed, false)
+})
