@@ -90,7 +90,7 @@ describe('HTTP error shape', () => {
     // JSON scalars are refused by the strict body parser itself.
     for (const body of ['"ecdsa"', 'null', '1']) assertError(await call('POST', '/api/v1/keys', body), 400, 'VALIDATION_FAILED')
     assertError(await call('POST', '/api/v1/keys'), 400, 'VALIDATION_FAILED')
-    assertError(await call('POST', '/api/v1/keys', 'protocol=ecdsa', 'application/x-www-form-urlencoded'), 400, 'VALIDATION_FAILED')
+    assertError(await call('POST', '/api/v1/keys', 'protocol=ecdsa', 'application/x-www-form-urlencoded'), 415, 'VALIDATION_FAILED')
     assertError(await call('GET', '/api/v1/keys/..%2F..%2Fetc'), 400, 'VALIDATION_FAILED')
     assert.deepEqual(created, [])
   })

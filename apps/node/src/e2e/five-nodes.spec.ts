@@ -1,0 +1,168 @@
+import { ApiClient, ApiError, type ClusterStatusDto, type KeyDto } from '@tw/api'
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { sleep } from '../common/async'
+import { NodeCluster } from '../testing/node-cluster'
+
+// Five node processes, one etcd, one PostgreSQL database. Aux info (ECDSA) dominates the run
+// time (minutes of CPU on two cores) and happens once, in the background after the cluster
+// forms.
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>): Promise<T> {
+  const deadline = Date.now() + ms
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe()
+      if (v) return v
+    } catch (err) {
+      last = err
+    }
+    await sleep(500)
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`)
+}
+
+describe('five nodes', { timeout: 9 * 60_000 }, () => {
+  let cluster: NodeCluster
+  const client = (id: number) => new ApiClient({ baseUrl: cluster.node(id).apiUrl, timeoutMs: 20_000 })
+  const ids = [1, 2, 3, 4, 5]
+  const keys: Record<'schnorr' | 'ecdsa', KeyDto | null> = { schnorr: null, ecdsa: null }
+  let status: ClusterStatusDto
+  let restarted = 0
+
+  before(async () => {
+    cluster = await NodeCluster.create(5, { TW_DKG_TIMEOUT_MS: '60000' })
+    for (const id of ids) cluster.start(id)
+    try {
+      status = await until('all five nodes up with a leader and ready', 90_000, async () => {
+        for (const id of ids) {
+          const h = await client(id).health('ready')
+          if (h.status !== 'ok') return null
+        }
+        const s = await client(1).clusterStatus()
+        return s.nodesUp === 5 && s.leader !== null ? s : null
+      })
+    } catch (err) {
+      process.stderr.write(cluster.logTails())
+      throw err
+    }
+  })
+  after(async (t) => {
+    if (!cluster) return
+    const failed = (t as unknown as { passed?: boolean }).passed === false
+    if (failed) process.stderr.write(cluster.logTails(60))
+    await cluster.destroy()
+  })
+
+  const nonLeader = () => ids.find((id) => id !== status.leader)!
+
+  it('reports cluster status: five up, one leader with a term, etcd members', async () => {
+    for (const id of ids) {
+      // Each node refreshes membership every second; let it catch up.
+      const s = await until(`node ${id} to see five up`, 10_000, async () => {
+        const st = await client(id).clusterStatus()
+        return st.nodesUp === 5 ? st : null
+      })
+      assert.equal(s.nodeId, id)
+      assert.equal(s.nodesUp, 5)
+      assert.equal(s.leader, status.leader)
+      assert.equal(s.leaderTerm, status.leaderTerm)
+      assert.equal(s.etcd.healthy, true)
+      assert.equal(s.etcd.members.length, 1)
+      assert.equal(s.database.healthy, true)
+      assert.deepEqual(
+        s.nodes.map((n) => n.up),
+        [true, true, true, true, true],
+      )
+    }
+  })
+
+  it('creates a Schnorr key through a non-leader; all five agree', async () => {
+    const via = nonLeader()
+    let key = await client(via).createKey({ protocol: 'schnorr' }, 90_000)
+    if (key.status === 'pending') key = await until('schnorr key active', 120_000, async () => {
+      const k = (await client(via).listKeys()).keys.find((x) => x.id === key.id)
+      return k?.status === 'active' ? k : null
+    })
+    assert.equal(key.status, 'active', JSON.stringify(key))
+    assert.match(key.publicKey ?? '', /^0[23][0-9a-f]{64}$/)
+    assert.match(key.outputKey ?? '', /^[0-9a-f]{64}$/)
+    assert.deepEqual(key.reportedBy, ids)
+    keys.schnorr = key
+    for (const id of ids) {
+      const listed = (await client(id).listKeys()).keys.find((k) => k.id === key.id)
+      assert.deepEqual(listed, key, `node ${id}`)
+    }
+  })
+
+  it('creates an ECDSA key through a non-leader (waits for aux info); all five agree', async () => {
+    const via = nonLeader()
+    let key: KeyDto
+    try {
+      key = await client(via).createKey({ protocol: 'ecdsa' }, 90_000)
+    } catch (err) {
+      assert.fail(`createKey: ${err instanceof ApiError ? `${err.code} ${err.message}` : String(err)}`)
+    }
+    if (key.status === 'pending') {
+      const id = key.id
+      key = await until('ecdsa key active (aux info takes minutes)', 6 * 60_000, async () => {
+        const k = (await client(via).listKeys()).keys.find((x) => x.id === id)
+        if (k?.status === 'failed') assert.fail(`ecdsa key failed: ${k.error}`)
+        return k?.status === 'active' ? k : null
+      })
+    }
+    assert.equal(key.status, 'active')
+    assert.match(key.publicKey ?? '', /^0[23][0-9a-f]{64}$/)
+    assert.match(key.chainCode ?? '', /^[0-9a-f]{64}$/)
+    assert.deepEqual(key.reportedBy, ids)
+    keys.ecdsa = key
+    for (const id of ids) {
+      const listed = (await client(id).listKeys()).keys
+      assert.deepEqual(listed.find((k) => k.id === key.id), key, `node ${id}`)
+      assert.deepEqual(listed.find((k) => k.id === keys.schnorr!.id), keys.schnorr, `node ${id}`)
+    }
+  })
+
+  it('a restarted node keeps its shares, rejoins, and does not rerun the DKGs', async () => {
+    assert.ok(keys.schnorr && keys.ecdsa, 'needs both keys from the tests above')
+    const id = nonLeader()
+    restarted = id
+    const before = cluster.log(id)
+    assert.equal(await cluster.stop(id), 0, 'graceful shutdown exits 0')
+    await until('the cluster to see the node leave', 15_000, async () => (await client(status.leader!).clusterStatus()).nodesUp === 4)
+    cluster.start(id)
+    await until(`node ${id} back and ready with 5 up`, 60_000, async () => {
+      const h = await client(id).health('ready')
+      const s = await client(id).clusterStatus()
+      return h.status === 'ok' && s.nodesUp === 5
+    })
+    const health = await client(id).health('ready')
+    assert.deepEqual(
+      { ecdsa: health.details?.keystore?.ecdsaKeys, frost: health.details?.keystore?.frostKeys },
+      { ecdsa: 1, frost: 1 },
+      'the keystore on disk still holds both shares',
+    )
+    const listed = (await client(id).listKeys()).keys
+    assert.deepEqual(listed.find((k) => k.id === keys.ecdsa!.id), keys.ecdsa)
+    assert.deepEqual(listed.find((k) => k.id === keys.schnorr!.id), keys.schnorr)
+    const after = cluster.log(id).slice(before.length)
+    assert.doesNotMatch(after, /DKG .* done in|aux info .*: running session/, 'nothing rerun after the restart')
+    for (const n of ids) assert.equal((await client(n).clusterStatus()).nodesUp, 5)
+  })
+
+  it('keeps a verifiable audit log and exposes metrics', async () => {
+    const verify = await client(1).request<{ ok: boolean; checked: number }>('GET', '/api/v1/audit/verify')
+    assert.equal(verify.ok, true)
+    assert.ok(verify.checked > 10)
+    const m = ids.find((id) => id !== restarted)!
+    const metrics = await client(m).metrics()
+    for (const name of ['mpc_active_nodes', 'mpc_consensus_threshold', 'mpc_dkg_duration_seconds', 'mpc_transactions_total', 'process_cpu_seconds_total']) {
+      assert.match(metrics, new RegExp(`^# TYPE ${name} `, 'm'), name)
+    }
+    assert.match(metrics, new RegExp(`^mpc_active_nodes\\{node_id="${m}"\\} 5$`, 'm'))
+    assert.match(metrics, /^mpc_dkg_duration_seconds_count\{[^}]*protocol="ecdsa"[^}]*\} 1$/m)
+    assert.match(metrics, /^mpc_dkg_duration_seconds_count\{[^}]*protocol="schnorr"[^}]*\} 1$/m)
+    assert.match(metrics, /^mpc_consensus_threshold\{[^}]*\} 4$/m)
+  })
+})

@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { startEtcdCluster, freePort, type EtcdCluster } from './etcd'
+import { createTestDatabase, type TestDatabase } from './postgres'
+
+const MAIN = path.join(__dirname, '..', 'main.js')
+
+export interface TestNode {
+  id: number
+  apiUrl: string
+  env: Record<string, string>
+  logFile: string
+  proc: ChildProcess | null
+}
+
+/**
+ * Five (or `size`) real node processes (`dist/main.js`) on loopback, each with its own
+ * keystore, sharing one etcd and one fresh PostgreSQL database; certificates from
+ * `generateClusterCerts`; insecure test primes (tests only).
+ */
+export class NodeCluster {
+  readonly nodes: TestNode[] = []
+  private constructor(
+    readonly dir: string,
+    readonly etcd: EtcdCluster,
+    readonly db: TestDatabase,
+  ) {}
+
+  static async create(size = 5, extraEnv: Record<string, string> = {}): Promise<NodeCluster> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tw-cluster-'))
+    const certs = path.join(dir, 'certs')
+    mkdirSync(certs)
+    const native = await import('@tw/native')
+    native.generateClusterCerts(certs, size)
+    const etcd = await startEtcdCluster(1)
+    const db = await createTestDatabase('tw_cluster')
+    const cluster = new NodeCluster(dir, etcd, db)
+    const api: number[] = []
+    const quic: number[] = []
+    for (let i = 0; i < size; i++) {
+      api.push(await freePort())
+      quic.push(await freePort())
+    }
+    for (let id = 1; id <= size; id++) {
+      const keyFile = path.join(dir, `node-${id}.keystore-key`)
+      writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 })
+      const peers = Array.from({ length: size }, (_, i) => i + 1)
+        .filter((p) => p !== id)
+        .map((p) => `${p}=127.0.0.1:${quic[p - 1]}`)
+        .join(',')
+      const env: Record<string, string> = {
+        TW_NODE_ID: String(id),
+        TW_CLUSTER_SIZE: String(size),
+        TW_THRESHOLD: String(size - 1),
+        TW_API_HOST: '127.0.0.1',
+        TW_API_PORT: String(api[id - 1]),
+        TW_QUIC_LISTEN: `127.0.0.1:${quic[id - 1]}`,
+        TW_QUIC_PEERS: peers,
+        TW_CA_CERT: path.join(certs, 'ca.crt'),
+        TW_NODE_CERT: path.join(certs, `node-${id}.crt`),
+        TW_NODE_KEY: path.join(certs, `node-${id}.key`),
+        TW_KEYSTORE_DIR: path.join(dir, `keystore-${id}`),
+        TW_KEYSTORE_KEY_FILE: keyFile,
+        TW_ETCD_ENDPOINTS: etcd.endpoints.join(','),
+        TW_ETCD_LEASE_TTL_S: '3',
+        TW_DATABASE_URL: db.url,
+        TW_ENV: 'development',
+        TW_INSECURE_TEST_PRIMES: 'true',
+        TW_LOG_LEVEL: 'log',
+        ...extraEnv,
+      }
+      cluster.nodes.push({ id, apiUrl: `http://127.0.0.1:${api[id - 1]}`, env, logFile: path.join(dir, `node-${id}.log`), proc: null })
+    }
+    return cluster
+  }
+
+  node(id: number): TestNode {
+    const n = this.nodes.find((x) => x.id === id)
+    if (!n) throw new Error(`no node ${id}`)
+    return n
+  }
+
+  start(id: number): void {
+    const node = this.node(id)
+    const out = createWriteStream(node.logFile, { flags: 'a' })
+    // Only the TW_ variables and what Node needs: the node reads nothing else.
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...node.env }
+    const proc = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    proc.stdout?.pipe(out)
+    proc.stderr?.pipe(out)
+    proc.on('exit', () => {
+      if (node.proc === proc) node.proc = null
+    })
+    node.proc = proc
+  }
+
+  /** SIGTERM and wait for the exit (SIGKILL after `ms`). Resolves to the exit code. */
+  stop(id: number, ms = 10_000): Promise<number | null> {
+    const node = this.node(id)
+    const proc = node.proc
+    if (!proc || proc.exitCode !== null) return Promise.resolve(proc?.exitCode ?? null)
+    return new Promise((resolve) => {
+      const kill = setTimeout(() => proc.kill('SIGKILL'), ms)
+      proc.once('exit', (code) => {
+        clearTimeout(kill)
+        resolve(code)
+      })
+      proc.kill('SIGTERM')
+    })
+  }
+
+  log(id: number): string {
+    try {
+      return readFileSync(this.node(id).logFile, 'utf8')
+    } catch {
+      return ''
+    }
+  }
+
+  /** The last `lines` lines of every node's log, for failure reports. */
+  logTails(lines = 30): string {
+    return this.nodes.map((n) => `--- node ${n.id} ---\n${this.log(n.id).split('\n').slice(-lines).join('\n')}`).join('\n')
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.stop(n.id, 5000)))
+    await this.etcd.stop()
+    await this.db.drop().catch(() => undefined)
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
