@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import type { ClusterStatusDto, KeyListDto } from '@tw/api'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from '../shared/devnet/devnet'
-import { pickFreePorts } from '../shared/devnet/ports'
+import { pickFreeRange } from '../shared/devnet/ports'
 import { isAlive } from '../shared/devnet/processes'
 import { readStateSync } from '../shared/devnet/state'
 import { BinResult, dropDatabase, MACHINE_DATABASE_URL, runBin, uniqueDbName } from '../testing/cli-bin'
@@ -57,8 +57,8 @@ function assertSameKeysEverywhere(urls: string[]): void {
 }
 
 test('devnet: up, status, cluster status, keys on every node, a node restart, down', async () => {
-  const [basePort] = await pickFreePorts(1, 'tcp')
-  const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir, '--db-name', dbName, '--base-port', String(Math.min(basePort, 60000))], env))
+  const basePort = await pickFreeRange(5)
+  const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir, '--db-name', dbName, '--base-port', String(basePort)], env))
   for (const p of statePids()) seenPids.add(p)
   assert.match(up.warning, /INSECURE/)
 

@@ -20,7 +20,7 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
     timeout: Flags.integer({ default: 180, min: 1, summary: messages.get('flags.timeout.summary') }),
     'keys-timeout': Flags.integer({ default: 600, min: 1, summary: messages.get('flags.keys-timeout.summary') }),
     keys: Flags.boolean({ default: true, allowNo: true, summary: messages.get('flags.keys.summary') }),
-    'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug', 'trace'] as const, default: 'info', summary: messages.get('flags.log-level.summary') })(),
+    'log-level': Flags.option({ options: ['error', 'warn', 'log', 'debug', 'verbose'] as const, default: 'log', summary: messages.get('flags.log-level.summary') })(),
   }
 
   async run(): Promise<DevnetUpResult> {

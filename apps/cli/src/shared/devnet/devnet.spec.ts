@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import { after, test } from 'node:test'
 import { BinResult, dropDatabase, MACHINE_DATABASE_URL, runBin, uniqueDbName } from '../../testing/cli-bin'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from './devnet'
-import { pickFreePorts } from './ports'
+import { pickFreeRange } from './ports'
 import { isAlive } from './processes'
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-cli-devnet-'))
@@ -35,8 +35,8 @@ function ok<T>(r: BinResult<T>): T {
 }
 
 test('devnet up, up again, restart a node, down (with a stand-in node service)', async () => {
-  const [basePort] = await pickFreePorts(1, 'tcp')
-  const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir, '--db-name', dbName, '--base-port', String(Math.min(basePort, 60000))], env))
+  const basePort = await pickFreeRange(5)
+  const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir, '--db-name', dbName, '--base-port', String(basePort)], env))
   assert.equal(up.healthyNodes, 5)
   assert.equal(up.createdDatabase, true)
   assert.deepEqual(up.started, { etcd: ['etcd-1', 'etcd-2', 'etcd-3'], postgres: false, nodes: [1, 2, 3, 4, 5] })
@@ -79,4 +79,11 @@ test('devnet status without a devnet is DEVNET_NOT_FOUND; down is a no-op', () =
   assert.equal(s.status, 1)
   assert.equal(s.json.error.code, 'DEVNET_NOT_FOUND')
   assert.equal(ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', empty], env)).existed, false)
+})
+
+test('devnet up without etcd says how to install it', () => {
+  const r = runBin<{ error: { code: string; message: string } }>(['devnet', 'up', '--dir', join(dir, 'no-etcd')], { ...env, TW_ETCD_BIN: '/nonexistent/etcd' })
+  assert.equal(r.status, 1)
+  assert.equal(r.json.error.code, 'ETCD_NOT_FOUND')
+  assert.match(r.json.error.message, /install it with `apt-get install etcd-server`/)
 })

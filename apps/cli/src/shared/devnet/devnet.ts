@@ -248,7 +248,7 @@ export class Devnet {
         }
         mkdirSync(this.paths.keystore(n.id), { recursive: true, mode: 0o700 })
         const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, passphrase: passphrases[n.id - 1], logLevel: o.logLevel })
-        n.pid = spawnDetached(process.execPath, [entry], { env: { ...env, ...vars }, cwd: nodeCwd(entry), logFile: this.paths.nodeLog(n.id) })
+        n.pid = spawnDetached(process.execPath, [entry], { env: { ...env, NO_COLOR: '1', ...vars }, cwd: nodeCwd(entry), logFile: this.paths.nodeLog(n.id) })
         startedNodes.push(n.id)
         this.save(s)
       }

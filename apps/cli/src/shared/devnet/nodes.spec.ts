@@ -19,9 +19,10 @@ const state: DevnetState = {
 }
 
 test('nodeEnv gives a node its ports, every other node as a peer, and its own files', () => {
-  const env = nodeEnv({ paths, state, node: state.nodes[1], databaseUrl: 'postgres://h/tw_devnet', passphrase: 'pw', logLevel: 'info' })
+  const env = nodeEnv({ paths, state, node: state.nodes[1], databaseUrl: 'postgres://h/tw_devnet', passphrase: 'pw', logLevel: 'log' })
   assert.equal(env.TW_NODE_ID, '2')
   assert.equal(env.TW_API_PORT, '8082')
+  assert.equal(env.TW_API_URL_ADVERTISED, 'http://127.0.0.1:8082')
   assert.equal(env.TW_QUIC_LISTEN, '127.0.0.1:9002')
   assert.equal(env.TW_QUIC_PEERS, '1=127.0.0.1:9001,3=127.0.0.1:9003,4=127.0.0.1:9004,5=127.0.0.1:9005')
   assert.equal(env.TW_NODE_CERT, '/data/.devnet/certs/node-2.crt')

@@ -44,6 +44,7 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     TW_THRESHOLD: String(THRESHOLD),
     TW_API_HOST: '127.0.0.1',
     TW_API_PORT: String(node.apiPort),
+    TW_API_URL_ADVERTISED: urls.api(node),
     TW_QUIC_LISTEN: urls.quic(node),
     TW_QUIC_PEERS: state.nodes
       .filter((p) => p.id !== node.id)

@@ -63,3 +63,14 @@ export async function pickFreePorts(count: number, kind: 'tcp' | 'udp', avoid: I
   }
   return out
 }
+
+/** A port p such that p..p+count-1 are all free for TCP (for `devnet up --base-port` in tests). */
+export async function pickFreeRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 40000)
+    let free = true
+    for (let p = base; p < base + count && free; p++) free = await tcpPortFree(p)
+    if (free) return base
+  }
+  throw new Error(`no ${count} consecutive free TCP ports found`)
+}
