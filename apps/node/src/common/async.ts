@@ -1,8 +1,7 @@
-/** Resolves after `ms` (unref'd: never keeps the process alive). */
+/** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(done, ms)
-    t.unref?.()
     function done() {
       signal?.removeEventListener('abort', done)
       clearTimeout(t)

@@ -25,6 +25,7 @@ export class DatabaseRepository {
   private ready = false
   private stopping = false
   private retryLoop: Promise<void> | null = null
+  private readonly stopSignal = new AbortController()
 
   constructor(@Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>) {}
 
@@ -44,7 +45,7 @@ export class DatabaseRepository {
           this.retryLoop ??= this.retryInBackground()
           return false
         }
-        await sleep(1000)
+        await sleep(1000, this.stopSignal.signal)
       }
     }
     return false
@@ -86,6 +87,7 @@ export class DatabaseRepository {
 
   async stop(): Promise<void> {
     this.stopping = true
+    this.stopSignal.abort()
     const ds = this.ds
     this.ds = null
     this.ready = false
@@ -122,7 +124,7 @@ export class DatabaseRepository {
 
   private async retryInBackground(): Promise<void> {
     while (!this.stopping && !this.ready) {
-      await sleep(3000)
+      await sleep(3000, this.stopSignal.signal)
       if (this.stopping) return
       try {
         await this.connectAndMigrate()
