@@ -53,6 +53,7 @@ export const nodeFlag = Flags.custom<string>({
 export const devnetDirFlag = () =>
   Flags.string({
     summary: 'Devnet data directory (relative to the current directory).',
+    env: 'TW_DEVNET_DIR',
     default: DEFAULT_DEVNET_DIR,
     helpValue: '<dir>',
   })

@@ -308,14 +308,32 @@ export class Devnet {
   private async ensureKeys(state: DevnetState, timeoutMs: number, r: Reporter): Promise<KeyDto[]> {
     const deadline = Date.now() + timeoutMs
     const clients = state.nodes.map((n) => new ApiClient({ baseUrl: urls.api(n), timeoutMs: 15_000 }))
+    // /health/ready is per node; a DKG needs the cluster to see all five (etcd heartbeats).
+    for (;;) {
+      const s = await clients[0].clusterStatus().catch(() => undefined)
+      r.progress(`cluster sees ${s?.nodesUp ?? 0}/${CLUSTER_SIZE} nodes up`)
+      if (s && s.nodesUp === CLUSTER_SIZE && s.leader !== null) break
+      if (Date.now() > deadline) {
+        throw new CliError('CLUSTER_UNAVAILABLE', `cluster shows ${s?.nodesUp ?? 0}/${CLUSTER_SIZE} nodes up${s?.leader == null ? ', no leader' : ''} after ${Math.round(timeoutMs / 1000)}s; see ${this.paths.logs}`)
+      }
+      await sleep(1000)
+    }
     const existing = (await clients[0].listKeys()).keys
     for (const protocol of PROTOCOLS) {
       if (existing.some((k) => k.protocol === protocol && k.status !== 'failed')) continue
       r.progress(`creating ${protocol} key`)
-      try {
-        await clients[0].createKey({ protocol }, Math.max(1000, deadline - Date.now()))
-      } catch (err) {
-        if (!(err instanceof ApiError && err.code === 'KEY_EXISTS')) throw err
+      for (;;) {
+        try {
+          await clients[0].createKey({ protocol }, Math.max(1000, deadline - Date.now()))
+          break
+        } catch (err) {
+          if (err instanceof ApiError && err.code === 'KEY_EXISTS') break
+          // Membership or leadership still settling: retry until the deadline.
+          const transient = err instanceof ApiError && (err.code === 'CLUSTER_UNAVAILABLE' || err.code === 'NOT_LEADER' || err.status === 503)
+          if (!transient || Date.now() > deadline) throw err
+          r.progress(`${protocol}: ${(err as ApiError).message}; retrying`)
+          await sleep(2000)
+        }
       }
     }
     for (;;) {
