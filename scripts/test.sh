@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, doing its own setup: installs npm dependencies and builds the addon
-# if needed, then runs the Rust workspace tests and the addon tests (five OS processes over
-# QUIC + mTLS, checked by an independent verifier).
+# and the TypeScript packages if needed, then runs every layer:
+#   1. Rust: engine unit tests and five nodes over real QUIC + mTLS in one process
+#   2. addon: the JavaScript contract, five OS processes checked by an independent verifier
+#   3. apps/node: config, migrations, audit chain, leader election on 3 etcd members, HTTP
+#      errors, five node processes running DKG through the REST API (real etcd, PostgreSQL)
+#   4. apps/cli: commands, and the devnet end to end through the built binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,9 +14,18 @@ if [ ! -d node_modules/@napi-rs/cli ]; then
 elif ! ls native/addon/*.node >/dev/null 2>&1; then
   npm run build:native
 fi
+npx tsc -b
 
-echo "== cargo test --workspace"
+command -v etcd >/dev/null || { echo "test: etcd is required (apt-get install etcd-server)" >&2; exit 1; }
+
+echo "== 1/4 cargo test --workspace --release"
 cargo test --workspace --release
 
-echo "== addon tests"
+echo "== 2/4 addon tests"
 npm run test:addon
+
+echo "== 3/4 node service tests"
+npm test --workspace @tw/node
+
+echo "== 4/4 cli tests"
+npm test --workspace @tw/cli

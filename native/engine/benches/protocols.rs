@@ -61,14 +61,26 @@ fn main() {
     let mut figs = Vec::new();
 
     // ECDSA: aux info from pooled (shipped) primes, then keygen.
-    let mut aux = Vec::new();
-    figs.push(measure("ecdsa aux info (pooled primes)", N, scale(1, 2), || {
-        aux = block_on(async_env::run(N, |i, party| async move {
-            ecdsa::aux_info(party, b"bench-aux", i, N, primes::insecure_test_primes(usize::from(i)).unwrap()).await
-        }))
-        .expect_ok()
-        .into_vec();
-    }));
+    // `--reuse-aux FILE` skips measuring aux info and reuses (or makes once) the aux data in
+    // FILE: for iterating on the other figures. It is made from the public test primes.
+    let reuse_aux = args.iter().position(|a| a == "--reuse-aux").and_then(|i| args.get(i + 1)).cloned();
+    let mut aux: Vec<cggmp24::key_share::AuxInfo<ecdsa::L>> = match &reuse_aux {
+        Some(p) => std::fs::read(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if aux.is_empty() {
+        let fig = measure("ecdsa aux info (pooled primes)", N, scale(1, 2), || {
+            aux = block_on(async_env::run(N, |i, party| async move {
+                ecdsa::aux_info(party, b"bench-aux", i, N, primes::insecure_test_primes(usize::from(i)).unwrap()).await
+            }))
+            .expect_ok()
+            .into_vec();
+        });
+        if let Some(p) = &reuse_aux {
+            std::fs::write(p, serde_json::to_vec(&aux).unwrap()).unwrap();
+        }
+        figs.push(fig);
+    }
     let mut cores = Vec::new();
     figs.push(measure("ecdsa keygen", N, scale(3, 10), || {
         cores = block_on(async_env::run(N, |i, party| async move { ecdsa::keygen(party, b"bench-keygen", i, N, T).await }))
@@ -93,10 +105,10 @@ fn main() {
     figs.push(measure("ecdsa presignature", T, scale(3, 10), || {
         presign(&shares);
     }));
-    let pools: Vec<Vec<ecdsa::StoredPresignature>> = (0..scale(20, 100)).map(|_| presign(&shares)).collect();
+    let pools: Vec<Vec<ecdsa::StoredPresignature>> = (0..scale(5, 30)).map(|_| presign(&shares)).collect();
     let public_key = ecdsa::presignature_public_key(&shares[0], &pools[0][0]).unwrap();
     let mut pools = pools.into_iter();
-    figs.push(measure("ecdsa sign with presignature", T, scale(20, 100), || {
+    figs.push(measure("ecdsa sign with presignature", T, scale(5, 30), || {
         let set = pools.next().unwrap();
         block_on(async_env::run(T, |i, party| {
             let p = set[usize::from(i)].clone();
@@ -165,12 +177,29 @@ fn main() {
             "mode": if quick { "quick" } else { "full" },
             "threads": 1,
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "bigint_backend": "num-bigint",
+            "bigint_backend": if cfg!(feature = "backend-rug") { "rug (GMP, LGPL-3.0+)" } else { "num-bigint (pure Rust)" },
+            "machine": machine(),
+            "recorded_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
             "operations": ops,
         });
         std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
         eprintln!("bench: wrote {path}");
     }
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_string());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()));
+    format!(
+        "{} × {}, {} RAM",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        model.unwrap_or_else(|| "unknown cpu".into()),
+        mem.unwrap_or_else(|| "unknown".into())
+    )
 }
 
 async fn quic_round_trip(iters: usize) -> Figure {

@@ -73,7 +73,10 @@ pub async fn aux_info<M: Mpc<ProtocolMessage = AuxMsg>>(
     n: u16,
     primes: Primes,
 ) -> Result<cggmp24::key_share::AuxInfo<L>> {
+    // Multiexponentiation tables make presigning and signing faster at the cost of a larger
+    // aux info (in RAM and sealed on disk).
     cggmp24::aux_info_gen(ExecutionId::new(eid), i, n, primes)
+        .precompute_multiexp_tables(true)
         .start(&mut rand_core::OsRng, party)
         .await
         .map_err(|e| failed("aux info generation", e))
