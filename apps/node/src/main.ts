@@ -8,6 +8,7 @@ import { errorMessage } from './common/async'
 import { ClusterService } from './cluster/cluster.service'
 import { ConfigError, loadConfig, redactConfig, type AppConfig, type LogLevel } from './config/config'
 import { EngineRepository } from './engine/engine.repository'
+import { PrimePoolService } from './engine/prime-pool.service'
 import { DkgCoordinatorService } from './keys/dkg-coordinator.service'
 import { DkgWorkerService } from './keys/dkg-worker.service'
 import { DatabaseRepository } from './persistence/database.repository'
@@ -20,8 +21,8 @@ function nestLevels(level: LogLevel): NestLogLevel[] {
 }
 
 /**
- * Start-up order: config → engine (QUIC, keystore) → database (migrations) → etcd
- * (register, campaign) → key workers → HTTP. Shutdown runs it backwards.
+ * Start-up order: config → engine (QUIC, keystore; safe primes in the background) → database
+ * (migrations) → etcd (register, campaign) → key workers → HTTP. Shutdown runs it backwards.
  */
 async function main(): Promise<void> {
   let config: AppConfig
@@ -49,8 +50,10 @@ async function main(): Promise<void> {
   const cluster = app.get(ClusterService)
   const coordinator = app.get(DkgCoordinatorService)
   const worker = app.get(DkgWorkerService)
+  const primes = app.get(PrimePoolService)
 
   await engine.start()
+  primes.start() // background: safe primes take minutes; readiness goes to /tw/primes/<id>
   await db.start()
   void audit.record('config.loaded', { config: redactConfig(config) })
   await cluster.start()
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
     const steps: [string, () => Promise<unknown> | unknown][] = [
       ['worker', () => worker.stop()],
       ['coordinator', () => coordinator.stop()],
+      ['primes', () => primes.stop()],
       ['cluster', () => cluster.stop()],
       ['audit', () => audit.drain(1000)],
       ['engine', () => engine.shutdown()],

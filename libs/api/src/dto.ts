@@ -63,6 +63,11 @@ export interface NodeStatusDto {
   quicAddr: string | null
   lastSeen: string | null
   banned: boolean
+  /**
+   * The node reports safe primes ready for an aux info session (`/tw/primes/<id>`); the leader
+   * starts aux info only when every node is up and ready. Optional for older nodes.
+   */
+  primesReady?: boolean
 }
 
 /** `GET /api/v1/cluster/status`. */

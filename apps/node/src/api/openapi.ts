@@ -40,6 +40,7 @@ export class NodeStatusDoc implements NodeStatusDto {
   @ApiProperty({ type: String, nullable: true }) quicAddr!: string | null
   @ApiProperty({ type: String, nullable: true }) lastSeen!: string | null
   @ApiProperty() banned!: boolean
+  @ApiProperty({ required: false, description: 'Safe primes ready for aux info (the leader waits for all nodes)' }) primesReady?: boolean
 }
 
 export class EtcdMemberDoc {

@@ -5,6 +5,7 @@ import { errorMessage, sleep, withTimeout } from '../common/async'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository } from '../engine/engine.repository'
+import type { PrimesRecord } from '../engine/prime-pool.service'
 import { MetricsService } from '../metrics/metrics.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { NodeStatusEntity } from '../persistence/entities'
@@ -42,6 +43,7 @@ export class ClusterService {
   private readonly startedAt = new Date().toISOString()
   private nodes = new Map<number, EtcdEntry<NodeRegistration>>()
   private bans = new Map<number, BanRecord>()
+  private primes = new Map<number, PrimesRecord>()
   private lastEtcdOk = 0
   private etcdError: string | null = null
   private running = false
@@ -74,7 +76,7 @@ export class ClusterService {
     const deadline = Date.now() + waitMs
     while (Date.now() < deadline && !(await this.tick())) await sleep(500)
     if (!this.etcdHealthy) this.log.error(`etcd unreachable (${this.etcdError}); serving without it and retrying`)
-    for (const prefix of [EtcdKeys.nodes, EtcdKeys.leader, EtcdKeys.bans]) {
+    for (const prefix of [EtcdKeys.nodes, EtcdKeys.leader, EtcdKeys.bans, EtcdKeys.primes]) {
       void this.etcd.watchPrefix(prefix, () => this.kick()).catch((err: unknown) => this.log.debug(`watch ${prefix}: ${errorMessage(err)}`))
     }
     this.loop = this.run()
@@ -121,6 +123,11 @@ export class ClusterService {
     return [...this.nodes.keys()].sort((a, b) => a - b)
   }
 
+  /** Node ids that are up and report safe primes ready for an aux session (`/tw/primes/<id>`). */
+  primesReadyNodes(): number[] {
+    return this.upNodes().filter((id) => this.primes.get(id)?.ready === true)
+  }
+
   bannedNodes(): number[] {
     return [...this.bans.keys()].sort((a, b) => a - b)
   }
@@ -149,6 +156,7 @@ export class ClusterService {
         quicAddr: reg?.quicAddr ?? null,
         lastSeen: reg ? new Date().toISOString() : null,
         banned: this.bans.has(id),
+        primesReady: this.nodes.has(id) && this.primes.get(id)?.ready === true,
       })
     }
     const leader = this.elector.leader
@@ -211,9 +219,10 @@ export class ClusterService {
   }
 
   private async refreshMembership(): Promise<void> {
-    const [entries, bans] = await Promise.all([
+    const [entries, bans, primes] = await Promise.all([
       this.etcd.getPrefix<NodeRegistration>(EtcdKeys.nodes),
       this.etcd.getPrefix<BanRecord>(EtcdKeys.bans),
+      this.etcd.getPrefix<PrimesRecord>(EtcdKeys.primes),
     ])
     const next = new Map(entries.map((e) => [e.value.nodeId, e]))
     if (this.elector.isLeader) {
@@ -222,6 +231,7 @@ export class ClusterService {
     }
     this.nodes = next
     this.bans = new Map(bans.map((b) => [b.value.nodeId, b.value]))
+    this.primes = new Map(primes.map((p) => [p.value.nodeId, p.value]))
     this.metrics.activeNodes.set(next.size)
     await this.syncEngineBans()
   }

@@ -8,6 +8,8 @@ export const EtcdKeys = {
   node: (id: number) => `/tw/nodes/${id}`,
   nodes: '/tw/nodes/',
   leader: '/tw/leader',
+  primes: '/tw/primes/',
+  prime: (id: number) => `/tw/primes/${id}`,
   bans: '/tw/bans/',
   ban: (id: number) => `/tw/bans/${id}`,
   dkgRequests: '/tw/dkg-requests/',

@@ -18,6 +18,8 @@ export interface AppConfig {
   database: { url: string }
   /** Use the shipped, public test primes for aux info. INSECURE: tests and devnet only. */
   insecureTestPrimes: boolean
+  /** Safe-prime sets this node keeps ready for aux info (generated in the background). */
+  primePoolTarget: number
   /** How long `POST /api/v1/keys` waits for the DKG before answering 202. */
   dkgTimeoutMs: number
   /** Deadline of one interactive engine session. */
@@ -105,6 +107,7 @@ const envSchema = z.object({
     z.enum(['development', 'production'], { error: 'must be development or production' }),
   ),
   TW_INSECURE_TEST_PRIMES: bool(false),
+  TW_PRIME_POOL_TARGET: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 16)),
   TW_LOG_LEVEL: z.preprocess(
     (v) => blankToUndefined(v) ?? 'log',
     z.enum(['error', 'warn', 'log', 'debug', 'verbose'], { error: 'must be error|warn|log|debug|verbose' }),
@@ -171,6 +174,7 @@ export function loadConfig(env: Env): AppConfig {
     etcd: { endpoints: v.TW_ETCD_ENDPOINTS, leaseTtlSeconds: v.TW_ETCD_LEASE_TTL_S },
     database: { url: v.TW_DATABASE_URL },
     insecureTestPrimes: v.TW_INSECURE_TEST_PRIMES,
+    primePoolTarget: v.TW_PRIME_POOL_TARGET,
     dkgTimeoutMs: v.TW_DKG_TIMEOUT_MS,
     sessionTimeoutMs: v.TW_SESSION_TIMEOUT_MS,
   }

@@ -1,7 +1,7 @@
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common'
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus'
 import { ApiTags } from '@nestjs/swagger'
-import { DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator } from './health.indicators'
+import { DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator, PrimePoolHealthIndicator } from './health.indicators'
 
 interface StatusSettable {
   status(code: number): unknown
@@ -20,6 +20,7 @@ export class HealthController {
     private readonly database: DatabaseHealthIndicator,
     private readonly peers: PeersHealthIndicator,
     private readonly keystore: KeystoreHealthIndicator,
+    private readonly primePool: PrimePoolHealthIndicator,
   ) {}
 
   @Get()
@@ -47,6 +48,7 @@ export class HealthController {
         () => this.database.check(),
         () => this.peers.check(),
         () => this.keystore.check(),
+        () => this.primePool.check(),
       ])
     } catch (err) {
       // terminus answers 503 with its own body; keep that body (HealthDto), not the error shape.

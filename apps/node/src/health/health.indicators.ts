@@ -6,6 +6,7 @@ import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository } from '../engine/engine.repository'
+import { PrimePoolService } from '../engine/prime-pool.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 
 const TIMEOUT_MS = 2500
@@ -87,5 +88,22 @@ export class KeystoreHealthIndicator {
     if (!this.engine.isStarted) return s.down({ message: 'engine node not started' })
     const ids = this.engine.keyIds()
     return s.up({ ecdsaKeys: ids.ecdsa.length, frostKeys: ids.frost.length })
+  }
+}
+
+/**
+ * Safe-prime pool for aux info: always `up` (generating primes takes minutes and is normal at
+ * start-up, not a fault); `ready`, `poolSize` and `generating` say whether this node could join
+ * an aux session now.
+ */
+@Injectable()
+export class PrimePoolHealthIndicator {
+  constructor(
+    private readonly hi: HealthIndicatorService,
+    private readonly primes: PrimePoolService,
+  ) {}
+
+  check(): HealthIndicatorResult<'prime_pool'> {
+    return this.hi.check('prime_pool').up({ ...this.primes.state() })
   }
 }

@@ -25,8 +25,11 @@ import {
  * another's API, and the requesting node simply watches `/tw/keys/<keyId>` for the outcome.
  *
  * Each step, if leading:
- * 1. aux info: once all nodes are up and no generation exists (or the current one failed
- *    somewhere), start a new one; mark it completed when every node reported success;
+ * 1. aux info: once all nodes are up *and report safe primes ready* (`/tw/primes/<id>`, see
+ *    {@link auxReadiness}) and no generation exists (or the current one failed somewhere),
+ *    start a new one; mark it completed when every node reported success. Waiting for the
+ *    primes matters: a node that began generating them when the session started would join
+ *    minutes late, after the engine dropped the early messages, and time the session out;
  * 2. requests: turn each into a job plus a `pending` key record in one transaction (ECDSA
  *    waits for an aux generation; every DKG waits until all nodes are up);
  * 3. jobs: when all nodes reported the same public key, the key becomes `active`; any
@@ -36,6 +39,7 @@ import {
 export class DkgCoordinatorService {
   private readonly log = new Logger('DkgCoordinator')
   private readonly reconciler = new Reconciler('DkgCoordinator', 1000, () => this.step())
+  private lastAuxWait: string | null = null
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -45,7 +49,7 @@ export class DkgCoordinatorService {
   ) {}
 
   async start(): Promise<void> {
-    for (const prefix of [EtcdKeys.dkgRequests, EtcdKeys.dkg, '/tw/aux/', EtcdKeys.nodes, EtcdKeys.leader]) {
+    for (const prefix of [EtcdKeys.dkgRequests, EtcdKeys.dkg, '/tw/aux/', EtcdKeys.nodes, EtcdKeys.leader, EtcdKeys.primes]) {
       await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
     }
     this.reconciler.start()
@@ -61,6 +65,17 @@ export class DkgCoordinatorService {
 
   private allNodesUp(): boolean {
     return this.cluster.upNodes().length === this.config.clusterSize
+  }
+
+  /** Whether a new aux generation may start now; logs (once per change) what it waits for. */
+  private readyForAux(): boolean {
+    const r = auxReadiness(this.config.clusterSize, this.cluster.upNodes(), this.cluster.primesReadyNodes())
+    const wait = r.ready ? null : describeAuxWait(r)
+    if (wait !== this.lastAuxWait) {
+      if (wait) this.log.log(`aux info waits: ${wait}`)
+      this.lastAuxWait = wait
+    }
+    return r.ready
   }
 
   private async step(): Promise<void> {
@@ -87,10 +102,10 @@ export class DkgCoordinatorService {
         }
         return current
       }
-      if (!this.allNodesUp()) return current
+      if (!this.readyForAux()) return current
       await this.audit.record('aux.failed', { auxId: current.auxId, failures: failed })
       this.log.warn(`aux info ${current.auxId} failed on node(s) ${failed.map((f) => f.nodeId).join(',')}; starting a new generation`)
-    } else if (!this.allNodesUp()) {
+    } else if (!this.readyForAux()) {
       return null
     }
     const generation = (current?.generation ?? 0) + 1
@@ -192,6 +207,38 @@ export class DkgCoordinatorService {
       }
     }
   }
+}
+
+/** Whether the leader may start an aux info generation, and if not, which nodes it waits for. */
+export interface AuxReadiness {
+  ready: boolean
+  /** Nodes without a live etcd session. */
+  down: number[]
+  /** Nodes up but not (yet) reporting safe primes ready. */
+  primesNotReady: number[]
+}
+
+/**
+ * Aux info runs with all `n` nodes at once, each consuming one safe-prime set: it may start
+ * only when every node 1..n is up and reports primes ready.
+ */
+export function auxReadiness(n: number, upNodes: readonly number[], primesReadyNodes: readonly number[]): AuxReadiness {
+  const up = new Set(upNodes)
+  const ready = new Set(primesReadyNodes)
+  const down: number[] = []
+  const primesNotReady: number[] = []
+  for (let id = 1; id <= n; id++) {
+    if (!up.has(id)) down.push(id)
+    else if (!ready.has(id)) primesNotReady.push(id)
+  }
+  return { ready: down.length === 0 && primesNotReady.length === 0, down, primesNotReady }
+}
+
+function describeAuxWait(r: AuxReadiness): string {
+  const parts: string[] = []
+  if (r.down.length) parts.push(`node(s) ${r.down.join(',')} not up`)
+  if (r.primesNotReady.length) parts.push(`node(s) ${r.primesNotReady.join(',')} still generating safe primes`)
+  return parts.join('; ')
 }
 
 /** The key id a job produces: protocol-prefixed, so ids tell their kind. */

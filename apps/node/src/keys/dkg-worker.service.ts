@@ -7,6 +7,7 @@ import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository, engineErrorCode, type KeyShareInfo } from '../engine/engine.repository'
+import { PrimePoolService } from '../engine/prime-pool.service'
 import { MetricsService } from '../metrics/metrics.service'
 import { parseDkgKey, type AuxRecord, type AuxResultRecord, type DkgJobRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
 
@@ -34,6 +35,7 @@ export class DkgWorkerService {
     private readonly engine: EngineRepository,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
+    private readonly primes: PrimePoolService,
   ) {}
 
   async start(): Promise<void> {
@@ -80,8 +82,10 @@ export class DkgWorkerService {
     const started = Date.now()
     try {
       if (!this.config.insecureTestPrimes && this.engine.primePoolSize() === 0) {
-        this.log.log('generating safe primes for aux info (this takes minutes)')
-        await this.engine.generatePrimes(1)
+        // The leader waits for every node's /tw/primes/<id> before starting aux info, so this
+        // should not happen; if it does, this node joins late and the session may time out.
+        this.log.warn(`aux info ${aux.auxId}: no safe primes in the pool; generating now (minutes): the session may time out`)
+        await this.primes.ensureOne()
       }
       this.log.log(`aux info ${aux.auxId}: running session ${aux.sessionId}${this.config.insecureTestPrimes ? ' with INSECURE test primes' : ''}`)
       await this.engine.ecdsaAuxInfo(aux.sessionId, aux.auxId)
@@ -93,6 +97,7 @@ export class DkgWorkerService {
       await this.reportAux(aux.auxId, false, engineErrorCode(err) ?? 'INTERNAL', errorMessage(err))
       return false
     } finally {
+      this.primes.kick() // the run consumed a prime set: top the pool up again
       this.reconciler.kick()
     }
   }

@@ -37,6 +37,11 @@ export class MetricsService {
     labelNames: ['signer_set'] as const,
     registers: [this.registry],
   })
+  readonly primePoolSize = new Gauge({
+    name: 'mpc_prime_pool_size',
+    help: 'Safe-prime sets sealed on this node, ready for aux info generation',
+    registers: [this.registry],
+  })
   readonly consensusThreshold = new Gauge({ name: 'mpc_consensus_threshold', help: 'Signers (and approvals) needed', registers: [this.registry] })
   readonly dkgDuration = new Histogram({
     name: 'mpc_dkg_duration_seconds',
@@ -63,6 +68,7 @@ export class MetricsService {
     collectDefaultMetrics({ register: this.registry })
     this.consensusThreshold.set(config.threshold)
     this.activeNodes.set(0)
+    this.primePoolSize.set(0)
     for (const protocol of ['ecdsa', 'schnorr']) this.dkgDuration.zero({ protocol })
   }
 
