@@ -726,23 +726,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            let mut r = [0u8; 8];
-            OsRng.fill_bytes(&mut r);
-            let p = std::env::temp_dir().join(format!("tw-certs-test-{}", hex::encode(r)));
-            fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_util::TempDir;
 
     #[test]
     fn node_cert_verifies_and_names_node() {
@@ -967,7 +951,7 @@ mod tests {
     #[test]
     fn write_cluster_and_load_ca() {
         use std::os::unix::fs::PermissionsExt;
-        let t = TempDir::new();
+        let t = TempDir::new("certs");
         let dir = t.0.join("certs");
         let key_dir = t.0.join("offline");
         let paths = write_cluster(&dir, 3, Some(&key_dir), 30).unwrap();

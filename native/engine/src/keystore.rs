@@ -1137,27 +1137,7 @@ mod tests {
 
     use super::*;
 
-    /// A scratch directory removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            let mut r = [0u8; 8];
-            OsRng.fill_bytes(&mut r);
-            let p = std::env::temp_dir().join(format!("tw-keystore-test-{}", hex::encode(r)));
-            fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-        fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_util::TempDir;
 
     fn pass(s: &str) -> KeySource {
         KeySource::Passphrase(Zeroizing::new(s.to_string()))
@@ -1175,7 +1155,7 @@ mod tests {
 
     #[test]
     fn round_trip_put_get_list_delete() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let dir = t.path().join("ks");
         let ks = open(&dir, 1, "correct horse").unwrap();
         assert_eq!(ks.node_id(), 1);
@@ -1225,7 +1205,7 @@ mod tests {
 
     #[test]
     fn reopen_and_wrong_passphrase() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let dir = t.path().join("ks");
         {
             let ks = open(&dir, 2, "pw-one").unwrap();
@@ -1262,7 +1242,7 @@ mod tests {
 
     #[test]
     fn raw_key_wrong_key_locked() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let dir = t.path().join("ks");
         let ks = Keystore::open(&dir, 1, KeySource::KeyBytes(Zeroizing::new([1u8; 32]))).unwrap();
         ks.put(SecretKind::Primes, "p0", b"primes").unwrap();
@@ -1278,7 +1258,7 @@ mod tests {
 
     #[test]
     fn flipped_byte_is_tampered() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let ks = open(t.path(), 1, "pw").unwrap();
         ks.put(SecretKind::EcdsaAuxInfo, "aux", b"aux info")
             .unwrap();
@@ -1310,7 +1290,7 @@ mod tests {
 
     #[test]
     fn copied_to_other_id_or_kind_is_tampered() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let ks = open(t.path(), 1, "pw").unwrap();
         ks.put(SecretKind::EcdsaKeyShare, "a", b"share a").unwrap();
         fs::copy(
@@ -1334,7 +1314,7 @@ mod tests {
 
     #[test]
     fn copied_from_other_node_is_tampered() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         // Raw key shared by both nodes, so only the node binding differs.
         let key = [9u8; 32];
         let ks1 = Keystore::open(
@@ -1378,7 +1358,7 @@ mod tests {
 
     #[test]
     fn presignature_take_is_single_use() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let ks = open(t.path(), 1, "pw").unwrap();
         ks.put(SecretKind::Presignature, "ps-1", b"presig").unwrap();
         let dup = ks
@@ -1445,7 +1425,7 @@ mod tests {
 
     #[test]
     fn tampered_presignature_take_is_consumed() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let ks = open(t.path(), 1, "pw").unwrap();
         ks.put(SecretKind::Presignature, "x", b"presig").unwrap();
         let path = t.path().join("presig/x.sealed");
@@ -1466,7 +1446,7 @@ mod tests {
 
     #[test]
     fn concurrent_take_yields_once() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let ks = open(t.path(), 1, "pw").unwrap();
         for i in 0..8 {
             ks.put(SecretKind::Presignature, &format!("p{i}"), b"x")
@@ -1490,7 +1470,7 @@ mod tests {
 
     #[test]
     fn crash_mid_take_is_recovered_as_consumed() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let ks = open(t.path(), 1, "pw").unwrap();
         ks.put(SecretKind::Presignature, "c", b"presig").unwrap();
         let backup = fs::read(t.path().join("presig/c.sealed")).unwrap();
@@ -1526,7 +1506,7 @@ mod tests {
     #[test]
     fn file_modes() {
         use std::os::unix::fs::PermissionsExt;
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let dir = t.path().join("a/b");
         let ks = open(&dir, 1, "pw").unwrap();
         ks.put(SecretKind::Identity, "id", b"x").unwrap();
@@ -1542,7 +1522,7 @@ mod tests {
 
     #[test]
     fn bad_ids_rejected() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let ks = open(t.path(), 1, "pw").unwrap();
         let long = "a".repeat(129);
         for id in [
@@ -1571,7 +1551,7 @@ mod tests {
 
     #[test]
     fn key_file_loading() {
-        let t = TempDir::new();
+        let t = TempDir::new("keystore");
         let key: [u8; 32] = core::array::from_fn(|i| i as u8 * 7);
         let raw = t.path().join("raw.key");
         fs::write(&raw, key).unwrap();

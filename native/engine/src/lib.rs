@@ -21,4 +21,7 @@ pub mod primes;
 pub mod session;
 pub mod transport;
 
+#[cfg(test)]
+mod test_util;
+
 pub use error::{EngineError, ErrorCode, Result};

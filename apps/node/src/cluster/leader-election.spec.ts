@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { sleep } from '../common/async'
 import { startEtcdCluster, type EtcdCluster } from '../testing/etcd'
+import { until } from '../testing/until'
 import { EtcdKeys, EtcdRepository } from './etcd.repository'
 import { LeaderElector } from './leader-elector'
 
@@ -11,20 +11,6 @@ interface Candidate {
   elector: LeaderElector
 }
 
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + ms
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe()
-      if (v) return v
-    } catch (err) {
-      last = err
-    }
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-}
 
 describe('leader election over a 3-member etcd cluster', () => {
   let cluster: EtcdCluster

@@ -1,27 +1,15 @@
 import { ApiClient, ApiError, type ClusterStatusDto, type KeyDto } from '@tw/api'
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { sleep } from '../common/async'
 import { NodeCluster } from '../testing/node-cluster'
+import { until as poll } from '../testing/until'
+
+const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>) => poll(what, ms, probe, 500)
 
 // Five node processes, one etcd, one PostgreSQL database. Aux info (ECDSA) dominates the run
 // time (minutes of CPU on two cores) and happens once, in the background after the cluster
 // forms.
 
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + ms
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe()
-      if (v) return v
-    } catch (err) {
-      last = err
-    }
-    await sleep(500)
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`)
-}
 
 describe('five nodes', { timeout: 9 * 60_000 }, () => {
   let cluster: NodeCluster
