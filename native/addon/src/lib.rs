@@ -279,20 +279,14 @@ impl ClusterNode {
             .ecdsa_keygen(&session_id, &key_id, &aux_id)
             .await
             .map_err(to_napi)?;
-        Ok(EcdsaKeyInfo {
-            public_key: info.public_key.to_vec().into(),
-            chain_code: info.chain_code.to_vec().into(),
-        })
+        Ok(ecdsa_info(info))
     }
 
     /// Master public key and chain code of an ECDSA key.
     #[napi]
     pub fn ecdsa_key_info(&self, key_id: String) -> Result<EcdsaKeyInfo> {
         let info = self.inner.ecdsa_key_info(&key_id).map_err(to_napi)?;
-        Ok(EcdsaKeyInfo {
-            public_key: info.public_key.to_vec().into(),
-            chain_code: info.chain_code.to_vec().into(),
-        })
+        Ok(ecdsa_info(info))
     }
 
     /// Compressed child public key of an ECDSA key at a non-hardened path.
@@ -341,10 +335,7 @@ impl ClusterNode {
             .ecdsa_sign_with_presignature(&session_id, &key_id, &presignature_id, &preimage)
             .await
             .map_err(to_napi)?;
-        Ok(EcdsaSignature {
-            compact: sig.compact.to_vec().into(),
-            der: sig.der.into(),
-        })
+        Ok(ecdsa_signature(sig))
     }
 
     /// Full threshold ECDSA signing (no presignature) of a BIP143 sighash preimage.
@@ -363,10 +354,7 @@ impl ClusterNode {
             .ecdsa_sign(&session_id, &key_id, &signers, &path_arg(path), &preimage)
             .await
             .map_err(to_napi)?;
-        Ok(EcdsaSignature {
-            compact: sig.compact.to_vec().into(),
-            der: sig.der.into(),
-        })
+        Ok(ecdsa_signature(sig))
     }
 
     /// Runs FROST DKG with all nodes; seals the share as `keyId`.
@@ -487,6 +475,20 @@ pub struct KeyIds {
     pub ecdsa: Vec<String>,
     /// FROST key ids.
     pub frost: Vec<String>,
+}
+
+fn ecdsa_info(info: tw_engine::node::EcdsaKeyInfo) -> EcdsaKeyInfo {
+    EcdsaKeyInfo {
+        public_key: info.public_key.to_vec().into(),
+        chain_code: info.chain_code.to_vec().into(),
+    }
+}
+
+fn ecdsa_signature(sig: tw_engine::ecdsa::EcdsaSignature) -> EcdsaSignature {
+    EcdsaSignature {
+        compact: sig.compact.to_vec().into(),
+        der: sig.der.into(),
+    }
 }
 
 fn frost_info(info: tw_engine::node::FrostKeyInfo) -> FrostKeyInfo {

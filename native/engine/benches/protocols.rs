@@ -36,7 +36,11 @@ impl Figure {
         v[rank.min(v.len()) - 1]
     }
     fn mean(&self) -> f64 {
-        self.samples.iter().map(|d| d.as_secs_f64() * 1e3).sum::<f64>() / self.samples.len() as f64
+        self.samples
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .sum::<f64>()
+            / self.samples.len() as f64
     }
 }
 
@@ -48,7 +52,11 @@ fn measure<F: FnMut()>(name: &'static str, parties: u16, iters: usize, mut f: F)
             t.elapsed()
         })
         .collect();
-    let fig = Figure { name, parties, samples };
+    let fig = Figure {
+        name,
+        parties,
+        samples,
+    };
     eprintln!("bench: {name}: p50 {:.3} ms over {iters}", fig.pct(50.0));
     fig
 }
@@ -56,22 +64,40 @@ fn measure<F: FnMut()>(name: &'static str, parties: u16, iters: usize, mut f: F)
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let json_path = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
+    let json_path = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let scale = |q: usize, full: usize| if quick { q } else { full };
     let mut figs = Vec::new();
 
     // ECDSA: aux info from pooled (shipped) primes, then keygen.
     // `--reuse-aux FILE` skips measuring aux info and reuses (or makes once) the aux data in
     // FILE: for iterating on the other figures. It is made from the public test primes.
-    let reuse_aux = args.iter().position(|a| a == "--reuse-aux").and_then(|i| args.get(i + 1)).cloned();
+    let reuse_aux = args
+        .iter()
+        .position(|a| a == "--reuse-aux")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let mut aux: Vec<cggmp24::key_share::AuxInfo<ecdsa::L>> = match &reuse_aux {
-        Some(p) => std::fs::read(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
+        Some(p) => std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     if aux.is_empty() {
         let fig = measure("ecdsa aux info (pooled primes)", N, scale(1, 2), || {
             aux = block_on(async_env::run(N, |i, party| async move {
-                ecdsa::aux_info(party, b"bench-aux", i, N, primes::insecure_test_primes(usize::from(i)).unwrap()).await
+                ecdsa::aux_info(
+                    party,
+                    b"bench-aux",
+                    i,
+                    N,
+                    primes::insecure_test_primes(usize::from(i)).unwrap(),
+                )
+                .await
             }))
             .expect_ok()
             .into_vec();
@@ -83,12 +109,17 @@ fn main() {
     }
     let mut cores = Vec::new();
     figs.push(measure("ecdsa keygen", N, scale(3, 10), || {
-        cores = block_on(async_env::run(N, |i, party| async move { ecdsa::keygen(party, b"bench-keygen", i, N, T).await }))
-            .expect_ok()
-            .into_vec();
+        cores = block_on(async_env::run(N, |i, party| async move {
+            ecdsa::keygen(party, b"bench-keygen", i, N, T).await
+        }))
+        .expect_ok()
+        .into_vec();
     }));
-    let shares: Vec<_> =
-        cores.into_iter().zip(aux).map(|(c, a)| ecdsa::complete_share(c, a).unwrap()).collect();
+    let shares: Vec<_> = cores
+        .into_iter()
+        .zip(aux)
+        .map(|(c, a)| ecdsa::complete_share(c, a).unwrap())
+        .collect();
     let signers: Vec<u16> = (0..T).collect();
     let path = [0u32, 1];
     let preimage = [7u8; 200];
@@ -105,17 +136,33 @@ fn main() {
     figs.push(measure("ecdsa presignature", T, scale(3, 10), || {
         presign(&shares);
     }));
-    let pools: Vec<Vec<ecdsa::StoredPresignature>> = (0..scale(5, 30)).map(|_| presign(&shares)).collect();
+    let pools: Vec<Vec<ecdsa::StoredPresignature>> =
+        (0..scale(5, 30)).map(|_| presign(&shares)).collect();
     let public_key = ecdsa::presignature_public_key(&shares[0], &pools[0][0]).unwrap();
     let mut pools = pools.into_iter();
-    figs.push(measure("ecdsa sign with presignature", T, scale(5, 30), || {
-        let set = pools.next().unwrap();
-        block_on(async_env::run(T, |i, party| {
-            let p = set[usize::from(i)].clone();
-            async move { ecdsa::sign_with_presignature(party, i, p, &public_key, &preimage, ecdsa::Faults::default()).await }
-        }))
-        .expect_ok();
-    }));
+    figs.push(measure(
+        "ecdsa sign with presignature",
+        T,
+        scale(5, 30),
+        || {
+            let set = pools.next().unwrap();
+            block_on(async_env::run(T, |i, party| {
+                let p = set[usize::from(i)].clone();
+                async move {
+                    ecdsa::sign_with_presignature(
+                        party,
+                        i,
+                        p,
+                        &public_key,
+                        &preimage,
+                        ecdsa::Faults::default(),
+                    )
+                    .await
+                }
+            }))
+            .expect_ok();
+        },
+    ));
     figs.push(measure("ecdsa full sign", T, scale(2, 5), || {
         block_on(async_env::run(T, |i, party| {
             let share = &shares[usize::from(i)];
@@ -128,16 +175,30 @@ fn main() {
     // FROST.
     let mut fshares = Vec::new();
     figs.push(measure("frost dkg", N, scale(5, 20), || {
-        fshares = block_on(async_env::run(N, |i, party| async move { frost::dkg(party, b"bench-dkg", i, N, T).await }))
-            .expect_ok()
-            .into_vec();
+        fshares = block_on(async_env::run(N, |i, party| async move {
+            frost::dkg(party, b"bench-dkg", i, N, T).await
+        }))
+        .expect_ok()
+        .into_vec();
     }));
     let msg = [9u8; 32];
     figs.push(measure("frost sign", T, scale(20, 200), || {
         block_on(async_env::run(T, |i, party| {
             let share = &fshares[usize::from(i)];
             let signers = &signers;
-            async move { frost::sign(party, b"bench-fsign", i, signers, share, &path, &msg, frost::SignFaults::default()).await }
+            async move {
+                frost::sign(
+                    party,
+                    b"bench-fsign",
+                    i,
+                    signers,
+                    share,
+                    &path,
+                    &msg,
+                    frost::SignFaults::default(),
+                )
+                .await
+            }
         }))
         .expect_ok();
     }));
@@ -146,10 +207,20 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     figs.push(rt.block_on(quic_round_trip(scale(200, 2000))));
 
-    println!("\nbare protocol, 4-of-5, all parties in one process ({} mode)", if quick { "quick" } else { "full" });
-    println!("{:<34} {:>7} {:>10} {:>10} {:>10} {:>14}", "operation", "samples", "p50 ms", "p99 ms", "mean ms", "per-party ms");
+    println!(
+        "\nbare protocol, 4-of-5, all parties in one process ({} mode)",
+        if quick { "quick" } else { "full" }
+    );
+    println!(
+        "{:<34} {:>7} {:>10} {:>10} {:>10} {:>14}",
+        "operation", "samples", "p50 ms", "p99 ms", "mean ms", "per-party ms"
+    );
     for f in &figs {
-        let per_party = if f.name.starts_with("quic") { f64::NAN } else { f.pct(50.0) / f64::from(f.parties) };
+        let per_party = if f.name.starts_with("quic") {
+            f64::NAN
+        } else {
+            f.pct(50.0) / f64::from(f.parties)
+        };
         println!(
             "{:<34} {:>7} {:>10.3} {:>10.3} {:>10.3} {:>14.3}",
             f.name,
@@ -189,14 +260,19 @@ fn main() {
 
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_string());
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()));
     format!(
         "{} × {}, {} RAM",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         model.unwrap_or_else(|| "unknown cpu".into()),
         mem.unwrap_or_else(|| "unknown".into())
     )
@@ -204,7 +280,9 @@ fn machine() -> String {
 
 async fn quic_round_trip(iters: usize) -> Figure {
     let ca = certs::generate_ca("bench ca", 1).unwrap();
-    let socks: Vec<UdpSocket> = (0..2).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let socks: Vec<UdpSocket> = (0..2)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
     let addrs: Vec<_> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
     drop(socks);
     let start = |id: u16| {
@@ -225,7 +303,14 @@ async fn quic_round_trip(iters: usize) -> Figure {
     let key = session_key("bench-rtt");
     let mut rx_a = a.register(key, Protocol::Ping, vec![1, 2]).unwrap();
     let mut rx_b = b.register(key, Protocol::Ping, vec![1, 2]).unwrap();
-    let frame = |sender: u16, seq: u64| Frame { session: key, protocol: Protocol::Ping, sender, seq, broadcast: false, payload: vec![0; 64] };
+    let frame = |sender: u16, seq: u64| Frame {
+        session: key,
+        protocol: Protocol::Ping,
+        sender,
+        seq,
+        broadcast: false,
+        payload: vec![0; 64],
+    };
     let mut samples = Vec::with_capacity(iters);
     for seq in 0..(iters as u64 + 20) {
         let t = Instant::now();
@@ -237,7 +322,11 @@ async fn quic_round_trip(iters: usize) -> Figure {
             samples.push(t.elapsed()); // the first 20 warm up the connections
         }
     }
-    let fig = Figure { name: "quic round trip (64 B frame)", parties: 2, samples };
+    let fig = Figure {
+        name: "quic round trip (64 B frame)",
+        parties: 2,
+        samples,
+    };
     eprintln!("bench: quic round trip: p50 {:.3} ms", fig.pct(50.0));
     fig
 }

@@ -110,6 +110,26 @@ where
     out
 }
 
+/// Every signer except `culprit` got `PeerMisbehaved` naming exactly `culprit`.
+fn assert_honest_signers_name<T: std::fmt::Debug>(
+    set: &[u16],
+    results: Vec<tw_engine::Result<T>>,
+    culprit: u16,
+) {
+    for (id, r) in set.iter().zip(results) {
+        if *id == culprit {
+            continue;
+        }
+        let err = r.unwrap_err();
+        assert_eq!(err.code, ErrorCode::PeerMisbehaved, "node {id}: {err}");
+        assert_eq!(
+            err.culprits,
+            vec![culprit],
+            "node {id} names node {culprit}"
+        );
+    }
+}
+
 fn verify_ecdsa(pubkey: &[u8; 33], preimage: &[u8], sig: &[u8; 64]) {
     let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(pubkey).unwrap();
     let sig = k256::ecdsa::Signature::from_slice(sig).unwrap();
@@ -226,14 +246,7 @@ async fn ecdsa_four_of_five_over_quic() {
         }
     })
     .await;
-    for (id, r) in set.iter().zip(results) {
-        if *id == 5 {
-            continue;
-        }
-        let err = r.unwrap_err();
-        assert_eq!(err.code, ErrorCode::PeerMisbehaved, "node {id}: {err}");
-        assert_eq!(err.culprits, vec![5], "node {id} names node 5");
-    }
+    assert_honest_signers_name(&set, results, 5);
     c.node(5).set_faults(NodeFaults::default());
 
     // A node restarted from its keystore still holds its share.
@@ -292,32 +305,40 @@ async fn frost_four_of_five_over_quic() {
         }
     })
     .await;
-    for (id, r) in set.iter().zip(results) {
-        if *id == 5 {
-            continue;
-        }
-        let err = r.unwrap_err();
-        assert_eq!(err.code, ErrorCode::PeerMisbehaved, "node {id}: {err}");
-        assert_eq!(err.culprits, vec![5]);
-    }
+    assert_honest_signers_name(&set, results, 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_signer_times_out_and_is_named() {
     let c = start_cluster_with_timeout(Duration::from_secs(5));
-    for r in on(&c, &[1, 2, 3, 4, 5], |n| async move { n.frost_dkg("dkg-t", "f").await }).await {
+    for r in on(&c, &[1, 2, 3, 4, 5], |n| async move {
+        n.frost_dkg("dkg-t", "f").await
+    })
+    .await
+    {
         r.unwrap();
     }
     // Node 4 is in the signer set but never joins the session.
-    let results = on(&c, &[1, 2, 3], |n| async move { n.frost_sign("sign-t", "f", &[1, 2, 3, 4], &[], b"m").await }).await;
+    let results = on(&c, &[1, 2, 3], |n| async move {
+        n.frost_sign("sign-t", "f", &[1, 2, 3, 4], &[], b"m").await
+    })
+    .await;
     for r in results {
         let err = r.unwrap_err();
         assert_eq!(err.code, ErrorCode::Timeout, "{err}");
-        assert_eq!(err.culprits, vec![4], "only the silent node is named: {err}");
+        assert_eq!(
+            err.culprits,
+            vec![4],
+            "only the silent node is named: {err}"
+        );
     }
     // A timeout is not misbehaviour: nothing was refused as a violation.
     for id in 1..=3 {
-        assert!(c.node(id).drain_events().iter().all(|e| !e.reason.is_violation()));
+        assert!(c
+            .node(id)
+            .drain_events()
+            .iter()
+            .all(|e| !e.reason.is_violation()));
     }
 }
 
