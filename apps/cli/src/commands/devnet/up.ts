@@ -20,6 +20,7 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
     timeout: Flags.integer({ default: 180, min: 1, summary: messages.get('flags.timeout.summary') }),
     'keys-timeout': Flags.integer({ default: 600, min: 1, summary: messages.get('flags.keys-timeout.summary') }),
     keys: Flags.boolean({ default: true, allowNo: true, summary: messages.get('flags.keys.summary') }),
+    'block-interval': Flags.integer({ min: 0, summary: messages.get('flags.block-interval.summary'), helpValue: '<seconds>' }),
     'log-level': Flags.option({ options: ['error', 'warn', 'log', 'debug', 'verbose'] as const, default: 'log', summary: messages.get('flags.log-level.summary') })(),
   }
 
@@ -35,6 +36,7 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
         keysTimeoutMs: flags['keys-timeout'] * 1000,
         logLevel: flags['log-level'],
         createKeys: flags.keys,
+        blockIntervalMs: flags['block-interval'] === undefined ? undefined : flags['block-interval'] * 1000,
       },
       this.reporter,
     )

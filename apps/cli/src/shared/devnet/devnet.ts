@@ -19,12 +19,14 @@ import {
 import { nodeCwd, nodeEntry, nodeEnv, nodeHealth, NodeHealth, nodeMarker } from './nodes'
 import { pickFreePorts, tcpPortFree, udpPortFree } from './ports'
 import { isOurs, spawnDetached, stopGroup } from './processes'
+import { chainTipHeight, regtestEntry, regtestMarker, startRegtest } from './regtest'
 import {
   CLUSTER_SIZE,
   DevnetPaths,
   DevnetState,
   ETCD_MEMBERS,
   readStateSync,
+  RegtestState,
   STATE_VERSION,
   urls,
   writeStateSync,
@@ -45,6 +47,8 @@ export interface UpOptions {
   keysTimeoutMs: number
   logLevel: string
   createKeys: boolean
+  /** Block interval of the regtest chain in ms; undefined keeps the devnet's (0 for a new one). */
+  blockIntervalMs?: number
   env?: NodeJS.ProcessEnv
 }
 
@@ -68,12 +72,26 @@ export interface DevnetEtcdStatus {
   healthy: boolean
 }
 
+export interface DevnetChainStatus {
+  /** The nodes' TW_CHAIN_URL (Esplora API of the regtest chain). */
+  url: string
+  network: 'regtest'
+  pid: number | null
+  running: boolean
+  healthy: boolean
+  tipHeight: number | null
+  blockIntervalMs: number
+  log: string
+}
+
 export interface DevnetStatusResult {
   dir: string
   insecureTestPrimes: true
   nodes: DevnetNodeStatus[]
   healthyNodes: number
   etcd: { endpoints: string[]; members: DevnetEtcdStatus[] }
+  /** The embedded regtest chain; null for a devnet created before it had one and not brought up since. */
+  chain: DevnetChainStatus | null
   database: {
     mode: 'external' | 'embedded'
     /** The nodes' TW_DATABASE_URL, password masked. */
@@ -87,7 +105,7 @@ export interface DevnetStatusResult {
 
 export interface DevnetUpResult extends DevnetStatusResult {
   warning: string
-  started: { etcd: string[]; postgres: boolean; nodes: number[] }
+  started: { etcd: string[]; postgres: boolean; regtest: boolean; nodes: number[] }
   createdDatabase: boolean
   keys: KeyDto[]
 }
@@ -152,7 +170,8 @@ export class Devnet {
       }
     }
     const quic = await pickFreePorts(CLUSTER_SIZE, 'udp', apiPorts)
-    const tcp = await pickFreePorts(ETCD_MEMBERS.length * 2 + 1, 'tcp', [...apiPorts, ...quic])
+    // etcd client+peer per member, the embedded PostgreSQL, the regtest chain.
+    const tcp = await pickFreePorts(ETCD_MEMBERS.length * 2 + 2, 'tcp', [...apiPorts, ...quic])
     const external = Boolean(env.DATABASE_URL)
     return {
       version: STATE_VERSION,
@@ -160,6 +179,7 @@ export class Devnet {
       clusterToken: `tw-devnet-${randomBytes(6).toString('hex')}`,
       etcd: ETCD_MEMBERS.map((name, i) => ({ name, clientPort: tcp[2 * i], peerPort: tcp[2 * i + 1], pid: null })),
       database: { mode: external ? 'external' : 'embedded', name: o.dbName, port: external ? null : tcp[6], pid: null },
+      regtest: { port: tcp[7], pid: null, blockIntervalMs: o.blockIntervalMs ?? 0 },
       nodes: apiPorts.map((apiPort, i) => ({ id: i + 1, apiPort, quicPort: quic[i], pid: null })),
     }
   }
@@ -194,6 +214,10 @@ export class Devnet {
       throw new CliError('NODE_NOT_BUILT', `node service not built: ${entry} is missing; run \`npx tsc -b\` at the repository root`)
     }
     if (!findEtcd(env)) throw new CliError('ETCD_NOT_FOUND', 'etcd not found on PATH: install it with `apt-get install etcd-server`')
+    const chainEntry = regtestEntry(env)
+    if (!existsSync(chainEntry)) {
+      throw new CliError('REGTEST_NOT_BUILT', `regtest chain not built: ${chainEntry} is missing; build it with \`npx tsc -b apps/regtest\` (package @tw/regtest) or set TW_REGTEST_ENTRY`)
+    }
     mkdirSync(this.paths.root, { recursive: true })
     let state = this.readState()
     if (!state) {
@@ -236,6 +260,10 @@ export class Devnet {
     const createdDatabase = await r.step(`Database ${state.database.name}`, () => ensureDatabase(server, s.database.name))
     const databaseUrl = withDatabase(server, state.database.name)
 
+    const chain = await this.ensureRegtestState(state)
+    const startedRegtest = await this.startChain(state, chain, o, env, r)
+    const chainUrl = urls.chain(chain)
+
     const startedNodes: number[] = []
     await r.step('Starting nodes', async () => {
       for (const n of s.nodes) {
@@ -247,7 +275,7 @@ export class Devnet {
           throw new CliError('DEVNET_PORT_IN_USE', `UDP port ${n.quicPort} (node ${n.id} QUIC) is in use by another process`)
         }
         mkdirSync(this.paths.keystore(n.id), { recursive: true, mode: 0o700 })
-        const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, passphrase: passphrases[n.id - 1], logLevel: o.logLevel })
+        const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, chainUrl, passphrase: passphrases[n.id - 1], logLevel: o.logLevel })
         n.pid = spawnDetached(process.execPath, [entry], { env: { ...env, NO_COLOR: '1', ...vars }, cwd: nodeCwd(entry), logFile: this.paths.nodeLog(n.id) })
         startedNodes.push(n.id)
         this.save(s)
@@ -264,10 +292,43 @@ export class Devnet {
     return {
       ...status,
       warning: INSECURE_WARNING,
-      started: { etcd: startedEtcd, postgres: startedPostgres, nodes: startedNodes },
+      started: { etcd: startedEtcd, postgres: startedPostgres, regtest: startedRegtest, nodes: startedNodes },
       createdDatabase,
       keys,
     }
+  }
+
+  /** The chain's state; a devnet created before it had a chain gets a free port now. */
+  private async ensureRegtestState(state: DevnetState): Promise<RegtestState> {
+    if (state.regtest) return state.regtest
+    const taken = [
+      ...state.nodes.flatMap((n) => [n.apiPort, n.quicPort]),
+      ...state.etcd.flatMap((m) => [m.clientPort, m.peerPort]),
+      ...(state.database.port !== null ? [state.database.port] : []),
+    ]
+    const [port] = await pickFreePorts(1, 'tcp', taken)
+    state.regtest = { port, pid: null, blockIntervalMs: 0 }
+    this.save(state)
+    return state.regtest
+  }
+
+  /** Starts the regtest chain unless it runs; true if it was started. */
+  private async startChain(state: DevnetState, chain: RegtestState, o: UpOptions, env: NodeJS.ProcessEnv, r: Reporter): Promise<boolean> {
+    const running = isOurs(chain.pid, regtestMarker(this.paths))
+    if (o.blockIntervalMs !== undefined && o.blockIntervalMs !== chain.blockIntervalMs) {
+      if (running) {
+        r.warn(`Warning: the regtest chain already runs with a block interval of ${chain.blockIntervalMs / 1000}s; --block-interval ignored (run \`threshold-wallet devnet down\` first to change it).`)
+      } else {
+        chain.blockIntervalMs = o.blockIntervalMs
+      }
+    }
+    const interval = chain.blockIntervalMs > 0 ? `a block every ${chain.blockIntervalMs / 1000}s` : 'mining on demand'
+    const res = await r.step(`Starting regtest chain on ${urls.chain(chain)} (${interval})`, () =>
+      startRegtest(this.paths, chain, { timeoutMs: 60_000, env, onProgress: (p) => r.progress(p) }),
+    )
+    chain.pid = res.pid
+    this.save(state)
+    return res.started
   }
 
   private async waitReady(state: DevnetState, timeoutMs: number, r: Reporter): Promise<void> {
@@ -381,12 +442,28 @@ export class Devnet {
       url = undefined
     }
     const pgPid = state.database.mode === 'embedded' ? runningPostmaster(this.paths, state.database.pid) ?? null : null
+    let chain: DevnetChainStatus | null = null
+    if (state.regtest) {
+      const running = isOurs(state.regtest.pid, regtestMarker(this.paths))
+      const tip = running ? await chainTipHeight(urls.chain(state.regtest)) : undefined
+      chain = {
+        url: urls.chain(state.regtest),
+        network: 'regtest',
+        pid: running ? state.regtest.pid : null,
+        running,
+        healthy: tip !== undefined,
+        tipHeight: tip ?? null,
+        blockIntervalMs: state.regtest.blockIntervalMs,
+        log: this.paths.regtestLog,
+      }
+    }
     return {
       dir: this.paths.root,
       insecureTestPrimes: true,
       nodes,
       healthyNodes: nodes.filter((n) => n.health === 'ready').length,
       etcd: { endpoints: members.map((m) => m.clientUrl), members },
+      chain,
       database: {
         mode: state.database.mode,
         url: url ? maskUrl(url) : '(DATABASE_URL not set)',
@@ -416,6 +493,15 @@ export class Devnet {
       ),
     )
     this.save(state)
+    const chain = state.regtest
+    if (chain) {
+      if (isOurs(chain.pid, regtestMarker(this.paths))) {
+        const pid = chain.pid
+        await r.step('Stopping regtest chain', () => stop('regtest', pid))
+      }
+      chain.pid = null
+      this.save(state)
+    }
     await r.step('Stopping etcd', () =>
       Promise.all(
         state.etcd.map(async (m) => {
@@ -443,6 +529,7 @@ export class Devnet {
       for (const p of [m.clientPort, m.peerPort]) if (!(await tcpPortFree(p))) busyPorts.push(p)
     }
     if (state.database.port !== null && !(await tcpPortFree(state.database.port))) busyPorts.push(state.database.port)
+    if (state.regtest && !(await tcpPortFree(state.regtest.port))) busyPorts.push(state.regtest.port)
     return { dir: this.paths.root, existed: true, stopped, busyPorts }
   }
 }

@@ -19,7 +19,7 @@ const state: DevnetState = {
 }
 
 test('nodeEnv gives a node its ports, every other node as a peer, and its own files', () => {
-  const env = nodeEnv({ paths, state, node: state.nodes[1], databaseUrl: 'postgres://h/tw_devnet', passphrase: 'pw', logLevel: 'log' })
+  const env = nodeEnv({ paths, state, node: state.nodes[1], databaseUrl: 'postgres://h/tw_devnet', chainUrl: 'http://127.0.0.1:3002', passphrase: 'pw', logLevel: 'log' })
   assert.equal(env.TW_NODE_ID, '2')
   assert.equal(env.TW_API_PORT, '8082')
   assert.equal(env.TW_API_URL_ADVERTISED, 'http://127.0.0.1:8082')
@@ -34,6 +34,8 @@ test('nodeEnv gives a node its ports, every other node as a peer, and its own fi
   assert.equal(env.TW_THRESHOLD, '4')
   assert.equal(env.TW_INSECURE_TEST_PRIMES, 'true')
   assert.equal(env.TW_ENV, 'development')
+  assert.equal(env.TW_CHAIN_URL, 'http://127.0.0.1:3002')
+  assert.equal(env.TW_NETWORK, 'regtest')
 })
 
 test('etcdArgs names all three members and the bootstrap state', () => {

@@ -31,6 +31,8 @@ export interface NodeEnvInput {
   state: DevnetState
   node: NodeState
   databaseUrl: string
+  /** Esplora base URL of the devnet's regtest chain. */
+  chainUrl: string
   passphrase: string
   logLevel: string
 }
@@ -57,6 +59,8 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     TW_KEYSTORE_PASSPHRASE: i.passphrase,
     TW_ETCD_ENDPOINTS: state.etcd.map(urls.etcdClient).join(','),
     TW_DATABASE_URL: i.databaseUrl,
+    TW_CHAIN_URL: i.chainUrl,
+    TW_NETWORK: 'regtest',
     TW_ENV: 'development',
     // Devnet fast start: public test primes. INSECURE — devnet only.
     TW_INSECURE_TEST_PRIMES: 'true',

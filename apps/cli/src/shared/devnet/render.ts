@@ -1,5 +1,5 @@
 import { renderPairs, renderTable } from '../table'
-import type { DevnetStatusResult } from './devnet'
+import type { DevnetChainStatus, DevnetStatusResult } from './devnet'
 
 /** Human view of a devnet: the node table, then etcd and the database. */
 export function renderDevnetStatus(s: DevnetStatusResult): string {
@@ -21,7 +21,14 @@ export function renderDevnetStatus(s: DevnetStatusResult): string {
     ['Directory', s.dir],
     ['Database', `${s.database.url} (${s.database.mode}${s.database.pid ? `, pid ${s.database.pid}` : ''}, ${s.database.healthy ? 'healthy' : 'UNREACHABLE'})`],
     ['etcd endpoints', s.etcd.endpoints.join(',')],
+    ['Chain', s.chain ? chainLine(s.chain) : 'none (run `threshold-wallet devnet up`)'],
     ['Nodes ready', `${s.healthyNodes}/${s.nodes.length}`],
   ])
   return [nodes, '', etcd, '', db].join('\n')
+}
+
+function chainLine(c: DevnetChainStatus): string {
+  const state = !c.running ? 'STOPPED' : c.healthy ? `tip ${c.tipHeight}` : 'UNREACHABLE'
+  const interval = c.blockIntervalMs > 0 ? `block every ${c.blockIntervalMs / 1000}s` : 'mining on demand'
+  return `${c.url} (${c.network}${c.pid ? `, pid ${c.pid}` : ''}, ${state}, ${interval})`
 }

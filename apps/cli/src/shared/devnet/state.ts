@@ -34,6 +34,14 @@ export interface DatabaseState {
   pid: number | null
 }
 
+/** The embedded regtest chain (`@tw/regtest`): its Esplora port, pid and block interval. */
+export interface RegtestState {
+  port: number
+  pid: number | null
+  /** `--block-interval-ms` it was (or will be) started with; 0 = mine only on demand. */
+  blockIntervalMs: number
+}
+
 /**
  * `.devnet/state.json`: what `devnet up` chose once (ports, database) and started (pids).
  * Holds no secrets (those live in `secrets/`, mode 0600).
@@ -45,6 +53,8 @@ export interface DevnetState {
   clusterToken: string
   etcd: EtcdMemberState[]
   database: DatabaseState
+  /** Absent in state files written before the devnet had a chain; `devnet up` adds it. */
+  regtest?: RegtestState
   nodes: NodeState[]
 }
 
@@ -97,6 +107,13 @@ export class DevnetPaths {
   get postgresLog(): string {
     return join(this.logs, 'postgres.log')
   }
+  /** The regtest chain's data directory. */
+  get regtest(): string {
+    return join(this.root, 'regtest')
+  }
+  get regtestLog(): string {
+    return join(this.logs, 'regtest.log')
+  }
   caCert(): string {
     return join(this.certs, 'ca.crt')
   }
@@ -133,4 +150,6 @@ export const urls = {
   quic: (n: NodeState): string => `127.0.0.1:${n.quicPort}`,
   etcdClient: (m: EtcdMemberState): string => `http://127.0.0.1:${m.clientPort}`,
   etcdPeer: (m: EtcdMemberState): string => `http://127.0.0.1:${m.peerPort}`,
+  /** The regtest chain's Esplora base URL (the nodes' TW_CHAIN_URL). */
+  chain: (r: RegtestState): string => `http://127.0.0.1:${r.port}`,
 }

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Flags } from '@oclif/core'
+import { ApiClient, ApiError, SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
+import { parseAmountSats, parseFeeRate } from '../shared/amounts'
+import { NodeCommand } from '../shared/base-command'
+import { CliError, EXIT_USAGE } from '../shared/errors'
+import { Messages } from '../shared/messages'
+import { renderPairs } from '../shared/table'
+import { TX_FAILED_STATES } from '../shared/transactions'
+import { walletTypeFlag } from '../shared/wallet-flags'
+
+const messages = Messages.load('send')
+
+export interface SendResult {
+  /** The Idempotency-Key the request was sent with (pass it again to retry this very send). */
+  idempotencyKey: string
+  /** True if the first POST failed on the network and was sent again with the same key. */
+  retried: boolean
+  /** Every state the CLI saw, in order. */
+  states: TransactionStateDto[]
+  transaction: TransactionDto
+}
+
+/** A failure before any answer (connection refused/reset, timeout): the request may or may not have arrived. */
+function isNetworkError(err: unknown): err is ApiError {
+  return err instanceof ApiError && err.status === 0 && (err.code === 'UNREACHABLE' || err.code === 'TIMEOUT')
+}
+
+export default class Send extends NodeCommand<SendResult> {
+  static summary = messages.get('summary')
+  static description = messages.get('description')
+  static examples = messages.lines('examples')
+
+  static flags = {
+    to: Flags.string({ required: true, summary: messages.get('flags.to.summary'), helpValue: '<address>' }),
+    amount: Flags.string({ required: true, summary: messages.get('flags.amount.summary'), helpValue: '<sats>' }),
+    'fee-rate': Flags.string({ summary: messages.get('flags.fee-rate.summary'), helpValue: '<sat/vB>' }),
+    type: walletTypeFlag({ summary: messages.get('flags.type.summary'), default: 'segwit' }),
+    'idempotency-key': Flags.string({ summary: messages.get('flags.idempotency-key.summary'), helpValue: '<key>' }),
+    wait: Flags.boolean({ default: true, allowNo: true, summary: messages.get('flags.wait.summary') }),
+    timeout: Flags.integer({ default: 300, min: 1, summary: messages.get('flags.timeout.summary'), helpValue: '<seconds>' }),
+    confirmations: Flags.integer({ default: 0, min: 0, summary: messages.get('flags.confirmations.summary') }),
+    'poll-interval': Flags.integer({ default: 1000, min: 10, hidden: true, summary: 'Milliseconds between status polls.' }),
+  }
+
+  async run(): Promise<SendResult> {
+    const { flags } = await this.parse(Send)
+    // Everything the user typed is checked before anything is sent.
+    const to = flags.to.trim()
+    if (!to) throw new CliError('INVALID_ADDRESS', messages.get('error.EmptyAddress'), EXIT_USAGE)
+    const amountSats = parseAmountSats(flags.amount)
+    const feeRate = flags['fee-rate'] === undefined ? undefined : parseFeeRate(flags['fee-rate'])
+    const idempotencyKey = flags['idempotency-key'] ?? randomUUID()
+    if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+      throw new CliError('INVALID_IDEMPOTENCY_KEY', messages.get('error.BadIdempotencyKey'), EXIT_USAGE)
+    }
+    const deadline = Date.now() + flags.timeout * 1000
+    const body: SendRequest = { to, amountSats, type: flags.type, ...(feeRate === undefined ? {} : { feeRate }) }
+    this.warnLine(messages.get('idempotencyKey', [idempotencyKey]))
+
+    const client = this.client(flags.node)
+    let retried = false
+    let tx = await this.step(messages.get('progress.submit', [amountSats, to]), async () => {
+      try {
+        return await client.send(body, idempotencyKey, Math.max(1000, deadline - Date.now()))
+      } catch (err) {
+        if (!isNetworkError(err)) throw err
+        // The node may have got it: the same key makes the retry return that transaction.
+        this.progress(messages.get('progress.retry', [err.message]))
+        retried = true
+        await sleep(Math.min(1000, flags['poll-interval']))
+        return client.send(body, idempotencyKey, Math.max(1000, deadline - Date.now()))
+      }
+    })
+    const states: TransactionStateDto[] = []
+    if (flags.wait) {
+      const first = tx
+      tx = await this.step(messages.get('progress.follow', [tx.id]), () =>
+        this.follow(client, first, states, { confirmations: flags.confirmations, deadline, timeoutS: flags.timeout, pollMs: flags['poll-interval'] }),
+      )
+      this.log(
+        renderPairs([
+          ['Txid', tx.txid],
+          ['Transaction', tx.id],
+          ['State', tx.state + (tx.confirmations > 0 ? ` (${tx.confirmations} confirmation${tx.confirmations === 1 ? '' : 's'})` : '')],
+          ['Amount', `${tx.amountSats} sats to ${tx.to}`],
+          ['Fee', `${tx.feeSats} sats (${tx.feeRate} sat/vB)`],
+          ['Vsize', `${tx.vsize} vB`],
+          ['Signers', tx.signers?.length ? tx.signers.join(', ') : null],
+          ['Signing mode', tx.signingMode],
+          ['Idempotency key', idempotencyKey],
+        ]),
+      )
+    } else {
+      states.push(tx.state)
+      this.assertNotFailed(tx)
+      this.log(messages.get('accepted', [tx.id, tx.state, tx.id]))
+    }
+    return { idempotencyKey, retried, states, transaction: tx }
+  }
+
+  /** Records the states of `tx` not seen yet (from its history, which also holds states a poll missed) and shows each. */
+  private noteStates(tx: TransactionDto, seen: TransactionStateDto[]): void {
+    const path = tx.history?.length ? tx.history.map((h) => h.state) : [tx.state]
+    if (path[path.length - 1] !== tx.state) path.push(tx.state)
+    // History is append-only: what is beyond what we showed is new.
+    const fresh = tx.history?.length ? path.slice(Math.min(seen.length, path.length)) : seen[seen.length - 1] === tx.state ? [] : [tx.state]
+    for (const s of fresh) {
+      if (seen[seen.length - 1] === s) continue
+      seen.push(s)
+      this.progress(s)
+    }
+  }
+
+  private assertNotFailed(tx: TransactionDto): void {
+    if (!TX_FAILED_STATES.includes(tx.state)) return
+    const reason = tx.error ? `${tx.error.message} (${tx.error.code})` : 'no reason given'
+    throw new CliError(`TX_${tx.state.toUpperCase()}`, messages.get('error.Ended', [tx.id, tx.state, reason]), 1, { transaction: tx })
+  }
+
+  private done(tx: TransactionDto, confirmations: number): boolean {
+    if (tx.state !== 'broadcast' && tx.state !== 'confirmed') return false
+    return confirmations === 0 || tx.confirmations >= confirmations
+  }
+
+  private async follow(
+    client: ApiClient,
+    first: TransactionDto,
+    seen: TransactionStateDto[],
+    o: { confirmations: number; deadline: number; timeoutS: number; pollMs: number },
+  ): Promise<TransactionDto> {
+    let tx = first
+    this.noteStates(tx, seen)
+    this.assertNotFailed(tx)
+    while (!this.done(tx, o.confirmations)) {
+      if (Date.now() > o.deadline) {
+        throw new CliError('TX_TIMEOUT', messages.get('error.Timeout', [tx.id, tx.state, o.timeoutS, tx.id]), 1, { transaction: tx })
+      }
+      await sleep(o.pollMs)
+      try {
+        tx = await client.transaction(tx.id)
+      } catch (err) {
+        if (!isNetworkError(err)) throw err
+        this.progress(messages.get('progress.unreachable'))
+        continue
+      }
+      this.noteStates(tx, seen)
+      this.assertNotFailed(tx)
+      if (o.confirmations > 0 && (tx.state === 'broadcast' || tx.state === 'confirmed')) {
+        this.progress(`${tx.state}, ${Math.min(tx.confirmations, o.confirmations)}/${o.confirmations} confirmations`)
+      }
+    }
+    return tx
+  }
+}
