@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict'
+import { after, before, beforeEach, test } from 'node:test'
+import { FakeWalletNode } from '../testing/fake-wallet-node'
+import { runCommand } from '../testing/run-command'
+import Send, { SendResult } from './send'
+
+type ErrorJson = { error: { code: string; message: string; details?: unknown } }
+const node = new FakeWalletNode()
+const FAST = ['--poll-interval', '10']
+const base = (): string[] => ['--node', node.url, '--to', 'bcrt1qdest', ...FAST]
+
+before(async () => void (await node.start()))
+after(() => node.close())
+beforeEach(() => node.reset())
+
+for (const [amount, why] of [['0', 'zero'], ['-5', 'negative'], ['1.5', 'fractional'], ['abc', 'not a number'], ['2100000000000001', 'over 21M BTC']]) {
+  test(`send --amount ${amount} (${why}) is INVALID_AMOUNT, exit 2, nothing sent`, async () => {
+    const r = await runCommand(Send, [...base(), '--amount', amount, '--json'])
+    assert.equal(r.exitCode, 2)
+    const e = JSON.parse(r.stdout) as ErrorJson
+    assert.equal(e.error.code, 'INVALID_AMOUNT')
+    assert.match(e.error.message, /--amount/)
+    assert.equal(node.requests.length, 0)
+  })
+}
+
+for (const rate of ['0', '-1', 'fast', '0.0']) {
+  test(`send --fee-rate ${rate} is INVALID_FEE_RATE, exit 2, nothing sent`, async () => {
+    const r = await runCommand(Send, [...base(), '--amount', '1000', '--fee-rate', rate])
+    assert.equal(r.exitCode, 2)
+    assert.match(r.stderr.trim().split('\n').pop() ?? '', /^Error \(INVALID_FEE_RATE\): --fee-rate must be a number of sat\/vB greater than 0/)
+    assert.equal(node.requests.length, 0)
+  })
+}
+
+test('send --type must be segwit or taproot; --to is required', async () => {
+  const t = await runCommand(Send, [...base(), '--amount', '1000', '--type', 'legacy', '--json'])
+  assert.equal(t.exitCode, 2)
+  assert.equal((JSON.parse(t.stdout) as ErrorJson).error.code, 'INVALID_FLAGS')
+  const m = await runCommand(Send, ['--node', node.url, '--amount', '1000', '--json'])
+  assert.equal(m.exitCode, 2)
+  assert.equal(node.requests.length, 0)
+})
+
+test('send walks pending → broadcast, shows each state on stderr and prints the txid', async () => {
+  const r = await runCommand(Send, [...base(), '--amount', '50000', '--fee-rate', '2.5'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  for (const s of ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast']) {
+    assert.match(r.stderr, new RegExp(`Transaction tx-1\\.\\.\\. ${s}\\n`), `progress shows ${s}`)
+  }
+  assert.match(r.stderr, /Idempotency key: [0-9a-f-]{36} /)
+  assert.match(r.stdout, new RegExp(`^Txid:\\s+${'bb'.repeat(32)}$`, 'm'))
+  assert.match(r.stdout, /^Fee:\s+282 sats \(2\.5 sat\/vB\)$/m)
+  assert.match(r.stdout, /^Vsize:\s+141 vB$/m)
+  assert.match(r.stdout, /^Signers:\s+1, 2, 3, 4$/m)
+  assert.match(r.stdout, /^Signing mode:\s+presignature$/m)
+  const post = node.calls('POST', '/api/v1/transactions')[0]
+  assert.deepEqual(post.body, { to: 'bcrt1qdest', amountSats: 50000, type: 'segwit', feeRate: 2.5 })
+})
+
+test('send --json: {idempotencyKey, retried, states, transaction}; the key goes out as the Idempotency-Key header', async () => {
+  const r = await runCommand<SendResult>(Send, [...base(), '--amount', '1000', '--type', 'taproot', '--idempotency-key', 'order-42', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as SendResult
+  assert.deepEqual(Object.keys(out).sort(), ['idempotencyKey', 'retried', 'states', 'transaction'])
+  assert.equal(out.idempotencyKey, 'order-42')
+  assert.equal(out.retried, false)
+  assert.deepEqual(out.states, ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast'])
+  assert.equal(out.transaction.state, 'broadcast')
+  assert.equal(out.transaction.txid, 'bb'.repeat(32))
+  assert.equal(out.transaction.signingMode, 'frost')
+  assert.equal(node.calls('POST', '/api/v1/transactions')[0].headers['idempotency-key'], 'order-42')
+})
+
+test('a network error on POST is retried once with the same idempotency key', async () => {
+  node.dropPosts = 1
+  const r = await runCommand<SendResult>(Send, [...base(), '--amount', '1000', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as SendResult
+  assert.equal(out.retried, true)
+  const posts = node.calls('POST', '/api/v1/transactions')
+  assert.equal(posts.length, 2)
+  assert.match(String(posts[0].headers['idempotency-key']), /^[0-9a-f-]{36}$/)
+  assert.equal(posts[1].headers['idempotency-key'], posts[0].headers['idempotency-key'])
+  assert.equal(out.idempotencyKey, posts[0].headers['idempotency-key'])
+  assert.match(r.stderr, /retrying once with the same idempotency key/)
+  assert.equal(node.txs.size, 1)
+})
+
+test('two network errors on POST: one retry only, then NODE_UNREACHABLE', async () => {
+  node.dropPosts = 2
+  const r = await runCommand(Send, [...base(), '--amount', '1000', '--json'])
+  assert.equal(r.exitCode, 1)
+  assert.equal((JSON.parse(r.stdout) as ErrorJson).error.code, 'NODE_UNREACHABLE')
+  assert.equal(node.calls('POST', '/api/v1/transactions').length, 2)
+})
+
+test('sending again with the same key returns the same transaction', async () => {
+  const a = JSON.parse((await runCommand(Send, [...base(), '--amount', '1000', '--idempotency-key', 'k1', '--json'])).stdout) as SendResult
+  const b = JSON.parse((await runCommand(Send, [...base(), '--amount', '1000', '--idempotency-key', 'k1', '--json'])).stdout) as SendResult
+  assert.equal(a.transaction.id, b.transaction.id)
+  assert.equal(node.txs.size, 1)
+})
+
+test('a rejected transaction is TX_REJECTED with the node\'s reason, exit 1', async () => {
+  node.script = ['pending', 'voting', 'rejected']
+  const r = await runCommand(Send, [...base(), '--amount', '1000'])
+  assert.equal(r.exitCode, 1)
+  assert.equal(r.stdout, '')
+  assert.match(r.stderr.trim().split('\n').pop() ?? '', /^Error \(TX_REJECTED\): Transaction tx-1 rejected: 3 of 5 nodes rejected: amount over limit \(POLICY_VIOLATION\)$/)
+  assert.match(r.stderr, /Transaction tx-1\.\.\. voting\n/)
+  const j = await runCommand(Send, [...base(), '--amount', '1000', '--json'])
+  assert.equal(j.exitCode, 1)
+  const e = JSON.parse(j.stdout) as ErrorJson & { error: { details: { transaction: { state: string } } } }
+  assert.equal(e.error.code, 'TX_REJECTED')
+  assert.equal(e.error.details.transaction.state, 'rejected')
+})
+
+test('failed and expired end as TX_FAILED and TX_EXPIRED', async () => {
+  for (const state of ['failed', 'expired'] as const) {
+    node.reset()
+    node.script = ['pending', 'voting', 'approved', 'signing', state]
+    node.failure = { code: 'SIGNING_TIMEOUT', message: 'signers 3 and 5 timed out' }
+    const r = await runCommand(Send, [...base(), '--amount', '1000', '--json'])
+    assert.equal(r.exitCode, 1)
+    const e = JSON.parse(r.stdout) as ErrorJson
+    assert.equal(e.error.code, `TX_${state.toUpperCase()}`)
+    assert.match(e.error.message, new RegExp(`${state}: signers 3 and 5 timed out`))
+  }
+})
+
+test('send --no-wait returns once the node accepted it', async () => {
+  const r = await runCommand(Send, [...base(), '--amount', '1000', '--no-wait'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.match(r.stdout, /^Transaction tx-1 accepted \(state pending\)/)
+  assert.equal(node.calls('GET', '/api/v1/transactions/').length, 0)
+})
+
+test('send --confirmations 2 waits for confirmed with 2 confirmations', async () => {
+  node.script = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed']
+  node.confirmationsAtEnd = 2
+  const r = await runCommand<SendResult>(Send, [...base(), '--amount', '1000', '--confirmations', '2', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as SendResult
+  assert.equal(out.transaction.state, 'confirmed')
+  assert.equal(out.transaction.confirmations, 2)
+  assert.equal(out.states[out.states.length - 1], 'confirmed')
+})
+
+test('send --timeout: a transaction stuck in voting is TX_TIMEOUT', async () => {
+  node.script = ['pending', 'voting']
+  const r = await runCommand(Send, ['--node', node.url, '--to', 'bcrt1qdest', '--amount', '1000', '--timeout', '1', '--poll-interval', '100', '--json'])
+  assert.equal(r.exitCode, 1)
+  const e = JSON.parse(r.stdout) as ErrorJson
+  assert.equal(e.error.code, 'TX_TIMEOUT')
+  assert.match(e.error.message, /still voting after 1 s/)
+})
+
+test('an error answer from the node keeps its code (INSUFFICIENT_FUNDS), one line, exit 1', async () => {
+  node.postError = { status: 422, code: 'INSUFFICIENT_FUNDS', message: 'need 50282 sats, 1000 spendable' }
+  const r = await runCommand(Send, [...base(), '--amount', '50000'])
+  assert.equal(r.exitCode, 1)
+  assert.match(r.stderr.trim().split('\n').pop() ?? '', /^Error \(INSUFFICIENT_FUNDS\): need 50282 sats, 1000 spendable \(HTTP 422\)$/)
+  assert.equal(node.calls('POST', '/api/v1/transactions').length, 1, 'an answered error is not retried')
+})
+
+test('an unreachable node is NODE_UNREACHABLE after one retry', async () => {
+  const r = await runCommand(Send, ['--node', 'http://127.0.0.1:1', '--to', 'x', '--amount', '1', ...FAST, '--json'])
+  assert.equal(r.exitCode, 1)
+  assert.equal((JSON.parse(r.stdout) as ErrorJson).error.code, 'NODE_UNREACHABLE')
+})

@@ -1,0 +1,229 @@
+/**
+ * An in-process stand-in for one node's wallet, transaction and presignature endpoints (the
+ * REST contract of `@tw/api`), for the CLI's command specs. Transactions walk through
+ * `script` one state per `GET /api/v1/transactions/:id`; every request is recorded.
+ */
+import { createServer, IncomingHttpHeaders, Server } from 'node:http'
+import { AddressInfo } from 'node:net'
+import type {
+  AddressDto,
+  BalanceDto,
+  DescriptorsDto,
+  PresignatureJobsDto,
+  PresignatureStatusDto,
+  SendRequest,
+  TransactionDto,
+  TransactionStateDto,
+  WalletType,
+} from '@tw/api'
+
+export interface RecordedRequest {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: unknown
+}
+
+export const BALANCE: BalanceDto = {
+  network: 'regtest',
+  tipHeight: 150,
+  wallets: [
+    { type: 'segwit', keyId: 'k-ecdsa', confirmedSats: 150_000_000, unconfirmedSats: 20_000, reservedSats: 5_000, utxos: 3 },
+    { type: 'taproot', keyId: 'k-schnorr', confirmedSats: 50_000_000, unconfirmedSats: 0, reservedSats: 0, utxos: 1 },
+  ],
+  confirmedSats: 200_000_000,
+  unconfirmedSats: 20_000,
+}
+
+export const DESCRIPTORS: DescriptorsDto = {
+  network: 'regtest',
+  descriptors: [
+    { type: 'segwit', keyId: 'k-ecdsa', receive: 'wpkh(tpubA/0/*)#abcd1234', change: 'wpkh(tpubA/1/*)#efgh5678' },
+    { type: 'taproot', keyId: 'k-schnorr', receive: 'tr(tpubB/0/*)#ijkl9012', change: 'tr(tpubB/1/*)#mnop3456' },
+  ],
+}
+
+export const PRESIG_STATUS: PresignatureStatusDto = {
+  keyId: 'k-ecdsa',
+  preferredSigners: [1, 2, 3, 4],
+  ready: { '1,2,3,4': 7, '1,2,3,5': 2 },
+  generating: 3,
+  used: 5,
+  burned: 1,
+  coverage: { utxos: 4, covered: 3, ratio: 0.75 },
+}
+
+export function makeTx(over: Partial<TransactionDto> = {}): TransactionDto {
+  return {
+    id: 'tx-1',
+    state: 'pending',
+    type: 'segwit',
+    keyId: 'k-ecdsa',
+    to: 'bcrt1qdest',
+    amountSats: 50_000,
+    feeSats: 282,
+    feeRate: 2,
+    vsize: 141,
+    inputs: [{ txid: 'aa'.repeat(32), vout: 1, valueSats: 100_000, path: 'm/0/3' }],
+    outputs: [
+      { address: 'bcrt1qdest', valueSats: 50_000, change: false },
+      { address: 'bcrt1qchange', valueSats: 49_718, change: true },
+    ],
+    txid: null,
+    hex: null,
+    psbt: 'cHNidP8=',
+    signers: null,
+    signingMode: null,
+    votes: [],
+    confirmations: 0,
+    error: null,
+    createdAt: '2025-01-01T00:00:00.000Z',
+    updatedAt: '2025-01-01T00:00:00.000Z',
+    history: [{ state: 'pending', at: '2025-01-01T00:00:00.000Z' }],
+    ...over,
+  }
+}
+
+const TXID = 'bb'.repeat(32)
+
+/** How a transaction looks once it reached `state` (txid, signers, votes filled in as a node would). */
+function advance(tx: TransactionDto, state: TransactionStateDto, o: { error?: { code: string; message: string }; confirmationsAtEnd: number }): TransactionDto {
+  const at = new Date(Date.parse(tx.updatedAt) + 1000).toISOString()
+  const next: TransactionDto = { ...tx, state, updatedAt: at, history: [...tx.history, { state, at }] }
+  const idx = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed'].indexOf(state)
+  if (idx >= 2 || state === 'rejected') {
+    next.votes = [1, 2, 3, 4, 5].map((nodeId) => ({ nodeId, approve: state !== 'rejected' || nodeId === 1, reason: state === 'rejected' && nodeId !== 1 ? 'amount over limit' : null, signatureValid: true, votedAt: at }))
+  }
+  if (idx >= 3) {
+    next.signers = [1, 2, 3, 4]
+    next.signingMode = tx.type === 'taproot' ? 'frost' : 'presignature'
+  }
+  if (idx >= 4) {
+    next.txid = TXID
+    next.hex = '02000000'
+  }
+  if (state === 'confirmed') next.confirmations = o.confirmationsAtEnd
+  if (['rejected', 'failed', 'expired'].includes(state)) next.error = o.error ?? { code: 'POLICY_VIOLATION', message: 'no reason' }
+  return next
+}
+
+export class FakeWalletNode {
+  readonly requests: RecordedRequest[] = []
+  /** States a new transaction walks through (first = the POST answer). */
+  script: TransactionStateDto[] = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast']
+  /** The `error` of a transaction that ends rejected/failed/expired. */
+  failure: { code: string; message: string } = { code: 'POLICY_VIOLATION', message: '3 of 5 nodes rejected: amount over limit' }
+  /** Confirmations a transaction reports once `confirmed` (stays there, one more per poll up to this). */
+  confirmationsAtEnd = 1
+  /** The next N `POST /api/v1/transactions` are read and then answered by a dropped connection. */
+  dropPosts = 0
+  /** If set, `POST /api/v1/transactions` answers with this error. */
+  postError?: { status: number; code: string; message: string }
+  /** Every transaction by id, and by idempotency key. */
+  readonly txs = new Map<string, { tx: TransactionDto; step: number }>()
+  readonly byKey = new Map<string, string>()
+  private nextAddress = 0
+  private server?: Server
+  url = ''
+
+  reset(): void {
+    this.requests.length = 0
+    this.txs.clear()
+    this.byKey.clear()
+    this.script = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast']
+    this.confirmationsAtEnd = 1
+    this.dropPosts = 0
+    this.postError = undefined
+  }
+
+  /** Requests with `method` whose path starts with `prefix`. */
+  calls(method: string, prefix: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === method && r.url.startsWith(prefix))
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      let raw = ''
+      req.on('data', (c) => (raw += String(c)))
+      req.on('end', () => {
+        const url = req.url ?? '/'
+        const body = raw ? (JSON.parse(raw) as unknown) : undefined
+        this.requests.push({ method: req.method ?? '', url, headers: req.headers, body })
+        const send = (status: number, b: unknown): void => {
+          res.writeHead(status, { 'content-type': 'application/json' })
+          res.end(JSON.stringify(b))
+        }
+        const u = new URL(url, 'http://x')
+        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return send(200, BALANCE)
+        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return send(200, DESCRIPTORS)
+        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/address') {
+          const type = u.searchParams.get('type') as WalletType
+          if (type !== 'segwit' && type !== 'taproot') return send(400, { error: { code: 'VALIDATION_FAILED', message: 'type must be segwit or taproot' } })
+          const change = u.searchParams.get('change') === 'true'
+          const index = this.nextAddress++
+          const a: AddressDto = {
+            address: `${type === 'segwit' ? 'bcrt1q' : 'bcrt1p'}fake${change ? 'change' : ''}${index}`,
+            type,
+            keyId: type === 'segwit' ? 'k-ecdsa' : 'k-schnorr',
+            path: `m/${change ? 1 : 0}/${index}`,
+            index,
+            change,
+            network: 'regtest',
+          }
+          return send(200, a)
+        }
+        if (req.method === 'POST' && u.pathname === '/api/v1/transactions') {
+          if (this.dropPosts > 0) {
+            this.dropPosts--
+            return req.socket.destroy()
+          }
+          if (this.postError) return send(this.postError.status, { error: { code: this.postError.code, message: this.postError.message } })
+          const key = req.headers['idempotency-key']
+          const known = typeof key === 'string' ? this.byKey.get(key) : undefined
+          if (known) return send(200, this.txs.get(known)?.tx)
+          const b = body as SendRequest
+          const id = `tx-${this.txs.size + 1}`
+          let tx = makeTx({ id, to: b.to, amountSats: b.amountSats, type: b.type ?? 'segwit', feeRate: b.feeRate ?? 2, history: [] })
+          tx = advance({ ...tx, history: [] }, this.script[0], { error: this.failure, confirmationsAtEnd: this.confirmationsAtEnd })
+          this.txs.set(id, { tx, step: 0 })
+          if (typeof key === 'string') this.byKey.set(key, id)
+          return send(201, tx)
+        }
+        if (req.method === 'GET' && u.pathname === '/api/v1/transactions') {
+          return send(200, { transactions: [...this.txs.values()].map((t) => t.tx) })
+        }
+        const m = /^\/api\/v1\/transactions\/([^/]+)$/.exec(u.pathname)
+        if (req.method === 'GET' && m) {
+          const entry = this.txs.get(decodeURIComponent(m[1]))
+          if (!entry) return send(404, { error: { code: 'NOT_FOUND', message: `no transaction ${m[1]}` } })
+          if (entry.step < this.script.length - 1) {
+            entry.step++
+            entry.tx = advance(entry.tx, this.script[entry.step], { error: this.failure, confirmationsAtEnd: 1 })
+          } else if (entry.tx.state === 'confirmed' && entry.tx.confirmations < this.confirmationsAtEnd) {
+            entry.tx = { ...entry.tx, confirmations: entry.tx.confirmations + 1 }
+          }
+          return send(200, entry.tx)
+        }
+        if (req.method === 'POST' && u.pathname === '/api/v1/presignatures') {
+          const count = (body as { count?: number } | undefined)?.count ?? 0
+          const jobs: PresignatureJobsDto = {
+            queued: Array.from({ length: count }, (_, i) => ({ id: `job-${i + 1}`, keyId: 'k-ecdsa', path: `m/0/${i}`, signers: [1, 2, 3, 4] })),
+          }
+          return send(202, jobs)
+        }
+        if (req.method === 'GET' && u.pathname === '/api/v1/presignatures/status') return send(200, PRESIG_STATUS)
+        send(404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } })
+      })
+    })
+    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    return this
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => {
+      this.server?.closeAllConnections()
+      this.server?.close(() => r())
+    })
+  }
+}
