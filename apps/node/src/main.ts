@@ -1,3 +1,6 @@
+import { PresignatureService } from './wallet/presignature.service'
+import { TxCoordinatorService } from './wallet/tx-coordinator.service'
+import { TxWorkerService } from './wallet/tx-worker.service'
 import 'reflect-metadata'
 import { Logger, type LogLevel as NestLogLevel } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
@@ -51,6 +54,9 @@ async function main(): Promise<void> {
   const coordinator = app.get(DkgCoordinatorService)
   const worker = app.get(DkgWorkerService)
   const primes = app.get(PrimePoolService)
+  const txWorker = app.get(TxWorkerService)
+  const txCoordinator = app.get(TxCoordinatorService)
+  const presignatures = app.get(PresignatureService)
 
   await engine.start()
   primes.start() // background: safe primes take minutes; readiness goes to /tw/primes/<id>
@@ -59,6 +65,9 @@ async function main(): Promise<void> {
   await cluster.start()
   await coordinator.start()
   await worker.start()
+  await txWorker.start()
+  await txCoordinator.start()
+  presignatures.start()
   await app.listen(config.api.port, config.api.host)
   log.log(`API listening on http://${config.api.host}:${config.api.port} (advertised ${config.api.advertisedUrl})`)
 
@@ -73,6 +82,9 @@ async function main(): Promise<void> {
     }, SHUTDOWN_DEADLINE_MS)
     hard.unref()
     const steps: [string, () => Promise<unknown> | unknown][] = [
+      ['presignatures', () => presignatures.stop()],
+      ['tx coordinator', () => txCoordinator.stop()],
+      ['tx worker', () => txWorker.stop()],
       ['worker', () => worker.stop()],
       ['coordinator', () => coordinator.stop()],
       ['primes', () => primes.stop()],

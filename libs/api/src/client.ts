@@ -1,4 +1,21 @@
-import type { ClusterStatusDto, CreateKeyRequest, ErrorBody, HealthDto, KeyDto, KeyListDto } from './dto'
+import type {
+  AddressDto,
+  BalanceDto,
+  ClusterStatusDto,
+  CreateKeyRequest,
+  DescriptorsDto,
+  ErrorBody,
+  HealthDto,
+  KeyDto,
+  KeyListDto,
+  PresignatureJobsDto,
+  PresignatureRequest,
+  PresignatureStatusDto,
+  SendRequest,
+  TransactionDto,
+  TransactionListDto,
+  WalletType,
+} from './dto'
 
 /** Raised by {@link ApiClient} for any non-2xx answer or a network failure. */
 export class ApiError extends Error {
@@ -45,15 +62,40 @@ export class ApiClient {
   metrics(): Promise<string> {
     return this.request('GET', '/metrics', undefined, { text: true })
   }
+  address(type: WalletType, change = false): Promise<AddressDto> {
+    return this.request('GET', `/api/v1/wallet/address?type=${type}${change ? '&change=true' : ''}`)
+  }
+  balance(): Promise<BalanceDto> {
+    return this.request('GET', '/api/v1/wallet/balance')
+  }
+  descriptors(): Promise<DescriptorsDto> {
+    return this.request('GET', '/api/v1/wallet/descriptors')
+  }
+  /** Starts a spend; the same `idempotencyKey` twice gives one transaction. */
+  send(body: SendRequest, idempotencyKey?: string, timeoutMs?: number): Promise<TransactionDto> {
+    return this.request('POST', '/api/v1/transactions', body, { timeoutMs, headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} })
+  }
+  transactions(): Promise<TransactionListDto> {
+    return this.request('GET', '/api/v1/transactions')
+  }
+  transaction(id: string): Promise<TransactionDto> {
+    return this.request('GET', `/api/v1/transactions/${encodeURIComponent(id)}`)
+  }
+  generatePresignatures(body: PresignatureRequest): Promise<PresignatureJobsDto> {
+    return this.request('POST', '/api/v1/presignatures', body)
+  }
+  presignatureStatus(): Promise<PresignatureStatusDto> {
+    return this.request('GET', '/api/v1/presignatures/status')
+  }
 
   /** Low-level request; throws {@link ApiError} with the server's code on failure. */
   async request<T>(
     method: string,
     path: string,
     body?: unknown,
-    o: { timeoutMs?: number; text?: boolean; acceptErrorBody?: boolean } = {},
+    o: { timeoutMs?: number; text?: boolean; acceptErrorBody?: boolean; headers?: Record<string, string> } = {},
   ): Promise<T> {
-    const headers: Record<string, string> = { accept: o.text ? 'text/plain' : 'application/json' }
+    const headers: Record<string, string> = { accept: o.text ? 'text/plain' : 'application/json', ...o.headers }
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`
     let res: Response

@@ -104,3 +104,147 @@ export interface AuditVerifyDto {
   firstBrokenId: string | null
   reason: string | null
 }
+
+// ------------------------------------------------------------------ wallet
+
+/** Error codes of the wallet and send flow (in addition to {@link ErrorCodes}). */
+export const WalletErrorCodes = [
+  'INVALID_ADDRESS',
+  'WRONG_NETWORK',
+  'INVALID_AMOUNT',
+  'DUST_OUTPUT',
+  'FEE_RATE_OUT_OF_BOUNDS',
+  'FEE_TOO_HIGH',
+  'INSUFFICIENT_FUNDS',
+  'NO_ACTIVE_KEY',
+  'IDEMPOTENCY_KEY_REUSED',
+  'CHAIN_UNAVAILABLE',
+  'POLICY_VIOLATION',
+] as const
+export type WalletErrorCode = (typeof WalletErrorCodes)[number]
+
+/** `segwit` = P2WPKH from the ECDSA key; `taproot` = P2TR key path (BIP86) from the Schnorr key. */
+export type WalletType = 'segwit' | 'taproot'
+export type BitcoinNetwork = 'mainnet' | 'testnet' | 'testnet4' | 'signet' | 'regtest'
+
+/** `GET /api/v1/wallet/address?type=&change=`: a fresh address, never handed out before. */
+export interface AddressDto {
+  address: string
+  type: WalletType
+  keyId: string
+  /** BIP32 path below the key, e.g. "m/0/7". */
+  path: string
+  index: number
+  change: boolean
+  network: BitcoinNetwork
+}
+
+/** `GET /api/v1/wallet/balance`. Amounts in satoshis (as numbers; < 2^53). */
+export interface BalanceDto {
+  network: BitcoinNetwork
+  tipHeight: number
+  /** Per wallet type; a type without an active key is absent. */
+  wallets: {
+    type: WalletType
+    keyId: string
+    confirmedSats: number
+    unconfirmedSats: number
+    /** Reserved by sends in flight (not yet broadcast). */
+    reservedSats: number
+    utxos: number
+  }[]
+  confirmedSats: number
+  unconfirmedSats: number
+}
+
+/** `GET /api/v1/wallet/descriptors`: output descriptors a watch-only wallet imports. */
+export interface DescriptorsDto {
+  network: BitcoinNetwork
+  descriptors: { type: WalletType; keyId: string; receive: string; change: string }[]
+}
+
+/** `POST /api/v1/transactions` body (header `Idempotency-Key` recommended). */
+export interface SendRequest {
+  to: string
+  amountSats: number
+  /** sat/vB; default: the chain's 6-block estimate (at least 1). */
+  feeRate?: number
+  type?: WalletType
+}
+
+export type TransactionStateDto =
+  | 'pending'
+  | 'voting'
+  | 'approved'
+  | 'signing'
+  | 'signed'
+  | 'broadcast'
+  | 'confirmed'
+  | 'rejected'
+  | 'failed'
+  | 'expired'
+
+export interface VoteDto {
+  nodeId: number
+  approve: boolean
+  reason: string | null
+  /** The vote's signature (hex, node identity key) verified by the answering node. */
+  signatureValid: boolean
+  votedAt: string
+}
+
+/** One spend, as `POST/GET /api/v1/transactions[/:id]` return it. */
+export interface TransactionDto {
+  id: string
+  state: TransactionStateDto
+  type: WalletType
+  keyId: string
+  to: string
+  amountSats: number
+  feeSats: number
+  feeRate: number
+  vsize: number
+  inputs: { txid: string; vout: number; valueSats: number; path: string }[]
+  outputs: { address: string | null; valueSats: number; change: boolean }[]
+  txid: string | null
+  /** Signed raw transaction (hex) once signed. */
+  hex: string | null
+  /** Unsigned proposal as a BIP174 PSBT (base64). */
+  psbt: string
+  signers: number[] | null
+  /** 'presignature' | 'full' | 'frost', once signing started. */
+  signingMode: string | null
+  votes: VoteDto[]
+  confirmations: number
+  error: { code: string; message: string } | null
+  createdAt: string
+  updatedAt: string
+  history: { state: TransactionStateDto; at: string }[]
+}
+
+export interface TransactionListDto {
+  transactions: TransactionDto[]
+}
+
+/** `POST /api/v1/presignatures` body. */
+export interface PresignatureRequest {
+  count: number
+}
+
+/** `POST /api/v1/presignatures` answer: the presignature jobs queued. */
+export interface PresignatureJobsDto {
+  queued: { id: string; keyId: string; path: string; signers: number[] }[]
+}
+
+/** `GET /api/v1/presignatures/status`. */
+export interface PresignatureStatusDto {
+  keyId: string | null
+  preferredSigners: number[]
+  /** Ready (unallocated) presignatures per signer set, e.g. {"1,2,3,4": 3}. */
+  ready: Record<string, number>
+  generating: number
+  used: number
+  burned: number
+  /** Spendable UTXOs (and next receive/change addresses) whose path has one ready for the preferred set. */
+  coverage: { utxos: number; covered: number; ratio: number }
+}

@@ -3,7 +3,12 @@ import { KeysModule } from '../keys/keys.module'
 import { AuditController } from './audit.controller'
 import { ClusterController } from './cluster.controller'
 import { KeysController } from './keys.controller'
+import { PresignaturesController, TransactionsController, WalletController } from './wallet.controller'
+import { WalletModule } from '../wallet/wallet.module'
 
 /** The REST controllers of `/api/v1` (HTTP only: services decide). */
-@Module({ imports: [KeysModule], controllers: [KeysController, ClusterController, AuditController] })
+@Module({
+  imports: [KeysModule, WalletModule],
+  controllers: [KeysController, ClusterController, AuditController, WalletController, TransactionsController, PresignaturesController],
+})
 export class ApiModule {}

@@ -1,5 +1,25 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger'
-import type { ClusterStatusDto, CreateKeyRequest, ErrorBody, KeyDto, KeyListDto, NodeStatusDto } from '@tw/api'
+import type {
+  AddressDto,
+  BalanceDto,
+  BitcoinNetwork,
+  ClusterStatusDto,
+  CreateKeyRequest,
+  DescriptorsDto,
+  ErrorBody,
+  KeyDto,
+  KeyListDto,
+  NodeStatusDto,
+  PresignatureJobsDto,
+  PresignatureRequest,
+  PresignatureStatusDto,
+  SendRequest,
+  TransactionDto,
+  TransactionListDto,
+  TransactionStateDto,
+  VoteDto,
+  WalletType,
+} from '@tw/api'
 
 // OpenAPI descriptions of the libs/api DTOs. The interfaces in libs/api are the contract;
 // these classes only document it (`implements` keeps them in step).
@@ -75,4 +95,145 @@ export class AuditVerifyDoc {
   @ApiProperty() checked!: number
   @ApiProperty({ type: String, nullable: true }) firstBrokenId!: string | null
   @ApiProperty({ type: String, nullable: true }) reason!: string | null
+}
+
+const WALLET_TYPES = ['segwit', 'taproot']
+const NETWORKS = ['mainnet', 'testnet', 'testnet4', 'signet', 'regtest']
+const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired']
+
+export class AddressDoc implements AddressDto {
+  @ApiProperty({ example: 'bcrt1q...' }) address!: string
+  @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
+  @ApiProperty() keyId!: string
+  @ApiProperty({ example: 'm/0/7' }) path!: string
+  @ApiProperty() index!: number
+  @ApiProperty() change!: boolean
+  @ApiProperty({ enum: NETWORKS }) network!: BitcoinNetwork
+}
+
+export class WalletBalanceDoc {
+  @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
+  @ApiProperty() keyId!: string
+  @ApiProperty() confirmedSats!: number
+  @ApiProperty() unconfirmedSats!: number
+  @ApiProperty({ description: 'reserved by sends in flight' }) reservedSats!: number
+  @ApiProperty() utxos!: number
+}
+
+export class BalanceDoc implements BalanceDto {
+  @ApiProperty({ enum: NETWORKS }) network!: BitcoinNetwork
+  @ApiProperty() tipHeight!: number
+  @ApiProperty({ type: [WalletBalanceDoc] }) wallets!: WalletBalanceDoc[]
+  @ApiProperty() confirmedSats!: number
+  @ApiProperty() unconfirmedSats!: number
+}
+
+export class DescriptorDoc {
+  @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
+  @ApiProperty() keyId!: string
+  @ApiProperty({ example: 'wpkh(tpub.../0/*)#abcdefgh' }) receive!: string
+  @ApiProperty({ example: 'wpkh(tpub.../1/*)#abcdefgh' }) change!: string
+}
+
+export class DescriptorsDoc implements DescriptorsDto {
+  @ApiProperty({ enum: NETWORKS }) network!: BitcoinNetwork
+  @ApiProperty({ type: [DescriptorDoc] }) descriptors!: DescriptorDoc[]
+}
+
+export class SendRequestDoc implements SendRequest {
+  @ApiProperty({ example: 'bcrt1q...' }) to!: string
+  @ApiProperty({ example: 50000, description: 'positive integer number of satoshis' }) amountSats!: number
+  @ApiPropertyOptional({ description: "sat/vB; default: the chain's 6-block estimate" }) feeRate?: number
+  @ApiPropertyOptional({ enum: WALLET_TYPES, default: 'segwit' }) type?: WalletType
+}
+
+export class VoteDoc implements VoteDto {
+  @ApiProperty() nodeId!: number
+  @ApiProperty() approve!: boolean
+  @ApiProperty({ type: String, nullable: true }) reason!: string | null
+  @ApiProperty() signatureValid!: boolean
+  @ApiProperty() votedAt!: string
+}
+
+export class TxInputDoc {
+  @ApiProperty() txid!: string
+  @ApiProperty() vout!: number
+  @ApiProperty() valueSats!: number
+  @ApiProperty({ example: 'm/0/3' }) path!: string
+}
+
+export class TxOutputDoc {
+  @ApiProperty({ type: String, nullable: true }) address!: string | null
+  @ApiProperty() valueSats!: number
+  @ApiProperty() change!: boolean
+}
+
+export class TxErrorDoc {
+  @ApiProperty() code!: string
+  @ApiProperty() message!: string
+}
+
+export class TxHistoryDoc {
+  @ApiProperty({ enum: TX_STATES }) state!: TransactionStateDto
+  @ApiProperty() at!: string
+}
+
+export class TransactionDoc implements TransactionDto {
+  @ApiProperty() id!: string
+  @ApiProperty({ enum: TX_STATES }) state!: TransactionStateDto
+  @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
+  @ApiProperty() keyId!: string
+  @ApiProperty() to!: string
+  @ApiProperty() amountSats!: number
+  @ApiProperty() feeSats!: number
+  @ApiProperty() feeRate!: number
+  @ApiProperty() vsize!: number
+  @ApiProperty({ type: [TxInputDoc] }) inputs!: TxInputDoc[]
+  @ApiProperty({ type: [TxOutputDoc] }) outputs!: TxOutputDoc[]
+  @ApiProperty({ type: String, nullable: true }) txid!: string | null
+  @ApiProperty({ type: String, nullable: true, description: 'signed raw transaction' }) hex!: string | null
+  @ApiProperty({ description: 'the unsigned proposal as a BIP174 PSBT (base64)' }) psbt!: string
+  @ApiProperty({ type: [Number], nullable: true }) signers!: number[] | null
+  @ApiProperty({ type: String, nullable: true, description: 'presignature | full | mixed | frost' }) signingMode!: string | null
+  @ApiProperty({ type: [VoteDoc] }) votes!: VoteDoc[]
+  @ApiProperty() confirmations!: number
+  @ApiProperty({ type: TxErrorDoc, nullable: true }) error!: TxErrorDoc | null
+  @ApiProperty() createdAt!: string
+  @ApiProperty() updatedAt!: string
+  @ApiProperty({ type: [TxHistoryDoc] }) history!: TxHistoryDoc[]
+}
+
+export class TransactionListDoc implements TransactionListDto {
+  @ApiProperty({ type: [TransactionDoc] }) transactions!: TransactionDoc[]
+}
+
+export class PresignatureRequestDoc implements PresignatureRequest {
+  @ApiProperty({ minimum: 1, maximum: 100 }) count!: number
+}
+
+export class PresignatureJobDoc {
+  @ApiProperty() id!: string
+  @ApiProperty() keyId!: string
+  @ApiProperty({ example: 'm/0/0' }) path!: string
+  @ApiProperty({ type: [Number] }) signers!: number[]
+}
+
+export class PresignatureJobsDoc implements PresignatureJobsDto {
+  @ApiProperty({ type: [PresignatureJobDoc] }) queued!: PresignatureJobDoc[]
+}
+
+export class CoverageDoc {
+  @ApiProperty() utxos!: number
+  @ApiProperty() covered!: number
+  @ApiProperty() ratio!: number
+}
+
+export class PresignatureStatusDoc implements PresignatureStatusDto {
+  @ApiProperty({ type: String, nullable: true }) keyId!: string | null
+  @ApiProperty({ type: [Number] }) preferredSigners!: number[]
+  @ApiProperty({ type: Object, example: { '1,2,3,4': 3 } }) ready!: Record<string, number>
+  @ApiProperty() generating!: number
+  @ApiProperty() used!: number
+  @ApiProperty() burned!: number
+  @ApiProperty({ type: CoverageDoc }) coverage!: CoverageDoc
 }

@@ -9,3 +9,37 @@ export const createKeySchema = z.strictObject(
 )
 
 export const keyIdSchema = z.string().regex(/^[A-Za-z0-9._-]{1,160}$/, { error: 'not a key id' })
+
+/**
+ * `POST /api/v1/transactions` body. Only the shape is checked here; amounts, fee rates and
+ * addresses are checked by the wallet, which answers with their own stable codes
+ * (INVALID_AMOUNT, FEE_RATE_OUT_OF_BOUNDS, INVALID_ADDRESS, WRONG_NETWORK...).
+ */
+export const sendSchema = z.strictObject(
+  {
+    to: z.string({ error: 'to must be an address string' }).min(1, { error: 'to must be an address string' }).max(200),
+    amountSats: z.unknown().refine((v) => v !== undefined, { error: 'amountSats is required' }),
+    feeRate: z.unknown().optional(),
+    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+  },
+  { error: 'body must be a JSON object' },
+)
+
+/** `Idempotency-Key` header: printable, at most 200 characters. */
+export const idempotencyKeySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,200}$/, { error: 'Idempotency-Key must be 1-200 printable ASCII characters without spaces' })
+  .optional()
+
+export const transactionIdSchema = z.uuid({ error: 'not a transaction id' })
+
+export const addressQuerySchema = z.strictObject({
+  type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).default('segwit'),
+  change: z.enum(['true', 'false'], { error: 'change must be true or false' }).default('false').transform((v) => v === 'true'),
+})
+
+/** `POST /api/v1/presignatures` body. */
+export const presignatureRequestSchema = z.strictObject(
+  { count: z.number({ error: 'count must be an integer' }).int({ error: 'count must be an integer' }).min(1, { error: 'count must be >= 1' }).max(100, { error: 'count must be <= 100' }) },
+  { error: 'body must be a JSON object' },
+)

@@ -23,6 +23,12 @@ export type AuditAction =
   | 'dkg.failed'
   | 'key.activated'
   | 'key.failed'
+  | 'tx.proposed'
+  | 'tx.voted'
+  | 'tx.state'
+  | 'tx.signed_share'
+  | 'presig.generated'
+  | 'presig.burned'
 
 const MAX_PENDING = 10_000
 

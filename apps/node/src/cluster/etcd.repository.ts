@@ -214,16 +214,42 @@ export class EtcdRepository extends EventEmitter {
 
   /**
    * Several leader writes in one fenced transaction: all or nothing, and nothing at all
-   * unless `/tw/leader` still has create revision `term` and every `absent` key is missing.
+   * unless `/tw/leader` still has create revision `term` and every `absent` key is missing
+   * and every `unchanged` key still has the given mod revision.
    */
-  async fencedTxn(term: string, ops: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[] }): Promise<boolean> {
+  async fencedTxn(
+    term: string,
+    ops: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[]; unchanged?: [string, string][] },
+  ): Promise<boolean> {
     let txn = this.client.if(EtcdKeys.leader, 'Create', '==', term)
     for (const key of ops.absent ?? []) txn = txn.and(key, 'Create', '==', 0)
+    for (const [key, rev] of ops.unchanged ?? []) txn = txn.and(key, 'Mod', '==', rev)
     const clauses = [
       ...(ops.puts ?? []).map(([key, value]) => this.client.put(key).value(JSON.stringify(value))),
       ...(ops.deletes ?? []).map((key) => this.client.delete().key(key)),
     ]
     const res = await this.timed(txn.then(...clauses).commit(), 'fenced txn')
+    return res.succeeded
+  }
+
+  /**
+   * An all-or-nothing transaction without fencing: applies `puts`/`deletes` only if every key
+   * in `absent` is missing and every key in `unchanged` still has the given mod revision.
+   * Returns whether it was applied. Used for reservations any node may take (UTXO locks,
+   * address indexes, idempotency keys).
+   */
+  async atomic(ops: { absent?: string[]; unchanged?: [string, string][]; puts?: [string, unknown][]; deletes?: string[] }): Promise<boolean> {
+    const absent = ops.absent ?? []
+    const unchanged = ops.unchanged ?? []
+    if (absent.length + unchanged.length === 0) throw new Error('atomic: nothing to compare')
+    let txn = absent.length ? this.client.if(absent[0], 'Create', '==', 0) : this.client.if(unchanged[0][0], 'Mod', '==', unchanged[0][1])
+    for (const key of absent.slice(1)) txn = txn.and(key, 'Create', '==', 0)
+    for (const [key, rev] of absent.length ? unchanged : unchanged.slice(1)) txn = txn.and(key, 'Mod', '==', rev)
+    const clauses = [
+      ...(ops.puts ?? []).map(([key, value]) => this.client.put(key).value(JSON.stringify(value))),
+      ...(ops.deletes ?? []).map((key) => this.client.delete().key(key)),
+    ]
+    const res = await this.timed(txn.then(...clauses).commit(), 'txn')
     return res.succeeded
   }
 

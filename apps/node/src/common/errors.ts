@@ -1,4 +1,4 @@
-import type { ErrorCode } from '@tw/api'
+import type { ErrorCode, WalletErrorCode } from '@tw/api'
 
 export type ErrorLogLevel = 'error' | 'warn' | 'debug'
 
@@ -8,7 +8,7 @@ export type ErrorLogLevel = 'error' | 'warn' | 'debug'
  * into `{ error: { code, message, details } }`.
  */
 export abstract class DomainError extends Error {
-  abstract readonly code: ErrorCode
+  abstract readonly code: ErrorCode | WalletErrorCode
   abstract readonly httpStatus: number
   readonly logLevel: ErrorLogLevel = 'warn'
   constructor(
@@ -59,4 +59,22 @@ export class InternalError extends DomainError {
   readonly code = 'INTERNAL'
   readonly httpStatus = 500
   override readonly logLevel = 'error'
+}
+
+/** A wallet request that cannot be done as asked (bad address, amount, fee, funds). */
+export class WalletRequestError extends DomainError {
+  override readonly logLevel = 'debug'
+  constructor(
+    readonly code: WalletErrorCode,
+    readonly httpStatus: number,
+    message: string,
+    details?: unknown,
+  ) {
+    super(message, details)
+  }
+}
+
+export class ConflictError extends DomainError {
+  readonly code = 'CONFLICT'
+  readonly httpStatus = 409
 }

@@ -24,6 +24,29 @@ export interface AppConfig {
   dkgTimeoutMs: number
   /** Deadline of one interactive engine session. */
   sessionTimeoutMs: number
+  /** The Bitcoin network and the Esplora-compatible chain API the wallet speaks to. */
+  chain: { network: BitcoinNetwork; url: string | null; confirmations: number }
+  /** Spending policy every node checks before voting (DESIGN §5). */
+  policy: SpendPolicy
+  /** Presignature pool: refill in the background for the preferred signer set. */
+  presignatures: { autofill: boolean; lookahead: number }
+}
+
+export type BitcoinNetwork = 'mainnet' | 'testnet' | 'testnet4' | 'signet' | 'regtest'
+
+export interface SpendPolicy {
+  /** Largest amount one transaction may send (sats). */
+  maxAmountSats: number
+  /** Largest total sent in 24 h (sats). */
+  dailyLimitSats: number
+  /** Largest absolute fee (sats). */
+  maxFeeSats: number
+  /** Fee-rate bounds (sat/vB). */
+  minFeeRate: number
+  maxFeeRate: number
+  /** Destination allow list (empty = any) and deny list. */
+  allow: string[]
+  deny: string[]
 }
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose'
@@ -114,6 +137,21 @@ const envSchema = z.object({
   ),
   TW_DKG_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '120000', int(1000, 3_600_000)),
   TW_SESSION_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '60000', int(1000, 3_600_000)),
+  TW_NETWORK: z.preprocess(
+    (v) => blankToUndefined(v) ?? 'regtest',
+    z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest'], { error: 'must be mainnet|testnet|testnet4|signet|regtest' }),
+  ),
+  TW_CHAIN_URL: z.preprocess(blankToUndefined, httpUrl.optional()),
+  TW_CONFIRMATIONS: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 100)),
+  TW_POLICY_MAX_AMOUNT_SATS: z.preprocess((v) => blankToUndefined(v) ?? '1000000000', int(1, 2_100_000_000_000_000)),
+  TW_POLICY_DAILY_LIMIT_SATS: z.preprocess((v) => blankToUndefined(v) ?? '10000000000', int(1, 2_100_000_000_000_000)),
+  TW_POLICY_MAX_FEE_SATS: z.preprocess((v) => blankToUndefined(v) ?? '1000000', int(1, 100_000_000)),
+  TW_POLICY_MIN_FEE_RATE: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 10_000)),
+  TW_POLICY_MAX_FEE_RATE: z.preprocess((v) => blankToUndefined(v) ?? '1000', int(1, 100_000)),
+  TW_POLICY_ALLOW: optStr(),
+  TW_POLICY_DENY: optStr(),
+  TW_PRESIG_AUTOFILL: bool(false),
+  TW_PRESIG_LOOKAHEAD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(0, 100)),
 })
 
 /** Every variable the node reads, for documentation and redaction. */
@@ -152,6 +190,8 @@ export function loadConfig(env: Env): AppConfig {
   if (given.join(',') !== expected.join(',')) {
     problems.push(`TW_QUIC_PEERS must name exactly the other nodes ${expected.join(',')} (got ${given.join(',') || 'none'})`)
   }
+  if (v.TW_POLICY_MIN_FEE_RATE > v.TW_POLICY_MAX_FEE_RATE) problems.push('TW_POLICY_MIN_FEE_RATE must be <= TW_POLICY_MAX_FEE_RATE')
+  if (v.TW_ENV === 'production' && v.TW_NETWORK === 'regtest') problems.push('TW_NETWORK=regtest is refused when TW_ENV=production')
   if (v.TW_INSECURE_TEST_PRIMES && v.TW_ENV === 'production') {
     problems.push('TW_INSECURE_TEST_PRIMES=true is refused when TW_ENV=production (the test primes are public)')
   }
@@ -177,7 +217,22 @@ export function loadConfig(env: Env): AppConfig {
     primePoolTarget: v.TW_PRIME_POOL_TARGET,
     dkgTimeoutMs: v.TW_DKG_TIMEOUT_MS,
     sessionTimeoutMs: v.TW_SESSION_TIMEOUT_MS,
+    chain: { network: v.TW_NETWORK, url: v.TW_CHAIN_URL?.replace(/\/+$/, '') ?? null, confirmations: v.TW_CONFIRMATIONS },
+    policy: {
+      maxAmountSats: v.TW_POLICY_MAX_AMOUNT_SATS,
+      dailyLimitSats: v.TW_POLICY_DAILY_LIMIT_SATS,
+      maxFeeSats: v.TW_POLICY_MAX_FEE_SATS,
+      minFeeRate: v.TW_POLICY_MIN_FEE_RATE,
+      maxFeeRate: v.TW_POLICY_MAX_FEE_RATE,
+      allow: splitList(v.TW_POLICY_ALLOW),
+      deny: splitList(v.TW_POLICY_DENY),
+    },
+    presignatures: { autofill: v.TW_PRESIG_AUTOFILL, lookahead: v.TW_PRESIG_LOOKAHEAD },
   }
+}
+
+function splitList(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)
 }
 
 /** Only the database URL, for the TypeORM CLI's DataSource (`persistence/data-source.ts`). */

@@ -101,6 +101,44 @@ export class EngineRepository {
     return { publicKey: k.publicKey.toString('hex'), chainCode: k.chainCode.toString('hex'), outputKey: k.outputKey.toString('hex') }
   }
 
+  /** Compressed ECDSA child public key at a non-hardened path (hex). */
+  ecdsaPublicKey(keyId: string, path: number[]): string {
+    return this.engine().ecdsaPublicKey(keyId, path).toString('hex')
+  }
+
+  /** x-only BIP86 output key of the FROST key's child at `path` (hex). */
+  frostOutputKey(keyId: string, path: number[]): string {
+    return this.engine().frostOutputKey(keyId, path).toString('hex')
+  }
+
+  /** Runs one presignature session with `signers`, bound to `path`; sealed as `presignatureId`. */
+  ecdsaPresign(presignatureId: string, keyId: string, signers: number[], path: number[]): Promise<void> {
+    return this.engine().ecdsaPresign(presignatureId, keyId, signers, path)
+  }
+
+  /** Presignature ids sealed on this node (not yet consumed). */
+  presignatures(): string[] {
+    return this.engine().presignatures()
+  }
+
+  /** One-round signing of a BIP143 preimage with a presignature (consumed). Returns DER hex. */
+  async ecdsaSignWithPresignature(sessionId: string, keyId: string, presignatureId: string, preimage: Uint8Array): Promise<string> {
+    const sig = await this.engine().ecdsaSignWithPresignature(sessionId, keyId, presignatureId, Buffer.from(preimage))
+    return sig.der.toString('hex')
+  }
+
+  /** Full threshold ECDSA signing of a BIP143 preimage. Returns DER hex. */
+  async ecdsaSign(sessionId: string, keyId: string, signers: number[], path: number[], preimage: Uint8Array): Promise<string> {
+    const sig = await this.engine().ecdsaSign(sessionId, keyId, signers, path, Buffer.from(preimage))
+    return sig.der.toString('hex')
+  }
+
+  /** FROST signing of a BIP341 SigMsg with the child key at `path`. Returns the 64-byte signature hex. */
+  async frostSign(sessionId: string, keyId: string, signers: number[], path: number[], sigMsg: Uint8Array): Promise<string> {
+    const sig = await this.engine().frostSign(sessionId, keyId, signers, path, Buffer.from(sigMsg))
+    return sig.toString('hex')
+  }
+
   probePeers(): Promise<PeerProbe[]> {
     return this.engine().probePeers()
   }

@@ -1,0 +1,129 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common'
+import { ApiBody, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
+import type {
+  AddressDto,
+  BalanceDto,
+  DescriptorsDto,
+  PresignatureJobsDto,
+  PresignatureRequest,
+  PresignatureStatusDto,
+  SendRequest,
+  TransactionDto,
+  TransactionListDto,
+  WalletType,
+} from '@tw/api'
+import { PresignatureService } from '../wallet/presignature.service'
+import { SendService } from '../wallet/send.service'
+import { WalletService } from '../wallet/wallet.service'
+import {
+  AddressDoc,
+  BalanceDoc,
+  DescriptorsDoc,
+  ErrorDoc,
+  PresignatureJobsDoc,
+  PresignatureRequestDoc,
+  PresignatureStatusDoc,
+  SendRequestDoc,
+  TransactionDoc,
+  TransactionListDoc,
+} from './openapi'
+import { addressQuerySchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema } from './schemas'
+import { ZodValidationPipe } from './zod-validation.pipe'
+
+interface StatusSettable {
+  status(code: number): unknown
+}
+
+@ApiTags('wallet')
+@Controller('api/v1/wallet')
+export class WalletController {
+  constructor(private readonly wallet: WalletService) {}
+
+  @Get('address')
+  @ApiOperation({ summary: 'A fresh receive (or change) address; never handed out twice' })
+  @ApiQuery({ name: 'type', enum: ['segwit', 'taproot'], required: false })
+  @ApiQuery({ name: 'change', enum: ['true', 'false'], required: false })
+  @ApiOkResponse({ type: AddressDoc })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY' })
+  address(@Query(new ZodValidationPipe(addressQuerySchema)) q: { type: WalletType; change: boolean }): Promise<AddressDto> {
+    return this.wallet.nextAddress(q.type, q.change)
+  }
+
+  @Get('balance')
+  @ApiOperation({ summary: 'Confirmed, unconfirmed and reserved balance per wallet type' })
+  @ApiOkResponse({ type: BalanceDoc })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE' })
+  balance(): Promise<BalanceDto> {
+    return this.wallet.balance()
+  }
+
+  @Get('descriptors')
+  @ApiOperation({ summary: 'Output descriptors (with checksums) for watch-only wallets' })
+  @ApiOkResponse({ type: DescriptorsDoc })
+  descriptors(): Promise<DescriptorsDto> {
+    return this.wallet.descriptors()
+  }
+}
+
+@ApiTags('transactions')
+@Controller('api/v1/transactions')
+export class TransactionsController {
+  constructor(private readonly send: SendService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Send: build, reserve coins and propose a spend for voting; poll GET /api/v1/transactions/{id}' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'the same key and body give the same transaction; another body gives 409' })
+  @ApiBody({ type: SendRequestDoc })
+  @ApiCreatedResponse({ type: TransactionDoc })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'INVALID_ADDRESS, WRONG_NETWORK, INVALID_AMOUNT, DUST_OUTPUT, FEE_RATE_OUT_OF_BOUNDS' })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'IDEMPOTENCY_KEY_REUSED, NO_ACTIVE_KEY' })
+  @ApiResponse({ status: 422, type: ErrorDoc, description: 'INSUFFICIENT_FUNDS, FEE_TOO_HIGH, POLICY_VIOLATION' })
+  async create(
+    @Body(new ZodValidationPipe(sendSchema)) body: SendRequest,
+    @Headers('idempotency-key') rawIdempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: StatusSettable,
+  ): Promise<TransactionDto> {
+    const idempotencyKey = new ZodValidationPipe(idempotencyKeySchema).transform(rawIdempotencyKey) as string | undefined
+    const { tx, created } = await this.send.create(body, idempotencyKey ?? null)
+    res.status(created ? 202 : 200)
+    return tx
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'All transactions, newest first' })
+  @ApiOkResponse({ type: TransactionListDoc })
+  list(): Promise<TransactionListDto> {
+    return this.send.list()
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One transaction with its state history and every vote' })
+  @ApiOkResponse({ type: TransactionDoc })
+  @ApiResponse({ status: 404, type: ErrorDoc })
+  get(@Param('id', new ZodValidationPipe(transactionIdSchema)) id: string): Promise<TransactionDto> {
+    return this.send.get(id)
+  }
+}
+
+@ApiTags('presignatures')
+@Controller('api/v1/presignatures')
+export class PresignaturesController {
+  constructor(private readonly presignatures: PresignatureService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Queue presignature generation where coverage is thinnest (preferred signer set)' })
+  @ApiBody({ type: PresignatureRequestDoc })
+  @ApiCreatedResponse({ type: PresignatureJobsDoc })
+  generate(@Body(new ZodValidationPipe(presignatureRequestSchema)) body: PresignatureRequest): Promise<PresignatureJobsDto> {
+    return this.presignatures.generate(body.count)
+  }
+
+  @Get('status')
+  @ApiOperation({ summary: 'Ready presignatures per signer set and coverage of spendable coins' })
+  @ApiOkResponse({ type: PresignatureStatusDoc })
+  status(): Promise<PresignatureStatusDto> {
+    return this.presignatures.status()
+  }
+}

@@ -1,0 +1,239 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import type { SendRequest, TransactionDto, TransactionListDto, WalletType } from '@tw/api'
+import {
+  BitcoinError,
+  buildUnsignedTransaction,
+  estimateVsize,
+  parseAddress,
+  parseAmountSats,
+  selectCoins,
+  type Selection,
+} from '@tw/bitcoin'
+import { createHash, randomUUID } from 'node:crypto'
+import { AuditService } from '../audit/audit.service'
+import { canonicalJson } from '../common/canonical-json'
+import { ConflictError, NotFoundError, WalletRequestError } from '../common/errors'
+import { EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { proposalHash } from './policy'
+import { TxStore } from './tx-store'
+import { WalletService } from './wallet.service'
+import { WalletKeys, type IdempotencyRecord, type TxRecord } from './wallet.types'
+
+/** HTTP status of each bad-request code of coin selection and validation. */
+const STATUS_OF: Record<string, number> = {
+  INVALID_ADDRESS: 400,
+  WRONG_NETWORK: 400,
+  INVALID_AMOUNT: 400,
+  DUST_OUTPUT: 400,
+  FEE_RATE_OUT_OF_BOUNDS: 400,
+  FEE_TOO_HIGH: 422,
+  INSUFFICIENT_FUNDS: 422,
+}
+
+/** Turns a libs/bitcoin error into the API's error (same stable code). */
+function toRequestError(err: unknown): unknown {
+  if (err instanceof BitcoinError && STATUS_OF[err.code]) {
+    return new WalletRequestError(err.code as never, STATUS_OF[err.code], err.message, err.details)
+  }
+  return err
+}
+
+/**
+ * `POST /api/v1/transactions` on any node: validates, builds the proposal (coin selection,
+ * change, fee, RBF, nLockTime = tip), and in ONE etcd transaction reserves its coins and
+ * publishes it for voting. Bad input is refused before anything is reserved. With an
+ * `Idempotency-Key`, the same key and body give the same transaction; the same key with
+ * another body is a 409.
+ */
+@Injectable()
+export class SendService {
+  private readonly log = new Logger('Send')
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly wallet: WalletService,
+    private readonly store: TxStore,
+    private readonly audit: AuditService,
+  ) {}
+
+  async create(body: SendRequest, idempotencyKey: string | null): Promise<{ tx: TransactionDto; created: boolean }> {
+    const type: WalletType = body.type ?? 'segwit'
+    const request = this.validate(body, type)
+    const bodyHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
+    let txId: string = randomUUID()
+    let idemKey: string | null = null
+    if (idempotencyKey !== null) {
+      idemKey = WalletKeys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'))
+      const existing = await this.etcd.get<IdempotencyRecord>(idemKey)
+      if (existing) return { tx: await this.replay(existing.value, bodyHash), created: false }
+      if (!(await this.etcd.putIfAbsent(idemKey, { txId, bodyHash } satisfies IdempotencyRecord))) {
+        const raced = await this.etcd.get<IdempotencyRecord>(idemKey)
+        if (raced) return { tx: await this.replay(raced.value, bodyHash), created: false }
+      }
+    }
+    try {
+      const record = await this.propose(txId, request, type)
+      await this.store.mirror(record, idempotencyKey)
+      await this.audit.record('tx.proposed', { txId, type, to: record.to, amountSats: record.amountSats, feeSats: record.feeSats, inputs: record.inputs.length }, 'api')
+      return { tx: await this.store.toDto(record), created: true }
+    } catch (err) {
+      // Nothing was reserved: free the idempotency key so a corrected retry can use it.
+      if (idemKey) await this.etcd.delete(idemKey).catch(() => undefined)
+      throw toRequestError(err)
+    }
+  }
+
+  async list(): Promise<TransactionListDto> {
+    const records = await this.store.list()
+    return { transactions: await Promise.all(records.map((r) => this.store.toDto(r))) }
+  }
+
+  async get(id: string): Promise<TransactionDto> {
+    const entry = await this.store.get(id)
+    if (!entry) throw new NotFoundError(`no transaction ${id}`)
+    let confirmations = 0
+    const r = entry.value
+    if (r.txid && (r.state === 'broadcast' || r.state === 'confirmed')) {
+      try {
+        const [status, tip] = await Promise.all([this.wallet.chain().txStatus(r.txid), this.wallet.chain().tipHeight()])
+        confirmations = status.confirmed && status.blockHeight !== null ? tip - status.blockHeight + 1 : 0
+      } catch {
+        confirmations = 0
+      }
+    }
+    return this.store.toDto(r, confirmations)
+  }
+
+  private async replay(rec: IdempotencyRecord, bodyHash: string): Promise<TransactionDto> {
+    if (rec.bodyHash !== bodyHash) {
+      throw new WalletRequestError('IDEMPOTENCY_KEY_REUSED', 409, 'this Idempotency-Key was used with a different request body')
+    }
+    for (let i = 0; i < 50; i++) {
+      const entry = await this.store.get(rec.txId)
+      if (entry) return this.store.toDto(entry.value)
+      await new Promise((r) => setTimeout(r, 100)) // the first request is still building it
+    }
+    throw new ConflictError('the first request with this Idempotency-Key is still being processed; retry shortly')
+  }
+
+  /** Edge validation: every problem of the request body, before any state is touched. */
+  private validate(body: SendRequest, type: WalletType): { to: string; amountSats: number; feeRate: number | null; type: WalletType } {
+    if (type !== 'segwit' && type !== 'taproot') throw new WalletRequestError('INVALID_ADDRESS', 400, 'type must be segwit or taproot')
+    try {
+      parseAddress(body.to, this.config.chain.network)
+    } catch (err) {
+      throw toRequestError(err)
+    }
+    let amountSats: number
+    try {
+      amountSats = parseAmountSats(body.amountSats)
+    } catch (err) {
+      throw toRequestError(err)
+    }
+    const p = this.config.policy
+    if (amountSats > p.maxAmountSats) {
+      throw new WalletRequestError('POLICY_VIOLATION', 422, `amount ${amountSats} sats exceeds the per-transaction limit of ${p.maxAmountSats} sats`)
+    }
+    if (p.deny.includes(body.to) || (p.allow.length > 0 && !p.allow.includes(body.to))) {
+      throw new WalletRequestError('POLICY_VIOLATION', 422, 'the destination is not allowed by the spending policy')
+    }
+    let feeRate: number | null = null
+    if (body.feeRate !== undefined && body.feeRate !== null) {
+      if (typeof body.feeRate !== 'number' || !Number.isFinite(body.feeRate) || body.feeRate < p.minFeeRate || body.feeRate > p.maxFeeRate) {
+        throw new WalletRequestError('FEE_RATE_OUT_OF_BOUNDS', 400, `feeRate must be a number of sat/vB in [${p.minFeeRate}, ${p.maxFeeRate}]`)
+      }
+      feeRate = body.feeRate
+    }
+    return { to: body.to, amountSats, feeRate, type }
+  }
+
+  private async feeRate(requested: number | null): Promise<number> {
+    if (requested !== null) return requested
+    const p = this.config.policy
+    const est = await this.wallet.chain().feeEstimates().catch(() => ({}) as Record<string, number>)
+    const rate = est['6'] ?? est['3'] ?? est['1'] ?? p.minFeeRate
+    return Math.min(p.maxFeeRate, Math.max(p.minFeeRate, Math.ceil(rate)))
+  }
+
+  /** Builds and publishes the proposal; retries coin selection if another send took a coin first. */
+  private async propose(txId: string, req: { to: string; amountSats: number; feeRate: number | null }, type: WalletType): Promise<TxRecord> {
+    const key = await this.wallet.key(type)
+    const chain = this.wallet.chain()
+    const feeRate = await this.feeRate(req.feeRate)
+    const toScript = parseAddress(req.to, this.config.chain.network).scriptPubKey
+    let changePath: number[] | null = null
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const [utxos, locks, tip] = await Promise.all([this.wallet.utxos(key), this.wallet.reservations(), chain.tipHeight()])
+      const spendable = utxos.filter((u) => u.confirmed && !locks.has(`${u.txid}:${u.vout}`))
+      changePath ??= [1, await this.wallet.takeIndex(key.keyId, 1)]
+      const change = this.wallet.derive(key, changePath)
+      const selection: Selection = selectCoins({
+        utxos: spendable,
+        outputs: [{ scriptPubKey: toScript, value: req.amountSats }],
+        feeRate,
+        change: { scriptPubKey: change.scriptPubKey, keyType: type, path: changePath },
+        minFeeRate: this.config.policy.minFeeRate,
+        maxFeeRate: this.config.policy.maxFeeRate,
+        maxFeeSats: this.config.policy.maxFeeSats,
+      })
+      // The payment first, change (if any) second: voters check exactly this shape.
+      const outs = [...selection.outputs].sort((a, b) => Number(a.isChange) - Number(b.isChange))
+      const unsignedTx = buildUnsignedTransaction({
+        inputs: selection.inputs,
+        outputs: outs.map((o) => ({ scriptPubKey: o.scriptPubKey, value: o.value })),
+        locktime: tip,
+        rbf: true,
+      })
+      const now = new Date().toISOString()
+      const base = {
+        id: txId,
+        keyId: key.keyId,
+        type,
+        to: req.to,
+        amountSats: req.amountSats,
+        unsignedTx,
+        inputs: selection.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value, scriptPubKey: Buffer.from(u.scriptPubKey).toString('hex'), path: u.path })),
+        outputs: outs.map((o) => ({
+          scriptPubKey: Buffer.from(o.scriptPubKey).toString('hex'),
+          address: o.isChange ? change.address : req.to,
+          value: o.value,
+          change: o.isChange,
+          ...(o.isChange && changePath ? { path: changePath } : {}),
+        })),
+      }
+      const record: TxRecord = {
+        ...base,
+        feeSats: selection.fee,
+        feeRate,
+        vsize: estimateVsize(selection.inputs.map(() => type), outs.map((o) => o.scriptPubKey)),
+        locktime: tip,
+        proposalHash: proposalHash(base),
+        proposedBy: this.config.nodeId,
+        state: 'voting',
+        attempt: 0,
+        signers: null,
+        signingMode: null,
+        signedTx: null,
+        txid: null,
+        error: null,
+        createdAt: now,
+        updatedAt: now,
+        history: [
+          { state: 'pending', at: now },
+          { state: 'voting', at: now },
+        ],
+      }
+      const lockKeys = record.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
+      const ok = await this.etcd.atomic({
+        absent: [WalletKeys.tx(txId), ...lockKeys],
+        puts: [...lockKeys.map((k) => [k, { txId }] as [string, unknown]), [WalletKeys.tx(txId), record]],
+      })
+      if (ok) return record
+      this.log.debug(`transaction ${txId}: a selected coin was reserved concurrently; selecting again`)
+    }
+    throw new ConflictError('could not reserve coins: other sends keep taking them; retry')
+  }
+}

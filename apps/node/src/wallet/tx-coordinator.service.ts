@@ -1,0 +1,329 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import type { TransactionStateDto } from '@tw/api'
+import { attachWitnesses, deriveEcdsaChild } from '@tw/bitcoin'
+import { AuditService } from '../audit/audit.service'
+import { errorMessage } from '../common/async'
+import { Reconciler } from '../common/reconciler'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { MetricsService } from '../metrics/metrics.service'
+import { ChainRejectedError } from '../chain/chain.client'
+import { TxStore } from './tx-store'
+import { WalletService } from './wallet.service'
+import {
+  TERMINAL_STATES,
+  WalletKeys,
+  type PresigRecord,
+  type PresigResult,
+  type SigningAttempt,
+  type SigningResult,
+  type TxRecord,
+} from './wallet.types'
+
+/** Voting closes unanswered after this long (the proposal expires, its coins are freed). */
+const VOTING_DEADLINE_MS = 5 * 60_000
+/** Signing attempts per transaction before it fails. */
+const MAX_ATTEMPTS = 3
+/** A presignature job with missing results after this long is burned. */
+const PRESIG_DEADLINE_MS = 10 * 60_000
+
+/**
+ * The leader's half of a spend (DESIGN §5 steps 3–5), every write fenced on its term so a
+ * deposed leader writes nothing and the next leader resumes from etcd:
+ * - voting → approved (≥ t valid signed approvals) / rejected (approval impossible) / expired;
+ * - approved → signing: picks t approving, up, unbanned signers, allocates one ready
+ *   presignature per input for that set in the same transaction (exactly once), and writes
+ *   the attempt;
+ * - signing → signed: every signer reported the same verified signatures; any failure burns
+ *   the attempt's presignatures and starts a new attempt without the culprits (the same
+ *   unsigned transaction: never other inputs);
+ * - signed → broadcast → confirmed.
+ * Also settles presignature jobs (ready when all four signers made it, burned otherwise).
+ */
+@Injectable()
+export class TxCoordinatorService {
+  private readonly log = new Logger('TxCoordinator')
+  private readonly reconciler = new Reconciler('TxCoordinator', 1000, () => this.step())
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly cluster: ClusterService,
+    private readonly wallet: WalletService,
+    private readonly store: TxStore,
+    private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const prefix of [WalletKeys.txs, WalletKeys.votesAll, WalletKeys.resultsAll, WalletKeys.presigResultsAll, '/tw/nodes/', '/tw/leader']) {
+      await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
+    }
+    this.reconciler.start()
+  }
+
+  stop(): Promise<void> {
+    return this.reconciler.stop()
+  }
+
+  kick(): void {
+    this.reconciler.kick()
+  }
+
+  private async step(): Promise<void> {
+    const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
+    if (!term) return
+    const entries = await this.etcd.getPrefix<TxRecord>(WalletKeys.txs)
+    for (const entry of entries) {
+      if (TERMINAL_STATES.includes(entry.value.state)) continue
+      try {
+        await this.advance(term, entry)
+      } catch (err) {
+        this.log.warn(`transaction ${entry.value.id} (${entry.value.state}): ${errorMessage(err)}`)
+      }
+    }
+    await this.settlePresignatures(term)
+  }
+
+  private async advance(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+    const tx = entry.value
+    switch (tx.state) {
+      case 'pending':
+      case 'voting':
+        return this.tally(term, entry)
+      case 'approved':
+        return this.startAttempt(term, entry, [])
+      case 'signing':
+        return this.collect(term, entry)
+      case 'signed':
+        return this.broadcast(term, entry)
+      case 'broadcast':
+        return this.track(term, entry)
+    }
+  }
+
+  /** Writes `tx` in `state` if it is unchanged since read and we still lead; also deletes/puts `extra`. */
+  private async transition(
+    term: string,
+    entry: EtcdEntry<TxRecord>,
+    state: TransactionStateDto,
+    patch: Partial<TxRecord> = {},
+    extra: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[]; unchanged?: [string, string][] } = {},
+  ): Promise<boolean> {
+    const next = TxStore.advance(entry.value, state, patch)
+    const ok = await this.etcd.fencedTxn(term, {
+      unchanged: [[entry.key, entry.modRevision], ...(extra.unchanged ?? [])],
+      absent: extra.absent,
+      puts: [[entry.key, next], ...(extra.puts ?? [])],
+      deletes: extra.deletes,
+    })
+    if (ok) {
+      this.metrics.transactions.inc({ state })
+      this.log.log(`transaction ${next.id}: ${entry.value.state} → ${state}${patch.error ? ` (${patch.error.code}: ${patch.error.message})` : ''}`)
+      await this.audit.record('tx.state', { txId: next.id, from: entry.value.state, to: state, txid: next.txid, error: next.error })
+      await this.store.mirror(next)
+    }
+    return ok
+  }
+
+  private lockKeys(tx: TxRecord): string[] {
+    return tx.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
+  }
+
+  // ------------------------------------------------------------------ voting
+
+  private async tally(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+    const tx = entry.value
+    let approvals = 0
+    let rejections = 0
+    for (const v of await this.store.votes(tx.id)) {
+      if (!(await this.store.voteValid(v, tx))) continue
+      if (v.payload.approve) approvals++
+      else rejections++
+    }
+    const { threshold: t, clusterSize: n } = this.config
+    if (approvals >= t) {
+      await this.transition(term, entry, 'approved')
+    } else if (n - rejections < t) {
+      await this.transition(term, entry, 'rejected', { error: { code: 'POLICY_VIOLATION', message: `${rejections} of ${n} nodes rejected the proposal` } }, { deletes: this.lockKeys(tx) })
+    } else if (Date.now() - Date.parse(tx.createdAt) > VOTING_DEADLINE_MS) {
+      await this.transition(term, entry, 'expired', { error: { code: 'TIMEOUT', message: `only ${approvals} approvals before the voting deadline` } }, { deletes: this.lockKeys(tx) })
+    }
+  }
+
+  // ------------------------------------------------------------------ signing
+
+  /** Approving, up, unbanned nodes, preferring the lowest ids; null if fewer than t. */
+  private async pickSigners(tx: TxRecord, exclude: number[]): Promise<number[] | null> {
+    const up = new Set(this.cluster.upNodes())
+    const banned = new Set(this.cluster.bannedNodes())
+    const approvers: number[] = []
+    for (const v of await this.store.votes(tx.id)) {
+      if (v.payload.approve && (await this.store.voteValid(v, tx))) approvers.push(v.payload.nodeId)
+    }
+    const eligible = approvers.filter((id) => up.has(id) && !banned.has(id) && !exclude.includes(id)).sort((a, b) => a - b)
+    return eligible.length >= this.config.threshold ? eligible.slice(0, this.config.threshold) : null
+  }
+
+  private async startAttempt(term: string, entry: EtcdEntry<TxRecord>, exclude: number[]): Promise<void> {
+    const tx = entry.value
+    const signers = await this.pickSigners(tx, exclude)
+    if (!signers) {
+      if (Date.now() - Date.parse(tx.updatedAt) > VOTING_DEADLINE_MS) {
+        await this.transition(term, entry, 'failed', { error: { code: 'CLUSTER_UNAVAILABLE', message: 'not enough healthy approving signers' } }, { deletes: this.lockKeys(tx) })
+      }
+      return
+    }
+    const attempt = tx.attempt + 1
+    // ECDSA: one ready presignature per input for exactly this signer set and path, taken in
+    // the same fenced transaction as the attempt (compare-and-swap on each record).
+    const presignatures: (string | null)[] = tx.inputs.map(() => null)
+    const unchanged: [string, string][] = []
+    const puts: [string, unknown][] = []
+    if (tx.type === 'segwit') {
+      const ready = (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)).filter(
+        (e) => e.value.status === 'ready' && e.value.keyId === tx.keyId && e.value.signers.join(',') === signers.join(','),
+      )
+      for (const [i, input] of tx.inputs.entries()) {
+        const pick = ready.find((e) => e.value.path.join('/') === input.path.join('/') && !presignatures.includes(e.value.id))
+        if (!pick) continue
+        presignatures[i] = pick.value.id
+        unchanged.push([pick.key, pick.modRevision])
+        puts.push([pick.key, { ...pick.value, status: 'allocated', txId: tx.id }])
+      }
+    }
+    const mode: SigningAttempt['mode'] =
+      tx.type === 'taproot' ? 'frost' : presignatures.every(Boolean) ? 'presignature' : presignatures.some(Boolean) ? 'mixed' : 'full'
+    const record: SigningAttempt = { txId: tx.id, attempt, signers, mode, presignatures, createdAt: new Date().toISOString(), term }
+    await this.transition(
+      term,
+      entry,
+      'signing',
+      { attempt, signers, signingMode: mode },
+      { absent: [WalletKeys.attempt(tx.id, attempt)], puts: [[WalletKeys.attempt(tx.id, attempt), record], ...puts], unchanged },
+    )
+  }
+
+  private async collect(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+    const tx = entry.value
+    const attempt = (await this.etcd.get<SigningAttempt>(WalletKeys.attempt(tx.id, tx.attempt)))?.value
+    if (!attempt) return this.startAttempt(term, entry, [])
+    const results = (await this.etcd.getPrefix<SigningResult>(WalletKeys.results(tx.id, attempt.attempt))).map((e) => e.value)
+    const failures = results.filter((r): r is Extract<SigningResult, { ok: false }> => !r.ok)
+    const deadline = Date.parse(attempt.createdAt) + this.config.sessionTimeoutMs * Math.max(1, tx.inputs.length) + 30_000
+    const complete = attempt.signers.every((s) => results.some((r) => r.nodeId === s))
+    if (complete && failures.length === 0) {
+      const sigs = results.map((r) => (r as Extract<SigningResult, { ok: true }>).signatures.join(','))
+      if (new Set(sigs).size !== 1) {
+        return this.failAttempt(term, entry, attempt, 'SIGNATURES_DIFFER', 'signers reported different signatures', [])
+      }
+      const signatures = (results[0] as Extract<SigningResult, { ok: true }>).signatures
+      const key = await this.wallet.keyById(tx.keyId)
+      if (!key) return this.failAttempt(term, entry, attempt, 'NO_ACTIVE_KEY', `key ${tx.keyId} is not active`, [])
+      const witnesses = tx.inputs.map((input, i) =>
+        tx.type === 'segwit'
+          ? [Buffer.concat([Buffer.from(signatures[i], 'hex'), Buffer.from([0x01])]), Buffer.from(deriveEcdsaChild(key.publicKey, key.chainCode, input.path))]
+          : [Buffer.from(signatures[i], 'hex')],
+      )
+      const signed = attachWitnesses(tx.unsignedTx, witnesses)
+      const used = attempt.presignatures.filter((p): p is string => Boolean(p))
+      const presigPuts = await this.presigUpdates(used, 'used', tx.id)
+      await this.transition(term, entry, 'signed', { signedTx: signed.hex, txid: signed.txid }, { puts: presigPuts })
+      return
+    }
+    if (failures.length > 0 && (complete || failures.some((f) => f.culprits.length > 0))) {
+      const culprits = [...new Set(failures.flatMap((f) => f.culprits))]
+      const first = failures[0]
+      return this.failAttempt(term, entry, attempt, first.code, `node ${first.nodeId}: ${first.error}`, culprits)
+    }
+    if (Date.now() > deadline) {
+      const silent = attempt.signers.filter((s) => !results.some((r) => r.nodeId === s))
+      return this.failAttempt(term, entry, attempt, 'TIMEOUT', `no result from node(s) ${silent.join(',')}`, silent)
+    }
+  }
+
+  /** Burns the attempt's presignatures and starts the next attempt without `exclude`, or fails. */
+  private async failAttempt(term: string, entry: EtcdEntry<TxRecord>, attempt: SigningAttempt, code: string, message: string, exclude: number[]): Promise<void> {
+    const tx = entry.value
+    const burned = attempt.presignatures.filter((p): p is string => Boolean(p))
+    const presigPuts = await this.presigUpdates(burned, 'burned', tx.id)
+    if (burned.length) await this.audit.record('presig.burned', { txId: tx.id, attempt: attempt.attempt, presignatures: burned, reason: code })
+    this.log.warn(`transaction ${tx.id} attempt ${attempt.attempt} failed: ${code}: ${message}`)
+    if (tx.attempt >= MAX_ATTEMPTS) {
+      await this.transition(term, entry, 'failed', { error: { code, message } }, { puts: presigPuts, deletes: this.lockKeys(tx) })
+      return
+    }
+    // Back to approved with the failure noted; the next step picks new signers without the culprits.
+    const ok = await this.transition(term, entry, 'approved', { error: { code, message } }, { puts: presigPuts })
+    if (ok && exclude.length) {
+      const fresh = await this.etcd.get<TxRecord>(entry.key)
+      if (fresh) await this.startAttempt(term, fresh, exclude)
+    }
+  }
+
+  private async presigUpdates(ids: string[], status: 'used' | 'burned', txId: string): Promise<[string, unknown][]> {
+    const puts: [string, unknown][] = []
+    for (const id of ids) {
+      const rec = (await this.etcd.get<PresigRecord>(WalletKeys.presig(id)))?.value
+      if (rec) puts.push([WalletKeys.presig(id), { ...rec, status, txId }])
+    }
+    return puts
+  }
+
+  // ------------------------------------------------------------------ chain
+
+  private async broadcast(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+    const tx = entry.value
+    try {
+      const txid = await this.wallet.chain().broadcast(tx.signedTx!)
+      if (txid !== tx.txid) this.log.warn(`chain answered txid ${txid} for ${tx.txid}`)
+      await this.transition(term, entry, 'broadcast')
+    } catch (err) {
+      if (err instanceof ChainRejectedError) {
+        // Signed transactions keep their coins reserved: they may still confirm later.
+        await this.transition(term, entry, 'failed', { error: { code: 'CHAIN_REJECTED', message: err.reason } })
+        return
+      }
+      this.log.warn(`broadcasting ${tx.id}: ${errorMessage(err)}; will retry`)
+    }
+  }
+
+  private async track(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+    const tx = entry.value
+    const chain = this.wallet.chain()
+    const status = await chain.txStatus(tx.txid!)
+    if (!status.found) {
+      await chain.broadcast(tx.signedTx!).catch(() => undefined) // dropped from a mempool: re-announce
+      return
+    }
+    if (!status.confirmed || status.blockHeight === null) return
+    const confirmations = (await chain.tipHeight()) - status.blockHeight + 1
+    if (confirmations >= this.config.chain.confirmations) {
+      await this.transition(term, entry, 'confirmed', {}, { deletes: this.lockKeys(tx) })
+    }
+  }
+
+  // ------------------------------------------------------------------ presignatures
+
+  private async settlePresignatures(term: string): Promise<void> {
+    const pool = await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)
+    const sizes = new Map<string, number>()
+    for (const e of pool) {
+      const p = e.value
+      if (p.status === 'ready') sizes.set(p.signers.join(','), (sizes.get(p.signers.join(',')) ?? 0) + 1)
+      if (p.status !== 'generating') continue
+      const results = (await this.etcd.getPrefix<PresigResult>(WalletKeys.presigResults(p.id))).map((r) => r.value)
+      let status: PresigRecord['status'] | null = null
+      if (results.some((r) => !r.ok)) status = 'burned'
+      else if (p.signers.every((s) => results.some((r) => r.nodeId === s && r.ok))) status = 'ready'
+      else if (Date.now() - Date.parse(p.createdAt) > PRESIG_DEADLINE_MS) status = 'burned'
+      if (!status) continue
+      const ok = await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], puts: [[e.key, { ...p, status }]] })
+      if (ok) await this.audit.record(status === 'ready' ? 'presig.generated' : 'presig.burned', { id: p.id, keyId: p.keyId, path: p.path, signers: p.signers })
+    }
+    this.metrics.presignaturePool.reset()
+    for (const [set, n] of sizes) this.metrics.presignaturePool.set({ signer_set: set }, n)
+  }
+}

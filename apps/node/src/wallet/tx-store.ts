@@ -1,0 +1,165 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import type { TransactionDto, TransactionStateDto, VoteDto } from '@tw/api'
+import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto'
+import { canonicalJson } from '../common/canonical-json'
+import { errorMessage } from '../common/async'
+import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { DatabaseRepository } from '../persistence/database.repository'
+import { TransactionEntity } from '../persistence/entities'
+import { toPsbt } from '@tw/bitcoin'
+import { pathString, WalletKeys, type SignedVote, type TxRecord } from './wallet.types'
+
+/** Deterministic row id of a node's mirror of transaction `txId` (one row per node in a shared database). */
+export function mirrorRowId(txId: string, nodeId: number): string {
+  const h = createHash('sha256').update(`${txId}:${nodeId}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+/**
+ * Transactions: etcd holds the record every node acts on (`/tw/tx/<id>`), PostgreSQL a
+ * per-node mirror for queries and history. Knows the votes' signatures too: a vote counts
+ * only if it verifies against the voter's certificate, published in etcd (`/tw/certs/<id>`)
+ * and checked against the cluster CA.
+ */
+@Injectable()
+export class TxStore {
+  private readonly log = new Logger('TxStore')
+  private readonly certs = new Map<number, string>()
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly db: DatabaseRepository,
+  ) {}
+
+  async get(id: string): Promise<EtcdEntry<TxRecord> | null> {
+    return this.etcd.get<TxRecord>(WalletKeys.tx(id))
+  }
+
+  async list(): Promise<TxRecord[]> {
+    return (await this.etcd.getPrefix<TxRecord>(WalletKeys.txs)).map((e) => e.value).sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+  }
+
+  async votes(id: string): Promise<SignedVote[]> {
+    return (await this.etcd.getPrefix<SignedVote>(WalletKeys.votes(id))).map((e) => e.value)
+  }
+
+  /** `record` moved to `state` (history appended); the caller writes it (fenced). */
+  static advance(record: TxRecord, state: TransactionStateDto, patch: Partial<TxRecord> = {}): TxRecord {
+    const at = new Date().toISOString()
+    return { ...record, ...patch, state, updatedAt: at, history: [...record.history, { state, at }] }
+  }
+
+  /** Upserts this node's PostgreSQL mirror of `record`. Best effort: etcd is the record of truth. */
+  async mirror(record: TxRecord, idempotencyKey: string | null = null): Promise<void> {
+    try {
+      await this.db.transaction(async (em) => {
+        const repo = em.getRepository(TransactionEntity)
+        const id = mirrorRowId(record.id, this.config.nodeId)
+        const existing = await repo.findOne({ where: { id } })
+        const row = existing ?? repo.create({ id, nodeId: this.config.nodeId, idempotencyKey })
+        Object.assign(row, {
+          keyId: record.keyId,
+          keyType: record.type === 'segwit' ? 'ecdsa' : 'schnorr',
+          state: record.state,
+          toAddress: record.to,
+          amountSats: String(record.amountSats),
+          feeRate: String(record.feeRate),
+          unsignedTx: record.unsignedTx,
+          signedTx: record.signedTx,
+          txid: record.txid,
+          error: record.error ? `${record.error.code}: ${record.error.message}` : null,
+        })
+        await repo.save(row)
+      })
+    } catch (err) {
+      this.log.warn(`mirroring transaction ${record.id} to PostgreSQL failed: ${errorMessage(err)}`)
+    }
+  }
+
+  /** Publishes this node's certificate so others can check its signed votes. */
+  async publishCert(certPem: string): Promise<void> {
+    await this.etcd.put(WalletKeys.cert(this.config.nodeId), { nodeId: this.config.nodeId, certPem })
+  }
+
+  /** The voter's certificate, verified against the cluster CA for that node id; null if none. */
+  async certOf(nodeId: number): Promise<string | null> {
+    const cached = this.certs.get(nodeId)
+    if (cached) return cached
+    const rec = (await this.etcd.get<{ certPem: string }>(WalletKeys.cert(nodeId)))?.value
+    if (!rec) return null
+    const native = await import('@tw/native')
+    const { readFileSync } = await import('node:fs')
+    try {
+      native.verifyNodeCertificate(readFileSync(this.config.tls.caCertPath, 'utf8'), rec.certPem, nodeId)
+    } catch (err) {
+      this.log.warn(`certificate published for node ${nodeId} does not verify: ${errorMessage(err)}`)
+      return null
+    }
+    this.certs.set(nodeId, rec.certPem)
+    return rec.certPem
+  }
+
+  /** Whether `vote` is signed by the node it names, for exactly `record`. */
+  async voteValid(vote: SignedVote, record: TxRecord): Promise<boolean> {
+    if (vote.payload.txId !== record.id || vote.payload.proposalHash !== record.proposalHash) return false
+    const cert = await this.certOf(vote.payload.nodeId)
+    if (!cert) return false
+    try {
+      return verifySignature('sha256', Buffer.from(canonicalJson(vote.payload)), createPublicKey(cert), Buffer.from(vote.signature, 'base64'))
+    } catch {
+      return false
+    }
+  }
+
+  async toDto(record: TxRecord, confirmations = 0): Promise<TransactionDto> {
+    const votes: VoteDto[] = []
+    for (const v of await this.votes(record.id)) {
+      votes.push({
+        nodeId: v.payload.nodeId,
+        approve: v.payload.approve,
+        reason: v.payload.reason,
+        signatureValid: await this.voteValid(v, record),
+        votedAt: v.payload.votedAt,
+      })
+    }
+    votes.sort((a, b) => a.nodeId - b.nodeId)
+    let psbt = ''
+    try {
+      psbt = toPsbt({
+        txHex: record.unsignedTx,
+        inputs: record.inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: record.type })),
+        network: this.config.chain.network,
+        keys: {},
+      })
+    } catch {
+      psbt = ''
+    }
+    return {
+      id: record.id,
+      state: record.state,
+      type: record.type,
+      keyId: record.keyId,
+      to: record.to,
+      amountSats: record.amountSats,
+      feeSats: record.feeSats,
+      feeRate: record.feeRate,
+      vsize: record.vsize,
+      inputs: record.inputs.map((i) => ({ txid: i.txid, vout: i.vout, valueSats: i.value, path: pathString(i.path) })),
+      outputs: record.outputs.map((o) => ({ address: o.address, valueSats: o.value, change: o.change })),
+      txid: record.txid,
+      hex: record.signedTx,
+      psbt,
+      signers: record.signers,
+      signingMode: record.signingMode,
+      votes,
+      confirmations,
+      error: record.error,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      history: record.history,
+    }
+  }
+}

@@ -1,0 +1,306 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import { segwitAddress, segwitSighashPreimage, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
+import { sign as signWithKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { AuditService } from '../audit/audit.service'
+import { errorMessage } from '../common/async'
+import { canonicalJson } from '../common/canonical-json'
+import { Reconciler } from '../common/reconciler'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { EngineRepository, engineErrorCode } from '../engine/engine.repository'
+import { MetricsService } from '../metrics/metrics.service'
+import { DatabaseRepository } from '../persistence/database.repository'
+import { VoteEntity, VotingRoundEntity } from '../persistence/entities'
+import { checkProposal, type Verdict } from './policy'
+import { TxStore } from './tx-store'
+import { WalletService } from './wallet.service'
+import {
+  TERMINAL_STATES,
+  WalletKeys,
+  type PresigRecord,
+  type PresigResult,
+  type SignedVote,
+  type SigningAttempt,
+  type SigningResult,
+  type TxRecord,
+  type VotePayload,
+} from './wallet.types'
+
+/**
+ * Every node's part in a spend: it votes on each proposal after checking it itself, and
+ * contributes to a signing attempt only when it is a named signer, it sees enough valid
+ * signed approvals for exactly that proposal, and it computed every sighash itself. It
+ * also runs the presignature jobs it is named in.
+ *
+ * Idempotent across restarts: a vote is create-if-absent; an attempt this node already
+ * reported on is not rerun, and one the other signers already finished is reported as
+ * missed rather than run alone (it could only time out).
+ */
+@Injectable()
+export class TxWorkerService {
+  private readonly log = new Logger('TxWorker')
+  private readonly reconciler = new Reconciler('TxWorker', 1000, () => this.step())
+  private readonly running = new Set<string>()
+  private presignRunning: string | null = null
+  private readonly mirrored = new Map<string, string>()
+  private keyPem: string | null = null
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly cluster: ClusterService,
+    private readonly engine: EngineRepository,
+    private readonly wallet: WalletService,
+    private readonly store: TxStore,
+    private readonly db: DatabaseRepository,
+    private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async start(): Promise<void> {
+    this.keyPem = readFileSync(this.config.tls.nodeKeyPath, 'utf8')
+    await this.store.publishCert(readFileSync(this.config.tls.nodeCertPath, 'utf8')).catch((err) => this.log.warn(`publishing certificate: ${errorMessage(err)}`))
+    for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.presigs]) {
+      await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
+    }
+    this.reconciler.start()
+  }
+
+  stop(): Promise<void> {
+    return this.reconciler.stop()
+  }
+
+  private async step(): Promise<void> {
+    if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
+    const txs = await this.store.list()
+    for (const tx of txs) {
+      if (this.mirrored.get(tx.id) !== tx.state) {
+        await this.store.mirror(tx)
+        this.mirrored.set(tx.id, tx.state)
+      }
+      if (TERMINAL_STATES.includes(tx.state)) continue
+      if (tx.state === 'voting') await this.vote(tx, txs)
+      if (tx.state === 'signing') await this.maybeSign(tx)
+    }
+    await this.maybePresign()
+  }
+
+  // ------------------------------------------------------------------ voting
+
+  private async vote(tx: TxRecord, all: TxRecord[]): Promise<void> {
+    const me = this.config.nodeId
+    if (await this.etcd.get(WalletKeys.vote(tx.id, me))) return
+    const timer = this.metrics.voteDuration.startTimer()
+    const verdict = await this.judge(tx, all)
+    const payload: VotePayload = { txId: tx.id, proposalHash: tx.proposalHash, nodeId: me, approve: verdict.approve, reason: verdict.reason, votedAt: new Date().toISOString() }
+    const signature = signWithKey('sha256', Buffer.from(canonicalJson(payload)), this.keyPem!).toString('base64')
+    const vote: SignedVote = { payload, signature }
+    const created = await this.etcd.putIfAbsent(WalletKeys.vote(tx.id, me), vote)
+    timer()
+    if (!created) return
+    this.log.log(`voted ${verdict.approve ? 'APPROVE' : `REJECT (${verdict.reason})`} on ${tx.id}`)
+    await this.recordVote(tx, vote)
+    await this.audit.record('tx.voted', { txId: tx.id, approve: verdict.approve, reason: verdict.reason, proposalHash: tx.proposalHash })
+  }
+
+  /** This node's own check of the proposal (its key, its chain view, the policy). */
+  async judge(tx: TxRecord, all: TxRecord[]): Promise<Verdict> {
+    try {
+      const held = this.engine.keyInfo(tx.type === 'segwit' ? 'ecdsa' : 'schnorr', tx.keyId)
+      if (!held) return { approve: false, reason: `this node holds no share of key ${tx.keyId}` }
+      const scriptAt = (path: number[]): string => Buffer.from(this.ownScript(tx, path)).toString('hex')
+      const chain = this.wallet.chain()
+      const unspent = new Set<string>()
+      for (const inp of tx.inputs) {
+        const address = this.ownAddress(tx, inp.path)
+        for (const u of await chain.utxos(address)) if (u.confirmed) unspent.add(`${u.txid}:${u.vout}:${u.value}`)
+      }
+      const locks = await this.wallet.reservations()
+      const dayAgo = Date.now() - 24 * 3600_000
+      const spentToday = all
+        .filter((t) => t.id !== tx.id && Date.parse(t.createdAt) > dayAgo && !['rejected', 'failed', 'expired'].includes(t.state))
+        .reduce((a, t) => a + t.amountSats, 0)
+      return checkProposal(tx, {
+        network: this.config.chain.network,
+        policy: this.config.policy,
+        scriptAt,
+        utxoExists: (txid, vout, value) => unspent.has(`${txid}:${vout}:${value}`),
+        lockOf: (txid, vout) => locks.get(`${txid}:${vout}`),
+        spentToday,
+      })
+    } catch (err) {
+      return { approve: false, reason: `could not check the proposal: ${errorMessage(err)}` }
+    }
+  }
+
+  /** The wallet's output script at `path`, from this node's own key share (not the proposer's word). */
+  private ownScript(tx: TxRecord, path: number[]): Uint8Array {
+    return tx.type === 'segwit'
+      ? segwitAddress(Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, path), 'hex'), this.config.chain.network).scriptPubKey
+      : taprootAddress(Buffer.from(this.engine.frostOutputKey(tx.keyId, path), 'hex'), this.config.chain.network).scriptPubKey
+  }
+
+  private ownAddress(tx: TxRecord, path: number[]): string {
+    return tx.type === 'segwit'
+      ? segwitAddress(Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, path), 'hex'), this.config.chain.network).address
+      : taprootAddress(Buffer.from(this.engine.frostOutputKey(tx.keyId, path), 'hex'), this.config.chain.network).address
+  }
+
+  private async recordVote(tx: TxRecord, vote: SignedVote): Promise<void> {
+    try {
+      await this.db.transaction(async (em) => {
+        await em
+          .createQueryBuilder()
+          .insert()
+          .into(VotingRoundEntity)
+          .values({ id: tx.id, transactionId: tx.id, round: 1, proposerNodeId: tx.proposedBy, status: 'open' })
+          .orIgnore()
+          .execute()
+        await em
+          .createQueryBuilder()
+          .insert()
+          .into(VoteEntity)
+          .values({
+            votingRoundId: tx.id,
+            voterNodeId: vote.payload.nodeId,
+            approve: vote.payload.approve,
+            reason: vote.payload.reason,
+            payload: canonicalJson(vote.payload),
+            signature: vote.signature,
+          })
+          .orIgnore()
+          .execute()
+      })
+    } catch (err) {
+      this.log.warn(`recording vote on ${tx.id} in PostgreSQL failed: ${errorMessage(err)}`)
+    }
+  }
+
+  // ------------------------------------------------------------------ signing
+
+  private async maybeSign(tx: TxRecord): Promise<void> {
+    const me = this.config.nodeId
+    const attempt = (await this.etcd.get<SigningAttempt>(WalletKeys.attempt(tx.id, tx.attempt)))?.value
+    if (!attempt || !attempt.signers.includes(me)) return
+    const runKey = `${tx.id}/${attempt.attempt}`
+    if (this.running.has(runKey)) return
+    const results = (await this.etcd.getPrefix<SigningResult>(WalletKeys.results(tx.id, attempt.attempt))).map((e) => e.value)
+    if (results.some((r) => r.nodeId === me)) return
+    if (results.length > 0 && results.every((r) => r.ok)) {
+      // Everyone else finished without us: the session is over; running alone could only time out.
+      await this.report(tx.id, attempt.attempt, { nodeId: me, ok: false, code: 'MISSED', error: 'this node was not running when the session ran', culprits: [], reportedAt: new Date().toISOString() })
+      return
+    }
+    this.running.add(runKey)
+    void this.sign(tx, attempt).finally(() => {
+      this.running.delete(runKey)
+      this.reconciler.kick()
+    })
+  }
+
+  private async sign(tx: TxRecord, attempt: SigningAttempt): Promise<void> {
+    const me = this.config.nodeId
+    const started = Date.now()
+    let result: SigningResult
+    try {
+      await this.checkQuorum(tx)
+      const signatures: string[] = []
+      const prevouts = tx.inputs.map((i) => ({ scriptPubKey: this.ownScript(tx, i.path), value: i.value }))
+      for (const [i, input] of tx.inputs.entries()) {
+        const session = `${tx.id}.${attempt.attempt}.${i}`
+        if (tx.type === 'taproot') {
+          const sigMsg = taprootSigMsg(tx.unsignedTx, i, prevouts)
+          signatures.push(await this.engine.frostSign(session, tx.keyId, attempt.signers, input.path, sigMsg))
+        } else {
+          const pub = Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, input.path), 'hex')
+          const preimage = segwitSighashPreimage(tx.unsignedTx, i, pub, input.value)
+          const presig = attempt.presignatures[i]
+          signatures.push(
+            presig
+              ? await this.engine.ecdsaSignWithPresignature(session, tx.keyId, presig, preimage)
+              : await this.engine.ecdsaSign(session, tx.keyId, attempt.signers, input.path, preimage),
+          )
+        }
+      }
+      const mode = tx.type === 'taproot' ? 'frost' : attempt.presignatures.every(Boolean) ? 'presignature' : 'full'
+      this.metrics.signatureDuration.observe({ protocol: tx.type === 'taproot' ? 'frost' : 'ecdsa', mode }, (Date.now() - started) / 1000 / tx.inputs.length)
+      this.log.log(`signed ${tx.id} attempt ${attempt.attempt} (${tx.inputs.length} input(s), ${mode}) in ${Date.now() - started} ms`)
+      result = { nodeId: me, ok: true, signatures, reportedAt: new Date().toISOString() }
+    } catch (err) {
+      const code = engineErrorCode(err) ?? (err as { code?: string }).code ?? 'INTERNAL'
+      const culprits = (err as { culprits?: number[] }).culprits ?? []
+      this.log.warn(`signing ${tx.id} attempt ${attempt.attempt} failed: ${code}: ${errorMessage(err)}${culprits.length ? ` (culprits ${culprits.join(',')})` : ''}`)
+      result = { nodeId: me, ok: false, code, error: errorMessage(err), culprits, reportedAt: new Date().toISOString() }
+    }
+    await this.audit.record('tx.signed_share', { txId: tx.id, attempt: attempt.attempt, ok: result.ok, ...(result.ok ? {} : { code: result.code, culprits: result.culprits }) })
+    await this.report(tx.id, attempt.attempt, result)
+  }
+
+  /** Refuses to sign without `threshold` valid signed approvals of exactly this proposal, ours included. */
+  private async checkQuorum(tx: TxRecord): Promise<void> {
+    const votes = await this.store.votes(tx.id)
+    let approvals = 0
+    let mine = false
+    for (const v of votes) {
+      if (!v.payload.approve || !(await this.store.voteValid(v, tx))) continue
+      approvals++
+      if (v.payload.nodeId === this.config.nodeId) mine = true
+    }
+    if (approvals < this.config.threshold) {
+      throw Object.assign(new Error(`only ${approvals} valid signed approvals of this proposal (need ${this.config.threshold})`), { code: 'NO_QUORUM' })
+    }
+    if (!mine) throw Object.assign(new Error('this node did not approve this proposal'), { code: 'NOT_APPROVED' })
+  }
+
+  private async report(txId: string, attempt: number, result: SigningResult): Promise<void> {
+    for (let i = 0; i < 60; i++) {
+      try {
+        await this.etcd.put(WalletKeys.result(txId, attempt, this.config.nodeId), result)
+        return
+      } catch (err) {
+        this.log.warn(`reporting signing result: ${errorMessage(err)}; retrying`)
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ presignatures
+
+  /** Runs the oldest presignature job naming this node, one at a time. */
+  private async maybePresign(): Promise<void> {
+    if (this.presignRunning) return
+    const me = this.config.nodeId
+    const jobs = (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs))
+      .map((e) => e.value)
+      .filter((p) => p.status === 'generating' && p.signers.includes(me))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    for (const job of jobs) {
+      const results = (await this.etcd.getPrefix<PresigResult>(WalletKeys.presigResults(job.id))).map((e) => e.value)
+      if (results.some((r) => r.nodeId === me)) continue
+      if (results.some((r) => !r.ok) || (results.length > 0 && this.engine.presignatures().includes(job.id))) continue
+      this.presignRunning = job.id
+      void this.presign(job).finally(() => {
+        this.presignRunning = null
+        this.reconciler.kick()
+      })
+      return
+    }
+  }
+
+  private async presign(job: PresigRecord): Promise<void> {
+    const started = Date.now()
+    let result: PresigResult
+    try {
+      await this.engine.ecdsaPresign(job.id, job.keyId, job.signers, job.path)
+      this.log.log(`presignature ${job.id} (${job.path.join('/')}, signers ${job.signers.join(',')}) in ${Date.now() - started} ms`)
+      result = { nodeId: this.config.nodeId, ok: true }
+    } catch (err) {
+      result = { nodeId: this.config.nodeId, ok: false, code: engineErrorCode(err) ?? 'INTERNAL', error: errorMessage(err) }
+      this.log.warn(`presignature ${job.id} failed: ${result.code}: ${result.error}`)
+    }
+    await this.etcd.put(WalletKeys.presigResult(job.id, this.config.nodeId), result).catch((err) => this.log.warn(`reporting presignature: ${errorMessage(err)}`))
+  }
+}

@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { CHAIN, EsploraClient } from '../chain/chain.client'
+import { PresignatureService } from './presignature.service'
+import { SendService } from './send.service'
+import { TxCoordinatorService } from './tx-coordinator.service'
+import { TxStore } from './tx-store'
+import { TxWorkerService } from './tx-worker.service'
+import { WalletService } from './wallet.service'
+
+/** The wallet: addresses and coins, the send flow (propose, vote, sign, broadcast), the presignature pool. */
+@Module({
+  providers: [
+    { provide: CHAIN, inject: [APP_CONFIG], useFactory: (c: AppConfig) => (c.chain.url ? new EsploraClient(c.chain.url) : null) },
+    WalletService,
+    TxStore,
+    SendService,
+    TxWorkerService,
+    TxCoordinatorService,
+    PresignatureService,
+  ],
+  exports: [WalletService, SendService, TxWorkerService, TxCoordinatorService, PresignatureService, CHAIN],
+})
+export class WalletModule {}

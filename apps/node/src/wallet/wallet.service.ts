@@ -1,0 +1,187 @@
+import { Inject, Injectable } from '@nestjs/common'
+import type { AddressDto, BalanceDto, DescriptorsDto, WalletType } from '@tw/api'
+import {
+  deriveEcdsaChild,
+  deriveTaprootOutputKey,
+  segwitAddress,
+  taprootAddress,
+  walletDescriptors,
+  type Utxo,
+} from '@tw/bitcoin'
+import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { WalletRequestError } from '../common/errors'
+import type { KeyRecord } from '../keys/dkg.types'
+import { CHAIN, type ChainBackend, type ChainUtxo, ChainUnavailableError } from '../chain/chain.client'
+import { pathString, WalletKeys } from './wallet.types'
+
+export const PROTOCOL_OF: Record<WalletType, 'ecdsa' | 'schnorr'> = { segwit: 'ecdsa', taproot: 'schnorr' }
+export const WALLET_TYPES: WalletType[] = ['segwit', 'taproot']
+
+/** An active key as the wallet uses it. */
+export interface WalletKey {
+  keyId: string
+  type: WalletType
+  publicKey: Uint8Array
+  chainCode: Uint8Array
+}
+
+/** A wallet UTXO with what spending it needs. */
+export interface WalletUtxo extends Utxo {
+  confirmed: boolean
+  address: string
+}
+
+/**
+ * Keys, addresses and coins. Addresses are BIP32 children m/0/i (receive) and m/1/i (change)
+ * of the active key of each type; the next index of each chain is a counter in etcd taken
+ * with a compare-and-swap, so no two requests (on any node) ever get the same address.
+ * Coins are whatever the chain reports for the addresses issued so far (plus a look-ahead).
+ */
+@Injectable()
+export class WalletService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    @Inject(CHAIN) private readonly chainBackend: ChainBackend | null,
+  ) {}
+
+  get network() {
+    return this.config.chain.network
+  }
+
+  chain(): ChainBackend {
+    if (!this.chainBackend) throw new ChainUnavailableError('no chain configured (TW_CHAIN_URL)')
+    return this.chainBackend
+  }
+
+  /** The active key of `type` (the oldest active one), or null. */
+  async findKey(type: WalletType): Promise<WalletKey | null> {
+    const keys = (await this.etcd.getPrefix<KeyRecord>(EtcdKeys.keys))
+      .map((e) => e.value)
+      .filter((k) => k.protocol === PROTOCOL_OF[type] && k.status === 'active' && k.publicKey && k.chainCode)
+      .sort((a, b) => (a.activatedAt ?? a.createdAt).localeCompare(b.activatedAt ?? b.createdAt))
+    const k = keys[0]
+    if (!k) return null
+    return { keyId: k.keyId, type, publicKey: Buffer.from(k.publicKey!, 'hex'), chainCode: Buffer.from(k.chainCode!, 'hex') }
+  }
+
+  async key(type: WalletType): Promise<WalletKey> {
+    const k = await this.findKey(type)
+    if (!k) throw new WalletRequestError('NO_ACTIVE_KEY', 409, `no active ${PROTOCOL_OF[type]} key for ${type} addresses: create one with POST /api/v1/keys`)
+    return k
+  }
+
+  /** The key with this id, as a wallet key. */
+  async keyById(keyId: string): Promise<WalletKey | null> {
+    const k = (await this.etcd.get<KeyRecord>(EtcdKeys.key(keyId)))?.value
+    if (!k || k.status !== 'active' || !k.publicKey || !k.chainCode) return null
+    const type: WalletType = k.protocol === 'ecdsa' ? 'segwit' : 'taproot'
+    return { keyId: k.keyId, type, publicKey: Buffer.from(k.publicKey, 'hex'), chainCode: Buffer.from(k.chainCode, 'hex') }
+  }
+
+  /** Address and scriptPubKey of `key` at `path`. */
+  derive(key: WalletKey, path: number[]): { address: string; scriptPubKey: Uint8Array } {
+    return key.type === 'segwit'
+      ? segwitAddress(deriveEcdsaChild(key.publicKey, key.chainCode, path), this.network)
+      : taprootAddress(deriveTaprootOutputKey(key.publicKey, key.chainCode, path), this.network)
+  }
+
+  /** A fresh address: takes the next index of the chain with a compare-and-swap. */
+  async nextAddress(type: WalletType, change: boolean): Promise<AddressDto> {
+    const key = await this.key(type)
+    const index = await this.takeIndex(key.keyId, change ? 1 : 0)
+    const path = [change ? 1 : 0, index]
+    const { address } = this.derive(key, path)
+    return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network }
+  }
+
+  /** Reserves the next index of `chain` for `keyId` (never handed out twice). */
+  async takeIndex(keyId: string, chain: 0 | 1): Promise<number> {
+    const k = WalletKeys.addressIndex(keyId, chain)
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const cur = await this.etcd.get<{ next: number }>(k)
+      const index = cur?.value.next ?? 0
+      const ok = await this.etcd.atomic(
+        cur ? { unchanged: [[k, cur.modRevision]], puts: [[k, { next: index + 1 }]] } : { absent: [k], puts: [[k, { next: 1 }]] },
+      )
+      if (ok) return index
+    }
+    throw new ChainUnavailableError('address index contended: try again')
+  }
+
+  /** Indexes handed out so far on each chain. */
+  async issued(keyId: string): Promise<[number, number]> {
+    const r = await this.etcd.get<{ next: number }>(WalletKeys.addressIndex(keyId, 0))
+    const c = await this.etcd.get<{ next: number }>(WalletKeys.addressIndex(keyId, 1))
+    return [r?.value.next ?? 0, c?.value.next ?? 0]
+  }
+
+  /** Every coin the chain reports for the key's issued addresses. */
+  async utxos(key: WalletKey): Promise<WalletUtxo[]> {
+    const chain = this.chain()
+    const [receive, change] = await this.issued(key.keyId)
+    const paths: number[][] = []
+    for (let i = 0; i < receive; i++) paths.push([0, i])
+    for (let i = 0; i < change; i++) paths.push([1, i])
+    const out: WalletUtxo[] = []
+    // A few requests at a time: enough to be quick, few enough not to hammer a public Esplora.
+    for (let i = 0; i < paths.length; i += 8) {
+      const batch = paths.slice(i, i + 8)
+      const found = await Promise.all(
+        batch.map(async (path) => {
+          const { address, scriptPubKey } = this.derive(key, path)
+          const list: ChainUtxo[] = await chain.utxos(address)
+          return list.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value, scriptPubKey, keyType: key.type, path, confirmed: u.confirmed, address }))
+        }),
+      )
+      for (const f of found) out.push(...f)
+    }
+    return out.sort((a, b) => (a.txid === b.txid ? a.vout - b.vout : a.txid.localeCompare(b.txid)))
+  }
+
+  /** Outpoints reserved by sends in flight (`txid:vout` → transaction id). */
+  async reservations(): Promise<Map<string, string>> {
+    const entries = await this.etcd.getPrefix<{ txId: string }>(WalletKeys.utxoLocks)
+    return new Map(entries.map((e) => [e.key.slice(WalletKeys.utxoLocks.length), e.value.txId]))
+  }
+
+  async balance(): Promise<BalanceDto> {
+    const chain = this.chain()
+    const tipHeight = await chain.tipHeight()
+    const locks = await this.reservations()
+    const wallets: BalanceDto['wallets'] = []
+    for (const type of WALLET_TYPES) {
+      const key = await this.findKey(type)
+      if (!key) continue
+      const utxos = await this.utxos(key)
+      const sum = (f: (u: WalletUtxo) => boolean) => utxos.filter(f).reduce((a, u) => a + u.value, 0)
+      wallets.push({
+        type,
+        keyId: key.keyId,
+        confirmedSats: sum((u) => u.confirmed),
+        unconfirmedSats: sum((u) => !u.confirmed),
+        reservedSats: sum((u) => locks.has(`${u.txid}:${u.vout}`)),
+        utxos: utxos.length,
+      })
+    }
+    return {
+      network: this.network,
+      tipHeight,
+      wallets,
+      confirmedSats: wallets.reduce((a, w) => a + w.confirmedSats, 0),
+      unconfirmedSats: wallets.reduce((a, w) => a + w.unconfirmedSats, 0),
+    }
+  }
+
+  async descriptors(): Promise<DescriptorsDto> {
+    const descriptors: DescriptorsDto['descriptors'] = []
+    for (const type of WALLET_TYPES) {
+      const key = await this.findKey(type)
+      if (!key) continue
+      descriptors.push({ type, keyId: key.keyId, ...walletDescriptors(key, type, this.network) })
+    }
+    return { network: this.network, descriptors }
+  }
+}

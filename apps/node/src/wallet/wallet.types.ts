@@ -1,0 +1,140 @@
+import type { TransactionStateDto, WalletType } from '@tw/api'
+
+/** etcd layout of the wallet (all under `/tw/`). */
+export const WalletKeys = {
+  addressIndex: (keyId: string, chain: 0 | 1) => `/tw/wallet/index/${keyId}/${chain}`,
+  txs: '/tw/tx/',
+  tx: (id: string) => `/tw/tx/${id}`,
+  votes: (id: string) => `/tw/tx-votes/${id}/`,
+  votesAll: '/tw/tx-votes/',
+  vote: (id: string, nodeId: number) => `/tw/tx-votes/${id}/${nodeId}`,
+  attemptsAll: '/tw/tx-sign/',
+  attempt: (id: string, n: number) => `/tw/tx-sign/${id}/${n}`,
+  results: (id: string, n: number) => `/tw/tx-sign-results/${id}/${n}/`,
+  resultsAll: '/tw/tx-sign-results/',
+  result: (id: string, n: number, nodeId: number) => `/tw/tx-sign-results/${id}/${n}/${nodeId}`,
+  utxoLock: (txid: string, vout: number) => `/tw/utxo-locks/${txid}:${vout}`,
+  utxoLocks: '/tw/utxo-locks/',
+  idempotency: (hash: string) => `/tw/idempotency/${hash}`,
+  cert: (nodeId: number) => `/tw/certs/${nodeId}`,
+  presigs: '/tw/presig/',
+  presig: (id: string) => `/tw/presig/${id}`,
+  presigResults: (id: string) => `/tw/presig-results/${id}/`,
+  presigResultsAll: '/tw/presig-results/',
+  presigResult: (id: string, nodeId: number) => `/tw/presig-results/${id}/${nodeId}`,
+} as const
+
+export interface TxInputRecord {
+  txid: string
+  vout: number
+  value: number
+  /** Hex scriptPubKey of the spent output (the proposer's view; voters re-derive it). */
+  scriptPubKey: string
+  /** [chain, index] below the key. */
+  path: number[]
+}
+
+export interface TxOutputRecord {
+  scriptPubKey: string
+  address: string | null
+  value: number
+  change: boolean
+  path?: number[]
+}
+
+/** `/tw/tx/<id>`: created by the proposing node, then advanced by the leader (fenced). */
+export interface TxRecord {
+  id: string
+  type: WalletType
+  keyId: string
+  to: string
+  amountSats: number
+  feeSats: number
+  feeRate: number
+  vsize: number
+  locktime: number
+  inputs: TxInputRecord[]
+  outputs: TxOutputRecord[]
+  unsignedTx: string
+  /** sha256 of the canonical proposal: what votes sign. */
+  proposalHash: string
+  proposedBy: number
+  state: TransactionStateDto
+  attempt: number
+  signers: number[] | null
+  signingMode: string | null
+  signedTx: string | null
+  txid: string | null
+  error: { code: string; message: string } | null
+  createdAt: string
+  updatedAt: string
+  history: { state: TransactionStateDto; at: string }[]
+}
+
+/** What a node signs when it votes (canonical JSON of this). */
+export interface VotePayload {
+  txId: string
+  proposalHash: string
+  nodeId: number
+  approve: boolean
+  reason: string | null
+  votedAt: string
+}
+
+/** `/tw/tx-votes/<id>/<nodeId>`: create-if-absent; signature by the node's TLS identity key. */
+export interface SignedVote {
+  payload: VotePayload
+  /** base64 signature over canonicalJson(payload). */
+  signature: string
+}
+
+/** `/tw/tx-sign/<id>/<n>`: one signing attempt, written by the leader. */
+export interface SigningAttempt {
+  txId: string
+  attempt: number
+  signers: number[]
+  mode: 'presignature' | 'full' | 'frost' | 'mixed'
+  /** Per input: the presignature allocated to it, or null (full signing). */
+  presignatures: (string | null)[]
+  createdAt: string
+  term: string
+}
+
+/** `/tw/tx-sign-results/<id>/<n>/<nodeId>`. */
+export type SigningResult =
+  | { nodeId: number; ok: true; signatures: string[]; reportedAt: string }
+  | { nodeId: number; ok: false; code: string; error: string; culprits: number[]; reportedAt: string }
+
+/** `/tw/idempotency/<sha256(key)>`. */
+export interface IdempotencyRecord {
+  txId: string
+  bodyHash: string
+}
+
+export type PresigStatus = 'generating' | 'ready' | 'allocated' | 'used' | 'burned'
+
+/** `/tw/presig/<id>`: one presignature's life, written by the leader. */
+export interface PresigRecord {
+  id: string
+  keyId: string
+  path: number[]
+  signers: number[]
+  status: PresigStatus
+  txId: string | null
+  createdAt: string
+  term: string
+}
+
+/** `/tw/presig-results/<id>/<nodeId>`. */
+export interface PresigResult {
+  nodeId: number
+  ok: boolean
+  code?: string
+  error?: string
+}
+
+export const TERMINAL_STATES: TransactionStateDto[] = ['confirmed', 'rejected', 'failed', 'expired']
+
+export function pathString(path: number[]): string {
+  return ['m', ...path].join('/')
+}
