@@ -1,7 +1,7 @@
 /**
  * End to end, as a new user runs it: the built `threshold-wallet` binary brings up a devnet
  * of the real node service (apps/node/dist/main.js) with real etcd and the machine's
- * PostgreSQL, creates keys, survives a node restart, and goes down leaving nothing running.
+ * PostgreSQL and the embedded regtest chain (@tw/regtest), creates keys, survives a node restart, and goes down leaving nothing running.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -17,12 +17,12 @@ import { BinResult, dropDatabase, MACHINE_DATABASE_URL, runBin, uniqueDbName } f
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-e2e-devnet-'))
 const dbName = uniqueDbName('tw_e2e')
-const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: MACHINE_DATABASE_URL, TW_NODE_URL: undefined, TW_NODE_ENTRY: undefined }
+const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: MACHINE_DATABASE_URL, TW_NODE_URL: undefined, TW_NODE_ENTRY: undefined, TW_REGTEST_ENTRY: undefined }
 const seenPids = new Set<number>()
 
 function statePids(): number[] {
   const s = readStateSync(dir, '/')
-  return s ? [...s.nodes.map((n) => n.pid), ...s.etcd.map((m) => m.pid), s.database.pid].filter((p): p is number => !!p) : []
+  return s ? [...s.nodes.map((n) => n.pid), ...s.etcd.map((m) => m.pid), s.database.pid, s.regtest?.pid].filter((p): p is number => !!p) : []
 }
 
 after(async () => {
@@ -65,6 +65,7 @@ test('devnet: up, status, cluster status, keys on every node, a node restart, do
   const status = ok(runBin<DevnetStatusResult>(['devnet', 'status', '--dir', dir], env))
   assert.equal(status.healthyNodes, 5)
   assert.ok(status.nodes.every((n) => n.health === 'ready' && n.running && n.pid))
+  assert.ok(status.chain?.running && status.chain.healthy, 'regtest chain up')
   const urls = status.nodes.map((n) => n.apiUrl)
 
   const cluster = ok(runBin<ClusterStatusDto>(['cluster', 'status', '--node', urls[0]], env))

@@ -13,7 +13,7 @@ import type { ClusterStatusDto, KeyDto, KeyListDto } from '@tw/api'
 const REQUIRED = [
   'TW_NODE_ID', 'TW_CLUSTER_SIZE', 'TW_THRESHOLD', 'TW_API_HOST', 'TW_API_PORT', 'TW_QUIC_LISTEN', 'TW_QUIC_PEERS',
   'TW_CA_CERT', 'TW_NODE_CERT', 'TW_NODE_KEY', 'TW_KEYSTORE_DIR', 'TW_KEYSTORE_PASSPHRASE', 'TW_ETCD_ENDPOINTS',
-  'TW_DATABASE_URL', 'TW_ENV', 'TW_INSECURE_TEST_PRIMES', 'TW_LOG_LEVEL',
+  'TW_DATABASE_URL', 'TW_ENV', 'TW_INSECURE_TEST_PRIMES', 'TW_LOG_LEVEL', 'TW_CHAIN_URL', 'TW_NETWORK',
 ]
 const missing = REQUIRED.filter((k) => !process.env[k])
 if (missing.length) {

@@ -19,6 +19,7 @@ const env = {
   ...process.env,
   DATABASE_URL: MACHINE_DATABASE_URL,
   TW_NODE_ENTRY: resolve(__dirname, '..', '..', 'testing', 'fake-node.js'),
+  TW_REGTEST_ENTRY: resolve(__dirname, '..', '..', 'testing', 'fake-regtest.js'),
 }
 let pids: number[] = []
 
@@ -39,15 +40,18 @@ test('devnet up, up again, restart a node, down (with a stand-in node service)',
   const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir, '--db-name', dbName, '--base-port', String(basePort)], env))
   assert.equal(up.healthyNodes, 5)
   assert.equal(up.createdDatabase, true)
-  assert.deepEqual(up.started, { etcd: ['etcd-1', 'etcd-2', 'etcd-3'], postgres: false, nodes: [1, 2, 3, 4, 5] })
+  assert.deepEqual(up.started, { etcd: ['etcd-1', 'etcd-2', 'etcd-3'], postgres: false, regtest: true, nodes: [1, 2, 3, 4, 5] })
+  assert.ok(up.chain?.running && up.chain.healthy, 'regtest chain up')
+  assert.equal(up.chain?.tipHeight, 101)
+  assert.equal(up.chain?.blockIntervalMs, 0)
   assert.deepEqual(up.keys.map((k) => `${k.protocol}:${k.status}`).sort(), ['ecdsa:active', 'schnorr:active'])
   assert.match(up.warning, /INSECURE/)
   assert.match(runBin(['devnet', 'up', '--dir', dir], env).stderr, /INSECURE DEVNET/)
-  pids = [...up.nodes.map((n) => n.pid ?? 0), ...up.etcd.members.map((m) => m.pid ?? 0)]
+  pids = [...up.nodes.map((n) => n.pid ?? 0), ...up.etcd.members.map((m) => m.pid ?? 0), up.chain?.pid ?? 0]
 
   // Up again: nothing is started twice, no key is added.
   const again = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir], env))
-  assert.deepEqual(again.started, { etcd: [], postgres: false, nodes: [] })
+  assert.deepEqual(again.started, { etcd: [], postgres: false, regtest: false, nodes: [] })
   assert.equal(again.keys.length, 2)
   assert.deepEqual(again.nodes.map((n) => n.pid), up.nodes.map((n) => n.pid))
 
@@ -62,12 +66,14 @@ test('devnet up, up again, restart a node, down (with a stand-in node service)',
   pids.push(restarted.nodes[2].pid ?? 0)
 
   const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
-  assert.equal(down.stopped.length, 8)
+  assert.equal(down.stopped.length, 9)
+  assert.ok(down.stopped.some((s) => s.name === 'regtest'))
   assert.deepEqual(down.busyPorts, [])
   for (const pid of pids) assert.ok(!isAlive(pid), `pid ${pid} still alive`)
   const after = ok(runBin<DevnetStatusResult>(['devnet', 'status', '--dir', dir], env))
   assert.ok(after.nodes.every((n) => n.health === 'stopped' && n.pid === null))
   assert.ok(after.etcd.members.every((m) => !m.running))
+  assert.equal(after.chain?.running, false)
 
   // Down again: already done is success.
   assert.deepEqual(ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env)).stopped, [])
