@@ -612,3 +612,31 @@ pub fn error_codes() -> Vec<String> {
     .map(|c| c.as_str().to_string())
     .collect()
 }
+
+/// One output spent by a transaction input: its scriptPubKey and value in satoshis.
+#[napi(object)]
+pub struct SpentOutput {
+    /// The spent output's scriptPubKey.
+    pub script_pubkey: Buffer,
+    /// Its value in satoshis: a non-negative integer (a JS number up to 2^53 - 1).
+    pub value: f64,
+}
+
+/// Verifies input `inputIndex` of the serialized transaction `tx` with Bitcoin Core 26's
+/// consensus interpreter (libbitcoinconsensus), Taproot included. `spentOutputs` must list the
+/// output spent by every input of `tx`, in input order. Throws `INVALID_SIGNATURE` when the
+/// script fails, `BAD_ARGUMENT` for a malformed tx, index or spent outputs.
+#[napi]
+pub fn verify_script(tx: Buffer, input_index: u32, spent_outputs: Vec<SpentOutput>) -> Result<()> {
+    let mut spent = Vec::with_capacity(spent_outputs.len());
+    for (i, o) in spent_outputs.into_iter().enumerate() {
+        let v = o.value;
+        if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0) {
+            return Err(bad_arg(format!(
+                "spentOutputs[{i}].value must be a non-negative integer number of satoshis, got {v}"
+            )));
+        }
+        spent.push((o.script_pubkey.to_vec(), v as u64));
+    }
+    tw_engine::script::verify_input(&tx, input_index as usize, &spent).map_err(to_napi)
+}

@@ -6,6 +6,7 @@
 //! - [`keystore`]: AEAD-sealed secrets at rest
 //! - [`certs`]: cluster CA and node certificates
 //! - [`primes`]: safe-prime pool for aux info
+//! - [`script`]: consensus script verification (Bitcoin Core's libbitcoinconsensus, Taproot included)
 //! - [`node`]: one node: transport + keystore + protocols, driven by session ids
 //!
 //! No napi, no JavaScript types: the addon crate binds this.
@@ -18,6 +19,7 @@ pub mod frost;
 pub mod keystore;
 pub mod node;
 pub mod primes;
+pub mod script;
 pub mod session;
 pub mod transport;
 
