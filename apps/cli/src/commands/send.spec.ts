@@ -46,7 +46,7 @@ test('send walks pending → broadcast, shows each state on stderr and prints th
   const r = await runCommand(Send, [...base(), '--amount', '50000', '--fee-rate', '2.5'])
   assert.equal(r.exitCode, 0, r.stderr)
   for (const s of ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast']) {
-    assert.match(r.stderr, new RegExp(`Transaction tx-1\\.\\.\\. ${s}\\n`), `progress shows ${s}`)
+    assert.match(r.stderr, new RegExp(`Following transaction tx-1\\.\\.\\. ${s}\\n`), `progress shows ${s}`)
   }
   assert.match(r.stderr, /Idempotency key: [0-9a-f-]{36} /)
   assert.match(r.stdout, new RegExp(`^Txid:\\s+${'bb'.repeat(32)}$`, 'm'))
@@ -108,7 +108,7 @@ test('a rejected transaction is TX_REJECTED with the node\'s reason, exit 1', as
   assert.equal(r.exitCode, 1)
   assert.equal(r.stdout, '')
   assert.match(r.stderr.trim().split('\n').pop() ?? '', /^Error \(TX_REJECTED\): Transaction tx-1 rejected: 3 of 5 nodes rejected: amount over limit \(POLICY_VIOLATION\)$/)
-  assert.match(r.stderr, /Transaction tx-1\.\.\. voting\n/)
+  assert.match(r.stderr, /Following transaction tx-1\.\.\. voting\n/)
   const j = await runCommand(Send, [...base(), '--amount', '1000', '--json'])
   assert.equal(j.exitCode, 1)
   const e = JSON.parse(j.stdout) as ErrorJson & { error: { details: { transaction: { state: string } } } }

@@ -79,6 +79,8 @@ export default class Send extends NodeCommand<SendResult> {
       tx = await this.step(messages.get('progress.follow', [tx.id]), () =>
         this.follow(client, first, states, { confirmations: flags.confirmations, deadline, timeoutS: flags.timeout, pollMs: flags['poll-interval'] }),
       )
+      // Outside the step, so its progress line does not end with "failed" (a state name of its own).
+      this.assertNotFailed(tx)
       this.log(
         renderPairs([
           ['Txid', tx.txid],
@@ -132,8 +134,7 @@ export default class Send extends NodeCommand<SendResult> {
   ): Promise<TransactionDto> {
     let tx = first
     this.noteStates(tx, seen)
-    this.assertNotFailed(tx)
-    while (!this.done(tx, o.confirmations)) {
+    while (!this.done(tx, o.confirmations) && !TX_FAILED_STATES.includes(tx.state)) {
       if (Date.now() > o.deadline) {
         throw new CliError('TX_TIMEOUT', messages.get('error.Timeout', [tx.id, tx.state, o.timeoutS, tx.id]), 1, { transaction: tx })
       }
@@ -146,7 +147,6 @@ export default class Send extends NodeCommand<SendResult> {
         continue
       }
       this.noteStates(tx, seen)
-      this.assertNotFailed(tx)
       if (o.confirmations > 0 && (tx.state === 'broadcast' || tx.state === 'confirmed')) {
         this.progress(`${tx.state}, ${Math.min(tx.confirmations, o.confirmations)}/${o.confirmations} confirmations`)
       }
