@@ -24,6 +24,12 @@ export interface SelectionRequest {
   maxFeeRate?: number
   /** absolute fee cap, default 1_000_000 sats */
   maxFeeSats?: number
+  /**
+   * Long-term fee rate of the waste metric, sat/vB. Default min(feeRate, 10): like Bitcoin Core
+   * (-consolidatefeerate 10) above 10 sat/vB, but it never counts extra inputs as a saving, since
+   * every input here costs a threshold signature (pass 10 for Core's consolidating behaviour).
+   */
+  longTermFeeRate?: number
   /** uniform [0, 1); default: a PRNG seeded from the request itself, so equal requests select equally */
   rng?: () => number
 }
@@ -33,7 +39,7 @@ export interface Selection {
   outputs: { scriptPubKey: Uint8Array; value: number; isChange: boolean; path?: number[] }[]
   fee: number
   vsize: number
-  /** 'bnb' (changeless branch and bound), 'knapsack' or 'srd' (single random draw) */
+  /** 'bnb' (changeless branch and bound), 'coingrinder' (least input weight), 'knapsack' or 'srd' (single random draw) */
   algorithm: string
 }
 
@@ -69,8 +75,9 @@ interface Finalized extends Selection {
 
 /**
  * Chooses inputs for `outputs` at `feeRate`, Bitcoin Core style: branch and bound for a changeless
- * solution (Murch's algorithm, cost of change as the window), Core's knapsack solver and single
- * random draw for solutions with change; the solution with the lowest waste wins (ties in that order).
+ * solution (Murch's algorithm, cost of change as the window); for solutions with change a
+ * minimum-weight search (CoinGrinder's objective), Core's knapsack solver and single random draw.
+ * The solution with the lowest waste wins, ties in that order.
  * Inputs are returned sorted by (txid, vout); the change output, if any, comes last.
  */
 export function selectCoins(req: SelectionRequest): Selection {
@@ -84,6 +91,10 @@ export function selectCoins(req: SelectionRequest): Selection {
       minFeeRate,
       maxFeeRate,
     })
+  }
+  const longTermFeeRate = req.longTermFeeRate ?? Math.min(feeRate, LONG_TERM_FEE_RATE)
+  if (typeof longTermFeeRate !== 'number' || !Number.isFinite(longTermFeeRate) || longTermFeeRate < 0) {
+    throw new TypeError(`invalid longTermFeeRate ${String(longTermFeeRate)}`)
   }
   if (!Array.isArray(req.outputs) || req.outputs.length === 0) {
     throw new BitcoinError('INVALID_TRANSACTION', 'at least one output is required')
@@ -118,14 +129,14 @@ export function selectCoins(req: SelectionRequest): Selection {
   const target = sumOut + nonInputFee
   const changeOutFee = feeFor(outputVbytes(req.change.scriptPubKey))
   const changeSpendVbytes = Math.ceil(inputWeight(req.change.keyType) / 4)
-  const costOfChange = changeOutFee + Math.ceil(LONG_TERM_FEE_RATE * changeSpendVbytes)
+  const costOfChange = changeOutFee + Math.ceil(longTermFeeRate * changeSpendVbytes)
   const changeDust = dustThreshold(req.change.scriptPubKey)
 
   const pool: Candidate[] = req.utxos
     .map((utxo) => {
       const vb = Math.ceil(inputWeight(utxo.keyType) / 4)
       const fee = feeFor(vb)
-      return { utxo, fee, ltFee: Math.ceil(LONG_TERM_FEE_RATE * vb), eff: utxo.value - fee }
+      return { utxo, fee, ltFee: Math.ceil(longTermFeeRate * vb), eff: utxo.value - fee }
     })
     .filter((c) => c.eff > 0)
     .sort((a, b) => b.eff - a.eff || cmpOutpoint(a.utxo, b.utxo))
@@ -146,6 +157,8 @@ export function selectCoins(req: SelectionRequest): Selection {
   const results: Result[] = []
   const bnb = selectBnB(pool, target, costOfChange)
   if (bnb) results.push({ selected: bnb, algorithm: 'bnb' })
+  const grind = selectMinWeight(pool, target + changeOutFee + changeDust)
+  if (grind) results.push({ selected: grind, algorithm: 'coingrinder' })
   const changeTarget = knapsackChangeTarget(sumOut, changeOutFee, rng)
   const knap = selectKnapsack(pool, target, changeTarget, rng)
   if (knap) results.push({ selected: knap, algorithm: 'knapsack' })
@@ -259,6 +272,50 @@ function selectBnB(pool: Candidate[], target: number, costOfChange: number): Can
       }
     }
   }
+  return best?.map((i) => pool[i])
+}
+
+/**
+ * CoinGrinder's objective (Bitcoin Core 27): the input set of least weight whose effective value
+ * covers `target` (outputs, fees and a viable change output), ties broken by the smaller excess.
+ * Depth-first over the candidates by descending effective value with the lookahead and weight
+ * bounds, equivalent-branch skipping, and Core's 100,000-try budget. Fewest inputs for one key type.
+ */
+function selectMinWeight(pool: Candidate[], target: number): Candidate[] | undefined {
+  const n = pool.length
+  const weight = pool.map((c) => inputWeight(c.utxo.keyType))
+  const suffixEff: number[] = new Array(n + 1).fill(0)
+  const suffixMinWeight: number[] = new Array(n + 1).fill(Number.POSITIVE_INFINITY)
+  for (let i = n - 1; i >= 0; i--) {
+    suffixEff[i] = suffixEff[i + 1] + pool[i].eff
+    suffixMinWeight[i] = Math.min(suffixMinWeight[i + 1], weight[i])
+  }
+  if (suffixEff[0] < target) return undefined
+  let best: number[] | undefined
+  let bestWeight = Number.POSITIVE_INFINITY
+  let bestEff = Number.POSITIVE_INFINITY
+  let tries = 0
+  const curr: number[] = []
+  const visit = (i: number, w: number, eff: number): void => {
+    if (++tries > BNB_TOTAL_TRIES) return
+    if (eff >= target) {
+      if (w < bestWeight || (w === bestWeight && eff < bestEff)) {
+        best = [...curr]
+        bestWeight = w
+        bestEff = eff
+      }
+      return
+    }
+    if (i >= n || eff + suffixEff[i] < target || w + suffixMinWeight[i] > bestWeight) return
+    curr.push(i)
+    visit(i + 1, w + weight[i], eff + pool[i].eff)
+    curr.pop()
+    // Omitting i and then including an identical next candidate would repeat the branch just explored.
+    let j = i + 1
+    while (j < n && pool[j].eff === pool[i].eff && weight[j] === weight[i]) j++
+    visit(j, w, eff)
+  }
+  visit(0, 0, 0)
   return best?.map((i) => pool[i])
 }
 
