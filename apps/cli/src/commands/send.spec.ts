@@ -169,3 +169,12 @@ test('an unreachable node is NODE_UNREACHABLE after one retry', async () => {
   assert.equal(r.exitCode, 1)
   assert.equal((JSON.parse(r.stdout) as ErrorJson).error.code, 'NODE_UNREACHABLE')
 })
+
+test('--idempotency-key must be 1-200 printable ASCII characters without spaces (as the node checks)', async () => {
+  for (const key of ['has space', 'x'.repeat(201), 'ünïcode']) {
+    const r = await runCommand(Send, [...base(), '--amount', '1000', '--idempotency-key', key, '--json'])
+    assert.equal(r.exitCode, 2)
+    assert.equal((JSON.parse(r.stdout) as ErrorJson).error.code, 'INVALID_IDEMPOTENCY_KEY')
+  }
+  assert.equal(node.requests.length, 0)
+})

@@ -52,7 +52,7 @@ export default class Send extends NodeCommand<SendResult> {
     const amountSats = parseAmountSats(flags.amount)
     const feeRate = flags['fee-rate'] === undefined ? undefined : parseFeeRate(flags['fee-rate'])
     const idempotencyKey = flags['idempotency-key'] ?? randomUUID()
-    if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+    if (!/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
       throw new CliError('INVALID_IDEMPOTENCY_KEY', messages.get('error.BadIdempotencyKey'), EXIT_USAGE)
     }
     const deadline = Date.now() + flags.timeout * 1000
