@@ -10,7 +10,8 @@ use crate::error::{EngineError, ErrorCode, Result};
 
 /// Flags: everything Core enforces as consensus today (P2SH, DERSIG, NULLDUMMY, CLTV, CSV,
 /// witness) plus Taproot.
-pub const VERIFY_FLAGS: u32 = bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT;
+pub const VERIFY_FLAGS: u32 =
+    bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT;
 
 /// Verifies input `input_index` of the serialized transaction `tx` (witness serialization
 /// allowed) against the outputs it and its sibling inputs spend.
@@ -36,10 +37,12 @@ pub fn verify_input(tx: &[u8], input_index: usize, spent_outputs: &[(Vec<u8>, u6
     };
     let mut utxos = Vec::with_capacity(spent_outputs.len());
     for (i, (script, value)) in spent_outputs.iter().enumerate() {
-        let value = i64::try_from(*value)
-            .map_err(|_| EngineError::bad_arg(format!("spent output {i}: value {value} is out of range")))?;
-        let len = u32::try_from(script.len())
-            .map_err(|_| EngineError::bad_arg(format!("spent output {i}: scriptPubKey is too large")))?;
+        let value = i64::try_from(*value).map_err(|_| {
+            EngineError::bad_arg(format!("spent output {i}: value {value} is out of range"))
+        })?;
+        let len = u32::try_from(script.len()).map_err(|_| {
+            EngineError::bad_arg(format!("spent output {i}: scriptPubKey is too large"))
+        })?;
         // The library reads these pointers during the call below only; `spent_outputs` outlives it.
         utxos.push(bitcoinconsensus::Utxo {
             script_pubkey: script.as_ptr(),
@@ -56,8 +59,14 @@ fn map_error(input_index: usize, e: bitcoinconsensus::Error) -> EngineError {
     let (code, what) = match e {
         // ERR_OK in Core: the call itself was fine and the script evaluated to false / failed.
         E::ERR_SCRIPT => (ErrorCode::InvalidSignature, "script verification failed"),
-        E::ERR_TX_INDEX => (ErrorCode::BadArgument, "input index out of range for the transaction"),
-        E::ERR_TX_SIZE_MISMATCH => (ErrorCode::BadArgument, "transaction has trailing or missing bytes"),
+        E::ERR_TX_INDEX => (
+            ErrorCode::BadArgument,
+            "input index out of range for the transaction",
+        ),
+        E::ERR_TX_SIZE_MISMATCH => (
+            ErrorCode::BadArgument,
+            "transaction has trailing or missing bytes",
+        ),
         E::ERR_TX_DESERIALIZE => (ErrorCode::BadArgument, "transaction does not deserialize"),
         E::ERR_AMOUNT_REQUIRED => (ErrorCode::BadArgument, "spent amount required"),
         E::ERR_INVALID_FLAGS => (ErrorCode::BadArgument, "invalid verification flags"),
@@ -92,7 +101,12 @@ mod tests {
     }
     fn tagged(tag: &str, msg: &[u8]) -> [u8; 32] {
         let t = sha256(tag.as_bytes());
-        Sha256::new().chain_update(t).chain_update(t).chain_update(msg).finalize().into()
+        Sha256::new()
+            .chain_update(t)
+            .chain_update(t)
+            .chain_update(msg)
+            .finalize()
+            .into()
     }
     fn varint(out: &mut Vec<u8>, n: usize) {
         assert!(n < 0xfd);
@@ -153,7 +167,11 @@ mod tests {
         /// BIP143, SIGHASH_ALL, P2WPKH script code.
         fn sighash_v0(&self, index: usize, pkh: &[u8; 20], amount: u64) -> [u8; 32] {
             let prevouts: Vec<u8> = self.inputs.iter().flat_map(Self::outpoint).collect();
-            let seqs: Vec<u8> = self.inputs.iter().flat_map(|i| i.sequence.to_le_bytes()).collect();
+            let seqs: Vec<u8> = self
+                .inputs
+                .iter()
+                .flat_map(|i| i.sequence.to_le_bytes())
+                .collect();
             let mut p = self.version.to_le_bytes().to_vec();
             p.extend_from_slice(&sha256d(&prevouts));
             p.extend_from_slice(&sha256d(&seqs));
@@ -176,7 +194,11 @@ mod tests {
             for (s, _) in spent {
                 with_len(&mut spks, s);
             }
-            let seqs: Vec<u8> = self.inputs.iter().flat_map(|i| i.sequence.to_le_bytes()).collect();
+            let seqs: Vec<u8> = self
+                .inputs
+                .iter()
+                .flat_map(|i| i.sequence.to_le_bytes())
+                .collect();
             let mut m = vec![0x00u8]; // epoch
             m.push(0x00); // hash_type DEFAULT
             m.extend_from_slice(&self.version.to_le_bytes());
@@ -194,7 +216,11 @@ mod tests {
 
     fn ecdsa_key(seed: u8) -> (k256::ecdsa::SigningKey, Vec<u8>, [u8; 20]) {
         let sk = k256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).unwrap();
-        let pk = sk.verifying_key().to_encoded_point(true).as_bytes().to_vec();
+        let pk = sk
+            .verifying_key()
+            .to_encoded_point(true)
+            .as_bytes()
+            .to_vec();
         let pkh = hash160(&pk);
         (sk, pk, pkh)
     }
@@ -235,14 +261,27 @@ mod tests {
         let mut tx = Tx {
             version: 2,
             inputs: vec![
-                Input { prev_txid: [0x11; 32], vout: 0, sequence: 0xffff_fffd, witness: vec![] },
-                Input { prev_txid: [0x22; 32], vout: 3, sequence: 0xffff_fffd, witness: vec![] },
+                Input {
+                    prev_txid: [0x11; 32],
+                    vout: 0,
+                    sequence: 0xffff_fffd,
+                    witness: vec![],
+                },
+                Input {
+                    prev_txid: [0x22; 32],
+                    vout: 3,
+                    sequence: 0xffff_fffd,
+                    witness: vec![],
+                },
             ],
             outputs: vec![(119_000, tr_spk)],
             locktime: 0,
         };
         let h0 = tx.sighash_v0(0, &pkh, sign_amounts[0]);
-        let signed_spent = vec![(spent[0].0.clone(), sign_amounts[0]), (spent[1].0.clone(), sign_amounts[1])];
+        let signed_spent = vec![
+            (spent[0].0.clone(), sign_amounts[0]),
+            (spent[1].0.clone(), sign_amounts[1]),
+        ];
         let h1 = tx.sighash_v1(1, &signed_spent);
         let (_, epk, _) = ecdsa_key(7);
         tx.inputs[0].witness = vec![der_sig(&esk, &h0), epk];
@@ -273,7 +312,11 @@ mod tests {
             let bad = bad.serialize();
             let e = verify_input(&bad, input, &spent).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidSignature, "input {input}: {e}");
-            assert!(e.message.starts_with(&format!("input {input}: script verification failed")), "{e}");
+            assert!(
+                e.message
+                    .starts_with(&format!("input {input}: script verification failed")),
+                "{e}"
+            );
             // The other input still verifies.
             verify_input(&bad, 1 - input, &spent).unwrap();
         }
@@ -284,15 +327,24 @@ mod tests {
     fn script_wrong_amount_fails() {
         // P2WPKH signed over a different amount.
         let (tx, spent) = two_input_spend([49_999, 70_000]);
-        assert_eq!(verify_input(&tx, 0, &spent).unwrap_err().code, ErrorCode::InvalidSignature);
+        assert_eq!(
+            verify_input(&tx, 0, &spent).unwrap_err().code,
+            ErrorCode::InvalidSignature
+        );
         // Taproot signs all amounts: the P2TR input fails too, even though its own amount is right.
-        assert_eq!(verify_input(&tx, 1, &spent).unwrap_err().code, ErrorCode::InvalidSignature);
+        assert_eq!(
+            verify_input(&tx, 1, &spent).unwrap_err().code,
+            ErrorCode::InvalidSignature
+        );
         // Correctly signed tx, but the verifier is told a different amount.
         let (tx, mut spent) = two_input_spend([50_000, 70_000]);
         spent[1].1 = 70_001;
         let e = verify_input(&tx, 1, &spent).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidSignature);
-        assert_eq!(e.message, "input 1: script verification failed (ERR_SCRIPT)");
+        assert_eq!(
+            e.message,
+            "input 1: script verification failed (ERR_SCRIPT)"
+        );
     }
 
     #[test]
@@ -308,17 +360,29 @@ mod tests {
         // Too many.
         let mut three = spent.clone();
         three.push(spent[0].clone());
-        assert_eq!(verify_input(&tx, 2, &three).unwrap_err().code, ErrorCode::BadArgument);
+        assert_eq!(
+            verify_input(&tx, 2, &three).unwrap_err().code,
+            ErrorCode::BadArgument
+        );
         // Malformed transaction bytes.
         let e = verify_input(&tx[..tx.len() - 3], 0, &spent).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
-        assert_eq!(verify_input(&[], 0, &spent).unwrap_err().code, ErrorCode::BadArgument);
+        assert_eq!(
+            verify_input(&[], 0, &spent).unwrap_err().code,
+            ErrorCode::BadArgument
+        );
         let mut trailing = tx.clone();
         trailing.push(0);
-        assert_eq!(verify_input(&trailing, 0, &spent).unwrap_err().code, ErrorCode::BadArgument);
+        assert_eq!(
+            verify_input(&trailing, 0, &spent).unwrap_err().code,
+            ErrorCode::BadArgument
+        );
         // Value out of range.
         let mut huge = spent.clone();
         huge[0].1 = u64::MAX;
-        assert_eq!(verify_input(&tx, 0, &huge).unwrap_err().code, ErrorCode::BadArgument);
+        assert_eq!(
+            verify_input(&tx, 0, &huge).unwrap_err().code,
+            ErrorCode::BadArgument
+        );
     }
 }
