@@ -54,6 +54,7 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
     }
     this.log('')
     this.log(messages.get('ready', [result.dir, result.healthyNodes, devnet.paths.logs]))
+    if (result.keys.length > 0 && result.chain) this.log(messages.get('next'))
     this.log(`!! ${result.warning}`)
     return result
   }
