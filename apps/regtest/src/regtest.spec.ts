@@ -5,7 +5,7 @@
 import * as bitcoin from 'bitcoinjs-lib'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -216,6 +216,27 @@ test('bad spends are refused with 400 and leave the mempool unchanged', async ()
   await refused(dup.toHex(), /bad-txns-inputs-duplicate/, -26)
 })
 
+test('negative and overflowing output amounts are refused', async () => {
+  // bitcoinjs will not build these, so patch the serialized output value of a signed spend.
+  const tx = spendWpkh(wUtxo, [{ script: faucetScript, value: 999_000n }])
+  const raw = Buffer.from(tx.toBuffer())
+  const le = (v: bigint) => {
+    const b = Buffer.alloc(8)
+    b.writeBigInt64LE(v)
+    return b
+  }
+  const at = raw.indexOf(Buffer.concat([le(999_000n), Buffer.from([faucetScript.length])]))
+  assert.ok(at > 0)
+  const patched = (v: bigint) => {
+    const b = Buffer.from(raw)
+    le(v).copy(b, at)
+    return b.toString('hex')
+  }
+  await refused(patched(-1n), /bad-txns-vout-negative/, -26)
+  await refused(patched(21_000_000n * 100_000_000n + 1n), /bad-txns-vout-toolarge/, -26)
+  await refused(patched(2n ** 63n - 1n), /bad-txns-vout-toolarge/, -26)
+})
+
 test('the test spends its coins back with its own signatures; a double spend is refused', async () => {
   const w = spendWpkh(wUtxo, [{ script: faucetScript, value: 999_000n }])
   const t = spendTr(tUtxo, [{ script: faucetScript, value: 1_999_000n }])
@@ -296,6 +317,25 @@ test('restart from the data dir keeps the tip, the UTXOs and the mempool', async
   assert.equal((await json(`/tx/${spend.getId()}/status`)).confirmed, true)
 })
 
+test('a torn last block record is dropped on start; the rest replays', async () => {
+  const d = join(dir, 'torn')
+  const a = await startRegtest({ port: 0, dataDir: d })
+  await fetch(`${a.url}/regtest/mine`, { method: 'POST', body: JSON.stringify({ blocks: 2 }) })
+  const tip = a.chain.tip.hash
+  await a.close()
+  const file = join(d, 'blocks.dat')
+  const size = statSync(file).size
+  appendFileSync(file, Buffer.concat([Buffer.from('fabfb5da', 'hex'), Buffer.from([0xe8, 0x03, 0, 0]), Buffer.alloc(10)]))
+  const b = await startRegtest({ port: 0, dataDir: d })
+  try {
+    assert.equal(b.chain.height, 103)
+    assert.equal(b.chain.tip.hash, tip)
+    assert.equal(statSync(file).size, size)
+  } finally {
+    await b.close()
+  }
+})
+
 test('/regtest routes answer JSON errors', async () => {
   const bad = await post('/regtest/faucet', JSON.stringify({ address: 'nope', amountSats: 1 }))
   assert.equal(bad.status, 400)
@@ -305,6 +345,13 @@ test('/regtest routes answer JSON errors', async () => {
   const many = await post('/regtest/mine', JSON.stringify({ blocks: 1001 }))
   assert.equal(many.status, 400)
   assert.equal(JSON.parse(many.text).error.code, 'BAD_REQUEST')
+  // Scripthash form (esplora-api.md §5 test vector): unreversed sha256 of the scriptPubKey.
+  const vector = 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080'
+  await devPost('/regtest/faucet', { address: vector, amountSats: 12_345 })
+  const sh = await json('/scripthash/8838f796bf4970b148779c05b74b8c49515b322d04035f7faa5d9b2375df2396')
+  assert.equal(sh.scripthash, '8838f796bf4970b148779c05b74b8c49515b322d04035f7faa5d9b2375df2396')
+  assert.equal(sh.mempool_stats.funded_txo_sum, 12_345)
+  assert.equal((await get('/scripthash/xyz')).text, 'Invalid scripthash')
   const wrongNet = await get('/address/bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4/utxo')
   assert.equal(wrongNet.status, 400)
   assert.equal(wrongNet.text, 'Address on invalid network')
