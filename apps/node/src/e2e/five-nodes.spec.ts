@@ -3,24 +3,25 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { NodeCluster } from '../testing/node-cluster'
 import { until as poll } from '../testing/until'
+import { walletScenarios } from './wallet-scenarios'
 
 const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>) => poll(what, ms, probe, 500)
 
-// Five node processes, one etcd, one PostgreSQL database. Aux info (ECDSA) dominates the run
-// time (minutes of CPU on two cores) and happens once, in the background after the cluster
-// forms.
+// Five node processes, one etcd, one PostgreSQL database, the embedded regtest chain. Aux info
+// (ECDSA) dominates the run time (minutes of CPU on two cores) and happens once, in the
+// background after the cluster forms; the wallet scenarios reuse the keys made here.
 
 
-describe('five nodes', { timeout: 9 * 60_000 }, () => {
+describe('five nodes', { timeout: 30 * 60_000 }, () => {
   let cluster: NodeCluster
   const client = (id: number) => new ApiClient({ baseUrl: cluster.node(id).apiUrl, timeoutMs: 20_000 })
   const ids = [1, 2, 3, 4, 5]
   const keys: Record<'schnorr' | 'ecdsa', KeyDto | null> = { schnorr: null, ecdsa: null }
   let status: ClusterStatusDto
-  let restarted = 0
+  const restarted = new Set<number>()
 
   before(async () => {
-    cluster = await NodeCluster.create(5, { TW_DKG_TIMEOUT_MS: '60000' })
+    cluster = await NodeCluster.create(5, { TW_DKG_TIMEOUT_MS: '60000' }, { chain: true })
     for (const id of ids) cluster.start(id)
     try {
       status = await until('all five nodes up with a leader and ready', 90_000, async () => {
@@ -112,10 +113,21 @@ describe('five nodes', { timeout: 9 * 60_000 }, () => {
     }
   })
 
+  walletScenarios({
+    cluster: () => cluster,
+    client,
+    up: () => ids.filter((id) => cluster.node(id).proc !== null),
+    restarted: (id) => restarted.add(id),
+    leader: async () => {
+      const via = ids.find((id) => cluster.node(id).proc !== null)!
+      return (await client(via).clusterStatus()).leader!
+    },
+  })
+
   it('a restarted node keeps its shares, rejoins, and does not rerun the DKGs', async () => {
     assert.ok(keys.schnorr && keys.ecdsa, 'needs both keys from the tests above')
     const id = nonLeader()
-    restarted = id
+    restarted.add(id)
     const before = cluster.log(id)
     assert.equal(await cluster.stop(id), 0, 'graceful shutdown exits 0')
     await until('the cluster to see the node leave', 15_000, async () => (await client(status.leader!).clusterStatus()).nodesUp === 4)
@@ -143,7 +155,7 @@ describe('five nodes', { timeout: 9 * 60_000 }, () => {
     const verify = await client(1).request<{ ok: boolean; checked: number }>('GET', '/api/v1/audit/verify')
     assert.equal(verify.ok, true)
     assert.ok(verify.checked > 10)
-    const m = ids.find((id) => id !== restarted)!
+    const m = ids.find((id) => !restarted.has(id))!
     const metrics = await client(m).metrics()
     for (const name of ['mpc_active_nodes', 'mpc_consensus_threshold', 'mpc_dkg_duration_seconds', 'mpc_transactions_total', 'process_cpu_seconds_total']) {
       assert.match(metrics, new RegExp(`^# TYPE ${name} `, 'm'), name)

@@ -1,7 +1,7 @@
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common'
-import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus'
+import { HealthCheck, HealthCheckService, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus'
 import { ApiTags } from '@nestjs/swagger'
-import { DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator, PrimePoolHealthIndicator } from './health.indicators'
+import { ChainHealthIndicator, DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator, PrimePoolHealthIndicator } from './health.indicators'
 
 interface StatusSettable {
   status(code: number): unknown
@@ -21,12 +21,13 @@ export class HealthController {
     private readonly peers: PeersHealthIndicator,
     private readonly keystore: KeystoreHealthIndicator,
     private readonly primePool: PrimePoolHealthIndicator,
+    private readonly chain: ChainHealthIndicator,
   ) {}
 
   @Get()
   @HealthCheck()
   check(@Res({ passthrough: true }) res: StatusSettable): Promise<HealthCheckResult | object> {
-    return this.all(res)
+    return this.all(res, [() => this.chain.check()])
   }
 
   @Get('ready')
@@ -41,7 +42,8 @@ export class HealthController {
     return this.health.check([])
   }
 
-  private async all(res: StatusSettable): Promise<HealthCheckResult | object> {
+  /** Readiness leaves the chain out: a node without a chain API still signs and votes. */
+  private async all(res: StatusSettable, extra: (() => Promise<HealthIndicatorResult>)[] = []): Promise<HealthCheckResult | object> {
     try {
       return await this.health.check([
         () => this.etcd.check(),
@@ -49,6 +51,7 @@ export class HealthController {
         () => this.peers.check(),
         () => this.keystore.check(),
         () => this.primePool.check(),
+        ...extra,
       ])
     } catch (err) {
       // terminus answers 503 with its own body; keep that body (HealthDto), not the error shape.

@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/config'
 import { EngineRepository } from '../engine/engine.repository'
 import { PrimePoolService } from '../engine/prime-pool.service'
 import { DatabaseRepository } from '../persistence/database.repository'
+import { CHAIN, type ChainBackend } from '../chain/chain.client'
 
 const TIMEOUT_MS = 2500
 
@@ -105,5 +106,25 @@ export class PrimePoolHealthIndicator {
 
   check(): HealthIndicatorResult<'prime_pool'> {
     return this.hi.check('prime_pool').up({ ...this.primes.state() })
+  }
+}
+
+/** The chain API (Esplora / apps/regtest): answers its tip height. Up and `configured: false` without TW_CHAIN_URL. */
+@Injectable()
+export class ChainHealthIndicator {
+  constructor(
+    private readonly hi: HealthIndicatorService,
+    @Inject(CHAIN) private readonly chain: ChainBackend | null,
+  ) {}
+
+  async check(): Promise<HealthIndicatorResult<'chain'>> {
+    const s = this.hi.check('chain')
+    if (!this.chain) return s.up({ configured: false })
+    try {
+      const tipHeight = await withTimeout(this.chain.tipHeight(), TIMEOUT_MS, `no answer within ${TIMEOUT_MS} ms`)
+      return s.up({ url: this.chain.url, tipHeight })
+    } catch (err) {
+      return s.down({ url: this.chain.url, message: errorMessage(err) })
+    }
   }
 }

@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common'
 import { TerminusModule } from '@nestjs/terminus'
 import { HealthController } from './health.controller'
-import { DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator, PrimePoolHealthIndicator } from './health.indicators'
+import { WalletModule } from '../wallet/wallet.module'
+import { ChainHealthIndicator, DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator, PrimePoolHealthIndicator } from './health.indicators'
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false })],
+  imports: [TerminusModule.forRoot({ logger: false }), WalletModule],
   controllers: [HealthController],
-  providers: [EtcdHealthIndicator, DatabaseHealthIndicator, PeersHealthIndicator, KeystoreHealthIndicator, PrimePoolHealthIndicator],
+  providers: [ChainHealthIndicator, EtcdHealthIndicator, DatabaseHealthIndicator, PeersHealthIndicator, KeystoreHealthIndicator, PrimePoolHealthIndicator],
 })
 export class HealthModule {}

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { startEtcdCluster, freePort, type EtcdCluster } from './etcd'
 import { createTestDatabase, type TestDatabase } from './postgres'
+import type { Regtest } from '@tw/regtest'
 
 const MAIN = path.join(__dirname, '..', 'main.js')
 
@@ -23,13 +24,16 @@ export interface TestNode {
  */
 export class NodeCluster {
   readonly nodes: TestNode[] = []
+  /** The embedded regtest chain (in this process), when created with `{ chain: true }`. */
+  chain: Regtest | null = null
+
   private constructor(
     readonly dir: string,
     readonly etcd: EtcdCluster,
     readonly db: TestDatabase,
   ) {}
 
-  static async create(size = 5, extraEnv: Record<string, string> = {}): Promise<NodeCluster> {
+  static async create(size = 5, extraEnv: Record<string, string> = {}, opts: { chain?: boolean } = {}): Promise<NodeCluster> {
     const dir = mkdtempSync(path.join(tmpdir(), 'tw-cluster-'))
     const certs = path.join(dir, 'certs')
     mkdirSync(certs)
@@ -38,6 +42,10 @@ export class NodeCluster {
     const etcd = await startEtcdCluster(1)
     const db = await createTestDatabase('tw_cluster')
     const cluster = new NodeCluster(dir, etcd, db)
+    if (opts.chain) {
+      const { startRegtest } = await import('@tw/regtest')
+      cluster.chain = await startRegtest({ port: 0, dataDir: path.join(dir, 'regtest') })
+    }
     const api: number[] = []
     const quic: number[] = []
     for (let i = 0; i < size; i++) {
@@ -70,6 +78,7 @@ export class NodeCluster {
         TW_ENV: 'development',
         TW_INSECURE_TEST_PRIMES: 'true',
         TW_LOG_LEVEL: 'log',
+        ...(cluster.chain ? { TW_CHAIN_URL: cluster.chain.url, TW_NETWORK: 'regtest' } : {}),
         ...extraEnv,
       }
       cluster.nodes.push({ id, apiUrl: `http://127.0.0.1:${api[id - 1]}`, env, logFile: path.join(dir, `node-${id}.log`), proc: null })
@@ -127,6 +136,7 @@ export class NodeCluster {
 
   async destroy(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.stop(n.id, 5000)))
+    await this.chain?.close()
     await this.etcd.stop()
     await this.db.drop().catch(() => undefined)
     rmSync(this.dir, { recursive: true, force: true })

@@ -164,11 +164,18 @@ export class SendService {
     const chain = this.wallet.chain()
     const feeRate = await this.feeRate(req.feeRate)
     const toScript = parseAddress(req.to, this.config.chain.network).scriptPubKey
-    let changePath: number[] | null = null
+    const indexKey = WalletKeys.addressIndex(key.keyId, 1)
     for (let attempt = 0; attempt < 5; attempt++) {
-      const [utxos, locks, tip] = await Promise.all([this.wallet.utxos(key), this.wallet.reservations(), chain.tipHeight()])
+      const [utxos, locks, tip, index] = await Promise.all([
+        this.wallet.utxos(key),
+        this.wallet.reservations(),
+        chain.tipHeight(),
+        this.etcd.get<{ next: number }>(indexKey),
+      ])
       const spendable = utxos.filter((u) => u.confirmed && !locks.has(`${u.txid}:${u.vout}`))
-      changePath ??= [1, await this.wallet.takeIndex(key.keyId, 1)]
+      // The next change address, taken in the same etcd transaction as the coins: a refused
+      // request uses up no address index either.
+      const changePath = [1, index?.value.next ?? 0]
       const change = this.wallet.derive(key, changePath)
       const selection: Selection = selectCoins({
         utxos: spendable,
@@ -201,7 +208,7 @@ export class SendService {
           address: o.isChange ? change.address : req.to,
           value: o.value,
           change: o.isChange,
-          ...(o.isChange && changePath ? { path: changePath } : {}),
+          ...(o.isChange ? { path: changePath } : {}),
         })),
       }
       const record: TxRecord = {
@@ -228,11 +235,16 @@ export class SendService {
       }
       const lockKeys = record.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
       const ok = await this.etcd.atomic({
-        absent: [WalletKeys.tx(txId), ...lockKeys],
-        puts: [...lockKeys.map((k) => [k, { txId }] as [string, unknown]), [WalletKeys.tx(txId), record]],
+        absent: [WalletKeys.tx(txId), ...lockKeys, ...(index ? [] : [indexKey])],
+        unchanged: index ? [[indexKey, index.modRevision]] : [],
+        puts: [
+          ...lockKeys.map((k) => [k, { txId }] as [string, unknown]),
+          [WalletKeys.tx(txId), record],
+          [indexKey, { next: changePath[1] + 1 }],
+        ],
       })
       if (ok) return record
-      this.log.debug(`transaction ${txId}: a selected coin was reserved concurrently; selecting again`)
+      this.log.debug(`transaction ${txId}: a coin or the change index was taken concurrently; selecting again`)
     }
     throw new ConflictError('could not reserve coins: other sends keep taking them; retry')
   }

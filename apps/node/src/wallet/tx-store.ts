@@ -3,7 +3,8 @@ import type { TransactionDto, TransactionStateDto, VoteDto } from '@tw/api'
 import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto'
 import { canonicalJson } from '../common/canonical-json'
 import { errorMessage } from '../common/async'
-import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
+import { EtcdKeys, EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
+import type { KeyRecord } from '../keys/dkg.types'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { DatabaseRepository } from '../persistence/database.repository'
@@ -127,15 +128,19 @@ export class TxStore {
     }
     votes.sort((a, b) => a.nodeId - b.nodeId)
     let psbt = ''
-    try {
-      psbt = toPsbt({
-        txHex: record.unsignedTx,
-        inputs: record.inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: record.type })),
-        network: this.config.chain.network,
-        keys: {},
-      })
-    } catch {
-      psbt = ''
+    const key = (await this.etcd.get<KeyRecord>(EtcdKeys.key(record.keyId)))?.value
+    if (key?.publicKey && key.chainCode) {
+      try {
+        psbt = toPsbt({
+          txHex: record.unsignedTx,
+          inputs: record.inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: record.type })),
+          network: this.config.chain.network,
+          keys: { [record.type]: { publicKey: Buffer.from(key.publicKey, 'hex'), chainCode: Buffer.from(key.chainCode, 'hex') } },
+          changes: record.outputs.flatMap((o, index) => (o.change && o.path ? [{ index, keyType: record.type, path: o.path }] : [])),
+        })
+      } catch (err) {
+        this.log.warn(`PSBT of ${record.id}: ${errorMessage(err)}`)
+      }
     }
     return {
       id: record.id,
