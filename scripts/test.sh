@@ -3,9 +3,12 @@
 # and the TypeScript packages if needed, then runs every layer:
 #   1. Rust: engine unit tests and five nodes over real QUIC + mTLS in one process
 #   2. addon: the JavaScript contract, five OS processes checked by an independent verifier
-#   3. apps/node: config, migrations, audit chain, leader election on 3 etcd members, HTTP
-#      errors, five node processes running DKG through the REST API (real etcd, PostgreSQL)
-#   4. apps/cli: commands, and the devnet end to end through the built binary
+#   3. libs/bitcoin: BIP32/84/86/341/380 vectors, coin selection, sighash messages, PSBT
+#   4. apps/regtest: the embedded chain refuses every invalid spend (Core's consensus library)
+#   5. apps/node: config, migrations, audit chain, leader election on 3 etcd members, HTTP
+#      errors, five node processes running DKG and real sends through the REST API
+#      (real etcd, PostgreSQL, regtest chain)
+#   6. apps/cli: commands, and the devnet end to end through the built binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,14 +21,20 @@ npx tsc -b
 
 command -v etcd >/dev/null || { echo "test: etcd is required (apt-get install etcd-server)" >&2; exit 1; }
 
-echo "== 1/4 cargo test --workspace --release"
+echo "== 1/6 cargo test --workspace --release"
 cargo test --workspace --release
 
-echo "== 2/4 addon tests"
+echo "== 2/6 addon tests"
 npm run test:addon
 
-echo "== 3/4 node service tests"
+echo "== 3/6 bitcoin library tests"
+npm test --workspace @tw/bitcoin
+
+echo "== 4/6 regtest chain tests"
+npm test --workspace @tw/regtest
+
+echo "== 5/6 node service tests"
 npm test --workspace @tw/node
 
-echo "== 4/4 cli tests"
+echo "== 6/6 cli tests"
 npm test --workspace @tw/cli
