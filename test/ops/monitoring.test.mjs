@@ -1,0 +1,117 @@
+// monitoring/: promtool checks of the Prometheus config and alert rules (and their unit tests),
+// and the Grafana dashboards' PromQL against the metric names the node registers.
+//   node --test test/ops/
+// promtool comes from Debian's `prometheus` package; this test installs nothing and FAILS
+// (never skips) when it is missing.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { DOCKER, loadYaml, MONITORING, nodeMetricNames, read, which } from './helpers.mjs'
+
+const PROM = join(MONITORING, 'prometheus')
+
+function promtool(...args) {
+  const bin = which('promtool')
+  assert.ok(bin, 'promtool is not installed: `apt-get install -y prometheus` (Debian package; add it to .ci/run)')
+  const r = spawnSync(bin, args, { cwd: PROM, encoding: 'utf8' })
+  assert.equal(r.status, 0, `promtool ${args.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`)
+  return r.stdout + r.stderr
+}
+
+describe('monitoring/prometheus', () => {
+  it('promtool check config prometheus.yml', () => {
+    assert.match(promtool('check', 'config', 'prometheus.yml'), /SUCCESS/)
+  })
+
+  it('promtool check rules alerts.yml', () => {
+    assert.match(promtool('check', 'rules', 'alerts.yml'), /SUCCESS/)
+  })
+
+  it('promtool test rules alerts.test.yml (every alert fires on its scenario)', () => {
+    assert.match(promtool('test', 'rules', 'alerts.test.yml'), /SUCCESS/)
+  })
+
+  it('has the required alerts, on real metric names', () => {
+    const rules = loadYaml(read(join(PROM, 'alerts.yml'))).groups.flatMap((g) => g.rules)
+    const exprOf = (name) => rules.find((r) => r.alert === name)?.expr ?? assert.fail(`alert ${name} missing`)
+    assert.match(exprOf('TwNodeDown'), /up\{job="threshold-wallet"\} == 0/)
+    assert.match(exprOf('TwNodeMissingFromCluster'), /mpc_active_nodes < 5/)
+    assert.match(exprOf('TwQuorumAtRisk'), /mpc_active_nodes < mpc_consensus_threshold \+ 1/)
+    assert.match(exprOf('TwByzantineViolation'), /increase\(mpc_byzantine_violations_total\[5m\]\) > 0/)
+    assert.match(exprOf('TwPresignaturePoolLow'), /mpc_presignature_pool_size/)
+    assert.match(exprOf('TwSigningLatencyHigh'), /histogram_quantile\(.*mpc_signature_duration_seconds_bucket/)
+    for (const a of ['TwEtcdMemberDown', 'TwEtcdNoLeader', 'TwDatabaseDown', 'TwNodeNotInEtcd']) exprOf(a)
+    const known = allowedMetricNames()
+    for (const r of rules) for (const m of mpcNames(r.expr)) assert.ok(known.has(m), `alert ${r.alert} uses ${m}, which the node does not register`)
+  })
+
+  it('scrapes the five compose nodes under job threshold-wallet', () => {
+    const cfg = loadYaml(read(join(PROM, 'prometheus.yml')))
+    const job = cfg.scrape_configs.find((j) => j.job_name === 'threshold-wallet')
+    assert.ok(job, 'job threshold-wallet')
+    assert.equal(job.metrics_path ?? '/metrics', '/metrics')
+    const targets = job.static_configs.flatMap((s) => s.targets).sort()
+    const compose = loadYaml(read(join(DOCKER, 'docker-compose.yml')))
+    const nodes = Object.keys(compose.services).filter((n) => /^node\d+$/.test(n)).sort()
+    assert.deepEqual(targets, nodes.map((n) => `${n}:${compose.services[n].environment.TW_API_PORT}`))
+  })
+})
+
+/** Node metric names plus the histogram series suffixes. */
+function allowedMetricNames() {
+  const names = new Set(nodeMetricNames())
+  for (const n of [...names]) if (n.endsWith('_seconds')) for (const s of ['_bucket', '_sum', '_count']) names.add(n + s)
+  return names
+}
+const mpcNames = (expr) => [...String(expr).matchAll(/\b(mpc_[a-z_]+)/g)].map((m) => m[1])
+
+describe('monitoring/grafana', () => {
+  const dir = join(MONITORING, 'grafana', 'dashboards')
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+
+  it('has the five views', () => {
+    assert.deepEqual(files, ['byzantine-consensus.json', 'cluster-overview.json', 'infrastructure.json', 'network.json', 'signature-performance.json'])
+  })
+
+  it('every dashboard parses and uses only metric names the node registers', () => {
+    const known = allowedMetricNames()
+    const uids = new Set()
+    for (const f of files) {
+      const d = JSON.parse(read(join(dir, f)))
+      assert.ok(d.uid && d.title && Array.isArray(d.panels) && d.panels.length > 0, `${f}: uid, title, panels`)
+      assert.ok(!uids.has(d.uid), `${f}: uid ${d.uid} is unique`)
+      uids.add(d.uid)
+      const exprs = []
+      for (const p of d.panels) {
+        assert.ok(p.type && p.title && p.gridPos, `${f}: panel ${p.id} has type, title, gridPos`)
+        for (const t of p.targets ?? []) {
+          assert.ok(t.expr, `${f}: panel "${p.title}" target ${t.refId} has an expr`)
+          exprs.push(t.expr)
+        }
+      }
+      for (const v of d.templating?.list ?? []) exprs.push(typeof v.query === 'string' ? v.query : v.query?.query ?? '')
+      const used = exprs.flatMap(mpcNames)
+      assert.ok(used.length > 0, `${f} queries project metrics`)
+      const unknown = [...new Set(used.filter((m) => !known.has(m)))]
+      assert.deepEqual(unknown, [], `${f} uses metric names the node does not register (apps/node/src/metrics/metrics.service.ts): ${unknown.join(', ')}`)
+    }
+  })
+
+  it('provisions the Prometheus datasource the dashboards use, and the dashboards folder', () => {
+    const ds = loadYaml(read(join(MONITORING, 'grafana/provisioning/datasources/prometheus.yml'))).datasources
+    assert.equal(ds.length, 1)
+    assert.equal(ds[0].type, 'prometheus')
+    assert.equal(ds[0].url, 'http://prometheus:9090')
+    for (const f of files) {
+      const d = JSON.parse(read(join(dir, f)))
+      for (const p of d.panels) assert.equal(p.datasource?.uid, ds[0].uid, `${f}: panel "${p.title}" uses datasource ${ds[0].uid}`)
+    }
+    const prov = loadYaml(read(join(MONITORING, 'grafana/provisioning/dashboards/threshold-wallet.yml'))).providers
+    const compose = loadYaml(read(join(DOCKER, 'docker-compose.yml')))
+    const mount = compose.services.grafana.volumes.find((v) => v.startsWith('../monitoring/grafana/dashboards:'))
+    assert.ok(mount, 'grafana mounts the dashboards')
+    assert.equal(mount.split(':')[1], prov[0].options.path, 'the provider reads where compose mounts the dashboards')
+  })
+})
