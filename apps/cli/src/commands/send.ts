@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Flags } from '@oclif/core'
-import { ApiClient, ApiError, SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
+import { SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
 import { parseAmountSats, parseFeeRate } from '../shared/amounts'
 import { NodeCommand } from '../shared/base-command'
 import { CliError, EXIT_USAGE } from '../shared/errors'
 import { Messages } from '../shared/messages'
 import { renderPairs } from '../shared/table'
-import { TX_FAILED_STATES } from '../shared/transactions'
+import { followTransaction, isNetworkError, TX_FAILED_STATES } from '../shared/transactions'
 import { walletTypeFlag } from '../shared/wallet-flags'
 
 const messages = Messages.load('send')
@@ -20,11 +20,6 @@ export interface SendResult {
   /** Every state the CLI saw, in order. */
   states: TransactionStateDto[]
   transaction: TransactionDto
-}
-
-/** A failure before any answer (connection refused/reset, timeout): the request may or may not have arrived. */
-function isNetworkError(err: unknown): err is ApiError {
-  return err instanceof ApiError && err.status === 0 && (err.code === 'UNREACHABLE' || err.code === 'TIMEOUT')
 }
 
 export default class Send extends NodeCommand<SendResult> {
@@ -77,7 +72,14 @@ export default class Send extends NodeCommand<SendResult> {
     if (flags.wait) {
       const first = tx
       tx = await this.step(messages.get('progress.follow', [tx.id]), () =>
-        this.follow(client, first, states, { confirmations: flags.confirmations, deadline, timeoutS: flags.timeout, pollMs: flags['poll-interval'] }),
+        followTransaction(client, first, states, {
+          confirmations: flags.confirmations,
+          deadline,
+          pollMs: flags['poll-interval'],
+          progress: (s) => this.progress(s),
+          unreachable: messages.get('progress.unreachable'),
+          timeoutError: (t) => new CliError('TX_TIMEOUT', messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]), 1, { transaction: t }),
+        }),
       )
       // Outside the step, so its progress line does not end with "failed" (a state name of its own).
       this.assertNotFailed(tx)
@@ -102,55 +104,9 @@ export default class Send extends NodeCommand<SendResult> {
     return { idempotencyKey, retried, states, transaction: tx }
   }
 
-  /** Records the states of `tx` not seen yet (from its history, which also holds states a poll missed) and shows each. */
-  private noteStates(tx: TransactionDto, seen: TransactionStateDto[]): void {
-    const path = tx.history?.length ? tx.history.map((h) => h.state) : [tx.state]
-    if (path[path.length - 1] !== tx.state) path.push(tx.state)
-    // History is append-only: what is beyond what we showed is new.
-    const fresh = tx.history?.length ? path.slice(Math.min(seen.length, path.length)) : seen[seen.length - 1] === tx.state ? [] : [tx.state]
-    for (const s of fresh) {
-      if (seen[seen.length - 1] === s) continue
-      seen.push(s)
-      this.progress(s)
-    }
-  }
-
   private assertNotFailed(tx: TransactionDto): void {
     if (!TX_FAILED_STATES.includes(tx.state)) return
     const reason = tx.error ? `${tx.error.message} (${tx.error.code})` : 'no reason given'
     throw new CliError(`TX_${tx.state.toUpperCase()}`, messages.get('error.Ended', [tx.id, tx.state, reason]), 1, { transaction: tx })
-  }
-
-  private done(tx: TransactionDto, confirmations: number): boolean {
-    if (tx.state !== 'broadcast' && tx.state !== 'confirmed') return false
-    return confirmations === 0 || tx.confirmations >= confirmations
-  }
-
-  private async follow(
-    client: ApiClient,
-    first: TransactionDto,
-    seen: TransactionStateDto[],
-    o: { confirmations: number; deadline: number; timeoutS: number; pollMs: number },
-  ): Promise<TransactionDto> {
-    let tx = first
-    this.noteStates(tx, seen)
-    while (!this.done(tx, o.confirmations) && !TX_FAILED_STATES.includes(tx.state)) {
-      if (Date.now() > o.deadline) {
-        throw new CliError('TX_TIMEOUT', messages.get('error.Timeout', [tx.id, tx.state, o.timeoutS, tx.id]), 1, { transaction: tx })
-      }
-      await sleep(o.pollMs)
-      try {
-        tx = await client.transaction(tx.id)
-      } catch (err) {
-        if (!isNetworkError(err)) throw err
-        this.progress(messages.get('progress.unreachable'))
-        continue
-      }
-      this.noteStates(tx, seen)
-      if (o.confirmations > 0 && (tx.state === 'broadcast' || tx.state === 'confirmed')) {
-        this.progress(`${tx.state}, ${Math.min(tx.confirmations, o.confirmations)}/${o.confirmations} confirmations`)
-      }
-    }
-    return tx
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A stand-in for the regtest chain (`@tw/regtest`): the devnet endpoints (`POST /regtest/mine`,
- * `POST /regtest/faucet`) and `GET /blocks/tip/height`, no real chain. In-process for the
+ * `POST /regtest/faucet`, `GET /regtest/info`) and `GET /blocks/tip/height`, no real chain. In-process for the
  * command specs ({@link FakeRegtest}); as a process (TW_REGTEST_ENTRY) it takes the real one's
  * arguments (`--port --data-dir --block-interval-ms`), prints one JSON line when listening and
  * stops on SIGTERM.
@@ -11,6 +11,8 @@ import { AddressInfo } from 'node:net'
 
 export class FakeRegtest {
   height = 101
+  /** The faucet's own address, as `GET /regtest/info` reports it. */
+  faucetAddress = 'bcrt1qfaucet0000000000000000000000000000000'
   readonly faucets: { address: string; amountSats: number; txid: string }[] = []
   readonly mines: { blocks: number; address?: string }[] = []
   private server?: Server
@@ -29,6 +31,17 @@ export class FakeRegtest {
         if (req.method === 'GET' && req.url === '/blocks/tip/height') {
           res.writeHead(200, { 'content-type': 'text/plain' })
           return res.end(String(this.height))
+        }
+        if (req.method === 'GET' && req.url === '/regtest/info') {
+          return send(200, {
+            network: 'regtest',
+            height: this.height,
+            tipHash: createHash('sha256').update(`block-${this.height}`).digest('hex'),
+            mempoolCount: 0,
+            faucet: { address: this.faucetAddress, spendableSats: 5_000_000_000 },
+            dataDir: null,
+            blockIntervalMs: 0,
+          })
         }
         if (req.method === 'POST' && req.url === '/regtest/mine') {
           const blocks = typeof body.blocks === 'number' ? body.blocks : 1

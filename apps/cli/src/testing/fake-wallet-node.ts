@@ -87,7 +87,11 @@ export function makeTx(over: Partial<TransactionDto> = {}): TransactionDto {
 const TXID = 'bb'.repeat(32)
 
 /** How a transaction looks once it reached `state` (txid, signers, votes filled in as a node would). */
-function advance(tx: TransactionDto, state: TransactionStateDto, o: { error?: { code: string; message: string }; confirmationsAtEnd: number }): TransactionDto {
+function advance(
+  tx: TransactionDto,
+  state: TransactionStateDto,
+  o: { error?: { code: string; message: string }; confirmationsAtEnd: number; txid?: string },
+): TransactionDto {
   const at = new Date(Date.parse(tx.updatedAt) + 1000).toISOString()
   const next: TransactionDto = { ...tx, state, updatedAt: at, history: [...tx.history, { state, at }] }
   const idx = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed'].indexOf(state)
@@ -99,7 +103,7 @@ function advance(tx: TransactionDto, state: TransactionStateDto, o: { error?: { 
     next.signingMode = tx.type === 'taproot' ? 'frost' : 'presignature'
   }
   if (idx >= 4) {
-    next.txid = TXID
+    next.txid = o.txid ?? TXID
     next.hex = '02000000'
   }
   if (state === 'confirmed') next.confirmations = o.confirmationsAtEnd
@@ -119,6 +123,10 @@ export class FakeWalletNode {
   dropPosts = 0
   /** If set, `POST /api/v1/transactions` answers with this error. */
   postError?: { status: number; code: string; message: string }
+  /** If set, answers `GET /api/v1/wallet/balance` (else {@link BALANCE}). */
+  balance?: () => BalanceDto
+  /** If set, the txid a transaction gets once signed (else `bb…bb` for all). */
+  txidOf?: (id: string) => string
   /** Every transaction by id, and by idempotency key. */
   readonly txs = new Map<string, { tx: TransactionDto; step: number }>()
   readonly byKey = new Map<string, string>()
@@ -134,6 +142,8 @@ export class FakeWalletNode {
     this.confirmationsAtEnd = 1
     this.dropPosts = 0
     this.postError = undefined
+    this.balance = undefined
+    this.txidOf = undefined
   }
 
   /** Requests with `method` whose path starts with `prefix`. */
@@ -154,7 +164,7 @@ export class FakeWalletNode {
           res.end(JSON.stringify(b))
         }
         const u = new URL(url, 'http://x')
-        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return send(200, BALANCE)
+        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return send(200, this.balance ? this.balance() : BALANCE)
         if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return send(200, DESCRIPTORS)
         if (req.method === 'GET' && u.pathname === '/api/v1/wallet/address') {
           const type = u.searchParams.get('type') as WalletType
@@ -184,7 +194,7 @@ export class FakeWalletNode {
           const b = body as SendRequest
           const id = `tx-${this.txs.size + 1}`
           let tx = makeTx({ id, to: b.to, amountSats: b.amountSats, type: b.type ?? 'segwit', feeRate: b.feeRate ?? 2, history: [] })
-          tx = advance({ ...tx, history: [] }, this.script[0], { error: this.failure, confirmationsAtEnd: this.confirmationsAtEnd })
+          tx = advance({ ...tx, history: [] }, this.script[0], { error: this.failure, confirmationsAtEnd: this.confirmationsAtEnd, txid: this.txidOf?.(id) })
           this.txs.set(id, { tx, step: 0 })
           if (typeof key === 'string') this.byKey.set(key, id)
           return send(201, tx)
@@ -198,7 +208,7 @@ export class FakeWalletNode {
           if (!entry) return send(404, { error: { code: 'NOT_FOUND', message: `no transaction ${m[1]}` } })
           if (entry.step < this.script.length - 1) {
             entry.step++
-            entry.tx = advance(entry.tx, this.script[entry.step], { error: this.failure, confirmationsAtEnd: 1 })
+            entry.tx = advance(entry.tx, this.script[entry.step], { error: this.failure, confirmationsAtEnd: 1, txid: this.txidOf?.(entry.tx.id) })
           } else if (entry.tx.state === 'confirmed' && entry.tx.confirmations < this.confirmationsAtEnd) {
             entry.tx = { ...entry.tx, confirmations: entry.tx.confirmations + 1 }
           }
