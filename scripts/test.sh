@@ -9,6 +9,8 @@
 #      errors, five node processes running DKG and real sends through the REST API
 #      (real etcd, PostgreSQL, regtest chain)
 #   6. apps/cli: commands, and the devnet end to end through the built binary
+#   7. ops: docker-compose and .env.example consistency, promtool on the Prometheus config and
+#      alert rules, Grafana dashboards' metric names, the image's start command
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,21 +22,25 @@ fi
 npx tsc -b
 
 command -v etcd >/dev/null || { echo "test: etcd is required (apt-get install etcd-server)" >&2; exit 1; }
+command -v promtool >/dev/null || { echo "test: promtool is required (apt-get install prometheus)" >&2; exit 1; }
 
-echo "== 1/6 cargo test --workspace --release"
+echo "== 1/7 cargo test --workspace --release"
 cargo test --workspace --release
 
-echo "== 2/6 addon tests"
+echo "== 2/7 addon tests"
 npm run test:addon
 
-echo "== 3/6 bitcoin library tests"
+echo "== 3/7 bitcoin library tests"
 npm test --workspace @tw/bitcoin
 
-echo "== 4/6 regtest chain tests"
+echo "== 4/7 regtest chain tests"
 npm test --workspace @tw/regtest
 
-echo "== 5/6 node service tests"
+echo "== 5/7 node service tests"
 npm test --workspace @tw/node
 
-echo "== 6/6 cli tests"
+echo "== 6/7 cli tests"
 npm test --workspace @tw/cli
+
+echo "== 7/7 ops checks (compose, monitoring, entrypoint)"
+node --test test/ops/
