@@ -83,6 +83,19 @@ pub struct NodeOptions {
     pub fault_corrupt_frost_share: Option<bool>,
 }
 
+/// Byzantine drill behaviours of the engine (all off when absent). Never in production.
+#[napi(object)]
+pub struct DrillFaults {
+    /// Send corrupted ECDSA partial signatures.
+    pub corrupt_ecdsa_partial: Option<bool>,
+    /// Send corrupted FROST signature shares.
+    pub corrupt_frost_share: Option<bool>,
+    /// Send every protocol frame twice (replays the receivers refuse).
+    pub replay_frames: Option<bool>,
+    /// Also send every protocol frame under a wrong protocol tag.
+    pub wrong_session_frames: Option<bool>,
+}
+
 /// Public facts about an ECDSA key.
 #[napi(object)]
 pub struct EcdsaKeyInfo {
@@ -201,6 +214,7 @@ pub async fn start_node(options: NodeOptions) -> Result<ClusterNode> {
     cfg.faults = NodeFaults {
         corrupt_ecdsa_partial: options.fault_corrupt_ecdsa_partial.unwrap_or(false),
         corrupt_frost_share: options.fault_corrupt_frost_share.unwrap_or(false),
+        ..NodeFaults::default()
     };
     cfg.validate().map_err(to_napi)?;
     let dir = PathBuf::from(options.keystore_dir);
@@ -404,6 +418,18 @@ impl ClusterNode {
             .await
             .map_err(to_napi)?;
         Ok(sig.to_vec().into())
+    }
+
+    /// Byzantine drill: replaces the engine's misbehaviours (the node service allows this only
+    /// in an explicit, non-production drill configuration).
+    #[napi]
+    pub fn set_faults(&self, faults: DrillFaults) {
+        self.inner.set_faults(NodeFaults {
+            corrupt_ecdsa_partial: faults.corrupt_ecdsa_partial.unwrap_or(false),
+            corrupt_frost_share: faults.corrupt_frost_share.unwrap_or(false),
+            replay_frames: faults.replay_frames.unwrap_or(false),
+            wrong_session_frames: faults.wrong_session_frames.unwrap_or(false),
+        });
     }
 
     /// Connects to every peer and reports reachability.

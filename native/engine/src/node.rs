@@ -31,6 +31,10 @@ pub struct NodeFaults {
     pub corrupt_ecdsa_partial: bool,
     /// Send corrupted FROST signature shares.
     pub corrupt_frost_share: bool,
+    /// Send every protocol frame twice (replays).
+    pub replay_frames: bool,
+    /// Also send every protocol frame under a wrong protocol tag.
+    pub wrong_session_frames: bool,
 }
 
 /// Node configuration.
@@ -194,6 +198,10 @@ impl Node {
             )));
         }
         let transport = Transport::start(cfg.transport.clone())?;
+        transport.set_wire_faults(crate::transport::WireFaults {
+            replay: cfg.faults.replay_frames,
+            wrong_session: cfg.faults.wrong_session_frames,
+        });
         let faults = Mutex::new(cfg.faults);
         Ok(Node {
             cfg,
@@ -211,6 +219,10 @@ impl Node {
 
     /// Switches drill misbehaviour on or off (tests and the Byzantine drill mode only).
     pub fn set_faults(&self, faults: NodeFaults) {
+        self.transport.set_wire_faults(crate::transport::WireFaults {
+            replay: faults.replay_frames,
+            wrong_session: faults.wrong_session_frames,
+        });
         *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
     }
 

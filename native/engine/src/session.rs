@@ -187,6 +187,24 @@ where
                 // A failed send surfaces as that peer's silence: the session times out naming
                 // whoever did not deliver. Nothing else to do here.
             }
+            // Byzantine drill only (off unless a test or an operator's drill switched it on).
+            let faults = sender_transport.wire_faults();
+            if faults.replay || faults.wrong_session {
+                let mut extra = Vec::new();
+                if faults.replay {
+                    extra.push(frame.clone());
+                }
+                if faults.wrong_session {
+                    let mut wrong = frame.clone();
+                    wrong.protocol = protocol_tag.other();
+                    extra.push(wrong);
+                }
+                for f in &extra {
+                    for &p in &targets {
+                        let _ = sender_transport.send(p, f).await;
+                    }
+                }
+            }
         }
     });
     let outgoing = out_tx.sink_map_err(send_error as fn(_) -> DeliveryError);

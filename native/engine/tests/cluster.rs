@@ -309,6 +309,45 @@ async fn frost_four_of_five_over_quic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replayed_and_wrong_session_frames_are_refused_and_signing_still_succeeds() {
+    let c = start_cluster();
+    for r in on(&c, &[1, 2, 3, 4, 5], |n| async move {
+        n.frost_dkg("dkg-w", "fw").await
+    })
+    .await
+    {
+        r.unwrap();
+    }
+    // Node 5 (drill) sends each frame a second time and once more under a wrong protocol tag.
+    c.node(5).set_faults(NodeFaults {
+        replay_frames: true,
+        wrong_session_frames: true,
+        ..Default::default()
+    });
+    let set = [2, 3, 4, 5];
+    let sigs: Vec<_> = on(&c, &set, |n| async move {
+        n.frost_sign("sign-w", "fw", &[2, 3, 4, 5], &[0, 1], b"m").await
+    })
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let xonly = c.node(2).frost_output_key("fw", &[0, 1]).unwrap();
+    let message = tw_engine::node::taproot_sighash(b"m").unwrap();
+    assert!(tw_engine::frost::verify_bip340(&xonly, &message, &sigs[0]));
+    for id in [2, 3, 4] {
+        let events = c.node(id).drain_events();
+        let from5: Vec<_> = events.iter().filter(|e| e.peer == 5 && e.reason.is_violation()).map(|e| e.reason.as_str()).collect();
+        assert!(from5.contains(&"replay"), "node {id} saw a replay from 5: {events:?}");
+        assert!(from5.contains(&"wrong-session"), "node {id} saw a wrong-session frame from 5: {events:?}");
+        assert!(
+            events.iter().filter(|e| e.reason.is_violation()).all(|e| e.peer == 5),
+            "no honest node is blamed: {events:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_signer_times_out_and_is_named() {
     let c = start_cluster_with_timeout(Duration::from_secs(5));
     for r in on(&c, &[1, 2, 3, 4, 5], |n| async move {

@@ -46,6 +46,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// A different protocol tag than `self` (for the wrong-session drill frames).
+    pub fn other(self) -> Self {
+        if self == Self::FrostSign {
+            Self::EcdsaSign
+        } else {
+            Self::FrostSign
+        }
+    }
+
     /// Parses a protocol tag.
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {

@@ -99,6 +99,17 @@ struct Inner {
     outbound: tokio::sync::Mutex<HashMap<u16, Arc<Outbound>>>,
     banned: RwLock<HashSet<u16>>,
     seq: Mutex<HashMap<SessionKey, u64>>,
+    wire_faults: Mutex<WireFaults>,
+}
+
+/// Test-only wire misbehaviour for Byzantine drills: extra frames a faulty node sends besides
+/// the honest ones. Receivers refuse them and record transport events with `violation: true`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WireFaults {
+    /// Send every protocol frame twice (the copy has the same sequence number: a replay).
+    pub replay: bool,
+    /// Also send every protocol frame under the wrong protocol tag (a wrong-session frame).
+    pub wrong_session: bool,
 }
 
 /// A running transport. Cheap to clone.
@@ -210,9 +221,20 @@ impl Transport {
             outbound: tokio::sync::Mutex::new(HashMap::new()),
             banned: RwLock::new(HashSet::new()),
             seq: Mutex::new(HashMap::new()),
+            wire_faults: Mutex::new(WireFaults::default()),
         });
         tokio::spawn(accept_loop(inner.clone()));
         Ok(Transport { inner })
+    }
+
+    /// Switches the drill's wire faults (see [`WireFaults`]). Never on in production.
+    pub fn set_wire_faults(&self, faults: WireFaults) {
+        *lock(&self.inner.wire_faults) = faults;
+    }
+
+    /// The wire faults in force.
+    pub fn wire_faults(&self) -> WireFaults {
+        *lock(&self.inner.wire_faults)
     }
 
     /// This node's id.
