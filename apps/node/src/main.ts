@@ -1,3 +1,5 @@
+import { ByzantineService } from './byzantine/byzantine.service'
+import { DrillService } from './byzantine/drill.service'
 import { PresignatureService } from './wallet/presignature.service'
 import { TxCoordinatorService } from './wallet/tx-coordinator.service'
 import { TxWorkerService } from './wallet/tx-worker.service'
@@ -57,6 +59,8 @@ async function main(): Promise<void> {
   const txWorker = app.get(TxWorkerService)
   const txCoordinator = app.get(TxCoordinatorService)
   const presignatures = app.get(PresignatureService)
+  const byzantine = app.get(ByzantineService)
+  const drill = app.get(DrillService)
 
   await engine.start()
   primes.start() // background: safe primes take minutes; readiness goes to /tw/primes/<id>
@@ -65,6 +69,8 @@ async function main(): Promise<void> {
   await cluster.start()
   await coordinator.start()
   await worker.start()
+  drill.start()
+  await byzantine.start()
   await txWorker.start()
   await txCoordinator.start()
   presignatures.start()
@@ -83,6 +89,7 @@ async function main(): Promise<void> {
     hard.unref()
     const steps: [string, () => Promise<unknown> | unknown][] = [
       ['presignatures', () => presignatures.stop()],
+      ['byzantine', () => byzantine.stop()],
       ['tx coordinator', () => txCoordinator.stop()],
       ['tx worker', () => txWorker.stop()],
       ['worker', () => worker.stop()],

@@ -15,6 +15,10 @@ import type {
   TransactionDto,
   TransactionListDto,
   WalletType,
+  ViolationListDto,
+  UnbanDto,
+  DrillDto,
+  DrillBehaviour,
 } from './dto'
 
 /** Raised by {@link ApiClient} for any non-2xx answer or a network failure. */
@@ -86,6 +90,18 @@ export class ApiClient {
   }
   presignatureStatus(): Promise<PresignatureStatusDto> {
     return this.request('GET', '/api/v1/presignatures/status')
+  }
+  violations(): Promise<ViolationListDto> {
+    return this.request('GET', '/api/v1/byzantine/violations')
+  }
+  unban(nodeId: number): Promise<UnbanDto> {
+    return this.request('POST', `/api/v1/cluster/nodes/${nodeId}/unban`, {})
+  }
+  drill(): Promise<DrillDto> {
+    return this.request('GET', '/api/v1/drill')
+  }
+  setDrill(behaviours: DrillBehaviour[]): Promise<DrillDto> {
+    return this.request('POST', '/api/v1/drill', { behaviours })
   }
 
   /** Low-level request; throws {@link ApiError} with the server's code on failure. */

@@ -248,3 +248,48 @@ export interface PresignatureStatusDto {
   /** Spendable UTXOs (and next receive/change addresses) whose path has one ready for the preferred set. */
   coverage: { utxos: number; covered: number; ratio: number }
 }
+
+// ------------------------------------------------------------------ Byzantine
+
+export type ViolationType = 'double_vote' | 'invalid_signature' | 'minority_attack' | 'protocol_violation'
+
+/** One accusation against a node, with what proves it (`GET /api/v1/byzantine/violations`). */
+export interface ViolationDto {
+  id: string
+  type: ViolationType
+  offender: number
+  /** Transaction attempt (`<txId>.<attempt>`), transaction id or wire session the evidence is about. */
+  sessionId: string | null
+  /** `proven` once enough distinct nodes (not the offender) re-verified it and signed their accusation. */
+  status: 'reported' | 'proven' | 'cleared'
+  /** Nodes whose signed accusation verified. */
+  accusers: number[]
+  evidence: Record<string, unknown>
+  reportedAt: string
+  provenAt: string | null
+}
+
+export interface ViolationListDto {
+  violations: ViolationDto[]
+  bans: { nodeId: number; reason: string; bannedAt: string; violations: string[] }[]
+  /** Proven violations needed for a ban, and distinct accusers needed for a proof. */
+  banThreshold: number
+  minAccusers: number
+}
+
+/** `POST /api/v1/cluster/nodes/:id/unban`. */
+export interface UnbanDto {
+  nodeId: number
+  wasBanned: boolean
+  unbannedAt: string
+}
+
+export const DrillBehaviours = ['corrupt-share', 'equivocate-vote', 'replay', 'wrong-session', 'drop', 'delay', 'approve-everything'] as const
+export type DrillBehaviour = (typeof DrillBehaviours)[number]
+
+/** `GET/POST /api/v1/drill`: this node's Byzantine drill behaviours (drill-enabled nodes only). */
+export interface DrillDto {
+  nodeId: number
+  enabled: boolean
+  behaviours: DrillBehaviour[]
+}

@@ -5,10 +5,12 @@ import { ClusterController } from './cluster.controller'
 import { KeysController } from './keys.controller'
 import { PresignaturesController, TransactionsController, WalletController } from './wallet.controller'
 import { WalletModule } from '../wallet/wallet.module'
+import { ByzantineModule } from '../byzantine/byzantine.module'
+import { ByzantineController } from './byzantine.controller'
 
 /** The REST controllers of `/api/v1` (HTTP only: services decide). */
 @Module({
-  imports: [KeysModule, WalletModule],
-  controllers: [KeysController, ClusterController, AuditController, WalletController, TransactionsController, PresignaturesController],
+  imports: [KeysModule, WalletModule, ByzantineModule],
+  controllers: [KeysController, ClusterController, AuditController, WalletController, TransactionsController, PresignaturesController, ByzantineController],
 })
 export class ApiModule {}

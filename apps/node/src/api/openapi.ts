@@ -19,7 +19,14 @@ import type {
   TransactionStateDto,
   VoteDto,
   WalletType,
+  ViolationDto,
+  ViolationListDto,
+  ViolationType,
+  UnbanDto,
+  DrillDto,
+  DrillBehaviour,
 } from '@tw/api'
+import { DrillBehaviours } from '@tw/api'
 
 // OpenAPI descriptions of the libs/api DTOs. The interfaces in libs/api are the contract;
 // these classes only document it (`implements` keeps them in step).
@@ -194,7 +201,7 @@ export class TransactionDoc implements TransactionDto {
   @ApiProperty({ type: String, nullable: true, description: 'signed raw transaction' }) hex!: string | null
   @ApiProperty({ description: 'the unsigned proposal as a BIP174 PSBT (base64)' }) psbt!: string
   @ApiProperty({ type: [Number], nullable: true }) signers!: number[] | null
-  @ApiProperty({ type: String, nullable: true, description: 'presignature | full | mixed | frost' }) signingMode!: string | null
+  @ApiProperty({ type: String, nullable: true, description: 'presignature | full | frost' }) signingMode!: string | null
   @ApiProperty({ type: [VoteDoc] }) votes!: VoteDoc[]
   @ApiProperty() confirmations!: number
   @ApiProperty({ type: TxErrorDoc, nullable: true }) error!: TxErrorDoc | null
@@ -236,4 +243,48 @@ export class PresignatureStatusDoc implements PresignatureStatusDto {
   @ApiProperty() used!: number
   @ApiProperty() burned!: number
   @ApiProperty({ type: CoverageDoc }) coverage!: CoverageDoc
+}
+
+const VIOLATION_TYPES = ['double_vote', 'invalid_signature', 'minority_attack', 'protocol_violation']
+
+export class ViolationDoc implements ViolationDto {
+  @ApiProperty() id!: string
+  @ApiProperty({ enum: VIOLATION_TYPES }) type!: ViolationType
+  @ApiProperty() offender!: number
+  @ApiProperty({ type: String, nullable: true }) sessionId!: string | null
+  @ApiProperty({ enum: ['reported', 'proven', 'cleared'] }) status!: 'reported' | 'proven' | 'cleared'
+  @ApiProperty({ type: [Number], description: 'nodes whose signed accusation verified' }) accusers!: number[]
+  @ApiProperty({ type: Object }) evidence!: Record<string, unknown>
+  @ApiProperty() reportedAt!: string
+  @ApiProperty({ type: String, nullable: true }) provenAt!: string | null
+}
+
+export class BanDoc {
+  @ApiProperty() nodeId!: number
+  @ApiProperty() reason!: string
+  @ApiProperty() bannedAt!: string
+  @ApiProperty({ type: [String] }) violations!: string[]
+}
+
+export class ViolationListDoc implements ViolationListDto {
+  @ApiProperty({ type: [ViolationDoc] }) violations!: ViolationDoc[]
+  @ApiProperty({ type: [BanDoc] }) bans!: BanDoc[]
+  @ApiProperty() banThreshold!: number
+  @ApiProperty() minAccusers!: number
+}
+
+export class UnbanDoc implements UnbanDto {
+  @ApiProperty() nodeId!: number
+  @ApiProperty() wasBanned!: boolean
+  @ApiProperty() unbannedAt!: string
+}
+
+export class DrillDoc implements DrillDto {
+  @ApiProperty() nodeId!: number
+  @ApiProperty() enabled!: boolean
+  @ApiProperty({ enum: DrillBehaviours, isArray: true }) behaviours!: DrillBehaviour[]
+}
+
+export class DrillRequestDoc {
+  @ApiProperty({ enum: DrillBehaviours, isArray: true }) behaviours!: DrillBehaviour[]
 }

@@ -1,3 +1,4 @@
+import { DrillBehaviours } from '@tw/api'
 import { z } from 'zod'
 
 /** `POST /api/v1/keys` body. */
@@ -41,5 +42,17 @@ export const addressQuerySchema = z.strictObject({
 /** `POST /api/v1/presignatures` body. */
 export const presignatureRequestSchema = z.strictObject(
   { count: z.number({ error: 'count must be an integer' }).int({ error: 'count must be an integer' }).min(1, { error: 'count must be >= 1' }).max(100, { error: 'count must be <= 100' }) },
+  { error: 'body must be a JSON object' },
+)
+
+export const nodeIdParamSchema = z.coerce
+  .number({ error: 'node id must be an integer' })
+  .int({ error: 'node id must be an integer' })
+  .min(1, { error: 'node id must be >= 1' })
+  .max(255, { error: 'node id must be <= 255' })
+
+/** `POST /api/v1/drill` body. */
+export const drillSchema = z.strictObject(
+  { behaviours: z.array(z.enum(DrillBehaviours, { error: `behaviours: each one of ${DrillBehaviours.join(', ')}` })).max(7) },
   { error: 'body must be a JSON object' },
 )

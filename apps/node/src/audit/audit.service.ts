@@ -29,6 +29,11 @@ export type AuditAction =
   | 'tx.signed_share'
   | 'presig.generated'
   | 'presig.burned'
+  | 'byzantine.accused'
+  | 'byzantine.proven'
+  | 'node.banned'
+  | 'node.unbanned'
+  | 'drill.changed'
 
 const MAX_PENDING = 10_000
 

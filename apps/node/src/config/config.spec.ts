@@ -85,6 +85,26 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ...valid, TW_INSECURE_TEST_PRIMES: 'true' }).insecureTestPrimes, true)
   })
 
+  it('refuses the Byzantine drill and regtest in production; parses drill behaviours elsewhere', () => {
+    const prod = { ...valid, TW_ENV: 'production', TW_NETWORK: 'mainnet' }
+    assert.equal(loadConfig(prod).drill.enabled, false)
+    assert.match(problemsOf({ ...prod, TW_BYZANTINE: 'corrupt-share' }).join(), /drill mode\) are refused when TW_ENV=production/)
+    assert.match(problemsOf({ ...prod, TW_BYZANTINE_DRILL: 'true' }).join(), /refused when TW_ENV=production/)
+    assert.match(problemsOf({ ...prod, TW_NETWORK: 'regtest' }).join(), /TW_NETWORK=regtest is refused/)
+    assert.match(problemsOf({ ...valid, TW_BYZANTINE: 'corrupt-share,steal-coins' }).join(), /"steal-coins" is not a drill behaviour/)
+    const drill = loadConfig({ ...valid, TW_BYZANTINE: 'corrupt-share, delay,corrupt-share' })
+    assert.deepEqual(drill.drill, { enabled: true, behaviours: ['corrupt-share', 'delay'] })
+  })
+
+  it('reads the wallet settings: network, chain, policy', () => {
+    const c = loadConfig({ ...valid, TW_CHAIN_URL: 'http://127.0.0.1:3002/', TW_POLICY_DENY: 'bcrt1qa, bcrt1qb', TW_POLICY_MAX_FEE_RATE: '50' })
+    assert.deepEqual(c.chain, { network: 'regtest', url: 'http://127.0.0.1:3002', confirmations: 1 })
+    assert.deepEqual(c.policy.deny, ['bcrt1qa', 'bcrt1qb'])
+    assert.equal(c.policy.maxFeeRate, 50)
+    assert.match(problemsOf({ ...valid, TW_POLICY_MIN_FEE_RATE: '60', TW_POLICY_MAX_FEE_RATE: '50' }).join(), /MIN_FEE_RATE must be <=/)
+    assert.match(problemsOf({ ...valid, TW_CHAIN_URL: 'ftp://x' }).join(), /TW_CHAIN_URL/)
+  })
+
   it('checks the peers against the cluster and the threshold against its size', () => {
     const problems = problemsOf({ ...valid, TW_QUIC_PEERS: '1=127.0.0.1:9001,2=127.0.0.1:9002', TW_THRESHOLD: '6' })
     assert.match(problems.join('\n'), /TW_QUIC_PEERS must name exactly the other nodes 2,3,4,5/)

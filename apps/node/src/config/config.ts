@@ -30,7 +30,17 @@ export interface AppConfig {
   policy: SpendPolicy
   /** Presignature pool: refill in the background for the preferred signer set. */
   presignatures: { autofill: boolean; lookahead: number }
+  /** Bans: proven violations before a ban; distinct accusers (not the offender) a proof needs. */
+  byzantine: { banThreshold: number; minAccusers: number }
+  /**
+   * Byzantine drill (never in production): behaviours this node starts with, and whether
+   * `POST /api/v1/drill` may change them at run time.
+   */
+  drill: { enabled: boolean; behaviours: DrillBehaviour[] }
 }
+
+export const DRILL_BEHAVIOURS = ['corrupt-share', 'equivocate-vote', 'replay', 'wrong-session', 'drop', 'delay', 'approve-everything'] as const
+export type DrillBehaviour = (typeof DRILL_BEHAVIOURS)[number]
 
 export type BitcoinNetwork = 'mainnet' | 'testnet' | 'testnet4' | 'signet' | 'regtest'
 
@@ -152,6 +162,22 @@ const envSchema = z.object({
   TW_POLICY_DENY: optStr(),
   TW_PRESIG_AUTOFILL: bool(false),
   TW_PRESIG_LOOKAHEAD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(0, 100)),
+  TW_BAN_THRESHOLD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 1000)),
+  TW_BAN_MIN_ACCUSERS: z.preprocess((v) => blankToUndefined(v) ?? '3', int(2, 254)),
+  TW_BYZANTINE_DRILL: bool(false),
+  TW_BYZANTINE: z.preprocess(
+    (v) => blankToUndefined(v) ?? '',
+    z.string().transform((raw, ctx) => {
+      const list = raw.split(',').map((x) => x.trim()).filter(Boolean)
+      for (const b of list) {
+        if (!(DRILL_BEHAVIOURS as readonly string[]).includes(b)) {
+          ctx.addIssue({ code: 'custom', message: `"${b}" is not a drill behaviour (${DRILL_BEHAVIOURS.join(', ')})` })
+          return z.NEVER
+        }
+      }
+      return [...new Set(list)] as DrillBehaviour[]
+    }),
+  ),
 })
 
 /** Every variable the node reads, for documentation and redaction. */
@@ -192,6 +218,10 @@ export function loadConfig(env: Env): AppConfig {
   }
   if (v.TW_POLICY_MIN_FEE_RATE > v.TW_POLICY_MAX_FEE_RATE) problems.push('TW_POLICY_MIN_FEE_RATE must be <= TW_POLICY_MAX_FEE_RATE')
   if (v.TW_ENV === 'production' && v.TW_NETWORK === 'regtest') problems.push('TW_NETWORK=regtest is refused when TW_ENV=production')
+  if (v.TW_ENV === 'production' && (v.TW_BYZANTINE.length > 0 || v.TW_BYZANTINE_DRILL)) {
+    problems.push('TW_BYZANTINE / TW_BYZANTINE_DRILL (Byzantine drill mode) are refused when TW_ENV=production')
+  }
+  if (v.TW_BAN_MIN_ACCUSERS > v.TW_CLUSTER_SIZE - 1) problems.push(`TW_BAN_MIN_ACCUSERS must be <= TW_CLUSTER_SIZE - 1 (${v.TW_CLUSTER_SIZE - 1})`)
   if (v.TW_INSECURE_TEST_PRIMES && v.TW_ENV === 'production') {
     problems.push('TW_INSECURE_TEST_PRIMES=true is refused when TW_ENV=production (the test primes are public)')
   }
@@ -228,6 +258,8 @@ export function loadConfig(env: Env): AppConfig {
       deny: splitList(v.TW_POLICY_DENY),
     },
     presignatures: { autofill: v.TW_PRESIG_AUTOFILL, lookahead: v.TW_PRESIG_LOOKAHEAD },
+    byzantine: { banThreshold: v.TW_BAN_THRESHOLD, minAccusers: v.TW_BAN_MIN_ACCUSERS },
+    drill: { enabled: v.TW_BYZANTINE_DRILL || v.TW_BYZANTINE.length > 0, behaviours: v.TW_BYZANTINE },
   }
 }
 

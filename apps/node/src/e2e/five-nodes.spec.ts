@@ -3,7 +3,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { NodeCluster } from '../testing/node-cluster'
 import { until as poll } from '../testing/until'
+import { byzantineScenarios } from './byzantine-scenarios'
 import { walletScenarios } from './wallet-scenarios'
+import { deriveEcdsaChild, segwitAddress } from '@tw/bitcoin'
 
 const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>) => poll(what, ms, probe, 500)
 
@@ -11,6 +13,16 @@ const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined |
 // (ECDSA) dominates the run time (minutes of CPU on two cores) and happens once, in the
 // background after the cluster forms; the wallet scenarios reuse the keys made here.
 
+
+// A regtest address every node's spending policy denies (BIP32 test vector 1's key, m/9/9).
+const DENIED = segwitAddress(
+  deriveEcdsaChild(
+    Buffer.from('0339a36013301597daef41fbe593a02cc513d0b55527ec2df1050e2e8ff49c85c2', 'hex'),
+    Buffer.from('873dff81c02f525623fd1fe5167eac3a55a049de3d314bb42ee227ffed37d508', 'hex'),
+    [9, 9],
+  ),
+  'regtest',
+).address
 
 describe('five nodes', { timeout: 30 * 60_000 }, () => {
   let cluster: NodeCluster
@@ -21,7 +33,12 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
   const restarted = new Set<number>()
 
   before(async () => {
-    cluster = await NodeCluster.create(5, { TW_DKG_TIMEOUT_MS: '60000' }, { chain: true })
+    cluster = await NodeCluster.create(
+      5,
+      // Drill mode lets the Byzantine scenarios switch one node's misbehaviour on (tests only).
+      { TW_DKG_TIMEOUT_MS: '60000', TW_BYZANTINE_DRILL: 'true', TW_POLICY_DENY: DENIED },
+      { chain: true },
+    )
     for (const id of ids) cluster.start(id)
     try {
       status = await until('all five nodes up with a leader and ready', 90_000, async () => {
@@ -113,16 +130,18 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     }
   })
 
-  walletScenarios({
+  const scenarioContext = {
     cluster: () => cluster,
     client,
     up: () => ids.filter((id) => cluster.node(id).proc !== null),
-    restarted: (id) => restarted.add(id),
+    restarted: (id: number) => restarted.add(id),
     leader: async () => {
       const via = ids.find((id) => cluster.node(id).proc !== null)!
       return (await client(via).clusterStatus()).leader!
     },
-  })
+  }
+  walletScenarios(scenarioContext)
+  byzantineScenarios({ ...scenarioContext, deniedAddress: DENIED })
 
   it('a restarted node keeps its shares, rejoins, and does not rerun the DKGs', async () => {
     assert.ok(keys.schnorr && keys.ecdsa, 'needs both keys from the tests above')

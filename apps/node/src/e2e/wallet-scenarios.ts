@@ -21,7 +21,7 @@ export interface WalletScenarioContext {
 }
 
 /** A destination the test holds itself: a fresh secp256k1 key's P2WPKH address on regtest. */
-function testAddress(): string {
+export function testAddress(): string {
   const ecdh = createECDH('secp256k1')
   ecdh.generateKeys()
   return segwitAddress(ecdh.getPublicKey(null, 'compressed'), 'regtest').address
@@ -214,6 +214,10 @@ export function walletScenarios(ctx: WalletScenarioContext): void {
         const spend = await chainGet<{ spent: boolean; txid?: string }>(`/tx/${i.txid}/outspend/${i.vout}`)
         assert.deepEqual([spend.spent, spend.txid], [true, done.txid])
       }
+      // A crash is a fault, not misbehaviour: the dead node is neither accused nor banned.
+      const l = await api().violations()
+      assert.deepEqual(l.violations.filter((v) => v.offender === leader), [])
+      assert.deepEqual(l.bans, [])
     } finally {
       ctx.cluster().start(leader)
       await until(`node ${leader} back`, 60_000, async () => (await ctx.client(leader).health('ready')).status === 'ok')

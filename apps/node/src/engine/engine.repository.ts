@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import type { ClusterNode, EngineError, PeerProbe } from '@tw/native'
+import type { ClusterNode, EngineError, PeerProbe, TransportEvent } from '@tw/native'
 import { readFileSync } from 'node:fs'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
@@ -137,6 +137,21 @@ export class EngineRepository {
   async frostSign(sessionId: string, keyId: string, signers: number[], path: number[], sigMsg: Uint8Array): Promise<string> {
     const sig = await this.engine().frostSign(sessionId, keyId, signers, path, Buffer.from(sigMsg))
     return sig.toString('hex')
+  }
+
+  /** Byzantine drill: the engine-level misbehaviours (the drill service decides; never production). */
+  setFaults(f: { corruptShare: boolean; replay: boolean; wrongSession: boolean }): void {
+    this.engine().setFaults({
+      corruptEcdsaPartial: f.corruptShare,
+      corruptFrostShare: f.corruptShare,
+      replayFrames: f.replay,
+      wrongSessionFrames: f.wrongSession,
+    })
+  }
+
+  /** Frames the transport refused since the last call (replays, wrong sessions, impersonation...). */
+  drainEvents(): TransportEvent[] {
+    return this.node ? this.node.drainEvents() : []
   }
 
   probePeers(): Promise<PeerProbe[]> {

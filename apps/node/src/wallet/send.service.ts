@@ -11,6 +11,7 @@ import {
 } from '@tw/bitcoin'
 import { createHash, randomUUID } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
+import { DrillService } from '../byzantine/drill.service'
 import { canonicalJson } from '../common/canonical-json'
 import { ConflictError, NotFoundError, WalletRequestError } from '../common/errors'
 import { EtcdRepository } from '../cluster/etcd.repository'
@@ -57,6 +58,7 @@ export class SendService {
     private readonly wallet: WalletService,
     private readonly store: TxStore,
     private readonly audit: AuditService,
+    private readonly drill: DrillService,
   ) {}
 
   async create(body: SendRequest, idempotencyKey: string | null): Promise<{ tx: TransactionDto; created: boolean }> {
@@ -134,10 +136,13 @@ export class SendService {
       throw toRequestError(err)
     }
     const p = this.config.policy
-    if (amountSats > p.maxAmountSats) {
+    // A compromised proposer (drill: approve-everything) skips its own policy check; the
+    // other nodes' votes must stop it.
+    const pushAnything = this.drill.has('approve-everything')
+    if (amountSats > p.maxAmountSats && !pushAnything) {
       throw new WalletRequestError('POLICY_VIOLATION', 422, `amount ${amountSats} sats exceeds the per-transaction limit of ${p.maxAmountSats} sats`)
     }
-    if (p.deny.includes(body.to) || (p.allow.length > 0 && !p.allow.includes(body.to))) {
+    if (!pushAnything && (p.deny.includes(body.to) || (p.allow.length > 0 && !p.allow.includes(body.to)))) {
       throw new WalletRequestError('POLICY_VIOLATION', 422, 'the destination is not allowed by the spending policy')
     }
     let feeRate: number | null = null

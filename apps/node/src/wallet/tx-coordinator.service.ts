@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
+import { createHash } from 'node:crypto'
 import type { TransactionStateDto } from '@tw/api'
 import { attachWitnesses, deriveEcdsaChild } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
@@ -26,6 +27,8 @@ import {
 const VOTING_DEADLINE_MS = 5 * 60_000
 /** Signing attempts per transaction before it fails. */
 const MAX_ATTEMPTS = 3
+/** Signing results meaning "this signer did not start the session". */
+const REFUSALS = ['NO_QUORUM', 'NOT_APPROVED', 'MISSED']
 /** A presignature job with missing results after this long is burned. */
 const PRESIG_DEADLINE_MS = 10 * 60_000
 
@@ -155,47 +158,47 @@ export class TxCoordinatorService {
 
   // ------------------------------------------------------------------ signing
 
-  /** Approving, up, unbanned nodes, preferring the lowest ids; null if fewer than t. */
-  private async pickSigners(tx: TxRecord, exclude: number[]): Promise<number[] | null> {
+  /** Approving, up, unbanned nodes not excluded, sorted. */
+  private async eligibleSigners(tx: TxRecord, exclude: number[]): Promise<number[]> {
     const up = new Set(this.cluster.upNodes())
     const banned = new Set(this.cluster.bannedNodes())
     const approvers: number[] = []
     for (const v of await this.store.votes(tx.id)) {
       if (v.payload.approve && (await this.store.voteValid(v, tx))) approvers.push(v.payload.nodeId)
     }
-    const eligible = approvers.filter((id) => up.has(id) && !banned.has(id) && !exclude.includes(id)).sort((a, b) => a - b)
-    return eligible.length >= this.config.threshold ? eligible.slice(0, this.config.threshold) : null
+    return approvers.filter((id) => up.has(id) && !banned.has(id) && !exclude.includes(id)).sort((a, b) => a - b)
   }
 
   private async startAttempt(term: string, entry: EtcdEntry<TxRecord>, exclude: number[]): Promise<void> {
     const tx = entry.value
-    const signers = await this.pickSigners(tx, exclude)
-    if (!signers) {
+    const eligible = await this.eligibleSigners(tx, exclude)
+    if (eligible.length < this.config.threshold) {
       if (Date.now() - Date.parse(tx.updatedAt) > VOTING_DEADLINE_MS) {
         await this.transition(term, entry, 'failed', { error: { code: 'CLUSTER_UNAVAILABLE', message: 'not enough healthy approving signers' } }, { deletes: this.lockKeys(tx) })
       }
       return
     }
     const attempt = tx.attempt + 1
-    // ECDSA: one ready presignature per input for exactly this signer set and path, taken in
-    // the same fenced transaction as the attempt (compare-and-swap on each record).
-    const presignatures: (string | null)[] = tx.inputs.map(() => null)
-    const unchanged: [string, string][] = []
-    const puts: [string, unknown][] = []
-    if (tx.type === 'segwit') {
-      const ready = (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)).filter(
-        (e) => e.value.status === 'ready' && e.value.keyId === tx.keyId && e.value.signers.join(',') === signers.join(','),
-      )
-      for (const [i, input] of tx.inputs.entries()) {
-        const pick = ready.find((e) => e.value.path.join('/') === input.path.join('/') && !presignatures.includes(e.value.id))
-        if (!pick) continue
-        presignatures[i] = pick.value.id
-        unchanged.push([pick.key, pick.modRevision])
-        puts.push([pick.key, { ...pick.value, status: 'allocated', txId: tx.id }])
+    // ECDSA: a signer set with one ready presignature per input (same set and path) is used
+    // with them, allocated in the same fenced transaction as the attempt (compare-and-swap on
+    // each record: exactly once). Otherwise the set rotates with the transaction id, so every
+    // healthy node signs its share of spends and a faulty one is found out.
+    const ready = tx.type === 'segwit' ? (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)).filter((e) => e.value.status === 'ready' && e.value.keyId === tx.keyId) : []
+    const sets = rotate(signerSets(eligible, this.config.threshold), tx.id)
+    let signers = sets[0]
+    let picks: EtcdEntry<PresigRecord>[] = []
+    for (const set of sets) {
+      const found = allocate(tx, set, ready)
+      if (found) {
+        signers = set
+        picks = found
+        break
       }
     }
-    const mode: SigningAttempt['mode'] =
-      tx.type === 'taproot' ? 'frost' : presignatures.every(Boolean) ? 'presignature' : presignatures.some(Boolean) ? 'mixed' : 'full'
+    const presignatures = tx.inputs.map((_, i) => picks[i]?.value.id ?? null)
+    const unchanged: [string, string][] = picks.map((p) => [p.key, p.modRevision])
+    const puts: [string, unknown][] = picks.map((p) => [p.key, { ...p.value, status: 'allocated', txId: tx.id }])
+    const mode: SigningAttempt['mode'] = tx.type === 'taproot' ? 'frost' : picks.length ? 'presignature' : 'full'
     const record: SigningAttempt = { txId: tx.id, attempt, signers, mode, presignatures, createdAt: new Date().toISOString(), term }
     await this.transition(
       term,
@@ -232,6 +235,12 @@ export class TxCoordinatorService {
       const presigPuts = await this.presigUpdates(used, 'used', tx.id)
       await this.transition(term, entry, 'signed', { signedTx: signed.hex, txid: signed.txid }, { puts: presigPuts })
       return
+    }
+    // A signer that refused to start (it does not see the quorum, or did not approve) will
+    // never join: the others would only time out, so start the next attempt without it now.
+    const refusals = failures.filter((f) => REFUSALS.includes(f.code))
+    if (refusals.length > 0) {
+      return this.failAttempt(term, entry, attempt, refusals[0].code, `node ${refusals[0].nodeId}: ${refusals[0].error}`, refusals.map((f) => f.nodeId))
     }
     if (failures.length > 0 && (complete || failures.some((f) => f.culprits.length > 0))) {
       const culprits = [...new Set(failures.flatMap((f) => f.culprits))]
@@ -326,4 +335,39 @@ export class TxCoordinatorService {
     this.metrics.presignaturePool.reset()
     for (const [set, n] of sizes) this.metrics.presignaturePool.set({ signer_set: set }, n)
   }
+}
+
+/** Every `t`-subset of `ids` (sorted), in lexicographic order. */
+export function signerSets(ids: number[], t: number): number[][] {
+  const out: number[][] = []
+  const walk = (from: number, acc: number[]) => {
+    if (acc.length === t) {
+      out.push(acc)
+      return
+    }
+    for (let i = from; i <= ids.length - (t - acc.length); i++) walk(i + 1, [...acc, ids[i]])
+  }
+  walk(0, [])
+  return out
+}
+
+/** `sets` rotated to start at a position derived from `txId` (deterministic per transaction). */
+export function rotate<T>(sets: T[], txId: string): T[] {
+  if (sets.length === 0) return sets
+  const start = parseInt(createHash('sha256').update(txId).digest('hex').slice(0, 8), 16) % sets.length
+  return [...sets.slice(start), ...sets.slice(0, start)]
+}
+
+/** One distinct ready presignature per input for exactly `set` and the input's path, or null. */
+export function allocate(tx: Pick<TxRecord, 'inputs'>, set: number[], ready: EtcdEntry<PresigRecord>[]): EtcdEntry<PresigRecord>[] | null {
+  if (ready.length === 0) return null
+  const taken = new Set<string>()
+  const picks: EtcdEntry<PresigRecord>[] = []
+  for (const input of tx.inputs) {
+    const p = ready.find((e) => !taken.has(e.value.id) && e.value.signers.join(',') === set.join(',') && e.value.path.join('/') === input.path.join('/'))
+    if (!p) return null
+    taken.add(p.value.id)
+    picks.push(p)
+  }
+  return picks
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import type { TransactionDto, TransactionStateDto, VoteDto } from '@tw/api'
-import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto'
-import { canonicalJson } from '../common/canonical-json'
+import { createHash } from 'node:crypto'
+import { NodeIdentityService } from '../byzantine/identity.service'
 import { errorMessage } from '../common/async'
 import { EtcdKeys, EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
 import type { KeyRecord } from '../keys/dkg.types'
@@ -20,19 +20,18 @@ export function mirrorRowId(txId: string, nodeId: number): string {
 
 /**
  * Transactions: etcd holds the record every node acts on (`/tw/tx/<id>`), PostgreSQL a
- * per-node mirror for queries and history. Knows the votes' signatures too: a vote counts
- * only if it verifies against the voter's certificate, published in etcd (`/tw/certs/<id>`)
- * and checked against the cluster CA.
+ * per-node mirror for queries and history. A vote counts only if it is for exactly this
+ * proposal and its signature verifies ({@link NodeIdentityService}).
  */
 @Injectable()
 export class TxStore {
   private readonly log = new Logger('TxStore')
-  private readonly certs = new Map<number, string>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly etcd: EtcdRepository,
     private readonly db: DatabaseRepository,
+    private readonly identity: NodeIdentityService,
   ) {}
 
   async get(id: string): Promise<EtcdEntry<TxRecord> | null> {
@@ -80,39 +79,10 @@ export class TxStore {
     }
   }
 
-  /** Publishes this node's certificate so others can check its signed votes. */
-  async publishCert(certPem: string): Promise<void> {
-    await this.etcd.put(WalletKeys.cert(this.config.nodeId), { nodeId: this.config.nodeId, certPem })
-  }
-
-  /** The voter's certificate, verified against the cluster CA for that node id; null if none. */
-  async certOf(nodeId: number): Promise<string | null> {
-    const cached = this.certs.get(nodeId)
-    if (cached) return cached
-    const rec = (await this.etcd.get<{ certPem: string }>(WalletKeys.cert(nodeId)))?.value
-    if (!rec) return null
-    const native = await import('@tw/native')
-    const { readFileSync } = await import('node:fs')
-    try {
-      native.verifyNodeCertificate(readFileSync(this.config.tls.caCertPath, 'utf8'), rec.certPem, nodeId)
-    } catch (err) {
-      this.log.warn(`certificate published for node ${nodeId} does not verify: ${errorMessage(err)}`)
-      return null
-    }
-    this.certs.set(nodeId, rec.certPem)
-    return rec.certPem
-  }
-
   /** Whether `vote` is signed by the node it names, for exactly `record`. */
   async voteValid(vote: SignedVote, record: TxRecord): Promise<boolean> {
     if (vote.payload.txId !== record.id || vote.payload.proposalHash !== record.proposalHash) return false
-    const cert = await this.certOf(vote.payload.nodeId)
-    if (!cert) return false
-    try {
-      return verifySignature('sha256', Buffer.from(canonicalJson(vote.payload)), createPublicKey(cert), Buffer.from(vote.signature, 'base64'))
-    } catch {
-      return false
-    }
+    return this.identity.verify(vote.payload.nodeId, vote.payload, vote.signature)
   }
 
   async toDto(record: TxRecord, confirmations = 0): Promise<TransactionDto> {

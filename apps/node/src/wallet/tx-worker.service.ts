@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import { segwitAddress, segwitSighashPreimage, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
-import { sign as signWithKey } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { AuditService } from '../audit/audit.service'
-import { errorMessage } from '../common/async'
+import { NodeIdentityService } from '../byzantine/identity.service'
+import { ByzantineService } from '../byzantine/byzantine.service'
+import type { ViolationRecord } from '../byzantine/byzantine.types'
+import { DrillService } from '../byzantine/drill.service'
+import { errorMessage, sleep } from '../common/async'
 import { canonicalJson } from '../common/canonical-json'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
@@ -29,6 +31,9 @@ import {
   type VotePayload,
 } from './wallet.types'
 
+/** How long the `delay` and `equivocate-vote` drills wait. */
+const DRILL_DELAY_MS = 3000
+
 /**
  * Every node's part in a spend: it votes on each proposal after checking it itself, and
  * contributes to a signing attempt only when it is a named signer, it sees enough valid
@@ -46,7 +51,7 @@ export class TxWorkerService {
   private readonly running = new Set<string>()
   private presignRunning: string | null = null
   private readonly mirrored = new Map<string, string>()
-  private keyPem: string | null = null
+  private readonly minorityChecked = new Set<string>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -58,11 +63,15 @@ export class TxWorkerService {
     private readonly db: DatabaseRepository,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
-  ) {}
+    private readonly identity: NodeIdentityService,
+    private readonly byzantine: ByzantineService,
+    private readonly drill: DrillService,
+  ) {
+    this.byzantine.registerVerifier('minority_attack', (v) => this.verifyMinority(v))
+  }
 
   async start(): Promise<void> {
-    this.keyPem = readFileSync(this.config.tls.nodeKeyPath, 'utf8')
-    await this.store.publishCert(readFileSync(this.config.tls.nodeCertPath, 'utf8')).catch((err) => this.log.warn(`publishing certificate: ${errorMessage(err)}`))
+    await this.identity.start()
     for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.presigs]) {
       await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
     }
@@ -81,6 +90,8 @@ export class TxWorkerService {
         await this.store.mirror(tx)
         this.mirrored.set(tx.id, tx.state)
       }
+      await this.watchVotes(tx)
+      if (tx.state === 'rejected') await this.checkMinority(tx)
       if (TERMINAL_STATES.includes(tx.state)) continue
       if (tx.state === 'voting') await this.vote(tx, txs)
       if (tx.state === 'signing') await this.maybeSign(tx)
@@ -88,22 +99,86 @@ export class TxWorkerService {
     await this.maybePresign()
   }
 
+  // ------------------------------------------------------------------ Byzantine checks
+
+  /** Every signed vote read passes the double-vote check (first one seen vs. any later one). */
+  private async watchVotes(tx: TxRecord): Promise<void> {
+    if (TERMINAL_STATES.includes(tx.state) && Date.now() - Date.parse(tx.updatedAt) > 60_000) return
+    for (const e of await this.etcd.getPrefix<SignedVote>(WalletKeys.votes(tx.id))) {
+      const v = e.value
+      if (!e.key.endsWith(`/${v.payload?.nodeId}`)) continue
+      await this.byzantine.observeVote(v, (x) => this.identity.verify(x.payload.nodeId, x.payload, x.signature))
+    }
+  }
+
+  /**
+   * A rejected proposal: any node that signed an approval although the proposal breaks the
+   * deterministic policy (what every honest node computes alike) pushed it as a minority.
+   */
+  private async checkMinority(tx: TxRecord): Promise<void> {
+    if (this.minorityChecked.has(tx.id)) return
+    this.minorityChecked.add(tx.id)
+    const rules = this.deterministicVerdict(tx)
+    if (rules.approve) return
+    for (const v of await this.store.votes(tx.id)) {
+      if (!v.payload.approve || !(await this.store.voteValid(v, tx))) continue
+      await this.byzantine.accuse('minority_attack', v.payload.nodeId, tx.id, { txId: tx.id, proposalHash: tx.proposalHash, broken: rules.reason, vote: v }, tx.id)
+    }
+  }
+
+  /** The policy checks every honest node computes alike (no chain view, no reservations, no daily total). */
+  deterministicVerdict(tx: TxRecord): Verdict {
+    try {
+      return checkProposal(tx, {
+        network: this.config.chain.network,
+        policy: this.config.policy,
+        scriptAt: (path) => Buffer.from(this.ownScript(tx, path)).toString('hex'),
+        utxoExists: () => true,
+        lockOf: () => tx.id,
+        spentToday: 0,
+      })
+    } catch (err) {
+      return { approve: false, reason: `proposal unreadable: ${errorMessage(err)}` }
+    }
+  }
+
+  /** Re-verifies a minority-attack accusation made by another node. */
+  private async verifyMinority(v: ViolationRecord): Promise<boolean> {
+    const txId = v.evidence.txId as string
+    const vote = v.evidence.vote as SignedVote | undefined
+    const tx = (await this.store.get(txId))?.value
+    if (!tx || !vote || vote.payload.nodeId !== v.offender || !vote.payload.approve) return false
+    if (!(await this.store.voteValid(vote, tx))) return false
+    return !this.deterministicVerdict(tx).approve
+  }
+
   // ------------------------------------------------------------------ voting
 
   private async vote(tx: TxRecord, all: TxRecord[]): Promise<void> {
     const me = this.config.nodeId
+    if (this.drill.has('drop')) return
     if (await this.etcd.get(WalletKeys.vote(tx.id, me))) return
+    if (this.drill.has('delay')) await sleep(DRILL_DELAY_MS)
     const timer = this.metrics.voteDuration.startTimer()
-    const verdict = await this.judge(tx, all)
+    const verdict: Verdict = this.drill.has('approve-everything') || this.drill.has('equivocate-vote') ? { approve: true, reason: null } : await this.judge(tx, all)
     const payload: VotePayload = { txId: tx.id, proposalHash: tx.proposalHash, nodeId: me, approve: verdict.approve, reason: verdict.reason, votedAt: new Date().toISOString() }
-    const signature = signWithKey('sha256', Buffer.from(canonicalJson(payload)), this.keyPem!).toString('base64')
+    const signature = this.identity.sign(payload)
     const vote: SignedVote = { payload, signature }
     const created = await this.etcd.putIfAbsent(WalletKeys.vote(tx.id, me), vote)
     timer()
     if (!created) return
     this.log.log(`voted ${verdict.approve ? 'APPROVE' : `REJECT (${verdict.reason})`} on ${tx.id}`)
+    if (this.drill.has('equivocate-vote')) void this.equivocate(tx, payload)
     await this.recordVote(tx, vote)
     await this.audit.record('tx.voted', { txId: tx.id, approve: verdict.approve, reason: verdict.reason, proposalHash: tx.proposalHash })
+  }
+
+  /** Drill: after the others have seen our approval, overwrite it with a signed rejection. */
+  private async equivocate(tx: TxRecord, first: VotePayload): Promise<void> {
+    await sleep(DRILL_DELAY_MS)
+    const payload: VotePayload = { ...first, approve: !first.approve, reason: 'drill: equivocation', votedAt: new Date().toISOString() }
+    this.log.warn(`DRILL equivocate-vote: overwriting the vote on ${tx.id}`)
+    await this.etcd.put(WalletKeys.vote(tx.id, this.config.nodeId), { payload, signature: this.identity.sign(payload) } satisfies SignedVote)
   }
 
   /** This node's own check of the proposal (its key, its chain view, the policy). */
@@ -183,6 +258,7 @@ export class TxWorkerService {
 
   private async maybeSign(tx: TxRecord): Promise<void> {
     const me = this.config.nodeId
+    if (this.drill.has('drop')) return
     const attempt = (await this.etcd.get<SigningAttempt>(WalletKeys.attempt(tx.id, tx.attempt)))?.value
     if (!attempt || !attempt.signers.includes(me)) return
     const runKey = `${tx.id}/${attempt.attempt}`
@@ -206,6 +282,7 @@ export class TxWorkerService {
     const started = Date.now()
     let result: SigningResult
     try {
+      if (this.drill.has('delay')) await sleep(DRILL_DELAY_MS)
       await this.checkQuorum(tx)
       const signatures: string[] = []
       const prevouts = tx.inputs.map((i) => ({ scriptPubKey: this.ownScript(tx, i.path), value: i.value }))
@@ -234,6 +311,13 @@ export class TxWorkerService {
       const culprits = (err as { culprits?: number[] }).culprits ?? []
       this.log.warn(`signing ${tx.id} attempt ${attempt.attempt} failed: ${code}: ${errorMessage(err)}${culprits.length ? ` (culprits ${culprits.join(',')})` : ''}`)
       result = { nodeId: me, ok: false, code, error: errorMessage(err), culprits, reportedAt: new Date().toISOString() }
+      // A timeout names who was silent: a fault, never a violation. Misbehaviour is accused.
+      if (code === 'PEER_MISBEHAVED') {
+        const session = `${tx.id}.${attempt.attempt}`
+        for (const culprit of culprits) {
+          await this.byzantine.accuse('invalid_signature', culprit, session, { txId: tx.id, attempt: attempt.attempt, protocol: tx.type === 'taproot' ? 'frost' : 'ecdsa', signers: attempt.signers, error: errorMessage(err) })
+        }
+      }
     }
     await this.audit.record('tx.signed_share', { txId: tx.id, attempt: attempt.attempt, ok: result.ok, ...(result.ok ? {} : { code: result.code, culprits: result.culprits }) })
     await this.report(tx.id, attempt.attempt, result)

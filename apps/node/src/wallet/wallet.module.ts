@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common'
+import { ByzantineModule } from '../byzantine/byzantine.module'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { CHAIN, EsploraClient } from '../chain/chain.client'
@@ -11,6 +12,7 @@ import { WalletService } from './wallet.service'
 
 /** The wallet: addresses and coins, the send flow (propose, vote, sign, broadcast), the presignature pool. */
 @Module({
+  imports: [ByzantineModule],
   providers: [
     { provide: CHAIN, inject: [APP_CONFIG], useFactory: (c: AppConfig) => (c.chain.url ? new EsploraClient(c.chain.url) : null) },
     WalletService,

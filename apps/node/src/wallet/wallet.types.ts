@@ -16,7 +16,6 @@ export const WalletKeys = {
   utxoLock: (txid: string, vout: number) => `/tw/utxo-locks/${txid}:${vout}`,
   utxoLocks: '/tw/utxo-locks/',
   idempotency: (hash: string) => `/tw/idempotency/${hash}`,
-  cert: (nodeId: number) => `/tw/certs/${nodeId}`,
   presigs: '/tw/presig/',
   presig: (id: string) => `/tw/presig/${id}`,
   presigResults: (id: string) => `/tw/presig-results/${id}/`,
@@ -93,7 +92,7 @@ export interface SigningAttempt {
   txId: string
   attempt: number
   signers: number[]
-  mode: 'presignature' | 'full' | 'frost' | 'mixed'
+  mode: 'presignature' | 'full' | 'frost'
   /** Per input: the presignature allocated to it, or null (full signing). */
   presignatures: (string | null)[]
   createdAt: string

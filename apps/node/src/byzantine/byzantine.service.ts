@@ -1,0 +1,285 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import type { UnbanDto, ViolationDto, ViolationListDto, ViolationType } from '@tw/api'
+import { createHash } from 'node:crypto'
+import { AuditService } from '../audit/audit.service'
+import { errorMessage } from '../common/async'
+import { canonicalJson } from '../common/canonical-json'
+import { NotFoundError, ValidationFailedError } from '../common/errors'
+import { Reconciler } from '../common/reconciler'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { EngineRepository } from '../engine/engine.repository'
+import { MetricsService } from '../metrics/metrics.service'
+import { DatabaseRepository } from '../persistence/database.repository'
+import { ByzantineViolationEntity } from '../persistence/entities'
+import type { SignedVote } from '../wallet/wallet.types'
+import {
+  ByzantineKeys,
+  type AccusationPayload,
+  type BanRecordWithEvidence,
+  type SignedAccusation,
+  type UnbanRecord,
+  type ViolationRecord,
+} from './byzantine.types'
+import { NodeIdentityService } from './identity.service'
+
+/** Stable id of one piece of misbehaviour: every node that sees it computes the same id. */
+export function violationId(type: ViolationType, offender: number, sessionKey: string): string {
+  return createHash('sha256').update(`${type}|${offender}|${sessionKey}`).digest('hex').slice(0, 32)
+}
+
+/** Whether two signed votes are a double vote by `offender`: same transaction, different content. */
+export function isDoubleVote(a: SignedVote, b: SignedVote, offender: number): boolean {
+  return (
+    a.payload.nodeId === offender &&
+    b.payload.nodeId === offender &&
+    a.payload.txId === b.payload.txId &&
+    (a.payload.approve !== b.payload.approve || a.payload.proposalHash !== b.payload.proposalHash)
+  )
+}
+
+/** Distinct valid accusers (never the offender) of one violation. */
+export function provenBy(accusers: number[], offender: number, minAccusers: number): { proven: boolean; accusers: number[] } {
+  const distinct = [...new Set(accusers.filter((a) => a !== offender))].sort((a, b) => a - b)
+  return { proven: distinct.length >= minAccusers, accusers: distinct }
+}
+
+/** A check of evidence other nodes can redo themselves (double votes, minority attacks). */
+export type EvidenceVerifier = (v: ViolationRecord) => Promise<boolean>
+
+/**
+ * Detection, proof and bans (DESIGN §5 "Byzantine detection").
+ *
+ * A node that sees misbehaviour *accuses*: it creates the violation record (create-if-absent,
+ * keyed by a stable id every observer computes alike) and writes its own accusation, signed
+ * with its node identity. Evidence that is transferable — two conflicting signed votes, a
+ * signed approval of a proposal that breaks the deterministic policy — is re-verified by
+ * every other node, which then adds its own signed accusation. Evidence only the participants
+ * can see (an invalid signature share, a replayed or wrong-session frame) is accused by each
+ * participant that saw it. The leader marks a violation **proven** when at least
+ * `minAccusers` distinct nodes other than the offender signed an accusation, and bans a node
+ * at `banThreshold` proven violations (reported since its last unban). One node's word never
+ * bans another; a timeout is never a violation.
+ */
+@Injectable()
+export class ByzantineService {
+  private readonly log = new Logger('Byzantine')
+  private readonly reconciler = new Reconciler('Byzantine', 1000, () => this.step())
+  private readonly accused = new Set<string>()
+  private readonly verifiers = new Map<ViolationType, EvidenceVerifier>()
+  private readonly firstVotes = new Map<string, SignedVote>()
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly cluster: ClusterService,
+    private readonly engine: EngineRepository,
+    private readonly identity: NodeIdentityService,
+    private readonly db: DatabaseRepository,
+    private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.verifiers.set('double_vote', (v) => this.verifyDoubleVote(v))
+  }
+
+  async start(): Promise<void> {
+    for (const prefix of [ByzantineKeys.violations, ByzantineKeys.accusationsAll]) {
+      await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
+    }
+    this.reconciler.start()
+  }
+
+  stop(): Promise<void> {
+    return this.reconciler.stop()
+  }
+
+  /** Registers how to re-verify a type of transferable evidence (the wallet registers minority attacks). */
+  registerVerifier(type: ViolationType, verify: EvidenceVerifier): void {
+    this.verifiers.set(type, verify)
+  }
+
+  /**
+   * Records that this node saw `offender` misbehave. Idempotent: the record is created once,
+   * this node's signed accusation once.
+   */
+  async accuse(type: ViolationType, offender: number, sessionKey: string, evidence: Record<string, unknown>, sessionId: string | null = sessionKey): Promise<void> {
+    const me = this.config.nodeId
+    if (offender === me || offender < 1 || offender > this.config.clusterSize) return
+    const id = violationId(type, offender, sessionKey)
+    if (this.accused.has(id)) return
+    const record: ViolationRecord = { id, type, offender, sessionId, evidence, reportedBy: me, reportedAt: new Date().toISOString(), status: 'reported', provenAt: null }
+    await this.etcd.putIfAbsent(ByzantineKeys.violation(id), record)
+    await this.countersign(record)
+  }
+
+  /** Writes this node's signed accusation for `v` (once) and records it locally. */
+  private async countersign(v: ViolationRecord): Promise<void> {
+    const me = this.config.nodeId
+    const payload: AccusationPayload = { violationId: v.id, type: v.type, offender: v.offender, sessionId: v.sessionId, accuser: me, at: new Date().toISOString() }
+    const created = await this.etcd.putIfAbsent(ByzantineKeys.accusation(v.id, me), { payload, signature: this.identity.sign(payload) } satisfies SignedAccusation)
+    this.accused.add(v.id)
+    if (!created) return
+    this.log.warn(`accusing node ${v.offender} of ${v.type} (${v.sessionId ?? '-'}): violation ${v.id}`)
+    this.metrics.byzantineViolations.inc({ type: v.type })
+    await this.audit.record('byzantine.accused', { violationId: v.id, type: v.type, offender: v.offender, sessionId: v.sessionId, evidence: v.evidence })
+    try {
+      await this.db.transaction((em) =>
+        em.getRepository(ByzantineViolationEntity).insert({ nodeId: me, offenderNodeId: v.offender, type: v.type, sessionId: v.sessionId, evidence: { violationId: v.id, ...v.evidence } }),
+      )
+    } catch (err) {
+      this.log.warn(`recording violation ${v.id} in PostgreSQL failed: ${errorMessage(err)}`)
+    }
+  }
+
+  /**
+   * Every vote this node reads passes through here: the first signed vote seen from a node for
+   * a transaction is remembered, and a different validly signed one later is a double vote.
+   */
+  async observeVote(vote: SignedVote, valid: (v: SignedVote) => Promise<boolean>): Promise<void> {
+    const k = `${vote.payload.txId}/${vote.payload.nodeId}`
+    const first = this.firstVotes.get(k)
+    if (!first) {
+      if (await valid(vote)) this.firstVotes.set(k, vote)
+      return
+    }
+    if (canonicalJson(first) === canonicalJson(vote)) return
+    if (!isDoubleVote(first, vote, vote.payload.nodeId)) return
+    if (!(await this.identity.verify(first.payload.nodeId, first.payload, first.signature))) return
+    if (!(await this.identity.verify(vote.payload.nodeId, vote.payload, vote.signature))) return
+    await this.accuse('double_vote', vote.payload.nodeId, vote.payload.txId, { txId: vote.payload.txId, first, second: vote })
+  }
+
+  private async verifyDoubleVote(v: ViolationRecord): Promise<boolean> {
+    const first = v.evidence.first as SignedVote | undefined
+    const second = v.evidence.second as SignedVote | undefined
+    if (!first || !second || !isDoubleVote(first, second, v.offender)) return false
+    return (
+      (await this.identity.verify(v.offender, first.payload, first.signature)) && (await this.identity.verify(v.offender, second.payload, second.signature))
+    )
+  }
+
+  private async step(): Promise<void> {
+    if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
+    // 1. Frames the transport refused as misbehaviour: accuse the authenticated sender.
+    for (const e of this.engine.drainEvents()) {
+      if (!e.violation) continue
+      await this.accuse('protocol_violation', e.peer, `${e.reason}:${e.session ?? '-'}`, { reason: e.reason, session: e.session ?? null, detail: e.detail }, e.session ?? null)
+    }
+    // 2. Transferable evidence others reported: re-verify it ourselves and co-sign.
+    for (const { value: v } of await this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations)) {
+      if (this.accused.has(v.id) || v.offender === this.config.nodeId) continue
+      const verify = this.verifiers.get(v.type)
+      if (!verify) continue
+      if (await this.etcd.get(ByzantineKeys.accusation(v.id, this.config.nodeId))) {
+        this.accused.add(v.id)
+        continue
+      }
+      try {
+        if (await verify(v)) await this.countersign(v)
+      } catch (err) {
+        this.log.debug(`verifying violation ${v.id}: ${errorMessage(err)}`)
+      }
+    }
+    // 3. Leader: proofs and bans.
+    const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
+    if (term) await this.judge(term)
+  }
+
+  private async validAccusers(v: ViolationRecord): Promise<number[]> {
+    const out: number[] = []
+    for (const e of await this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusations(v.id))) {
+      const a = e.value
+      if (a.payload.violationId !== v.id || a.payload.offender !== v.offender || a.payload.type !== v.type) continue
+      if (!e.key.endsWith(`/${a.payload.accuser}`)) continue
+      if (await this.identity.verify(a.payload.accuser, a.payload, a.signature)) out.push(a.payload.accuser)
+    }
+    return out
+  }
+
+  private async judge(term: string): Promise<void> {
+    const { minAccusers, banThreshold } = this.config.byzantine
+    const entries = await this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations)
+    for (const e of entries) {
+      const v = e.value
+      if (v.status === 'proven') continue
+      const { proven, accusers } = provenBy(await this.validAccusers(v), v.offender, minAccusers)
+      if (!proven) continue
+      const ok = await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], puts: [[e.key, { ...v, status: 'proven', provenAt: new Date().toISOString() }]] })
+      if (ok) {
+        this.log.warn(`violation ${v.id} (${v.type}) by node ${v.offender} proven by nodes ${accusers.join(',')}`)
+        await this.audit.record('byzantine.proven', { violationId: v.id, type: v.type, offender: v.offender, accusers })
+      }
+    }
+    const fresh = (await this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations)).map((x) => x.value)
+    const banned = new Set(this.cluster.bannedNodes())
+    for (let offender = 1; offender <= this.config.clusterSize; offender++) {
+      if (banned.has(offender)) continue
+      const unban = (await this.etcd.get<UnbanRecord>(ByzantineKeys.unban(offender)))?.value
+      const counted = fresh.filter((v) => v.offender === offender && v.status === 'proven' && (!unban || v.reportedAt > unban.unbannedAt))
+      if (counted.length < banThreshold) continue
+      const ban: BanRecordWithEvidence = {
+        nodeId: offender,
+        reason: `${counted.length} proven violation(s): ${[...new Set(counted.map((v) => v.type))].join(', ')}`,
+        bannedAt: new Date().toISOString(),
+        violations: counted.map((v) => v.id),
+      }
+      if (await this.etcd.fencedPut(term, EtcdKeys.ban(offender), ban, { ifAbsent: true })) {
+        this.log.warn(`node ${offender} BANNED: ${ban.reason}`)
+        await this.audit.record('node.banned', { ...ban })
+        this.cluster.kick()
+      }
+    }
+  }
+
+  async list(): Promise<ViolationListDto> {
+    const records = (await this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations)).map((e) => e.value)
+    const violations: ViolationDto[] = []
+    for (const v of records) {
+      const unban = (await this.etcd.get<UnbanRecord>(ByzantineKeys.unban(v.offender)))?.value
+      violations.push({
+        id: v.id,
+        type: v.type,
+        offender: v.offender,
+        sessionId: v.sessionId,
+        status: unban && v.reportedAt <= unban.unbannedAt ? 'cleared' : v.status,
+        accusers: provenBy(await this.validAccusers(v), v.offender, 1).accusers,
+        evidence: v.evidence,
+        reportedAt: v.reportedAt,
+        provenAt: v.provenAt,
+      })
+    }
+    violations.sort((a, b) => b.reportedAt.localeCompare(a.reportedAt))
+    const bans = (await this.etcd.getPrefix<BanRecordWithEvidence>(EtcdKeys.bans)).map((e) => ({
+      nodeId: e.value.nodeId,
+      reason: e.value.reason,
+      bannedAt: e.value.bannedAt,
+      violations: e.value.violations ?? [],
+    }))
+    return { violations, bans, banThreshold: this.config.byzantine.banThreshold, minAccusers: this.config.byzantine.minAccusers }
+  }
+
+  /**
+   * Operator action: lifts a ban. Violations reported before now stop counting, so the node is
+   * not banned again for the same evidence. Audited with the caller.
+   */
+  async unban(nodeId: number, actor: string): Promise<UnbanDto> {
+    if (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > this.config.clusterSize) {
+      throw new ValidationFailedError(`node id must be 1..${this.config.clusterSize}`)
+    }
+    const existing = await this.etcd.get(EtcdKeys.ban(nodeId))
+    const unbannedAt = new Date().toISOString()
+    const ok = await this.etcd.atomic({
+      unchanged: existing ? [[EtcdKeys.ban(nodeId), existing.modRevision]] : [],
+      absent: existing ? [] : [EtcdKeys.ban(nodeId)],
+      puts: [[ByzantineKeys.unban(nodeId), { nodeId, unbannedAt, by: actor } satisfies UnbanRecord]],
+      deletes: existing ? [EtcdKeys.ban(nodeId)] : [],
+    })
+    if (!ok) throw new NotFoundError(`the ban of node ${nodeId} changed while unbanning; retry`)
+    await this.audit.record('node.unbanned', { nodeId, wasBanned: existing !== null }, actor)
+    this.log.warn(`node ${nodeId} unbanned by ${actor}`)
+    this.cluster.kick()
+    return { nodeId, wasBanned: existing !== null, unbannedAt }
+  }
+}

@@ -1,0 +1,56 @@
+import type { ViolationType } from '@tw/api'
+
+/** etcd layout of Byzantine bookkeeping. */
+export const ByzantineKeys = {
+  violations: '/tw/violations/',
+  violation: (id: string) => `/tw/violations/${id}`,
+  accusationsAll: '/tw/accusations/',
+  accusations: (id: string) => `/tw/accusations/${id}/`,
+  accusation: (id: string, nodeId: number) => `/tw/accusations/${id}/${nodeId}`,
+  unban: (nodeId: number) => `/tw/unbans/${nodeId}`,
+  drill: (nodeId: number) => `/tw/drill/${nodeId}`,
+} as const
+
+/** `/tw/violations/<id>`: created by the first accuser; its status is the leader's (fenced). */
+export interface ViolationRecord {
+  id: string
+  type: ViolationType
+  offender: number
+  sessionId: string | null
+  evidence: Record<string, unknown>
+  reportedBy: number
+  reportedAt: string
+  status: 'reported' | 'proven'
+  provenAt: string | null
+}
+
+/** What an accuser signs. */
+export interface AccusationPayload {
+  violationId: string
+  type: ViolationType
+  offender: number
+  sessionId: string | null
+  accuser: number
+  at: string
+}
+
+/** `/tw/accusations/<violationId>/<accuser>`: create-if-absent, signed by the accuser. */
+export interface SignedAccusation {
+  payload: AccusationPayload
+  signature: string
+}
+
+/** `/tw/bans/<id>` (the cluster service reads `nodeId`, `reason`, `bannedAt`). */
+export interface BanRecordWithEvidence {
+  nodeId: number
+  reason: string
+  bannedAt: string
+  violations: string[]
+}
+
+/** `/tw/unbans/<id>`: violations reported before `unbannedAt` no longer count. */
+export interface UnbanRecord {
+  nodeId: number
+  unbannedAt: string
+  by: string
+}

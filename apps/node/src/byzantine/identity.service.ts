@@ -1,0 +1,69 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import { createPublicKey, sign as signWithKey, verify as verifySignature } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { errorMessage } from '../common/async'
+import { canonicalJson } from '../common/canonical-json'
+import { EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+
+/** `/tw/certs/<nodeId>`: a node's certificate, published at start so others can check what it signs. */
+export const certKey = (nodeId: number) => `/tw/certs/${nodeId}`
+
+/**
+ * The node's identity for signed statements (votes, accusations): its TLS key signs the
+ * canonical JSON of a payload; anyone verifies against the signer's certificate, which is
+ * published in etcd and accepted only if it chains to the cluster CA for that node id. So a
+ * statement is transferable evidence: it proves what that node said, whoever relays it.
+ */
+@Injectable()
+export class NodeIdentityService {
+  private readonly log = new Logger('Identity')
+  private readonly certs = new Map<number, string>()
+  private keyPem: string | null = null
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+  ) {}
+
+  /** Publishes this node's certificate (idempotent). */
+  async start(): Promise<void> {
+    this.keyPem = readFileSync(this.config.tls.nodeKeyPath, 'utf8')
+    const certPem = readFileSync(this.config.tls.nodeCertPath, 'utf8')
+    await this.etcd.put(certKey(this.config.nodeId), { nodeId: this.config.nodeId, certPem }).catch((err) => this.log.warn(`publishing certificate: ${errorMessage(err)}`))
+  }
+
+  /** base64 signature of canonicalJson(payload) with this node's key. */
+  sign(payload: unknown): string {
+    if (!this.keyPem) this.keyPem = readFileSync(this.config.tls.nodeKeyPath, 'utf8')
+    return signWithKey('sha256', Buffer.from(canonicalJson(payload)), this.keyPem).toString('base64')
+  }
+
+  /** Whether `signature` over `payload` is by node `nodeId` (certificate checked against the CA). */
+  async verify(nodeId: number, payload: unknown, signature: string): Promise<boolean> {
+    const cert = await this.certOf(nodeId)
+    if (!cert) return false
+    try {
+      return verifySignature('sha256', Buffer.from(canonicalJson(payload)), createPublicKey(cert), Buffer.from(signature, 'base64'))
+    } catch {
+      return false
+    }
+  }
+
+  private async certOf(nodeId: number): Promise<string | null> {
+    const cached = this.certs.get(nodeId)
+    if (cached) return cached
+    const rec = (await this.etcd.get<{ certPem: string }>(certKey(nodeId)))?.value
+    if (!rec) return null
+    const native = await import('@tw/native')
+    try {
+      native.verifyNodeCertificate(readFileSync(this.config.tls.caCertPath, 'utf8'), rec.certPem, nodeId)
+    } catch (err) {
+      this.log.warn(`certificate published for node ${nodeId} does not verify: ${errorMessage(err)}`)
+      return null
+    }
+    this.certs.set(nodeId, rec.certPem)
+    return rec.certPem
+  }
+}

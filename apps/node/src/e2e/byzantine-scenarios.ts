@@ -1,0 +1,174 @@
+import { ApiError, type DrillBehaviour, type TransactionDto, type ViolationDto, type ViolationListDto, type WalletType } from '@tw/api'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { it } from 'node:test'
+import { until as poll } from '../testing/until'
+import { testAddress, type WalletScenarioContext } from './wallet-scenarios'
+
+const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>) => poll(what, ms, probe, 500)
+
+export interface ByzantineScenarioContext extends WalletScenarioContext {
+  /** An address every node's policy denies (TW_POLICY_DENY). */
+  deniedAddress: string
+}
+
+/**
+ * Byzantine drills on the real five-node cluster (DESIGN §5, security-tests A1, A2, A9, A12,
+ * C1, C2). Every node runs with TW_BYZANTINE_DRILL=true (tests only), so a test switches one
+ * node's misbehaviour on through `POST /api/v1/drill`, proves the defence, then lifts the
+ * ban and switches it off again.
+ */
+export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
+  const api = () => ctx.client(ctx.up()[0])
+  const chainPost = async (path: string, body: unknown): Promise<void> => {
+    const res = await fetch(ctx.cluster().chain!.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    assert.ok(res.ok, `${path}: HTTP ${res.status} ${await res.text()}`)
+  }
+  const confirmed = async (type: WalletType) => (await api().balance()).wallets.find((w) => w.type === type)?.confirmedSats ?? 0
+  const fund = async (type: WalletType, amounts: number[]) => {
+    const want = (await confirmed(type)) + amounts.reduce((a, b) => a + b, 0)
+    for (const amountSats of amounts) await chainPost('/regtest/faucet', { address: (await api().address(type)).address, amountSats })
+    await chainPost('/regtest/mine', { blocks: 1 })
+    await until(`${type} balance ${want}`, 30_000, async () => (await confirmed(type)) === want)
+  }
+  const drill = async (nodeId: number, behaviours: DrillBehaviour[]) => {
+    const d = await ctx.client(nodeId).setDrill(behaviours)
+    assert.deepEqual(d.behaviours.sort(), [...behaviours].sort())
+  }
+  const violations = () => api().violations()
+  const sendOne = async (type: WalletType, via = ctx.up()[0]): Promise<TransactionDto> => {
+    const tx = await ctx.client(via).send({ to: testAddress(), amountSats: 10_000, feeRate: 2, type }, randomUUID())
+    return until(`transaction ${tx.id} broadcast`, 4 * 60_000, async () => {
+      const t = await api().transaction(tx.id)
+      if (['rejected', 'failed', 'expired'].includes(t.state)) assert.fail(`transaction ended ${t.state}: ${JSON.stringify(t.error)}`)
+      return t.state === 'broadcast' || t.state === 'confirmed' ? t : null
+    })
+  }
+  /** Sends until `offender` was a signer and got caught (rotation puts it in 4 of 5 sets). */
+  const sendUntilCaught = async (type: WalletType, offender: number, kind: ViolationDto['type']): Promise<{ sent: TransactionDto[]; violation: ViolationDto }> => {
+    const sent: TransactionDto[] = []
+    const known = new Set((await violations()).violations.map((v) => v.id))
+    for (let i = 0; i < 6; i++) {
+      sent.push(await sendOne(type))
+      const v = (await violations()).violations.find((x) => x.offender === offender && x.type === kind && !known.has(x.id))
+      if (v) return { sent, violation: v }
+    }
+    assert.fail(`node ${offender} was never caught (${kind})`)
+  }
+  const waitBanned = async (ids: number[]): Promise<ViolationListDto> =>
+    until(`node(s) ${ids.join(',')} banned`, 60_000, async () => {
+      const l = await violations()
+      return ids.every((id) => l.bans.some((b) => b.nodeId === id)) ? l : null
+    })
+  const assertOnlyBanned = (l: ViolationListDto, ids: number[]) => {
+    assert.deepEqual(
+      l.bans.map((b) => b.nodeId).sort(),
+      [...ids].sort(),
+      'no honest node is banned',
+    )
+    for (const v of l.violations.filter((x) => x.status === 'proven')) {
+      assert.ok(ids.includes(v.offender), `proven violation against honest node ${v.offender}: ${JSON.stringify(v)}`)
+      assert.ok(!v.accusers.includes(v.offender) && v.accusers.length >= l.minAccusers, `accusers ${v.accusers}`)
+    }
+  }
+  const release = async (ids: number[]) => {
+    for (const id of ids) {
+      await drill(id, [])
+      const u = await api().unban(id)
+      assert.equal(u.wasBanned, true)
+    }
+    await until('bans lifted on every node', 30_000, async () => {
+      for (const n of ctx.up()) if ((await ctx.client(n).clusterStatus()).bannedNodes.length) return false
+      return true
+    })
+  }
+
+  it('Byzantine: node 5 corrupts its ECDSA partial signatures: spends still confirm, node 5 is proven guilty and banned, later spends leave it out', async () => {
+    await fund('segwit', [30_000, 30_000, 30_000, 30_000])
+    await drill(5, ['corrupt-share'])
+    const { sent, violation } = await sendUntilCaught('segwit', 5, 'invalid_signature')
+    const caught = sent[sent.length - 1]
+    assert.ok(!caught.signers?.includes(5), `the spend was finally signed without node 5: ${caught.signers}`)
+    assert.equal(violation.evidence.protocol, 'ecdsa')
+    const l = await waitBanned([5])
+    assertOnlyBanned(l, [5])
+    const proven = l.violations.find((v) => v.id === violation.id)!
+    assert.equal(proven.status, 'proven')
+    assert.ok(proven.accusers.length >= 3, `independent accusers: ${proven.accusers}`)
+    const status = await ctx.client(1).clusterStatus()
+    assert.deepEqual(status.bannedNodes, [5])
+    for (let i = 0; i < 2; i++) {
+      const later = await sendOne('segwit')
+      assert.ok(!later.signers?.includes(5), 'a banned node is never a signer')
+    }
+    await release([5])
+  })
+
+  it('Byzantine: node 5 corrupts its FROST signature shares: the Taproot spend confirms and node 5 is banned', async () => {
+    await fund('taproot', [30_000, 30_000, 30_000])
+    await drill(5, ['corrupt-share'])
+    const { violation } = await sendUntilCaught('taproot', 5, 'invalid_signature')
+    assert.equal(violation.evidence.protocol, 'frost')
+    assertOnlyBanned(await waitBanned([5]), [5])
+    await release([5])
+  })
+
+  it('Byzantine: node 3 equivocates its vote: double-vote evidence with both signed votes, node 3 banned, no honest node banned', async () => {
+    await fund('segwit', [30_000])
+    await drill(3, ['equivocate-vote'])
+    await sendOne('segwit')
+    const l = await until('double vote proven', 60_000, async () => {
+      const x = await violations()
+      return x.violations.some((v) => v.type === 'double_vote' && v.offender === 3 && v.status === 'proven') ? x : null
+    })
+    const v = l.violations.find((x) => x.type === 'double_vote' && x.offender === 3)!
+    const first = v.evidence.first as { payload: { approve: boolean; nodeId: number } }
+    const second = v.evidence.second as { payload: { approve: boolean; nodeId: number } }
+    assert.deepEqual([first.payload.nodeId, second.payload.nodeId], [3, 3])
+    assert.notEqual(first.payload.approve, second.payload.approve)
+    assertOnlyBanned(await waitBanned([3]), [3])
+    await release([3])
+  })
+
+  it('Byzantine: two colluding nodes approve a spend that breaks policy: rejected, no signature, both proven guilty', async () => {
+    await drill(4, ['approve-everything'])
+    await drill(5, ['approve-everything'])
+    // Node 5 proposes it (a compromised proposer skips its own check); 1, 2 and 3 refuse it.
+    const tx = await ctx.client(5).send({ to: ctx.deniedAddress, amountSats: 10_000, feeRate: 2, type: 'segwit' }, randomUUID())
+    const done = await until('the proposal rejected', 60_000, async () => {
+      const t = await api().transaction(tx.id)
+      return t.state === 'rejected' ? t : null
+    })
+    assert.equal(done.txid, null)
+    assert.equal(done.signers, null, 'no signing session was ever started')
+    assert.ok(!done.history.some((h) => h.state === 'signing'))
+    assert.deepEqual(
+      done.votes.filter((v) => v.approve).map((v) => v.nodeId),
+      [4, 5],
+    )
+    const l = await waitBanned([4, 5])
+    for (const offender of [4, 5]) {
+      const v = l.violations.find((x) => x.type === 'minority_attack' && x.offender === offender)
+      assert.ok(v && v.status === 'proven', `minority attack by ${offender} proven`)
+      assert.deepEqual(v.accusers, [1, 2, 3])
+    }
+    assertOnlyBanned(l, [4, 5])
+    assert.equal((await api().balance()).wallets.find((w) => w.type === 'segwit')?.reservedSats, 0, 'its coins were released')
+    await release([4, 5])
+  })
+
+  it('Byzantine: replayed and wrong-session frames from node 5 are refused, proven by the receivers, and node 5 is banned', async () => {
+    await fund('taproot', [30_000, 30_000, 30_000])
+    await drill(5, ['replay', 'wrong-session'])
+    const { violation } = await sendUntilCaught('taproot', 5, 'protocol_violation')
+    assert.match(String(violation.evidence.reason), /replay|wrong-session/)
+    assertOnlyBanned(await waitBanned([5]), [5])
+    await release([5])
+    const after = await sendOne('segwit')
+    assert.ok(after.txid)
+  })
+
+  it('Byzantine: an unknown drill behaviour is refused', async () => {
+    await assert.rejects(ctx.client(1).setDrill(['bogus' as DrillBehaviour]), (err: unknown) => err instanceof ApiError && err.status === 400)
+  })
+}
