@@ -160,7 +160,7 @@ const envSchema = z.object({
   TW_POLICY_MAX_FEE_RATE: z.preprocess((v) => blankToUndefined(v) ?? '1000', int(1, 100_000)),
   TW_POLICY_ALLOW: optStr(),
   TW_POLICY_DENY: optStr(),
-  TW_PRESIG_AUTOFILL: bool(false),
+  TW_PRESIG_AUTOFILL: bool(true),
   TW_PRESIG_LOOKAHEAD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(0, 100)),
   TW_BAN_THRESHOLD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 1000)),
   TW_BAN_MIN_ACCUSERS: z.preprocess((v) => blankToUndefined(v) ?? '3', int(2, 254)),

@@ -78,6 +78,8 @@ export class NodeCluster {
         TW_ENV: 'development',
         TW_INSECURE_TEST_PRIMES: 'true',
         TW_LOG_LEVEL: 'log',
+        // Tests decide when presignatures are made (POST /api/v1/presignatures).
+        TW_PRESIG_AUTOFILL: 'false',
         ...(cluster.chain ? { TW_CHAIN_URL: cluster.chain.url, TW_NETWORK: 'regtest' } : {}),
         ...extraEnv,
       }
