@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import type { ClusterStatusDto, KeyListDto } from '@tw/api'
+import type { BalanceDto, ClusterStatusDto, KeyListDto } from '@tw/api'
+import type { DevnetDemoResult } from '../commands/devnet/demo'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from '../shared/devnet/devnet'
 import { pickFreeRange } from '../shared/devnet/ports'
 import { isAlive } from '../shared/devnet/processes'
@@ -84,6 +85,49 @@ test('devnet: up, status, cluster status, keys on every node, a node restart, do
   assert.deepEqual(again.started.nodes, [victim.id])
   for (const p of statePids()) seenPids.add(p)
   assertSameKeysEverywhere(urls)
+
+  const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
+  assert.deepEqual(down.busyPorts, [])
+  for (const pid of seenPids) assert.ok(!isAlive(pid), `pid ${pid} still alive after devnet down`)
+})
+
+test('devnet demo: up again, fund both wallet types, a SegWit (ECDSA) and a Taproot (FROST) spend confirmed, balances drop by amount + fee, down', async () => {
+  // The devnet of the test above (same keys), brought up again.
+  ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir], env))
+  for (const p of statePids()) seenPids.add(p)
+
+  const demo = ok(runBin<DevnetDemoResult>(['devnet', 'demo', '--dir', dir, '--timeout', '840'], env))
+  assert.deepEqual(
+    demo.funding.map((f) => [f.type, f.amountSats]),
+    [
+      ['segwit', 200_000],
+      ['taproot', 200_000],
+    ],
+  )
+  assert.deepEqual(
+    demo.spends.map((s) => [s.type, s.state, s.amountSats]),
+    [
+      ['segwit', 'confirmed', 50_000],
+      ['taproot', 'confirmed', 50_000],
+    ],
+  )
+  for (const s of demo.spends) {
+    assert.match(s.txid ?? '', /^[0-9a-f]{64}$/, `${s.type} txid`)
+    assert.ok(s.confirmations >= 1, `${s.type}: ${s.confirmations} confirmations`)
+    assert.ok(s.feeSats > 0, `${s.type} fee`)
+    assert.equal(s.signers?.length, 4, `${s.type} signers`)
+    assert.ok(s.states.includes('broadcast') && s.states[s.states.length - 1] === 'confirmed', `${s.type} states ${s.states.join(' ')}`)
+  }
+  assert.equal(demo.spends.find((s) => s.type === 'taproot')?.signingMode, 'frost')
+  assert.notEqual(demo.spends[0].txid, demo.spends[1].txid)
+
+  // `wallet balance` afterwards shows each wallet's confirmed balance down by amount + fee.
+  const balance = ok(runBin<BalanceDto>(['wallet', 'balance', '--node', demo.nodeUrl], env))
+  for (const s of demo.spends) {
+    const confirmed = balance.wallets.find((w) => w.type === s.type)?.confirmedSats
+    assert.equal(confirmed, demo.balances.before[s.type] - s.amountSats - s.feeSats, `${s.type} balance`)
+    assert.equal(confirmed, demo.balances.after[s.type])
+  }
 
   const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
   assert.deepEqual(down.busyPorts, [])
