@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../shared/base-command'
+import { ByzantineAssignment, mergeByzantine, parseByzantineSpec } from '../../shared/devnet/byzantine'
 import { Devnet, DevnetUpResult } from '../../shared/devnet/devnet'
 import { renderDevnetStatus } from '../../shared/devnet/render'
 import { devnetDirFlag } from '../../shared/flags'
@@ -22,6 +23,15 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
     keys: Flags.boolean({ default: true, allowNo: true, summary: messages.get('flags.keys.summary') }),
     'block-interval': Flags.integer({ min: 0, summary: messages.get('flags.block-interval.summary'), helpValue: '<seconds>' }),
     'log-level': Flags.option({ options: ['error', 'warn', 'log', 'debug', 'verbose'] as const, default: 'log', summary: messages.get('flags.log-level.summary') })(),
+    byzantine: Flags.custom<ByzantineAssignment>({
+      multiple: true,
+      summary: messages.get('flags.byzantine.summary'),
+      description: messages.get('flags.byzantine.description'),
+      helpValue: '<node>:<behaviour>[,<behaviour>]',
+      exclusive: ['no-byzantine'],
+      parse: async (input) => parseByzantineSpec(input),
+    })(),
+    'no-byzantine': Flags.boolean({ summary: messages.get('flags.no-byzantine.summary'), exclusive: ['byzantine'] }),
   }
 
   async run(): Promise<DevnetUpResult> {
@@ -37,6 +47,7 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
         logLevel: flags['log-level'],
         createKeys: flags.keys,
         blockIntervalMs: flags['block-interval'] === undefined ? undefined : flags['block-interval'] * 1000,
+        byzantine: flags['no-byzantine'] ? [] : flags.byzantine ? mergeByzantine(flags.byzantine) : undefined,
       },
       this.reporter,
     )

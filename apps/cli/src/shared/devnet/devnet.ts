@@ -16,7 +16,8 @@ import {
   startEmbeddedPostgres,
   withDatabase,
 } from './postgres'
-import { nodeCwd, nodeEntry, nodeEnv, nodeHealth, NodeHealth, nodeMarker } from './nodes'
+import { DRILL_ENV_VARS, nodeCwd, nodeEntry, nodeEnv, nodeHealth, NodeHealth, nodeMarker } from './nodes'
+import { ByzantineAssignment, byzantineBlockedWarning, byzantineWarning, planByzantine } from './byzantine'
 import { pickFreePorts, tcpPortFree, udpPortFree } from './ports'
 import { isOurs, spawnDetached, stopGroup } from './processes'
 import { chainTipHeight, regtestEntry, regtestMarker, startRegtest } from './regtest'
@@ -49,6 +50,11 @@ export interface UpOptions {
   createKeys: boolean
   /** Block interval of the regtest chain in ms; undefined keeps the devnet's (0 for a new one). */
   blockIntervalMs?: number
+  /**
+   * Byzantine drill (`--byzantine`): replaces the devnet's drill, `[]` clears it
+   * (`--no-byzantine`); undefined keeps what state.json has. Only applied while no node runs.
+   */
+  byzantine?: ByzantineAssignment[]
   env?: NodeJS.ProcessEnv
 }
 
@@ -92,6 +98,8 @@ export interface DevnetStatusResult {
   etcd: { endpoints: string[]; members: DevnetEtcdStatus[] }
   /** The embedded regtest chain; null for a devnet created before it had one and not brought up since. */
   chain: DevnetChainStatus | null
+  /** Byzantine drill the nodes were started with (state.json); empty without a drill. */
+  byzantine: ByzantineAssignment[]
   database: {
     mode: 'external' | 'embedded'
     /** The nodes' TW_DATABASE_URL, password masked. */
@@ -233,6 +241,7 @@ export class Devnet {
       r.warn(`Warning: this devnet was created with an embedded PostgreSQL; DATABASE_URL is ignored.`)
     }
     r.warn(INSECURE_WARNING)
+    this.applyByzantine(state, o, r)
 
     const passphrases = state.nodes.map((n) => this.secret(this.paths.passphraseFile(n.id), () => randomBytes(32).toString('base64url')))
     await r.step('Certificates', async () => this.ensureCerts())
@@ -276,7 +285,9 @@ export class Devnet {
         }
         mkdirSync(this.paths.keystore(n.id), { recursive: true, mode: 0o700 })
         const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, chainUrl, passphrase: passphrases[n.id - 1], logLevel: o.logLevel })
-        n.pid = spawnDetached(process.execPath, [entry], { env: { ...env, NO_COLOR: '1', ...vars }, cwd: nodeCwd(entry), logFile: this.paths.nodeLog(n.id) })
+        const inherited = { ...env }
+        for (const k of DRILL_ENV_VARS) delete inherited[k]
+        n.pid = spawnDetached(process.execPath, [entry], { env: { ...inherited, NO_COLOR: '1', ...vars }, cwd: nodeCwd(entry), logFile: this.paths.nodeLog(n.id) })
         startedNodes.push(n.id)
         this.save(s)
       }
@@ -296,6 +307,22 @@ export class Devnet {
       createdDatabase,
       keys,
     }
+  }
+
+  /**
+   * Records the requested drill in the state (only while no node runs: a running node keeps
+   * the environment it started with) and warns loudly when the devnet runs with one.
+   */
+  private applyByzantine(state: DevnetState, o: UpOptions, r: Reporter): void {
+    const running = state.nodes.filter((n) => isOurs(n.pid, nodeMarker(this.paths, n.id))).map((n) => n.id)
+    const plan = planByzantine(state.byzantine, o.byzantine, running)
+    if (plan.blockedBy && o.byzantine) r.warn(byzantineBlockedWarning(state.byzantine ?? [], o.byzantine, plan.blockedBy))
+    if (plan.changed) {
+      if (plan.byzantine.length > 0) state.byzantine = plan.byzantine
+      else delete state.byzantine
+      this.save(state)
+    }
+    if (plan.byzantine.length > 0) r.warn(byzantineWarning(plan.byzantine))
   }
 
   /** The chain's state; a devnet created before it had a chain gets a free port now. */
@@ -464,6 +491,7 @@ export class Devnet {
       healthyNodes: nodes.filter((n) => n.health === 'ready').length,
       etcd: { endpoints: members.map((m) => m.clientUrl), members },
       chain,
+      byzantine: state.byzantine ?? [],
       database: {
         mode: state.database.mode,
         url: url ? maskUrl(url) : '(DATABASE_URL not set)',

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { ApiClient, ApiError } from '@tw/api'
 import { CLUSTER_SIZE, DevnetPaths, DevnetState, NodeState, THRESHOLD, urls } from './state'
 import { ProcessMarker } from './processes'
+import { byzantineEnv } from './byzantine'
 
 /**
  * The node service's entry point: $TW_NODE_ENTRY, else `apps/node/dist/main.js` of this
@@ -37,7 +38,10 @@ export interface NodeEnvInput {
   logLevel: string
 }
 
-/** The environment of node `node.id` — the node service's whole configuration. */
+/**
+ * The environment of node `node.id` — the node service's whole configuration. With a drill in
+ * `state.byzantine`, every node gets TW_BYZANTINE_DRILL=true and the named nodes TW_BYZANTINE.
+ */
 export function nodeEnv(i: NodeEnvInput): Record<string, string> {
   const { paths, state, node } = i
   return {
@@ -65,8 +69,12 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     // Devnet fast start: public test primes. INSECURE — devnet only.
     TW_INSECURE_TEST_PRIMES: 'true',
     TW_LOG_LEVEL: i.logLevel,
+    ...byzantineEnv(state.byzantine, node.id),
   }
 }
+
+/** Drill variables never inherited from the CLI's own environment: the devnet state alone decides. */
+export const DRILL_ENV_VARS = ['TW_BYZANTINE', 'TW_BYZANTINE_DRILL'] as const
 
 export type NodeHealth = 'ready' | 'not-ready' | 'unreachable' | 'stopped'
 

@@ -1,4 +1,5 @@
 import { renderPairs, renderTable } from '../table'
+import { describeByzantine } from './byzantine'
 import type { DevnetChainStatus, DevnetStatusResult } from './devnet'
 
 /** Human view of a devnet: the node table, then etcd and the database. */
@@ -24,7 +25,16 @@ export function renderDevnetStatus(s: DevnetStatusResult): string {
     ['Chain', s.chain ? chainLine(s.chain) : 'none (run `threshold-wallet devnet up`)'],
     ['Nodes ready', `${s.healthyNodes}/${s.nodes.length}`],
   ])
-  return [nodes, '', etcd, '', db].join('\n')
+  const out = [nodes, '', etcd, '', db]
+  // `?? []`: results of older CLIs (and hand-built ones) have no drill field.
+  const drill = s.byzantine ?? []
+  if (drill.length > 0) out.push('', byzantineLine(drill))
+  return out.join('\n')
+}
+
+/** The loud status line of a devnet running a Byzantine drill. */
+export function byzantineLine(drill: DevnetStatusResult['byzantine']): string {
+  return `!! BYZANTINE DRILL: ${describeByzantine(drill)} (misbehaving on purpose; every node accepts drill changes at run time)`
 }
 
 function chainLine(c: DevnetChainStatus): string {

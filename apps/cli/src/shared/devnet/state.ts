@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
+import type { ByzantineAssignment } from './byzantine'
 
 /** Default devnet directory, relative to the current directory. */
 export const DEFAULT_DEVNET_DIR = '.devnet'
@@ -56,6 +57,11 @@ export interface DevnetState {
   /** Absent in state files written before the devnet had a chain; `devnet up` adds it. */
   regtest?: RegtestState
   nodes: NodeState[]
+  /**
+   * Byzantine drill (`devnet up --byzantine`): nodes started misbehaving on purpose. Absent or
+   * empty: no drill. Kept across `devnet up` runs until `--no-byzantine`.
+   */
+  byzantine?: ByzantineAssignment[]
 }
 
 /** The layout of a devnet directory. */
