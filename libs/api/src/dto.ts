@@ -229,6 +229,8 @@ export interface TransactionListDto {
 /** `POST /api/v1/presignatures` body. */
 export interface PresignatureRequest {
   count: number
+  /** The 4-node signer set to make them for (default: the preferred set, the lowest up unbanned ids). */
+  signers?: number[]
 }
 
 /** `POST /api/v1/presignatures` answer: the presignature jobs queued. */

@@ -216,6 +216,7 @@ export class TransactionListDoc implements TransactionListDto {
 
 export class PresignatureRequestDoc implements PresignatureRequest {
   @ApiProperty({ minimum: 1, maximum: 100 }) count!: number
+  @ApiPropertyOptional({ type: [Number], description: 'signer set (default: the preferred set)' }) signers?: number[]
 }
 
 export class PresignatureJobDoc {

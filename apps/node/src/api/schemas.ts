@@ -41,7 +41,13 @@ export const addressQuerySchema = z.strictObject({
 
 /** `POST /api/v1/presignatures` body. */
 export const presignatureRequestSchema = z.strictObject(
-  { count: z.number({ error: 'count must be an integer' }).int({ error: 'count must be an integer' }).min(1, { error: 'count must be >= 1' }).max(100, { error: 'count must be <= 100' }) },
+  {
+    count: z.number({ error: 'count must be an integer' }).int({ error: 'count must be an integer' }).min(1, { error: 'count must be >= 1' }).max(100, { error: 'count must be <= 100' }),
+    signers: z
+      .array(z.number().int().min(1).max(255), { error: 'signers must be an array of node ids' })
+      .refine((a) => new Set(a).size === a.length, { error: 'signers must be distinct' })
+      .optional(),
+  },
   { error: 'body must be a JSON object' },
 )
 

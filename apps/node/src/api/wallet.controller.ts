@@ -117,7 +117,7 @@ export class PresignaturesController {
   @ApiBody({ type: PresignatureRequestDoc })
   @ApiCreatedResponse({ type: PresignatureJobsDoc })
   generate(@Body(new ZodValidationPipe(presignatureRequestSchema)) body: PresignatureRequest): Promise<PresignatureJobsDto> {
-    return this.presignatures.generate(body.count)
+    return this.presignatures.generate(body.count, body.signers)
   }
 
   @Get('status')

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import { createPublicKey, sign as signWithKey, verify as verifySignature } from 'node:crypto'
+import { createPublicKey, sign as signWithKey, verify as verifySignature, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { errorMessage } from '../common/async'
 import { canonicalJson } from '../common/canonical-json'
@@ -19,7 +19,9 @@ export const certKey = (nodeId: number) => `/tw/certs/${nodeId}`
 @Injectable()
 export class NodeIdentityService {
   private readonly log = new Logger('Identity')
-  private readonly certs = new Map<number, string>()
+  private readonly keys = new Map<number, KeyObject>()
+  /** Verdicts already computed (statements are re-read many times while a spend runs). */
+  private readonly verified = new Map<string, boolean>()
   private keyPem: string | null = null
 
   constructor(
@@ -32,6 +34,14 @@ export class NodeIdentityService {
     this.keyPem = readFileSync(this.config.tls.nodeKeyPath, 'utf8')
     const certPem = readFileSync(this.config.tls.nodeCertPath, 'utf8')
     await this.etcd.put(certKey(this.config.nodeId), { nodeId: this.config.nodeId, certPem }).catch((err) => this.log.warn(`publishing certificate: ${errorMessage(err)}`))
+    // A renewed certificate replaces the cached key (and the verdicts made with it).
+    await this.etcd
+      .watchPrefix('/tw/certs/', (key) => {
+        const id = Number(key.slice('/tw/certs/'.length))
+        this.keys.delete(id)
+        this.verified.clear()
+      })
+      .catch(() => undefined)
   }
 
   /** base64 signature of canonicalJson(payload) with this node's key. */
@@ -42,17 +52,25 @@ export class NodeIdentityService {
 
   /** Whether `signature` over `payload` is by node `nodeId` (certificate checked against the CA). */
   async verify(nodeId: number, payload: unknown, signature: string): Promise<boolean> {
-    const cert = await this.certOf(nodeId)
-    if (!cert) return false
+    const message = canonicalJson(payload)
+    const memo = `${nodeId}\n${signature}\n${message}`
+    const known = this.verified.get(memo)
+    if (known !== undefined) return known
+    const key = await this.keyOf(nodeId)
+    if (!key) return false
+    let ok = false
     try {
-      return verifySignature('sha256', Buffer.from(canonicalJson(payload)), createPublicKey(cert), Buffer.from(signature, 'base64'))
+      ok = verifySignature('sha256', Buffer.from(message), key, Buffer.from(signature, 'base64'))
     } catch {
-      return false
+      ok = false
     }
+    if (this.verified.size >= 10_000) this.verified.clear()
+    this.verified.set(memo, ok)
+    return ok
   }
 
-  private async certOf(nodeId: number): Promise<string | null> {
-    const cached = this.certs.get(nodeId)
+  private async keyOf(nodeId: number): Promise<KeyObject | null> {
+    const cached = this.keys.get(nodeId)
     if (cached) return cached
     const rec = (await this.etcd.get<{ certPem: string }>(certKey(nodeId)))?.value
     if (!rec) return null
@@ -63,7 +81,8 @@ export class NodeIdentityService {
       this.log.warn(`certificate published for node ${nodeId} does not verify: ${errorMessage(err)}`)
       return null
     }
-    this.certs.set(nodeId, rec.certPem)
-    return rec.certPem
+    const key = createPublicKey(rec.certPem)
+    this.keys.set(nodeId, key)
+    return key
   }
 }

@@ -38,11 +38,16 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
   const violations = () => api().violations()
   const sendOne = async (type: WalletType, via = ctx.up()[0]): Promise<TransactionDto> => {
     const tx = await ctx.client(via).send({ to: testAddress(), amountSats: 10_000, feeRate: 2, type }, randomUUID())
-    return until(`transaction ${tx.id} broadcast`, 4 * 60_000, async () => {
-      const t = await api().transaction(tx.id)
-      if (['rejected', 'failed', 'expired'].includes(t.state)) assert.fail(`transaction ended ${t.state}: ${JSON.stringify(t.error)}`)
-      return t.state === 'broadcast' || t.state === 'confirmed' ? t : null
-    })
+    const wait = (states: string[]) =>
+      until(`transaction ${tx.id} ${states.join('|')}`, 4 * 60_000, async () => {
+        const t = await api().transaction(tx.id)
+        if (['rejected', 'failed', 'expired'].includes(t.state)) assert.fail(`transaction ended ${t.state}: ${JSON.stringify(t.error)}`)
+        return states.includes(t.state) ? t : null
+      })
+    await wait(['broadcast', 'confirmed'])
+    // Confirm it, so its change is spendable by the next send (sends use confirmed coins only).
+    await chainPost('/regtest/mine', { blocks: 1 })
+    return wait(['confirmed'])
   }
   /** Sends until `offender` was a signer and got caught (rotation puts it in 4 of 5 sets). */
   const sendUntilCaught = async (type: WalletType, offender: number, kind: ViolationDto['type']): Promise<{ sent: TransactionDto[]; violation: ViolationDto }> => {
@@ -77,17 +82,43 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
       const u = await api().unban(id)
       assert.equal(u.wasBanned, true)
     }
-    await until('bans lifted on every node', 30_000, async () => {
+    await bansLifted()
+  }
+  const bansLifted = () =>
+    until('bans lifted on every node', 30_000, async () => {
       for (const n of ctx.up()) if ((await ctx.client(n).clusterStatus()).bannedNodes.length) return false
       return true
     })
+  /** Whatever a drill left behind (a failed assertion included): every drill off, every ban lifted. */
+  const reset = async () => {
+    for (const id of ctx.up()) await ctx.client(id).setDrill([]).catch(() => undefined)
+    for (const b of (await violations()).bans) await api().unban(b.nodeId)
+    await bansLifted()
   }
+  /** A drill scenario that always cleans up after itself, so one failure does not spill into the next. */
+  const drillIt = (name: string, body: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await body()
+      } finally {
+        await reset()
+      }
+    })
 
-  it('Byzantine: node 5 corrupts its ECDSA partial signatures: spends still confirm, node 5 is proven guilty and banned, later spends leave it out', async () => {
-    await fund('segwit', [30_000, 30_000, 30_000, 30_000])
+  drillIt('Byzantine: node 5 corrupts its ECDSA partial signatures: spends still confirm, node 5 is proven guilty and banned, later spends leave it out', async () => {
+    await fund('segwit', [30_000, 30_000])
+    // The one-round signature from presignatures is where a partial signature can be checked
+    // (and corrupted): make presignatures for a set with node 5 covering every coin.
+    const before = await api().presignatureStatus()
+    await api().generatePresignatures({ count: before.coverage.utxos + 2, signers: [2, 3, 4, 5] })
+    await until('presignatures for signers 2,3,4,5', 6 * 60_000, async () => {
+      const s = await api().presignatureStatus()
+      return s.generating === 0 && (s.ready['2,3,4,5'] ?? 0) >= before.coverage.utxos ? s : null
+    })
     await drill(5, ['corrupt-share'])
     const { sent, violation } = await sendUntilCaught('segwit', 5, 'invalid_signature')
     const caught = sent[sent.length - 1]
+    assert.ok(caught.history.filter((h) => h.state === 'signing').length >= 2, 'the first attempt failed, a second one signed')
     assert.ok(!caught.signers?.includes(5), `the spend was finally signed without node 5: ${caught.signers}`)
     assert.equal(violation.evidence.protocol, 'ecdsa')
     const l = await waitBanned([5])
@@ -104,7 +135,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     await release([5])
   })
 
-  it('Byzantine: node 5 corrupts its FROST signature shares: the Taproot spend confirms and node 5 is banned', async () => {
+  drillIt('Byzantine: node 5 corrupts its FROST signature shares: the Taproot spend confirms and node 5 is banned', async () => {
     await fund('taproot', [30_000, 30_000, 30_000])
     await drill(5, ['corrupt-share'])
     const { violation } = await sendUntilCaught('taproot', 5, 'invalid_signature')
@@ -113,7 +144,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     await release([5])
   })
 
-  it('Byzantine: node 3 equivocates its vote: double-vote evidence with both signed votes, node 3 banned, no honest node banned', async () => {
+  drillIt('Byzantine: node 3 equivocates its vote: double-vote evidence with both signed votes, node 3 banned, no honest node banned', async () => {
     await fund('segwit', [30_000])
     await drill(3, ['equivocate-vote'])
     await sendOne('segwit')
@@ -130,7 +161,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     await release([3])
   })
 
-  it('Byzantine: two colluding nodes approve a spend that breaks policy: rejected, no signature, both proven guilty', async () => {
+  drillIt('Byzantine: two colluding nodes approve a spend that breaks policy: rejected, no signature, both proven guilty', async () => {
     await drill(4, ['approve-everything'])
     await drill(5, ['approve-everything'])
     // Node 5 proposes it (a compromised proposer skips its own check); 1, 2 and 3 refuse it.
@@ -157,7 +188,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     await release([4, 5])
   })
 
-  it('Byzantine: replayed and wrong-session frames from node 5 are refused, proven by the receivers, and node 5 is banned', async () => {
+  drillIt('Byzantine: replayed and wrong-session frames from node 5 are refused, proven by the receivers, and node 5 is banned', async () => {
     await fund('taproot', [30_000, 30_000, 30_000])
     await drill(5, ['replay', 'wrong-session'])
     const { violation } = await sendUntilCaught('taproot', 5, 'protocol_violation')

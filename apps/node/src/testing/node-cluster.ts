@@ -141,6 +141,8 @@ export class NodeCluster {
     await this.chain?.close()
     await this.etcd.stop()
     await this.db.drop().catch(() => undefined)
-    rmSync(this.dir, { recursive: true, force: true })
+    // TW_KEEP_TEST_DIR=1 keeps the nodes' logs and keystores for a post-mortem.
+    if (process.env.TW_KEEP_TEST_DIR === '1') process.stderr.write(`kept ${this.dir}\n`)
+    else rmSync(this.dir, { recursive: true, force: true })
   }
 }

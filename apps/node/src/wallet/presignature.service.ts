@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common'
 import type { PresignatureJobsDto, PresignatureStatusDto } from '@tw/api'
 import { randomUUID } from 'node:crypto'
 import { errorMessage } from '../common/async'
-import { ClusterUnavailableError } from '../common/errors'
+import { ClusterUnavailableError, ValidationFailedError } from '../common/errors'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository } from '../cluster/etcd.repository'
@@ -80,9 +80,19 @@ export class PresignatureService {
   }
 
   /** Queues `count` presignature jobs where coverage is thinnest (for the preferred set). */
-  async generate(count: number): Promise<PresignatureJobsDto> {
+  async generate(count: number, requested?: number[]): Promise<PresignatureJobsDto> {
     const key = await this.wallet.key('segwit')
-    const signers = this.preferredSigners()
+    const signers = requested ? [...requested].sort((a, b) => a - b) : this.preferredSigners()
+    if (requested) {
+      const up = new Set(this.cluster.upNodes())
+      const banned = new Set(this.cluster.bannedNodes())
+      const bad = signers.filter((id) => !up.has(id) || banned.has(id))
+      if (signers.length !== this.config.threshold || bad.length > 0) {
+        throw new ValidationFailedError(
+          `signers must be ${this.config.threshold} distinct up, unbanned node ids${bad.length ? ` (not available: ${bad.join(',')})` : ''}`,
+        )
+      }
+    }
     if (signers.length < this.config.threshold) {
       throw new ClusterUnavailableError(`only ${signers.length} healthy nodes; presignatures need ${this.config.threshold}`)
     }

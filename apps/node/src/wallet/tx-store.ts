@@ -55,25 +55,23 @@ export class TxStore {
   /** Upserts this node's PostgreSQL mirror of `record`. Best effort: etcd is the record of truth. */
   async mirror(record: TxRecord, idempotencyKey: string | null = null): Promise<void> {
     try {
-      await this.db.transaction(async (em) => {
-        const repo = em.getRepository(TransactionEntity)
-        const id = mirrorRowId(record.id, this.config.nodeId)
-        const existing = await repo.findOne({ where: { id } })
-        const row = existing ?? repo.create({ id, nodeId: this.config.nodeId, idempotencyKey })
-        Object.assign(row, {
-          keyId: record.keyId,
-          keyType: record.type === 'segwit' ? 'ecdsa' : 'schnorr',
-          state: record.state,
-          toAddress: record.to,
-          amountSats: String(record.amountSats),
-          feeRate: String(record.feeRate),
-          unsignedTx: record.unsignedTx,
-          signedTx: record.signedTx,
-          txid: record.txid,
-          error: record.error ? `${record.error.code}: ${record.error.message}` : null,
-        })
-        await repo.save(row)
-      })
+      const row = {
+        id: mirrorRowId(record.id, this.config.nodeId),
+        nodeId: this.config.nodeId,
+        keyId: record.keyId,
+        keyType: (record.type === 'segwit' ? 'ecdsa' : 'schnorr') as 'ecdsa' | 'schnorr',
+        state: record.state,
+        toAddress: record.to,
+        amountSats: String(record.amountSats),
+        feeRate: String(record.feeRate),
+        unsignedTx: record.unsignedTx,
+        signedTx: record.signedTx,
+        txid: record.txid,
+        error: record.error ? `${record.error.code}: ${record.error.message}` : null,
+        ...(idempotencyKey !== null ? { idempotencyKey } : {}),
+      }
+      // One statement, safe when two steps mirror the same transaction at once.
+      await this.db.transaction((em) => em.getRepository(TransactionEntity).upsert(row, ['id']))
     } catch (err) {
       this.log.warn(`mirroring transaction ${record.id} to PostgreSQL failed: ${errorMessage(err)}`)
     }

@@ -17,7 +17,7 @@ import { MetricsService } from '../metrics/metrics.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { VoteEntity, VotingRoundEntity } from '../persistence/entities'
 import { checkProposal, type Verdict } from './policy'
-import { TxStore } from './tx-store'
+import { mirrorRowId, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
   TERMINAL_STATES,
@@ -224,14 +224,17 @@ export class TxWorkerService {
       : taprootAddress(Buffer.from(this.engine.frostOutputKey(tx.keyId, path), 'hex'), this.config.chain.network).address
   }
 
+  /** This node's voting round row (its mirror of the transaction must exist: it is written first). */
   private async recordVote(tx: TxRecord, vote: SignedVote): Promise<void> {
+    const roundId = mirrorRowId(`${tx.id}/round/1`, this.config.nodeId)
     try {
+      await this.store.mirror(tx)
       await this.db.transaction(async (em) => {
         await em
           .createQueryBuilder()
           .insert()
           .into(VotingRoundEntity)
-          .values({ id: tx.id, transactionId: tx.id, round: 1, proposerNodeId: tx.proposedBy, status: 'open' })
+          .values({ id: roundId, transactionId: mirrorRowId(tx.id, this.config.nodeId), round: 1, proposerNodeId: tx.proposedBy, status: 'open' })
           .orIgnore()
           .execute()
         await em
@@ -239,7 +242,7 @@ export class TxWorkerService {
           .insert()
           .into(VoteEntity)
           .values({
-            votingRoundId: tx.id,
+            votingRoundId: roundId,
             voterNodeId: vote.payload.nodeId,
             approve: vote.payload.approve,
             reason: vote.payload.reason,
