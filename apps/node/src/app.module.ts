@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common'
 import { ApiModule } from './api/api.module'
 import { AuditModule } from './audit/audit.module'
+import { AuthModule } from './auth/auth.module'
 import { ClusterModule } from './cluster/cluster.module'
 import type { AppConfig } from './config/config'
 import { ConfigModule } from './config/config.module'
@@ -9,7 +10,7 @@ import { HealthModule } from './health/health.module'
 import { MetricsModule } from './metrics/metrics.module'
 import { PersistenceModule } from './persistence/persistence.module'
 
-/** The node: config → engine, persistence, audit, cluster, keys → health, metrics, api. */
+/** The node: config → engine, persistence, audit, cluster, keys → health, metrics, auth, api. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -23,6 +24,7 @@ export class AppModule {
         MetricsModule,
         ClusterModule,
         HealthModule,
+        AuthModule,
         ApiModule,
       ],
     }

@@ -9,6 +9,8 @@ import { NestFactory } from '@nestjs/core'
 import { configureApp } from './api/configure-app'
 import { AppModule } from './app.module'
 import { AuditService } from './audit/audit.service'
+import { ApiDenials } from './auth/api-denials'
+import { TokenService } from './auth/token.service'
 import { errorMessage } from './common/async'
 import { ClusterService } from './cluster/cluster.service'
 import { ConfigError, loadConfig, redactConfig, type AppConfig, type LogLevel } from './config/config'
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
     logger: nestLevels(config.logLevel),
     forceCloseConnections: true,
   })
-  configureApp(app, { nodeId: config.nodeId })
+  configureApp(app, { nodeId: config.nodeId, maxBodyBytes: config.auth.maxBodyBytes, denials: app.get(ApiDenials) })
   log.log(`node ${config.nodeId} of ${config.clusterSize} (threshold ${config.threshold}), env ${config.env}`)
   if (config.insecureTestPrimes) log.warn('*** INSECURE TEST PRIMES ENABLED: never use this node for real funds ***')
 
@@ -61,12 +63,14 @@ async function main(): Promise<void> {
   const presignatures = app.get(PresignatureService)
   const byzantine = app.get(ByzantineService)
   const drill = app.get(DrillService)
+  const tokens = app.get(TokenService)
 
   await engine.start()
   primes.start() // background: safe primes take minutes; readiness goes to /tw/primes/<id>
   await db.start()
   void audit.record('config.loaded', { config: redactConfig(config) })
   await cluster.start()
+  await tokens.start() // bootstrap admin token row, etcd revocation watch
   await coordinator.start()
   await worker.start()
   drill.start()
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
       ['worker', () => worker.stop()],
       ['coordinator', () => coordinator.stop()],
       ['primes', () => primes.stop()],
+      ['tokens', () => tokens.stop()],
       ['cluster', () => cluster.stop()],
       ['audit', () => audit.drain(1000)],
       ['engine', () => engine.shutdown()],

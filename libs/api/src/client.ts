@@ -19,6 +19,10 @@ import type {
   UnbanDto,
   DrillDto,
   DrillBehaviour,
+  CreateTokenRequest,
+  CreatedTokenDto,
+  TokenDto,
+  TokenListDto,
 } from './dto'
 
 /** Raised by {@link ApiClient} for any non-2xx answer or a network failure. */
@@ -102,6 +106,18 @@ export class ApiClient {
   }
   setDrill(behaviours: DrillBehaviour[]): Promise<DrillDto> {
     return this.request('POST', '/api/v1/drill', { behaviours })
+  }
+  /** Admin: a new token; `token` is in this answer only. */
+  createToken(body: CreateTokenRequest): Promise<CreatedTokenDto> {
+    return this.request('POST', '/api/v1/tokens', body)
+  }
+  /** Admin: every token (without secrets). */
+  listTokens(): Promise<TokenListDto> {
+    return this.request('GET', '/api/v1/tokens')
+  }
+  /** Admin: revoke a token; it stops working at once. */
+  revokeToken(id: string): Promise<TokenDto> {
+    return this.request('POST', `/api/v1/tokens/${encodeURIComponent(id)}/revoke`, {})
   }
 
   /** Low-level request; throws {@link ApiError} with the server's code on failure. */

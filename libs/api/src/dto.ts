@@ -295,3 +295,33 @@ export interface DrillDto {
   enabled: boolean
   behaviours: DrillBehaviour[]
 }
+
+/** What a bearer token may do: viewer reads; operator also sends and makes presignatures; admin does everything. */
+export const TokenRoles = ['viewer', 'operator', 'admin'] as const
+export type TokenRole = (typeof TokenRoles)[number]
+
+/** `POST /api/v1/tokens` body. */
+export interface CreateTokenRequest {
+  /** A label for people (1-64 characters: letters, digits, space, `._-@:`). */
+  name: string
+  role: TokenRole
+}
+
+/** One API token as `GET /api/v1/tokens` lists it (never the token itself, never its hash). */
+export interface TokenDto {
+  id: string
+  name: string
+  role: TokenRole
+  createdAt: string
+  revokedAt: string | null
+  lastUsedAt: string | null
+}
+
+/** `POST /api/v1/tokens`: the token (`tw_<base64url>`) is shown here once and never again. */
+export interface CreatedTokenDto extends TokenDto {
+  token: string
+}
+
+export interface TokenListDto {
+  tokens: TokenDto[]
+}

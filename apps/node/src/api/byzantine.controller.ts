@@ -6,6 +6,7 @@ import { DrillService } from '../byzantine/drill.service'
 import { DrillDoc, DrillRequestDoc, ErrorDoc, UnbanDoc, ViolationListDoc } from './openapi'
 import { drillSchema, nodeIdParamSchema } from './schemas'
 import { ZodValidationPipe } from './zod-validation.pipe'
+import { RequireRole } from '../auth/roles'
 
 @ApiTags('byzantine')
 @Controller('api/v1')
@@ -23,6 +24,7 @@ export class ByzantineController {
   }
 
   @Post('cluster/nodes/:id/unban')
+  @RequireRole('admin')
   @HttpCode(200)
   @ApiOperation({ summary: 'Lift a ban (operator action, audited); earlier violations stop counting' })
   @ApiOkResponse({ type: UnbanDoc })
@@ -39,6 +41,7 @@ export class ByzantineController {
   }
 
   @Post('drill')
+  @RequireRole('admin')
   @HttpCode(200)
   @ApiOperation({ summary: 'Set this node\'s drill behaviours (403 unless started with TW_BYZANTINE or TW_BYZANTINE_DRILL)' })
   @ApiBody({ type: DrillRequestDoc })

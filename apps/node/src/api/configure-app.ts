@@ -1,21 +1,43 @@
 import type { INestApplication } from '@nestjs/common'
+import type { NestExpressApplication } from '@nestjs/platform-express'
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger'
+import helmet from 'helmet'
+import type { ApiDenials } from '../auth/api-denials'
 import { ApiExceptionFilter } from './exception.filter'
+
+/** Default largest request body (`TW_MAX_BODY_BYTES`): 64 KiB. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 interface RequestLike {
   headers: Record<string, string | undefined>
 }
 interface ResponseLike {
+  statusCode?: number
   status(code: number): { json(body: unknown): unknown }
+  on?(event: 'finish', listener: () => void): unknown
 }
 
 /**
- * HTTP settings shared by `main.ts` and the tests: JSON body limit, the error filter, and
- * the OpenAPI document at `/api/docs` (UI) and `/api/docs-json`.
+ * HTTP settings shared by `main.ts` and the tests: security headers (helmet), JSON body limit
+ * (413 `PAYLOAD_TOO_LARGE` beyond `maxBodyBytes`, counted in `mpc_api_denied_total`), the
+ * error filter, and the OpenAPI document at `/api/docs` (UI) and `/api/docs-json`.
  */
-export function configureApp(app: INestApplication, opts: { nodeId?: number } = {}): void {
+export function configureApp(app: INestApplication, opts: { nodeId?: number; maxBodyBytes?: number; denials?: ApiDenials } = {}): void {
   const filter = new ApiExceptionFilter()
   app.useGlobalFilters(filter)
+  app.use(helmet())
+  const denials = opts.denials
+  if (denials) {
+    app.use((req: RequestLike & { method?: string; path?: string; ip?: string }, res: ResponseLike, next: () => void) => {
+      res.on?.('finish', () => {
+        if (res.statusCode !== 413) return
+        const path = req.path ?? ''
+        const sensitive = req.method !== 'GET' && req.method !== 'HEAD' && path.startsWith('/api/v1')
+        denials.record('payload_too_large', { method: req.method ?? '?', route: path.slice(0, 200), ip: req.ip, sensitive })
+      })
+      next()
+    })
+  }
   // The API speaks JSON only: a body in any other media type is refused, not half-parsed.
   app.use((req: RequestLike, res: ResponseLike, next: () => void) => {
     const type = req.headers['content-type']
@@ -26,12 +48,14 @@ export function configureApp(app: INestApplication, opts: { nodeId?: number } = 
     }
     next()
   })
+  ;(app as NestExpressApplication).useBodyParser('json', { limit: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
   const doc = new DocumentBuilder()
     .setTitle('threshold-wallet node')
     .setDescription(
       `REST API of a threshold-wallet node${opts.nodeId ? ` (this is node ${opts.nodeId})` : ''}. Every error is \`{"error":{"code","message","details"}}\`.`,
     )
     .setVersion('0.1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'tw_... API token (roles: viewer, operator, admin)' })
     .build()
   SwaggerModule.setup('api/docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'api/docs-json' })
 }

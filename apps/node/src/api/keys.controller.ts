@@ -5,6 +5,7 @@ import { KeysService } from '../keys/keys.service'
 import { CreateKeyRequestDoc, ErrorDoc, KeyDoc, KeyListDoc } from './openapi'
 import { createKeySchema, keyIdSchema } from './schemas'
 import { ZodValidationPipe } from './zod-validation.pipe'
+import { RequireRole } from '../auth/roles'
 
 interface StatusSettable {
   status(code: number): unknown
@@ -17,6 +18,7 @@ export class KeysController {
 
   @Post()
   @HttpCode(201)
+  @RequireRole('admin')
   @ApiOperation({ summary: 'Generate a threshold key (DKG across all nodes); works on any node' })
   @ApiBody({ type: CreateKeyRequestDoc })
   @ApiCreatedResponse({ type: KeyDoc, description: 'all nodes agree on the public key; the key is active' })

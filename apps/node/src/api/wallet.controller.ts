@@ -12,6 +12,7 @@ import type {
   TransactionListDto,
   WalletType,
 } from '@tw/api'
+import { RequireRole } from '../auth/roles'
 import { PresignatureService } from '../wallet/presignature.service'
 import { SendService } from '../wallet/send.service'
 import { WalletService } from '../wallet/wallet.service'
@@ -72,6 +73,7 @@ export class TransactionsController {
 
   @Post()
   @HttpCode(202)
+  @RequireRole('operator')
   @ApiOperation({ summary: 'Send: build, reserve coins and propose a spend for voting; poll GET /api/v1/transactions/{id}' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'the same key and body give the same transaction; another body gives 409' })
   @ApiBody({ type: SendRequestDoc })
@@ -113,6 +115,7 @@ export class PresignaturesController {
 
   @Post()
   @HttpCode(202)
+  @RequireRole('operator')
   @ApiOperation({ summary: 'Queue presignature generation where coverage is thinnest (preferred signer set)' })
   @ApiBody({ type: PresignatureRequestDoc })
   @ApiCreatedResponse({ type: PresignatureJobsDoc })

@@ -34,6 +34,9 @@ export type AuditAction =
   | 'node.banned'
   | 'node.unbanned'
   | 'drill.changed'
+  | 'token.created'
+  | 'token.revoked'
+  | 'api.denied'
 
 const MAX_PENDING = 10_000
 

@@ -37,6 +37,12 @@ export interface AppConfig {
    * `POST /api/v1/drill` may change them at run time.
    */
   drill: { enabled: boolean; behaviours: DrillBehaviour[] }
+  /**
+   * API access control: the SHA-256 (hex) of the bootstrap admin token (the token itself is
+   * never given to the node), whether `/health`, `/health/ready` and `/metrics` need a token,
+   * requests per minute per token, and the largest request body.
+   */
+  auth: { bootstrapAdminTokenSha256: string | null; metricsTokenRequired: boolean; rateLimitPerMin: number; maxBodyBytes: number }
 }
 
 export const DRILL_BEHAVIOURS = ['corrupt-share', 'equivocate-vote', 'replay', 'wrong-session', 'drop', 'delay', 'approve-everything'] as const
@@ -178,6 +184,17 @@ const envSchema = z.object({
       return [...new Set(list)] as DrillBehaviour[]
     }),
   ),
+  TW_BOOTSTRAP_ADMIN_TOKEN_SHA256: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, { error: 'must be 64 hex characters (sha256 of the token)' })
+      .transform((v) => v.toLowerCase())
+      .optional(),
+  ),
+  TW_METRICS_TOKEN_REQUIRED: bool(false),
+  TW_RATE_LIMIT_PER_MIN: z.preprocess((v) => blankToUndefined(v) ?? '600', int(1, 1_000_000)),
+  TW_MAX_BODY_BYTES: z.preprocess((v) => blankToUndefined(v) ?? '65536', int(1024, 16 * 1024 * 1024)),
 })
 
 /** Every variable the node reads, for documentation and redaction. */
@@ -260,6 +277,12 @@ export function loadConfig(env: Env): AppConfig {
     presignatures: { autofill: v.TW_PRESIG_AUTOFILL, lookahead: v.TW_PRESIG_LOOKAHEAD },
     byzantine: { banThreshold: v.TW_BAN_THRESHOLD, minAccusers: v.TW_BAN_MIN_ACCUSERS },
     drill: { enabled: v.TW_BYZANTINE_DRILL || v.TW_BYZANTINE.length > 0, behaviours: v.TW_BYZANTINE },
+    auth: {
+      bootstrapAdminTokenSha256: v.TW_BOOTSTRAP_ADMIN_TOKEN_SHA256 ?? null,
+      metricsTokenRequired: v.TW_METRICS_TOKEN_REQUIRED,
+      rateLimitPerMin: v.TW_RATE_LIMIT_PER_MIN,
+      maxBodyBytes: v.TW_MAX_BODY_BYTES,
+    },
   }
 }
 

@@ -26,7 +26,7 @@ const DENIED = segwitAddress(
 
 describe('five nodes', { timeout: 30 * 60_000 }, () => {
   let cluster: NodeCluster
-  const client = (id: number) => new ApiClient({ baseUrl: cluster.node(id).apiUrl, timeoutMs: 20_000 })
+  const client = (id: number) => new ApiClient({ baseUrl: cluster.node(id).apiUrl, token: cluster.adminToken, timeoutMs: 20_000 })
   const ids = [1, 2, 3, 4, 5]
   const keys: Record<'schnorr' | 'ecdsa', KeyDto | null> = { schnorr: null, ecdsa: null }
   let status: ClusterStatusDto

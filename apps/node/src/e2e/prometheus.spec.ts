@@ -63,7 +63,7 @@ describe('prometheus scrapes five nodes', { timeout: 15 * 60_000 }, () => {
     try {
       await until('all five nodes ready, each seeing five', 180_000, async () => {
         for (const id of ids) {
-          const c = new ApiClient({ baseUrl: cluster.node(id).apiUrl, timeoutMs: 10_000 })
+          const c = new ApiClient({ baseUrl: cluster.node(id).apiUrl, token: cluster.adminToken, timeoutMs: 10_000 })
           if ((await c.health('ready')).status !== 'ok') return null
           if ((await c.clusterStatus()).nodesUp !== 5) return null
         }

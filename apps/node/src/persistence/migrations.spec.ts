@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { createDataSource } from './data-source'
 
-const TABLES = ['audit_log', 'byzantine_violations', 'node_status', 'presignature_usage', 'transactions', 'votes', 'voting_rounds']
+const TABLES = ['api_tokens', 'audit_log', 'byzantine_violations', 'node_status', 'presignature_usage', 'transactions', 'votes', 'voting_rounds']
 
 describe('migrations', () => {
   let db: TestDatabase
@@ -24,7 +24,7 @@ describe('migrations', () => {
         }[]).map((r) => r.tablename)
 
       const applied = await ds.runMigrations({ transaction: 'each' })
-      assert.equal(applied.length, 1)
+      assert.equal(applied.length, 2)
       assert.deepEqual(await tables(), TABLES)
       assert.equal(await ds.showMigrations(), false, 'nothing pending after up')
       const role = await ds.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tw_app'`)
@@ -34,6 +34,8 @@ describe('migrations', () => {
       )
       assert.deepEqual(priv[0], { t: false, u: false, i: true })
 
+      await ds.undoLastMigration({ transaction: 'each' })
+      assert.deepEqual(await tables(), TABLES.filter((t) => t !== 'api_tokens'))
       await ds.undoLastMigration({ transaction: 'each' })
       assert.deepEqual(await tables(), [])
       assert.equal(await ds.showMigrations(), true, 'pending again after down')

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -26,6 +26,11 @@ export class NodeCluster {
   readonly nodes: TestNode[] = []
   /** The embedded regtest chain (in this process), when created with `{ chain: true }`. */
   chain: Regtest | null = null
+  /**
+   * An admin API token every node accepts (only its SHA-256 is in the nodes' environment, as
+   * `TW_BOOTSTRAP_ADMIN_TOKEN_SHA256`): pass it to `ApiClient` as `token`.
+   */
+  readonly adminToken = `tw_${randomBytes(32).toString('base64url')}`
 
   private constructor(
     readonly dir: string,
@@ -80,6 +85,9 @@ export class NodeCluster {
         TW_LOG_LEVEL: 'log',
         // Tests decide when presignatures are made (POST /api/v1/presignatures).
         TW_PRESIG_AUTOFILL: 'false',
+        TW_BOOTSTRAP_ADMIN_TOKEN_SHA256: createHash('sha256').update(cluster.adminToken).digest('hex'),
+        // Tests poll often from one token; the rate limit itself is tested in auth/auth.spec.
+        TW_RATE_LIMIT_PER_MIN: '1000000',
         ...(cluster.chain ? { TW_CHAIN_URL: cluster.chain.url, TW_NETWORK: 'regtest' } : {}),
         ...extraEnv,
       }

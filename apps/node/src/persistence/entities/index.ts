@@ -1,3 +1,4 @@
+import { ApiTokenEntity } from './api-token.entity'
 import { AuditLogEntity } from './audit-log.entity'
 import { ByzantineViolationEntity } from './byzantine-violation.entity'
 import { NodeStatusEntity } from './node-status.entity'
@@ -7,6 +8,7 @@ import { VoteEntity } from './vote.entity'
 import { VotingRoundEntity } from './voting-round.entity'
 
 export {
+  ApiTokenEntity,
   AuditLogEntity,
   ByzantineViolationEntity,
   NodeStatusEntity,
@@ -17,6 +19,7 @@ export {
 }
 
 export const ENTITIES = [
+  ApiTokenEntity,
   AuditLogEntity,
   ByzantineViolationEntity,
   NodeStatusEntity,
