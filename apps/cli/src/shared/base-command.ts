@@ -1,8 +1,9 @@
-import { Command, Interfaces, ux } from '@oclif/core'
+import { Command, Flags, Interfaces, ux } from '@oclif/core'
 import { ApiClient } from '@tw/api'
 import { toCliError } from './errors'
 import { Reporter, stderrReporter } from './progress'
 import { nodeFlag } from './flags'
+import { resolveToken } from './cli-config'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -51,11 +52,29 @@ export abstract class BaseCommand<T> extends Command {
   }
 }
 
-/** Base of commands that talk to one node's REST API (`--node`). */
-export abstract class NodeCommand<T> extends BaseCommand<T> {
-  static baseFlags = { node: nodeFlag() }
+/** `--token`: the API bearer token (else $TW_API_TOKEN, the devnet's token, or the `login` file). */
+export const tokenFlag = () =>
+  Flags.string({
+    summary: 'API token (tw_...) sent as a bearer token.',
+    description:
+      'Defaults to $TW_API_TOKEN, else the local devnet\'s admin token when talking to a devnet node, else the token saved by `threshold-wallet login` (~/.config/threshold-wallet/config.json).',
+    helpValue: '<token>',
+  })
 
+/** Base of commands that talk to one node's REST API (`--node`, `--token`). */
+export abstract class NodeCommand<T> extends BaseCommand<T> {
+  static baseFlags = { node: nodeFlag(), token: tokenFlag() }
+
+  private tokenFromFlag: string | undefined
+
+  override async init(): Promise<void> {
+    await super.init()
+    const { flags } = await this.parse(this.ctor as unknown as typeof NodeCommand)
+    this.tokenFromFlag = (flags as { token?: string }).token
+  }
+
+  /** A client for `url` with the token of `--token` > $TW_API_TOKEN > devnet > login file. */
   protected client(url: string, timeoutMs?: number): ApiClient {
-    return new ApiClient({ baseUrl: url, token: process.env.TW_API_TOKEN, timeoutMs })
+    return new ApiClient({ baseUrl: url, token: resolveToken(this.tokenFromFlag, url), timeoutMs })
   }
 }

@@ -44,6 +44,8 @@ export function toCliError(err: unknown): CliError {
   if (err instanceof ApiError) {
     if (err.code === 'UNREACHABLE') return new CliError('NODE_UNREACHABLE', messages.get('NodeUnreachable', [err.message]))
     if (err.code === 'TIMEOUT') return new CliError('NODE_TIMEOUT', messages.get('NodeTimeout', [err.message]))
+    if (err.code === 'UNAUTHORIZED') return new CliError('UNAUTHORIZED', messages.get('Unauthorized', [oneLine(err.message)]))
+    if (err.code === 'FORBIDDEN') return new CliError('FORBIDDEN', messages.get('Forbidden', [oneLine(err.message)]))
     return new CliError(err.code, oneLine(err.message) + (err.status ? ` (HTTP ${err.status})` : ''), EXIT_FAILURE, err.details)
   }
   if (err instanceof Error && /^Parsing --\S+/.test(err.message)) {

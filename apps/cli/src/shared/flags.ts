@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core'
 import { CliError, EXIT_USAGE } from './errors'
 import { Messages } from './messages'
 import { DEFAULT_DEVNET_DIR, readStateSync, urls } from './devnet/state'
+import { readCliConfig } from './cli-config'
 
 const messages = Messages.load('errors')
 
@@ -10,8 +11,8 @@ export const FALLBACK_NODE_URL = 'http://127.0.0.1:8081'
 
 /**
  * The node a command talks to when `--node` is absent: `TW_NODE_URL`, else node 1 of the
- * devnet in `./.devnet` (or `TW_DEVNET_DIR`) if its state file exists, else
- * {@link FALLBACK_NODE_URL}.
+ * devnet in `./.devnet` (or `TW_DEVNET_DIR`) if its state file exists, else the node saved by
+ * `threshold-wallet login`, else {@link FALLBACK_NODE_URL}.
  */
 export function defaultNodeUrl(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
   if (env.TW_NODE_URL) return parseNodeUrl(env.TW_NODE_URL)
@@ -20,6 +21,14 @@ export function defaultNodeUrl(env: NodeJS.ProcessEnv = process.env, cwd: string
     if (node1) return urls.api(node1)
   } catch {
     // An unreadable state file is reported by the devnet commands, not by every command.
+  }
+  const saved = readCliConfig(env).node
+  if (saved) {
+    try {
+      return parseNodeUrl(saved)
+    } catch {
+      // A bad saved URL: fall through (login validates what it writes).
+    }
   }
   return FALLBACK_NODE_URL
 }
@@ -42,11 +51,11 @@ export function parseNodeUrl(input: string): string {
 export const nodeFlag = Flags.custom<string>({
   summary: 'Base URL of the node to talk to.',
   description:
-    'Defaults to $TW_NODE_URL, else node 1 of the devnet in ./.devnet (or $TW_DEVNET_DIR), else http://127.0.0.1:8081.',
+    'Defaults to $TW_NODE_URL, else node 1 of the devnet in ./.devnet (or $TW_DEVNET_DIR), else the node saved by `threshold-wallet login`, else http://127.0.0.1:8081.',
   helpValue: '<url>',
   parse: async (input) => parseNodeUrl(input),
   default: async () => defaultNodeUrl(),
-  defaultHelp: async () => 'TW_NODE_URL, devnet node 1, or http://127.0.0.1:8081',
+  defaultHelp: async () => 'TW_NODE_URL, devnet node 1, the login node, or http://127.0.0.1:8081',
 })
 
 /** `--dir` of the devnet commands: the devnet's data directory. */

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createServer, Server } from 'node:http'
+import { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, beforeEach, test } from 'node:test'
+import type { TokenDto } from '@tw/api'
+import { configFilePath, devnetTokenPath, resolveToken } from '../../shared/cli-config'
+import { runCommand } from '../../testing/run-command'
+import Login from '../login'
+import KeysList from '../keys/list'
+import TokensCreate from './create'
+import TokensList from './list'
+import TokensRevoke from './revoke'
+
+const ADMIN = 'tw_' + 'A'.repeat(43)
+const OTHER = 'tw_' + 'B'.repeat(43)
+const seen: (string | undefined)[] = []
+const tokens: TokenDto[] = [{ id: '0b6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b', name: 'bootstrap-admin', role: 'admin', createdAt: '2026-01-01T00:00:00Z', revokedAt: null, lastUsedAt: null }]
+let server: Server
+let url: string
+let home: string
+const saved = { ...process.env }
+
+before(async () => {
+  server = createServer((req, res) => {
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+    }
+    let body = ''
+    req.on('data', (c) => (body += String(c)))
+    req.on('end', () => {
+      const auth = req.headers.authorization
+      seen.push(auth)
+      if (auth !== `Bearer ${ADMIN}`) return send(401, { error: { code: 'UNAUTHORIZED', message: 'invalid or revoked token' } })
+      if (req.method === 'GET' && req.url === '/api/v1/cluster/status') return send(200, { nodeId: 3 })
+      if (req.method === 'GET' && req.url === '/api/v1/keys') return send(200, { keys: [] })
+      if (req.method === 'GET' && req.url === '/api/v1/tokens') return send(200, { tokens })
+      if (req.method === 'POST' && req.url === '/api/v1/tokens') {
+        const b = JSON.parse(body) as { name: string; role: TokenDto['role'] }
+        const t: TokenDto = { id: '1c6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b', name: b.name, role: b.role, createdAt: '2026-01-02T00:00:00Z', revokedAt: null, lastUsedAt: null }
+        tokens.push(t)
+        return send(201, { ...t, token: OTHER })
+      }
+      const m = /^\/api\/v1\/tokens\/([^/]+)\/revoke$/.exec(req.url ?? '')
+      if (req.method === 'POST' && m) {
+        const t = tokens.find((x) => x.id === m[1])
+        if (!t) return send(404, { error: { code: 'NOT_FOUND', message: 'no token' } })
+        t.revokedAt = '2026-01-03T00:00:00Z'
+        return send(200, t)
+      }
+      send(404, { error: { code: 'NOT_FOUND', message: 'no such route' } })
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+after(() => {
+  server.close()
+  process.env = saved
+})
+beforeEach(() => {
+  home = mkdtempSync(join(tmpdir(), 'tw-cli-home-'))
+  process.env = { ...saved, XDG_CONFIG_HOME: home }
+  delete process.env.TW_API_TOKEN
+  delete process.env.TW_NODE_URL
+  delete process.env.TW_DEVNET_DIR
+  seen.length = 0
+})
+
+test('login checks the token, saves node and token with mode 0600; later commands use them', async () => {
+  const bad = await runCommand(Login, ['--node', url, '--token', OTHER])
+  assert.equal(bad.exitCode, 1)
+  assert.match(bad.stderr, /UNAUTHORIZED.*threshold-wallet login/)
+  const r = await runCommand<{ configFile: string; nodeId: number }>(Login, ['--node', url, '--token', ADMIN, '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.equal(r.result?.configFile, configFilePath())
+  assert.equal(statSync(configFilePath()).mode & 0o777, 0o600)
+  assert.deepEqual(JSON.parse(readFileSync(configFilePath(), 'utf8')), { node: url, token: ADMIN })
+  // No --node, no --token: both come from the file.
+  const list = await runCommand(KeysList, ['--json'])
+  assert.equal(list.exitCode, 0, list.stderr)
+  assert.equal(seen.at(-1), `Bearer ${ADMIN}`)
+  rmSync(home, { recursive: true, force: true })
+})
+
+test('token precedence: --token > TW_API_TOKEN > devnet token (devnet nodes only) > login file', () => {
+  mkdirSync(join(home, 'threshold-wallet'), { recursive: true })
+  writeFileSync(configFilePath(), JSON.stringify({ node: url, token: 'tw_file' }))
+  const env = { ...process.env }
+  assert.equal(resolveToken('tw_flag', url, { ...env, TW_API_TOKEN: 'tw_env' }), 'tw_flag')
+  assert.equal(resolveToken(undefined, url, { ...env, TW_API_TOKEN: 'tw_env' }), 'tw_env')
+  assert.equal(resolveToken(undefined, url, env), 'tw_file')
+  // A devnet in the working directory: its token for its nodes, the file's for others.
+  const cwd = mkdtempSync(join(tmpdir(), 'tw-cli-cwd-'))
+  mkdirSync(join(cwd, '.devnet', 'secrets'), { recursive: true })
+  writeFileSync(
+    join(cwd, '.devnet', 'state.json'),
+    JSON.stringify({ version: 1, nodes: [{ id: 1, apiPort: 18081 }], etcd: [] }),
+  )
+  writeFileSync(devnetTokenPath('.devnet', cwd), 'tw_devnet\n', { mode: 0o600 })
+  assert.equal(resolveToken(undefined, 'http://127.0.0.1:18081', env, cwd), 'tw_devnet')
+  assert.equal(resolveToken(undefined, url, env, cwd), 'tw_file')
+  assert.equal(resolveToken(undefined, 'http://127.0.0.1:18081', { ...env, TW_API_TOKEN: 'tw_env' }, cwd), 'tw_env')
+  rmSync(cwd, { recursive: true, force: true })
+  rmSync(home, { recursive: true, force: true })
+})
+
+test('tokens create | list | revoke send the admin token and show the new token once', async () => {
+  process.env.TW_API_TOKEN = ADMIN
+  const c = await runCommand<{ token: string }>(TokensCreate, ['--node', url, '--name', 'grafana', '--role', 'viewer'])
+  assert.equal(c.exitCode, 0, c.stderr)
+  assert.match(c.stdout, new RegExp(OTHER))
+  assert.match(c.stdout, /not shown again/)
+  const bad = await runCommand(TokensCreate, ['--node', url, '--name', 'x', '--role', 'root'])
+  assert.equal(bad.exitCode, 2)
+  const l = await runCommand<{ tokens: TokenDto[] }>(TokensList, ['--node', url, '--json'])
+  assert.equal(l.result?.tokens.length, 2)
+  assert.doesNotMatch(l.stdout, /tw_/)
+  const r = await runCommand<TokenDto>(TokensRevoke, ['--node', url, '1c6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.match(r.stdout, /revoked/)
+  assert.ok(seen.every((h) => h === `Bearer ${ADMIN}`))
+  const flag = await runCommand(TokensList, ['--node', url, '--token', OTHER])
+  assert.equal(flag.exitCode, 1, '--token wins over TW_API_TOKEN')
+  assert.equal(seen.at(-1), `Bearer ${OTHER}`)
+  rmSync(home, { recursive: true, force: true })
+})

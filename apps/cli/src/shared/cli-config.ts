@@ -1,0 +1,78 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { DEFAULT_DEVNET_DIR, readStateSync, urls } from './devnet/state'
+
+/** What `threshold-wallet login` stores: the node to talk to and its API token. */
+export interface CliConfig {
+  node?: string
+  token?: string
+}
+
+/** `$XDG_CONFIG_HOME/threshold-wallet/config.json`, default `~/.config/threshold-wallet/config.json`. */
+export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config')
+  return join(base, 'threshold-wallet', 'config.json')
+}
+
+/** The login config, or `{}` when there is none (an unreadable file is ignored too). */
+export function readCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  try {
+    const raw = JSON.parse(readFileSync(configFilePath(env), 'utf8')) as CliConfig
+    return {
+      node: typeof raw.node === 'string' ? raw.node : undefined,
+      token: typeof raw.token === 'string' ? raw.token : undefined,
+    }
+  } catch {
+    return {}
+  }
+}
+
+/** Writes the login config with mode 0600 (directory 0700), atomically. Returns the path. */
+export function writeCliConfig(config: CliConfig, env: NodeJS.ProcessEnv = process.env): string {
+  const file = configFilePath(env)
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+  chmodSync(tmp, 0o600)
+  renameSync(tmp, file)
+  return file
+}
+
+/** Where a devnet keeps its admin API token (mode 0600): `<devnet dir>/secrets/api-admin-token`. */
+export function devnetTokenPath(dir: string = DEFAULT_DEVNET_DIR, cwd: string = process.cwd()): string {
+  return join(resolve(cwd, dir), 'secrets', 'api-admin-token')
+}
+
+/** The devnet's admin token if `url` is one of its nodes (state file in `./.devnet` or `$TW_DEVNET_DIR`). */
+export function devnetTokenFor(url: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string | undefined {
+  const dir = env.TW_DEVNET_DIR ?? DEFAULT_DEVNET_DIR
+  try {
+    const state = readStateSync(dir, cwd)
+    if (!state) return undefined
+    const target = sameOrigin(url)
+    if (!state.nodes.some((n) => sameOrigin(urls.api(n)) === target)) return undefined
+    const file = devnetTokenPath(dir, cwd)
+    return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The API token for a request to `url`: `--token`, else `$TW_API_TOKEN`, else the local
+ * devnet's admin token when `url` is a devnet node, else the token saved by `login`.
+ */
+export function resolveToken(flag: string | undefined, url: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string | undefined {
+  if (flag) return flag
+  if (env.TW_API_TOKEN) return env.TW_API_TOKEN
+  return devnetTokenFor(url, env, cwd) ?? readCliConfig(env).token
+}
+
+function sameOrigin(url: string): string {
+  try {
+    return new URL(url).origin
+  } catch {
+    return url
+  }
+}
