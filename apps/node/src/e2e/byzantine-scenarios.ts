@@ -181,7 +181,9 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     for (const offender of [4, 5]) {
       const v = l.violations.find((x) => x.type === 'minority_attack' && x.offender === offender)
       assert.ok(v && v.status === 'proven', `minority attack by ${offender} proven`)
-      assert.deepEqual(v.accusers, [1, 2, 3])
+      // The three honest nodes re-verified it (the other colluder may co-sign too: its checks are honest).
+      assert.deepEqual(v.accusers.filter((a) => a <= 3), [1, 2, 3])
+      assert.ok(!v.accusers.includes(offender))
     }
     assertOnlyBanned(l, [4, 5])
     assert.equal((await api().balance()).wallets.find((w) => w.type === 'segwit')?.reservedSats, 0, 'its coins were released')

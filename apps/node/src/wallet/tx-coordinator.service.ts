@@ -82,7 +82,15 @@ export class TxCoordinatorService {
     for (const entry of entries) {
       if (TERMINAL_STATES.includes(entry.value.state)) continue
       try {
-        await this.advance(term, entry)
+        // Follow a transaction through every step it can take now (approved → signing,
+        // signed → broadcast) instead of waiting for the next round of the loop.
+        let current: EtcdEntry<TxRecord> | null = entry
+        for (let hop = 0; hop < 4 && current && !TERMINAL_STATES.includes(current.value.state); hop++) {
+          await this.advance(term, current)
+          const next: EtcdEntry<TxRecord> | null = await this.etcd.get<TxRecord>(current.key)
+          if (!next || next.modRevision === current.modRevision) break
+          current = next
+        }
       } catch (err) {
         this.log.warn(`transaction ${entry.value.id} (${entry.value.state}): ${errorMessage(err)}`)
       }
