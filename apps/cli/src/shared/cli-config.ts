@@ -59,14 +59,56 @@ export function devnetTokenFor(url: string, env: NodeJS.ProcessEnv = process.env
   }
 }
 
+/** `devnets.json` next to the login config: node origin → token file of the devnet serving it. */
+function registryPath(env: NodeJS.ProcessEnv): string {
+  return join(dirname(configFilePath(env)), 'devnets.json')
+}
+
 /**
- * The API token for a request to `url`: `--token`, else `$TW_API_TOKEN`, else the local
- * devnet's admin token when `url` is a devnet node, else the token saved by `login`.
+ * Records that `nodeUrls` belong to the devnet whose admin token is in `tokenFile`, so commands
+ * run from any directory (`--node <devnet node>`) find its token. Written by `devnet up` (0600).
  */
-export function resolveToken(flag: string | undefined, url: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string | undefined {
+export function registerDevnetToken(nodeUrls: string[], tokenFile: string, env: NodeJS.ProcessEnv = process.env): void {
+  const file = registryPath(env)
+  let map: Record<string, string> = {}
+  try {
+    map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>
+  } catch {
+    map = {}
+  }
+  for (const u of nodeUrls) map[sameOrigin(u)] = resolve(tokenFile)
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify(map, null, 2) + '\n', { mode: 0o600 })
+  renameSync(tmp, file)
+}
+
+function registeredDevnetToken(url: string, env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    const map = JSON.parse(readFileSync(registryPath(env), 'utf8')) as Record<string, string>
+    const file = map[sameOrigin(url)]
+    return file && existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The API token for a request to `url`: `--token`, else `$TW_API_TOKEN`, else the admin token
+ * of the devnet serving `url` (the one in `devnetDir`, `$TW_DEVNET_DIR` or `./.devnet`, else
+ * the one `devnet up` registered for that address), else the token saved by `login`.
+ */
+export function resolveToken(
+  flag: string | undefined,
+  url: string,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+  devnetDir?: string,
+): string | undefined {
   if (flag) return flag
   if (env.TW_API_TOKEN) return env.TW_API_TOKEN
-  return devnetTokenFor(url, env, cwd) ?? readCliConfig(env).token
+  const dirEnv = devnetDir ? { ...env, TW_DEVNET_DIR: devnetDir } : env
+  return devnetTokenFor(url, dirEnv, cwd) ?? registeredDevnetToken(url, env) ?? readCliConfig(env).token
 }
 
 function sameOrigin(url: string): string {

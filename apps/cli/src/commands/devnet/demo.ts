@@ -12,6 +12,7 @@ import { Messages } from '../../shared/messages'
 import { renderTable } from '../../shared/table'
 import { followTransaction, isNetworkError, TX_FAILED_STATES } from '../../shared/transactions'
 import { chainUrlFlag, optionalNodeFlag, WALLET_TYPES } from '../../shared/wallet-flags'
+import { resolveToken } from '../../shared/cli-config'
 
 const messages = Messages.load('devnet.demo')
 
@@ -98,7 +99,7 @@ export default class DevnetDemo extends BaseCommand<DevnetDemoResult> {
     const chainUrl = devnetChainUrl(flags.dir, flags['chain-url'])
     const nodeUrl = devnetNodeUrl(flags.dir, flags.node)
     const chain = new RegtestClient(chainUrl)
-    const node = new ApiClient({ baseUrl: nodeUrl, token: process.env.TW_API_TOKEN })
+    const node = new ApiClient({ baseUrl: nodeUrl, token: resolveToken(undefined, nodeUrl, process.env, process.cwd(), flags.dir) })
 
     // The spends go to the faucet's own address: outside the wallet, so the balance drops by amount + fee.
     const info = await this.step(messages.get('progress.info', [chainUrl]), () => this.chainInfo(chainUrl))

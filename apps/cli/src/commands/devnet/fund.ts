@@ -8,6 +8,7 @@ import { devnetDirFlag } from '../../shared/flags'
 import { Messages } from '../../shared/messages'
 import { renderPairs } from '../../shared/table'
 import { chainUrlFlag, optionalNodeFlag, walletTypeFlag } from '../../shared/wallet-flags'
+import { resolveToken } from '../../shared/cli-config'
 
 const messages = Messages.load('devnet.fund')
 
@@ -47,7 +48,7 @@ export default class DevnetFund extends BaseCommand<DevnetFundResult> {
     if (!address) {
       const nodeUrl = devnetNodeUrl(flags.dir, flags.node)
       const a = await this.step(messages.get('progress.address', [flags.type, nodeUrl]), () =>
-        new ApiClient({ baseUrl: nodeUrl, token: process.env.TW_API_TOKEN }).address(flags.type),
+        new ApiClient({ baseUrl: nodeUrl, token: resolveToken(undefined, nodeUrl, process.env, process.cwd(), flags.dir) }).address(flags.type),
       )
       address = a.address
       type = a.type

@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiClient, ApiError, KeyDto, KeyProtocol } from '@tw/api'
+import { registerDevnetToken } from '../cli-config'
 import { CliError } from '../errors'
 import type { Reporter } from '../progress'
 import { etcdHealthy, etcdMarker, findEtcd, startEtcd } from './etcd'
@@ -154,6 +155,15 @@ export class Devnet {
     writeStateSync(this.paths, state)
   }
 
+  /** The devnet's admin API token (`secrets/api-admin-token`, 0600), generated at the first `up`. */
+  private adminToken(): string {
+    return this.secret(this.adminTokenFile, () => `tw_${randomBytes(32).toString('base64url')}`)
+  }
+
+  private get adminTokenFile(): string {
+    return join(this.paths.secrets, 'api-admin-token')
+  }
+
   /** A secret file (0600 in a 0700 directory), generated once. */
   private secret(file: string, make: () => string): string {
     if (existsSync(file)) return readFileSync(file, 'utf8').trim()
@@ -244,6 +254,14 @@ export class Devnet {
     this.applyByzantine(state, o, r)
 
     const passphrases = state.nodes.map((n) => this.secret(this.paths.passphraseFile(n.id), () => randomBytes(32).toString('base64url')))
+    // The devnet's admin API token: generated once, kept in secrets/ (0600); the nodes get only
+    // its SHA-256, and the CLI reads the file for requests to devnet nodes (shared/cli-config).
+    const adminTokenSha256 = createHash('sha256').update(this.adminToken()).digest('hex')
+    try {
+      registerDevnetToken(state.nodes.map(urls.api), this.adminTokenFile, env)
+    } catch (err) {
+      r.warn(`Warning: could not register the devnet's API token for other directories: ${(err as Error).message}`)
+    }
     await r.step('Certificates', async () => this.ensureCerts())
 
     const s = state
@@ -284,7 +302,7 @@ export class Devnet {
           throw new CliError('DEVNET_PORT_IN_USE', `UDP port ${n.quicPort} (node ${n.id} QUIC) is in use by another process`)
         }
         mkdirSync(this.paths.keystore(n.id), { recursive: true, mode: 0o700 })
-        const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, chainUrl, passphrase: passphrases[n.id - 1], logLevel: o.logLevel })
+        const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, chainUrl, passphrase: passphrases[n.id - 1], logLevel: o.logLevel, adminTokenSha256 })
         const inherited = { ...env }
         for (const k of DRILL_ENV_VARS) delete inherited[k]
         n.pid = spawnDetached(process.execPath, [entry], { env: { ...inherited, NO_COLOR: '1', ...vars }, cwd: nodeCwd(entry), logFile: this.paths.nodeLog(n.id) })
@@ -395,7 +413,8 @@ export class Devnet {
   /** Creates one key per protocol unless one exists, then waits until every node lists them active. */
   private async ensureKeys(state: DevnetState, timeoutMs: number, r: Reporter): Promise<KeyDto[]> {
     const deadline = Date.now() + timeoutMs
-    const clients = state.nodes.map((n) => new ApiClient({ baseUrl: urls.api(n), timeoutMs: 15_000 }))
+    const token = this.adminToken()
+    const clients = state.nodes.map((n) => new ApiClient({ baseUrl: urls.api(n), token, timeoutMs: 15_000 }))
     // /health/ready is per node; a DKG needs the cluster to see all five (etcd heartbeats).
     for (;;) {
       const s = await clients[0].clusterStatus().catch(() => undefined)

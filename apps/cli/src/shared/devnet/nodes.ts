@@ -36,6 +36,8 @@ export interface NodeEnvInput {
   chainUrl: string
   passphrase: string
   logLevel: string
+  /** SHA-256 (hex) of the devnet's admin API token (the token stays in the devnet's secrets). */
+  adminTokenSha256?: string
 }
 
 /**
@@ -69,6 +71,7 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     // Devnet fast start: public test primes. INSECURE — devnet only.
     TW_INSECURE_TEST_PRIMES: 'true',
     TW_LOG_LEVEL: i.logLevel,
+    ...(i.adminTokenSha256 ? { TW_BOOTSTRAP_ADMIN_TOKEN_SHA256: i.adminTokenSha256 } : {}),
     ...byzantineEnv(state.byzantine, node.id),
   }
 }
