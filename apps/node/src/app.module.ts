@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common'
 import { ApiModule } from './api/api.module'
+import { CertsModule } from './certs/certs.module'
 import { AuditModule } from './audit/audit.module'
 import { AuthModule } from './auth/auth.module'
 import { ClusterModule } from './cluster/cluster.module'
@@ -26,6 +27,7 @@ export class AppModule {
         HealthModule,
         AuthModule,
         ApiModule,
+        CertsModule,
       ],
     }
   }

@@ -1,3 +1,4 @@
+import { CertReloadService } from './certs/cert-reload.service'
 import { ByzantineService } from './byzantine/byzantine.service'
 import { DrillService } from './byzantine/drill.service'
 import { PresignatureService } from './wallet/presignature.service'
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
   const presignatures = app.get(PresignatureService)
   const byzantine = app.get(ByzantineService)
   const drill = app.get(DrillService)
+  const certReload = app.get(CertReloadService)
   const tokens = app.get(TokenService)
 
   await engine.start()
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
   await coordinator.start()
   await worker.start()
   drill.start()
+  certReload.start()
   await byzantine.start()
   await txWorker.start()
   await txCoordinator.start()
@@ -94,6 +97,7 @@ async function main(): Promise<void> {
     const steps: [string, () => Promise<unknown> | unknown][] = [
       ['presignatures', () => presignatures.stop()],
       ['byzantine', () => byzantine.stop()],
+      ['certificates', () => certReload.stop()],
       ['tx coordinator', () => txCoordinator.stop()],
       ['tx worker', () => txWorker.stop()],
       ['worker', () => worker.stop()],

@@ -420,6 +420,14 @@ impl ClusterNode {
         Ok(sig.to_vec().into())
     }
 
+    /// Replaces this node's certificate and key (renewal, no restart). Refused (`BAD_ARGUMENT`,
+    /// nothing changed) unless the certificate chains to the cluster CA, names this node and is
+    /// valid now.
+    #[napi]
+    pub fn reload_certificate(&self, cert_pem: String, key_pem: String) -> Result<()> {
+        self.inner.reload_identity(&cert_pem, &key_pem).map_err(to_napi)
+    }
+
     /// Byzantine drill: replaces the engine's misbehaviours (the node service allows this only
     /// in an explicit, non-production drill configuration).
     #[napi]
@@ -552,6 +560,25 @@ pub fn generate_cluster_certs(
         validity_days.unwrap_or(365),
     )
     .map_err(to_napi)?;
+    Ok(ClusterCerts {
+        files: files.into_iter().map(|p| p.display().to_string()).collect(),
+    })
+}
+
+/// Renews node `nodeId`'s certificate and key in `dir` (as written by `generateClusterCerts`)
+/// from the cluster CA; the CA key is read from `caKeyPath` (default `dir/ca.key`). Files are
+/// replaced atomically; a running node picks them up without a restart.
+#[napi]
+pub fn renew_node_certificate(
+    dir: String,
+    node_id: u32,
+    ca_key_path: Option<String>,
+    validity_days: Option<u32>,
+) -> Result<ClusterCerts> {
+    let id = u16::try_from(node_id).map_err(|_| bad_arg("node id out of range"))?;
+    let dir = PathBuf::from(dir);
+    let ca_key = ca_key_path.map(PathBuf::from).unwrap_or_else(|| dir.join("ca.key"));
+    let files = tw_engine::certs::renew_node_cert(&dir, id, &ca_key, validity_days.unwrap_or(365)).map_err(to_napi)?;
     Ok(ClusterCerts {
         files: files.into_iter().map(|p| p.display().to_string()).collect(),
     })

@@ -398,6 +398,32 @@ pub fn write_cluster(
     Ok(written)
 }
 
+/// Renews node `node_id`'s certificate in `dir` (the layout of [`write_cluster`]): a fresh key
+/// and certificate from the cluster CA (`dir/ca.crt` and the CA key at `ca_key_path`), each
+/// written atomically (key first). A running node picks them up without a restart.
+pub fn renew_node_cert(dir: &Path, node_id: u16, ca_key_path: &Path, validity_days: u32) -> Result<Vec<PathBuf>> {
+    let ca = load_ca(&dir.join("ca.crt"), ca_key_path)?;
+    let extra = ["127.0.0.1".to_string(), "localhost".to_string()];
+    let b = issue_node_cert(&ca, node_id, &extra, validity_days)?;
+    let crt = dir.join(format!("node-{node_id}.crt"));
+    let key = dir.join(format!("node-{node_id}.key"));
+    write_file_atomic(&key, b.key_pem.as_bytes(), 0o600)?;
+    write_file_atomic(&crt, b.cert_pem.as_bytes(), 0o644)?;
+    Ok(vec![crt, key])
+}
+
+/// Checks that `key_pem` is the private key of `cert_pem` (a renewal must never pair a new
+/// certificate with another key).
+pub fn check_key_matches(cert_pem: &str, key_pem: &str) -> Result<()> {
+    let der = first_cert_der(cert_pem, "node certificate")?;
+    let cert = parse_der(&der)?;
+    let key = key_pair_from_pem(key_pem, "node key")?;
+    if key.public_key_raw() != &cert.public_key().subject_public_key.data[..] {
+        return Err(EngineError::bad_arg("the node key does not belong to the node certificate"));
+    }
+    Ok(())
+}
+
 /// Loads a stored CA certificate and key, checking the key belongs to the certificate.
 pub fn load_ca(cert_path: &Path, key_path: &Path) -> Result<CaBundle> {
     let cert_pem = fs::read_to_string(cert_path).map_err(|e| {

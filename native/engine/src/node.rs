@@ -217,6 +217,13 @@ impl Node {
         self.transport.node_id()
     }
 
+    /// Replaces this node's TLS certificate and key (renewal) without a restart; refused with
+    /// `BadArgument` unless the certificate chains to the cluster CA, names this node and is
+    /// valid now. Established connections keep their session; new ones use the new identity.
+    pub fn reload_identity(&self, cert_pem: &str, key_pem: &str) -> Result<()> {
+        self.transport.reload_identity(cert_pem, key_pem)
+    }
+
     /// Switches drill misbehaviour on or off (tests and the Byzantine drill mode only).
     pub fn set_faults(&self, faults: NodeFaults) {
         self.transport.set_wire_faults(crate::transport::WireFaults {

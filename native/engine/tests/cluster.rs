@@ -42,6 +42,7 @@ fn free_ports(n: usize) -> Vec<SocketAddr> {
 
 struct Cluster {
     nodes: Vec<Arc<Node>>,
+    ca: CaBundle,
     _dir: PathBuf,
 }
 
@@ -89,7 +90,7 @@ fn start_cluster_with_timeout(timeout: Duration) -> Cluster {
             Arc::new(Node::start(cfg, ks).unwrap())
         })
         .collect();
-    Cluster { nodes, _dir: dir }
+    Cluster { nodes, ca, _dir: dir }
 }
 
 /// Runs `f` on every node in `ids` concurrently and returns the results in order.
@@ -344,6 +345,50 @@ async fn replayed_and_wrong_session_frames_are_refused_and_signing_still_succeed
             events.iter().filter(|e| e.reason.is_violation()).all(|e| e.peer == 5),
             "no honest node is blamed: {events:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewed_certificate_is_used_without_a_restart_and_a_foreign_one_refused() {
+    let c = start_cluster();
+    for r in on(&c, &[1, 2, 3, 4, 5], |n| async move {
+        n.frost_dkg("dkg-r", "fr").await
+    })
+    .await
+    {
+        r.unwrap();
+    }
+    let sign = |id: &'static str| {
+        on(&c, &[1, 2, 3, 4], move |n| async move {
+            n.frost_sign(id, "fr", &[1, 2, 3, 4], &[], b"m").await
+        })
+    };
+    for r in sign("sign-r1").await {
+        r.unwrap();
+    }
+    // A certificate from another CA, or for another node, is refused and changes nothing.
+    let foreign = certs::generate_ca("someone else", 30).unwrap();
+    let bad = certs::issue_node_cert(&foreign, 2, &["127.0.0.1".into()], 30).unwrap();
+    let err = c.node(2).reload_identity(&bad.cert_pem, &bad.key_pem).unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadArgument, "{err}");
+    let other = certs::issue_node_cert(&c.ca, 3, &["127.0.0.1".into()], 30).unwrap();
+    assert!(c.node(2).reload_identity(&other.cert_pem, &other.key_pem).is_err());
+    let mine = certs::issue_node_cert(&c.ca, 2, &["127.0.0.1".into()], 30).unwrap();
+    let err = c.node(2).reload_identity(&mine.cert_pem, &other.key_pem).unwrap_err();
+    assert!(err.message.contains("does not belong"), "{err}");
+    // Node 2 renews from the cluster CA and keeps signing on its live connections...
+    let renewed = certs::issue_node_cert(&c.ca, 2, &["127.0.0.1".into()], 60).unwrap();
+    c.node(2).reload_identity(&renewed.cert_pem, &renewed.key_pem).unwrap();
+    for r in sign("sign-r2").await {
+        r.unwrap();
+    }
+    // ...and on new ones, which authenticate with the renewed certificate.
+    for id in [1, 3, 4] {
+        c.node(id).transport().ban(2).await;
+        c.node(id).transport().unban(2);
+    }
+    for r in sign("sign-r3").await {
+        r.unwrap();
     }
 }
 

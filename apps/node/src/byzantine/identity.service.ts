@@ -44,6 +44,15 @@ export class NodeIdentityService {
       .catch(() => undefined)
   }
 
+  /** After a certificate renewal: sign with the new key and republish the new certificate. */
+  async reload(): Promise<void> {
+    this.keyPem = readFileSync(this.config.tls.nodeKeyPath, 'utf8')
+    const certPem = readFileSync(this.config.tls.nodeCertPath, 'utf8')
+    this.keys.delete(this.config.nodeId)
+    this.verified.clear()
+    await this.etcd.put(certKey(this.config.nodeId), { nodeId: this.config.nodeId, certPem })
+  }
+
   /** base64 signature of canonicalJson(payload) with this node's key. */
   sign(payload: unknown): string {
     if (!this.keyPem) this.keyPem = readFileSync(this.config.tls.nodeKeyPath, 'utf8')

@@ -24,6 +24,8 @@ export interface AppConfig {
   dkgTimeoutMs: number
   /** Deadline of one interactive engine session. */
   sessionTimeoutMs: number
+  /** How often the certificate files are checked for a renewal. */
+  certReloadIntervalS: number
   /** The Bitcoin network and the Esplora-compatible chain API the wallet speaks to. */
   chain: { network: BitcoinNetwork; url: string | null; confirmations: number }
   /** Spending policy every node checks before voting (DESIGN §5). */
@@ -153,6 +155,7 @@ const envSchema = z.object({
   ),
   TW_DKG_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '120000', int(1000, 3_600_000)),
   TW_SESSION_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '60000', int(1000, 3_600_000)),
+  TW_CERT_RELOAD_INTERVAL_S: z.preprocess((v) => blankToUndefined(v) ?? '10', int(1, 3600)),
   TW_NETWORK: z.preprocess(
     (v) => blankToUndefined(v) ?? 'regtest',
     z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest'], { error: 'must be mainnet|testnet|testnet4|signet|regtest' }),
@@ -264,6 +267,7 @@ export function loadConfig(env: Env): AppConfig {
     primePoolTarget: v.TW_PRIME_POOL_TARGET,
     dkgTimeoutMs: v.TW_DKG_TIMEOUT_MS,
     sessionTimeoutMs: v.TW_SESSION_TIMEOUT_MS,
+    certReloadIntervalS: v.TW_CERT_RELOAD_INTERVAL_S,
     chain: { network: v.TW_NETWORK, url: v.TW_CHAIN_URL?.replace(/\/+$/, '') ?? null, confirmations: v.TW_CONFIRMATIONS },
     policy: {
       maxAmountSats: v.TW_POLICY_MAX_AMOUNT_SATS,

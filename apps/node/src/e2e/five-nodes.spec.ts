@@ -1,6 +1,8 @@
 import { ApiClient, ApiError, type ClusterStatusDto, type KeyDto } from '@tw/api'
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { NodeCluster } from '../testing/node-cluster'
 import { until as poll } from '../testing/until'
 import { byzantineScenarios } from './byzantine-scenarios'
@@ -24,6 +26,16 @@ const DENIED = segwitAddress(
   'regtest',
 ).address
 
+// Where the certificate scenario's spends go: any address outside the wallet and off the deny list.
+const DENIED_FREE_ADDRESS = segwitAddress(
+  deriveEcdsaChild(
+    Buffer.from('0339a36013301597daef41fbe593a02cc513d0b55527ec2df1050e2e8ff49c85c2', 'hex'),
+    Buffer.from('873dff81c02f525623fd1fe5167eac3a55a049de3d314bb42ee227ffed37d508', 'hex'),
+    [9, 8],
+  ),
+  'regtest',
+).address
+
 describe('five nodes', { timeout: 30 * 60_000 }, () => {
   let cluster: NodeCluster
   const client = (id: number) => new ApiClient({ baseUrl: cluster.node(id).apiUrl, token: cluster.adminToken, timeoutMs: 20_000 })
@@ -36,7 +48,7 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     cluster = await NodeCluster.create(
       5,
       // Drill mode lets the Byzantine scenarios switch one node's misbehaviour on (tests only).
-      { TW_DKG_TIMEOUT_MS: '60000', TW_BYZANTINE_DRILL: 'true', TW_POLICY_DENY: DENIED },
+      { TW_DKG_TIMEOUT_MS: '60000', TW_BYZANTINE_DRILL: 'true', TW_POLICY_DENY: DENIED, TW_CERT_RELOAD_INTERVAL_S: '1' },
       { chain: true },
     )
     for (const id of ids) cluster.start(id)
@@ -142,6 +154,44 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
   }
   walletScenarios(scenarioContext)
   byzantineScenarios({ ...scenarioContext, deniedAddress: DENIED })
+
+  it('certificate renewal: node 2 takes a renewed certificate without a restart and keeps signing; a foreign-CA one is refused', async () => {
+    const native = await import('@tw/native')
+    const certs = path.join(cluster.dir, 'certs')
+    const pid = cluster.node(2).proc?.pid
+    const fingerprint = (pem: string) => native.verifyNodeCertificate(readFileSync(path.join(certs, 'ca.crt'), 'utf8'), pem, 2).sha256Fingerprint
+    const before = fingerprint(readFileSync(path.join(certs, 'node-2.crt'), 'utf8'))
+    native.renewNodeCertificate(certs, 2)
+    const renewed = readFileSync(path.join(certs, 'node-2.crt'), 'utf8')
+    assert.notEqual(fingerprint(renewed), before)
+    await until('node 2 to take the renewed certificate', 30_000, async () => /certificate renewed without a restart/.test(cluster.log(2)))
+    // Node 2 still signs (its votes now with the new key) through a Taproot spend that needs it.
+    const scenarioClient = client(1)
+    for (let i = 0; i < 6; i++) {
+      const { address } = await scenarioClient.address('taproot')
+      await fetch(`${cluster.chain!.url}/regtest/faucet`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address, amountSats: 20_000 }) })
+      await fetch(`${cluster.chain!.url}/regtest/mine`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ blocks: 1 }) })
+      await until('funds', 30_000, async () => ((await scenarioClient.balance()).wallets.find((w) => w.type === 'taproot')?.confirmedSats ?? 0) >= 20_000)
+      const tx = await scenarioClient.send({ to: DENIED_FREE_ADDRESS, amountSats: 5_000, feeRate: 2, type: 'taproot' }, `cert-${i}-${Date.now()}`)
+      const done = await until(`send ${tx.id} broadcast`, 120_000, async () => {
+        const t = await scenarioClient.transaction(tx.id)
+        if (['failed', 'rejected', 'expired'].includes(t.state)) assert.fail(`send ended ${t.state}: ${JSON.stringify(t.error)}`)
+        return t.state === 'broadcast' ? t : null
+      })
+      assert.ok(done.votes.every((v) => v.signatureValid), 'every vote verifies, node 2 signed with its renewed key')
+      if (done.signers?.includes(2)) break
+      assert.ok(i < 5, 'node 2 was never a signer')
+    }
+    assert.equal(cluster.node(2).proc?.pid, pid, 'node 2 was not restarted')
+    // A certificate from another CA written over node 2's files is refused; node 2 keeps the renewed one.
+    const foreign = path.join(cluster.dir, 'foreign')
+    mkdirSync(foreign)
+    native.generateClusterCerts(foreign, 2)
+    writeFileSync(path.join(certs, 'node-2.key'), readFileSync(path.join(foreign, 'node-2.key')), { mode: 0o600 })
+    writeFileSync(path.join(certs, 'node-2.crt'), readFileSync(path.join(foreign, 'node-2.crt')))
+    await until('the foreign certificate refused', 30_000, async () => /renewed certificate .* refused/.test(cluster.log(2)))
+    assert.equal((await client(2).health('ready')).status, 'ok')
+  })
 
   it('a restarted node keeps its shares, rejoins, and does not rerun the DKGs', async () => {
     assert.ok(keys.schnorr && keys.ecdsa, 'needs both keys from the tests above')

@@ -139,6 +139,11 @@ export class EngineRepository {
     return sig.toString('hex')
   }
 
+  /** Certificate renewal: the transport checks the certificate (CA, node id, validity) and uses it for new connections. */
+  reloadCertificate(certPem: string, keyPem: string): void {
+    this.engine().reloadCertificate(certPem, keyPem)
+  }
+
   /** Byzantine drill: the engine-level misbehaviours (the drill service decides; never production). */
   setFaults(f: { corruptShare: boolean; replay: boolean; wrongSession: boolean }): void {
     this.engine().setFaults({

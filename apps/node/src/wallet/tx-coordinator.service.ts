@@ -25,6 +25,8 @@ import {
 
 /** Voting closes unanswered after this long (the proposal expires, its coins are freed). */
 const VOTING_DEADLINE_MS = 5 * 60_000
+/** How long the leader waits for late votes when they could make a presignature set usable. */
+const VOTE_GRACE_MS = 3000
 /** Signing attempts per transaction before it fails. */
 const MAX_ATTEMPTS = 3
 /** Signing results meaning "this signer did not start the session". */
@@ -203,6 +205,7 @@ export class TxCoordinatorService {
         break
       }
     }
+    if (picks.length === 0 && ready.length > 0 && (await this.worthWaitingForVotes(tx, exclude, ready))) return
     const presignatures = tx.inputs.map((_, i) => picks[i]?.value.id ?? null)
     const unchanged: [string, string][] = picks.map((p) => [p.key, p.modRevision])
     const puts: [string, unknown][] = picks.map((p) => [p.key, { ...p.value, status: 'allocated', txId: tx.id }])
@@ -215,6 +218,21 @@ export class TxCoordinatorService {
       { attempt, signers, signingMode: mode },
       { absent: [WalletKeys.attempt(tx.id, attempt)], puts: [[WalletKeys.attempt(tx.id, attempt), record], ...puts], unchanged },
     )
+  }
+
+  /**
+   * Approval needs only t votes, but a set holding presignatures for every input may include
+   * a node whose (approving) vote is still on its way: wait a moment for it rather than fall
+   * back to full signing, which costs seconds of CPU per input.
+   */
+  private async worthWaitingForVotes(tx: TxRecord, exclude: number[], ready: EtcdEntry<PresigRecord>[]): Promise<boolean> {
+    if (Date.now() - Date.parse(tx.updatedAt) > VOTE_GRACE_MS) return false
+    const voted = new Set((await this.store.votes(tx.id)).map((v) => v.payload.nodeId))
+    const banned = new Set(this.cluster.bannedNodes())
+    const pending = this.cluster.upNodes().filter((id) => !voted.has(id) && !banned.has(id) && !exclude.includes(id))
+    if (pending.length === 0) return false
+    const hopeful = [...(await this.eligibleSigners(tx, exclude)), ...pending].sort((a, b) => a - b)
+    return signerSets(hopeful, this.config.threshold).some((set) => allocate(tx, set, ready) !== null)
   }
 
   private async collect(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {

@@ -100,6 +100,9 @@ struct Inner {
     banned: RwLock<HashSet<u16>>,
     seq: Mutex<HashMap<SessionKey, u64>>,
     wire_faults: Mutex<WireFaults>,
+    ca_cert_pem: String,
+    /// Client side of this node's identity (replaced on certificate renewal).
+    client_config: Mutex<quinn::ClientConfig>,
 }
 
 /// Test-only wire misbehaviour for Byzantine drills: extra frames a faulty node sends besides
@@ -127,14 +130,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Transport {
-    /// Binds the endpoint and starts accepting peers. Must be called inside a Tokio runtime.
-    ///
-    /// # Errors
-    /// `BadArgument` for unusable certificates or keys, `Transport` if the address cannot be bound.
-    pub fn start(cfg: TransportConfig) -> Result<Transport> {
+/// Mutual-TLS configurations (TLS 1.3, ring, no 0-RTT) for a node identity under the cluster CA.
+fn tls_configs(ca_cert_pem: &str, cert_pem: &str, key_pem: &str, node_id: u16) -> Result<(quinn::ServerConfig, quinn::ClientConfig)> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let ca_ders = certs::pem_to_der_certs(&cfg.ca_cert_pem)?;
+        let ca_ders = certs::pem_to_der_certs(ca_cert_pem)?;
         let mut roots = rustls::RootCertStore::empty();
         for der in &ca_ders {
             roots
@@ -142,7 +141,7 @@ impl Transport {
                 .map_err(|e| tls_err("cluster ca certificate rejected", e))?;
         }
         let roots = Arc::new(roots);
-        let chain: Vec<CertificateDer<'static>> = certs::pem_to_der_certs(&cfg.cert_pem)?
+        let chain: Vec<CertificateDer<'static>> = certs::pem_to_der_certs(cert_pem)?
             .into_iter()
             .map(CertificateDer::from)
             .collect();
@@ -152,13 +151,12 @@ impl Transport {
             ));
         };
         let own_id = certs::node_id_from_cert_der(leaf)?;
-        if own_id != cfg.node_id {
+        if own_id != node_id {
             return Err(EngineError::bad_arg(format!(
-                "node certificate is for node {own_id}, but this is node {}",
-                cfg.node_id
+                "node certificate is for node {own_id}, but this is node {node_id}"
             )));
         }
-        let key_der = certs::pem_to_der_key(&cfg.key_pem)?;
+        let key_der = certs::pem_to_der_key(key_pem)?;
         let key = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec()));
 
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -203,14 +201,23 @@ impl Transport {
             QuicClientConfig::try_from(client).map_err(|e| tls_err("quic client config", e))?;
         let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
         client_config.transport_config(transport);
+        Ok((server_config, client_config))
+}
 
+impl Transport {
+    /// Binds the endpoint and starts accepting peers. Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// `BadArgument` for unusable certificates or keys, `Transport` if the address cannot be bound.
+    pub fn start(cfg: TransportConfig) -> Result<Transport> {
+        let (server_config, client_config) = tls_configs(&cfg.ca_cert_pem, &cfg.cert_pem, &cfg.key_pem, cfg.node_id)?;
         let mut endpoint = quinn::Endpoint::server(server_config, cfg.listen).map_err(|e| {
             EngineError::new(
                 ErrorCode::Transport,
                 format!("cannot listen on {}: {e}", cfg.listen),
             )
         })?;
-        endpoint.set_default_client_config(client_config);
+        endpoint.set_default_client_config(client_config.clone());
 
         let inner = Arc::new(Inner {
             node_id: cfg.node_id,
@@ -222,9 +229,28 @@ impl Transport {
             banned: RwLock::new(HashSet::new()),
             seq: Mutex::new(HashMap::new()),
             wire_faults: Mutex::new(WireFaults::default()),
+            ca_cert_pem: cfg.ca_cert_pem.clone(),
+            client_config: Mutex::new(client_config),
         });
         tokio::spawn(accept_loop(inner.clone()));
         Ok(Transport { inner })
+    }
+
+    /// Replaces this node's certificate and key without a restart (certificate renewal). The
+    /// new certificate must chain to the cluster CA and name this node; otherwise nothing
+    /// changes and `BadArgument` says why. New connections (in and out) use it at once;
+    /// established ones keep the session they authenticated.
+    pub fn reload_identity(&self, cert_pem: &str, key_pem: &str) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| EngineError::bad_arg("clock before 1970"))?
+            .as_secs() as i64;
+        certs::verify_node_cert(&self.inner.ca_cert_pem, cert_pem, Some(self.inner.node_id), now)?;
+        certs::check_key_matches(cert_pem, key_pem)?;
+        let (server, client) = tls_configs(&self.inner.ca_cert_pem, cert_pem, key_pem, self.inner.node_id)?;
+        self.inner.endpoint.set_server_config(Some(server));
+        *lock(&self.inner.client_config) = client;
+        Ok(())
     }
 
     /// Switches the drill's wire faults (see [`WireFaults`]). Never on in production.
@@ -389,10 +415,11 @@ impl Transport {
         let addr = *self.inner.peers.get(&peer).ok_or_else(|| {
             EngineError::new(ErrorCode::Transport, format!("unknown peer node {peer}"))
         })?;
+        let client_config = lock(&self.inner.client_config).clone();
         let connecting = self
             .inner
             .endpoint
-            .connect(addr, &certs::node_dns_name(peer))
+            .connect_with(client_config, addr, &certs::node_dns_name(peer))
             .map_err(|e| {
                 EngineError::new(
                     ErrorCode::Transport,
