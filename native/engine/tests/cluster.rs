@@ -451,6 +451,18 @@ async fn hostile_peers_and_frames_are_refused() {
     };
     let err = rogue.send(1, &frame(0, 2)).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Transport, "{err}");
+    // ...and node 1 records why (for its log), as a refusal, not as misbehaviour.
+    let mut refused = Vec::new();
+    for _ in 0..40 {
+        refused.extend(t1.drain_events());
+        if refused.iter().any(|e| e.reason == RejectReason::TlsRefused) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tls = refused.iter().find(|e| e.reason == RejectReason::TlsRefused).expect("a tls-refused event");
+    assert!(!tls.reason.is_violation());
+    assert!(tls.detail.contains("refused"), "{}", tls.detail);
     // And node 1 refuses to talk to a server with a foreign certificate.
     let mut cfg = transport_config(&ca, 1, &[addrs[0], addrs[2]]);
     cfg.listen = "127.0.0.1:0".parse().unwrap();

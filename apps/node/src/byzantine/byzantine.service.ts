@@ -70,6 +70,7 @@ export class ByzantineService {
   private readonly accused = new Set<string>()
   private readonly verifiers = new Map<ViolationType, EvidenceVerifier>()
   private readonly firstVotes = new Map<string, SignedVote>()
+  private readonly refusalsLogged = new Map<string, number>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -151,6 +152,15 @@ export class ByzantineService {
     await this.accuse('double_vote', vote.payload.nodeId, vote.payload.txId, { txId: vote.payload.txId, first, second: vote })
   }
 
+  /** A refused TLS handshake (expired, not yet valid, foreign-CA or wrong-node certificate): once a minute per peer and reason. */
+  private logRefusal(peer: number, detail: string): void {
+    const k = `${peer}|${detail.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, '')}`
+    const last = this.refusalsLogged.get(k) ?? 0
+    if (Date.now() - last < 60_000) return
+    this.refusalsLogged.set(k, Date.now())
+    this.log.warn(`refused a QUIC connection${peer ? ` from node ${peer}` : ''}: ${detail}`)
+  }
+
   private async verifyDoubleVote(v: ViolationRecord): Promise<boolean> {
     const first = v.evidence.first as SignedVote | undefined
     const second = v.evidence.second as SignedVote | undefined
@@ -164,6 +174,7 @@ export class ByzantineService {
     if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
     // 1. Frames the transport refused as misbehaviour: accuse the authenticated sender.
     for (const e of this.engine.drainEvents()) {
+      if (e.reason === 'tls-refused') this.logRefusal(e.peer, e.detail)
       if (!e.violation) continue
       await this.accuse('protocol_violation', e.peer, `${e.reason}:${e.session ?? '-'}`, { reason: e.reason, session: e.session ?? null, detail: e.detail }, e.session ?? null)
     }

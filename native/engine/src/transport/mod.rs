@@ -466,15 +466,24 @@ async fn accept_loop(inner: Arc<Inner>) {
     while let Some(incoming) = inner.endpoint.accept().await {
         let inner = inner.clone();
         tokio::spawn(async move {
-            let Ok(conn) = incoming.await else {
-                // TLS refused (wrong CA, expired, no client certificate): rustls already said no.
-                return;
+            let remote = incoming.remote_address();
+            // Nodes send from their listening socket, so the address names the node it belongs to.
+            let from = inner.peers.iter().find(|(_, a)| **a == remote).map(|(id, _)| *id).unwrap_or(0);
+            let conn = match incoming.await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // TLS refused (wrong CA, expired, not yet valid, no client certificate).
+                    lock(&inner.router).reject(from, RejectReason::TlsRefused, None, format!("connection from {remote} refused: {e}"));
+                    return;
+                }
             };
             let Some(peer) = peer_node_id(&conn) else {
+                lock(&inner.router).reject(from, RejectReason::TlsRefused, None, format!("connection from {remote}: its certificate names no node"));
                 conn.close(quinn::VarInt::from_u32(1), b"certificate names no node");
                 return;
             };
             if peer == inner.node_id || !inner.peers.contains_key(&peer) {
+                lock(&inner.router).reject(from, RejectReason::TlsRefused, None, format!("connection from {remote}: certificate of node {peer}, not a peer of this node"));
                 conn.close(quinn::VarInt::from_u32(1), b"unknown node");
                 return;
             }

@@ -59,6 +59,9 @@ pub enum RejectReason {
     Expired,
     /// The peer is banned.
     Banned,
+    /// The TLS handshake was refused (certificate from another CA, expired, not yet valid, or
+    /// naming no cluster node). `peer` is the node whose address it came from, or 0.
+    TlsRefused,
 }
 
 impl RejectReason {
@@ -75,6 +78,7 @@ impl RejectReason {
             Self::BufferFull => "buffer-full",
             Self::Expired => "expired",
             Self::Banned => "banned",
+            Self::TlsRefused => "tls-refused",
         }
     }
 
