@@ -18,6 +18,7 @@ export const ErrorCodes = [
   'FORBIDDEN',
   'RATE_LIMITED',
   'PAYLOAD_TOO_LARGE',
+  'DRILL_DISABLED',
 ] as const
 export type ErrorCode = (typeof ErrorCodes)[number]
 

@@ -46,7 +46,7 @@ export class ByzantineController {
   @ApiOperation({ summary: 'Set this node\'s drill behaviours (403 unless started with TW_BYZANTINE or TW_BYZANTINE_DRILL)' })
   @ApiBody({ type: DrillRequestDoc })
   @ApiOkResponse({ type: DrillDoc })
-  @ApiResponse({ status: 403, type: ErrorDoc })
+  @ApiResponse({ status: 403, type: ErrorDoc, description: 'DRILL_DISABLED' })
   setDrill(@Body(new ZodValidationPipe(drillSchema)) body: { behaviours: DrillBehaviour[] }): Promise<DrillDto> {
     return this.drill.set(body.behaviours, 'api')
   }

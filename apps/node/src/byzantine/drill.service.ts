@@ -8,7 +8,7 @@ import { EngineRepository } from '../engine/engine.repository'
 
 /** The drill endpoint on a node not started in drill mode. */
 export class DrillDisabledError extends DomainError {
-  readonly code = 'FORBIDDEN'
+  readonly code = 'DRILL_DISABLED'
   readonly httpStatus = 403
 }
 

@@ -48,7 +48,7 @@ before(async () => {
       if (req.method === 'GET' && req.url === '/api/v1/byzantine/violations') return send(200, LIST)
       if (req.method === 'GET' && req.url === '/api/v1/drill') return send(200, drill)
       if (req.method === 'POST' && req.url === '/api/v1/drill') {
-        if (!drillAllowed) return send(403, { error: { code: 'FORBIDDEN', message: 'drill mode is off on this node (start it with TW_BYZANTINE_DRILL=true)' } })
+        if (!drillAllowed) return send(403, { error: { code: 'DRILL_DISABLED', message: 'drill mode is off on this node (start it with TW_BYZANTINE_DRILL=true)' } })
         drill = { ...drill, behaviours: (body as { behaviours: DrillDto['behaviours'] }).behaviours }
         return send(200, drill)
       }
@@ -143,13 +143,13 @@ test('byzantine drill refuses unknown behaviours locally, listing the known ones
   assert.equal(requests.length, 0)
 })
 
-test("a node outside drill mode answers 403: it comes through as FORBIDDEN (exit 1)", async () => {
+test("a node outside drill mode answers 403 DRILL_DISABLED: it comes through with its code (exit 1)", async () => {
   drillAllowed = false
   const r = await runCommand(ByzantineDrill, ['--node', url, '--set', 'drop', '--json'])
   assert.equal(r.exitCode, 1)
   const e = (JSON.parse(r.stdout) as ErrorOut).error
-  assert.equal(e.code, 'FORBIDDEN')
+  assert.equal(e.code, 'DRILL_DISABLED')
   assert.match(e.message, /drill mode is off.*HTTP 403/)
   const h = await runCommand(ByzantineDrill, ['--node', url, '--off'])
-  assert.match(h.stderr, /^Error \(FORBIDDEN\): drill mode is off/m)
+  assert.match(h.stderr, /^Error \(DRILL_DISABLED\): drill mode is off/m)
 })
