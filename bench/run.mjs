@@ -64,8 +64,16 @@ function readState() {
   return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined
 }
 
+/** The API token: --token, TW_API_TOKEN, or the devnet's admin token (`.devnet/secrets/api-admin-token`). */
+function apiToken() {
+  const fromFlag = opt('--token') ?? process.env.TW_API_TOKEN
+  if (fromFlag) return fromFlag
+  const f = join(devnetDir, 'secrets', 'api-admin-token')
+  return existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined
+}
+
 async function findDevnet() {
-  const token = process.env.TW_API_TOKEN
+  const token = apiToken()
   const nodeUrl = opt('--node')
   const chainUrl = opt('--chain-url')
   if (nodeUrl) {
@@ -129,7 +137,7 @@ function externalAddress() {
 class Bench {
   constructor(devnet) {
     this.devnet = devnet
-    const token = process.env.TW_API_TOKEN
+    const token = apiToken()
     this.apis = devnet.nodes.map((n) => new ApiClient({ baseUrl: n.url, token, timeoutMs: 60_000 }))
     this.api = this.apis[0]
     this.to = externalAddress()
