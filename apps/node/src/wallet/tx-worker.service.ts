@@ -190,7 +190,7 @@ export class TxWorkerService {
       const chain = this.wallet.chain()
       const unspent = new Set<string>()
       for (const inp of tx.inputs) {
-        const address = this.ownAddress(tx, inp.path)
+        const { address } = this.ownOutput(tx, inp.path)
         for (const u of await chain.utxos(address)) if (u.confirmed) unspent.add(`${u.txid}:${u.vout}:${u.value}`)
       }
       const locks = await this.wallet.reservations()
@@ -211,17 +211,15 @@ export class TxWorkerService {
     }
   }
 
-  /** The wallet's output script at `path`, from this node's own key share (not the proposer's word). */
-  private ownScript(tx: TxRecord, path: number[]): Uint8Array {
+  /** The wallet's address and output script at `path`, from this node's own key share (not the proposer's word). */
+  private ownOutput(tx: TxRecord, path: number[]): { address: string; scriptPubKey: Uint8Array } {
     return tx.type === 'segwit'
-      ? segwitAddress(Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, path), 'hex'), this.config.chain.network).scriptPubKey
-      : taprootAddress(Buffer.from(this.engine.frostOutputKey(tx.keyId, path), 'hex'), this.config.chain.network).scriptPubKey
+      ? segwitAddress(Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, path), 'hex'), this.config.chain.network)
+      : taprootAddress(Buffer.from(this.engine.frostOutputKey(tx.keyId, path), 'hex'), this.config.chain.network)
   }
 
-  private ownAddress(tx: TxRecord, path: number[]): string {
-    return tx.type === 'segwit'
-      ? segwitAddress(Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, path), 'hex'), this.config.chain.network).address
-      : taprootAddress(Buffer.from(this.engine.frostOutputKey(tx.keyId, path), 'hex'), this.config.chain.network).address
+  private ownScript(tx: TxRecord, path: number[]): Uint8Array {
+    return this.ownOutput(tx, path).scriptPubKey
   }
 
   /** This node's voting round row (its mirror of the transaction must exist: it is written first). */
