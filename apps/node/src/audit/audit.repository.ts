@@ -46,7 +46,23 @@ export class AuditRepository {
   constructor(private readonly db: DatabaseRepository) {}
 
   append(input: AuditEntryInput): Promise<AuditLogEntity> {
-    return this.db.transaction((em) => appendEntry(em, input))
+    return this.appendMany([input]).then((rows) => rows[0])
+  }
+
+  /** Appends `inputs` in order in one transaction: the chain lock is taken once for all of them. */
+  appendMany(inputs: AuditEntryInput[]): Promise<AuditLogEntity[]> {
+    return this.db.transaction(async (em) => {
+      await em.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK])
+      const last: { id: string; hash: string }[] = await em.query('SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1')
+      let prev = last.length ? { id: BigInt(last[0].id), hash: last[0].hash } : { id: 0n, hash: GENESIS_HASH }
+      const rows: AuditLogEntity[] = []
+      for (const input of inputs) {
+        const row = await insertEntry(em, input, prev)
+        prev = { id: BigInt(row.id), hash: row.hash }
+        rows.push(row)
+      }
+      return rows
+    })
   }
 
   /** Recomputes the whole chain in pages of `pageSize` rows. */
@@ -82,18 +98,17 @@ export class AuditRepository {
   }
 }
 
-async function appendEntry(em: EntityManager, input: AuditEntryInput): Promise<AuditLogEntity> {
-  await em.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK])
-  const last: { id: string; hash: string }[] = await em.query('SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1')
+/** Inserts one row after `prev` (the caller holds the chain lock). */
+async function insertEntry(em: EntityManager, input: AuditEntryInput, prev: { id: bigint; hash: string }): Promise<AuditLogEntity> {
   const row = new AuditLogEntity()
-  row.id = (last.length ? BigInt(last[0].id) + 1n : 1n).toString()
+  row.id = (prev.id + 1n).toString()
   row.nodeId = input.nodeId
   row.action = input.action
   row.actor = input.actor
   // Round-trip through JSON so that what is hashed is exactly what jsonb gives back.
   row.details = JSON.parse(JSON.stringify(input.details)) as Record<string, unknown>
   row.createdAt = new Date()
-  row.prevHash = last.length ? last[0].hash : GENESIS_HASH
+  row.prevHash = prev.hash
   row.hash = auditHash(row.prevHash, auditContent(row))
   await em.query(
     'INSERT INTO audit_log (id, node_id, action, actor, details, created_at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',

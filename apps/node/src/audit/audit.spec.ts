@@ -28,6 +28,33 @@ describe('audit log', () => {
     assert.deepEqual(check, { ok: true, checked: 20, firstBrokenId: null, reason: null })
   })
 
+  it('two nodes writing batches at once share one unbroken chain, each in its own order', async () => {
+    const other = new AuditService(new AuditRepository(database), { nodeId: 4 })
+    await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => sut.record('tx.voted', { i })),
+      ...Array.from({ length: 30 }, (_, i) => other.record('tx.voted', { i })),
+    ])
+    assert.equal(sut.pendingCount + other.pendingCount, 0)
+    const check = await sut.verify()
+    assert.deepEqual(check, { ok: true, checked: 80, firstBrokenId: null, reason: null })
+    const rows: { node_id: number; details: { i: number } }[] = await database.read((em) =>
+      em.query(`SELECT node_id, details FROM audit_log WHERE action = 'tx.voted' ORDER BY id`),
+    )
+    for (const node of [3, 4]) {
+      assert.deepEqual(
+        rows.filter((r) => r.node_id === node).map((r) => r.details.i),
+        Array.from({ length: 30 }, (_, i) => i),
+        `node ${node}'s entries are in the order it recorded them`,
+      )
+    }
+    // Back to the 20 rows the tests below expect (the chain's tail removed, so it still verifies).
+    await database.transaction(async (em) => {
+      await em.query(`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete`)
+      await em.query(`DELETE FROM audit_log WHERE action = 'tx.voted'`)
+      await em.query(`ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete`)
+    })
+  })
+
   it('refuses UPDATE, DELETE and TRUNCATE while the trigger is enabled', async () => {
     await assert.rejects(
       database.transaction((em) => em.query(`UPDATE audit_log SET action = 'x' WHERE id = 2`)),

@@ -41,6 +41,9 @@ function toRequestError(err: unknown): unknown {
   return err
 }
 
+/** Coin selections tried when concurrent sends keep taking the chosen coins first. */
+const PROPOSE_ATTEMPTS = 20
+
 /**
  * `POST /api/v1/transactions` on any node: validates, builds the proposal (coin selection,
  * change, fee, RBF, nLockTime = tip), and in ONE etcd transaction reserves its coins and
@@ -170,7 +173,9 @@ export class SendService {
     const feeRate = await this.feeRate(req.feeRate)
     const toScript = parseAddress(req.to, this.config.chain.network).scriptPubKey
     const indexKey = WalletKeys.addressIndex(key.keyId, 1)
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < PROPOSE_ATTEMPTS; attempt++) {
+      // After a lost race, a short random pause so that the racers do not collide again.
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt))
       const [utxos, locks, tip, index] = await Promise.all([
         this.wallet.utxos(key),
         this.wallet.reservations(),
@@ -245,6 +250,7 @@ export class SendService {
         puts: [
           ...lockKeys.map((k) => [k, { txId }] as [string, unknown]),
           [WalletKeys.tx(txId), record],
+          [WalletKeys.active(txId), { createdAt: now }],
           [indexKey, { next: changePath[1] + 1 }],
         ],
       })

@@ -51,6 +51,8 @@ const PRESIG_DEADLINE_MS = 10 * 60_000
 export class TxCoordinatorService {
   private readonly log = new Logger('TxCoordinator')
   private readonly reconciler = new Reconciler('TxCoordinator', 1000, () => this.step())
+  /** The term whose start-up scan of every transaction (index back-fill) is done. */
+  private indexedTerm: string | null = null
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -80,24 +82,40 @@ export class TxCoordinatorService {
   private async step(): Promise<void> {
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
     if (!term) return
-    const entries = await this.etcd.getPrefix<TxRecord>(WalletKeys.txs)
-    for (const entry of entries) {
-      if (TERMINAL_STATES.includes(entry.value.state)) continue
-      try {
-        // Follow a transaction through every step it can take now (approved → signing,
-        // signed → broadcast) instead of waiting for the next round of the loop.
-        let current: EtcdEntry<TxRecord> | null = entry
-        for (let hop = 0; hop < 4 && current && !TERMINAL_STATES.includes(current.value.state); hop++) {
-          await this.advance(term, current)
-          const next: EtcdEntry<TxRecord> | null = await this.etcd.get<TxRecord>(current.key)
-          if (!next || next.modRevision === current.modRevision) break
-          current = next
-        }
-      } catch (err) {
-        this.log.warn(`transaction ${entry.value.id} (${entry.value.state}): ${errorMessage(err)}`)
-      }
-    }
+    if (this.indexedTerm !== term) await this.indexActive(term)
+    // Transactions are independent (every write is fenced and compare-and-swapped), so they
+    // advance side by side: one slow chain call or signer does not hold up the others.
+    await Promise.all((await this.store.active()).map((entry) => this.follow(term, entry)))
     await this.settlePresignatures(term)
+  }
+
+  /** Follows a transaction through every step it can take now (approved → signing, signed → broadcast). */
+  private async follow(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+    try {
+      let current: EtcdEntry<TxRecord> | null = entry
+      for (let hop = 0; hop < 4 && current && !TERMINAL_STATES.includes(current.value.state); hop++) {
+        await this.advance(term, current)
+        const next: EtcdEntry<TxRecord> | null = await this.etcd.get<TxRecord>(current.key)
+        if (!next || next.modRevision === current.modRevision) break
+        current = next
+      }
+    } catch (err) {
+      this.log.warn(`transaction ${entry.value.id} (${entry.value.state}): ${errorMessage(err)}`)
+    }
+  }
+
+  /**
+   * Once per term: every unfinished transaction gets its `/tw/tx-active/` entry (records
+   * written before the index existed), so the steps can read the index alone.
+   */
+  private async indexActive(term: string): Promise<void> {
+    const indexed = new Set((await this.etcd.getPrefix<unknown>(WalletKeys.actives)).map((e) => e.key.slice(WalletKeys.actives.length)))
+    for (const e of await this.etcd.getPrefix<TxRecord>(WalletKeys.txs)) {
+      const tx = e.value
+      if (TERMINAL_STATES.includes(tx.state) || indexed.has(tx.id)) continue
+      await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], puts: [[WalletKeys.active(tx.id), { createdAt: tx.createdAt }]] })
+    }
+    this.indexedTerm = term
   }
 
   private async advance(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
@@ -126,17 +144,20 @@ export class TxCoordinatorService {
     extra: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[]; unchanged?: [string, string][] } = {},
   ): Promise<boolean> {
     const next = TxStore.advance(entry.value, state, patch)
+    const finished = TERMINAL_STATES.includes(state) ? [WalletKeys.active(next.id)] : []
     const ok = await this.etcd.fencedTxn(term, {
       unchanged: [[entry.key, entry.modRevision], ...(extra.unchanged ?? [])],
       absent: extra.absent,
       puts: [[entry.key, next], ...(extra.puts ?? [])],
-      deletes: extra.deletes,
+      deletes: [...(extra.deletes ?? []), ...finished],
     })
     if (ok) {
       this.metrics.transactions.inc({ state })
       this.log.log(`transaction ${next.id}: ${entry.value.state} → ${state}${patch.error ? ` (${patch.error.code}: ${patch.error.message})` : ''}`)
-      await this.audit.record('tx.state', { txId: next.id, from: entry.value.state, to: state, txid: next.txid, error: next.error })
-      await this.store.mirror(next)
+      // Bookkeeping off the spend's path: both writers keep this node's order (audit entries
+      // in sequence, the mirror at the newest state), and neither holds up the next step.
+      void this.audit.record('tx.state', { txId: next.id, from: entry.value.state, to: state, txid: next.txid, error: next.error })
+      void this.store.mirror(next)
     }
     return ok
   }
@@ -147,18 +168,28 @@ export class TxCoordinatorService {
 
   // ------------------------------------------------------------------ voting
 
+  /** The transaction's votes, read once: who voted at all, and who approved or rejected with a valid signature. */
+  private async ballots(tx: TxRecord): Promise<Ballots> {
+    const b: Ballots = { voted: new Set(), approvers: [], rejecters: [] }
+    for (const v of await this.store.votes(tx.id)) {
+      b.voted.add(v.payload.nodeId)
+      if (!(await this.store.voteValid(v, tx))) continue
+      ;(v.payload.approve ? b.approvers : b.rejecters).push(v.payload.nodeId)
+    }
+    return b
+  }
+
   private async tally(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
     const tx = entry.value
-    let approvals = 0
-    let rejections = 0
-    for (const v of await this.store.votes(tx.id)) {
-      if (!(await this.store.voteValid(v, tx))) continue
-      if (v.payload.approve) approvals++
-      else rejections++
-    }
+    const ballots = await this.ballots(tx)
+    const approvals = ballots.approvers.length
+    const rejections = ballots.rejecters.length
     const { threshold: t, clusterSize: n } = this.config
     if (approvals >= t) {
-      await this.transition(term, entry, 'approved')
+      const ok = await this.transition(term, entry, 'approved')
+      // Straight on to signing with the ballots just read (no second read of the votes).
+      const fresh = ok ? await this.etcd.get<TxRecord>(entry.key) : null
+      if (fresh?.value.state === 'approved') await this.startAttempt(term, fresh, [], ballots)
     } else if (n - rejections < t) {
       await this.transition(term, entry, 'rejected', { error: { code: 'POLICY_VIOLATION', message: `${rejections} of ${n} nodes rejected the proposal` } }, { deletes: this.lockKeys(tx) })
     } else if (Date.now() - Date.parse(tx.createdAt) > VOTING_DEADLINE_MS) {
@@ -169,19 +200,16 @@ export class TxCoordinatorService {
   // ------------------------------------------------------------------ signing
 
   /** Approving, up, unbanned nodes not excluded, sorted. */
-  private async eligibleSigners(tx: TxRecord, exclude: number[]): Promise<number[]> {
+  private eligibleSigners(ballots: Ballots, exclude: number[]): number[] {
     const up = new Set(this.cluster.upNodes())
     const banned = new Set(this.cluster.bannedNodes())
-    const approvers: number[] = []
-    for (const v of await this.store.votes(tx.id)) {
-      if (v.payload.approve && (await this.store.voteValid(v, tx))) approvers.push(v.payload.nodeId)
-    }
-    return approvers.filter((id) => up.has(id) && !banned.has(id) && !exclude.includes(id)).sort((a, b) => a - b)
+    return ballots.approvers.filter((id) => up.has(id) && !banned.has(id) && !exclude.includes(id)).sort((a, b) => a - b)
   }
 
-  private async startAttempt(term: string, entry: EtcdEntry<TxRecord>, exclude: number[]): Promise<void> {
+  private async startAttempt(term: string, entry: EtcdEntry<TxRecord>, exclude: number[], read?: Ballots): Promise<void> {
     const tx = entry.value
-    const eligible = await this.eligibleSigners(tx, exclude)
+    const ballots = read ?? (await this.ballots(tx))
+    const eligible = this.eligibleSigners(ballots, exclude)
     if (eligible.length < this.config.threshold) {
       if (Date.now() - Date.parse(tx.updatedAt) > VOTING_DEADLINE_MS) {
         await this.transition(term, entry, 'failed', { error: { code: 'CLUSTER_UNAVAILABLE', message: 'not enough healthy approving signers' } }, { deletes: this.lockKeys(tx) })
@@ -205,7 +233,7 @@ export class TxCoordinatorService {
         break
       }
     }
-    if (picks.length === 0 && ready.length > 0 && (await this.worthWaitingForVotes(tx, exclude, ready))) return
+    if (picks.length === 0 && ready.length > 0 && this.worthWaitingForVotes(tx, ballots, eligible, exclude, ready)) return
     const presignatures = tx.inputs.map((_, i) => picks[i]?.value.id ?? null)
     const unchanged: [string, string][] = picks.map((p) => [p.key, p.modRevision])
     const puts: [string, unknown][] = picks.map((p) => [p.key, { ...p.value, status: 'allocated', txId: tx.id }])
@@ -225,13 +253,12 @@ export class TxCoordinatorService {
    * a node whose (approving) vote is still on its way: wait a moment for it rather than fall
    * back to full signing, which costs seconds of CPU per input.
    */
-  private async worthWaitingForVotes(tx: TxRecord, exclude: number[], ready: EtcdEntry<PresigRecord>[]): Promise<boolean> {
+  private worthWaitingForVotes(tx: TxRecord, ballots: Ballots, eligible: number[], exclude: number[], ready: EtcdEntry<PresigRecord>[]): boolean {
     if (Date.now() - Date.parse(tx.updatedAt) > VOTE_GRACE_MS) return false
-    const voted = new Set((await this.store.votes(tx.id)).map((v) => v.payload.nodeId))
     const banned = new Set(this.cluster.bannedNodes())
-    const pending = this.cluster.upNodes().filter((id) => !voted.has(id) && !banned.has(id) && !exclude.includes(id))
+    const pending = this.cluster.upNodes().filter((id) => !ballots.voted.has(id) && !banned.has(id) && !exclude.includes(id))
     if (pending.length === 0) return false
-    const hopeful = [...(await this.eligibleSigners(tx, exclude)), ...pending].sort((a, b) => a - b)
+    const hopeful = [...eligible, ...pending].sort((a, b) => a - b)
     return signerSets(hopeful, this.config.threshold).some((set) => allocate(tx, set, ready) !== null)
   }
 
@@ -361,6 +388,15 @@ export class TxCoordinatorService {
     this.metrics.presignaturePool.reset()
     for (const [set, n] of sizes) this.metrics.presignaturePool.set({ signer_set: set }, n)
   }
+}
+
+/** A transaction's votes as the leader counts them. */
+interface Ballots {
+  /** Every node with a vote record (valid or not). */
+  voted: Set<number>
+  /** Nodes with a validly signed approval / rejection of exactly this proposal. */
+  approvers: number[]
+  rejecters: number[]
 }
 
 /** Every `t`-subset of `ids` (sorted), in lexicographic order. */

@@ -10,7 +10,10 @@ import type { AppConfig } from '../config/config'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { TransactionEntity } from '../persistence/entities'
 import { toPsbt } from '@tw/bitcoin'
-import { pathString, WalletKeys, type SignedVote, type TxRecord } from './wallet.types'
+import { pathString, TERMINAL_STATES, WalletKeys, type SignedVote, type TxRecord } from './wallet.types'
+
+/** PSBTs kept in memory (one per proposal; a few KB each). */
+const PSBT_CACHE_MAX = 1000
 
 /** Deterministic row id of a node's mirror of transaction `txId` (one row per node in a shared database). */
 export function mirrorRowId(txId: string, nodeId: number): string {
@@ -26,6 +29,9 @@ export function mirrorRowId(txId: string, nodeId: number): string {
 @Injectable()
 export class TxStore {
   private readonly log = new Logger('TxStore')
+  private readonly mirrorQueue = new Map<string, { record: TxRecord; idempotencyKey: string | null; waiters: (() => void)[] }>()
+  private mirrorWriter: Promise<void> | null = null
+  private readonly psbts = new Map<string, string>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -42,6 +48,16 @@ export class TxStore {
     return (await this.etcd.getPrefix<TxRecord>(WalletKeys.txs)).map((e) => e.value).sort((a, b) => b.createdAt.localeCompare(a.createdAt))
   }
 
+  /**
+   * The transactions not yet in a terminal state, read through the `/tw/tx-active/` index so
+   * a step costs the same however many finished transactions etcd holds.
+   */
+  async active(): Promise<EtcdEntry<TxRecord>[]> {
+    const ids = (await this.etcd.getPrefix<unknown>(WalletKeys.actives)).map((e) => e.key.slice(WalletKeys.actives.length))
+    const entries = await Promise.all(ids.map((id) => this.get(id)))
+    return entries.filter((e): e is EtcdEntry<TxRecord> => e !== null && !TERMINAL_STATES.includes(e.value.state))
+  }
+
   async votes(id: string): Promise<SignedVote[]> {
     return (await this.etcd.getPrefix<SignedVote>(WalletKeys.votes(id))).map((e) => e.value)
   }
@@ -52,8 +68,37 @@ export class TxStore {
     return { ...record, ...patch, state, updatedAt: at, history: [...record.history, { state, at }] }
   }
 
-  /** Upserts this node's PostgreSQL mirror of `record`. Best effort: etcd is the record of truth. */
-  async mirror(record: TxRecord, idempotencyKey: string | null = null): Promise<void> {
+  /**
+   * Upserts this node's PostgreSQL mirror of `record`. Best effort: etcd is the record of
+   * truth. One writer per node, newest state per transaction: a mirror asked for while an
+   * earlier one of the same transaction waits replaces it, so rows never go back in time and
+   * a burst of state changes costs one write. Resolves once the row (or a newer one) is written.
+   */
+  mirror(record: TxRecord, idempotencyKey: string | null = null): Promise<void> {
+    return new Promise<void>((done) => {
+      const queued = this.mirrorQueue.get(record.id)
+      if (!queued) this.mirrorQueue.set(record.id, { record, idempotencyKey, waiters: [done] })
+      else {
+        // Records only move forward: the longer history is the newer one.
+        if (record.history.length >= queued.record.history.length) queued.record = record
+        queued.idempotencyKey ??= idempotencyKey
+        queued.waiters.push(done)
+      }
+      this.mirrorWriter ??= this.writeMirrors()
+    })
+  }
+
+  private async writeMirrors(): Promise<void> {
+    for (let next = this.mirrorQueue.entries().next(); !next.done; next = this.mirrorQueue.entries().next()) {
+      const [id, queued] = next.value
+      this.mirrorQueue.delete(id)
+      await this.upsertMirror(queued.record, queued.idempotencyKey)
+      for (const done of queued.waiters) done()
+    }
+    this.mirrorWriter = null
+  }
+
+  private async upsertMirror(record: TxRecord, idempotencyKey: string | null): Promise<void> {
     try {
       const row = {
         id: mirrorRowId(record.id, this.config.nodeId),
@@ -95,8 +140,9 @@ export class TxStore {
       })
     }
     votes.sort((a, b) => a.nodeId - b.nodeId)
-    let psbt = ''
-    const key = (await this.etcd.get<KeyRecord>(EtcdKeys.key(record.keyId)))?.value
+    const psbtId = `${record.id}:${record.proposalHash}`
+    let psbt = this.psbts.get(psbtId) ?? ''
+    const key = psbt ? null : (await this.etcd.get<KeyRecord>(EtcdKeys.key(record.keyId)))?.value
     if (key?.publicKey && key.chainCode) {
       try {
         psbt = toPsbt({
@@ -106,6 +152,9 @@ export class TxStore {
           keys: { [record.type]: { publicKey: Buffer.from(key.publicKey, 'hex'), chainCode: Buffer.from(key.chainCode, 'hex') } },
           changes: record.outputs.flatMap((o, index) => (o.change && o.path ? [{ index, keyType: record.type, path: o.path }] : [])),
         })
+        // The proposal never changes (its hash is what votes sign): pollers get the PSBT built once.
+        if (this.psbts.size >= PSBT_CACHE_MAX) this.psbts.clear()
+        this.psbts.set(psbtId, psbt)
       } catch (err) {
         this.log.warn(`PSBT of ${record.id}: ${errorMessage(err)}`)
       }

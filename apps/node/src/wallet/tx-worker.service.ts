@@ -33,6 +33,11 @@ import {
 
 /** How long the `delay` and `equivocate-vote` drills wait. */
 const DRILL_DELAY_MS = 3000
+/**
+ * Steps read only the unfinished transactions and those a watch event named; every this
+ * often (and at start) they read them all, in case a watch event was lost.
+ */
+const FULL_SCAN_MS = 60_000
 
 /**
  * Every node's part in a spend: it votes on each proposal after checking it itself, and
@@ -52,6 +57,13 @@ export class TxWorkerService {
   private presignRunning: string | null = null
   private readonly mirrored = new Map<string, string>()
   private readonly minorityChecked = new Set<string>()
+  /** Transaction ids named by watch events since the last step. */
+  private readonly touched = new Set<string>()
+  /** Unfinished transactions at the last step: one that leaves the set is read once more (its final state). */
+  private activeIds = new Set<string>()
+  private lastFullScan = 0
+  /** What the daily limit needs of every transaction seen (id → creation, amount, state). */
+  private readonly ledger = new Map<string, Pick<TxRecord, 'createdAt' | 'amountSats' | 'state'>>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -72,8 +84,14 @@ export class TxWorkerService {
 
   async start(): Promise<void> {
     await this.identity.start()
-    for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.presigs]) {
-      await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
+    // Votes too: a vote rewritten after its transaction finished (equivocation) must still be seen.
+    for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.votesAll, WalletKeys.presigs]) {
+      await this.etcd
+        .watchPrefix(prefix, (key) => {
+          if (prefix !== WalletKeys.presigs) this.touched.add(key.slice(prefix.length).split('/')[0])
+          this.reconciler.kick()
+        })
+        .catch(() => undefined)
     }
     this.reconciler.start()
   }
@@ -84,19 +102,50 @@ export class TxWorkerService {
 
   private async step(): Promise<void> {
     if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
-    const txs = await this.store.list()
+    const txs = await this.read()
+    const dayAgo = Date.now() - 24 * 3600_000
     for (const tx of txs) {
+      if (Date.parse(tx.createdAt) > dayAgo) this.ledger.set(tx.id, { createdAt: tx.createdAt, amountSats: tx.amountSats, state: tx.state })
+    }
+    for (const [id, t] of this.ledger) if (Date.parse(t.createdAt) <= dayAgo) this.ledger.delete(id)
+    // Independent transactions are handled side by side (a vote's chain lookups do not hold up a signing).
+    await Promise.all(txs.map((tx) => this.handle(tx)))
+    await this.maybePresign()
+  }
+
+  /** The transactions this step looks at: the unfinished ones and those watch events named (all of them now and then). */
+  private async read(): Promise<TxRecord[]> {
+    const touched = [...this.touched]
+    this.touched.clear()
+    if (Date.now() - this.lastFullScan > FULL_SCAN_MS) {
+      const all = await this.store.list()
+      this.lastFullScan = Date.now()
+      this.activeIds = new Set(all.filter((t) => !TERMINAL_STATES.includes(t.state)).map((t) => t.id))
+      return all
+    }
+    const active = (await this.store.active()).map((e) => e.value)
+    const ids = new Set(active.map((t) => t.id))
+    const others = [...new Set([...this.activeIds, ...touched])].filter((id) => !ids.has(id))
+    this.activeIds = ids
+    const finished = await Promise.all(others.map((id) => this.store.get(id)))
+    return [...active, ...finished.flatMap((e) => (e ? [e.value] : []))]
+  }
+
+  private async handle(tx: TxRecord): Promise<void> {
+    try {
+      // The vote and the signing are what the spend waits for: they go first, the
+      // bookkeeping (mirror, evidence checks) after.
+      if (tx.state === 'voting') await this.vote(tx)
+      if (tx.state === 'signing') await this.maybeSign(tx)
       if (this.mirrored.get(tx.id) !== tx.state) {
-        await this.store.mirror(tx)
         this.mirrored.set(tx.id, tx.state)
+        void this.store.mirror(tx)
       }
       await this.watchVotes(tx)
       if (tx.state === 'rejected') await this.checkMinority(tx)
-      if (TERMINAL_STATES.includes(tx.state)) continue
-      if (tx.state === 'voting') await this.vote(tx, txs)
-      if (tx.state === 'signing') await this.maybeSign(tx)
+    } catch (err) {
+      this.log.warn(`transaction ${tx.id} (${tx.state}): ${errorMessage(err)}`)
     }
-    await this.maybePresign()
   }
 
   // ------------------------------------------------------------------ Byzantine checks
@@ -154,13 +203,13 @@ export class TxWorkerService {
 
   // ------------------------------------------------------------------ voting
 
-  private async vote(tx: TxRecord, all: TxRecord[]): Promise<void> {
+  private async vote(tx: TxRecord): Promise<void> {
     const me = this.config.nodeId
     if (this.drill.has('drop')) return
     if (await this.etcd.get(WalletKeys.vote(tx.id, me))) return
     if (this.drill.has('delay')) await sleep(DRILL_DELAY_MS)
     const timer = this.metrics.voteDuration.startTimer()
-    const verdict: Verdict = this.drill.has('approve-everything') || this.drill.has('equivocate-vote') ? { approve: true, reason: null } : await this.judge(tx, all)
+    const verdict: Verdict = this.drill.has('approve-everything') || this.drill.has('equivocate-vote') ? { approve: true, reason: null } : await this.judge(tx)
     const payload: VotePayload = { txId: tx.id, proposalHash: tx.proposalHash, nodeId: me, approve: verdict.approve, reason: verdict.reason, votedAt: new Date().toISOString() }
     const signature = this.identity.sign(payload)
     const vote: SignedVote = { payload, signature }
@@ -169,8 +218,9 @@ export class TxWorkerService {
     if (!created) return
     this.log.log(`voted ${verdict.approve ? 'APPROVE' : `REJECT (${verdict.reason})`} on ${tx.id}`)
     if (this.drill.has('equivocate-vote')) void this.equivocate(tx, payload)
-    await this.recordVote(tx, vote)
-    await this.audit.record('tx.voted', { txId: tx.id, approve: verdict.approve, reason: verdict.reason, proposalHash: tx.proposalHash })
+    // Bookkeeping off the spend's path (both writers keep this node's order).
+    void this.recordVote(tx, vote)
+    void this.audit.record('tx.voted', { txId: tx.id, approve: verdict.approve, reason: verdict.reason, proposalHash: tx.proposalHash })
   }
 
   /** Drill: after the others have seen our approval, overwrite it with a signed rejection. */
@@ -182,22 +232,22 @@ export class TxWorkerService {
   }
 
   /** This node's own check of the proposal (its key, its chain view, the policy). */
-  async judge(tx: TxRecord, all: TxRecord[]): Promise<Verdict> {
+  async judge(tx: TxRecord): Promise<Verdict> {
     try {
       const held = this.engine.keyInfo(tx.type === 'segwit' ? 'ecdsa' : 'schnorr', tx.keyId)
       if (!held) return { approve: false, reason: `this node holds no share of key ${tx.keyId}` }
       const scriptAt = (path: number[]): string => Buffer.from(this.ownScript(tx, path)).toString('hex')
       const chain = this.wallet.chain()
       const unspent = new Set<string>()
-      for (const inp of tx.inputs) {
-        const { address } = this.ownOutput(tx, inp.path)
-        for (const u of await chain.utxos(address)) if (u.confirmed) unspent.add(`${u.txid}:${u.vout}:${u.value}`)
-      }
-      const locks = await this.wallet.reservations()
+      // One chain lookup per distinct address, all at once, alongside the reservations.
+      const addresses = [...new Set(tx.inputs.map((inp) => this.ownOutput(tx, inp.path).address))]
+      const [found, locks] = await Promise.all([Promise.all(addresses.map((a) => chain.utxos(a))), this.wallet.reservations()])
+      for (const u of found.flat()) if (u.confirmed) unspent.add(`${u.txid}:${u.vout}:${u.value}`)
       const dayAgo = Date.now() - 24 * 3600_000
-      const spentToday = all
-        .filter((t) => t.id !== tx.id && Date.parse(t.createdAt) > dayAgo && !['rejected', 'failed', 'expired'].includes(t.state))
-        .reduce((a, t) => a + t.amountSats, 0)
+      let spentToday = 0
+      for (const [id, t] of this.ledger) {
+        if (id !== tx.id && Date.parse(t.createdAt) > dayAgo && !['rejected', 'failed', 'expired'].includes(t.state)) spentToday += t.amountSats
+      }
       return checkProposal(tx, {
         network: this.config.chain.network,
         policy: this.config.policy,
@@ -320,7 +370,7 @@ export class TxWorkerService {
         }
       }
     }
-    await this.audit.record('tx.signed_share', { txId: tx.id, attempt: attempt.attempt, ok: result.ok, ...(result.ok ? {} : { code: result.code, culprits: result.culprits }) })
+    void this.audit.record('tx.signed_share', { txId: tx.id, attempt: attempt.attempt, ok: result.ok, ...(result.ok ? {} : { code: result.code, culprits: result.culprits }) })
     await this.report(tx.id, attempt.attempt, result)
   }
 

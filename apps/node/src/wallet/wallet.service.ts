@@ -18,6 +18,10 @@ import { pathString, WalletKeys } from './wallet.types'
 
 export const PROTOCOL_OF: Record<WalletType, 'ecdsa' | 'schnorr'> = { segwit: 'ecdsa', taproot: 'schnorr' }
 export const WALLET_TYPES: WalletType[] = ['segwit', 'taproot']
+/** Derived addresses kept in memory (about 200 bytes each). */
+const DERIVED_CACHE_MAX = 100_000
+/** Address lookups in flight at once during a UTXO sync. */
+const SYNC_CONCURRENCY = 16
 
 /** An active key as the wallet uses it. */
 export interface WalletKey {
@@ -41,6 +45,8 @@ export interface WalletUtxo extends Utxo {
  */
 @Injectable()
 export class WalletService {
+  private readonly derived = new Map<string, { address: string; scriptPubKey: Uint8Array }>()
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly etcd: EtcdRepository,
@@ -81,11 +87,18 @@ export class WalletService {
     return { keyId: k.keyId, type, publicKey: Buffer.from(k.publicKey, 'hex'), chainCode: Buffer.from(k.chainCode, 'hex') }
   }
 
-  /** Address and scriptPubKey of `key` at `path`. */
+  /** Address and scriptPubKey of `key` at `path` (memoised: a UTXO sync derives every issued address). */
   derive(key: WalletKey, path: number[]): { address: string; scriptPubKey: Uint8Array } {
-    return key.type === 'segwit'
-      ? segwitAddress(deriveEcdsaChild(key.publicKey, key.chainCode, path), this.network)
-      : taprootAddress(deriveTaprootOutputKey(key.publicKey, key.chainCode, path), this.network)
+    const id = `${key.keyId}/${Buffer.from(key.publicKey).toString('hex')}/${path.join('/')}`
+    const hit = this.derived.get(id)
+    if (hit) return hit
+    const out =
+      key.type === 'segwit'
+        ? segwitAddress(deriveEcdsaChild(key.publicKey, key.chainCode, path), this.network)
+        : taprootAddress(deriveTaprootOutputKey(key.publicKey, key.chainCode, path), this.network)
+    if (this.derived.size >= DERIVED_CACHE_MAX) this.derived.clear()
+    this.derived.set(id, out)
+    return out
   }
 
   /** A fresh address: takes the next index of the chain with a compare-and-swap. */
@@ -127,8 +140,8 @@ export class WalletService {
     for (let i = 0; i < change; i++) paths.push([1, i])
     const out: WalletUtxo[] = []
     // A few requests at a time: enough to be quick, few enough not to hammer a public Esplora.
-    for (let i = 0; i < paths.length; i += 8) {
-      const batch = paths.slice(i, i + 8)
+    for (let i = 0; i < paths.length; i += SYNC_CONCURRENCY) {
+      const batch = paths.slice(i, i + SYNC_CONCURRENCY)
       const found = await Promise.all(
         batch.map(async (path) => {
           const { address, scriptPubKey } = this.derive(key, path)

@@ -5,6 +5,9 @@ export const WalletKeys = {
   addressIndex: (keyId: string, chain: 0 | 1) => `/tw/wallet/index/${keyId}/${chain}`,
   txs: '/tw/tx/',
   tx: (id: string) => `/tw/tx/${id}`,
+  /** Ids of the transactions not yet in a terminal state (written and deleted with the record's state). */
+  actives: '/tw/tx-active/',
+  active: (id: string) => `/tw/tx-active/${id}`,
   votes: (id: string) => `/tw/tx-votes/${id}/`,
   votesAll: '/tw/tx-votes/',
   vote: (id: string, nodeId: number) => `/tw/tx-votes/${id}/${nodeId}`,
