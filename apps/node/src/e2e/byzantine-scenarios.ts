@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { it } from 'node:test'
 import { until as poll } from '../testing/until'
-import { testAddress, type WalletScenarioContext } from './wallet-scenarios'
+import { testAddress, walletHelpers, type WalletScenarioContext } from './wallet-scenarios'
 
 const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>) => poll(what, ms, probe, 500)
 
@@ -19,18 +19,7 @@ export interface ByzantineScenarioContext extends WalletScenarioContext {
  * ban and switches it off again.
  */
 export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
-  const api = () => ctx.client(ctx.up()[0])
-  const chainPost = async (path: string, body: unknown): Promise<void> => {
-    const res = await fetch(ctx.cluster().chain!.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    assert.ok(res.ok, `${path}: HTTP ${res.status} ${await res.text()}`)
-  }
-  const confirmed = async (type: WalletType) => (await api().balance()).wallets.find((w) => w.type === type)?.confirmedSats ?? 0
-  const fund = async (type: WalletType, amounts: number[]) => {
-    const want = (await confirmed(type)) + amounts.reduce((a, b) => a + b, 0)
-    for (const amountSats of amounts) await chainPost('/regtest/faucet', { address: (await api().address(type)).address, amountSats })
-    await chainPost('/regtest/mine', { blocks: 1 })
-    await until(`${type} balance ${want}`, 30_000, async () => (await confirmed(type)) === want)
-  }
+  const { api, chainPost, fund } = walletHelpers(ctx)
   const drill = async (nodeId: number, behaviours: DrillBehaviour[]) => {
     const d = await ctx.client(nodeId).setDrill(behaviours)
     assert.deepEqual(d.behaviours.sort(), [...behaviours].sort())

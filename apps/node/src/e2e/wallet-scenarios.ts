@@ -27,12 +27,8 @@ export function testAddress(): string {
   return segwitAddress(ecdh.getPublicKey(null, 'compressed'), 'regtest').address
 }
 
-/**
- * The wallet on a real five-node cluster with the embedded regtest chain (which verifies
- * every input script with Bitcoin Core's consensus library before accepting a transaction).
- * Registered inside the five-node spec, after both keys exist, so aux info runs once.
- */
-export function walletScenarios(ctx: WalletScenarioContext): void {
+/** Chain and balance helpers the scenario files share: regtest calls, mining, funding. */
+export function walletHelpers(ctx: WalletScenarioContext) {
   const chainUrl = () => ctx.cluster().chain!.url
   const chainPost = async <T>(path: string, body: unknown): Promise<T> => {
     const res = await fetch(chainUrl() + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
@@ -63,6 +59,16 @@ export function walletScenarios(ctx: WalletScenarioContext): void {
     const want = before + amounts.reduce((a, b) => a + b, 0)
     await until(`${type} balance ${want}`, 30_000, async () => (await confirmed(type)) === want)
   }
+  return { api, chainPost, chainGet, mine, confirmed, fund }
+}
+
+/**
+ * The wallet on a real five-node cluster with the embedded regtest chain (which verifies
+ * every input script with Bitcoin Core's consensus library before accepting a transaction).
+ * Registered inside the five-node spec, after both keys exist, so aux info runs once.
+ */
+export function walletScenarios(ctx: WalletScenarioContext): void {
+  const { api, chainPost, chainGet, mine, confirmed, fund } = walletHelpers(ctx)
   const waitState = async (id: string, states: TransactionStateDto[], ms: number): Promise<TransactionDto> => {
     return until(`transaction ${id} in ${states.join('|')}`, ms, async () => {
       const tx = await api().transaction(id)
