@@ -3,8 +3,6 @@
  * REST contract of `@tw/api`), for the CLI's command specs. Transactions walk through
  * `script` one state per `GET /api/v1/transactions/:id`; every request is recorded.
  */
-import { createServer, IncomingHttpHeaders, Server } from 'node:http'
-import { AddressInfo } from 'node:net'
 import type {
   AddressDto,
   BalanceDto,
@@ -16,13 +14,9 @@ import type {
   TransactionStateDto,
   WalletType,
 } from '@tw/api'
+import { JsonReply, JsonServer, RecordedRequest, reply, startJsonServer } from './json-server'
 
-export interface RecordedRequest {
-  method: string
-  url: string
-  headers: IncomingHttpHeaders
-  body: unknown
-}
+export type { RecordedRequest } from './json-server'
 
 export const BALANCE: BalanceDto = {
   network: 'regtest',
@@ -112,7 +106,6 @@ function advance(
 }
 
 export class FakeWalletNode {
-  readonly requests: RecordedRequest[] = []
   /** States a new transaction walks through (first = the POST answer). */
   script: TransactionStateDto[] = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast']
   /** The `error` of a transaction that ends rejected/failed/expired. */
@@ -131,8 +124,13 @@ export class FakeWalletNode {
   readonly txs = new Map<string, { tx: TransactionDto; step: number }>()
   readonly byKey = new Map<string, string>()
   private nextAddress = 0
-  private server?: Server
+  private server?: JsonServer
   url = ''
+
+  /** Every request so far (the server's record; empty until started). */
+  get requests(): RecordedRequest[] {
+    return this.server?.requests ?? []
+  }
 
   reset(): void {
     this.requests.length = 0
@@ -152,88 +150,76 @@ export class FakeWalletNode {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      let raw = ''
-      req.on('data', (c) => (raw += String(c)))
-      req.on('end', () => {
-        const url = req.url ?? '/'
-        const body = raw ? (JSON.parse(raw) as unknown) : undefined
-        this.requests.push({ method: req.method ?? '', url, headers: req.headers, body })
-        const send = (status: number, b: unknown): void => {
-          res.writeHead(status, { 'content-type': 'application/json' })
-          res.end(JSON.stringify(b))
-        }
-        const u = new URL(url, 'http://x')
-        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return send(200, this.balance ? this.balance() : BALANCE)
-        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return send(200, DESCRIPTORS)
-        if (req.method === 'GET' && u.pathname === '/api/v1/wallet/address') {
-          const type = u.searchParams.get('type') as WalletType
-          if (type !== 'segwit' && type !== 'taproot') return send(400, { error: { code: 'VALIDATION_FAILED', message: 'type must be segwit or taproot' } })
-          const change = u.searchParams.get('change') === 'true'
-          const index = this.nextAddress++
-          const a: AddressDto = {
-            address: `${type === 'segwit' ? 'bcrt1q' : 'bcrt1p'}fake${change ? 'change' : ''}${index}`,
-            type,
-            keyId: type === 'segwit' ? 'k-ecdsa' : 'k-schnorr',
-            path: `m/${change ? 1 : 0}/${index}`,
-            index,
-            change,
-            network: 'regtest',
-          }
-          return send(200, a)
-        }
-        if (req.method === 'POST' && u.pathname === '/api/v1/transactions') {
-          if (this.dropPosts > 0) {
-            this.dropPosts--
-            return req.socket.destroy()
-          }
-          if (this.postError) return send(this.postError.status, { error: { code: this.postError.code, message: this.postError.message } })
-          const key = req.headers['idempotency-key']
-          const known = typeof key === 'string' ? this.byKey.get(key) : undefined
-          if (known) return send(200, this.txs.get(known)?.tx)
-          const b = body as SendRequest
-          const id = `tx-${this.txs.size + 1}`
-          let tx = makeTx({ id, to: b.to, amountSats: b.amountSats, type: b.type ?? 'segwit', feeRate: b.feeRate ?? 2, history: [] })
-          tx = advance({ ...tx, history: [] }, this.script[0], { error: this.failure, confirmationsAtEnd: this.confirmationsAtEnd, txid: this.txidOf?.(id) })
-          this.txs.set(id, { tx, step: 0 })
-          if (typeof key === 'string') this.byKey.set(key, id)
-          return send(201, tx)
-        }
-        if (req.method === 'GET' && u.pathname === '/api/v1/transactions') {
-          return send(200, { transactions: [...this.txs.values()].map((t) => t.tx) })
-        }
-        const m = /^\/api\/v1\/transactions\/([^/]+)$/.exec(u.pathname)
-        if (req.method === 'GET' && m) {
-          const entry = this.txs.get(decodeURIComponent(m[1]))
-          if (!entry) return send(404, { error: { code: 'NOT_FOUND', message: `no transaction ${m[1]}` } })
-          if (entry.step < this.script.length - 1) {
-            entry.step++
-            entry.tx = advance(entry.tx, this.script[entry.step], { error: this.failure, confirmationsAtEnd: 1, txid: this.txidOf?.(entry.tx.id) })
-          } else if (entry.tx.state === 'confirmed' && entry.tx.confirmations < this.confirmationsAtEnd) {
-            entry.tx = { ...entry.tx, confirmations: entry.tx.confirmations + 1 }
-          }
-          return send(200, entry.tx)
-        }
-        if (req.method === 'POST' && u.pathname === '/api/v1/presignatures') {
-          const count = (body as { count?: number } | undefined)?.count ?? 0
-          const jobs: PresignatureJobsDto = {
-            queued: Array.from({ length: count }, (_, i) => ({ id: `job-${i + 1}`, keyId: 'k-ecdsa', path: `m/0/${i}`, signers: [1, 2, 3, 4] })),
-          }
-          return send(202, jobs)
-        }
-        if (req.method === 'GET' && u.pathname === '/api/v1/presignatures/status') return send(200, PRESIG_STATUS)
-        send(404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } })
-      })
-    })
-    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r))
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    this.server = await startJsonServer((req) => this.handle(req))
+    this.url = this.server.url
     return this
   }
 
-  close(): Promise<void> {
-    return new Promise((r) => {
-      this.server?.closeAllConnections()
-      this.server?.close(() => r())
-    })
+  private handle(req: RecordedRequest): JsonReply | 'drop' {
+    const { url, body } = req
+    const u = new URL(url, 'http://x')
+    if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return reply(200, this.balance ? this.balance() : BALANCE)
+    if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return reply(200, DESCRIPTORS)
+    if (req.method === 'GET' && u.pathname === '/api/v1/wallet/address') {
+      const type = u.searchParams.get('type') as WalletType
+      if (type !== 'segwit' && type !== 'taproot') return reply(400, { error: { code: 'VALIDATION_FAILED', message: 'type must be segwit or taproot' } })
+      const change = u.searchParams.get('change') === 'true'
+      const index = this.nextAddress++
+      const a: AddressDto = {
+        address: `${type === 'segwit' ? 'bcrt1q' : 'bcrt1p'}fake${change ? 'change' : ''}${index}`,
+        type,
+        keyId: type === 'segwit' ? 'k-ecdsa' : 'k-schnorr',
+        path: `m/${change ? 1 : 0}/${index}`,
+        index,
+        change,
+        network: 'regtest',
+      }
+      return reply(200, a)
+    }
+    if (req.method === 'POST' && u.pathname === '/api/v1/transactions') {
+      if (this.dropPosts > 0) {
+        this.dropPosts--
+        return 'drop'
+      }
+      if (this.postError) return reply(this.postError.status, { error: { code: this.postError.code, message: this.postError.message } })
+      const key = req.headers['idempotency-key']
+      const known = typeof key === 'string' ? this.byKey.get(key) : undefined
+      if (known) return reply(200, this.txs.get(known)?.tx)
+      const b = body as SendRequest
+      const id = `tx-${this.txs.size + 1}`
+      let tx = makeTx({ id, to: b.to, amountSats: b.amountSats, type: b.type ?? 'segwit', feeRate: b.feeRate ?? 2, history: [] })
+      tx = advance({ ...tx, history: [] }, this.script[0], { error: this.failure, confirmationsAtEnd: this.confirmationsAtEnd, txid: this.txidOf?.(id) })
+      this.txs.set(id, { tx, step: 0 })
+      if (typeof key === 'string') this.byKey.set(key, id)
+      return reply(201, tx)
+    }
+    if (req.method === 'GET' && u.pathname === '/api/v1/transactions') {
+      return reply(200, { transactions: [...this.txs.values()].map((t) => t.tx) })
+    }
+    const m = /^\/api\/v1\/transactions\/([^/]+)$/.exec(u.pathname)
+    if (req.method === 'GET' && m) {
+      const entry = this.txs.get(decodeURIComponent(m[1]))
+      if (!entry) return reply(404, { error: { code: 'NOT_FOUND', message: `no transaction ${m[1]}` } })
+      if (entry.step < this.script.length - 1) {
+        entry.step++
+        entry.tx = advance(entry.tx, this.script[entry.step], { error: this.failure, confirmationsAtEnd: 1, txid: this.txidOf?.(entry.tx.id) })
+      } else if (entry.tx.state === 'confirmed' && entry.tx.confirmations < this.confirmationsAtEnd) {
+        entry.tx = { ...entry.tx, confirmations: entry.tx.confirmations + 1 }
+      }
+      return reply(200, entry.tx)
+    }
+    if (req.method === 'POST' && u.pathname === '/api/v1/presignatures') {
+      const count = (body as { count?: number } | undefined)?.count ?? 0
+      const jobs: PresignatureJobsDto = {
+        queued: Array.from({ length: count }, (_, i) => ({ id: `job-${i + 1}`, keyId: 'k-ecdsa', path: `m/0/${i}`, signers: [1, 2, 3, 4] })),
+      }
+      return reply(202, jobs)
+    }
+    if (req.method === 'GET' && u.pathname === '/api/v1/presignatures/status') return reply(200, PRESIG_STATUS)
+    return reply(404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } })
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close()
   }
 }

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { createServer, Server } from 'node:http'
-import { AddressInfo } from 'node:net'
 import { after, before, beforeEach, test } from 'node:test'
 import type { DrillDto, ViolationListDto } from '@tw/api'
+import { JsonServer, RecordedRequest, reply, startJsonServer } from '../../testing/json-server'
 import { runCommand } from '../../testing/run-command'
 import ByzantineDrill from './drill'
 import ByzantineViolations from './violations'
@@ -28,37 +27,27 @@ const LIST: ViolationListDto = {
 }
 
 /** A node with violations and a drill: `drillAllowed` false answers POST /drill with 403 like a node outside drill mode. */
-const requests: { method: string; url: string; body: unknown }[] = []
+let requests: RecordedRequest[] = []
 let drill: DrillDto = { nodeId: 5, enabled: true, behaviours: ['corrupt-share'] }
 let drillAllowed = true
-let server: Server
+let server: JsonServer
 let url: string
 
 before(async () => {
-  server = createServer((req, res) => {
-    const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(body))
+  server = await startJsonServer((req) => {
+    if (req.method === 'GET' && req.url === '/api/v1/byzantine/violations') return reply(200, LIST)
+    if (req.method === 'GET' && req.url === '/api/v1/drill') return reply(200, drill)
+    if (req.method === 'POST' && req.url === '/api/v1/drill') {
+      if (!drillAllowed) return reply(403, { error: { code: 'DRILL_DISABLED', message: 'drill mode is off on this node (start it with TW_BYZANTINE_DRILL=true)' } })
+      drill = { ...drill, behaviours: (req.body as { behaviours: DrillDto['behaviours'] }).behaviours }
+      return reply(200, drill)
     }
-    let raw = ''
-    req.on('data', (c) => (raw += String(c)))
-    req.on('end', () => {
-      const body = raw ? (JSON.parse(raw) as unknown) : undefined
-      requests.push({ method: req.method ?? '', url: req.url ?? '', body })
-      if (req.method === 'GET' && req.url === '/api/v1/byzantine/violations') return send(200, LIST)
-      if (req.method === 'GET' && req.url === '/api/v1/drill') return send(200, drill)
-      if (req.method === 'POST' && req.url === '/api/v1/drill') {
-        if (!drillAllowed) return send(403, { error: { code: 'DRILL_DISABLED', message: 'drill mode is off on this node (start it with TW_BYZANTINE_DRILL=true)' } })
-        drill = { ...drill, behaviours: (body as { behaviours: DrillDto['behaviours'] }).behaviours }
-        return send(200, drill)
-      }
-      send(404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } })
-    })
+    return reply(404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } })
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  url = server.url
+  requests = server.requests
 })
-after(() => new Promise<void>((r) => server.close(() => r())))
+after(() => server.close())
 beforeEach(() => {
   requests.length = 0
   drill = { nodeId: 5, enabled: true, behaviours: ['corrupt-share'] }

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { createServer, Server } from 'node:http'
-import { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
 import type { ClusterStatusDto, KeyDto, KeyListDto } from '@tw/api'
+import { JsonServer, reply, startJsonServer } from '../../testing/json-server'
 import { runCommand } from '../../testing/run-command'
 import ClusterStatus from '../cluster/status'
 import KeysCreate from './create'
@@ -11,45 +10,36 @@ import KeysList from './list'
 const pending: KeyDto = { id: 'k-2', protocol: 'schnorr', status: 'pending', publicKey: null, chainCode: null, reportedBy: [], createdAt: '2025-01-01T00:00:00Z' }
 const active: KeyDto = { id: 'k-1', protocol: 'ecdsa', status: 'active', publicKey: '02' + 'ab'.repeat(32), chainCode: 'cd'.repeat(32), reportedBy: [1, 2, 3, 4, 5], createdAt: '2025-01-01T00:00:00Z' }
 let polls = 0
-let server: Server
+let server: JsonServer
 let url: string
 
 before(async () => {
-  server = createServer((req, res) => {
-    const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(body))
+  server = await startJsonServer((req) => {
+    if (req.method === 'GET' && req.url === '/api/v1/keys') {
+      polls++
+      // The pending key becomes active on the second poll.
+      const keys = polls >= 2 ? [active, { ...pending, status: 'active' as const, publicKey: '03' + 'ef'.repeat(32), reportedBy: [1, 2, 3, 4, 5] }] : [active, pending]
+      return reply(200, { keys } satisfies KeyListDto)
     }
-    let body = ''
-    req.on('data', (c) => (body += String(c)))
-    req.on('end', () => {
-      if (req.method === 'GET' && req.url === '/api/v1/keys') {
-        polls++
-        // The pending key becomes active on the second poll.
-        const keys = polls >= 2 ? [active, { ...pending, status: 'active' as const, publicKey: '03' + 'ef'.repeat(32), reportedBy: [1, 2, 3, 4, 5] }] : [active, pending]
-        return send(200, { keys } satisfies KeyListDto)
+    if (req.method === 'POST' && req.url === '/api/v1/keys') {
+      const { protocol } = req.body as { protocol: string }
+      if (protocol === 'ecdsa') return reply(409, { error: { code: 'KEY_EXISTS', message: 'an ecdsa key is already being generated' } })
+      return reply(202, pending)
+    }
+    if (req.url === '/api/v1/cluster/status') {
+      const s: ClusterStatusDto = {
+        nodeId: 1, clusterSize: 5, threshold: 4, leader: 2, leaderTerm: '7',
+        nodes: [1, 2, 3, 4, 5].map((n) => ({ nodeId: n, up: n !== 5, apiUrl: `http://127.0.0.1:808${n}`, quicAddr: `127.0.0.1:900${n}`, lastSeen: null, banned: false })),
+        nodesUp: 4,
+        etcd: { endpoints: ['http://127.0.0.1:2379'], members: [{ id: 'a', name: 'etcd-1', clientUrls: ['http://127.0.0.1:2379'] }], healthy: true },
+        database: { healthy: true },
+        bannedNodes: [],
       }
-      if (req.method === 'POST' && req.url === '/api/v1/keys') {
-        const { protocol } = JSON.parse(body) as { protocol: string }
-        if (protocol === 'ecdsa') return send(409, { error: { code: 'KEY_EXISTS', message: 'an ecdsa key is already being generated' } })
-        return send(202, pending)
-      }
-      if (req.url === '/api/v1/cluster/status') {
-        const s: ClusterStatusDto = {
-          nodeId: 1, clusterSize: 5, threshold: 4, leader: 2, leaderTerm: '7',
-          nodes: [1, 2, 3, 4, 5].map((n) => ({ nodeId: n, up: n !== 5, apiUrl: `http://127.0.0.1:808${n}`, quicAddr: `127.0.0.1:900${n}`, lastSeen: null, banned: false })),
-          nodesUp: 4,
-          etcd: { endpoints: ['http://127.0.0.1:2379'], members: [{ id: 'a', name: 'etcd-1', clientUrls: ['http://127.0.0.1:2379'] }], healthy: true },
-          database: { healthy: true },
-          bannedNodes: [],
-        }
-        return send(200, s)
-      }
-      send(404, { error: { code: 'NOT_FOUND', message: 'no route' } })
-    })
+      return reply(200, s)
+    }
+    return reply(404, { error: { code: 'NOT_FOUND', message: 'no route' } })
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  url = server.url
 })
 after(() => server.close())
 

@@ -1,38 +1,29 @@
 import assert from 'node:assert/strict'
-import { createServer, Server } from 'node:http'
-import { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
 import type { UnbanDto } from '@tw/api'
+import { JsonServer, reply, startJsonServer } from '../../testing/json-server'
 import { runCommand } from '../../testing/run-command'
 import NodesUnban, { parseNodeId } from './unban'
 
 /** A node's unban route: node 5 is banned once, 7 is "bad" (the node's own validation). */
 const requests: string[] = []
 const banned = new Set([5])
-let server: Server
+let server: JsonServer
 let url: string
 
 before(async () => {
-  server = createServer((req, res) => {
-    const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(body))
-    }
-    req.resume()
-    req.on('end', () => {
-      requests.push(`${req.method} ${req.url}`)
-      const m = /^\/api\/v1\/cluster\/nodes\/([^/]+)\/unban$/.exec(req.url ?? '')
-      if (req.method !== 'POST' || !m) return send(404, { error: { code: 'NOT_FOUND', message: 'no route' } })
-      const id = Number(m[1])
-      if (id === 7) return send(400, { error: { code: 'VALIDATION_FAILED', message: 'id: node 7 is not a cluster member' } })
-      const wasBanned = banned.delete(id)
-      send(200, { nodeId: id, wasBanned, unbannedAt: '2025-02-03T04:05:06.000Z' } satisfies UnbanDto)
-    })
+  server = await startJsonServer((req) => {
+    requests.push(`${req.method} ${req.url}`)
+    const m = /^\/api\/v1\/cluster\/nodes\/([^/]+)\/unban$/.exec(req.url)
+    if (req.method !== 'POST' || !m) return reply(404, { error: { code: 'NOT_FOUND', message: 'no route' } })
+    const id = Number(m[1])
+    if (id === 7) return reply(400, { error: { code: 'VALIDATION_FAILED', message: 'id: node 7 is not a cluster member' } })
+    const wasBanned = banned.delete(id)
+    return reply(200, { nodeId: id, wasBanned, unbannedAt: '2025-02-03T04:05:06.000Z' } satisfies UnbanDto)
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  url = server.url
 })
-after(() => new Promise<void>((r) => server.close(() => r())))
+after(() => server.close())
 
 test('nodes unban 5 posts to the node, says it was banned and when it was lifted; --json is the UnbanDto', async () => {
   const r = await runCommand(NodesUnban, ['--node', url, '5'])

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer, Server } from 'node:http'
-import { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, test } from 'node:test'
 import type { TokenDto } from '@tw/api'
 import { configFilePath, devnetTokenPath, resolveToken } from '../../shared/cli-config'
+import { JsonServer, reply, startJsonServer } from '../../testing/json-server'
 import { runCommand } from '../../testing/run-command'
 import Login from '../login'
 import KeysList from '../keys/list'
@@ -18,47 +17,38 @@ const ADMIN = 'tw_' + 'A'.repeat(43)
 const OTHER = 'tw_' + 'B'.repeat(43)
 const seen: (string | undefined)[] = []
 const tokens: TokenDto[] = [{ id: '0b6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b', name: 'bootstrap-admin', role: 'admin', createdAt: '2026-01-01T00:00:00Z', revokedAt: null, lastUsedAt: null }]
-let server: Server
+let server: JsonServer
 let url: string
 let home: string
 const saved = { ...process.env }
 
 before(async () => {
-  server = createServer((req, res) => {
-    const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(body))
+  server = await startJsonServer((req) => {
+    const auth = req.headers.authorization
+    seen.push(auth)
+    if (auth !== `Bearer ${ADMIN}`) return reply(401, { error: { code: 'UNAUTHORIZED', message: 'invalid or revoked token' } })
+    if (req.method === 'GET' && req.url === '/api/v1/cluster/status') return reply(200, { nodeId: 3 })
+    if (req.method === 'GET' && req.url === '/api/v1/keys') return reply(200, { keys: [] })
+    if (req.method === 'GET' && req.url === '/api/v1/tokens') return reply(200, { tokens })
+    if (req.method === 'POST' && req.url === '/api/v1/tokens') {
+      const b = req.body as { name: string; role: TokenDto['role'] }
+      const t: TokenDto = { id: '1c6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b', name: b.name, role: b.role, createdAt: '2026-01-02T00:00:00Z', revokedAt: null, lastUsedAt: null }
+      tokens.push(t)
+      return reply(201, { ...t, token: OTHER })
     }
-    let body = ''
-    req.on('data', (c) => (body += String(c)))
-    req.on('end', () => {
-      const auth = req.headers.authorization
-      seen.push(auth)
-      if (auth !== `Bearer ${ADMIN}`) return send(401, { error: { code: 'UNAUTHORIZED', message: 'invalid or revoked token' } })
-      if (req.method === 'GET' && req.url === '/api/v1/cluster/status') return send(200, { nodeId: 3 })
-      if (req.method === 'GET' && req.url === '/api/v1/keys') return send(200, { keys: [] })
-      if (req.method === 'GET' && req.url === '/api/v1/tokens') return send(200, { tokens })
-      if (req.method === 'POST' && req.url === '/api/v1/tokens') {
-        const b = JSON.parse(body) as { name: string; role: TokenDto['role'] }
-        const t: TokenDto = { id: '1c6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b', name: b.name, role: b.role, createdAt: '2026-01-02T00:00:00Z', revokedAt: null, lastUsedAt: null }
-        tokens.push(t)
-        return send(201, { ...t, token: OTHER })
-      }
-      const m = /^\/api\/v1\/tokens\/([^/]+)\/revoke$/.exec(req.url ?? '')
-      if (req.method === 'POST' && m) {
-        const t = tokens.find((x) => x.id === m[1])
-        if (!t) return send(404, { error: { code: 'NOT_FOUND', message: 'no token' } })
-        t.revokedAt = '2026-01-03T00:00:00Z'
-        return send(200, t)
-      }
-      send(404, { error: { code: 'NOT_FOUND', message: 'no such route' } })
-    })
+    const m = /^\/api\/v1\/tokens\/([^/]+)\/revoke$/.exec(req.url)
+    if (req.method === 'POST' && m) {
+      const t = tokens.find((x) => x.id === m[1])
+      if (!t) return reply(404, { error: { code: 'NOT_FOUND', message: 'no token' } })
+      t.revokedAt = '2026-01-03T00:00:00Z'
+      return reply(200, t)
+    }
+    return reply(404, { error: { code: 'NOT_FOUND', message: 'no such route' } })
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  url = server.url
 })
-after(() => {
-  server.close()
+after(async () => {
+  await server.close()
   process.env = saved
 })
 beforeEach(() => {
