@@ -49,8 +49,26 @@ const devnetSections = devnetDocs.map(({ f, doc }) => {
     ...rows,
     '',
     `Bare engine compared with: ${doc.bare ? `\`${doc.bare.file}\` (${doc.bare.mode}, ${doc.bare.bigint_backend}${doc.bare.reused ? ', reused from an earlier run' : ', run in the same benchmark'})` : 'none'}. ` +
-      `Peer: ${doc.peer ? `${doc.peer.library} ${doc.peer.version} (${doc.peer.licence}), ${doc.peer.api}; ${doc.peer.operations.map((o) => `${o.name} p50 ${fmt(o.p50_ms)} ms`).join(', ')}` : 'none'}.`,
+      // `peers` (FROST and ECDSA) since the ECDSA peer was added; older files have only `peer`.
+      `Peers: ${(() => {
+        const peers = doc.peers ?? (doc.peer ? [doc.peer] : [])
+        return peers.length ? peers.map((p) => `${p.library} ${p.version} (${p.licence}), ${p.api}; ${p.operations.map((o) => `${o.name} p50 ${fmt(o.p50_ms)} ms`).join(', ')}`).join('. ') : 'none'
+      })()}.`,
     '',
+    ...(doc.send_phases_p50_ms
+      ? (() => {
+          const kinds = Object.keys(doc.send_phases_p50_ms)
+          const names = Object.keys(doc.send_phases_p50_ms[kinds[0]] ?? {})
+          return [
+            "**Where a send's time goes** (p50 of each phase over the sequential sends, from each transaction's state history):",
+            '',
+            `| phase | ${kinds.join(' | ')} |`,
+            `|---|${kinds.map(() => '---:').join('|')}|`,
+            ...names.map((n) => `| ${n} | ${kinds.map((k) => fmt(doc.send_phases_p50_ms[k][n])).join(' | ')} |`),
+            '',
+          ]
+        })()
+      : []),
     '**Inputs per transaction** (Taproot, one send each):',
     '',
     '| inputs | send → broadcast ms | signing per signature ms (metric) | signing per transaction ms |',
