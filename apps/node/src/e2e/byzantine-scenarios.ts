@@ -166,7 +166,18 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
       done.votes.filter((v) => v.approve).map((v) => v.nodeId),
       [4, 5],
     )
-    const l = await waitBanned([4, 5])
+    await waitBanned([4, 5])
+    // A ban needs only the minimum of accusers; wait until every honest node's own check
+    // has reached the record too (node 1 may re-verify after the other two already banned).
+    const honestAccused = (l: ViolationListDto) =>
+      [4, 5].every((offender) => {
+        const v = l.violations.find((x) => x.type === 'minority_attack' && x.offender === offender)
+        return [1, 2, 3].every((a) => v?.accusers.includes(a))
+      })
+    const l = await until('every honest node accused both colluders', 60_000, async () => {
+      const list = await violations()
+      return honestAccused(list) ? list : null
+    })
     for (const offender of [4, 5]) {
       const v = l.violations.find((x) => x.type === 'minority_attack' && x.offender === offender)
       assert.ok(v && v.status === 'proven', `minority attack by ${offender} proven`)
