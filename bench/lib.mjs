@@ -20,6 +20,12 @@ export function stats(samples) {
   return { samples: samples.length, p50_ms: pct(samples, 50), p99_ms: pct(samples, 99), mean_ms: mean }
 }
 
+/** One operation of an in-process benchmark (all parties on one thread): stats, per-party p50, throughput. */
+export function opRow(name, parties, samples) {
+  const st = stats(samples)
+  return { name, parties, ...st, per_party_p50_ms: st.p50_ms / parties, throughput_per_s: 1000 / st.mean_ms }
+}
+
 /** Parses the Prometheus text format into [{ name, labels, value }]. */
 export function parseProm(text) {
   const out = []

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { now, stats } from './lib.mjs'
+import { now, opRow } from './lib.mjs'
 
 const N = 5
 const T = 4
@@ -143,10 +143,6 @@ export async function runEcdsaPeer({ quick }) {
     fullSamples.push(f)
   } while (signSamples.length < signMax && (signSamples.length < 3 || now() - signStart < signBudgetMs))
 
-  const row = (name, parties, s) => {
-    const st = stats(s)
-    return { name, parties, ...st, per_party_p50_ms: st.p50_ms / parties, throughput_per_s: 1000 / st.mean_ms }
-  }
   return {
     library: pkg.name,
     version: pkg.version,
@@ -160,10 +156,10 @@ export async function runEcdsaPeer({ quick }) {
     signatures_verified: verified,
     signatures_high_s: highS,
     operations: [
-      row('ecdsa keygen', N, keygenSamples),
-      row('ecdsa presignature', T, presigSamples),
-      row('ecdsa sign with presignature', T, signSamples),
-      row('ecdsa full sign', T, fullSamples),
+      opRow('ecdsa keygen', N, keygenSamples),
+      opRow('ecdsa presignature', T, presigSamples),
+      opRow('ecdsa sign with presignature', T, signSamples),
+      opRow('ecdsa full sign', T, fullSamples),
     ],
   }
 }

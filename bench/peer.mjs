@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { now, stats } from './lib.mjs'
+import { now, opRow } from './lib.mjs'
 
 const N = 5
 const T = 4
@@ -61,10 +61,6 @@ export async function runPeer({ quick }) {
   // The aggregate is a valid BIP340 signature under the group's x-only key (a sanity check, not timed).
   const groupKey = keys[0].public.commitments[0]
   const valid = F.verify(sig, msg, groupKey) && (groupKey.length === 33 ? schnorr.verify(sig, msg, groupKey.subarray(1)) : true)
-  const row = (name, parties, s) => {
-    const st = stats(s)
-    return { name, parties, ...st, per_party_p50_ms: st.p50_ms / parties, throughput_per_s: 1000 / st.mean_ms }
-  }
   return {
     library: '@noble/curves',
     version: pkg.version,
@@ -72,7 +68,7 @@ export async function runPeer({ quick }) {
     api: 'schnorr_FROST (RFC 9591, secp256k1 + BIP340/Taproot flavour); DKG.round1-3, commit, signShare, aggregate',
     method: 'all parties in one process and one thread (like the bare engine benchmark); 4-of-5; JIT warmed up by one DKG and one signing first',
     signature_valid: valid,
-    operations: [row('frost dkg', N, dkgSamples), row('frost sign', T, signSamples)],
+    operations: [opRow('frost dkg', N, dkgSamples), opRow('frost sign', T, signSamples)],
   }
 }
 

@@ -284,7 +284,7 @@ function engineBare() {
   const file = join(resultsDir, QUICK ? 'engine-bare-quick.json' : 'engine-bare.json')
   const aux = join(resultsDir, 'engine-aux-info.cache')
   // Quick mode, or --reuse-engine (the full bare benchmark costs about 15 minutes of CPU on two
-  // cores): the latest bare results on disk, full ones first.
+  // cores): the bare results on disk, this mode's file first, then the full one, then the quick one.
   const onDisk = [file, join(resultsDir, 'engine-bare.json'), join(resultsDir, 'engine-bare-quick.json')].find((f) => existsSync(f))
   if ((QUICK || flag('--reuse-engine')) && onDisk) {
     note(`bare engine: reused ${onDisk.slice(root.length)} (${QUICK ? 'quick mode' : '--reuse-engine'}: \`cargo bench\` not rerun; \`npm run bench\` reruns it)`)
