@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { buildUnsignedTransaction, deriveEcdsaChild, segwitAddress } from '@tw/bitcoin'
+import { BitcoinError, buildUnsignedTransaction, deriveEcdsaChild, segwitAddress } from '@tw/bitcoin'
 import type { SpendPolicy } from '../config/config'
 import { checkProposal, proposalHash, type PolicyContext } from './policy'
 import { planPresignatures } from './presignature.service'
+import { selectPreferringPresigned } from './send.service'
 import type { TxRecord } from './wallet.types'
 
 // A wallet key: BIP32 test vector 1's master public key and chain code (public data only).
@@ -121,5 +122,37 @@ describe('presignature planning', () => {
     const have = new Map([['0/0', 1]])
     assert.deepEqual(planPresignatures([[0, 0], [0, 1], [1, 0]], have, 4), [[0, 1], [1, 0], [0, 0], [0, 1]])
     assert.deepEqual(planPresignatures([], have, 3), [])
+  })
+})
+
+describe('coin selection with presignatures', () => {
+  const coin = (n: number, value: number) => ({ txid: String(n).repeat(64).slice(0, 64), vout: 0, value, keyType: 'segwit' as const, path: [0, n], scriptPubKey: p2wpkh(n) })
+  const p2wpkh = (n: number) => at([0, n]).scriptPubKey
+  const request = (utxos: ReturnType<typeof coin>[], amount: number) => ({
+    utxos,
+    outputs: [{ scriptPubKey: p2wpkh(99), value: amount }],
+    feeRate: 2,
+    change: { scriptPubKey: p2wpkh(98), keyType: 'segwit' as const, path: [1, 0] },
+  })
+  const presigned = (...ns: number[]) => (path: number[]) => ns.includes(path[1])
+  const spent = (s: { inputs: { path: number[] }[] }) => s.inputs.map((i) => i.path[1]).sort()
+
+  it('spends a coin that has a presignature when it pays for the request with no more inputs', () => {
+    const utxos = [coin(1, 200_000), coin(2, 200_000), coin(3, 50_000), coin(4, 40_000)]
+    assert.deepEqual(spent(selectPreferringPresigned(request(utxos, 10_000), presigned(3))), [3])
+    assert.deepEqual(spent(selectPreferringPresigned(request(utxos, 10_000), presigned(4))), [4])
+    assert.deepEqual(spent(selectPreferringPresigned(request(utxos, 100_000), presigned(1))), [1])
+  })
+
+  it('keeps the best selection over every coin when the presigned coins need more inputs or do not pay', () => {
+    const utxos = [coin(1, 200_000), coin(3, 50_000), coin(4, 40_000)]
+    // 3 + 4 would pay 60 000 with two inputs; coin 1 alone does it with one.
+    assert.deepEqual(spent(selectPreferringPresigned(request(utxos, 60_000), presigned(3, 4))), [1])
+    assert.deepEqual(spent(selectPreferringPresigned(request(utxos, 150_000), presigned(3, 4))), [1])
+    assert.deepEqual(spent(selectPreferringPresigned(request(utxos, 150_000), null)), [1])
+    assert.throws(
+      () => selectPreferringPresigned(request(utxos, 1_000_000), presigned(3)),
+      (err: unknown) => err instanceof BitcoinError && err.code === 'INSUFFICIENT_FUNDS' && /290000 sats available/.test(err.message),
+    )
   })
 })

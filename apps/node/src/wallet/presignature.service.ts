@@ -79,6 +79,16 @@ export class PresignatureService {
     return (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)).map((e) => e.value)
   }
 
+  /** Paths (`pathString`) with a ready presignature of `keyId` for the preferred signer set: coin selection prefers their coins. */
+  async readyPaths(keyId: string): Promise<Set<string>> {
+    const signers = this.preferredSigners().join(',')
+    const out = new Set<string>()
+    for (const p of await this.pool()) {
+      if (p.status === 'ready' && p.keyId === keyId && p.signers.join(',') === signers) out.add(pathString(p.path))
+    }
+    return out
+  }
+
   /** Queues `count` presignature jobs where coverage is thinnest (for the preferred set). */
   async generate(count: number, requested?: number[]): Promise<PresignatureJobsDto> {
     const key = await this.wallet.key('segwit')

@@ -8,6 +8,7 @@ import {
   parseAmountSats,
   selectCoins,
   type Selection,
+  type SelectionRequest,
 } from '@tw/bitcoin'
 import { createHash, randomUUID } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
@@ -18,9 +19,10 @@ import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { proposalHash } from './policy'
+import { PresignatureService } from './presignature.service'
 import { TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
-import { WalletKeys, type IdempotencyRecord, type TxRecord } from './wallet.types'
+import { pathString, WalletKeys, type IdempotencyRecord, type TxRecord } from './wallet.types'
 
 /** HTTP status of each bad-request code of coin selection and validation. */
 const STATUS_OF: Record<string, number> = {
@@ -39,6 +41,27 @@ function toRequestError(err: unknown): unknown {
     return new WalletRequestError(err.code as never, STATUS_OF[err.code], err.message, err.details)
   }
   return err
+}
+
+/**
+ * Coin selection that prefers coins with a ready presignature (`presigned(path)`): when those
+ * alone pay for the request with no more inputs than the best selection over every coin, the
+ * spend takes the fast signing path (milliseconds instead of seconds of full threshold
+ * signing) at no extra fee; otherwise the best selection over every coin stands, and so does
+ * its error.
+ */
+export function selectPreferringPresigned(req: SelectionRequest, presigned: ((path: number[]) => boolean) | null): Selection {
+  const best = selectCoins(req)
+  if (!presigned || best.inputs.every((u) => presigned(u.path))) return best
+  const covered = req.utxos.filter((u) => presigned(u.path))
+  if (covered.length === 0) return best
+  try {
+    const fast = selectCoins({ ...req, utxos: covered })
+    return fast.inputs.length <= best.inputs.length ? fast : best
+  } catch (err) {
+    if (err instanceof BitcoinError) return best
+    throw err
+  }
 }
 
 /** Coin selections tried when concurrent sends keep taking the chosen coins first. */
@@ -62,6 +85,7 @@ export class SendService {
     private readonly store: TxStore,
     private readonly audit: AuditService,
     private readonly drill: DrillService,
+    private readonly presignatures: PresignatureService,
   ) {}
 
   async create(body: SendRequest, idempotencyKey: string | null): Promise<{ tx: TransactionDto; created: boolean }> {
@@ -176,26 +200,30 @@ export class SendService {
     for (let attempt = 0; attempt < PROPOSE_ATTEMPTS; attempt++) {
       // After a lost race, a short random pause so that the racers do not collide again.
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt))
-      const [utxos, locks, tip, index] = await Promise.all([
+      const [utxos, locks, tip, index, presigned] = await Promise.all([
         this.wallet.utxos(key),
         this.wallet.reservations(),
         chain.tipHeight(),
         this.etcd.get<{ next: number }>(indexKey),
+        type === 'segwit' ? this.presignatures.readyPaths(key.keyId) : null,
       ])
       const spendable = utxos.filter((u) => u.confirmed && !locks.has(`${u.txid}:${u.vout}`))
       // The next change address, taken in the same etcd transaction as the coins: a refused
       // request uses up no address index either.
       const changePath = [1, index?.value.next ?? 0]
       const change = this.wallet.derive(key, changePath)
-      const selection: Selection = selectCoins({
-        utxos: spendable,
-        outputs: [{ scriptPubKey: toScript, value: req.amountSats }],
-        feeRate,
-        change: { scriptPubKey: change.scriptPubKey, keyType: type, path: changePath },
-        minFeeRate: this.config.policy.minFeeRate,
-        maxFeeRate: this.config.policy.maxFeeRate,
-        maxFeeSats: this.config.policy.maxFeeSats,
-      })
+      const selection: Selection = selectPreferringPresigned(
+        {
+          utxos: spendable,
+          outputs: [{ scriptPubKey: toScript, value: req.amountSats }],
+          feeRate,
+          change: { scriptPubKey: change.scriptPubKey, keyType: type, path: changePath },
+          minFeeRate: this.config.policy.minFeeRate,
+          maxFeeRate: this.config.policy.maxFeeRate,
+          maxFeeSats: this.config.policy.maxFeeSats,
+        },
+        presigned && ((path) => presigned.has(pathString(path))),
+      )
       // The payment first, change (if any) second: voters check exactly this shape.
       const outs = [...selection.outputs].sort((a, b) => Number(a.isChange) - Number(b.isChange))
       const unsignedTx = buildUnsignedTransaction({
