@@ -381,9 +381,11 @@ async function main() {
   await b.mine()
   const m1 = await b.scrape()
 
-  // Presignature generation: count = every uncovered spendable coin + the next receive and change address.
+  // Presignature generation: count = every uncovered spendable coin (quick mode: only as many as
+  // the fast sends spend; coin selection prefers presigned coins) + the next receive and change address.
   const st0 = await b.api.presignatureStatus()
-  const count = Math.max(1, st0.coverage.utxos - st0.coverage.covered) + 2
+  const uncovered = Math.max(1, st0.coverage.utxos - st0.coverage.covered)
+  const count = (QUICK ? Math.min(uncovered, nFast) : uncovered) + 2
   log(`presignatures: POST count=${count} (coverage ${st0.coverage.covered}/${st0.coverage.utxos})`)
   const readyBefore = Object.values(st0.ready).reduce((x, y) => x + y, 0)
   const tp = now()
@@ -623,7 +625,7 @@ async function main() {
       'Sends: POST /api/v1/transactions (fee rate 1 sat/vB, one output to an address outside the wallet), then GET /api/v1/transactions/:id every 20 ms until state broadcast; the latency runs from the request to the broadcast as the transaction’s history records it (the leader’s clock, on this same machine), so the polling interval is not counted.',
       'Signing per signature: the nodes’ own histogram mpc_signature_duration_seconds (signing start → signature, quorum check included, divided by the inputs), scraped from every node before and after.',
       'Voting round: the fourth approving signed vote’s votedAt minus the transaction’s createdAt.',
-      'Presignatures: POST /api/v1/presignatures for every uncovered coin plus the next receive and change address, timed until none is generating.',
+      'Presignatures: POST /api/v1/presignatures for every uncovered coin (quick mode: as many as the fast sends spend, since coin selection prefers presigned coins) plus the next receive and change address, timed until none is generating.',
       'Concurrency and inputs per transaction use Taproot (FROST) so they stay quick; memory is VmRSS of each node process from /proc.',
       'cluster ÷ bare divides the cluster p50 by the bare engine p50 (all parties on one thread, so the bare figure is the CPU time of all parties together); ÷ peer divides by the peer library’s p50 measured the same way.',
       'Figures are taken on whatever else the machine is doing (see load_average); they are not final.',
