@@ -284,11 +284,23 @@ function engineBare() {
   const file = join(resultsDir, QUICK ? 'engine-bare-quick.json' : 'engine-bare.json')
   const aux = join(resultsDir, 'engine-aux-info.cache')
   // Quick mode, or --reuse-engine (the full bare benchmark costs about 15 minutes of CPU on two
-  // cores): the bare results on disk, this mode's file first, then the full one, then the quick one.
-  const onDisk = [file, join(resultsDir, 'engine-bare.json'), join(resultsDir, 'engine-bare-quick.json')].find((f) => existsSync(f))
+  // cores): the bare results on disk, those recorded on this machine's CPU model first; among
+  // equals this mode's file first, then the full one, then the quick one.
+  const cpu = machineInfo(root).cpu_model
+  const candidates = [...new Set([file, join(resultsDir, 'engine-bare.json'), join(resultsDir, 'engine-bare-quick.json')])].filter((f) => existsSync(f))
+  const onThisCpu = (f) => {
+    try {
+      return String(JSON.parse(readFileSync(f, 'utf8')).machine ?? '').includes(cpu)
+    } catch {
+      return false
+    }
+  }
+  const onDisk = candidates.find(onThisCpu) ?? candidates[0]
   if ((QUICK || flag('--reuse-engine')) && onDisk) {
-    note(`bare engine: reused ${onDisk.slice(root.length)} (${QUICK ? 'quick mode' : '--reuse-engine'}: \`cargo bench\` not rerun; \`npm run bench\` reruns it)`)
-    return { file: onDisk.slice(root.length), reused: true, doc: JSON.parse(readFileSync(onDisk, 'utf8')) }
+    const doc = JSON.parse(readFileSync(onDisk, 'utf8'))
+    const where = onThisCpu(onDisk) ? 'this CPU model' : `another machine: ${doc.machine}; the ratios compare machines`
+    note(`bare engine: reused ${onDisk.slice(root.length)}, recorded on ${where} (${QUICK ? 'quick mode' : '--reuse-engine'}: \`cargo bench\` not rerun; \`npm run bench\` reruns it)`)
+    return { file: onDisk.slice(root.length), reused: true, doc }
   }
   if (flag('--no-engine')) {
     note('bare engine: skipped (--no-engine)')
