@@ -23,6 +23,8 @@ export interface ChainTxStatus {
 export interface ChainBackend {
   readonly url: string
   tipHeight(): Promise<number>
+  /** The tip block's hash: it changes with every new block and every reorganisation. */
+  tipHash(): Promise<string>
   utxos(address: string): Promise<ChainUtxo[]>
   txStatus(txid: string): Promise<ChainTxStatus>
   /** Broadcasts raw hex; resolves to the txid. Throws {@link ChainRejectedError} when the chain refuses it. */
@@ -71,6 +73,12 @@ export class EsploraClient implements ChainBackend {
     const h = Number(text)
     if (!Number.isInteger(h) || h < 0) throw new ChainUnavailableError(`chain answered a bad tip height: ${text.slice(0, 40)}`)
     return h
+  }
+
+  async tipHash(): Promise<string> {
+    const text = (await this.call('GET', '/blocks/tip/hash')).trim()
+    if (!/^[0-9a-f]{64}$/.test(text)) throw new ChainUnavailableError(`chain answered a bad tip hash: ${text.slice(0, 70)}`)
+    return text
   }
 
   async utxos(address: string): Promise<ChainUtxo[]> {

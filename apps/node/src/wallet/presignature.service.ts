@@ -64,7 +64,7 @@ export class PresignatureService {
 
   /** Paths that should have a presignature ready: spendable coins, then the next receive and change addresses. */
   private async targets(key: WalletKey): Promise<{ utxoPaths: number[][]; all: number[][] }> {
-    const [utxos, locks, issued] = await Promise.all([this.wallet.utxos(key), this.wallet.reservations(), this.wallet.issued(key.keyId)])
+    const [utxos, locks, issued] = await Promise.all([this.wallet.confirmedUtxos(key), this.wallet.reservations(), this.wallet.issued(key.keyId)])
     const spendable = utxos.filter((u) => !locks.has(`${u.txid}:${u.vout}`))
     const utxoPaths = spendable.map((u) => u.path)
     const look = this.config.presignatures.lookahead

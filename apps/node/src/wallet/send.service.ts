@@ -201,7 +201,7 @@ export class SendService {
       // After a lost race, a short random pause so that the racers do not collide again.
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt))
       const [utxos, locks, tip, index, presigned] = await Promise.all([
-        this.wallet.utxos(key),
+        this.wallet.confirmedUtxos(key),
         this.wallet.reservations(),
         chain.tipHeight(),
         this.etcd.get<{ next: number }>(indexKey),

@@ -23,6 +23,16 @@ const DERIVED_CACHE_MAX = 100_000
 /** Address lookups in flight at once during a UTXO sync. */
 const SYNC_CONCURRENCY = 16
 
+/** Paths of the addresses issued from `from` (receive, change counts) up to `to`. */
+function issuedPaths(from: [number, number], to: [number, number]): number[][] {
+  const paths: number[][] = []
+  for (let i = from[0]; i < to[0]; i++) paths.push([0, i])
+  for (let i = from[1]; i < to[1]; i++) paths.push([1, i])
+  return paths
+}
+
+const byOutpoint = (a: { txid: string; vout: number }, b: { txid: string; vout: number }) => (a.txid === b.txid ? a.vout - b.vout : a.txid.localeCompare(b.txid))
+
 /** An active key as the wallet uses it. */
 export interface WalletKey {
   keyId: string
@@ -46,6 +56,8 @@ export interface WalletUtxo extends Utxo {
 @Injectable()
 export class WalletService {
   private readonly derived = new Map<string, { address: string; scriptPubKey: Uint8Array }>()
+  /** Per key id: the confirmed coins at one tip and the address counts they cover. */
+  private readonly confirmed = new Map<string, { tip: string; issued: [number, number]; utxos: WalletUtxo[] }>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -133,11 +145,33 @@ export class WalletService {
 
   /** Every coin the chain reports for the key's issued addresses. */
   async utxos(key: WalletKey): Promise<WalletUtxo[]> {
+    return this.scan(key, issuedPaths([0, 0], await this.issued(key.keyId)))
+  }
+
+  /**
+   * The key's confirmed coins, synced incrementally: the whole set of issued addresses is
+   * asked again only when the chain's tip changes (nothing confirms between blocks); at the
+   * same tip only the addresses issued since are asked. A coin the wallet itself spends stays
+   * reserved (`/tw/utxo-locks/`) until its spend confirms, which is a new tip, so a coin
+   * remembered here is never offered twice. A reorganisation changes the tip hash too.
+   */
+  async confirmedUtxos(key: WalletKey): Promise<WalletUtxo[]> {
+    const [tip, issued] = await Promise.all([this.chain().tipHash(), this.issued(key.keyId)])
+    const known = this.confirmed.get(key.keyId)
+    // The tip read before the scan: if a block lands during it, the next call scans again.
+    const since: [number, number] = known?.tip === tip ? known.issued : [0, 0]
+    const fresh = (await this.scan(key, issuedPaths(since, issued))).filter((u) => u.confirmed)
+    const entry = known?.tip === tip ? known : { tip, issued, utxos: [] as WalletUtxo[] }
+    const seen = new Set(entry.utxos.map((u) => `${u.txid}:${u.vout}`))
+    entry.utxos = [...entry.utxos, ...fresh.filter((u) => !seen.has(`${u.txid}:${u.vout}`))].sort(byOutpoint)
+    entry.issued = [Math.max(entry.issued[0], issued[0]), Math.max(entry.issued[1], issued[1])]
+    this.confirmed.set(key.keyId, entry)
+    return entry.utxos
+  }
+
+  /** What the chain reports for the addresses at `paths`, a few requests at a time. */
+  private async scan(key: WalletKey, paths: number[][]): Promise<WalletUtxo[]> {
     const chain = this.chain()
-    const [receive, change] = await this.issued(key.keyId)
-    const paths: number[][] = []
-    for (let i = 0; i < receive; i++) paths.push([0, i])
-    for (let i = 0; i < change; i++) paths.push([1, i])
     const out: WalletUtxo[] = []
     // A few requests at a time: enough to be quick, few enough not to hammer a public Esplora.
     for (let i = 0; i < paths.length; i += SYNC_CONCURRENCY) {
@@ -151,7 +185,7 @@ export class WalletService {
       )
       for (const f of found) out.push(...f)
     }
-    return out.sort((a, b) => (a.txid === b.txid ? a.vout - b.vout : a.txid.localeCompare(b.txid)))
+    return out.sort(byOutpoint)
   }
 
   /** Outpoints reserved by sends in flight (`txid:vout` → transaction id). */
