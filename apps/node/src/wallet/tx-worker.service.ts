@@ -59,6 +59,8 @@ export class TxWorkerService {
   private readonly minorityChecked = new Set<string>()
   /** Transaction ids named by watch events since the last step. */
   private readonly touched = new Set<string>()
+  /** Transaction ids whose votes changed since the last step (their double-vote check is due). */
+  private readonly votesTouched = new Set<string>()
   /** Unfinished transactions at the last step: one that leaves the set is read once more (its final state). */
   private activeIds = new Set<string>()
   private lastFullScan = 0
@@ -89,6 +91,7 @@ export class TxWorkerService {
       await this.etcd
         .watchPrefix(prefix, (key) => {
           if (prefix !== WalletKeys.presigs) this.touched.add(key.slice(prefix.length).split('/')[0])
+          if (prefix === WalletKeys.votesAll) this.votesTouched.add(key.slice(prefix.length).split('/')[0])
           this.reconciler.kick()
         })
         .catch(() => undefined)
@@ -102,6 +105,11 @@ export class TxWorkerService {
 
   private async step(): Promise<void> {
     if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
+    // Votes are checked for equivocation when they change, and all of them on a full scan
+    // (a watch event lost to a reconnect is caught there).
+    const votesDue = new Set(this.votesTouched)
+    this.votesTouched.clear()
+    const full = Date.now() - this.lastFullScan > FULL_SCAN_MS
     const txs = await this.read()
     const dayAgo = Date.now() - 24 * 3600_000
     for (const tx of txs) {
@@ -109,7 +117,7 @@ export class TxWorkerService {
     }
     for (const [id, t] of this.ledger) if (Date.parse(t.createdAt) <= dayAgo) this.ledger.delete(id)
     // Independent transactions are handled side by side (a vote's chain lookups do not hold up a signing).
-    await Promise.all(txs.map((tx) => this.handle(tx)))
+    await Promise.all(txs.map((tx) => this.handle(tx, full || votesDue.has(tx.id))))
     await this.maybePresign()
   }
 
@@ -131,7 +139,7 @@ export class TxWorkerService {
     return [...active, ...finished.flatMap((e) => (e ? [e.value] : []))]
   }
 
-  private async handle(tx: TxRecord): Promise<void> {
+  private async handle(tx: TxRecord, checkVotes: boolean): Promise<void> {
     try {
       // The vote and the signing are what the spend waits for: they go first, the
       // bookkeeping (mirror, evidence checks) after.
@@ -141,7 +149,7 @@ export class TxWorkerService {
         this.mirrored.set(tx.id, tx.state)
         void this.store.mirror(tx)
       }
-      await this.watchVotes(tx)
+      if (checkVotes) await this.watchVotes(tx)
       if (tx.state === 'rejected') await this.checkMinority(tx)
     } catch (err) {
       this.log.warn(`transaction ${tx.id} (${tx.state}): ${errorMessage(err)}`)
