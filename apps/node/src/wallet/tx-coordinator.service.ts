@@ -33,6 +33,8 @@ const MAX_ATTEMPTS = 3
 const REFUSALS = ['NO_QUORUM', 'NOT_APPROVED', 'MISSED']
 /** A presignature job with missing results after this long is burned. */
 const PRESIG_DEADLINE_MS = 10 * 60_000
+/** A broadcast transaction's status is asked at least this often even at the same chain tip. */
+const RECHECK_MS = 30_000
 
 /**
  * The leader's half of a spend (DESIGN §5 steps 3–5), every write fenced on its term so a
@@ -53,6 +55,10 @@ export class TxCoordinatorService {
   private readonly reconciler = new Reconciler('TxCoordinator', 1000, () => this.step())
   /** The term whose start-up scan of every transaction (index back-fill) is done. */
   private indexedTerm: string | null = null
+  /** Per broadcast transaction: the chain tip at its last status check, and when. */
+  private readonly tracked = new Map<string, { tip: string; at: number }>()
+  /** The chain tip, read at most once per step (only when a transaction is broadcast). */
+  private stepTip: Promise<string | null> | null = null
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -83,9 +89,13 @@ export class TxCoordinatorService {
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
     if (!term) return
     if (this.indexedTerm !== term) await this.indexActive(term)
+    this.stepTip = null
     // Transactions are independent (every write is fenced and compare-and-swapped), so they
     // advance side by side: one slow chain call or signer does not hold up the others.
-    await Promise.all((await this.store.active()).map((entry) => this.follow(term, entry)))
+    const active = await this.store.active()
+    const ids = new Set(active.map((e) => e.value.id))
+    for (const id of this.tracked.keys()) if (!ids.has(id)) this.tracked.delete(id)
+    await Promise.all(active.map((entry) => this.follow(term, entry)))
     await this.settlePresignatures(term)
   }
 
@@ -352,10 +362,20 @@ export class TxCoordinatorService {
     }
   }
 
+  /**
+   * A broadcast transaction's confirmations change only with the chain's tip: its status is
+   * asked again when the tip moved, or every {@link RECHECK_MS} (to re-announce it if a
+   * mempool dropped it), not on every step.
+   */
   private async track(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
     const tx = entry.value
     const chain = this.wallet.chain()
+    const tip = await (this.stepTip ??= chain.tipHash().catch(() => null))
+    const last = this.tracked.get(tx.id)
+    if (tip !== null && last?.tip === tip && Date.now() - last.at < RECHECK_MS) return
     const status = await chain.txStatus(tx.txid!)
+    // The tip was read before the status: if a block landed in between, the next check sees a new tip.
+    if (tip !== null) this.tracked.set(tx.id, { tip, at: Date.now() })
     if (!status.found) {
       await chain.broadcast(tx.signedTx!).catch(() => undefined) // dropped from a mempool: re-announce
       return
