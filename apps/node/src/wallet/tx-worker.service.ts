@@ -143,7 +143,9 @@ export class TxWorkerService {
     try {
       // The vote and the signing are what the spend waits for: they go first, the
       // bookkeeping (mirror, evidence checks) after.
-      if (tx.state === 'voting') await this.vote(tx)
+      // Still while approved: the leader waits a moment (VOTE_GRACE_MS) for a late approval
+      // that completes a signer set holding presignatures.
+      if (tx.state === 'voting' || tx.state === 'approved') await this.vote(tx)
       if (tx.state === 'signing') await this.maybeSign(tx)
       if (this.mirrored.get(tx.id) !== tx.state) {
         this.mirrored.set(tx.id, tx.state)
