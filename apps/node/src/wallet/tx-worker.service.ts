@@ -90,8 +90,9 @@ export class TxWorkerService {
     for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.votesAll, WalletKeys.presigs]) {
       await this.etcd
         .watchPrefix(prefix, (key) => {
-          if (prefix !== WalletKeys.presigs) this.touched.add(key.slice(prefix.length).split('/')[0])
-          if (prefix === WalletKeys.votesAll) this.votesTouched.add(key.slice(prefix.length).split('/')[0])
+          const txId = key.slice(prefix.length).split('/')[0]
+          if (prefix !== WalletKeys.presigs) this.touched.add(txId)
+          if (prefix === WalletKeys.votesAll) this.votesTouched.add(txId)
           this.reconciler.kick()
         })
         .catch(() => undefined)
@@ -109,8 +110,7 @@ export class TxWorkerService {
     // (a watch event lost to a reconnect is caught there).
     const votesDue = new Set(this.votesTouched)
     this.votesTouched.clear()
-    const full = Date.now() - this.lastFullScan > FULL_SCAN_MS
-    const txs = await this.read()
+    const { txs, full } = await this.read()
     const dayAgo = Date.now() - 24 * 3600_000
     for (const tx of txs) {
       if (Date.parse(tx.createdAt) > dayAgo) this.ledger.set(tx.id, { createdAt: tx.createdAt, amountSats: tx.amountSats, state: tx.state })
@@ -121,22 +121,22 @@ export class TxWorkerService {
     await this.maybePresign()
   }
 
-  /** The transactions this step looks at: the unfinished ones and those watch events named (all of them now and then). */
-  private async read(): Promise<TxRecord[]> {
+  /** The transactions this step looks at: the unfinished ones and those watch events named (all of them now and then: `full`). */
+  private async read(): Promise<{ txs: TxRecord[]; full: boolean }> {
     const touched = [...this.touched]
     this.touched.clear()
     if (Date.now() - this.lastFullScan > FULL_SCAN_MS) {
       const all = await this.store.list()
       this.lastFullScan = Date.now()
       this.activeIds = new Set(all.filter((t) => !TERMINAL_STATES.includes(t.state)).map((t) => t.id))
-      return all
+      return { txs: all, full: true }
     }
     const active = (await this.store.active()).map((e) => e.value)
     const ids = new Set(active.map((t) => t.id))
     const others = [...new Set([...this.activeIds, ...touched])].filter((id) => !ids.has(id))
     this.activeIds = ids
     const finished = await Promise.all(others.map((id) => this.store.get(id)))
-    return [...active, ...finished.flatMap((e) => (e ? [e.value] : []))]
+    return { txs: [...active, ...finished.flatMap((e) => (e ? [e.value] : []))], full: false }
   }
 
   private async handle(tx: TxRecord, checkVotes: boolean): Promise<void> {
