@@ -207,7 +207,7 @@ export class SendService {
         this.etcd.get<{ next: number }>(indexKey),
         type === 'segwit' ? this.presignatures.readyPaths(key.keyId) : null,
       ])
-      const spendable = utxos.filter((u) => u.confirmed && !locks.has(`${u.txid}:${u.vout}`))
+      const spendable = utxos.filter((u) => !locks.has(`${u.txid}:${u.vout}`))
       // The next change address, taken in the same etcd transaction as the coins: a refused
       // request uses up no address index either.
       const changePath = [1, index?.value.next ?? 0]
