@@ -254,7 +254,7 @@ export interface PresignatureStatusDto {
 
 // ------------------------------------------------------------------ Byzantine
 
-export type ViolationType = 'double_vote' | 'invalid_signature' | 'minority_attack' | 'protocol_violation'
+export type ViolationType = 'double_vote' | 'invalid_signature' | 'minority_attack' | 'protocol_violation' | 'invalid_decision'
 
 /** One accusation against a node, with what proves it (`GET /api/v1/byzantine/violations`). */
 export interface ViolationDto {

@@ -246,7 +246,7 @@ export class PresignatureStatusDoc implements PresignatureStatusDto {
   @ApiProperty({ type: CoverageDoc }) coverage!: CoverageDoc
 }
 
-const VIOLATION_TYPES = ['double_vote', 'invalid_signature', 'minority_attack', 'protocol_violation']
+const VIOLATION_TYPES = ['double_vote', 'invalid_signature', 'minority_attack', 'protocol_violation', 'invalid_decision']
 
 export class ViolationDoc implements ViolationDto {
   @ApiProperty() id!: string

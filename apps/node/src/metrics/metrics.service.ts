@@ -56,6 +56,12 @@ export class MetricsService {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   })
+  readonly signingRefused = new Counter({
+    name: 'mpc_signing_refused_total',
+    help: 'Signing attempts this node refused (proposal changed in etcd, not approved, finished, no quorum, restarted)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  })
   readonly dkgJobs = new Counter({
     name: 'mpc_dkg_jobs_total',
     help: 'DKG runs on this node by protocol and outcome',

@@ -24,7 +24,7 @@ describe('migrations', () => {
         }[]).map((r) => r.tablename)
 
       const applied = await ds.runMigrations({ transaction: 'each' })
-      assert.equal(applied.length, 2)
+      assert.equal(applied.length, 3)
       assert.deepEqual(await tables(), TABLES)
       assert.equal(await ds.showMigrations(), false, 'nothing pending after up')
       const role = await ds.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tw_app'`)
@@ -34,6 +34,13 @@ describe('migrations', () => {
       )
       assert.deepEqual(priv[0], { t: false, u: false, i: true })
 
+      // The violation types: invalid_decision (a leader's faulty signed decision) is accepted, then gone after down.
+      const violation = (type: string) =>
+        ds.query(`INSERT INTO byzantine_violations (node_id, offender_node_id, type, evidence) VALUES (1, 2, $1, '{}'::jsonb)`, [type])
+      await violation('invalid_decision')
+      await assert.rejects(violation('bogus'), /byzantine_violations_type_check/)
+      await ds.undoLastMigration({ transaction: 'each' })
+      await assert.rejects(violation('invalid_decision'), /byzantine_violations_type_check/)
       await ds.undoLastMigration({ transaction: 'each' })
       assert.deepEqual(await tables(), TABLES.filter((t) => t !== 'api_tokens'))
       await ds.undoLastMigration({ transaction: 'each' })

@@ -4,9 +4,12 @@ import type { BitcoinNetwork, SpendPolicy } from '../config/config'
 import { canonicalJson } from '../common/canonical-json'
 import type { TxRecord } from './wallet.types'
 
-/** The part of a proposal votes are about; its hash is what every vote signs. */
-export function proposalHash(tx: Pick<TxRecord, 'id' | 'keyId' | 'type' | 'to' | 'amountSats' | 'unsignedTx' | 'inputs' | 'outputs'>): string {
-  const body = {
+/** The part of a proposal votes are about: everything the transaction and its sighashes depend on. */
+export type ProposalBody = Pick<TxRecord, 'id' | 'keyId' | 'type' | 'to' | 'amountSats' | 'unsignedTx' | 'inputs' | 'outputs'>
+
+/** The proposal body of `tx` (only the fields its hash covers). */
+export function proposalBody(tx: ProposalBody): ProposalBody {
+  return {
     id: tx.id,
     keyId: tx.keyId,
     type: tx.type,
@@ -16,7 +19,11 @@ export function proposalHash(tx: Pick<TxRecord, 'id' | 'keyId' | 'type' | 'to' |
     inputs: tx.inputs,
     outputs: tx.outputs,
   }
-  return createHash('sha256').update(canonicalJson(body)).digest('hex')
+}
+
+/** sha256 of the canonical proposal body: what every vote signs. */
+export function proposalHash(tx: ProposalBody): string {
+  return createHash('sha256').update(canonicalJson(proposalBody(tx))).digest('hex')
 }
 
 /** What a voter knows independently of the proposer. */

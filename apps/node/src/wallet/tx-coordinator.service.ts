@@ -11,13 +11,18 @@ import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { ChainRejectedError } from '../chain/chain.client'
+import { NodeIdentityService } from '../byzantine/identity.service'
+import { attemptBody } from './leader-decision'
+import { proposalHash } from './policy'
 import { TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
+  isSigningRefusal,
   TERMINAL_STATES,
   WalletKeys,
   type PresigRecord,
   type PresigResult,
+  type SignedVote,
   type SigningAttempt,
   type SigningResult,
   type TxRecord,
@@ -29,8 +34,6 @@ const VOTING_DEADLINE_MS = 5 * 60_000
 const VOTE_GRACE_MS = 3000
 /** Signing attempts per transaction before it fails. */
 const MAX_ATTEMPTS = 3
-/** Signing results meaning "this signer did not start the session". */
-const REFUSALS = ['NO_QUORUM', 'NOT_APPROVED', 'MISSED']
 /** A presignature job with missing results after this long is burned. */
 const PRESIG_DEADLINE_MS = 10 * 60_000
 /** A broadcast transaction's status is asked at least this often even at the same chain tip. */
@@ -68,6 +71,7 @@ export class TxCoordinatorService {
     private readonly store: TxStore,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
+    private readonly identity: NodeIdentityService,
   ) {}
 
   async start(): Promise<void> {
@@ -180,11 +184,12 @@ export class TxCoordinatorService {
 
   /** The transaction's votes, read once: who voted at all, and who approved or rejected with a valid signature. */
   private async ballots(tx: TxRecord): Promise<Ballots> {
-    const b: Ballots = { voted: new Set(), approvers: [], rejecters: [] }
+    const b: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [] }
     for (const v of await this.store.votes(tx.id)) {
       b.voted.add(v.payload.nodeId)
       if (!(await this.store.voteValid(v, tx))) continue
       ;(v.payload.approve ? b.approvers : b.rejecters).push(v.payload.nodeId)
+      if (v.payload.approve) b.approvals.push(v)
     }
     return b
   }
@@ -218,6 +223,11 @@ export class TxCoordinatorService {
 
   private async startAttempt(term: string, entry: EtcdEntry<TxRecord>, exclude: number[], read?: Ballots): Promise<void> {
     const tx = entry.value
+    if (proposalHash(tx) !== tx.proposalHash) {
+      // Rewritten in etcd after the votes: no honest signer would sign it; nothing to decide.
+      this.log.error(`transaction ${tx.id}: its record no longer matches its proposal hash; no signing attempt`)
+      return
+    }
     const ballots = read ?? (await this.ballots(tx))
     const eligible = this.eligibleSigners(ballots, exclude)
     if (eligible.length < this.config.threshold) {
@@ -248,7 +258,21 @@ export class TxCoordinatorService {
     const unchanged: [string, string][] = picks.map((p) => [p.key, p.modRevision])
     const puts: [string, unknown][] = picks.map((p) => [p.key, { ...p.value, status: 'allocated', txId: tx.id }])
     const mode: SigningAttempt['mode'] = tx.type === 'taproot' ? 'frost' : picks.length ? 'presignature' : 'full'
-    const record: SigningAttempt = { txId: tx.id, attempt, signers, mode, presignatures, createdAt: new Date().toISOString(), term }
+    // Signed by this leader with the approvals it decided on: signers check it, and a faulty
+    // one is evidence against this node.
+    const body: SigningAttempt = {
+      txId: tx.id,
+      attempt,
+      signers,
+      mode,
+      presignatures,
+      createdAt: new Date().toISOString(),
+      term,
+      proposalHash: tx.proposalHash,
+      leader: this.config.nodeId,
+      approvals: ballots.approvals.filter((v) => signers.includes(v.payload.nodeId)),
+    }
+    const record: SigningAttempt = { ...body, signature: this.identity.sign(attemptBody(body)) }
     await this.transition(
       term,
       entry,
@@ -301,7 +325,7 @@ export class TxCoordinatorService {
     }
     // A signer that refused to start (it does not see the quorum, or did not approve) will
     // never join: the others would only time out, so start the next attempt without it now.
-    const refusals = failures.filter((f) => REFUSALS.includes(f.code))
+    const refusals = failures.filter((f) => isSigningRefusal(f.code))
     if (refusals.length > 0) {
       return this.failAttempt(term, entry, attempt, refusals[0].code, `node ${refusals[0].nodeId}: ${refusals[0].error}`, refusals.map((f) => f.nodeId))
     }
@@ -417,6 +441,8 @@ interface Ballots {
   /** Nodes with a validly signed approval / rejection of exactly this proposal. */
   approvers: number[]
   rejecters: number[]
+  /** The valid signed approvals themselves (an attempt carries those of its signers). */
+  approvals: SignedVote[]
 }
 
 /** Every `t`-subset of `ids` (sorted), in lexicographic order. */

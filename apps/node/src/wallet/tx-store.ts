@@ -123,7 +123,7 @@ export class TxStore {
   }
 
   /** Whether `vote` is signed by the node it names, for exactly `record`. */
-  async voteValid(vote: SignedVote, record: TxRecord): Promise<boolean> {
+  async voteValid(vote: SignedVote, record: Pick<TxRecord, 'id' | 'proposalHash'>): Promise<boolean> {
     if (vote.payload.txId !== record.id || vote.payload.proposalHash !== record.proposalHash) return false
     return this.identity.verify(vote.payload.nodeId, vote.payload, vote.signature)
   }

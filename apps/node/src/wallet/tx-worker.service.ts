@@ -16,12 +16,16 @@ import { EngineRepository, engineErrorCode } from '../engine/engine.repository'
 import { MetricsService } from '../metrics/metrics.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { VoteEntity, VotingRoundEntity } from '../persistence/entities'
-import { checkProposal, type Verdict } from './policy'
+import { ApprovalLedger, type ApprovalEntry } from './approval-ledger'
+import { attemptBody, attemptFault } from './leader-decision'
+import { checkProposal, proposalHash, type ProposalBody, type Verdict } from './policy'
 import { mirrorRowId, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
+  isSigningRefusal,
   TERMINAL_STATES,
   WalletKeys,
+  type SigningRefusal,
   type PresigRecord,
   type PresigResult,
   type SignedVote,
@@ -80,8 +84,10 @@ export class TxWorkerService {
     private readonly identity: NodeIdentityService,
     private readonly byzantine: ByzantineService,
     private readonly drill: DrillService,
+    private readonly approvals: ApprovalLedger,
   ) {
     this.byzantine.registerVerifier('minority_attack', (v) => this.verifyMinority(v))
+    this.byzantine.registerVerifier('invalid_decision', (v) => this.verifyDecision(v))
   }
 
   async start(): Promise<void> {
@@ -145,8 +151,10 @@ export class TxWorkerService {
       // bookkeeping (mirror, evidence checks) after.
       // Still while approved: the leader waits a moment (VOTE_GRACE_MS) for a late approval
       // that completes a signer set holding presignatures.
-      if (tx.state === 'voting' || tx.state === 'approved') await this.vote(tx)
+      // While signing too, so that a vote key deleted under a running spend is published again.
+      if (tx.state === 'voting' || tx.state === 'approved' || (tx.state === 'signing' && this.approvals.get(tx.id))) await this.vote(tx)
       if (tx.state === 'signing') await this.maybeSign(tx)
+      if (TERMINAL_STATES.includes(tx.state)) this.approvals.markFinished(tx.id)
       if (this.mirrored.get(tx.id) !== tx.state) {
         this.mirrored.set(tx.id, tx.state)
         void this.store.mirror(tx)
@@ -211,26 +219,66 @@ export class TxWorkerService {
     return !this.deterministicVerdict(tx).approve
   }
 
+  /** Why a signing attempt is a decision no honest leader makes, or null ({@link attemptFault}). */
+  private decisionFault(attempt: SigningAttempt): Promise<string | null> {
+    return attemptFault(attempt, this.config.threshold, (v) => this.identity.verify(v.payload.nodeId, v.payload, v.signature))
+  }
+
+  /** Re-verifies an `invalid_decision` accusation: the offender signed the attempt, and it is faulty. */
+  private async verifyDecision(v: ViolationRecord): Promise<boolean> {
+    const attempt = v.evidence.attempt as SigningAttempt | undefined
+    if (!attempt || attempt.leader !== v.offender || typeof attempt.signature !== 'string') return false
+    if (!(await this.identity.verify(v.offender, attemptBody(attempt), attempt.signature))) return false
+    return (await this.decisionFault(attempt)) !== null
+  }
+
   // ------------------------------------------------------------------ voting
 
+  /**
+   * Casts this node's one vote on `tx`: judged, recorded in the local approval ledger
+   * (fsynced), then published create-if-absent. A vote already in the ledger is never cast
+   * again: if its etcd key vanished, the same signed bytes are published again.
+   */
   private async vote(tx: TxRecord): Promise<void> {
     const me = this.config.nodeId
     if (this.drill.has('drop')) return
-    if (await this.etcd.get(WalletKeys.vote(tx.id, me))) return
+    const key = WalletKeys.vote(tx.id, me)
+    const mine = this.approvals.get(tx.id)
+    if (mine) {
+      if (!(await this.etcd.get(key)) && (await this.etcd.putIfAbsent(key, mine.vote))) {
+        this.log.warn(`my vote on ${tx.id} had vanished from etcd: published the same signed vote again`)
+        void this.audit.record('tx.vote_republished', { txId: tx.id, proposalHash: mine.proposalHash })
+      }
+      return
+    }
+    const existing = (await this.etcd.get<SignedVote>(key))?.value
+    if (existing) {
+      // Cast before this node kept a ledger: adopted when it is ours and about exactly this content.
+      if (existing.payload.nodeId === me && existing.payload.proposalHash === proposalHash(tx) && (await this.identity.verify(me, existing.payload, existing.signature))) {
+        this.approvals.recordVote(tx, existing)
+      }
+      return
+    }
     if (this.drill.has('delay')) await sleep(DRILL_DELAY_MS)
     const timer = this.metrics.voteDuration.startTimer()
     const verdict: Verdict = this.drill.has('approve-everything') || this.drill.has('equivocate-vote') ? { approve: true, reason: null } : await this.judge(tx)
-    const payload: VotePayload = { txId: tx.id, proposalHash: tx.proposalHash, nodeId: me, approve: verdict.approve, reason: verdict.reason, votedAt: new Date().toISOString() }
+    // The hash this node computed itself (the record's field is the proposer's word).
+    const payload: VotePayload = { txId: tx.id, proposalHash: proposalHash(tx), nodeId: me, approve: verdict.approve, reason: verdict.reason, votedAt: new Date().toISOString() }
     const signature = this.identity.sign(payload)
     const vote: SignedVote = { payload, signature }
-    const created = await this.etcd.putIfAbsent(WalletKeys.vote(tx.id, me), vote)
+    // Durably on this node's disk before anyone can see it: a crash after this republishes it.
+    this.approvals.recordVote(tx, vote)
+    const created = await this.etcd.putIfAbsent(key, vote)
     timer()
-    if (!created) return
+    if (!created) {
+      this.log.warn(`could not publish my vote on ${tx.id}: its key was taken by someone else's write`)
+      return
+    }
     this.log.log(`voted ${verdict.approve ? 'APPROVE' : `REJECT (${verdict.reason})`} on ${tx.id}`)
     if (this.drill.has('equivocate-vote')) void this.equivocate(tx, payload)
     // Bookkeeping off the spend's path (both writers keep this node's order).
     void this.recordVote(tx, vote)
-    void this.audit.record('tx.voted', { txId: tx.id, approve: verdict.approve, reason: verdict.reason, proposalHash: tx.proposalHash })
+    void this.audit.record('tx.voted', { txId: tx.id, approve: verdict.approve, reason: verdict.reason, proposalHash: payload.proposalHash })
   }
 
   /** Drill: after the others have seen our approval, overwrite it with a signed rejection. */
@@ -272,13 +320,13 @@ export class TxWorkerService {
   }
 
   /** The wallet's address and output script at `path`, from this node's own key share (not the proposer's word). */
-  private ownOutput(tx: TxRecord, path: number[]): { address: string; scriptPubKey: Uint8Array } {
+  private ownOutput(tx: Pick<ProposalBody, 'type' | 'keyId'>, path: number[]): { address: string; scriptPubKey: Uint8Array } {
     return tx.type === 'segwit'
       ? segwitAddress(Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, path), 'hex'), this.config.chain.network)
       : taprootAddress(Buffer.from(this.engine.frostOutputKey(tx.keyId, path), 'hex'), this.config.chain.network)
   }
 
-  private ownScript(tx: TxRecord, path: number[]): Uint8Array {
+  private ownScript(tx: Pick<ProposalBody, 'type' | 'keyId'>, path: number[]): Uint8Array {
     return this.ownOutput(tx, path).scriptPubKey
   }
 
@@ -344,34 +392,45 @@ export class TxWorkerService {
     let result: SigningResult
     try {
       if (this.drill.has('delay')) await sleep(DRILL_DELAY_MS)
-      await this.checkQuorum(tx)
+      const approved = await this.checkSigning(tx, attempt)
+      // Durably before the session starts: after a restart mid-session this node reports the
+      // attempt missed instead of rejoining it with a new protocol state.
+      if (!this.approvals.startAttempt(tx.id, attempt.attempt)) {
+        throw Object.assign(new Error(`this node already started attempt ${attempt.attempt} before a restart; it does not rejoin it`), { code: 'RESTARTED' })
+      }
+      // Everything signed comes from this node's own approved copy, never from the etcd record.
+      const p = approved.proposal
       const signatures: string[] = []
-      const prevouts = tx.inputs.map((i) => ({ scriptPubKey: this.ownScript(tx, i.path), value: i.value }))
-      for (const [i, input] of tx.inputs.entries()) {
-        const session = `${tx.id}.${attempt.attempt}.${i}`
-        if (tx.type === 'taproot') {
-          const sigMsg = taprootSigMsg(tx.unsignedTx, i, prevouts)
-          signatures.push(await this.engine.frostSign(session, tx.keyId, attempt.signers, input.path, sigMsg))
+      const prevouts = p.inputs.map((i) => ({ scriptPubKey: this.ownScript(p, i.path), value: i.value }))
+      for (const [i, input] of p.inputs.entries()) {
+        const session = `${p.id}.${attempt.attempt}.${i}`
+        if (p.type === 'taproot') {
+          const sigMsg = taprootSigMsg(p.unsignedTx, i, prevouts)
+          signatures.push(await this.engine.frostSign(session, p.keyId, attempt.signers, input.path, sigMsg))
         } else {
-          const pub = Buffer.from(this.engine.ecdsaPublicKey(tx.keyId, input.path), 'hex')
-          const preimage = segwitSighashPreimage(tx.unsignedTx, i, pub, input.value)
+          const pub = Buffer.from(this.engine.ecdsaPublicKey(p.keyId, input.path), 'hex')
+          const preimage = segwitSighashPreimage(p.unsignedTx, i, pub, input.value)
           const presig = attempt.presignatures[i]
           signatures.push(
             presig
-              ? await this.engine.ecdsaSignWithPresignature(session, tx.keyId, presig, preimage)
-              : await this.engine.ecdsaSign(session, tx.keyId, attempt.signers, input.path, preimage),
+              ? await this.engine.ecdsaSignWithPresignature(session, p.keyId, presig, preimage)
+              : await this.engine.ecdsaSign(session, p.keyId, attempt.signers, input.path, preimage),
           )
         }
       }
-      const mode = tx.type === 'taproot' ? 'frost' : attempt.presignatures.every(Boolean) ? 'presignature' : 'full'
-      this.metrics.signatureDuration.observe({ protocol: tx.type === 'taproot' ? 'frost' : 'ecdsa', mode }, (Date.now() - started) / 1000 / tx.inputs.length)
-      this.log.log(`signed ${tx.id} attempt ${attempt.attempt} (${tx.inputs.length} input(s), ${mode}) in ${Date.now() - started} ms`)
+      const mode = p.type === 'taproot' ? 'frost' : attempt.presignatures.every(Boolean) ? 'presignature' : 'full'
+      this.metrics.signatureDuration.observe({ protocol: p.type === 'taproot' ? 'frost' : 'ecdsa', mode }, (Date.now() - started) / 1000 / p.inputs.length)
+      this.log.log(`signed ${tx.id} attempt ${attempt.attempt} (${p.inputs.length} input(s), ${mode}) in ${Date.now() - started} ms`)
       result = { nodeId: me, ok: true, signatures, reportedAt: new Date().toISOString() }
     } catch (err) {
       const code = engineErrorCode(err) ?? (err as { code?: string }).code ?? 'INTERNAL'
       const culprits = (err as { culprits?: number[] }).culprits ?? []
       this.log.warn(`signing ${tx.id} attempt ${attempt.attempt} failed: ${code}: ${errorMessage(err)}${culprits.length ? ` (culprits ${culprits.join(',')})` : ''}`)
       result = { nodeId: me, ok: false, code, error: errorMessage(err), culprits, reportedAt: new Date().toISOString() }
+      if (isSigningRefusal(code)) {
+        this.metrics.signingRefused.inc({ code })
+        void this.audit.record('tx.sign_refused', { txId: tx.id, attempt: attempt.attempt, code, error: errorMessage(err) })
+      }
       // A timeout names who was silent: a fault, never a violation. Misbehaviour is accused.
       if (code === 'PEER_MISBEHAVED') {
         const session = `${tx.id}.${attempt.attempt}`
@@ -384,20 +443,38 @@ export class TxWorkerService {
     await this.report(tx.id, attempt.attempt, result)
   }
 
-  /** Refuses to sign without `threshold` valid signed approvals of exactly this proposal, ours included. */
-  private async checkQuorum(tx: TxRecord): Promise<void> {
-    const votes = await this.store.votes(tx.id)
-    let approvals = 0
-    let mine = false
-    for (const v of votes) {
-      if (!v.payload.approve || !(await this.store.voteValid(v, tx))) continue
-      approvals++
-      if (v.payload.nodeId === this.config.nodeId) mine = true
+  /**
+   * What this node signs, or why it refuses (DESIGN §5 trust model): only a proposal it
+   * approved itself (its local ledger), unchanged in etcd, not seen finished, with at least
+   * `threshold` valid signed approvals of exactly that proposal hash (its own included).
+   * Returns its ledger entry: every sighash is computed from that copy.
+   */
+  private async checkSigning(tx: TxRecord, attempt: SigningAttempt): Promise<ApprovalEntry> {
+    const refuse = (code: SigningRefusal, message: string) => Object.assign(new Error(message), { code })
+    const mine = this.approvals.get(tx.id)
+    if (!mine || !mine.vote.payload.approve) throw refuse('NOT_APPROVED', 'this node did not approve this proposal')
+    if (mine.finished) throw refuse('FINISHED', 'this node saw this transaction finish: it is never signed again')
+    // The leader's decision: signed by it, and carrying the quorum it was decided on.
+    const leader = attempt.leader
+    if (typeof leader !== 'number' || typeof attempt.signature !== 'string' || !(await this.identity.verify(leader, attemptBody(attempt), attempt.signature))) {
+      throw refuse('BAD_ATTEMPT', 'the signing attempt is not signed by the node it names as leader')
     }
-    if (approvals < this.config.threshold) {
-      throw Object.assign(new Error(`only ${approvals} valid signed approvals of this proposal (need ${this.config.threshold})`), { code: 'NO_QUORUM' })
+    const fault = await this.decisionFault(attempt)
+    if (fault) {
+      await this.byzantine.accuse('invalid_decision', leader, `${attempt.txId}.${attempt.attempt}`, { txId: attempt.txId, attempt, fault })
+      throw refuse('BAD_ATTEMPT', `node ${leader}'s signed signing attempt ${fault}`)
     }
-    if (!mine) throw Object.assign(new Error('this node did not approve this proposal'), { code: 'NOT_APPROVED' })
+    if (tx.proposalHash !== mine.proposalHash || proposalHash(tx) !== mine.proposalHash || (attempt.proposalHash !== undefined && attempt.proposalHash !== mine.proposalHash)) {
+      throw refuse('PROPOSAL_CHANGED', `the transaction in etcd is not the proposal this node approved (${mine.proposalHash.slice(0, 12)}…)`)
+    }
+    const approvers = new Set<number>([this.config.nodeId])
+    for (const v of await this.store.votes(tx.id)) {
+      if (v.payload.approve && (await this.store.voteValid(v, { id: mine.txId, proposalHash: mine.proposalHash }))) approvers.add(v.payload.nodeId)
+    }
+    if (approvers.size < this.config.threshold) {
+      throw refuse('NO_QUORUM', `only ${approvers.size} valid signed approvals of this proposal (need ${this.config.threshold})`)
+    }
+    return mine
   }
 
   private async report(txId: string, attempt: number, result: SigningResult): Promise<void> {

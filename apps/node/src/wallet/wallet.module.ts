@@ -3,6 +3,8 @@ import { ByzantineModule } from '../byzantine/byzantine.module'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { CHAIN, EsploraClient } from '../chain/chain.client'
+import path from 'node:path'
+import { ApprovalLedger } from './approval-ledger'
 import { PresignatureService } from './presignature.service'
 import { SendService } from './send.service'
 import { TxCoordinatorService } from './tx-coordinator.service'
@@ -15,6 +17,7 @@ import { WalletService } from './wallet.service'
   imports: [ByzantineModule],
   providers: [
     { provide: CHAIN, inject: [APP_CONFIG], useFactory: (c: AppConfig) => (c.chain.url ? new EsploraClient(c.chain.url) : null) },
+    { provide: ApprovalLedger, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new ApprovalLedger(path.join(c.keystore.dir, 'approvals')) },
     WalletService,
     TxStore,
     SendService,

@@ -90,7 +90,11 @@ export interface SignedVote {
   signature: string
 }
 
-/** `/tw/tx-sign/<id>/<n>`: one signing attempt, written by the leader. */
+/**
+ * `/tw/tx-sign/<id>/<n>`: one signing attempt, written by the leader and signed with its
+ * identity key; it carries the approvals it was decided on, so every signer (and anyone given
+ * it as evidence) can check the decision without trusting etcd.
+ */
 export interface SigningAttempt {
   txId: string
   attempt: number
@@ -100,6 +104,25 @@ export interface SigningAttempt {
   presignatures: (string | null)[]
   createdAt: string
   term: string
+  /** The proposal hash the attempt signs (every signer checks it against the one it approved). */
+  proposalHash?: string
+  /** The leader that decided it (its node id) … */
+  leader?: number
+  /** … the signed approvals it counted (at least `threshold`, every signer among them) … */
+  approvals?: SignedVote[]
+  /** … and its base64 signature over canonicalJson of every other field. */
+  signature?: string
+}
+
+/**
+ * Result codes of a signer that did not take part in an attempt's session (it refused, or it
+ * was not running): the others would only time out, so the leader moves on at once.
+ */
+export const SIGNING_REFUSALS = ['NO_QUORUM', 'NOT_APPROVED', 'MISSED', 'RESTARTED', 'PROPOSAL_CHANGED', 'FINISHED', 'BAD_ATTEMPT'] as const
+export type SigningRefusal = (typeof SIGNING_REFUSALS)[number]
+
+export function isSigningRefusal(code: string): code is SigningRefusal {
+  return (SIGNING_REFUSALS as readonly string[]).includes(code)
 }
 
 /** `/tw/tx-sign-results/<id>/<n>/<nodeId>`. */

@@ -1,3 +1,4 @@
+import type { ViolationType } from '@tw/api'
 import { Column, Entity, Index } from 'typeorm'
 import { BaseEntity } from './base.entity'
 
@@ -13,7 +14,7 @@ export class ByzantineViolationEntity extends BaseEntity {
   offenderNodeId!: number
 
   @Column({ type: 'text' })
-  type!: 'double_vote' | 'invalid_signature' | 'minority_attack' | 'protocol_violation'
+  type!: ViolationType
 
   @Column({ name: 'session_id', type: 'text', nullable: true })
   sessionId!: string | null

@@ -1,0 +1,158 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import path from 'node:path'
+import { proposalHash, type ProposalBody, proposalBody } from './policy'
+import type { SignedVote, TxRecord } from './wallet.types'
+
+/** Format version of a ledger entry on disk. */
+const LEDGER_VERSION = 1
+/** Entries kept in memory. */
+const CACHE_MAX = 10_000
+
+/**
+ * What this node voted on one proposal, kept on its own disk (never in etcd): the canonical
+ * proposal it judged, its hash, the signed vote it published, the signing attempts it
+ * started, and whether it saw the transaction finish.
+ */
+export interface ApprovalEntry {
+  version: number
+  txId: string
+  proposalHash: string
+  /** Everything the sighashes depend on (unsigned transaction, inputs with value and path, outputs). */
+  proposal: ProposalBody
+  /** The one vote this node cast on this transaction, byte for byte as published. */
+  vote: SignedVote
+  /** Signing attempts this node started a session for (in this or an earlier process). */
+  attempts: number[]
+  /** Set once this node saw the transaction in a terminal state: it is never signed again. */
+  finished: boolean
+}
+
+/** Why the ledger refuses to record a vote. */
+export class LedgerConflictError extends Error {
+  readonly code = 'PROPOSAL_CHANGED'
+}
+
+/**
+ * The local approval ledger (DESIGN §5 "trust model", security-tests C7): like a CometBFT
+ * private validator's state file, it is written and fsynced *before* what it records takes
+ * effect — a vote before it is published, a signing attempt before its session starts — so
+ * that whatever etcd says later, this node
+ * - casts one vote per transaction, ever (a vanished vote key gets the same bytes again);
+ * - signs only the proposal it approved, computing every sighash from its own copy;
+ * - joins a signing attempt at most once (a restart mid-session reports the attempt missed
+ *   instead of rejoining it with a fresh protocol state);
+ * - never signs a transaction it saw finish.
+ *
+ * One small JSON file per transaction under `<keystore dir>/approvals/`, replaced atomically
+ * (write, fsync, rename, fsync the directory).
+ *
+ * @example
+ * const entry = ledger.recordVote(tx, vote) // before etcd.putIfAbsent(voteKey, vote)
+ * if (ledger.get(tx.id)?.proposalHash !== proposalHash(tx)) refuse()
+ */
+export class ApprovalLedger {
+  private readonly entries = new Map<string, ApprovalEntry | null>()
+
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+  }
+
+  /** This node's entry for `txId`, or null if it never voted on it. */
+  get(txId: string): ApprovalEntry | null {
+    const cached = this.entries.get(txId)
+    if (cached !== undefined) return cached
+    let entry: ApprovalEntry | null = null
+    try {
+      const parsed = JSON.parse(readFileSync(this.file(txId), 'utf8')) as ApprovalEntry
+      if (parsed.version !== LEDGER_VERSION || parsed.txId !== txId) throw new Error(`approval ledger entry for ${txId} is not readable (version ${parsed.version})`)
+      entry = parsed
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    this.remember(txId, entry)
+    return entry
+  }
+
+  /**
+   * Records this node's vote on `tx` (durably) before it is published. Idempotent for the same
+   * vote; a second, different vote on the same transaction is refused.
+   *
+   * @throws LedgerConflictError if this node already voted on `tx.id` (another vote or proposal).
+   */
+  recordVote(tx: TxRecord, vote: SignedVote): ApprovalEntry {
+    const hash = proposalHash(tx)
+    if (vote.payload.txId !== tx.id || vote.payload.proposalHash !== hash) throw new Error('the vote is not about this proposal')
+    const existing = this.get(tx.id)
+    if (existing) {
+      if (JSON.stringify(existing.vote) === JSON.stringify(vote)) return existing
+      throw new LedgerConflictError(`this node already voted on ${tx.id} (proposal ${existing.proposalHash.slice(0, 12)}…)`)
+    }
+    const entry: ApprovalEntry = { version: LEDGER_VERSION, txId: tx.id, proposalHash: hash, proposal: proposalBody(tx), vote, attempts: [], finished: false }
+    this.write(entry)
+    return entry
+  }
+
+  /**
+   * Records that this node starts the session of signing attempt `attempt` (durably, before
+   * the session starts). Returns false if it already started it (in an earlier life).
+   */
+  startAttempt(txId: string, attempt: number): boolean {
+    const entry = this.require(txId)
+    if (entry.attempts.includes(attempt)) return false
+    this.write({ ...entry, attempts: [...entry.attempts, attempt] })
+    return true
+  }
+
+  /** This node saw `txId` finish: it never signs it again. */
+  markFinished(txId: string): void {
+    const entry = this.get(txId)
+    if (!entry || entry.finished) return
+    this.write({ ...entry, finished: true })
+  }
+
+  /** Transaction ids with an entry on disk (for tests and operators). */
+  list(): string[] {
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => (JSON.parse(readFileSync(path.join(this.dir, f), 'utf8')) as ApprovalEntry).txId)
+  }
+
+  private require(txId: string): ApprovalEntry {
+    const entry = this.get(txId)
+    if (!entry) throw new Error(`no approval recorded for ${txId}`)
+    return entry
+  }
+
+  private file(txId: string): string {
+    // Transaction ids are UUIDs; anything else is named by its hash (never a path of its own).
+    const name = /^[A-Za-z0-9-]{1,64}$/.test(txId) ? txId : createHash('sha256').update(txId).digest('hex')
+    return path.join(this.dir, `${name}.json`)
+  }
+
+  private write(entry: ApprovalEntry): void {
+    const target = this.file(entry.txId)
+    const tmp = `${target}.tmp`
+    const fd = openSync(tmp, 'w', 0o600)
+    try {
+      writeFileSync(fd, JSON.stringify(entry))
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, target)
+    const dirFd = openSync(this.dir, 'r')
+    try {
+      fsyncSync(dirFd)
+    } finally {
+      closeSync(dirFd)
+    }
+    this.remember(entry.txId, entry)
+  }
+
+  /** Entries read are cached; the disk stays the record (the cache is dropped when it grows large). */
+  private remember(txId: string, entry: ApprovalEntry | null): void {
+    if (this.entries.size >= CACHE_MAX) this.entries.clear()
+    this.entries.set(txId, entry)
+  }
+}

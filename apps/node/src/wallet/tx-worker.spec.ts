@@ -1,0 +1,327 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, beforeEach, describe, it } from 'node:test'
+import { buildUnsignedTransaction, deriveEcdsaChild, estimateVsize, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
+import type { ViolationType } from '@tw/api'
+import { canonicalJson } from '../common/canonical-json'
+import type { AppConfig } from '../config/config'
+import { MetricsService } from '../metrics/metrics.service'
+import { ApprovalLedger } from './approval-ledger'
+import { attemptBody } from './leader-decision'
+import { proposalHash } from './policy'
+import { TxStore } from './tx-store'
+import { TxWorkerService } from './tx-worker.service'
+import { WalletKeys, type SignedVote, type SigningAttempt, type SigningResult, type TxRecord, type VotePayload } from './wallet.types'
+
+// What one node does with what it reads from etcd (DESIGN §5 trust model, security-tests C7):
+// node 1's TxWorkerService over an in-memory etcd that an attacker may rewrite, its own
+// approval ledger on disk, and an engine that records what it is asked to sign.
+
+// A Taproot wallet key: x-only keys derived from BIP32 test vector 1's public key (public data only).
+const XPUB = {
+  publicKey: Buffer.from('0339a36013301597daef41fbe593a02cc513d0b55527ec2df1050e2e8ff49c85c2', 'hex'),
+  chainCode: Buffer.from('873dff81c02f525623fd1fe5167eac3a55a049de3d314bb42ee227ffed37d508', 'hex'),
+}
+const outputKey = (p: number[]) => Buffer.from(deriveEcdsaChild(XPUB.publicKey, XPUB.chainCode, p)).subarray(1)
+const own = (p: number[]) => taprootAddress(outputKey(p), 'regtest')
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+const DEST = own([9, 9]) // any regtest Taproot address
+
+/** Statements "signed" by node n: a keyed hash every fake identity recomputes (never a real key). */
+const signAs = (nodeId: number, payload: unknown) => createHash('sha256').update(`node-${nodeId}|${canonicalJson(payload)}`).digest('base64')
+const identity = (me: number) => ({
+  sign: (payload: unknown) => signAs(me, payload),
+  verify: async (nodeId: number, payload: unknown, signature: string) => signAs(nodeId, payload) === signature,
+  start: async () => undefined,
+})
+
+/** An in-memory etcd with the calls the worker and the store make. */
+class FakeEtcd {
+  readonly kv = new Map<string, unknown>()
+  sessionLeaseId = 'lease'
+  private rev = 0
+  async get<T>(key: string) {
+    return this.kv.has(key) ? { key, value: this.kv.get(key) as T, createRevision: '1', modRevision: String(++this.rev), lease: '0' } : null
+  }
+  async getPrefix<T>(prefix: string) {
+    const out = []
+    for (const key of [...this.kv.keys()].sort()) if (key.startsWith(prefix)) out.push((await this.get<T>(key))!)
+    return out
+  }
+  async put(key: string, value: unknown) {
+    this.kv.set(key, JSON.parse(JSON.stringify(value)))
+  }
+  async putIfAbsent(key: string, value: unknown) {
+    if (this.kv.has(key)) return false
+    await this.put(key, value)
+    return true
+  }
+  async watchPrefix() {
+    return undefined
+  }
+}
+
+const config = {
+  nodeId: 1,
+  threshold: 4,
+  clusterSize: 5,
+  chain: { network: 'regtest', confirmations: 1 },
+  policy: { maxAmountSats: 1_000_000, dailyLimitSats: 10_000_000, maxFeeSats: 50_000, minFeeRate: 1, maxFeeRate: 100, allow: [], deny: [] },
+} as unknown as AppConfig
+
+/** A Taproot proposal of two wallet coins: payment first, change second. */
+function proposal(id = '00000000-0000-4000-8000-000000000001', coins: [string, number][] = [['aa'.repeat(32), 60_000], ['bb'.repeat(32), 40_000]]): TxRecord {
+  const inputs = coins.map(([txid, value], i) => ({ txid, vout: i, value, scriptPubKey: hex(own([0, i]).scriptPubKey), path: [0, i] }))
+  const total = coins.reduce((n, [, v]) => n + v, 0)
+  const amount = 50_000
+  const change = own([1, 0])
+  const vsize = estimateVsize(
+    inputs.map(() => 'taproot' as const),
+    [DEST.scriptPubKey, change.scriptPubKey],
+  )
+  const fee = vsize * 2
+  const outputs = [
+    { scriptPubKey: hex(DEST.scriptPubKey), address: DEST.address, value: amount, change: false },
+    { scriptPubKey: hex(change.scriptPubKey), address: change.address, value: total - amount - fee, change: true, path: [1, 0] },
+  ]
+  const unsignedTx = buildUnsignedTransaction({
+    inputs: inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: 'taproot' as const })),
+    outputs: outputs.map((o) => ({ scriptPubKey: Buffer.from(o.scriptPubKey, 'hex'), value: o.value })),
+    locktime: 200,
+    rbf: true,
+  })
+  const base = { id, keyId: 'k1', type: 'taproot' as const, to: DEST.address, amountSats: amount, unsignedTx, inputs, outputs }
+  const now = new Date().toISOString()
+  return {
+    ...base,
+    feeSats: fee,
+    feeRate: 2,
+    vsize,
+    locktime: 200,
+    proposalHash: proposalHash(base),
+    proposedBy: 2,
+    state: 'voting',
+    attempt: 0,
+    signers: null,
+    signingMode: null,
+    signedTx: null,
+    txid: null,
+    error: null,
+    createdAt: now,
+    updatedAt: now,
+    history: [{ state: 'voting', at: now }],
+  }
+}
+
+const vote = (nodeId: number, tx: TxRecord, approve = true): SignedVote => {
+  const payload: VotePayload = { txId: tx.id, proposalHash: tx.proposalHash, nodeId, approve, reason: approve ? null : 'no', votedAt: new Date().toISOString() }
+  return { payload, signature: signAs(nodeId, payload) }
+}
+
+/** A signing attempt as an honest leader (node `leader`) writes it: signed, with the approvals it counted. */
+function attempt(tx: TxRecord, n: number, signers = [1, 2, 3, 4], leader = 2, approvals = signers.map((s) => vote(s, tx))): SigningAttempt {
+  const body: SigningAttempt = { txId: tx.id, attempt: n, signers, mode: 'frost', presignatures: tx.inputs.map(() => null), createdAt: new Date().toISOString(), term: '7', proposalHash: tx.proposalHash, leader, approvals }
+  return { ...body, signature: signAs(leader, attemptBody(body)) }
+}
+
+describe('TxWorkerService: a node signs only what it approved (trust model)', () => {
+  const dirs: string[] = []
+  let etcd: FakeEtcd
+  let dir: string
+  let signed: { session: string; message: string }[]
+  let accused: { type: ViolationType; offender: number }[]
+
+  function node(): TxWorkerService {
+    const id = identity(1)
+    const engine = {
+      isStarted: true,
+      keyInfo: () => ({ keyId: 'k1' }),
+      frostOutputKey: (_k: string, p: number[]) => hex(outputKey(p)),
+      frostSign: async (session: string, _k: string, _s: number[], _p: number[], msg: Uint8Array) => {
+        signed.push({ session, message: hex(msg) })
+        return 'ab'.repeat(64)
+      },
+      presignatures: () => [],
+    }
+    const chain = {
+      utxos: async (address: string) => {
+        const out = []
+        for (const tx of [proposal()]) for (const i of tx.inputs) if (own(i.path).address === address) out.push({ txid: i.txid, vout: i.vout, value: i.value, confirmed: true })
+        return out
+      },
+    }
+    const wallet = {
+      chain: () => chain,
+      reservations: async () => {
+        const locks = new Map<string, string>()
+        for (const e of await etcd.getPrefix<{ txId: string }>(WalletKeys.utxoLocks)) locks.set(e.key.slice(WalletKeys.utxoLocks.length), e.value.txId)
+        return locks
+      },
+    }
+    const db = { transaction: async () => undefined }
+    const store = new TxStore(config, etcd as never, db as never, id as never)
+    const byzantine = {
+      registerVerifier: () => undefined,
+      accuse: async (type: ViolationType, offender: number) => void accused.push({ type, offender }),
+      observeVote: async () => undefined,
+    }
+    return new TxWorkerService(
+      config,
+      etcd as never,
+      {} as never,
+      engine as never,
+      wallet as never,
+      store,
+      db as never,
+      { record: async () => undefined } as never,
+      new MetricsService(config),
+      id as never,
+      byzantine as never,
+      { has: () => false } as never,
+      new ApprovalLedger(dir),
+    )
+  }
+
+  /** One pass of the worker over `tx` as etcd holds it now; waits for a signing it started. */
+  async function step(w: TxWorkerService, txId: string): Promise<void> {
+    const tx = (await etcd.get<TxRecord>(WalletKeys.tx(txId)))!.value
+    await (w as unknown as { handle(tx: TxRecord, checkVotes: boolean): Promise<void> }).handle(tx, false)
+    for (let i = 0; i < 200 && (w as unknown as { running: Set<string> }).running.size > 0; i++) await new Promise((r) => setTimeout(r, 5))
+  }
+  const result = async (tx: TxRecord, n: number) => (await etcd.get<SigningResult>(WalletKeys.result(tx.id, n, 1)))?.value
+
+  /** Etcd with `tx` proposed, its coins locked, node 1's approval cast through the worker, and 2–4's approvals. */
+  async function approved(w: TxWorkerService, tx = proposal()): Promise<TxRecord> {
+    await etcd.put(WalletKeys.tx(tx.id), tx)
+    for (const i of tx.inputs) await etcd.put(WalletKeys.utxoLock(i.txid, i.vout), { txId: tx.id })
+    await step(w, tx.id)
+    const mine = (await etcd.get<SignedVote>(WalletKeys.vote(tx.id, 1)))?.value
+    assert.equal(mine?.payload.approve, true, `node 1 approves the proposal: ${mine?.payload.reason}`)
+    for (const n of [2, 3, 4]) await etcd.put(WalletKeys.vote(tx.id, n), vote(n, tx))
+    return tx
+  }
+  async function signing(tx: TxRecord, n: number, a = attempt(tx, n)): Promise<TxRecord> {
+    const next = { ...tx, state: 'signing' as const, attempt: n, signers: a.signers }
+    await etcd.put(WalletKeys.tx(tx.id), next)
+    await etcd.put(WalletKeys.attempt(tx.id, n), a)
+    return next
+  }
+
+  beforeEach(() => {
+    etcd = new FakeEtcd()
+    dir = mkdtempSync(path.join(tmpdir(), 'tw-ledger-'))
+    dirs.push(dir)
+    signed = []
+    accused = []
+  })
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  it('signs an approved proposal from its own copy: every BIP341 message computed from what it approved', async () => {
+    const w = node()
+    const tx = await approved(w)
+    await signing(tx, 1)
+    await step(w, tx.id)
+    assert.equal((await result(tx, 1))?.ok, true)
+    const prevouts = tx.inputs.map((i) => ({ scriptPubKey: own(i.path).scriptPubKey, value: i.value }))
+    assert.deepEqual(
+      signed.map((s) => s.message),
+      tx.inputs.map((_, i) => hex(taprootSigMsg(tx.unsignedTx, i, prevouts))),
+    )
+  })
+
+  it('refuses a record rewritten in etcd after it approved (another coin, same stored hash field): nothing is signed', async () => {
+    const w = node()
+    const tx = await approved(w)
+    // An attacker with etcd access: spend a different coin, keep the hash field, post an attempt.
+    const other = proposal(tx.id, [['cc'.repeat(32), 100_000]])
+    const rewritten: TxRecord = { ...other, proposalHash: tx.proposalHash }
+    await signing(rewritten, 1)
+    await step(w, tx.id)
+    assert.deepEqual(signed, [], 'no signature for the rewritten transaction')
+    const r = await result(tx, 1)
+    assert.equal(r?.ok, false)
+    assert.equal(r && !r.ok && r.code, 'PROPOSAL_CHANGED')
+  })
+
+  it('never signs a transaction it saw finish, even when its record is set back to signing with a new attempt', async () => {
+    const w = node()
+    const tx = await approved(w)
+    await signing(tx, 1)
+    await step(w, tx.id)
+    assert.equal(signed.length, 2)
+    await etcd.put(WalletKeys.tx(tx.id), { ...tx, state: 'confirmed', attempt: 1 })
+    await step(w, tx.id)
+    signed = []
+    await signing(tx, 2) // the finished send's attempt replayed as a new one
+    await step(w, tx.id)
+    assert.deepEqual(signed, [])
+    const r = await result(tx, 2)
+    assert.equal(r && !r.ok && r.code, 'FINISHED')
+  })
+
+  it('a deleted vote key gets the same signed vote again, never a new vote on a changed record', async () => {
+    const w = node()
+    const tx = await approved(w)
+    const first = (await etcd.get<SignedVote>(WalletKeys.vote(tx.id, 1)))!.value
+    etcd.kv.delete(WalletKeys.vote(tx.id, 1))
+    // Rewritten too: a fresh vote would be a second, different vote (a genuine double vote).
+    await etcd.put(WalletKeys.tx(tx.id), { ...proposal(tx.id, [['cc'.repeat(32), 100_000]]) })
+    await step(node(), tx.id) // a new process reads the ledger from disk
+    assert.deepEqual((await etcd.get<SignedVote>(WalletKeys.vote(tx.id, 1)))?.value, first)
+  })
+
+  it('after a restart mid-session it reports the attempt missed instead of rejoining it', async () => {
+    const tx = await approved(node())
+    await signing(tx, 1)
+    // The earlier life recorded the attempt as started, then died before reporting.
+    new ApprovalLedger(dir).startAttempt(tx.id, 1)
+    await step(node(), tx.id)
+    assert.deepEqual(signed, [])
+    const r = await result(tx, 1)
+    assert.equal(r && !r.ok && r.code, 'RESTARTED')
+    assert.deepEqual(accused, [], 'a restart accuses nobody')
+  })
+
+  it('refuses an attempt without the quorum it must carry, and accuses the leader that signed it', async () => {
+    const w = node()
+    const tx = await approved(w)
+    // Leader 3 decides on three approvals only (node 4's is missing), naming node 5 who never approved.
+    await signing(tx, 1, attempt(tx, 1, [1, 2, 3, 5], 3, [1, 2, 3].map((s) => vote(s, tx))))
+    await step(w, tx.id)
+    assert.deepEqual(signed, [])
+    const r = await result(tx, 1)
+    assert.equal(r && !r.ok && r.code, 'BAD_ATTEMPT')
+    assert.deepEqual(accused, [{ type: 'invalid_decision', offender: 3 }])
+  })
+
+  it('refuses an attempt nobody signed (written straight into etcd) without accusing anyone', async () => {
+    const w = node()
+    const tx = await approved(w)
+    const forged = { ...attempt(tx, 1), signature: signAs(5, { something: 'else' }) }
+    await signing(tx, 1, forged)
+    await step(w, tx.id)
+    assert.deepEqual(signed, [])
+    const r = await result(tx, 1)
+    assert.equal(r && !r.ok && r.code, 'BAD_ATTEMPT')
+    assert.deepEqual(accused, [])
+  })
+
+  it('refuses to sign a proposal it did not approve', async () => {
+    const w = node()
+    const tx = proposal()
+    await etcd.put(WalletKeys.tx(tx.id), tx) // no coin locks: node 1 rejects it
+    await step(w, tx.id)
+    assert.equal((await etcd.get<SignedVote>(WalletKeys.vote(tx.id, 1)))?.value.payload.approve, false)
+    for (const n of [2, 3, 4, 5]) await etcd.put(WalletKeys.vote(tx.id, n), vote(n, tx))
+    await signing(tx, 1, attempt(tx, 1, [1, 2, 3, 4], 2, [2, 3, 4, 5].map((s) => vote(s, tx))))
+    await step(w, tx.id)
+    assert.deepEqual(signed, [])
+    const r = await result(tx, 1)
+    assert.equal(r && !r.ok && r.code, 'NOT_APPROVED')
+  })
+})
