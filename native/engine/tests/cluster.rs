@@ -90,7 +90,11 @@ fn start_cluster_with_timeout(timeout: Duration) -> Cluster {
             Arc::new(Node::start(cfg, ks).unwrap())
         })
         .collect();
-    Cluster { nodes, ca, _dir: dir }
+    Cluster {
+        nodes,
+        ca,
+        _dir: dir,
+    }
 }
 
 /// Runs `f` on every node in `ids` concurrently and returns the results in order.
@@ -327,7 +331,8 @@ async fn replayed_and_wrong_session_frames_are_refused_and_signing_still_succeed
     });
     let set = [2, 3, 4, 5];
     let sigs: Vec<_> = on(&c, &set, |n| async move {
-        n.frost_sign("sign-w", "fw", &[2, 3, 4, 5], &[0, 1], b"m").await
+        n.frost_sign("sign-w", "fw", &[2, 3, 4, 5], &[0, 1], b"m")
+            .await
     })
     .await
     .into_iter()
@@ -338,11 +343,24 @@ async fn replayed_and_wrong_session_frames_are_refused_and_signing_still_succeed
     assert!(tw_engine::frost::verify_bip340(&xonly, &message, &sigs[0]));
     for id in [2, 3, 4] {
         let events = c.node(id).drain_events();
-        let from5: Vec<_> = events.iter().filter(|e| e.peer == 5 && e.reason.is_violation()).map(|e| e.reason.as_str()).collect();
-        assert!(from5.contains(&"replay"), "node {id} saw a replay from 5: {events:?}");
-        assert!(from5.contains(&"wrong-session"), "node {id} saw a wrong-session frame from 5: {events:?}");
+        let from5: Vec<_> = events
+            .iter()
+            .filter(|e| e.peer == 5 && e.reason.is_violation())
+            .map(|e| e.reason.as_str())
+            .collect();
         assert!(
-            events.iter().filter(|e| e.reason.is_violation()).all(|e| e.peer == 5),
+            from5.contains(&"replay"),
+            "node {id} saw a replay from 5: {events:?}"
+        );
+        assert!(
+            from5.contains(&"wrong-session"),
+            "node {id} saw a wrong-session frame from 5: {events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .filter(|e| e.reason.is_violation())
+                .all(|e| e.peer == 5),
             "no honest node is blamed: {events:?}"
         );
     }
@@ -369,16 +387,27 @@ async fn a_renewed_certificate_is_used_without_a_restart_and_a_foreign_one_refus
     // A certificate from another CA, or for another node, is refused and changes nothing.
     let foreign = certs::generate_ca("someone else", 30).unwrap();
     let bad = certs::issue_node_cert(&foreign, 2, &["127.0.0.1".into()], 30).unwrap();
-    let err = c.node(2).reload_identity(&bad.cert_pem, &bad.key_pem).unwrap_err();
+    let err = c
+        .node(2)
+        .reload_identity(&bad.cert_pem, &bad.key_pem)
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::BadArgument, "{err}");
     let other = certs::issue_node_cert(&c.ca, 3, &["127.0.0.1".into()], 30).unwrap();
-    assert!(c.node(2).reload_identity(&other.cert_pem, &other.key_pem).is_err());
+    assert!(c
+        .node(2)
+        .reload_identity(&other.cert_pem, &other.key_pem)
+        .is_err());
     let mine = certs::issue_node_cert(&c.ca, 2, &["127.0.0.1".into()], 30).unwrap();
-    let err = c.node(2).reload_identity(&mine.cert_pem, &other.key_pem).unwrap_err();
+    let err = c
+        .node(2)
+        .reload_identity(&mine.cert_pem, &other.key_pem)
+        .unwrap_err();
     assert!(err.message.contains("does not belong"), "{err}");
     // Node 2 renews from the cluster CA and keeps signing on its live connections...
     let renewed = certs::issue_node_cert(&c.ca, 2, &["127.0.0.1".into()], 60).unwrap();
-    c.node(2).reload_identity(&renewed.cert_pem, &renewed.key_pem).unwrap();
+    c.node(2)
+        .reload_identity(&renewed.cert_pem, &renewed.key_pem)
+        .unwrap();
     for r in sign("sign-r2").await {
         r.unwrap();
     }
@@ -460,7 +489,10 @@ async fn hostile_peers_and_frames_are_refused() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let tls = refused.iter().find(|e| e.reason == RejectReason::TlsRefused).expect("a tls-refused event");
+    let tls = refused
+        .iter()
+        .find(|e| e.reason == RejectReason::TlsRefused)
+        .expect("a tls-refused event");
     assert!(!tls.reason.is_violation());
     assert!(tls.detail.contains("refused"), "{}", tls.detail);
     // And node 1 refuses to talk to a server with a foreign certificate.

@@ -131,77 +131,82 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Mutual-TLS configurations (TLS 1.3, ring, no 0-RTT) for a node identity under the cluster CA.
-fn tls_configs(ca_cert_pem: &str, cert_pem: &str, key_pem: &str, node_id: u16) -> Result<(quinn::ServerConfig, quinn::ClientConfig)> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let ca_ders = certs::pem_to_der_certs(ca_cert_pem)?;
-        let mut roots = rustls::RootCertStore::empty();
-        for der in &ca_ders {
-            roots
-                .add(CertificateDer::from(der.clone()))
-                .map_err(|e| tls_err("cluster ca certificate rejected", e))?;
-        }
-        let roots = Arc::new(roots);
-        let chain: Vec<CertificateDer<'static>> = certs::pem_to_der_certs(cert_pem)?
-            .into_iter()
-            .map(CertificateDer::from)
-            .collect();
-        let Some(leaf) = chain.first() else {
-            return Err(EngineError::bad_arg(
-                "node certificate pem holds no certificate",
-            ));
-        };
-        let own_id = certs::node_id_from_cert_der(leaf)?;
-        if own_id != node_id {
-            return Err(EngineError::bad_arg(format!(
-                "node certificate is for node {own_id}, but this is node {node_id}"
-            )));
-        }
-        let key_der = certs::pem_to_der_key(key_pem)?;
-        let key = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec()));
-
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            roots.clone(),
-            provider.clone(),
-        )
-        .build()
-        .map_err(|e| tls_err("cannot build client verifier", e))?;
-        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| tls_err("tls 1.3 unavailable", e))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain.clone(), key())
-            .map_err(|e| tls_err("node certificate or key rejected", e))?;
-        server.alpn_protocols = vec![ALPN.to_vec()];
-        server.max_early_data_size = 0;
-        let mut client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| tls_err("tls 1.3 unavailable", e))?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key())
-            .map_err(|e| tls_err("node certificate or key rejected", e))?;
-        client.alpn_protocols = vec![ALPN.to_vec()];
-        client.enable_early_data = false;
-
-        let mut transport = quinn::TransportConfig::default();
-        transport.keep_alive_interval(Some(Duration::from_secs(5)));
-        transport.max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(Duration::from_secs(30))
-                .map_err(|e| EngineError::internal(e.to_string()))?,
+fn tls_configs(
+    ca_cert_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    node_id: u16,
+) -> Result<(quinn::ServerConfig, quinn::ClientConfig)> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca_ders = certs::pem_to_der_certs(ca_cert_pem)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for der in &ca_ders {
+        roots
+            .add(CertificateDer::from(der.clone()))
+            .map_err(|e| tls_err("cluster ca certificate rejected", e))?;
+    }
+    let roots = Arc::new(roots);
+    let chain: Vec<CertificateDer<'static>> = certs::pem_to_der_certs(cert_pem)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect();
+    let Some(leaf) = chain.first() else {
+        return Err(EngineError::bad_arg(
+            "node certificate pem holds no certificate",
         ));
-        transport.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
-        transport.receive_window(quinn::VarInt::from_u32(64 << 20));
-        transport.send_window(64 << 20);
-        let transport = Arc::new(transport);
+    };
+    let own_id = certs::node_id_from_cert_der(leaf)?;
+    if own_id != node_id {
+        return Err(EngineError::bad_arg(format!(
+            "node certificate is for node {own_id}, but this is node {node_id}"
+        )));
+    }
+    let key_der = certs::pem_to_der_key(key_pem)?;
+    let key = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec()));
 
-        let server_crypto =
-            QuicServerConfig::try_from(server).map_err(|e| tls_err("quic server config", e))?;
-        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
-        server_config.transport_config(transport.clone());
-        let client_crypto =
-            QuicClientConfig::try_from(client).map_err(|e| tls_err("quic client config", e))?;
-        let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
-        client_config.transport_config(transport);
-        Ok((server_config, client_config))
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots.clone(),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| tls_err("cannot build client verifier", e))?;
+    let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| tls_err("tls 1.3 unavailable", e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain.clone(), key())
+        .map_err(|e| tls_err("node certificate or key rejected", e))?;
+    server.alpn_protocols = vec![ALPN.to_vec()];
+    server.max_early_data_size = 0;
+    let mut client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| tls_err("tls 1.3 unavailable", e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key())
+        .map_err(|e| tls_err("node certificate or key rejected", e))?;
+    client.alpn_protocols = vec![ALPN.to_vec()];
+    client.enable_early_data = false;
+
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    transport.max_idle_timeout(Some(
+        quinn::IdleTimeout::try_from(Duration::from_secs(30))
+            .map_err(|e| EngineError::internal(e.to_string()))?,
+    ));
+    transport.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
+    transport.receive_window(quinn::VarInt::from_u32(64 << 20));
+    transport.send_window(64 << 20);
+    let transport = Arc::new(transport);
+
+    let server_crypto =
+        QuicServerConfig::try_from(server).map_err(|e| tls_err("quic server config", e))?;
+    let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+    server_config.transport_config(transport.clone());
+    let client_crypto =
+        QuicClientConfig::try_from(client).map_err(|e| tls_err("quic client config", e))?;
+    let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
+    client_config.transport_config(transport);
+    Ok((server_config, client_config))
 }
 
 impl Transport {
@@ -210,7 +215,8 @@ impl Transport {
     /// # Errors
     /// `BadArgument` for unusable certificates or keys, `Transport` if the address cannot be bound.
     pub fn start(cfg: TransportConfig) -> Result<Transport> {
-        let (server_config, client_config) = tls_configs(&cfg.ca_cert_pem, &cfg.cert_pem, &cfg.key_pem, cfg.node_id)?;
+        let (server_config, client_config) =
+            tls_configs(&cfg.ca_cert_pem, &cfg.cert_pem, &cfg.key_pem, cfg.node_id)?;
         let mut endpoint = quinn::Endpoint::server(server_config, cfg.listen).map_err(|e| {
             EngineError::new(
                 ErrorCode::Transport,
@@ -245,9 +251,19 @@ impl Transport {
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|_| EngineError::bad_arg("clock before 1970"))?
             .as_secs() as i64;
-        certs::verify_node_cert(&self.inner.ca_cert_pem, cert_pem, Some(self.inner.node_id), now)?;
+        certs::verify_node_cert(
+            &self.inner.ca_cert_pem,
+            cert_pem,
+            Some(self.inner.node_id),
+            now,
+        )?;
         certs::check_key_matches(cert_pem, key_pem)?;
-        let (server, client) = tls_configs(&self.inner.ca_cert_pem, cert_pem, key_pem, self.inner.node_id)?;
+        let (server, client) = tls_configs(
+            &self.inner.ca_cert_pem,
+            cert_pem,
+            key_pem,
+            self.inner.node_id,
+        )?;
         self.inner.endpoint.set_server_config(Some(server));
         *lock(&self.inner.client_config) = client;
         Ok(())
@@ -468,17 +484,32 @@ async fn accept_loop(inner: Arc<Inner>) {
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             // Nodes send from their listening socket, so the address names the node it belongs to.
-            let from = inner.peers.iter().find(|(_, a)| **a == remote).map(|(id, _)| *id).unwrap_or(0);
+            let from = inner
+                .peers
+                .iter()
+                .find(|(_, a)| **a == remote)
+                .map(|(id, _)| *id)
+                .unwrap_or(0);
             let conn = match incoming.await {
                 Ok(conn) => conn,
                 Err(e) => {
                     // TLS refused (wrong CA, expired, not yet valid, no client certificate).
-                    lock(&inner.router).reject(from, RejectReason::TlsRefused, None, format!("connection from {remote} refused: {e}"));
+                    lock(&inner.router).reject(
+                        from,
+                        RejectReason::TlsRefused,
+                        None,
+                        format!("connection from {remote} refused: {e}"),
+                    );
                     return;
                 }
             };
             let Some(peer) = peer_node_id(&conn) else {
-                lock(&inner.router).reject(from, RejectReason::TlsRefused, None, format!("connection from {remote}: its certificate names no node"));
+                lock(&inner.router).reject(
+                    from,
+                    RejectReason::TlsRefused,
+                    None,
+                    format!("connection from {remote}: its certificate names no node"),
+                );
                 conn.close(quinn::VarInt::from_u32(1), b"certificate names no node");
                 return;
             };
