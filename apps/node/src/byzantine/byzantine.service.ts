@@ -7,7 +7,7 @@ import { canonicalJson } from '../common/canonical-json'
 import { NotFoundError, ValidationFailedError } from '../common/errors'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
-import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
+import { EtcdKeys, EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository } from '../engine/engine.repository'
@@ -58,10 +58,12 @@ export type EvidenceVerifier = (v: ViolationRecord) => Promise<boolean>
  * signed approval of a proposal that breaks the deterministic policy — is re-verified by
  * every other node, which then adds its own signed accusation. Evidence only the participants
  * can see (an invalid signature share, a replayed or wrong-session frame) is accused by each
- * participant that saw it. The leader marks a violation **proven** when at least
- * `minAccusers` distinct nodes other than the offender signed an accusation, and bans a node
- * at `banThreshold` proven violations (reported since its last unban). One node's word never
- * bans another; a timeout is never a violation.
+ * participant that saw it. Every node (not only the leader, which may be the offender) marks
+ * a violation **proven** when at least `minAccusers` distinct nodes other than the offender
+ * signed an accusation it verified itself, and bans a node at `banThreshold` such violations
+ * (reported since its last unban). A ban record is honoured only by a node that verifies its
+ * evidence the same way (see {@link verifyBan}), so writing one proves nothing. One node's
+ * word never bans another; a timeout is never a violation.
  */
 @Injectable()
 export class ByzantineService {
@@ -86,6 +88,7 @@ export class ByzantineService {
   }
 
   async start(): Promise<void> {
+    this.cluster.setBanVerifier((b) => this.verifyBan(b.value as BanRecordWithEvidence))
     for (const prefix of [ByzantineKeys.violations, ByzantineKeys.accusationsAll]) {
       await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
     }
@@ -193,52 +196,118 @@ export class ByzantineService {
         this.log.debug(`verifying violation ${v.id}: ${errorMessage(err)}`)
       }
     }
-    // 3. Leader: proofs and bans.
-    const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
-    if (term) await this.judge(term)
+    // 3. Every node: proofs and bans, from the signed accusations it verifies itself.
+    await this.judge()
   }
 
-  private async validAccusers(v: ViolationRecord): Promise<number[]> {
+  /**
+   * Distinct accusers whose signed accusation of `v` verifies (payload matches the record,
+   * key names the signer). With `since`, only accusations signed after it count.
+   */
+  private async validAccusers(v: ViolationRecord, accusations: EtcdEntry<SignedAccusation>[], since: string | null = null): Promise<number[]> {
     const out: number[] = []
-    for (const e of await this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusations(v.id))) {
+    for (const e of accusations) {
       const a = e.value
-      if (a.payload.violationId !== v.id || a.payload.offender !== v.offender || a.payload.type !== v.type) continue
-      if (!e.key.endsWith(`/${a.payload.accuser}`)) continue
+      if (!a?.payload || a.payload.violationId !== v.id || a.payload.offender !== v.offender || a.payload.type !== v.type) continue
+      if (e.key !== ByzantineKeys.accusation(v.id, a.payload.accuser)) continue
+      if (since !== null && !(typeof a.payload.at === 'string' && a.payload.at > since)) continue
       if (await this.identity.verify(a.payload.accuser, a.payload, a.signature)) out.push(a.payload.accuser)
     }
     return out
   }
 
-  private async judge(term: string): Promise<void> {
+  /**
+   * Whether `v` counts towards a ban of its offender: reported after the offender's last
+   * unban (`since`), and at least `minAccusers` distinct nodes other than the offender signed
+   * a valid accusation of it after that unban.
+   */
+  private async countsForBan(v: ViolationRecord, accusations: EtcdEntry<SignedAccusation>[], since: string | null): Promise<boolean> {
+    if (since !== null && !(typeof v.reportedAt === 'string' && v.reportedAt > since)) return false
+    return provenBy(await this.validAccusers(v, accusations, since), v.offender, this.config.byzantine.minAccusers).proven
+  }
+
+  private async unbannedAt(nodeId: number): Promise<{ at: string | null; entry: EtcdEntry<UnbanRecord> | null }> {
+    const entry = await this.etcd.get<UnbanRecord>(ByzantineKeys.unban(nodeId))
+    return { at: entry?.value.unbannedAt ?? null, entry }
+  }
+
+  /**
+   * This node's check of a ban record (registered with the cluster service, which honours
+   * only bans that pass): every violation it lists exists, names the banned node, was
+   * reported after the node's last unban and has at least `minAccusers` valid signed
+   * accusations from distinct nodes other than the offender (signed after that unban); and
+   * it lists at least `banThreshold` of them.
+   */
+  async verifyBan(ban: BanRecordWithEvidence): Promise<boolean> {
+    const ids = Array.isArray(ban?.violations) ? [...new Set(ban.violations)] : []
+    if (!Number.isInteger(ban?.nodeId) || ids.length < this.config.byzantine.banThreshold) return false
+    const { at: since } = await this.unbannedAt(ban.nodeId)
+    for (const id of ids) {
+      if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) return false
+      const v = (await this.etcd.get<ViolationRecord>(ByzantineKeys.violation(id)))?.value
+      if (!v || v.id !== id || v.offender !== ban.nodeId) return false
+      if (!(await this.countsForBan(v, await this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusations(id)), since))) return false
+    }
+    return true
+  }
+
+  /**
+   * Proofs and bans, on every node. A violation with enough valid accusers is marked proven
+   * (compare-and-swap on its mod revision: any node may, anyone can check it). A node with
+   * `banThreshold` violations that count (see {@link countsForBan}) is banned: create-if-absent
+   * of `/tw/bans/<id>` listing them, only while its unban record is as read (so a ban racing an
+   * unban is not written with the evidence the unban cleared). Five nodes doing it is
+   * harmless: one write wins, and only the writer audits it. A ban record there that this node
+   * does not honour (forged, or stale) is replaced by one that verifies.
+   */
+  private async judge(): Promise<void> {
     const { minAccusers, banThreshold } = this.config.byzantine
-    const entries = await this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations)
+    const [entries, accusations, bans] = await Promise.all([
+      this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations),
+      this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusationsAll),
+      this.etcd.getPrefix<BanRecordWithEvidence>(EtcdKeys.bans),
+    ])
+    const byViolation = new Map<string, EtcdEntry<SignedAccusation>[]>()
+    for (const a of accusations) {
+      const id = a.key.slice(ByzantineKeys.accusationsAll.length).split('/')[0]
+      byViolation.set(id, [...(byViolation.get(id) ?? []), a])
+    }
+    const unbans = new Map<number, Awaited<ReturnType<ByzantineService['unbannedAt']>>>()
+    const counted = new Map<number, ViolationRecord[]>()
     for (const e of entries) {
       const v = e.value
-      if (v.status === 'proven') continue
-      const { proven, accusers } = provenBy(await this.validAccusers(v), v.offender, minAccusers)
-      if (!proven) continue
-      const ok = await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], puts: [[e.key, { ...v, status: 'proven', provenAt: new Date().toISOString() }]] })
-      if (ok) {
-        this.log.warn(`violation ${v.id} (${v.type}) by node ${v.offender} proven by nodes ${accusers.join(',')}`)
-        await this.audit.record('byzantine.proven', { violationId: v.id, type: v.type, offender: v.offender, accusers })
+      if (!Number.isInteger(v.offender) || v.offender < 1 || v.offender > this.config.clusterSize) continue
+      const mine = byViolation.get(v.id) ?? []
+      if (v.status !== 'proven') {
+        const { proven, accusers } = provenBy(await this.validAccusers(v, mine), v.offender, minAccusers)
+        if (proven && (await this.etcd.atomic({ unchanged: [[e.key, e.modRevision]], puts: [[e.key, { ...v, status: 'proven', provenAt: new Date().toISOString() }]] }))) {
+          this.log.warn(`violation ${v.id} (${v.type}) by node ${v.offender} proven by nodes ${accusers.join(',')}`)
+          await this.audit.record('byzantine.proven', { violationId: v.id, type: v.type, offender: v.offender, accusers })
+        }
       }
+      if (!unbans.has(v.offender)) unbans.set(v.offender, await this.unbannedAt(v.offender))
+      if (await this.countsForBan(v, mine, unbans.get(v.offender)!.at)) counted.set(v.offender, [...(counted.get(v.offender) ?? []), v])
     }
-    const fresh = (await this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations)).map((x) => x.value)
-    const banned = new Set(this.cluster.bannedNodes())
-    for (let offender = 1; offender <= this.config.clusterSize; offender++) {
-      if (banned.has(offender)) continue
-      const unban = (await this.etcd.get<UnbanRecord>(ByzantineKeys.unban(offender)))?.value
-      const counted = fresh.filter((v) => v.offender === offender && v.status === 'proven' && (!unban || v.reportedAt > unban.unbannedAt))
-      if (counted.length < banThreshold) continue
+    for (const [offender, vs] of counted) {
+      if (vs.length < banThreshold) continue
+      const key = EtcdKeys.ban(offender)
+      const existing = bans.find((b) => b.key === key) ?? null
+      if (existing && (await this.cluster.honoursBan(existing))) continue
+      const unban = unbans.get(offender)!.entry
       const ban: BanRecordWithEvidence = {
         nodeId: offender,
-        reason: `${counted.length} proven violation(s): ${[...new Set(counted.map((v) => v.type))].join(', ')}`,
+        reason: `${vs.length} proven violation(s): ${[...new Set(vs.map((v) => v.type))].join(', ')}`,
         bannedAt: new Date().toISOString(),
-        violations: counted.map((v) => v.id),
+        violations: vs.map((v) => v.id),
       }
-      if (await this.etcd.fencedPut(term, EtcdKeys.ban(offender), ban, { ifAbsent: true })) {
-        this.log.warn(`node ${offender} BANNED: ${ban.reason}`)
-        await this.audit.record('node.banned', { ...ban })
+      const written = await this.etcd.atomic({
+        absent: [...(existing ? [] : [key]), ...(unban ? [] : [ByzantineKeys.unban(offender)])],
+        unchanged: [...(existing ? [[key, existing.modRevision] as [string, string]] : []), ...(unban ? [[unban.key, unban.modRevision] as [string, string]] : [])],
+        puts: [[key, ban]],
+      })
+      if (written) {
+        this.log.warn(`node ${offender} BANNED: ${ban.reason}${existing ? ' (replacing a ban record that did not verify)' : ''}`)
+        await this.audit.record('node.banned', { ...ban, replaced: existing !== null })
         this.cluster.kick()
       }
     }
@@ -255,19 +324,19 @@ export class ByzantineService {
         offender: v.offender,
         sessionId: v.sessionId,
         status: unban && v.reportedAt <= unban.unbannedAt ? 'cleared' : v.status,
-        accusers: provenBy(await this.validAccusers(v), v.offender, 1).accusers,
+        accusers: provenBy(await this.validAccusers(v, await this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusations(v.id))), v.offender, 1).accusers,
         evidence: v.evidence,
         reportedAt: v.reportedAt,
         provenAt: v.provenAt,
       })
     }
     violations.sort((a, b) => b.reportedAt.localeCompare(a.reportedAt))
-    const bans = (await this.etcd.getPrefix<BanRecordWithEvidence>(EtcdKeys.bans)).map((e) => ({
-      nodeId: e.value.nodeId,
-      reason: e.value.reason,
-      bannedAt: e.value.bannedAt,
-      violations: e.value.violations ?? [],
-    }))
+    // Only bans this node verifies (a record anyone could have written proves nothing).
+    const bans = []
+    for (const e of await this.etcd.getPrefix<BanRecordWithEvidence>(EtcdKeys.bans)) {
+      if (!(await this.cluster.honoursBan(e))) continue
+      bans.push({ nodeId: e.value.nodeId, reason: e.value.reason, bannedAt: e.value.bannedAt, violations: e.value.violations ?? [] })
+    }
     return { violations, bans, banThreshold: this.config.byzantine.banThreshold, minAccusers: this.config.byzantine.minAccusers }
   }
 

@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import type { ClusterStatusDto, NodeStatusDto } from '@tw/api'
+import { Counter } from 'prom-client'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage, sleep, withTimeout } from '../common/async'
+import { canonicalJson } from '../common/canonical-json'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository } from '../engine/engine.repository'
@@ -25,6 +27,16 @@ export interface BanRecord {
   reason: string
   bannedAt: string
 }
+
+/**
+ * This node's own check of a ban record read from `/tw/bans/<id>` (registered by the
+ * Byzantine service, which knows what evidence a ban needs): a ban is honoured only if it
+ * holds up, so whoever can write etcd cannot ban an honest node by writing a record.
+ */
+export type BanVerifier = (ban: EtcdEntry<BanRecord>) => Promise<boolean>
+
+/** How long a ban that did not verify stays unverified before it is checked again (evidence may arrive late). */
+const BAN_RECHECK_MS = 5000
 
 const TICK_MS = 1000
 const DB_HEARTBEAT_MS = 5000
@@ -53,6 +65,13 @@ export class ClusterService {
   private lastDbHeartbeat = 0
   private readonly abort = new AbortController()
   private readonly engineBans = new Set<number>()
+  /** Ban records as written in etcd (honoured or not). */
+  private rawBans = new Map<number, EtcdEntry<BanRecord>>()
+  private banVerifier: BanVerifier | null = null
+  /** Verdicts per (node id, ban record content): a ban is not re-verified every tick. */
+  private readonly banVerdicts = new Map<string, { ok: boolean; at: number }>()
+  private readonly banWarned = new Set<string>()
+  private readonly unverifiedBans: Counter<'node'>
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -62,6 +81,12 @@ export class ClusterService {
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
   ) {
+    this.unverifiedBans = new Counter({
+      name: 'mpc_unverified_bans_total',
+      help: 'Ban records in etcd this node did not honour because their evidence does not verify',
+      labelNames: ['node'] as const,
+      registers: [metrics.registry],
+    })
     this.elector = new LeaderElector(etcd, { nodeId: config.nodeId, apiUrl: config.api.advertisedUrl })
     this.elector.on('change', (c: LeaderChange) => this.onLeaderChange(c))
     etcd.on('sessionLost', () => {
@@ -128,8 +153,49 @@ export class ClusterService {
     return this.upNodes().filter((id) => this.primes.get(id)?.ready === true)
   }
 
+  /** Nodes whose ban this node verified (see {@link setBanVerifier}). */
   bannedNodes(): number[] {
     return [...this.bans.keys()].sort((a, b) => a - b)
+  }
+
+  /**
+   * Registers how this node checks a ban record. Until one is registered no ban is honoured
+   * (and a node named in a ban record does not campaign).
+   */
+  setBanVerifier(verify: BanVerifier): void {
+    this.banVerifier = verify
+    this.banVerdicts.clear()
+    this.kick()
+  }
+
+  /**
+   * Whether this node honours a ban record: its node id matches its key and the registered
+   * verifier accepts it. Verdicts are cached per (node id, record content); a ban that does
+   * not verify is checked again after a few seconds, and logged (and counted) once.
+   */
+  async honoursBan(entry: EtcdEntry<BanRecord>): Promise<boolean> {
+    const verify = this.banVerifier
+    if (!verify) return false
+    const id = Number(entry.key.slice(EtcdKeys.bans.length))
+    const memo = `${id}\n${canonicalJson(entry.value)}`
+    const cached = this.banVerdicts.get(memo)
+    if (cached && (cached.ok || Date.now() - cached.at < BAN_RECHECK_MS)) return cached.ok
+    let ok: boolean
+    try {
+      ok = entry.value?.nodeId === id && (await verify(entry))
+    } catch (err) {
+      this.log.debug(`verifying the ban of node ${id}: ${errorMessage(err)}`)
+      return cached?.ok ?? false
+    }
+    if (this.banVerdicts.size >= 1000) this.banVerdicts.clear()
+    this.banVerdicts.set(memo, { ok, at: Date.now() })
+    if (!ok && !this.banWarned.has(memo)) {
+      if (this.banWarned.size >= 1000) this.banWarned.clear()
+      this.banWarned.add(memo)
+      this.unverifiedBans.inc({ node: String(id) })
+      this.log.warn(`ignoring the ban record of node ${id}: its evidence does not verify (${JSON.stringify(entry.value)})`)
+    }
+    return ok
   }
 
   registration(nodeId: number): NodeRegistration | null {
@@ -188,12 +254,13 @@ export class ClusterService {
     }
   }
 
-  /** One reconciliation: session, registration, election, membership, bans. */
+  /** One reconciliation: session, registration, membership, bans, election. */
   private async tick(): Promise<boolean> {
     try {
       if (!this.etcd.sessionLeaseId) await this.register()
-      await this.elector.step()
       await this.refreshMembership()
+      await this.elector.step({ campaign: this.mayCampaign() })
+      await this.enforceLeaderBan()
       this.lastEtcdOk = Date.now()
       this.etcdError = null
     } catch (err) {
@@ -230,10 +297,42 @@ export class ClusterService {
       for (const id of this.nodes.keys()) if (!next.has(id)) void this.audit.record('node.seen_down', { nodeId: id })
     }
     this.nodes = next
-    this.bans = new Map(bans.map((b) => [b.value.nodeId, b.value]))
+    this.rawBans = new Map(bans.map((b) => [Number(b.key.slice(EtcdKeys.bans.length)), b]))
+    const honoured: BanRecord[] = []
+    for (const b of bans) if (await this.honoursBan(b)) honoured.push(b.value)
+    this.bans = new Map(honoured.map((b) => [b.nodeId, b]))
     this.primes = new Map(primes.map((p) => [p.value.nodeId, p.value]))
     this.metrics.activeNodes.set(next.size)
     await this.syncEngineBans()
+  }
+
+  /**
+   * A banned node never leads: it does not campaign (nor, before a ban verifier is
+   * registered, while any ban record names it).
+   */
+  private mayCampaign(): boolean {
+    const me = this.config.nodeId
+    return !this.bans.has(me) && !(this.banVerifier === null && this.rawBans.has(me))
+  }
+
+  /**
+   * A banned leader loses the lead: whoever sees the current leader banned (verified) ends
+   * that term — deletes `/tw/leader` only if its create revision is still that term, so a
+   * newer term is never touched — and campaigns at once (a banned node does not).
+   */
+  private async enforceLeaderBan(): Promise<void> {
+    const leader = this.elector.leader
+    const ban = leader ? this.bans.get(leader.nodeId) : undefined
+    if (!leader || !ban) return
+    const me = this.config.nodeId
+    if (!(await this.etcd.deleteIfCreateRevision(EtcdKeys.leader, leader.term))) return
+    this.log.warn(
+      leader.nodeId === me
+        ? `this node is banned (${ban.reason}): resigned the lead (term ${leader.term})`
+        : `leader node ${leader.nodeId} is banned (${ban.reason}): ended its term ${leader.term}`,
+    )
+    await this.audit.record('leader.deposed', { nodeId: leader.nodeId, term: leader.term, by: me, reason: ban.reason })
+    await this.elector.step({ campaign: this.mayCampaign() })
   }
 
   private async syncEngineBans(): Promise<void> {

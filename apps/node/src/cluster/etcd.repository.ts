@@ -201,6 +201,16 @@ export class EtcdRepository extends EventEmitter {
   }
 
   /**
+   * Deletes `key` only if its create revision is still `createRevision` (one etcd txn).
+   * Returns whether it was deleted. Ends a leadership term without holding it: a follower
+   * that sees a banned leader deletes `/tw/leader` of exactly that term, never a newer one.
+   */
+  async deleteIfCreateRevision(key: string, createRevision: string): Promise<boolean> {
+    const res = await this.timed(this.client.if(key, 'Create', '==', createRevision).then(this.client.delete().key(key)).commit(), `delete ${key} @${createRevision}`)
+    return res.succeeded
+  }
+
+  /**
    * A leader write, fenced: applied only if `/tw/leader` still has create revision `term`
    * (checked by etcd inside the same transaction). A deposed leader that wakes up late gets
    * `false` and nothing is written.

@@ -40,10 +40,13 @@ export class LeaderElector extends EventEmitter {
     return this.isLeader ? this.observed!.term : null
   }
 
-  /** Reads the leader and campaigns if there is none. Needs a session lease. */
-  async step(): Promise<LeaderRecord | null> {
+  /**
+   * Reads the leader and campaigns if there is none (unless `campaign` is false: a banned
+   * node only follows). Needs a session lease to campaign.
+   */
+  async step(opts: { campaign?: boolean } = {}): Promise<LeaderRecord | null> {
     let current = await this.etcd.getLeader()
-    if (!current && this.etcd.sessionLeaseId) current = await this.etcd.campaign(this.me)
+    if (!current && opts.campaign !== false && this.etcd.sessionLeaseId) current = await this.etcd.campaign(this.me)
     this.observe(current)
     return current
   }

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict'
+import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { canonicalJson } from '../common/canonical-json'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdKeys, EtcdRepository, type LeaderRecord } from '../cluster/etcd.repository'
+import type { AppConfig } from '../config/config'
+import { MetricsService } from '../metrics/metrics.service'
+import { startEtcdCluster, type EtcdCluster } from '../testing/etcd'
+import { ByzantineService, violationId } from './byzantine.service'
+import { ByzantineKeys, type AccusationPayload, type BanRecordWithEvidence, type SignedAccusation, type UnbanRecord, type ViolationRecord } from './byzantine.types'
+
+// Node identities: real Ed25519 keys, one per node (the real service signs with the TLS key).
+const keys = new Map<number, { privateKey: KeyObject; publicKey: KeyObject }>()
+for (let id = 1; id <= 5; id++) keys.set(id, generateKeyPairSync('ed25519'))
+const signAs = (nodeId: number, payload: unknown) => sign(null, Buffer.from(canonicalJson(payload)), keys.get(nodeId)!.privateKey).toString('base64')
+const identityOf = (nodeId: number) => ({
+  sign: (payload: unknown) => signAs(nodeId, payload),
+  verify: async (signer: number, payload: unknown, signature: string) => {
+    const k = keys.get(signer)
+    return !!k && verify(null, Buffer.from(canonicalJson(payload)), k.publicKey, Buffer.from(signature, 'base64'))
+  },
+})
+
+interface Node {
+  id: number
+  etcd: EtcdRepository
+  cluster: ClusterService
+  byzantine: ByzantineService
+  audits: { action: string; details: Record<string, unknown> }[]
+}
+
+/** One node's cluster and Byzantine services over real etcd; engine, database and audit faked. */
+async function startNode(id: number, endpoints: string[]): Promise<Node> {
+  const config = {
+    nodeId: id,
+    clusterSize: 5,
+    threshold: 4,
+    api: { advertisedUrl: `http://127.0.0.1:${8080 + id}` },
+    quic: { listen: '127.0.0.1:0' },
+    byzantine: { banThreshold: 1, minAccusers: 3 },
+  } as unknown as AppConfig
+  const etcd = new EtcdRepository({ endpoints, leaseTtlSeconds: 5 })
+  const engine = { isStarted: true, localAddr: `127.0.0.1:${9000 + id}`, drainEvents: () => [], ban: async () => undefined, unban: () => undefined }
+  const db = { isReady: false }
+  const audits: Node['audits'] = []
+  const audit = { record: async (action: string, details: Record<string, unknown>) => void audits.push({ action, details }) }
+  const metrics = new MetricsService({ nodeId: id, threshold: 4 })
+  const cluster = new ClusterService(config, etcd, engine as never, db as never, audit as never, metrics)
+  const byzantine = new ByzantineService(config, etcd, cluster, engine as never, identityOf(id) as never, db as never, audit as never, metrics)
+  // start() registers the ban verifier with the cluster service; the reconciler loop is not
+  // wanted here (the test runs each step itself).
+  await byzantine.start()
+  await byzantine.stop()
+  return { id, etcd, cluster, byzantine, audits }
+}
+const tick = (n: Node) => (n.cluster as unknown as { tick(): Promise<boolean> }).tick()
+const judgeStep = (n: Node) => (n.byzantine as unknown as { step(): Promise<void> }).step()
+
+function violation(type: ViolationRecord['type'], offender: number, session: string, reportedAt: string, reportedBy: number): ViolationRecord {
+  return { id: violationId(type, offender, session), type, offender, sessionId: session, evidence: { test: true }, reportedBy, reportedAt, status: 'reported', provenAt: null }
+}
+function accusation(v: ViolationRecord, accuser: number, at: string, signer = accuser): SignedAccusation {
+  const payload: AccusationPayload = { violationId: v.id, type: v.type, offender: v.offender, sessionId: v.sessionId, accuser, at }
+  return { payload, signature: signAs(signer, payload) }
+}
+
+describe('every node judges; bans are verified, not trusted; a banned leader loses the lead', () => {
+  let etcdCluster: EtcdCluster
+  let admin: EtcdRepository
+  const nodes = new Map<number, Node>()
+
+  before(async () => {
+    etcdCluster = await startEtcdCluster(1)
+    admin = new EtcdRepository({ endpoints: etcdCluster.endpoints, leaseTtlSeconds: 5 })
+    // Node 1 ticks first, so it leads.
+    for (const id of [1, 2, 3]) {
+      const n = await startNode(id, etcdCluster.endpoints)
+      nodes.set(id, n)
+      await tick(n)
+    }
+    for (const n of nodes.values()) await tick(n)
+  })
+  after(async () => {
+    for (const n of nodes.values()) {
+      await n.etcd.revokeSession()
+      await n.etcd.close()
+    }
+    await admin?.close()
+    await etcdCluster?.stop()
+  })
+
+  it('a violation by the LEADER (node 1) accused by 2, 3, 4 is proven and node 1 banned by a non-leader step; node 1 loses the lead', async () => {
+    const [n1, n2, n3] = [nodes.get(1)!, nodes.get(2)!, nodes.get(3)!]
+    assert.equal(n1.cluster.isLeader, true, 'node 1 leads')
+    assert.equal(n2.cluster.isLeader, false)
+    const now = new Date().toISOString()
+    const v = violation('invalid_signature', 1, 'tx-leader.1', now, 2)
+    await admin.putIfAbsent(ByzantineKeys.violation(v.id), v)
+    for (const a of [2, 3, 4]) await admin.putIfAbsent(ByzantineKeys.accusation(v.id, a), accusation(v, a, now))
+
+    await judgeStep(n2) // node 2 follows: its own step proves and bans
+    const proven = await admin.get<ViolationRecord>(ByzantineKeys.violation(v.id))
+    assert.equal(proven?.value.status, 'proven')
+    const ban = await admin.get<BanRecordWithEvidence>(EtcdKeys.ban(1))
+    assert.deepEqual(ban?.value.violations, [v.id])
+    assert.ok(n2.audits.some((a) => a.action === 'byzantine.proven' && a.details.offender === 1))
+    assert.equal(n2.audits.filter((a) => a.action === 'node.banned').length, 1, 'node 2 wrote the ban and audited it')
+
+    // Idempotent: another node's step writes nothing again (and audits nothing).
+    await judgeStep(n3)
+    assert.equal((await admin.get(EtcdKeys.ban(1)))?.modRevision, ban?.modRevision)
+    assert.equal(n3.audits.filter((a) => a.action === 'node.banned').length, 0)
+
+    // Node 2 verifies the ban, ends node 1's term and campaigns; node 1 does not campaign again.
+    const oldTerm = n1.cluster.leaderTerm!
+    await tick(n2)
+    assert.deepEqual(n2.cluster.bannedNodes(), [1])
+    assert.ok(n2.audits.some((a) => a.action === 'leader.deposed' && a.details.nodeId === 1 && a.details.term === oldTerm))
+    const leader = await admin.getLeader()
+    assert.equal(leader?.nodeId, 2, 'an honest node took the lead')
+    assert.notEqual(leader?.term, oldTerm)
+    await tick(n1)
+    assert.equal(n1.cluster.isLeader, false)
+    assert.deepEqual(n1.cluster.bannedNodes(), [1])
+    assert.deepEqual((await n3.byzantine.list()).bans.map((b) => b.nodeId), [1])
+
+    // A banned node never campaigns: with nobody leading, node 1's step leaves it vacant.
+    await admin.delete(EtcdKeys.leader)
+    await tick(n1)
+    assert.equal(await admin.getLeader(), null)
+    await tick(n3)
+    assert.equal((await admin.getLeader())?.nodeId, 3)
+    for (const n of [n1, n2]) await tick(n)
+  })
+
+  it('a deposing follower never ends a newer term than the one it saw banned', async () => {
+    const n3 = nodes.get(3)!
+    const leader = (await admin.getLeader()) as LeaderRecord
+    assert.equal(await n3.etcd.deleteIfCreateRevision(EtcdKeys.leader, String(BigInt(leader.term) - 1n)), false)
+    assert.equal((await admin.getLeader())?.term, leader.term)
+  })
+
+  it('a forged ban of an honest node (no valid accusations) is not honoured anywhere', async () => {
+    const [n2, n3] = [nodes.get(2)!, nodes.get(3)!]
+    const now = new Date().toISOString()
+    // A violation against node 5 with one real accusation (node 4) and two forged ones
+    // (node 4's signature under nodes 2 and 3's keys), and a ban with no evidence at all for node 4.
+    const v = violation('invalid_signature', 5, 'tx-forged.1', now, 4)
+    await admin.putIfAbsent(ByzantineKeys.violation(v.id), v)
+    await admin.putIfAbsent(ByzantineKeys.accusation(v.id, 4), accusation(v, 4, now))
+    for (const a of [2, 3]) await admin.putIfAbsent(ByzantineKeys.accusation(v.id, a), accusation(v, a, now, 4))
+    await admin.put(EtcdKeys.ban(5), { nodeId: 5, reason: 'forged', bannedAt: now, violations: [v.id] } satisfies BanRecordWithEvidence)
+    await admin.put(EtcdKeys.ban(4), { nodeId: 4, reason: 'forged', bannedAt: now, violations: [] } satisfies BanRecordWithEvidence)
+    await admin.put(EtcdKeys.ban(3), { nodeId: 3, reason: 'forged', bannedAt: now } as unknown as BanRecordWithEvidence)
+    for (const n of [n2, n3]) {
+      await judgeStep(n)
+      await tick(n)
+      assert.deepEqual(n.cluster.bannedNodes(), [1], `node ${n.id} honours only the proven ban`)
+      assert.deepEqual((await n.cluster.status()).bannedNodes, [1])
+      assert.deepEqual((await n.byzantine.list()).bans.map((b) => b.nodeId), [1])
+    }
+    assert.equal((await admin.get<ViolationRecord>(ByzantineKeys.violation(v.id)))?.value.status, 'reported', 'forged accusations prove nothing')
+    assert.equal((await admin.getLeader())?.nodeId, 3, 'node 3 (named in a forged ban) keeps the lead')
+    const metrics = await n2.cluster['metrics'].render()
+    assert.match(metrics, /^mpc_unverified_bans_total\{[^}]*node="4"[^}]*\} 1$/m)
+    for (const id of [3, 4, 5]) await admin.delete(EtcdKeys.ban(id))
+  })
+
+  it('a ban whose violations predate the last unban is not honoured (and not written again)', async () => {
+    const [n2, n3] = [nodes.get(2)!, nodes.get(3)!]
+    const old = new Date(Date.now() - 60_000).toISOString()
+    const v = violation('protocol_violation', 4, 'replay:tx-old', old, 1)
+    await admin.putIfAbsent(ByzantineKeys.violation(v.id), v)
+    for (const a of [1, 2, 3]) await admin.putIfAbsent(ByzantineKeys.accusation(v.id, a), accusation(v, a, old))
+    await admin.put(ByzantineKeys.unban(4), { nodeId: 4, unbannedAt: new Date(Date.now() - 30_000).toISOString(), by: 'test' } satisfies UnbanRecord)
+    await judgeStep(n2)
+    assert.equal(await admin.get(EtcdKeys.ban(4)), null, 'evidence cleared by the unban bans nobody')
+    await admin.put(EtcdKeys.ban(4), { nodeId: 4, reason: 'replayed', bannedAt: new Date().toISOString(), violations: [v.id] } satisfies BanRecordWithEvidence)
+    for (const n of [n2, n3]) {
+      await tick(n)
+      assert.deepEqual(n.cluster.bannedNodes(), [1], `node ${n.id} ignores the stale ban`)
+      assert.deepEqual((await n.byzantine.list()).bans.map((b) => b.nodeId), [1])
+    }
+    // A violation reported after the unban counts again: the stale record is replaced by a valid ban.
+    const now = new Date().toISOString()
+    const fresh = violation('protocol_violation', 4, 'replay:tx-new', now, 1)
+    await admin.putIfAbsent(ByzantineKeys.violation(fresh.id), fresh)
+    for (const a of [1, 2, 3]) await admin.putIfAbsent(ByzantineKeys.accusation(fresh.id, a), accusation(fresh, a, now))
+    await judgeStep(n3)
+    assert.deepEqual((await admin.get<BanRecordWithEvidence>(EtcdKeys.ban(4)))?.value.violations, [fresh.id])
+    await tick(n2)
+    assert.deepEqual(n2.cluster.bannedNodes(), [1, 4])
+  })
+})
