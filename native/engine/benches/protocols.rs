@@ -303,10 +303,12 @@ async fn quic_round_trip(iters: usize) -> Figure {
     let key = session_key("bench-rtt");
     let mut rx_a = a.register(key, Protocol::Ping, vec![1, 2]).unwrap();
     let mut rx_b = b.register(key, Protocol::Ping, vec![1, 2]).unwrap();
+    let (inc_a, inc_b) = (a.incarnation(), b.incarnation());
     let frame = |sender: u16, seq: u64| Frame {
         session: key,
         protocol: Protocol::Ping,
         sender,
+        incarnation: if sender == 1 { inc_a } else { inc_b },
         seq,
         broadcast: false,
         payload: vec![0; 64],

@@ -148,6 +148,7 @@ where
     let sender_transport = transport.clone();
     let sender_participants = spec.participants.clone();
     let protocol_tag = spec.protocol;
+    let incarnation = transport.incarnation();
     tokio::spawn(async move {
         let mut seq = 0u64;
         while let Some(out) = out_rx.next().await {
@@ -173,6 +174,7 @@ where
                 session: key,
                 protocol: protocol_tag,
                 sender: me,
+                incarnation,
                 seq,
                 broadcast,
                 payload,

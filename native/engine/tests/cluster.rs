@@ -42,13 +42,52 @@ fn free_ports(n: usize) -> Vec<SocketAddr> {
 
 struct Cluster {
     nodes: Vec<Arc<Node>>,
+    /// The config each node started with (same certificate, key and address on a restart).
+    configs: Vec<NodeConfig>,
     ca: CaBundle,
     _dir: PathBuf,
+}
+
+fn open_keystore(dir: &std::path::Path, id: u16) -> Keystore {
+    Keystore::open(
+        &dir.join(format!("ks-{id}")),
+        id,
+        KeySource::KeyBytes([id as u8; 32].into()),
+    )
+    .unwrap()
 }
 
 impl Cluster {
     fn node(&self, id: u16) -> &Arc<Node> {
         &self.nodes[usize::from(id - 1)]
+    }
+
+    /// Kills node `id` and starts it again as a new process would: a new transport (so a new
+    /// incarnation) with the same node id, certificate, key, UDP address and keystore.
+    async fn restart(&mut self, id: u16) {
+        let i = usize::from(id - 1);
+        let old = self.nodes[i].clone();
+        let addr = old.local_addr().unwrap();
+        old.shutdown();
+        // Let go of every handle to the old node so its UDP socket is released.
+        let placeholder = self.nodes[(i + 1) % self.nodes.len()].clone();
+        drop(std::mem::replace(&mut self.nodes[i], placeholder));
+        drop(old);
+        // The socket closes once the old endpoint has drained its connections: retry the bind.
+        let cfg = self.configs[i].clone();
+        assert_eq!(cfg.transport.listen, addr);
+        for attempt in 0.. {
+            match Node::start(cfg.clone(), open_keystore(&self._dir, id)) {
+                Ok(node) => {
+                    self.nodes[i] = Arc::new(node);
+                    return;
+                }
+                Err(e) if e.code == ErrorCode::Transport && attempt < 100 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("node {id} cannot restart on {addr}: {e}"),
+            }
+        }
     }
 }
 
@@ -76,22 +115,24 @@ fn start_cluster_with_timeout(timeout: Duration) -> Cluster {
     let dir = temp_dir("cluster");
     let ca = certs::generate_ca("tw test ca", 30).unwrap();
     let addrs = free_ports(5);
-    let nodes = (1..=5u16)
+    let configs: Vec<NodeConfig> = (1..=5u16)
         .map(|id| {
-            let ks = Keystore::open(
-                &dir.join(format!("ks-{id}")),
-                id,
-                KeySource::KeyBytes([id as u8; 32].into()),
-            )
-            .unwrap();
             let mut cfg = NodeConfig::new(transport_config(&ca, id, &addrs));
             cfg.allow_insecure_test_primes = true;
             cfg.session_timeout = timeout;
-            Arc::new(Node::start(cfg, ks).unwrap())
+            cfg
+        })
+        .collect();
+    let nodes = configs
+        .iter()
+        .map(|cfg| {
+            let id = cfg.transport.node_id;
+            Arc::new(Node::start(cfg.clone(), open_keystore(&dir, id)).unwrap())
         })
         .collect();
     Cluster {
         nodes,
+        configs,
         ca,
         _dir: dir,
     }
@@ -455,6 +496,131 @@ async fn a_silent_signer_times_out_and_is_named() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_signer_is_never_judged_a_replay() {
+    let mut c = start_cluster();
+    for r in on(&c, &[1, 2, 3, 4, 5], |n| async move {
+        n.frost_dkg("dkg-x", "fx").await
+    })
+    .await
+    {
+        r.unwrap();
+    }
+    // Node 1 runs a signing session with node 5 in it; node 5 sends its first frames.
+    let key = tw_engine::session::key_of("sign-x");
+    let mut rx = c
+        .node(1)
+        .transport()
+        .register(key, Protocol::FrostSign, vec![1, 2, 3, 5])
+        .unwrap();
+    let frame = |incarnation: u64, seq: u64| Frame {
+        session: key,
+        protocol: Protocol::FrostSign,
+        sender: 5,
+        incarnation,
+        seq,
+        broadcast: true,
+        payload: vec![0xa0],
+    };
+    let first_life = c.node(5).transport().incarnation();
+    for seq in 0..3 {
+        c.node(5)
+            .transport()
+            .send(1, &frame(first_life, seq))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut rx))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.seq, seq);
+    }
+    // Node 5 is killed and restarted mid-session: same id, certificate, key and UDP address (node
+    // 1 authenticates it by its certificate as always), a new process so a new incarnation.
+    let addr = c.node(5).local_addr().unwrap();
+    c.restart(5).await;
+    let second_life = c.node(5).transport().incarnation();
+    assert_eq!(c.node(5).local_addr().unwrap(), addr);
+    assert_ne!(second_life, first_life);
+    assert_ne!(second_life, 0);
+    // It rejoins the same session id numbering its frames from 0 again.
+    for seq in 0..3 {
+        c.node(5)
+            .transport()
+            .send(1, &frame(second_life, seq))
+            .await
+            .unwrap();
+    }
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events.extend(c.node(1).drain_events());
+        if events.iter().filter(|e| e.peer == 5).count() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let from5: Vec<_> = events
+        .iter()
+        .filter(|e| e.peer == 5)
+        .map(|e| e.reason.as_str())
+        .collect();
+    assert_eq!(
+        from5,
+        vec!["peer-restarted"; 3],
+        "node 1 sees a restarted peer, not a replay: {events:?}"
+    );
+    assert!(
+        events.iter().all(|e| !e.reason.is_violation()),
+        "no violation is recorded: {events:?}"
+    );
+    assert!(
+        rx.try_recv().is_err(),
+        "the second life's frames never reach the first life's protocol run"
+    );
+    // A resend of the first life's frame (a replay, as in the drill) is still caught.
+    c.node(5)
+        .transport()
+        .send(1, &frame(first_life, 1))
+        .await
+        .unwrap();
+    let mut replay = Vec::new();
+    for _ in 0..50 {
+        replay.extend(c.node(1).drain_events());
+        if !replay.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(replay.len(), 1, "{replay:?}");
+    assert_eq!(
+        (replay[0].peer, replay[0].reason),
+        (5, RejectReason::Replay)
+    );
+    assert!(replay[0].reason.is_violation());
+    c.node(1).transport().finish(&key);
+
+    // The restarted node (its key share reopened from its keystore) signs in a new session, and
+    // nobody records a violation.
+    let sigs: Vec<_> = on(&c, &[1, 2, 3, 5], |n| async move {
+        n.frost_sign("sign-x2", "fx", &[1, 2, 3, 5], &[], b"m")
+            .await
+    })
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let xonly = c.node(1).frost_output_key("fx", &[]).unwrap();
+    let message = tw_engine::node::taproot_sighash(b"m").unwrap();
+    assert!(tw_engine::frost::verify_bip340(&xonly, &message, &sigs[0]));
+    for id in 1..=5 {
+        let events = c.node(id).drain_events();
+        assert!(
+            events.iter().all(|e| !e.reason.is_violation()),
+            "node {id}: {events:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_peers_and_frames_are_refused() {
     let dir = temp_dir("hostile");
@@ -470,10 +636,12 @@ async fn hostile_peers_and_frames_are_refused() {
     let rogue = Transport::start(rogue_cfg).unwrap();
     let key = session_key("s-1");
     let mut rx = t1.register(key, Protocol::Ping, vec![1, 2]).unwrap();
+    let incarnation = t2.incarnation();
     let frame = |seq: u64, sender: u16| Frame {
         session: key,
         protocol: Protocol::Ping,
         sender,
+        incarnation,
         seq,
         broadcast: true,
         payload: vec![0xa0],

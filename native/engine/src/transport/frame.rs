@@ -1,16 +1,21 @@
 //! Wire frames: `u32 length (big-endian) || header || payload`.
 //!
-//! Header (43 bytes): version `u8` (=1), session id `[u8; 32]`, protocol tag `u8`, sender node id
-//! `u16`, sequence number `u64` (per sender and session, strictly increasing), kind `u8`
-//! (0 = broadcast, 1 = p2p). The sender id is checked against the peer's certificate; the
-//! payload is the CBOR-encoded protocol message.
+//! Header (53 bytes): version `u8` (=2), session id `[u8; 32]`, protocol tag `u8`, sender node id
+//! `u16`, sender incarnation `u64`, sequence number `u64` (per sender incarnation and session,
+//! strictly increasing), kind `u8` (0 = broadcast, 1 = p2p). All integers are big-endian. The
+//! sender id is checked against the peer's certificate; the payload is the CBOR-encoded protocol
+//! message.
+//!
+//! The incarnation is a random non-zero number the sender's transport draws once per process
+//! start. A node restarted during a session numbers its frames from 0 again, but under a new
+//! incarnation, so receivers can tell a restarted peer from a replay (see [`super::router`]).
 
 use sha2::{Digest, Sha256};
 
 /// Frame format version.
-pub const FRAME_VERSION: u8 = 1;
+pub const FRAME_VERSION: u8 = 2;
 /// Bytes in a frame header.
-pub const HEADER_LEN: usize = 1 + 32 + 1 + 2 + 8 + 1;
+pub const HEADER_LEN: usize = 1 + 32 + 1 + 2 + 8 + 8 + 1;
 
 /// 32-byte session identifier on the wire, derived from the session's string id.
 pub type SessionKey = [u8; 32];
@@ -93,7 +98,9 @@ pub struct Frame {
     pub protocol: Protocol,
     /// Sender node id as claimed in the header (checked against the certificate on receipt).
     pub sender: u16,
-    /// Sequence number, strictly increasing per (session, sender).
+    /// The sender's incarnation: random, non-zero, drawn once per process start of the sender.
+    pub incarnation: u64,
+    /// Sequence number, strictly increasing per (session, sender, incarnation).
     pub seq: u64,
     /// Broadcast (`true`) or point-to-point.
     pub broadcast: bool,
@@ -135,6 +142,7 @@ impl Frame {
         out.extend_from_slice(&self.session);
         out.push(self.protocol as u8);
         out.extend_from_slice(&self.sender.to_be_bytes());
+        out.extend_from_slice(&self.incarnation.to_be_bytes());
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.push(if self.broadcast { 0 } else { 1 });
         out.extend_from_slice(&self.payload);
@@ -143,20 +151,26 @@ impl Frame {
 
     /// Decodes a frame body (without the length prefix). Never panics.
     pub fn decode(body: &[u8]) -> Result<Frame, FrameError> {
+        // The version comes first, so a frame of another version (of another length) is named
+        // as such rather than as truncated.
+        match body.first() {
+            None => return Err(FrameError::Truncated),
+            Some(&v) if v != FRAME_VERSION => return Err(FrameError::Version(v)),
+            Some(_) => {}
+        }
         if body.len() < HEADER_LEN {
             return Err(FrameError::Truncated);
         }
         let (header, payload) = body.split_at(HEADER_LEN);
         let mut session = [0u8; 32];
         session.copy_from_slice(&header[1..33]);
-        if header[0] != FRAME_VERSION {
-            return Err(FrameError::Version(header[0]));
-        }
         let protocol = Protocol::from_u8(header[33]).ok_or(FrameError::Protocol(header[33]))?;
         let sender = u16::from_be_bytes([header[34], header[35]]);
+        let mut incarnation = [0u8; 8];
+        incarnation.copy_from_slice(&header[36..44]);
         let mut seq = [0u8; 8];
-        seq.copy_from_slice(&header[36..44]);
-        let broadcast = match header[44] {
+        seq.copy_from_slice(&header[44..52]);
+        let broadcast = match header[52] {
             0 => true,
             1 => false,
             k => return Err(FrameError::Kind(k)),
@@ -165,6 +179,7 @@ impl Frame {
             session,
             protocol,
             sender,
+            incarnation: u64::from_be_bytes(incarnation),
             seq: u64::from_be_bytes(seq),
             broadcast,
             payload: payload.to_vec(),
@@ -182,6 +197,7 @@ mod tests {
             session: session_key("s1"),
             protocol: Protocol::FrostSign,
             sender: 3,
+            incarnation: 0x0102_0304_0506_0708,
             seq: 7,
             broadcast: false,
             payload: vec![1, 2, 3],
@@ -200,8 +216,20 @@ mod tests {
         bad[33] = 200;
         assert_eq!(Frame::decode(&bad), Err(FrameError::Protocol(200)));
         let mut bad = bytes[4..].to_vec();
-        bad[44] = 5;
+        bad[52] = 5;
         assert_eq!(Frame::decode(&bad), Err(FrameError::Kind(5)));
+        // the header layout: incarnation right after the sender id, then the sequence number
+        let body = &bytes[4..];
+        assert_eq!(body.len(), HEADER_LEN + 3);
+        assert_eq!(body[0], 2);
+        assert_eq!(&body[34..36], &3u16.to_be_bytes());
+        assert_eq!(&body[36..44], &0x0102_0304_0506_0708u64.to_be_bytes());
+        assert_eq!(&body[44..52], &7u64.to_be_bytes());
+        assert_eq!(&body[HEADER_LEN..], &[1, 2, 3]);
+        // a version-1 frame (no incarnation) is refused, not misread
+        let mut old = body.to_vec();
+        old[0] = 1;
+        assert_eq!(Frame::decode(&old), Err(FrameError::Version(1)));
         // arbitrary garbage never panics
         for len in 0..100 {
             let junk: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();

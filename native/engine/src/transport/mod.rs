@@ -6,6 +6,9 @@
 //!   inbound connection.
 //! - The peer's node id comes from its certificate (SAN `node-<id>.tw`), never from a message;
 //!   a frame whose header claims another sender is refused.
+//! - Each transport draws a random non-zero incarnation when it starts, stamped on every frame
+//!   it sends, so a peer restarted during a session (numbering its frames from 0 again) is told
+//!   apart from a replay (see [`router`]). A certificate reload keeps it (same process).
 //! - Oversized and malformed frames are refused without a panic; every refusal is recorded as a
 //!   [`router::TransportEvent`] for the node service's Byzantine bookkeeping.
 //! - Nothing here does heavy cryptography: protocols run on blocking threads (see
@@ -92,6 +95,8 @@ struct Outbound {
 
 struct Inner {
     node_id: u16,
+    /// Random, non-zero, drawn once at start; stamped on every frame this node sends.
+    incarnation: u64,
     endpoint: quinn::Endpoint,
     peers: BTreeMap<u16, SocketAddr>,
     max_frame_bytes: usize,
@@ -227,6 +232,7 @@ impl Transport {
 
         let inner = Arc::new(Inner {
             node_id: cfg.node_id,
+            incarnation: draw_incarnation(),
             endpoint,
             peers: cfg.peers,
             max_frame_bytes: cfg.max_frame_bytes,
@@ -282,6 +288,12 @@ impl Transport {
     /// This node's id.
     pub fn node_id(&self) -> u16 {
         self.inner.node_id
+    }
+
+    /// This transport's incarnation: random and non-zero, drawn once when it started (a
+    /// certificate reload keeps it). Every frame this node sends carries it.
+    pub fn incarnation(&self) -> u64 {
+        self.inner.incarnation
     }
 
     /// The bound UDP address.
@@ -475,6 +487,16 @@ impl Transport {
         self.inner
             .endpoint
             .close(quinn::VarInt::from_u32(0), b"shutdown");
+    }
+}
+
+/// A random non-zero incarnation number for a transport starting now.
+fn draw_incarnation() -> u64 {
+    loop {
+        let v = rand_core::RngCore::next_u64(&mut rand_core::OsRng);
+        if v != 0 {
+            return v;
+        }
     }
 }
 

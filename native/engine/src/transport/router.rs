@@ -4,6 +4,14 @@
 //! and sessions, expiring after a TTL). Frames from non-participants, for the wrong protocol,
 //! out of sequence (replays) or for finished sessions are rejected and reported as
 //! [`TransportEvent`]s, never delivered.
+//!
+//! Sequence numbers are judged per sender *incarnation* (see [`super::frame`]): a session keeps,
+//! per peer, the incarnation of the first frame it accepted from that peer and the last sequence
+//! number. A frame of that incarnation whose sequence number did not increase is a replay (a
+//! violation). A frame of another incarnation comes from the peer restarted since: the protocol
+//! state of its earlier life is gone, and mixing two lives' messages in one protocol run is
+//! unsafe, so the frame is refused as [`RejectReason::PeerRestarted`] (not a violation) and the
+//! session keeps the first incarnation; it finishes or times out without the restarted peer.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -62,6 +70,10 @@ pub enum RejectReason {
     /// The TLS handshake was refused (certificate from another CA, expired, not yet valid, or
     /// naming no cluster node). `peer` is the node whose address it came from, or 0.
     TlsRefused,
+    /// The frame comes from another incarnation of the peer than the session accepted frames
+    /// from first: the peer restarted during the session. Not evidence of misbehaviour; the frame
+    /// is not delivered (the session cannot mix two lives of a peer).
+    PeerRestarted,
 }
 
 impl RejectReason {
@@ -79,6 +91,7 @@ impl RejectReason {
             Self::Expired => "expired",
             Self::Banned => "banned",
             Self::TlsRefused => "tls-refused",
+            Self::PeerRestarted => "peer-restarted",
         }
     }
 
@@ -109,10 +122,19 @@ pub struct TransportEvent {
     pub detail: String,
 }
 
+/// What a session accepted last from one peer.
+#[derive(Debug, Clone, Copy)]
+struct PeerSeq {
+    /// Incarnation of the first frame accepted from the peer; later incarnations are refused.
+    incarnation: u64,
+    /// Highest sequence number accepted from that incarnation.
+    last: u64,
+}
+
 struct Session {
     protocol: Protocol,
     participants: Vec<u16>,
-    last_seq: HashMap<u16, u64>,
+    last_seq: HashMap<u16, PeerSeq>,
     received: HashMap<u16, u64>,
     tx: mpsc::UnboundedSender<Frame>,
 }
@@ -280,7 +302,19 @@ impl Router {
             );
             return;
         }
-        if let Some(&last) = session.last_seq.get(&peer) {
+        if let Some(&PeerSeq { incarnation, last }) = session.last_seq.get(&peer) {
+            if frame.incarnation != incarnation {
+                self.reject(
+                    peer,
+                    RejectReason::PeerRestarted,
+                    Some(&key),
+                    format!(
+                        "seq {} of incarnation {:016x}; the session runs with incarnation {incarnation:016x}",
+                        frame.seq, frame.incarnation
+                    ),
+                );
+                return;
+            }
             if frame.seq <= last {
                 self.reject(
                     peer,
@@ -291,7 +325,13 @@ impl Router {
                 return;
             }
         }
-        session.last_seq.insert(peer, frame.seq);
+        session.last_seq.insert(
+            peer,
+            PeerSeq {
+                incarnation: frame.incarnation,
+                last: frame.seq,
+            },
+        );
         *session.received.entry(peer).or_default() += 1;
         // A closed receiver means the protocol already ended; the frame is simply late.
         let _ = session.tx.unbounded_send(frame);
@@ -353,11 +393,25 @@ mod tests {
     use super::*;
     use crate::transport::frame::session_key;
 
+    const INCARNATION_A: u64 = 0xa11c_e000_0000_0001;
+    const INCARNATION_B: u64 = 0xb0b0_0000_0000_0002;
+
     fn frame(session: &str, protocol: Protocol, sender: u16, seq: u64) -> Frame {
+        frame_of(session, protocol, sender, INCARNATION_A, seq)
+    }
+
+    fn frame_of(
+        session: &str,
+        protocol: Protocol,
+        sender: u16,
+        incarnation: u64,
+        seq: u64,
+    ) -> Frame {
         Frame {
             session: session_key(session),
             protocol,
             sender,
+            incarnation,
             seq,
             broadcast: true,
             payload: vec![seq as u8],
@@ -438,5 +492,50 @@ mod tests {
             reasons,
             vec![RejectReason::BufferFull, RejectReason::BufferFull]
         );
+    }
+
+    #[test]
+    fn a_restarted_peer_is_refused_but_not_judged_a_replay() {
+        let mut r = Router::new(BufferLimits::default());
+        let key = session_key("r");
+        let mut rx = r
+            .register(key, Protocol::EcdsaSign, vec![1, 2, 3])
+            .expect("new session");
+        // Peer 2's first life: seq 0, 1, 2 delivered.
+        for seq in 0..3 {
+            r.deliver(2, frame_of("r", Protocol::EcdsaSign, 2, INCARNATION_A, seq));
+            assert_eq!(rx.try_recv().expect("delivered").seq, seq);
+        }
+        // Peer 2 restarted: it numbers its frames from 0 again under a new incarnation.
+        r.deliver(2, frame_of("r", Protocol::EcdsaSign, 2, INCARNATION_B, 0));
+        assert!(
+            rx.try_recv().is_err(),
+            "the new life's frame is not delivered"
+        );
+        let events = r.drain_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].peer, 2);
+        assert_eq!(events[0].reason, RejectReason::PeerRestarted);
+        assert_eq!(events[0].reason.as_str(), "peer-restarted");
+        assert!(!events[0].reason.is_violation());
+        // The session keeps the first incarnation: later frames of the new life stay refused...
+        r.deliver(2, frame_of("r", Protocol::EcdsaSign, 2, INCARNATION_B, 5));
+        assert!(rx.try_recv().is_err());
+        assert_eq!(r.drain_events()[0].reason, RejectReason::PeerRestarted);
+        // ...and an identical resend of the first life's frame is still a replay.
+        r.deliver(2, frame_of("r", Protocol::EcdsaSign, 2, INCARNATION_A, 0));
+        assert!(rx.try_recv().is_err());
+        let events = r.drain_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].reason, RejectReason::Replay);
+        assert!(events[0].reason.is_violation());
+        // The first life continues normally.
+        r.deliver(2, frame_of("r", Protocol::EcdsaSign, 2, INCARNATION_A, 3));
+        assert_eq!(rx.try_recv().expect("delivered").seq, 3);
+        // Another peer's incarnation is judged on its own.
+        r.deliver(3, frame_of("r", Protocol::EcdsaSign, 3, INCARNATION_B, 0));
+        assert_eq!(rx.try_recv().expect("delivered").sender, 3);
+        assert!(r.drain_events().is_empty());
+        assert_eq!(r.received_counts(&key).get(&2), Some(&4));
     }
 }
