@@ -1,9 +1,9 @@
 //! Session router: demultiplexes authenticated frames to the sessions running on this node.
 //!
 //! Frames for a session that has not started here yet are buffered (bounded in frames, bytes
-//! and sessions, expiring after a TTL). Frames from non-participants, for the wrong protocol,
-//! out of sequence (replays) or for finished sessions are rejected and reported as
-//! [`TransportEvent`]s, never delivered.
+//! and sessions, overall and per sending peer, expiring after a TTL). Frames from
+//! non-participants, for the wrong protocol, out of sequence (replays) or for finished sessions
+//! are rejected and reported as [`TransportEvent`]s, never delivered.
 //!
 //! Sequence numbers are judged per sender *incarnation* (see [`super::frame`]): a session keeps,
 //! per peer, the incarnation of the first frame it accepted from that peer and the last sequence
@@ -31,6 +31,11 @@ pub struct BufferLimits {
     pub max_sessions: usize,
     /// Bytes buffered over all unknown sessions (default 64 MiB).
     pub max_bytes: usize,
+    /// Bytes one peer may have buffered over all unknown sessions (default 8 MiB), so that one
+    /// participant cannot fill the shared buffer and stall everyone else's early frames.
+    pub max_bytes_per_peer: usize,
+    /// Unknown sessions one peer may have frames buffered in at once (default 32).
+    pub max_sessions_per_peer: usize,
 }
 
 impl Default for BufferLimits {
@@ -40,6 +45,8 @@ impl Default for BufferLimits {
             max_frames_per_session: 256,
             max_sessions: 128,
             max_bytes: 64 << 20,
+            max_bytes_per_peer: 8 << 20,
+            max_sessions_per_peer: 32,
         }
     }
 }
@@ -143,6 +150,15 @@ struct Early {
     first_seen: Instant,
     frames: Vec<(u16, Frame)>,
     bytes: usize,
+    /// Bytes buffered here per sending peer (a peer is listed iff it has a frame here).
+    per_peer: HashMap<u16, usize>,
+}
+
+/// What one peer has buffered over all unknown sessions.
+#[derive(Debug, Default, Clone, Copy)]
+struct PeerUsage {
+    bytes: usize,
+    sessions: usize,
 }
 
 /// The routing table. Not thread-safe by itself: the transport keeps it behind a mutex.
@@ -151,6 +167,7 @@ pub struct Router {
     sessions: HashMap<SessionKey, Session>,
     early: HashMap<SessionKey, Early>,
     early_bytes: usize,
+    early_per_peer: HashMap<u16, PeerUsage>,
     finished: HashMap<SessionKey, Instant>,
     events: VecDeque<TransportEvent>,
 }
@@ -166,6 +183,7 @@ impl Router {
             sessions: HashMap::new(),
             early: HashMap::new(),
             early_bytes: 0,
+            early_per_peer: HashMap::new(),
             finished: HashMap::new(),
             events: VecDeque::new(),
         }
@@ -225,7 +243,7 @@ impl Router {
             },
         );
         if let Some(early) = self.early.remove(&key) {
-            self.early_bytes = self.early_bytes.saturating_sub(early.bytes);
+            self.release_early(&early);
             let expired = early.first_seen.elapsed() > self.limits.ttl;
             for (peer, frame) in early.frames {
                 if expired {
@@ -337,54 +355,77 @@ impl Router {
         let _ = session.tx.unbounded_send(frame);
     }
 
+    /// Takes an early session's frames off the global and per-peer tallies.
+    fn release_early(&mut self, early: &Early) {
+        self.early_bytes = self.early_bytes.saturating_sub(early.bytes);
+        for (peer, bytes) in &early.per_peer {
+            if let Some(u) = self.early_per_peer.get_mut(peer) {
+                u.bytes = u.bytes.saturating_sub(*bytes);
+                u.sessions = u.sessions.saturating_sub(1);
+                if u.sessions == 0 {
+                    self.early_per_peer.remove(peer);
+                }
+            }
+        }
+    }
+
     fn buffer_early(&mut self, peer: u16, frame: Frame) {
         let key = frame.session;
         let now = Instant::now();
         let ttl = self.limits.ttl;
-        let mut freed = 0;
-        let mut expired = Vec::new();
-        self.early.retain(|k, e| {
-            let keep = now.duration_since(e.first_seen) < ttl;
-            if !keep {
-                freed += e.bytes;
-                expired.extend(e.frames.iter().map(|(p, _)| (*p, *k)));
+        let expired: Vec<SessionKey> = self
+            .early
+            .iter()
+            .filter(|(_, e)| now.duration_since(e.first_seen) >= ttl)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            if let Some(early) = self.early.remove(&k) {
+                self.release_early(&early);
+                for (p, _) in &early.frames {
+                    self.reject(
+                        *p,
+                        RejectReason::Expired,
+                        Some(&k),
+                        "no session started for this frame",
+                    );
+                }
             }
-            keep
-        });
-        self.early_bytes = self.early_bytes.saturating_sub(freed);
-        for (p, k) in expired {
-            self.reject(
-                p,
-                RejectReason::Expired,
-                Some(&k),
-                "no session started for this frame",
-            );
         }
         let size = frame.payload.len();
         let limits = self.limits;
+        let existing = self.early.get(&key);
+        let usage = self.early_per_peer.get(&peer).copied().unwrap_or_default();
+        let peer_new_here = !existing.is_some_and(|e| e.per_peer.contains_key(&peer));
         let full = self.early_bytes + size > limits.max_bytes
-            || (!self.early.contains_key(&key) && self.early.len() >= limits.max_sessions)
-            || self
-                .early
-                .get(&key)
-                .is_some_and(|e| e.frames.len() >= limits.max_frames_per_session);
-        if full {
-            self.reject(
-                peer,
-                RejectReason::BufferFull,
-                Some(&key),
-                "early-frame buffer full",
-            );
+            || (existing.is_none() && self.early.len() >= limits.max_sessions)
+            || existing.is_some_and(|e| e.frames.len() >= limits.max_frames_per_session);
+        let peer_full = usage.bytes + size > limits.max_bytes_per_peer
+            || (peer_new_here && usage.sessions >= limits.max_sessions_per_peer);
+        if full || peer_full {
+            let detail = if full {
+                "early-frame buffer full"
+            } else {
+                "early-frame buffer share of this peer full"
+            };
+            self.reject(peer, RejectReason::BufferFull, Some(&key), detail);
             return;
         }
         let entry = self.early.entry(key).or_insert_with(|| Early {
             first_seen: now,
             frames: Vec::new(),
             bytes: 0,
+            per_peer: HashMap::new(),
         });
         entry.frames.push((peer, frame));
         entry.bytes += size;
+        *entry.per_peer.entry(peer).or_default() += size;
         self.early_bytes += size;
+        let u = self.early_per_peer.entry(peer).or_default();
+        u.bytes += size;
+        if peer_new_here {
+            u.sessions += 1;
+        }
     }
 }
 
@@ -470,6 +511,7 @@ mod tests {
             max_frames_per_session: 2,
             max_sessions: 1,
             max_bytes: 1 << 20,
+            ..BufferLimits::default()
         };
         let mut r = Router::new(limits);
         r.deliver(2, frame("x", Protocol::Ping, 2, 0));
@@ -481,6 +523,7 @@ mod tests {
             max_frames_per_session: 2,
             max_sessions: 1,
             max_bytes: 1 << 20,
+            ..BufferLimits::default()
         };
         let mut r = Router::new(limits);
         for seq in 0..3 {
@@ -537,5 +580,96 @@ mod tests {
         assert_eq!(rx.try_recv().expect("delivered").sender, 3);
         assert!(r.drain_events().is_empty());
         assert_eq!(r.received_counts(&key).get(&2), Some(&4));
+    }
+
+    #[test]
+    fn one_peer_cannot_fill_the_early_buffer() {
+        let limits = BufferLimits {
+            ttl: Duration::from_secs(60),
+            max_frames_per_session: 256,
+            max_sessions: 128,
+            max_bytes: 1 << 20,
+            max_bytes_per_peer: 1 << 20,
+            max_sessions_per_peer: 4,
+        };
+        let mut r = Router::new(limits);
+        // Peer 2 floods unknown sessions until it is refused.
+        let mut refused_at = None;
+        for i in 0..100 {
+            r.deliver(2, frame(&format!("flood-{i}"), Protocol::Ping, 2, 0));
+            if r.drain_events()
+                .iter()
+                .any(|e| e.peer == 2 && e.reason == RejectReason::BufferFull)
+            {
+                refused_at = Some(i);
+                break;
+            }
+        }
+        assert_eq!(refused_at, Some(4), "refused after its 4 sessions");
+        // More frames in sessions peer 2 already has frames in are still taken.
+        r.deliver(2, frame("flood-0", Protocol::Ping, 2, 1));
+        assert!(r.drain_events().is_empty());
+        // Peer 3's early frame still buffers, and is delivered when its session starts.
+        r.deliver(3, frame("honest", Protocol::Ping, 3, 0));
+        assert!(r.drain_events().is_empty(), "peer 3 is not refused");
+        let mut rx = r
+            .register(session_key("honest"), Protocol::Ping, vec![1, 3])
+            .expect("new session");
+        let f = rx.try_recv().expect("peer 3's early frame delivered");
+        assert_eq!((f.sender, f.seq), (3, 0));
+
+        // Bytes per peer: peer 4 may buffer 100 bytes.
+        let limits = BufferLimits {
+            max_bytes_per_peer: 100,
+            max_sessions_per_peer: 32,
+            ..limits
+        };
+        let mut r = Router::new(limits);
+        let big = |session: &str, sender: u16, len: usize| Frame {
+            payload: vec![0; len],
+            ..frame(session, Protocol::Ping, sender, 0)
+        };
+        r.deliver(4, big("b-1", 4, 60));
+        r.deliver(4, big("b-2", 4, 60));
+        let events = r.drain_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            (events[0].peer, events[0].reason),
+            (4, RejectReason::BufferFull)
+        );
+        r.deliver(5, big("b-2", 5, 60));
+        assert!(r.drain_events().is_empty(), "peer 5 is not refused");
+        // Registering a session gives its bytes back to the peers that buffered them.
+        let mut rx = r
+            .register(session_key("b-1"), Protocol::Ping, vec![1, 4])
+            .expect("new session");
+        assert_eq!(rx.try_recv().expect("delivered").sender, 4);
+        r.deliver(4, big("b-3", 4, 60));
+        assert!(r.drain_events().is_empty(), "peer 4's share was released");
+    }
+
+    #[test]
+    fn expired_early_frames_release_their_peer_share() {
+        let limits = BufferLimits {
+            ttl: Duration::from_millis(20),
+            max_frames_per_session: 256,
+            max_sessions: 128,
+            max_bytes: 1 << 20,
+            max_bytes_per_peer: 1 << 20,
+            max_sessions_per_peer: 2,
+        };
+        let mut r = Router::new(limits);
+        r.deliver(2, frame("e-1", Protocol::Ping, 2, 0));
+        r.deliver(2, frame("e-2", Protocol::Ping, 2, 0));
+        r.deliver(2, frame("e-3", Protocol::Ping, 2, 0));
+        let reasons: Vec<_> = r.drain_events().into_iter().map(|e| e.reason).collect();
+        assert_eq!(reasons, vec![RejectReason::BufferFull]);
+        std::thread::sleep(Duration::from_millis(40));
+        // e-1 and e-2 expire; peer 2 may buffer again.
+        r.deliver(2, frame("e-4", Protocol::Ping, 2, 0));
+        let reasons: Vec<_> = r.drain_events().into_iter().map(|e| e.reason).collect();
+        assert_eq!(reasons, vec![RejectReason::Expired, RejectReason::Expired]);
+        assert_eq!(r.early_per_peer.get(&2).map(|u| u.sessions), Some(1));
+        assert_eq!(r.early_bytes, 1);
     }
 }
