@@ -61,9 +61,9 @@ export type EvidenceVerifier = (v: ViolationRecord) => Promise<boolean>
  * participant that saw it. Every node (not only the leader, which may be the offender) marks
  * a violation **proven** when at least `minAccusers` distinct nodes other than the offender
  * signed an accusation it verified itself, and bans a node at `banThreshold` such violations
- * (reported since its last unban). A ban record is honoured only by a node that verifies its
- * evidence the same way (see {@link verifyBan}), so writing one proves nothing. One node's
- * word never bans another; a timeout is never a violation.
+ * (reported since its last unban); nobody judges itself. A ban record is honoured only by a
+ * node that verifies its evidence the same way (see {@link verifyBan}), so writing one proves
+ * nothing. One node's word never bans another; a timeout is never a violation.
  */
 @Injectable()
 export class ByzantineService {
@@ -277,6 +277,9 @@ export class ByzantineService {
     for (const e of entries) {
       const v = e.value
       if (!Number.isInteger(v.offender) || v.offender < 1 || v.offender > this.config.clusterSize) continue
+      // The others judge a node (a Byzantine one would not judge itself anyway); it still
+      // verifies and honours a ban of itself (no campaigning, no lead).
+      if (v.offender === this.config.nodeId) continue
       const mine = byViolation.get(v.id) ?? []
       if (v.status !== 'proven') {
         const { proven, accusers } = provenBy(await this.validAccusers(v, mine), v.offender, minAccusers)
