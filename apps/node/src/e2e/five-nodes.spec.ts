@@ -6,6 +6,7 @@ import path from 'node:path'
 import { NodeCluster } from '../testing/node-cluster'
 import { until as poll } from '../testing/until'
 import { byzantineScenarios } from './byzantine-scenarios'
+import { trustScenarios } from './trust-scenarios'
 import { walletScenarios } from './wallet-scenarios'
 import { deriveEcdsaChild, segwitAddress } from '@tw/bitcoin'
 
@@ -154,6 +155,7 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
   }
   walletScenarios(scenarioContext)
   byzantineScenarios({ ...scenarioContext, deniedAddress: DENIED })
+  trustScenarios(scenarioContext)
 
   it('certificate renewal: node 2 takes a renewed certificate without a restart and keeps signing; a foreign-CA one is refused', async () => {
     const native = await import('@tw/native')

@@ -1,0 +1,224 @@
+import type { DrillBehaviour, TransactionDto } from '@tw/api'
+import { buildUnsignedTransaction, parseAddress } from '@tw/bitcoin'
+import { Etcd3 } from 'etcd3'
+import assert from 'node:assert/strict'
+import { randomUUID, sign as signWithKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { it } from 'node:test'
+import { canonicalJson } from '../common/canonical-json'
+import { until as poll } from '../testing/until'
+import { attemptBody } from '../wallet/leader-decision'
+import { WalletKeys, type SignedVote, type SigningAttempt, type SigningResult, type TxRecord } from '../wallet/wallet.types'
+import { testAddress, walletHelpers, type WalletScenarioContext } from './wallet-scenarios'
+
+const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>) => poll(what, ms, probe, 500)
+
+/**
+ * The trust model on the real five-node cluster (DESIGN §5 "trust model", security-tests C7):
+ * an attacker holding one node's etcd access and that node's identity key (node 5, compromised)
+ * rewrites what the honest nodes read from etcd. Nothing it writes may make an honest node
+ * sign, and no honest node may be accused for it. Also: a node killed and restarted in the
+ * middle of a signing session is a fault, never a violation.
+ */
+export function trustScenarios(ctx: WalletScenarioContext): void {
+  const { api, chainPost, chainGet, mine } = walletHelpers(ctx)
+  const etcd = () => new Etcd3({ hosts: ctx.cluster().etcd.endpoints })
+  const getJson = async <T>(client: Etcd3, key: string): Promise<T | null> => {
+    const s = await client.get(key).string()
+    return s === null ? null : (JSON.parse(s) as T)
+  }
+  /** A statement signed with node `id`'s identity (TLS) key, as a compromised node would sign it. */
+  const signAs = (id: number, payload: unknown) =>
+    signWithKey('sha256', Buffer.from(canonicalJson(payload)), readFileSync(path.join(ctx.cluster().dir, 'certs', `node-${id}.key`), 'utf8')).toString('base64')
+  const drill = (id: number, behaviours: DrillBehaviour[]) => ctx.client(id).setDrill(behaviours)
+  const waitState = (id: string, states: string[], ms = 4 * 60_000) =>
+    until(`transaction ${id} ${states.join('|')}`, ms, async () => {
+      const t = await api().transaction(id)
+      if (['rejected', 'failed', 'expired'].includes(t.state) && !states.includes(t.state)) assert.fail(`transaction ended ${t.state}: ${JSON.stringify(t.error)}`)
+      return states.includes(t.state) ? t : null
+    })
+  /** Fresh Taproot coins at fresh wallet addresses, confirmed: [address, txid, vout, value]. */
+  const coins = async (amounts: number[]) => {
+    const out: { address: string; path: number[]; txid: string; vout: number; value: number }[] = []
+    for (const amountSats of amounts) {
+      const a = await api().address('taproot')
+      await chainPost('/regtest/faucet', { address: a.address, amountSats })
+      out.push({ address: a.address, path: a.path.split('/').slice(1).map(Number), txid: '', vout: 0, value: amountSats })
+    }
+    await mine(1)
+    for (const c of out) {
+      const [u] = await chainGet<{ txid: string; vout: number; value: number }[]>(`/address/${c.address}/utxo`)
+      Object.assign(c, { txid: u.txid, vout: u.vout })
+    }
+    await until('the wallet sees its new coins', 30_000, async () => {
+      const b = await api().balance()
+      return (b.wallets.find((w) => w.type === 'taproot')?.confirmedSats ?? 0) >= amounts.reduce((x, y) => x + y, 0)
+    })
+    return out
+  }
+  const unspent = async (c: { txid: string; vout: number }) => !(await chainGet<{ spent: boolean }>(`/tx/${c.txid}/outspend/${c.vout}`)).spent
+  /** No violation names an honest node (`honest`), and none is banned. */
+  const noHonestAccused = async (honest: number[]) => {
+    const l = await api().violations()
+    assert.deepEqual(
+      l.violations.filter((v) => honest.includes(v.offender)).map((v) => `${v.type} by ${v.offender}`),
+      [],
+      'no honest node accused',
+    )
+    assert.deepEqual(l.bans, [], 'nobody banned')
+  }
+  const sendConfirmed = async (amountSats = 10_000): Promise<TransactionDto> => {
+    const tx = await api().send({ to: testAddress(), amountSats, feeRate: 2, type: 'taproot' }, randomUUID())
+    await waitState(tx.id, ['broadcast', 'confirmed'])
+    await mine(1)
+    return waitState(tx.id, ['confirmed'])
+  }
+
+  it('trust: a finished send rewritten in etcd to pay out another wallet coin, with a signing attempt signed by compromised node 5: no honest node signs, the coin stays', async () => {
+    const [a, b] = await coins([40_000, 40_000])
+    const sent = await sendConfirmed()
+    const target = (await unspent(a)) ? a : b
+    assert.ok(await unspent(target), 'one of the two coins is still the wallet’s')
+    const client = etcd()
+    try {
+      const key = WalletKeys.tx(sent.id)
+      const original = (await getJson<TxRecord>(client, key))!
+      // The attacker's transaction: the other coin, all of it (less a fee) to its own address.
+      const thief = testAddress()
+      const thiefScript = parseAddress(thief, 'regtest').scriptPubKey
+      const input = { txid: target.txid, vout: target.vout, value: target.value, scriptPubKey: Buffer.from(parseAddress(target.address, 'regtest').scriptPubKey).toString('hex'), path: target.path }
+      const unsignedTx = buildUnsignedTransaction({
+        inputs: [{ ...input, scriptPubKey: Buffer.from(input.scriptPubKey, 'hex'), keyType: 'taproot' }],
+        outputs: [{ scriptPubKey: thiefScript, value: target.value - 500 }],
+        locktime: 0,
+        rbf: true,
+      })
+      const n = original.attempt + 1
+      const rewritten: TxRecord = {
+        ...original,
+        to: thief,
+        amountSats: target.value - 500,
+        inputs: [input],
+        outputs: [{ scriptPubKey: Buffer.from(thiefScript).toString('hex'), address: thief, value: target.value - 500, change: false }],
+        unsignedTx,
+        // proposalHash left as it was: the hash the four honest approvals signed.
+        state: 'signing',
+        attempt: n,
+        signers: [1, 2, 3, 4],
+      }
+      // The attempt carries the genuine approvals of the original proposal and is signed by node 5.
+      const votes = (await client.getAll().prefix(WalletKeys.votes(sent.id)).strings()) as Record<string, string>
+      const approvals = Object.values(votes)
+        .map((s) => JSON.parse(s) as SignedVote)
+        .filter((v) => v.payload.approve && [1, 2, 3, 4].includes(v.payload.nodeId))
+      assert.equal(approvals.length, 4, 'the original proposal had four honest approvals')
+      const body: SigningAttempt = {
+        txId: sent.id,
+        attempt: n,
+        signers: [1, 2, 3, 4],
+        mode: 'frost',
+        presignatures: [null],
+        createdAt: new Date().toISOString(),
+        term: (await api().clusterStatus()).leaderTerm ?? '0',
+        proposalHash: original.proposalHash,
+        leader: 5,
+        approvals,
+      }
+      await client.put(WalletKeys.attempt(sent.id, n)).value(JSON.stringify({ ...body, signature: signAs(5, attemptBody(body)) }))
+      await client.put(key).value(JSON.stringify(rewritten))
+
+      // Every honest signer answers, and every answer is a refusal.
+      const results = await until('nodes 1–4 to answer the forged attempt', 60_000, async () => {
+        const all = (await client.getAll().prefix(WalletKeys.results(sent.id, n)).strings()) as Record<string, string>
+        const rs = Object.values(all).map((s) => JSON.parse(s) as SigningResult)
+        return rs.length >= 4 ? rs : null
+      })
+      for (const r of results) {
+        assert.equal(r.ok, false, `node ${r.nodeId} signed the rewritten record`)
+        assert.ok(!r.ok && ['FINISHED', 'PROPOSAL_CHANGED'].includes(r.code), `node ${r.nodeId}: ${JSON.stringify(r)}`)
+      }
+      await mine(1)
+      assert.ok(await unspent(target), 'the coin never left the wallet')
+      await noHonestAccused([1, 2, 3, 4, 5])
+      // Put the record back as the cluster wrote it.
+      await client.put(key).value(JSON.stringify(original))
+    } finally {
+      client.close()
+    }
+  })
+
+  it('trust: node 3’s vote deleted and the record rewritten under it: node 3 publishes the same signed vote again, nobody is accused, the send confirms', async () => {
+    await coins([40_000])
+    // Nodes 4 and 5 hold back (drill): three approvals keep the send in voting.
+    await drill(4, ['drop'])
+    await drill(5, ['drop'])
+    const client = etcd()
+    try {
+      const tx = await api().send({ to: testAddress(), amountSats: 10_000, feeRate: 2, type: 'taproot' }, randomUUID())
+      const voteKey = WalletKeys.vote(tx.id, 3)
+      const first = await until('node 3 votes', 30_000, () => getJson<SignedVote>(client, voteKey))
+      assert.equal(first.payload.approve, true)
+      const key = WalletKeys.tx(tx.id)
+      const original = (await getJson<TxRecord>(client, key))!
+      // Rewritten (another amount) and node 3's vote deleted: a new vote would be a genuine double vote.
+      await client.put(key).value(JSON.stringify({ ...original, amountSats: original.amountSats + 1 }))
+      await client.delete().key(voteKey)
+      const again = await until('node 3’s vote back', 30_000, () => getJson<SignedVote>(client, voteKey))
+      assert.deepEqual(again, first, 'the same signed bytes, not a new vote')
+      await client.put(key).value(JSON.stringify(original))
+      await drill(4, [])
+      await drill(5, [])
+      await waitState(tx.id, ['broadcast', 'confirmed'])
+      await mine(1)
+      await waitState(tx.id, ['confirmed'])
+      await noHonestAccused([1, 2, 3, 4, 5])
+    } finally {
+      client.close()
+      await drill(4, []).catch(() => undefined)
+      await drill(5, []).catch(() => undefined)
+    }
+  })
+
+  it('trust: a signer killed (SIGKILL) and restarted in the middle of a signing session is never accused or banned; the send confirms', async () => {
+    const leader = await ctx.leader()
+    await coins([40_000, 40_000, 40_000])
+    // Every node but the leader and one other waits a moment before it joins a session, so the
+    // session is open while that one other node dies and comes back.
+    const others = ctx.up().filter((id) => id !== leader)
+    for (let round = 0; round < 3; round++) {
+      const victim = others[round % others.length]
+      const slow = others.filter((id) => id !== victim)
+      for (const id of slow) await drill(id, ['delay'])
+      try {
+        const tx = await api().send({ to: testAddress(), amountSats: 10_000, feeRate: 2, type: 'taproot' }, randomUUID())
+        const signing = await waitState(tx.id, ['signing', 'signed', 'broadcast', 'confirmed'], 60_000)
+        if (signing.state !== 'signing' || !signing.signers?.includes(victim)) {
+          await waitState(tx.id, ['broadcast', 'confirmed'])
+          continue
+        }
+        // The victim started its session at once (its first messages are out) while the slow
+        // signers wait their 3 s: kill it now and bring it back.
+        await new Promise((r) => setTimeout(r, 300))
+        ctx.cluster().node(victim).proc?.kill('SIGKILL')
+        ctx.restarted(victim)
+        await until(`node ${victim} gone`, 10_000, async () => ctx.cluster().node(victim).proc === null)
+        ctx.cluster().start(victim)
+        await until(`node ${victim} back`, 60_000, async () => (await ctx.client(victim).health('ready').catch(() => ({ status: 'down' }))).status === 'ok')
+        for (const id of slow) await drill(id, [])
+        await waitState(tx.id, ['broadcast', 'confirmed'], 5 * 60_000)
+        await mine(1)
+        const done = await waitState(tx.id, ['confirmed'])
+        assert.match(done.txid ?? '', /^[0-9a-f]{64}$/)
+        // Give the signers' accusations (if any) time to land before checking there are none.
+        await new Promise((r) => setTimeout(r, 3000))
+        await noHonestAccused([1, 2, 3, 4, 5])
+        assert.doesNotMatch(ctx.cluster().log(victim).split('\n').slice(-400).join('\n'), /PEER_MISBEHAVED/)
+        return
+      } finally {
+        for (const id of slow) await drill(id, []).catch(() => undefined)
+      }
+    }
+    assert.fail('the chosen node was never a signer in three sends')
+  })
+}
