@@ -97,9 +97,13 @@ describe('loadConfig', () => {
   })
 
   it('reads the wallet settings: network, chain, policy', () => {
-    const c = loadConfig({ ...valid, TW_CHAIN_URL: 'http://127.0.0.1:3002/', TW_POLICY_DENY: 'bcrt1qa, bcrt1qb', TW_POLICY_MAX_FEE_RATE: '50' })
+    const [a, b] = ['bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', 'bcrt1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqc8gma6']
+    const c = loadConfig({ ...valid, TW_CHAIN_URL: 'http://127.0.0.1:3002/', TW_POLICY_DENY: `${a}, ${b}`, TW_POLICY_MAX_FEE_RATE: '50' })
     assert.deepEqual(c.chain, { network: 'regtest', url: 'http://127.0.0.1:3002', confirmations: 1 })
-    assert.deepEqual(c.policy.deny, ['bcrt1qa', 'bcrt1qb'])
+    assert.deepEqual(c.policy.deny, [a, b])
+    // Every list entry must be an address of the node's network (they are compared as output scripts).
+    assert.match(problemsOf({ ...valid, TW_POLICY_DENY: `${a},bcrt1qnotanaddress` }).join(), /TW_POLICY_DENY: bcrt1qnotanaddress is not a regtest address/)
+    assert.match(problemsOf({ ...valid, TW_POLICY_ALLOW: 'bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4' }).join(), /TW_POLICY_ALLOW: .* is not a regtest address/)
     assert.equal(c.policy.maxFeeRate, 50)
     assert.match(problemsOf({ ...valid, TW_POLICY_MIN_FEE_RATE: '60', TW_POLICY_MAX_FEE_RATE: '50' }).join(), /MIN_FEE_RATE must be <=/)
     assert.match(problemsOf({ ...valid, TW_CHAIN_URL: 'ftp://x' }).join(), /TW_CHAIN_URL/)

@@ -1,3 +1,4 @@
+import { parseAddress } from '@tw/bitcoin'
 import { z } from 'zod'
 
 /**
@@ -244,6 +245,15 @@ export function loadConfig(env: Env): AppConfig {
   if (v.TW_BAN_MIN_ACCUSERS > v.TW_CLUSTER_SIZE - 1) problems.push(`TW_BAN_MIN_ACCUSERS must be <= TW_CLUSTER_SIZE - 1 (${v.TW_CLUSTER_SIZE - 1})`)
   if (v.TW_INSECURE_TEST_PRIMES && v.TW_ENV === 'production') {
     problems.push('TW_INSECURE_TEST_PRIMES=true is refused when TW_ENV=production (the test primes are public)')
+  }
+  for (const name of ['TW_POLICY_ALLOW', 'TW_POLICY_DENY'] as const) {
+    for (const address of splitList(v[name])) {
+      try {
+        parseAddress(address, v.TW_NETWORK)
+      } catch (err) {
+        problems.push(`${name}: ${address} is not a ${v.TW_NETWORK} address (${(err as Error).message})`)
+      }
+    }
   }
   if (problems.length) throw new ConfigError(dedupe(problems))
 

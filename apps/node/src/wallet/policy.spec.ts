@@ -105,6 +105,16 @@ describe('a voter checks a proposal itself', () => {
     assert.match(rejection(proposal(), { policy: { ...policy, allow: ['bcrt1qsomethingelse'] } }), /allow list/)
   })
 
+  it('compares the allow and deny lists as output scripts: no spelling of an address escapes them', () => {
+    // BIP173: an all-upper-case bech32 address is the same address (the same output script).
+    const upper = DEST.address.toUpperCase()
+    const shouting = (tx: TxRecord) => ({ ...tx, to: upper, proposalHash: proposalHash({ ...tx, to: upper }) })
+    const tx = shouting(proposal())
+    assert.match(rejection(tx, { policy: { ...policy, deny: [DEST.address] } }), /deny list/)
+    assert.match(rejection(proposal(), { policy: { ...policy, deny: [upper] } }), /deny list/)
+    assert.equal(checkProposal(tx, ctx(tx, { policy: { ...policy, allow: [DEST.address] } })).approve, true)
+  })
+
   it('rejects a destination of another network', () => {
     const tx = proposal()
     assert.match(rejection(tx, { network: 'mainnet' }), /destination/)

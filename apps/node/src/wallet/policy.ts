@@ -26,6 +26,37 @@ export function proposalHash(tx: ProposalBody): string {
   return createHash('sha256').update(canonicalJson(proposalBody(tx))).digest('hex')
 }
 
+/** Output scripts (hex) of a policy list's addresses, per list and network. */
+const listScripts = new WeakMap<string[], { network: BitcoinNetwork; scripts: Set<string> }>()
+
+/**
+ * The output scripts of a policy list (allow or deny): every comparison with a destination is
+ * made on scripts, so no spelling of an address (upper case bech32, another encoding of the
+ * same script) escapes the list. Entries that do not parse for `network` match nothing (the
+ * node's configuration refuses them at start).
+ */
+export function policyScripts(list: string[], network: BitcoinNetwork): Set<string> {
+  const hit = listScripts.get(list)
+  if (hit?.network === network) return hit.scripts
+  const scripts = new Set<string>()
+  for (const address of list) {
+    try {
+      scripts.add(Buffer.from(parseAddress(address, network).scriptPubKey).toString('hex'))
+    } catch {
+      // not an address of this network: matches nothing
+    }
+  }
+  listScripts.set(list, { network, scripts })
+  return scripts
+}
+
+/** Why the policy's lists refuse a destination script (hex), or null if they allow it. */
+export function listedDestination(policy: Pick<SpendPolicy, 'allow' | 'deny'>, toScript: string, network: BitcoinNetwork): string | null {
+  if (policyScripts(policy.deny, network).has(toScript)) return 'destination is on the deny list'
+  if (policy.allow.length > 0 && !policyScripts(policy.allow, network).has(toScript)) return 'destination is not on the allow list'
+  return null
+}
+
 /** What a voter knows independently of the proposer. */
 export interface PolicyContext {
   network: BitcoinNetwork
@@ -62,8 +93,8 @@ export function checkProposal(tx: TxRecord, ctx: PolicyContext): Verdict {
   } catch (err) {
     return no(`destination: ${(err as BitcoinError).message}`)
   }
-  if (ctx.policy.deny.includes(tx.to)) return no('destination is on the deny list')
-  if (ctx.policy.allow.length > 0 && !ctx.policy.allow.includes(tx.to)) return no('destination is not on the allow list')
+  const listed = listedDestination(ctx.policy, toScript, ctx.network)
+  if (listed) return no(listed)
   if (!Number.isSafeInteger(tx.amountSats) || tx.amountSats <= 0) return no('amount is not a positive integer')
   if (tx.amountSats > ctx.policy.maxAmountSats) return no(`amount ${tx.amountSats} exceeds the per-transaction limit ${ctx.policy.maxAmountSats}`)
   if (ctx.spentToday + tx.amountSats > ctx.policy.dailyLimitSats) return no(`daily limit ${ctx.policy.dailyLimitSats} sats would be exceeded`)

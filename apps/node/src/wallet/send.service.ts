@@ -18,7 +18,7 @@ import { ConflictError, NotFoundError, WalletRequestError } from '../common/erro
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
-import { proposalHash } from './policy'
+import { listedDestination, proposalHash } from './policy'
 import { PresignatureService } from './presignature.service'
 import { TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
@@ -151,8 +151,9 @@ export class SendService {
   /** Edge validation: every problem of the request body, before any state is touched. */
   private validate(body: SendRequest, type: WalletType): { to: string; amountSats: number; feeRate: number | null; type: WalletType } {
     if (type !== 'segwit' && type !== 'taproot') throw new WalletRequestError('INVALID_ADDRESS', 400, 'type must be segwit or taproot')
+    let toScript: string
     try {
-      parseAddress(body.to, this.config.chain.network)
+      toScript = Buffer.from(parseAddress(body.to, this.config.chain.network).scriptPubKey).toString('hex')
     } catch (err) {
       throw toRequestError(err)
     }
@@ -169,7 +170,7 @@ export class SendService {
     if (amountSats > p.maxAmountSats && !pushAnything) {
       throw new WalletRequestError('POLICY_VIOLATION', 422, `amount ${amountSats} sats exceeds the per-transaction limit of ${p.maxAmountSats} sats`)
     }
-    if (!pushAnything && (p.deny.includes(body.to) || (p.allow.length > 0 && !p.allow.includes(body.to)))) {
+    if (!pushAnything && listedDestination(p, toScript, this.config.chain.network)) {
       throw new WalletRequestError('POLICY_VIOLATION', 422, 'the destination is not allowed by the spending policy')
     }
     let feeRate: number | null = null
