@@ -121,6 +121,7 @@ export const WalletErrorCodes = [
   'IDEMPOTENCY_KEY_REUSED',
   'CHAIN_UNAVAILABLE',
   'POLICY_VIOLATION',
+  'KEY_RECORD_MISMATCH',
 ] as const
 export type WalletErrorCode = (typeof WalletErrorCodes)[number]
 
@@ -128,7 +129,13 @@ export type WalletErrorCode = (typeof WalletErrorCodes)[number]
 export type WalletType = 'segwit' | 'taproot'
 export type BitcoinNetwork = 'mainnet' | 'testnet' | 'testnet4' | 'signet' | 'regtest'
 
-/** `GET /api/v1/wallet/address?type=&change=`: a fresh address, never handed out before. */
+/** `POST /api/v1/wallet/address {type?, change?}`: a fresh address, never handed out before (operator role: it uses up an index). */
+export interface AddressRequest {
+  type?: WalletType
+  change?: boolean
+}
+
+/** A fresh address, never handed out before. */
 export interface AddressDto {
   address: string
   type: WalletType

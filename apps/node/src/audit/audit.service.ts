@@ -24,6 +24,7 @@ export type AuditAction =
   | 'dkg.failed'
   | 'key.activated'
   | 'key.failed'
+  | 'key.record_mismatch'
   | 'tx.proposed'
   | 'tx.voted'
   | 'tx.state'

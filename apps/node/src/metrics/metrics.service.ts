@@ -62,6 +62,12 @@ export class MetricsService {
     labelNames: ['code'] as const,
     registers: [this.registry],
   })
+  readonly keyRecordMismatch = new Gauge({
+    name: 'mpc_key_record_mismatch',
+    help: 'Whether the key record in etcd differs from this node\'s key share (1: refused; the record was rewritten)',
+    labelNames: ['key_id'] as const,
+    registers: [this.registry],
+  })
   readonly dkgJobs = new Counter({
     name: 'mpc_dkg_jobs_total',
     help: 'DKG runs on this node by protocol and outcome',

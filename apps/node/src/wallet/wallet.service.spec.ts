@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { ChainBackend, ChainUtxo } from '../chain/chain.client'
-import type { EtcdRepository } from '../cluster/etcd.repository'
+import { EtcdKeys, type EtcdRepository } from '../cluster/etcd.repository'
 import type { AppConfig } from '../config/config'
+import type { AuditService } from '../audit/audit.service'
+import type { EngineRepository } from '../engine/engine.repository'
+import type { KeyRecord } from '../keys/dkg.types'
+import { MetricsService } from '../metrics/metrics.service'
 import { WalletService, type WalletKey } from './wallet.service'
 import { WalletKeys } from './wallet.types'
 
@@ -27,17 +31,26 @@ class FakeChain implements Partial<ChainBackend> {
   }
 }
 
-function wallet(): { w: WalletService; chain: FakeChain; issue: (receive: number, change: number) => void } {
+/** What this node's share says of key k1 (the engine's answer). */
+const SHARE = { publicKey: Buffer.from(KEY.publicKey).toString('hex'), chainCode: Buffer.from(KEY.chainCode).toString('hex') }
+
+function wallet(records: Record<string, KeyRecord> = {}): { w: WalletService; chain: FakeChain; issue: (receive: number, change: number) => void; audits: string[] } {
   const chain = new FakeChain()
   const index = new Map<string, number>()
-  const etcd = { get: async (k: string) => (index.has(k) ? { value: { next: index.get(k) } } : null) } as unknown as EtcdRepository
-  const config = { chain: { network: 'regtest' } } as AppConfig
-  const w = new WalletService(config, etcd, chain as unknown as ChainBackend)
+  const etcd = {
+    get: async (k: string) => (index.has(k) ? { value: { next: index.get(k) } } : k in records ? { value: records[k] } : null),
+    getPrefix: async (p: string) => Object.entries(records).flatMap(([key, value]) => (key.startsWith(p) ? [{ key, value }] : [])),
+  } as unknown as EtcdRepository
+  const config = { nodeId: 1, threshold: 4, chain: { network: 'regtest' } } as AppConfig
+  const engine = { isStarted: true, keyInfo: (protocol: string, keyId: string) => (protocol === 'ecdsa' && keyId === 'k1' ? SHARE : null) }
+  const audits: string[] = []
+  const audit = { record: async (action: string) => void audits.push(action) }
+  const w = new WalletService(config, etcd, chain as unknown as ChainBackend, engine as unknown as EngineRepository, new MetricsService(config), audit as unknown as AuditService)
   const issue = (receive: number, change: number) => {
     index.set(WalletKeys.addressIndex(KEY.keyId, 0), receive)
     index.set(WalletKeys.addressIndex(KEY.keyId, 1), change)
   }
-  return { w, chain, issue }
+  return { w, chain, issue, audits }
 }
 
 const coin = (n: number, confirmed = true): ChainUtxo => ({ txid: String(n % 10).repeat(64), vout: n, value: 10_000 * n, confirmed, blockHeight: confirmed ? 100 : null })
@@ -75,5 +88,28 @@ describe('incremental UTXO sync', () => {
     chain.coins.set(w.derive(KEY, [0, 1]).address, [coin(1), coin(2, false)])
     assert.deepEqual(outpoints(await w.utxos(KEY)), ['1:1', '2:2'])
     assert.equal(chain.lookups, 2)
+  })
+})
+
+describe('addresses come from this node\'s key share, not from etcd (trust model)', () => {
+  const record = (over: Partial<KeyRecord> = {}): KeyRecord => ({ keyId: 'k1', protocol: 'ecdsa', status: 'active', publicKey: SHARE.publicKey, chainCode: SHARE.chainCode, createdAt: '2026-01-01T00:00:00Z', activatedAt: '2026-01-01T00:00:00Z', ...over }) as KeyRecord
+
+  it('a key record that matches the share gives the share\'s key', async () => {
+    const { w } = wallet({ [EtcdKeys.key('k1')]: record() })
+    const k = await w.key('segwit')
+    assert.equal(Buffer.from(k.publicKey).toString('hex'), SHARE.publicKey)
+    assert.equal((await w.keyById('k1'))?.keyId, 'k1')
+  })
+
+  it('a key record rewritten in etcd (another public key or chain code) is refused: no address from it, audited once', async () => {
+    // An attacker's key: BIP32 test vector 2's master public key.
+    const forged = record({ publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7' })
+    const { w, audits } = wallet({ [EtcdKeys.key('k1')]: forged })
+    await assert.rejects(w.nextAddress('segwit', false), (err: unknown) => (err as { code?: string }).code === 'KEY_RECORD_MISMATCH')
+    await assert.rejects(w.descriptors(), (err: unknown) => (err as { code?: string }).code === 'KEY_RECORD_MISMATCH')
+    await assert.rejects(w.keyById('k1'), (err: unknown) => (err as { code?: string }).code === 'KEY_RECORD_MISMATCH')
+    const other = wallet({ [EtcdKeys.key('k1')]: record({ chainCode: 'ff'.repeat(32) }) })
+    await assert.rejects(other.w.key('segwit'), (err: unknown) => (err as { code?: string }).code === 'KEY_RECORD_MISMATCH')
+    assert.deepEqual(audits, ['key.record_mismatch'])
   })
 })

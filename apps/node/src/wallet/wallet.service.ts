@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common'
+import { Inject, Injectable, Logger } from '@nestjs/common'
 import type { AddressDto, BalanceDto, DescriptorsDto, WalletType } from '@tw/api'
 import {
   deriveEcdsaChild,
@@ -8,7 +8,10 @@ import {
   walletDescriptors,
   type Utxo,
 } from '@tw/bitcoin'
+import { AuditService } from '../audit/audit.service'
 import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
+import { EngineRepository } from '../engine/engine.repository'
+import { MetricsService } from '../metrics/metrics.service'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { WalletRequestError } from '../common/errors'
@@ -58,11 +61,17 @@ export class WalletService {
   private readonly derived = new Map<string, { address: string; scriptPubKey: Uint8Array }>()
   /** Per key id: the confirmed coins at one tip and the address counts they cover. */
   private readonly confirmed = new Map<string, { tip: string; issued: [number, number]; utxos: WalletUtxo[] }>()
+  /** Key ids whose etcd record did not match this node's share (logged and audited once). */
+  private readonly mismatched = new Set<string>()
+  private readonly log = new Logger('Wallet')
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly etcd: EtcdRepository,
     @Inject(CHAIN) private readonly chainBackend: ChainBackend | null,
+    private readonly engine: EngineRepository,
+    private readonly metrics: MetricsService,
+    private readonly audit: AuditService,
   ) {}
 
   get network() {
@@ -81,8 +90,31 @@ export class WalletService {
       .filter((k) => k.protocol === PROTOCOL_OF[type] && k.status === 'active' && k.publicKey && k.chainCode)
       .sort((a, b) => (a.activatedAt ?? a.createdAt).localeCompare(b.activatedAt ?? b.createdAt))
     const k = keys[0]
-    if (!k) return null
-    return { keyId: k.keyId, type, publicKey: Buffer.from(k.publicKey!, 'hex'), chainCode: Buffer.from(k.chainCode!, 'hex') }
+    return k ? this.fromShare(k) : null
+  }
+
+  /**
+   * The wallet key of an active key record, taken from this node's own key share (DESIGN §5
+   * trust model (b)): etcd only says which key is active. A record whose public key or chain
+   * code differs from the share (rewritten in etcd: every deposit address would change) is
+   * refused with KEY_RECORD_MISMATCH, raises `mpc_key_record_mismatch` and is audited.
+   */
+  private fromShare(k: KeyRecord): WalletKey {
+    const type: WalletType = k.protocol === 'ecdsa' ? 'segwit' : 'taproot'
+    const share = this.engine.isStarted ? this.engine.keyInfo(k.protocol, k.keyId) : null
+    if (!share) throw new WalletRequestError('NO_ACTIVE_KEY', 409, `this node holds no share of the active ${k.protocol} key ${k.keyId}`)
+    const matches = share.publicKey === k.publicKey && share.chainCode === k.chainCode
+    this.metrics.keyRecordMismatch.set({ key_id: k.keyId }, matches ? 0 : 1)
+    if (!matches) {
+      if (!this.mismatched.has(k.keyId)) {
+        this.mismatched.add(k.keyId)
+        this.log.error(`key record ${k.keyId} in etcd does not match this node's share: refusing every address and spend of it`)
+        void this.audit.record('key.record_mismatch', { keyId: k.keyId, record: { publicKey: k.publicKey, chainCode: k.chainCode }, share })
+      }
+      throw new WalletRequestError('KEY_RECORD_MISMATCH', 503, `the ${k.protocol} key record ${k.keyId} in etcd does not match this node's key share; it is refused until an operator restores it`)
+    }
+    this.mismatched.delete(k.keyId)
+    return { keyId: k.keyId, type, publicKey: Buffer.from(share.publicKey, 'hex'), chainCode: Buffer.from(share.chainCode, 'hex') }
   }
 
   async key(type: WalletType): Promise<WalletKey> {
@@ -95,8 +127,7 @@ export class WalletService {
   async keyById(keyId: string): Promise<WalletKey | null> {
     const k = (await this.etcd.get<KeyRecord>(EtcdKeys.key(keyId)))?.value
     if (!k || k.status !== 'active' || !k.publicKey || !k.chainCode) return null
-    const type: WalletType = k.protocol === 'ecdsa' ? 'segwit' : 'taproot'
-    return { keyId: k.keyId, type, publicKey: Buffer.from(k.publicKey, 'hex'), chainCode: Buffer.from(k.chainCode, 'hex') }
+    return this.fromShare(k)
   }
 
   /** Address and scriptPubKey of `key` at `path` (memoised: a UTXO sync derives every issued address). */
