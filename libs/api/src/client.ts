@@ -71,7 +71,7 @@ export class ApiClient {
     return this.request('GET', '/metrics', undefined, { text: true })
   }
   address(type: WalletType, change = false): Promise<AddressDto> {
-    return this.request('GET', `/api/v1/wallet/address?type=${type}${change ? '&change=true' : ''}`)
+    return this.request('POST', '/api/v1/wallet/address', { type, change })
   }
   balance(): Promise<BalanceDto> {
     return this.request('GET', '/api/v1/wallet/balance')

@@ -160,10 +160,11 @@ export class FakeWalletNode {
     const u = new URL(url, 'http://x')
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return reply(200, this.balance ? this.balance() : BALANCE)
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return reply(200, DESCRIPTORS)
-    if (req.method === 'GET' && u.pathname === '/api/v1/wallet/address') {
-      const type = u.searchParams.get('type') as WalletType
+    if (req.method === 'POST' && u.pathname === '/api/v1/wallet/address') {
+      const asked = (body ?? {}) as { type?: WalletType; change?: boolean }
+      const type = asked.type ?? 'segwit'
       if (type !== 'segwit' && type !== 'taproot') return reply(400, { error: { code: 'VALIDATION_FAILED', message: 'type must be segwit or taproot' } })
-      const change = u.searchParams.get('change') === 'true'
+      const change = asked.change === true
       const index = this.nextAddress++
       const a: AddressDto = {
         address: `${type === 'segwit' ? 'bcrt1q' : 'bcrt1p'}fake${change ? 'change' : ''}${index}`,

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger'
 import type {
   AddressDto,
+  AddressRequest,
   BalanceDto,
   BitcoinNetwork,
   ClusterStatusDto,
@@ -107,6 +108,11 @@ export class AuditVerifyDoc {
 const WALLET_TYPES = ['segwit', 'taproot']
 const NETWORKS = ['mainnet', 'testnet', 'testnet4', 'signet', 'regtest']
 const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired']
+
+export class AddressRequestDoc implements AddressRequest {
+  @ApiPropertyOptional({ enum: WALLET_TYPES, default: 'segwit' }) type?: WalletType
+  @ApiPropertyOptional({ default: false, description: 'a change address (m/1/i) instead of a receive address (m/0/i)' }) change?: boolean
+}
 
 export class AddressDoc implements AddressDto {
   @ApiProperty({ example: 'bcrt1q...' }) address!: string

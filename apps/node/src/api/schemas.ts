@@ -34,10 +34,13 @@ export const idempotencyKeySchema = z
 
 export const transactionIdSchema = z.uuid({ error: 'not a transaction id' })
 
-export const addressQuerySchema = z.strictObject({
-  type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).default('segwit'),
-  change: z.enum(['true', 'false'], { error: 'change must be true or false' }).default('false').transform((v) => v === 'true'),
-})
+export const addressRequestSchema = z.preprocess(
+  (v) => v ?? {},
+  z.strictObject({
+    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).default('segwit'),
+    change: z.boolean({ error: 'change must be true or false' }).default(false),
+  }),
+)
 
 /** `POST /api/v1/presignatures` body. */
 export const presignatureRequestSchema = z.strictObject(

@@ -18,6 +18,7 @@ import { SendService } from '../wallet/send.service'
 import { WalletService } from '../wallet/wallet.service'
 import {
   AddressDoc,
+  AddressRequestDoc,
   BalanceDoc,
   DescriptorsDoc,
   ErrorDoc,
@@ -28,7 +29,7 @@ import {
   TransactionDoc,
   TransactionListDoc,
 } from './openapi'
-import { addressQuerySchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema } from './schemas'
+import { addressRequestSchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema } from './schemas'
 import { ZodValidationPipe } from './zod-validation.pipe'
 
 interface StatusSettable {
@@ -40,13 +41,16 @@ interface StatusSettable {
 export class WalletController {
   constructor(private readonly wallet: WalletService) {}
 
-  @Get('address')
-  @ApiOperation({ summary: 'A fresh receive (or change) address; never handed out twice' })
-  @ApiQuery({ name: 'type', enum: ['segwit', 'taproot'], required: false })
-  @ApiQuery({ name: 'change', enum: ['true', 'false'], required: false })
+  /** A POST: it uses up an address index (a viewer token cannot burn them). */
+  @Post('address')
+  @HttpCode(200)
+  @RequireRole('operator')
+  @ApiOperation({ summary: 'A fresh receive (or change) address derived from this node\'s key share; never handed out twice' })
+  @ApiBody({ type: AddressRequestDoc, required: false })
   @ApiOkResponse({ type: AddressDoc })
   @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY' })
-  address(@Query(new ZodValidationPipe(addressQuerySchema)) q: { type: WalletType; change: boolean }): Promise<AddressDto> {
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'KEY_RECORD_MISMATCH: the key record in etcd does not match this node\'s share' })
+  address(@Body(new ZodValidationPipe(addressRequestSchema)) q: { type: WalletType; change: boolean }): Promise<AddressDto> {
     return this.wallet.nextAddress(q.type, q.change)
   }
 

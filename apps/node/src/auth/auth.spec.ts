@@ -73,7 +73,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role
   { method: 'GET', path: '/api/v1/keys', role: 'viewer' },
   { method: 'GET', path: '/api/v1/keys/k1', role: 'viewer' },
   { method: 'GET', path: '/api/v1/audit/verify', role: 'viewer' },
-  { method: 'GET', path: '/api/v1/wallet/address?type=segwit', role: 'viewer' },
+  { method: 'POST', path: '/api/v1/wallet/address', body: { type: 'segwit' }, role: 'operator' },
   { method: 'GET', path: '/api/v1/wallet/balance', role: 'viewer' },
   { method: 'GET', path: '/api/v1/wallet/descriptors', role: 'viewer' },
   { method: 'GET', path: '/api/v1/transactions', role: 'viewer' },

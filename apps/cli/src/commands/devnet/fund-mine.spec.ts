@@ -58,18 +58,18 @@ test('devnet fund: a fresh address from the devnet\'s node 1, the faucet, one bl
   assert.deepEqual(chain.faucets, [{ address: out.address, amountSats: 1_000_000, txid: out.txid }])
   assert.deepEqual(chain.mines, [{ blocks: 1, address: undefined }])
   assert.equal(out.mined?.height, chain.height)
-  assert.equal(node.calls('GET', '/api/v1/wallet/address').pop()?.url, '/api/v1/wallet/address?type=taproot')
+  assert.deepEqual(node.calls('POST', '/api/v1/wallet/address').pop()?.body, { type: 'taproot', change: false })
 })
 
 test('devnet fund --address --no-mine: no node asked, no block mined; text output', async () => {
-  const asked = node.calls('GET', '/api/v1/wallet/address').length
+  const asked = node.calls('POST', '/api/v1/wallet/address').length
   const r = await runCommand(DevnetFund, ['--chain-url', chain.url, '--amount', '5000', '--address', 'bcrt1qexternal', '--no-mine'])
   assert.equal(r.exitCode, 0, r.stderr)
   assert.match(r.stdout, /^Txid:\s+[0-9a-f]{64}$/m)
   assert.match(r.stdout, /^Address:\s+bcrt1qexternal$/m)
   assert.match(r.stdout, /^Mined:\s+no \(unconfirmed/m)
   assert.equal(chain.mines.length, 0)
-  assert.equal(node.calls('GET', '/api/v1/wallet/address').length, asked)
+  assert.equal(node.calls('POST', '/api/v1/wallet/address').length, asked)
 })
 
 test('devnet fund: bad amounts are INVALID_AMOUNT before anything is called', async () => {

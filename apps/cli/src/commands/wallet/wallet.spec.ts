@@ -34,11 +34,11 @@ test('wallet address: --type and --change go to the node; the address is printed
   const a = JSON.parse(r.stdout) as AddressDto
   assert.equal(a.type, 'taproot')
   assert.equal(a.change, true)
-  assert.equal(node.calls('GET', '/api/v1/wallet/address').pop()?.url, '/api/v1/wallet/address?type=taproot&change=true')
+  assert.deepEqual(node.calls('POST', '/api/v1/wallet/address').pop()?.body, { type: 'taproot', change: true })
   const h = await runCommand(WalletAddress, ['--node', node.url])
   assert.match(h.stdout, /^Address:\s+bcrt1qfake\d+$/m)
   assert.match(h.stdout, /^Type:\s+segwit$/m)
-  assert.equal(node.calls('GET', '/api/v1/wallet/address').pop()?.url, '/api/v1/wallet/address?type=segwit')
+  assert.deepEqual(node.calls('POST', '/api/v1/wallet/address').pop()?.body, { type: 'segwit', change: false })
 })
 
 test('wallet address --type legacy is INVALID_FLAGS, exit 2', async () => {
