@@ -3,8 +3,8 @@ import type { TransactionDto, TransactionStateDto, VoteDto } from '@tw/api'
 import { createHash } from 'node:crypto'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { errorMessage } from '../common/async'
-import { EtcdKeys, EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
-import type { KeyRecord } from '../keys/dkg.types'
+import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
+import { EngineRepository } from '../engine/engine.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { DatabaseRepository } from '../persistence/database.repository'
@@ -38,6 +38,7 @@ export class TxStore {
     private readonly etcd: EtcdRepository,
     private readonly db: DatabaseRepository,
     private readonly identity: NodeIdentityService,
+    private readonly engine: EngineRepository,
   ) {}
 
   async get(id: string): Promise<EtcdEntry<TxRecord> | null> {
@@ -142,8 +143,9 @@ export class TxStore {
     votes.sort((a, b) => a.nodeId - b.nodeId)
     const psbtId = `${record.id}:${record.proposalHash}`
     let psbt = this.psbts.get(psbtId) ?? ''
-    const key = psbt ? null : (await this.etcd.get<KeyRecord>(EtcdKeys.key(record.keyId)))?.value
-    if (key?.publicKey && key.chainCode) {
+    // Derivation data from this node's own key share, never from the key record in etcd.
+    const key = psbt || !this.engine.isStarted ? null : this.engine.keyInfo(record.type === 'segwit' ? 'ecdsa' : 'schnorr', record.keyId)
+    if (key) {
       try {
         psbt = toPsbt({
           txHex: record.unsignedTx,

@@ -162,7 +162,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
       },
     }
     const db = { transaction: async () => undefined }
-    const store = new TxStore(config, etcd as never, db as never, id as never)
+    const store = new TxStore(config, etcd as never, db as never, id as never, engine as never)
     const byzantine = {
       registerVerifier: () => undefined,
       accuse: async (type: ViolationType, offender: number) => void accused.push({ type, offender }),
