@@ -229,6 +229,9 @@ export class TxCoordinatorService {
       return
     }
     const ballots = read ?? (await this.ballots(tx))
+    // Culprits and refusers of every earlier attempt stay out, not only those of the last one
+    // (a ban may be written after the next attempt is picked).
+    exclude = [...new Set([...(tx.excluded ?? []), ...exclude])]
     const eligible = this.eligibleSigners(ballots, exclude)
     if (eligible.length < this.config.threshold) {
       if (Date.now() - Date.parse(tx.updatedAt) > VOTING_DEADLINE_MS) {
@@ -352,7 +355,8 @@ export class TxCoordinatorService {
       return
     }
     // Back to approved with the failure noted; the next step picks new signers without the culprits.
-    const ok = await this.transition(term, entry, 'approved', { error: { code, message } }, { puts: presigPuts })
+    const excluded = [...new Set([...(tx.excluded ?? []), ...exclude])].sort((a, b) => a - b)
+    const ok = await this.transition(term, entry, 'approved', { error: { code, message }, excluded }, { puts: presigPuts })
     if (ok && exclude.length) {
       const fresh = await this.etcd.get<TxRecord>(entry.key)
       if (fresh) await this.startAttempt(term, fresh, exclude)

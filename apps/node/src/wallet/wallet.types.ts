@@ -68,6 +68,8 @@ export interface TxRecord {
   signedTx: string | null
   txid: string | null
   error: { code: string; message: string } | null
+  /** Nodes left out of this transaction's later signing attempts (culprits and refusers of earlier ones). */
+  excluded?: number[]
   createdAt: string
   updatedAt: string
   history: { state: TransactionStateDto; at: string }[]
