@@ -23,6 +23,7 @@ export {
   segwitSighashPreimage,
   taprootSigMsg,
   taprootSighash,
+  inputSignatureValid,
   attachWitnesses,
   toPsbt,
   transactionId,

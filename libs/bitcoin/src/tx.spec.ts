@@ -16,6 +16,7 @@ import {
   segwitSighashPreimage,
   taprootAddress,
   taprootSighash,
+  inputSignatureValid,
   taprootSigMsg,
   toPsbt,
   transactionId,
@@ -179,6 +180,26 @@ describe('transactions', () => {
         assert.equal(ecc.verifySchnorr(hash, inp.scriptPubKey.subarray(2), w[0]), true)
       }
     })
+  })
+
+  it('inputSignatureValid: the real signatures verify; a flipped bit, another input or another key does not', () => {
+    const witnesses = sign(unsigned, inputs)
+    const prevouts = inputs.map((i) => ({ scriptPubKey: i.scriptPubKey, value: i.value }))
+    const keyOf = (n: number) =>
+      inputs[n].keyType === 'segwit' ? witnesses[n][1] : inputs[n].scriptPubKey.subarray(2)
+    const sigOf = (n: number) => hex(inputs[n].keyType === 'segwit' ? witnesses[n][0].subarray(0, -1) : witnesses[n][0])
+    const check = (n: number, signatureHex: string, publicKey = keyOf(n), index = n) =>
+      inputSignatureValid({ txHex: unsigned, index, keyType: inputs[n].keyType, publicKey, prevouts, signatureHex })
+    inputs.forEach((_, n) => {
+      assert.equal(check(n, sigOf(n)), true, `input ${n}`)
+      const flipped = Buffer.from(sigOf(n), 'hex')
+      flipped[flipped.length - 3] ^= 1
+      assert.equal(check(n, flipped.toString('hex')), false, `input ${n} with a flipped bit`)
+      assert.equal(check(n, 'zz'), false)
+    })
+    const [a, b] = [0, 1, 2, 3].filter((n) => inputs[n].keyType === inputs[0].keyType)
+    assert.equal(check(a, sigOf(a), keyOf(a), b), false, 'the signature of another input')
+    assert.equal(check(a, sigOf(a), keyOf(b)), false, 'another key')
   })
 
   it('estimateVsize is within 1 vB (never below) of really signed transactions', () => {

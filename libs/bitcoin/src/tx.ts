@@ -1,10 +1,10 @@
-import { Psbt, Transaction } from 'bitcoinjs-lib'
+import { Psbt, script as bscript, Transaction } from 'bitcoinjs-lib'
 import type { Utxo } from './coinselect'
 import { BitcoinError } from './errors'
 import { MAX_MONEY } from './fees'
 import { concatBytes, fromHex, hash160, sha256, sha256d, taggedHash, toHex } from './hash'
 import { deriveEcdsaChild, deriveTaprootOutputKey, fingerprint, pathString } from './keys'
-import { bjsNetwork, type KeyType, type Network } from './network'
+import { bjsNetwork, ecc, type KeyType, type Network } from './network'
 
 export interface TxInput extends Utxo {
   sequence?: number
@@ -162,6 +162,37 @@ export function taprootSigMsg(txHex: string, index: number, prevouts: { scriptPu
 /** TaggedHash("TapSighash", 0x00 || sigMsg): the 32-byte message of the BIP340 signature. */
 export function taprootSighash(sigMsg: Uint8Array): Uint8Array {
   return taggedHash('TapSighash', concatBytes(Uint8Array.of(0x00), sigMsg))
+}
+
+/**
+ * Whether `signatureHex` signs input `index` of `txHex` for the wallet's key at that input:
+ * P2WPKH — a DER ECDSA signature (no sighash byte) of the BIP143 SIGHASH_ALL message by the
+ * 33-byte `publicKey`; P2TR key path — a 64-byte BIP340 signature of the BIP341
+ * SIGHASH_DEFAULT message by the x-only output key `publicKey`. `prevouts` are the outputs
+ * spent by every input, in input order. Malformed input is simply not valid.
+ */
+export function inputSignatureValid(p: {
+  txHex: string
+  index: number
+  keyType: KeyType
+  publicKey: Uint8Array
+  prevouts: { scriptPubKey: Uint8Array; value: number }[]
+  signatureHex: string
+}): boolean {
+  try {
+    const sig = fromHex(p.signatureHex)
+    if (p.keyType === 'taproot') {
+      if (sig.length !== 64 || p.publicKey.length !== 32) return false
+      return ecc.verifySchnorr(taprootSighash(taprootSigMsg(p.txHex, p.index, p.prevouts)), p.publicKey, sig)
+    }
+    const prevout = p.prevouts[p.index]
+    if (!prevout || p.publicKey.length !== 33) return false
+    const hash = sha256d(segwitSighashPreimage(p.txHex, p.index, p.publicKey, prevout.value))
+    const decoded = bscript.signature.decode(Buffer.concat([sig, Uint8Array.of(Transaction.SIGHASH_ALL)]))
+    return ecc.verify(hash, p.publicKey, decoded.signature, true)
+  } catch {
+    return false
+  }
 }
 
 /** Sets one witness stack per input (P2WPKH: [der || 0x01, pubkey33]; P2TR key path: [sig64]). */
