@@ -64,6 +64,24 @@ export function selectPreferringPresigned(req: SelectionRequest, presigned: ((pa
   }
 }
 
+/** How long a request's claim on an Idempotency-Key holds before a retry may take it over. */
+export const IDEMPOTENCY_CLAIM_MS = 30_000
+/** How long a duplicate request waits for the first one's commit before answering 409 "retry shortly". */
+const IDEMPOTENCY_WAIT_MS = 5_000
+
+/**
+ * `/tw/idempotency/<hash>` as this version writes it. `claimed`: a request is building
+ * transaction `txId` (it serializes concurrent duplicates) until `expiresAt`, after which a
+ * retry may take it over by compare-and-swap; `committed`: written in the same etcd
+ * transaction as `/tw/tx/<txId>`. Records of earlier versions have no state.
+ */
+interface IdempotencyEntry extends IdempotencyRecord {
+  state?: 'claimed' | 'committed'
+  expiresAt?: string
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
 /** Coin selections tried when concurrent sends keep taking the chosen coins first. */
 const PROPOSE_ATTEMPTS = 20
 
@@ -72,7 +90,9 @@ const PROPOSE_ATTEMPTS = 20
  * change, fee, RBF, nLockTime = tip), and in ONE etcd transaction reserves its coins and
  * publishes it for voting. Bad input is refused before anything is reserved. With an
  * `Idempotency-Key`, the same key and body give the same transaction; the same key with
- * another body is a 409.
+ * another body is a 409. The key's record is written in the same etcd transaction as the
+ * proposal, so a retry after an ambiguous failure (a commit whose answer was lost) finds the
+ * one transaction; a request that crashed before committing leaves only a claim that expires.
  */
 @Injectable()
 export class SendService {
@@ -91,27 +111,69 @@ export class SendService {
   async create(body: SendRequest, idempotencyKey: string | null): Promise<{ tx: TransactionDto; created: boolean }> {
     const type: WalletType = body.type ?? 'segwit'
     const request = this.validate(body, type)
-    const bodyHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
-    let txId: string = randomUUID()
-    let idemKey: string | null = null
-    if (idempotencyKey !== null) {
-      idemKey = WalletKeys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'))
-      const existing = await this.etcd.get<IdempotencyRecord>(idemKey)
-      if (existing) return { tx: await this.replay(existing.value, bodyHash), created: false }
-      if (!(await this.etcd.putIfAbsent(idemKey, { txId, bodyHash } satisfies IdempotencyRecord))) {
-        const raced = await this.etcd.get<IdempotencyRecord>(idemKey)
-        if (raced) return { tx: await this.replay(raced.value, bodyHash), created: false }
+    if (idempotencyKey === null) {
+      const txId = randomUUID()
+      let record: TxRecord
+      try {
+        record = await this.propose(txId, request, type, null)
+      } catch (err) {
+        // A timed-out commit may have gone through: the record tells.
+        const committed = await this.committed(txId)
+        if (!committed) throw toRequestError(err)
+        record = committed
       }
+      return { tx: await this.published(record, null), created: true }
     }
-    try {
-      const record = await this.propose(txId, request, type)
-      await this.store.mirror(record, idempotencyKey)
-      await this.audit.record('tx.proposed', { txId, type, to: record.to, amountSats: record.amountSats, feeSats: record.feeSats, inputs: record.inputs.length }, 'api')
-      return { tx: await this.store.toDto(record), created: true }
-    } catch (err) {
-      // Nothing was reserved: free the idempotency key so a corrected retry can use it.
-      if (idemKey) await this.etcd.delete(idemKey).catch(() => undefined)
-      throw toRequestError(err)
+    const bodyHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
+    const idemKey = WalletKeys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'))
+    const waitUntil = Date.now() + IDEMPOTENCY_WAIT_MS
+    for (;;) {
+      const entry = await this.etcd.get<IdempotencyEntry>(idemKey)
+      let txId: string
+      if (entry) {
+        const rec = entry.value
+        if (rec.bodyHash !== bodyHash) {
+          throw new WalletRequestError('IDEMPOTENCY_KEY_REUSED', 409, 'this Idempotency-Key was used with a different request body')
+        }
+        // Committed (written with its transaction), or written by an earlier version: the one transaction.
+        if (rec.state !== 'claimed') return { tx: await this.replay(rec), created: false }
+        const live = Date.parse(rec.expiresAt ?? '') > Date.now()
+        if (live) {
+          // Another request is building it: wait for its commit (or its release, or its expiry).
+          if (Date.now() > waitUntil) throw new ConflictError('the first request with this Idempotency-Key is still being processed; retry shortly')
+          await sleep(50)
+          continue
+        }
+        // An expired claim (its request crashed or gave up): take it over by compare-and-swap.
+        // Its request's commit compares the claim's revision, so it can no longer land.
+        txId = randomUUID()
+        if (!(await this.etcd.atomic({ unchanged: [[idemKey, entry.modRevision]], puts: [[idemKey, this.claim(txId, bodyHash)]] }))) continue
+        this.log.warn(`Idempotency-Key claim for transaction ${rec.txId} expired unused; taken over for ${txId}`)
+      } else {
+        txId = randomUUID()
+        if (!(await this.etcd.putIfAbsent(idemKey, this.claim(txId, bodyHash)))) continue
+      }
+      const mine = await this.etcd.get<IdempotencyEntry>(idemKey)
+      if (!mine || mine.value.txId !== txId) continue // taken over already: see what it became
+      let record: TxRecord
+      try {
+        record = await this.propose(txId, request, type, { key: idemKey, modRevision: mine.modRevision, bodyHash })
+      } catch (err) {
+        // Never delete blindly: the commit (record + claim in one etcd transaction) may have
+        // gone through even though the call failed. Read it back; if it is not there, release
+        // the claim only if it is still exactly ours (compare-and-delete): that also fences off
+        // a commit still in flight, which compares the same revision.
+        const committed = await this.committed(txId)
+        if (committed) {
+          record = committed
+        } else {
+          const released = await this.etcd.atomic({ unchanged: [[idemKey, mine.modRevision]], deletes: [idemKey] }).catch(() => null)
+          // null: etcd did not answer; the claim stays and expires, a retry takes it over.
+          if (released !== false) throw toRequestError(err)
+          continue // the claim changed under us (committed after all, or taken over): resolve from the record
+        }
+      }
+      return { tx: await this.published(record, idempotencyKey), created: true }
     }
   }
 
@@ -136,16 +198,30 @@ export class SendService {
     return this.store.toDto(r, confirmations)
   }
 
-  private async replay(rec: IdempotencyRecord, bodyHash: string): Promise<TransactionDto> {
-    if (rec.bodyHash !== bodyHash) {
-      throw new WalletRequestError('IDEMPOTENCY_KEY_REUSED', 409, 'this Idempotency-Key was used with a different request body')
-    }
+  /** The transaction of a committed (or earlier version's) idempotency record. */
+  private async replay(rec: IdempotencyEntry): Promise<TransactionDto> {
     for (let i = 0; i < 50; i++) {
       const entry = await this.store.get(rec.txId)
       if (entry) return this.store.toDto(entry.value)
-      await new Promise((r) => setTimeout(r, 100)) // the first request is still building it
+      await sleep(100) // an earlier version's record: its request is still building it
     }
     throw new ConflictError('the first request with this Idempotency-Key is still being processed; retry shortly')
+  }
+
+  private claim(txId: string, bodyHash: string): IdempotencyEntry {
+    return { txId, bodyHash, state: 'claimed', expiresAt: new Date(Date.now() + IDEMPOTENCY_CLAIM_MS).toISOString() }
+  }
+
+  /** `/tw/tx/<txId>` if it exists (a failed call may have committed it); null if absent or unreadable. */
+  private async committed(txId: string): Promise<TxRecord | null> {
+    return (await this.store.get(txId).catch(() => null))?.value ?? null
+  }
+
+  /** After the commit: mirror, audit, answer. A failure here leaves the transaction (and its key) in place. */
+  private async published(record: TxRecord, idempotencyKey: string | null): Promise<TransactionDto> {
+    await this.store.mirror(record, idempotencyKey)
+    await this.audit.record('tx.proposed', { txId: record.id, type: record.type, to: record.to, amountSats: record.amountSats, feeSats: record.feeSats, inputs: record.inputs.length }, 'api')
+    return this.store.toDto(record)
   }
 
   /** Edge validation: every problem of the request body, before any state is touched. */
@@ -192,7 +268,12 @@ export class SendService {
   }
 
   /** Builds and publishes the proposal; retries coin selection if another send took a coin first. */
-  private async propose(txId: string, req: { to: string; amountSats: number; feeRate: number | null }, type: WalletType): Promise<TxRecord> {
+  private async propose(
+    txId: string,
+    req: { to: string; amountSats: number; feeRate: number | null },
+    type: WalletType,
+    claim: { key: string; modRevision: string; bodyHash: string } | null,
+  ): Promise<TxRecord> {
     const key = await this.wallet.key(type)
     const chain = this.wallet.chain()
     const feeRate = await this.feeRate(req.feeRate)
@@ -275,15 +356,20 @@ export class SendService {
       const lockKeys = record.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
       const ok = await this.etcd.atomic({
         absent: [WalletKeys.tx(txId), ...lockKeys, ...(index ? [] : [indexKey])],
-        unchanged: index ? [[indexKey, index.modRevision]] : [],
+        unchanged: [...(index ? [[indexKey, index.modRevision] as [string, string]] : []), ...(claim ? [[claim.key, claim.modRevision] as [string, string]] : [])],
         puts: [
           ...lockKeys.map((k) => [k, { txId }] as [string, unknown]),
           [WalletKeys.tx(txId), record],
           [WalletKeys.active(txId), { createdAt: now }],
           [indexKey, { next: changePath[1] + 1 }],
+          // The idempotency record commits with the transaction it names, or not at all.
+          ...(claim ? [[claim.key, { txId, bodyHash: claim.bodyHash, state: 'committed' } satisfies IdempotencyEntry] as [string, unknown]] : []),
         ],
       })
       if (ok) return record
+      if (claim && (await this.etcd.get<IdempotencyEntry>(claim.key))?.modRevision !== claim.modRevision) {
+        throw new ConflictError('this request\'s Idempotency-Key claim expired and was taken over')
+      }
       this.log.debug(`transaction ${txId}: a coin or the change index was taken concurrently; selecting again`)
     }
     throw new ConflictError('could not reserve coins: other sends keep taking them; retry')

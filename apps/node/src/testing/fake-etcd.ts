@@ -1,0 +1,104 @@
+import type { EtcdEntry } from '../cluster/etcd.repository'
+
+type Ops = { absent?: string[]; unchanged?: [string, string][]; puts?: [string, unknown][]; deletes?: string[] }
+
+/**
+ * An in-memory etcd for unit tests with real revisions (one counter; every write bumps it;
+ * `createRevision`/`modRevision` as etcd keeps them), the compare-and-swap calls of
+ * {@link EtcdRepository} (`putIfAbsent`, `atomic`, `fencedTxn` fenced on {@link term}), and
+ * fault injection: {@link failAtomic} makes the next `atomic` calls throw before or after
+ * they apply (a timed-out call that did or did not commit), {@link beforeAtomic} runs a hook
+ * first (to interleave a concurrent writer).
+ */
+export class FakeEtcd {
+  private readonly kv = new Map<string, { value: string; createRevision: number; modRevision: number }>()
+  private rev = 0
+  sessionLeaseId = 'lease'
+  /** The leader term fenced writes must carry. */
+  term = '1'
+  /** Faults of the next `atomic` calls, in order: `before` throws without applying, `after` applies then throws. */
+  readonly failAtomic: ('before' | 'after')[] = []
+  /** Runs before every `atomic` (after the fault pick, before the compare). */
+  beforeAtomic: ((ops: Ops) => Promise<void> | void) | null = null
+  /** Every `atomic` call's ops (including failed and faulted ones). */
+  readonly atomics: Ops[] = []
+
+  has(key: string): boolean {
+    return this.kv.has(key)
+  }
+
+  value<T>(key: string): T | undefined {
+    const e = this.kv.get(key)
+    return e ? (JSON.parse(e.value) as T) : undefined
+  }
+
+  keys(prefix = ''): string[] {
+    return [...this.kv.keys()].filter((k) => k.startsWith(prefix)).sort()
+  }
+
+  async get<T>(key: string): Promise<EtcdEntry<T> | null> {
+    const e = this.kv.get(key)
+    return e ? { key, value: JSON.parse(e.value) as T, createRevision: String(e.createRevision), modRevision: String(e.modRevision), lease: '0' } : null
+  }
+
+  async getPrefix<T>(prefix: string): Promise<EtcdEntry<T>[]> {
+    const out: EtcdEntry<T>[] = []
+    for (const key of this.keys(prefix)) out.push((await this.get<T>(key))!)
+    return out
+  }
+
+  async put(key: string, value: unknown): Promise<void> {
+    this.apply({ puts: [[key, value]] })
+  }
+
+  async putEphemeral(key: string, value: unknown): Promise<void> {
+    this.apply({ puts: [[key, value]] })
+  }
+
+  async putIfAbsent(key: string, value: unknown): Promise<boolean> {
+    return this.txn({ absent: [key], puts: [[key, value]] })
+  }
+
+  async delete(key: string): Promise<void> {
+    this.apply({ deletes: [key] })
+  }
+
+  async atomic(ops: Ops): Promise<boolean> {
+    this.atomics.push(ops)
+    const fault = this.failAtomic.shift()
+    if (this.beforeAtomic) await this.beforeAtomic(ops)
+    if (fault === 'before') throw new Error('etcd txn: no answer within 3500 ms')
+    const ok = this.txn(ops)
+    if (fault === 'after') throw new Error('etcd txn: no answer within 3500 ms')
+    return ok
+  }
+
+  async fencedTxn(term: string, ops: Ops): Promise<boolean> {
+    if (term !== this.term) return false
+    return this.txn(ops)
+  }
+
+  async fencedPut(term: string, key: string, value: unknown): Promise<boolean> {
+    return this.fencedTxn(term, { puts: [[key, value]] })
+  }
+
+  async watchPrefix(): Promise<void> {
+    return undefined
+  }
+
+  private txn(ops: Ops): boolean {
+    for (const key of ops.absent ?? []) if (this.kv.has(key)) return false
+    for (const [key, rev] of ops.unchanged ?? []) if (String(this.kv.get(key)?.modRevision ?? 0) !== rev) return false
+    this.apply(ops)
+    return true
+  }
+
+  private apply(ops: Ops): void {
+    const rev = ++this.rev
+    for (const [key, value] of ops.puts ?? []) {
+      const prev = this.kv.get(key)
+      this.kv.set(key, { value: JSON.stringify(value), createRevision: prev?.createRevision ?? rev, modRevision: rev })
+    }
+    for (const key of ops.deletes ?? []) this.kv.delete(key)
+  }
+}
