@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import { createHash } from 'node:crypto'
 import type { TransactionStateDto } from '@tw/api'
-import { attachWitnesses, deriveEcdsaChild } from '@tw/bitcoin'
+import { attachWitnesses, deriveEcdsaChild, deriveTaprootOutputKey } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage } from '../common/async'
 import { Reconciler } from '../common/reconciler'
@@ -11,9 +11,11 @@ import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { ChainRejectedError } from '../chain/chain.client'
+import { ByzantineService } from '../byzantine/byzantine.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { attemptBody } from './leader-decision'
-import { proposalHash } from './policy'
+import { proposalBody, proposalHash } from './policy'
+import { blame, resultBody, signaturesValid } from './signing-check'
 import { TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
@@ -72,6 +74,7 @@ export class TxCoordinatorService {
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
     private readonly identity: NodeIdentityService,
+    private readonly byzantine: ByzantineService,
   ) {}
 
   async start(): Promise<void> {
@@ -303,28 +306,40 @@ export class TxCoordinatorService {
     const tx = entry.value
     const attempt = (await this.etcd.get<SigningAttempt>(WalletKeys.attempt(tx.id, tx.attempt)))?.value
     if (!attempt) return this.startAttempt(term, entry, [])
-    const results = (await this.etcd.getPrefix<SigningResult>(WalletKeys.results(tx.id, attempt.attempt))).map((e) => e.value)
+    const results = await this.signedResults(tx, attempt)
     const failures = results.filter((r): r is Extract<SigningResult, { ok: false }> => !r.ok)
+    const oks = results.filter((r): r is Extract<SigningResult, { ok: true }> => r.ok)
     const deadline = Date.parse(attempt.createdAt) + this.config.sessionTimeoutMs * Math.max(1, tx.inputs.length) + 30_000
     const complete = attempt.signers.every((s) => results.some((r) => r.nodeId === s))
-    if (complete && failures.length === 0) {
-      const sigs = results.map((r) => (r as Extract<SigningResult, { ok: true }>).signatures.join(','))
-      if (new Set(sigs).size !== 1) {
-        return this.failAttempt(term, entry, attempt, 'SIGNATURES_DIFFER', 'signers reported different signatures', [])
-      }
-      const signatures = (results[0] as Extract<SigningResult, { ok: true }>).signatures
+    if (oks.length > 0) {
       const key = await this.wallet.keyById(tx.keyId)
       if (!key) return this.failAttempt(term, entry, attempt, 'NO_ACTIVE_KEY', `key ${tx.keyId} is not active`, [])
-      const witnesses = tx.inputs.map((input, i) =>
-        tx.type === 'segwit'
-          ? [Buffer.concat([Buffer.from(signatures[i], 'hex'), Buffer.from([0x01])]), Buffer.from(deriveEcdsaChild(key.publicKey, key.chainCode, input.path))]
-          : [Buffer.from(signatures[i], 'hex')],
-      )
-      const signed = attachWitnesses(tx.unsignedTx, witnesses)
-      const used = attempt.presignatures.filter((p): p is string => Boolean(p))
-      const presigPuts = await this.presigUpdates(used, 'used', tx.id)
-      await this.transition(term, entry, 'signed', { signedTx: signed.hex, txid: signed.txid }, { puts: presigPuts })
-      return
+      const keyAt = (path: number[]) => ({
+        publicKey: tx.type === 'segwit' ? deriveEcdsaChild(key.publicKey, key.chainCode, path) : deriveTaprootOutputKey(key.publicKey, key.chainCode, path),
+        scriptPubKey: this.wallet.derive(key, path).scriptPubKey,
+      })
+      // Every signer computes the same aggregated signatures: the first report that verifies
+      // is used; a report of signatures that do not verify is a false report, accused with the
+      // signed result and the proposal as evidence (anyone can check it) and left out.
+      const good = oks.find((r) => signaturesValid(tx, r.signatures, keyAt))
+      const liars = oks.filter((r) => r !== good && !signaturesValid(tx, r.signatures, keyAt)).map((r) => r.nodeId)
+      for (const r of oks.filter((x) => liars.includes(x.nodeId))) {
+        this.log.warn(`node ${r.nodeId} reported signatures for ${tx.id} attempt ${attempt.attempt} that do not verify`)
+        await this.byzantine.accuse('invalid_signature', r.nodeId, `${tx.id}.${attempt.attempt}.result`, { txId: tx.id, attempt: attempt.attempt, result: r, proposal: proposalBody(tx) })
+      }
+      if (good) {
+        const witnesses = tx.inputs.map((input, i) =>
+          tx.type === 'segwit' ? [Buffer.concat([Buffer.from(good.signatures[i], 'hex'), Buffer.from([0x01])]), Buffer.from(keyAt(input.path).publicKey)] : [Buffer.from(good.signatures[i], 'hex')],
+        )
+        const signed = attachWitnesses(tx.unsignedTx, witnesses)
+        const used = attempt.presignatures.filter((p): p is string => Boolean(p))
+        const presigPuts = await this.presigUpdates(used, 'used', tx.id)
+        await this.transition(term, entry, 'signed', { signedTx: signed.hex, txid: signed.txid }, { puts: presigPuts })
+        return
+      }
+      if (liars.length > 0 && (complete || Date.now() > deadline)) {
+        return this.failAttempt(term, entry, attempt, 'INVALID_SIGNATURES', `node(s) ${liars.join(',')} reported signatures that do not verify`, liars)
+      }
     }
     // A signer that refused to start (it does not see the quorum, or did not approve) will
     // never join: the others would only time out, so start the next attempt without it now.
@@ -332,15 +347,29 @@ export class TxCoordinatorService {
     if (refusals.length > 0) {
       return this.failAttempt(term, entry, attempt, refusals[0].code, `node ${refusals[0].nodeId}: ${refusals[0].error}`, refusals.map((f) => f.nodeId))
     }
-    if (failures.length > 0 && (complete || failures.some((f) => f.culprits.length > 0))) {
-      const culprits = [...new Set(failures.flatMap((f) => f.culprits))]
+    // Culprits named by two reporters are out at once; one reporter's word alone excludes
+    // only itself, once every signer has answered (or the deadline passed).
+    const { corroborated, loneAccusers } = blame(failures, attempt.signers)
+    if (failures.length > 0 && (corroborated.length > 0 || complete)) {
       const first = failures[0]
-      return this.failAttempt(term, entry, attempt, first.code, `node ${first.nodeId}: ${first.error}`, culprits)
+      return this.failAttempt(term, entry, attempt, first.code, `node ${first.nodeId}: ${first.error}`, [...corroborated, ...loneAccusers])
     }
     if (Date.now() > deadline) {
       const silent = attempt.signers.filter((s) => !results.some((r) => r.nodeId === s))
-      return this.failAttempt(term, entry, attempt, 'TIMEOUT', `no result from node(s) ${silent.join(',')}`, silent)
+      return this.failAttempt(term, entry, attempt, 'TIMEOUT', `no result from node(s) ${silent.join(',')}`, [...silent, ...loneAccusers])
     }
+  }
+
+  /** The attempt's results that count: each signed by the signer it names, about this transaction and attempt. */
+  private async signedResults(tx: TxRecord, attempt: SigningAttempt): Promise<SigningResult[]> {
+    const out: SigningResult[] = []
+    for (const e of await this.etcd.getPrefix<SigningResult>(WalletKeys.results(tx.id, attempt.attempt))) {
+      const r = e.value
+      if (!attempt.signers.includes(r.nodeId) || !e.key.endsWith(`/${r.nodeId}`) || r.txId !== tx.id || r.attempt !== attempt.attempt) continue
+      if (typeof r.signature !== 'string' || !(await this.identity.verify(r.nodeId, resultBody(r), r.signature))) continue
+      out.push(r)
+    }
+    return out
   }
 
   /** Burns the attempt's presignatures and starts the next attempt without `exclude`, or fails. */

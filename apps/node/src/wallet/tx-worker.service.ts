@@ -18,6 +18,7 @@ import { DatabaseRepository } from '../persistence/database.repository'
 import { VoteEntity, VotingRoundEntity } from '../persistence/entities'
 import { ApprovalLedger, type ApprovalEntry } from './approval-ledger'
 import { attemptBody, attemptFault } from './leader-decision'
+import { resultBody, signaturesValid } from './signing-check'
 import { checkProposal, proposalHash, type ProposalBody, type Verdict } from './policy'
 import { mirrorRowId, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
@@ -88,6 +89,7 @@ export class TxWorkerService {
   ) {
     this.byzantine.registerVerifier('minority_attack', (v) => this.verifyMinority(v))
     this.byzantine.registerVerifier('invalid_decision', (v) => this.verifyDecision(v))
+    this.byzantine.registerVerifier('invalid_signature', (v) => this.verifyFalseResult(v))
   }
 
   async start(): Promise<void> {
@@ -230,6 +232,28 @@ export class TxWorkerService {
     if (!attempt || attempt.leader !== v.offender || typeof attempt.signature !== 'string') return false
     if (!(await this.identity.verify(v.offender, attemptBody(attempt), attempt.signature))) return false
     return (await this.decisionFault(attempt)) !== null
+  }
+
+  /**
+   * Re-verifies an accusation that a signer reported signatures that do not verify: its
+   * signed result, for the proposal this node voted on, with signatures that fail against
+   * this node's own keys. (Accusations a session's participants make from what they saw in
+   * the protocol are not transferable: no verifier for those.)
+   */
+  private async verifyFalseResult(v: ViolationRecord): Promise<boolean> {
+    const result = v.evidence.result as SigningResult | undefined
+    const proposal = v.evidence.proposal as ProposalBody | undefined
+    if (!result?.ok || !proposal || result.nodeId !== v.offender || typeof result.signature !== 'string') return false
+    const mine = this.approvals.get(proposal.id)
+    if (!mine || result.txId !== proposal.id || result.proposalHash !== mine.proposalHash || proposalHash(proposal) !== mine.proposalHash) return false
+    if (!(await this.identity.verify(v.offender, resultBody(result), result.signature))) return false
+    return !signaturesValid(mine.proposal, result.signatures, (path) => this.signingKey(mine.proposal, path))
+  }
+
+  /** The key that signs an input at `path` (33-byte public key, or x-only output key) and its script, from this node's share. */
+  private signingKey(p: Pick<ProposalBody, 'type' | 'keyId'>, path: number[]): { publicKey: Uint8Array; scriptPubKey: Uint8Array } {
+    const publicKey = Buffer.from(p.type === 'segwit' ? this.engine.ecdsaPublicKey(p.keyId, path) : this.engine.frostOutputKey(p.keyId, path), 'hex')
+    return { publicKey, scriptPubKey: this.ownScript(p, path) }
   }
 
   // ------------------------------------------------------------------ voting
@@ -477,10 +501,13 @@ export class TxWorkerService {
     return mine
   }
 
+  /** Publishes this node's result of an attempt, signed (only signed results count). */
   private async report(txId: string, attempt: number, result: SigningResult): Promise<void> {
+    const body: SigningResult = { ...result, txId, attempt, proposalHash: this.approvals.get(txId)?.proposalHash }
+    const signed: SigningResult = { ...body, signature: this.identity.sign(resultBody(body)) }
     for (let i = 0; i < 60; i++) {
       try {
-        await this.etcd.put(WalletKeys.result(txId, attempt, this.config.nodeId), result)
+        await this.etcd.put(WalletKeys.result(txId, attempt, this.config.nodeId), signed)
         return
       } catch (err) {
         this.log.warn(`reporting signing result: ${errorMessage(err)}; retrying`)

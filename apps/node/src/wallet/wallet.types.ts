@@ -128,9 +128,17 @@ export function isSigningRefusal(code: string): code is SigningRefusal {
 }
 
 /** `/tw/tx-sign-results/<id>/<n>/<nodeId>`. */
-export type SigningResult =
+export type SigningResult = (
   | { nodeId: number; ok: true; signatures: string[]; reportedAt: string }
   | { nodeId: number; ok: false; code: string; error: string; culprits: number[]; reportedAt: string }
+) & {
+  /** What the result is about (signed with it). */
+  txId?: string
+  attempt?: number
+  proposalHash?: string
+  /** The reporter's base64 identity signature over every other field: only signed results count. */
+  signature?: string
+}
 
 /** `/tw/idempotency/<sha256(key)>`. */
 export interface IdempotencyRecord {
