@@ -4,3 +4,4 @@
  */
 export * from './dto'
 export * from './client'
+export * from './evidence'
