@@ -1,4 +1,4 @@
-import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import {
   attemptBody,
@@ -173,11 +173,50 @@ function minorityAttack(v: ViolationDto, keys: KeyLookup): EvidenceCheck[] {
   return checks
 }
 
+/** The fields a proposal hash covers (the node's `proposalBody`, apps/node/src/wallet/policy.ts). */
+const PROPOSAL_FIELDS = ['id', 'keyId', 'type', 'to', 'amountSats', 'unsignedTx', 'inputs', 'outputs'] as const
+
+/** sha256 of the canonical proposal body: what votes and signed results name. */
+export function proposalHashOf(proposal: Record<string, unknown>): string {
+  const body = Object.fromEntries(PROPOSAL_FIELDS.map((k) => [k, proposal[k]]))
+  return createHash('sha256').update(canonicalJson(body)).digest('hex')
+}
+
+/**
+ * `invalid_signature` accused by a leader from a signer's signed result whose signatures do not
+ * verify (evidence: `result`, `proposal`). The result's signature and what it is about are
+ * checked here; whether its Bitcoin signatures fail needs the wallet's public keys at the
+ * inputs' paths, which only a key share gives: every node that approved the proposal checks it.
+ */
+function falseResult(v: ViolationDto, keys: KeyLookup): EvidenceCheck[] {
+  const { result, proposal } = v.evidence as { result?: Record<string, unknown>; proposal?: Record<string, unknown> }
+  if (!isObject(result) || !isObject(proposal)) return [bad('evidence holds a signed result and its proposal', 'evidence.result / evidence.proposal malformed')]
+  if (result.nodeId !== v.offender) return [bad(`result is node ${v.offender}'s`, `it names node ${String(result.nodeId)}`)]
+  const { signature, ...body } = result
+  const checks = [ok(`result is node ${v.offender}'s`)]
+  checks.push(signatureCheck(`result signed by node ${v.offender}`, keys, v.offender, body, signature))
+  const hash = proposalHashOf(proposal)
+  const wrong: string[] = []
+  if (result.ok !== true) wrong.push('it reports a failure, not signatures')
+  if (result.txId !== proposal.id) wrong.push(`it is about ${String(result.txId)}, not ${String(proposal.id)}`)
+  if (result.proposalHash !== hash) wrong.push(`it names proposal hash ${String(result.proposalHash).slice(0, 12)}…, the proposal in the evidence hashes to ${hash.slice(0, 12)}…`)
+  checks.push(wrong.length === 0 ? ok('result reports signatures for the proposal in the evidence', `${String(proposal.id)} ${hash.slice(0, 12)}…`) : bad('result reports signatures for the proposal in the evidence', wrong.join('; ')))
+  checks.push(open('reported signatures do not verify', "not re-checked offline: it needs the wallet's public keys at the inputs' paths (from a key share); every node that approved the proposal checks it"))
+  return checks
+}
+
 /** Runs the checks of `v`'s type and reaches a verdict. `threshold` is the cluster's signing threshold. */
 export async function verifyEvidence(v: ViolationDto, keys: KeyLookup, threshold: number): Promise<EvidenceReport> {
   const accusers = Array.isArray(v.accusers) ? v.accusers.filter((a) => Number.isInteger(a)) : []
   const report = (verdict: EvidenceVerdict, checks: EvidenceCheck[]): EvidenceReport => ({ violationId: v.id, type: v.type, offender: v.offender, verdict, checks, accusers })
   const evidence = isObject(v.evidence) ? v : { ...v, evidence: {} }
+  const notTransferable = (): EvidenceReport =>
+    report('not-transferable', [
+      open(
+        'evidence is transferable',
+        `attested by ${accusers.length} accuser(s)${accusers.length ? ` (node ${accusers.join(',')})` : ''}, not provable offline: only the session's participants saw it`,
+      ),
+    ])
   let checks: EvidenceCheck[]
   switch (v.type) {
     case 'double_vote':
@@ -190,15 +229,16 @@ export async function verifyEvidence(v: ViolationDto, keys: KeyLookup, threshold
       checks = minorityAttack(evidence, keys)
       break
     case 'invalid_signature':
+      if (isObject(v.evidence) && 'result' in v.evidence) {
+        checks = falseResult(evidence, keys)
+        break
+      }
+      return notTransferable()
     case 'protocol_violation':
-      return report('not-transferable', [
-        open(
-          'evidence is transferable',
-          `attested by ${accusers.length} accuser(s)${accusers.length ? ` (node ${accusers.join(',')})` : ''}, not provable offline: only the session's participants saw it`,
-        ),
-      ])
+      return notTransferable()
     default:
       return report('not-proven', [bad('known violation type', `"${String(v.type)}"`)])
   }
   return report(checks.every((c) => c.result === 'pass') ? 'proven' : 'not-proven', checks)
 }
+

@@ -197,3 +197,20 @@ test('input: a violations list needs --id; bad files and flags have stable codes
   assert.equal(badCert.exitCode, 2)
   assert.equal((JSON.parse(badCert.stdout) as ErrorOut).error.code, 'INVALID_FLAGS')
 })
+
+test('invalid_signature from a signed false result: the result\'s signature and proposal are checked, the Bitcoin signatures are not (not proven offline)', async () => {
+  const proposal = { id: TX, keyId: 'k1', type: 'taproot', to: 'bcrt1q', amountSats: 1000, unsignedTx: '02000000', inputs: [], outputs: [] }
+  const proposalHash = (await import('../../../shared/evidence')).proposalHashOf(proposal)
+  const body = { nodeId: 4, ok: true, signatures: ['00'.repeat(64)], reportedAt: '2026-01-01T00:03:00.000Z', txId: TX, attempt: 2, proposalHash }
+  const result = { ...body, signature: sign(4, body) }
+  const r = await verifyJson(violation('invalid_signature', 4, { txId: TX, attempt: 2, result, proposal }, [2]))
+  assert.equal(r.exitCode, 1)
+  assert.equal(r.code, 'EVIDENCE_NOT_PROVEN')
+  assert.equal(r.report.verdict, 'not-proven')
+  assert.deepEqual(r.report.checks.map((c) => c.result), ['pass', 'pass', 'pass', 'unchecked'])
+  // The same result presented with another proposal, or re-signed by another node, fails.
+  const other = await verifyJson(violation('invalid_signature', 4, { result, proposal: { ...proposal, amountSats: 2000 } }))
+  assert.equal(other.report.checks[2].result, 'fail')
+  const forged = await verifyJson(violation('invalid_signature', 4, { result: { ...body, signature: sign(2, body) }, proposal }))
+  assert.equal(forged.report.checks[1].result, 'fail')
+})
