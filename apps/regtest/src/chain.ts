@@ -312,6 +312,10 @@ export class Chain {
   /**
    * Mempool acceptance for POST /tx. Returns the txid; re-sending a mempool tx returns its txid.
    * Throws RejectError (rendered as a 400) for anything Core would refuse.
+   *
+   * A transaction the chain already has is answered as Bitcoin Core (behind Esplora) answers
+   * it: one in the mempool with its txid (200), a confirmed one with RPC error -27
+   * "Transaction already in block chain" (400). Wallets must treat both as "already known".
    */
   acceptTx(txHex: string, opts: { persist?: boolean } = {}): string {
     const body = txHex.trim()

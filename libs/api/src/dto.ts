@@ -122,6 +122,10 @@ export const WalletErrorCodes = [
   'CHAIN_UNAVAILABLE',
   'POLICY_VIOLATION',
   'KEY_RECORD_MISMATCH',
+  /** A transaction record's error: the chain refused the signed transaction as invalid (its coins stay reserved). */
+  'CHAIN_REJECTED',
+  /** A transaction record's error: another transaction spent one of its inputs (its coins are released). */
+  'INPUTS_SPENT_ELSEWHERE',
 ] as const
 export type WalletErrorCode = (typeof WalletErrorCodes)[number]
 

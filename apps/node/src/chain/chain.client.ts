@@ -27,11 +27,34 @@ export interface ChainBackend {
   tipHash(): Promise<string>
   utxos(address: string): Promise<ChainUtxo[]>
   txStatus(txid: string): Promise<ChainTxStatus>
-  /** Broadcasts raw hex; resolves to the txid. Throws {@link ChainRejectedError} when the chain refuses it. */
+  /** Who spends output `vout` of `txid` (in a block or in the mempool), if anyone. */
+  outspend(txid: string, vout: number): Promise<ChainOutspend>
+  /**
+   * Broadcasts raw hex; resolves to the txid. Throws {@link ChainRejectedError} when the chain
+   * refuses it (also when it refuses it only because it already has it: see
+   * {@link ChainRejectedError.alreadyKnown}).
+   */
   broadcast(hex: string): Promise<string>
   /** sat/vB by confirmation target (blocks). */
   feeEstimates(): Promise<Record<string, number>>
 }
+
+/** The spender of an output, as `GET /tx/<txid>/outspend/<vout>` reports it. */
+export interface ChainOutspend {
+  spent: boolean
+  /** The spending transaction (null when unspent). */
+  txid: string | null
+  confirmed: boolean
+}
+
+/**
+ * What Bitcoin Core (and Esplora, which passes its error through) answers when a broadcast
+ * transaction is already known: RPC -27 "Transaction already in block chain" (newer Core:
+ * "Transaction outputs already in utxo set"), "txn-already-in-mempool", "txn-already-known",
+ * or "already known" from other backends. Core answers a transaction already in its mempool
+ * with its txid (200), as apps/regtest does.
+ */
+const ALREADY_KNOWN = /already in block ?chain|already in utxo set|txn-already-in-mempool|txn-already-known|already known|"code":\s*-27\b/i
 
 /** The chain API cannot be reached or answers nonsense (the request may succeed later). */
 export class ChainUnavailableError extends DomainError {
@@ -44,6 +67,11 @@ export class ChainRejectedError extends Error {
   constructor(readonly reason: string) {
     super(`the chain refused the transaction: ${reason}`)
     this.name = 'ChainRejectedError'
+  }
+
+  /** The refusal says the chain already has the transaction (in a block or its mempool): not a failure. */
+  get alreadyKnown(): boolean {
+    return ALREADY_KNOWN.test(this.reason)
   }
 }
 
@@ -97,11 +125,32 @@ export class EsploraClient implements ChainBackend {
     if (res.status === 404 || res.status === 400) return { found: false, confirmed: false, blockHeight: null }
     if (!res.ok) throw new ChainUnavailableError(`chain: GET /tx/${txid}/status answered HTTP ${res.status}`)
     const s = JSON.parse(res.text) as { confirmed: boolean; block_height?: number }
-    return { found: true, confirmed: s.confirmed, blockHeight: s.block_height ?? null }
+    if (s.confirmed) return { found: true, confirmed: true, blockHeight: s.block_height ?? null }
+    // Esplora answers `{"confirmed":false}` for a transaction it has never seen too: only
+    // GET /tx/<txid> (404 when unknown) tells a mempool transaction from an unknown one.
+    const tx = await this.raw('GET', `/tx/${txid}`)
+    if (tx.status === 404 || tx.status === 400) return { found: false, confirmed: false, blockHeight: null }
+    if (!tx.ok) throw new ChainUnavailableError(`chain: GET /tx/${txid} answered HTTP ${tx.status}`)
+    return { found: true, confirmed: false, blockHeight: null }
+  }
+
+  async outspend(txid: string, vout: number): Promise<ChainOutspend> {
+    const res = await this.raw('GET', `/tx/${txid}/outspend/${vout}`)
+    if (res.status === 404) return { spent: false, txid: null, confirmed: false }
+    if (!res.ok) throw new ChainUnavailableError(`chain: GET /tx/${txid}/outspend/${vout} answered HTTP ${res.status}`)
+    let s: { spent?: boolean; txid?: string; status?: { confirmed?: boolean } }
+    try {
+      s = JSON.parse(res.text) as typeof s
+    } catch {
+      throw new ChainUnavailableError(`chain: GET /tx/${txid}/outspend/${vout} answered nonsense: ${res.text.slice(0, 80)}`)
+    }
+    return s.spent ? { spent: true, txid: s.txid ?? null, confirmed: Boolean(s.status?.confirmed) } : { spent: false, txid: null, confirmed: false }
   }
 
   async broadcast(hex: string): Promise<string> {
     const res = await this.raw('POST', '/tx', hex)
+    // A 400 "already in block chain" / "already in mempool" is thrown too (alreadyKnown): the
+    // caller asks the chain about its txid rather than trust either answer alone.
     if (res.status === 400) throw new ChainRejectedError(res.text.trim().slice(0, 500))
     if (!res.ok) throw new ChainUnavailableError(`chain: POST /tx answered HTTP ${res.status}`)
     return res.text.trim()

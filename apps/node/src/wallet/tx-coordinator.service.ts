@@ -10,7 +10,7 @@ import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
-import { ChainRejectedError } from '../chain/chain.client'
+import { ChainRejectedError, type ChainBackend } from '../chain/chain.client'
 import { ByzantineService } from '../byzantine/byzantine.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { attemptBody } from './leader-decision'
@@ -403,19 +403,45 @@ export class TxCoordinatorService {
 
   // ------------------------------------------------------------------ chain
 
+  /**
+   * Broadcasts a signed transaction. A refusal is not a failure until the chain says why:
+   * already known (an earlier broadcast, perhaps a previous leader's, went through) → followed
+   * as broadcast; an input spent by another transaction → failed INPUTS_SPENT_ELSEWHERE and
+   * its coins released (they are gone); otherwise failed CHAIN_REJECTED with the coins kept
+   * reserved (this signed transaction might still confirm).
+   */
   private async broadcast(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
     const tx = entry.value
+    const chain = this.wallet.chain()
+    let refusal: ChainRejectedError
     try {
-      const txid = await this.wallet.chain().broadcast(tx.signedTx!)
+      const txid = await chain.broadcast(tx.signedTx!)
       if (txid !== tx.txid) this.log.warn(`chain answered txid ${txid} for ${tx.txid}`)
       await this.transition(term, entry, 'broadcast')
+      return
     } catch (err) {
-      if (err instanceof ChainRejectedError) {
-        // Signed transactions keep their coins reserved: they may still confirm later.
-        await this.transition(term, entry, 'failed', { error: { code: 'CHAIN_REJECTED', message: err.reason } })
+      if (!(err instanceof ChainRejectedError)) {
+        this.log.warn(`broadcasting ${tx.id}: ${errorMessage(err)}; will retry`)
         return
       }
-      this.log.warn(`broadcasting ${tx.id}: ${errorMessage(err)}; will retry`)
+      refusal = err
+    }
+    let verdict: RejectionVerdict
+    try {
+      verdict = await classifyRejection(chain, tx, refusal)
+    } catch (err) {
+      this.log.warn(`the chain refused ${tx.id} (${refusal.reason}) and could not be asked why: ${errorMessage(err)}; will retry`)
+      return
+    }
+    if (verdict.kind === 'known') {
+      this.log.log(`transaction ${tx.id}: the chain already has ${tx.txid} (${refusal.reason}); following it`)
+      await this.transition(term, entry, 'broadcast')
+    } else if (verdict.kind === 'spentElsewhere') {
+      await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) })
+    } else {
+      // Signed transactions keep their coins reserved: they may still confirm later.
+      const message = `${refusal.reason} (its coins stay reserved: this signed transaction may still confirm)`
+      await this.transition(term, entry, 'failed', { error: { code: 'CHAIN_REJECTED', message } })
     }
   }
 
@@ -434,7 +460,17 @@ export class TxCoordinatorService {
     // The tip was read before the status: if a block landed in between, the next check sees a new tip.
     if (tip !== null) this.tracked.set(tx.id, { tip, at: Date.now() })
     if (!status.found) {
-      await chain.broadcast(tx.signedTx!).catch(() => undefined) // dropped from a mempool: re-announce
+      // Dropped from a mempool: re-announce. If it can no longer be, because another
+      // transaction spent one of its inputs, it never will confirm: say so and free its coins.
+      try {
+        await chain.broadcast(tx.signedTx!)
+      } catch (err) {
+        if (!(err instanceof ChainRejectedError)) return
+        const verdict = await classifyRejection(chain, tx, err).catch(() => null)
+        if (verdict?.kind === 'spentElsewhere') {
+          await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) })
+        }
+      }
       return
     }
     if (!status.confirmed || status.blockHeight === null) return
@@ -511,4 +547,39 @@ export function allocate(tx: Pick<TxRecord, 'inputs'>, set: number[], ready: Etc
     picks.push(p)
   }
   return picks
+}
+
+/** Why the chain refused a signed transaction, as the chain itself tells (not the error text alone). */
+export type RejectionVerdict =
+  | { kind: 'known' }
+  | { kind: 'spentElsewhere'; outpoint: string; spender: string; confirmed: boolean }
+  | { kind: 'invalid' }
+
+/**
+ * Asks the chain about a transaction it refused: known (its txid is in a block or the
+ * mempool, or the refusal says so), one of its inputs spent by another transaction, or truly
+ * invalid. Throws when the chain cannot be asked (then nothing is decided).
+ */
+export async function classifyRejection(
+  chain: Pick<ChainBackend, 'txStatus' | 'outspend'>,
+  tx: Pick<TxRecord, 'txid' | 'inputs'>,
+  refusal: ChainRejectedError,
+): Promise<RejectionVerdict> {
+  if (tx.txid && (await chain.txStatus(tx.txid)).found) return { kind: 'known' }
+  if (refusal.alreadyKnown) return { kind: 'known' }
+  for (const input of tx.inputs) {
+    const s = await chain.outspend(input.txid, input.vout)
+    if (!s.spent || !s.txid) continue
+    if (s.txid === tx.txid) return { kind: 'known' }
+    return { kind: 'spentElsewhere', outpoint: `${input.txid}:${input.vout}`, spender: s.txid, confirmed: s.confirmed }
+  }
+  return { kind: 'invalid' }
+}
+
+/** The record's error for a transaction whose input another transaction spent. */
+function spentElsewhereError(v: Extract<RejectionVerdict, { kind: 'spentElsewhere' }>): { code: string; message: string } {
+  return {
+    code: 'INPUTS_SPENT_ELSEWHERE',
+    message: `input ${v.outpoint} is spent by transaction ${v.spender} (${v.confirmed ? 'confirmed' : 'in the mempool'}); the coin reservations are released`,
+  }
 }

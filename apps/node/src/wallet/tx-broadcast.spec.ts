@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { ChainRejectedError, EsploraClient, type ChainOutspend, type ChainTxStatus } from '../chain/chain.client'
+import type { AppConfig } from '../config/config'
+import { MetricsService } from '../metrics/metrics.service'
+import { FakeEtcd } from '../testing/fake-etcd'
+import { TxCoordinatorService } from './tx-coordinator.service'
+import { WalletKeys, type TxRecord } from './wallet.types'
+
+// The leader's broadcast step over an in-memory etcd and a scripted chain: a refusal is a
+// failure only once the chain says why.
+
+const TERM = '7'
+const TXID = 'ee'.repeat(32)
+const OTHER = 'cc'.repeat(32)
+const config = { nodeId: 1, threshold: 4, clusterSize: 5, chain: { network: 'regtest', confirmations: 1 } } as unknown as AppConfig
+
+/** A chain whose answers each test sets. */
+class FakeChain {
+  url = 'fake'
+  broadcasts = 0
+  onBroadcast: () => string = () => TXID
+  status: ChainTxStatus = { found: false, confirmed: false, blockHeight: null }
+  spenders = new Map<string, ChainOutspend>()
+  unreachable = false
+  async broadcast(): Promise<string> {
+    this.broadcasts++
+    return this.onBroadcast()
+  }
+  async txStatus(): Promise<ChainTxStatus> {
+    if (this.unreachable) throw new Error('chain unreachable')
+    return this.status
+  }
+  async outspend(txid: string, vout: number): Promise<ChainOutspend> {
+    if (this.unreachable) throw new Error('chain unreachable')
+    return this.spenders.get(`${txid}:${vout}`) ?? { spent: false, txid: null, confirmed: false }
+  }
+  async tipHash(): Promise<string> {
+    return 'ab'.repeat(32)
+  }
+  async tipHeight(): Promise<number> {
+    return 101
+  }
+}
+
+function signedTx(): TxRecord {
+  const now = new Date().toISOString()
+  return {
+    id: '00000000-0000-4000-8000-0000000000b1',
+    type: 'taproot',
+    keyId: 'k1',
+    to: 'bcrt1p…',
+    amountSats: 50_000,
+    feeSats: 400,
+    feeRate: 2,
+    vsize: 200,
+    locktime: 100,
+    inputs: [
+      { txid: 'aa'.repeat(32), vout: 0, value: 60_000, scriptPubKey: '51', path: [0, 0] },
+      { txid: 'bb'.repeat(32), vout: 1, value: 40_000, scriptPubKey: '51', path: [0, 1] },
+    ],
+    outputs: [],
+    unsignedTx: '00',
+    proposalHash: 'h',
+    proposedBy: 2,
+    state: 'signed',
+    attempt: 1,
+    signers: [1, 2, 3, 4],
+    signingMode: 'frost',
+    signedTx: '0200',
+    txid: TXID,
+    error: null,
+    createdAt: now,
+    updatedAt: now,
+    history: [],
+  }
+}
+
+describe('TxCoordinatorService.broadcast: the chain is asked before a send is called failed', () => {
+  let etcd: FakeEtcd
+  let chain: FakeChain
+  let coordinator: TxCoordinatorService
+  const tx = signedTx()
+  const locks = tx.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
+  const record = async () => (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!.value
+  const step = async (method: 'broadcast' | 'track') => {
+    const entry = (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!
+    await (coordinator as unknown as Record<string, (term: string, e: typeof entry) => Promise<void>>)[method](TERM, entry)
+  }
+  const refuse = (reason: string) => () => {
+    throw new ChainRejectedError(reason)
+  }
+
+  beforeEach(async () => {
+    etcd = new FakeEtcd()
+    etcd.term = TERM
+    chain = new FakeChain()
+    const wallet = { chain: () => chain }
+    const store = { mirror: async () => undefined }
+    coordinator = new TxCoordinatorService(
+      config,
+      etcd as never,
+      { isLeader: true, leaderTerm: TERM } as never,
+      wallet as never,
+      store as never,
+      { record: async () => undefined } as never,
+      new MetricsService(config),
+      {} as never,
+      {} as never,
+    )
+    await etcd.put(WalletKeys.tx(tx.id), tx)
+    await etcd.put(WalletKeys.active(tx.id), { createdAt: tx.createdAt })
+    for (const k of locks) await etcd.put(k, { txId: tx.id })
+  })
+
+  it('accepted: broadcast', async () => {
+    await step('broadcast')
+    assert.equal((await record()).state, 'broadcast')
+  })
+
+  it('400 "already in block chain" for a confirmed transaction: not failed, broadcast, then confirmed by tracking', async () => {
+    chain.onBroadcast = refuse('sendrawtransaction RPC error: {"code":-27,"message":"Transaction already in block chain"}')
+    chain.status = { found: true, confirmed: true, blockHeight: 100 }
+    await step('broadcast')
+    const r = await record()
+    assert.equal(r.state, 'broadcast')
+    assert.equal(r.error, null)
+    await step('track')
+    assert.equal((await record()).state, 'confirmed')
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), []) // released on confirmation, as usual
+  })
+
+  it('a refusal of a transaction an earlier leader already put in the mempool: followed as broadcast', async () => {
+    chain.onBroadcast = refuse('sendrawtransaction RPC error: {"code":-26,"message":"txn-mempool-conflict"}')
+    chain.status = { found: true, confirmed: false, blockHeight: null }
+    await step('broadcast')
+    assert.equal((await record()).state, 'broadcast')
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks)
+  })
+
+  it('a refusal that says "txn-already-in-mempool" even if the status lags: followed as broadcast', async () => {
+    chain.onBroadcast = refuse('txn-already-in-mempool')
+    await step('broadcast')
+    assert.equal((await record()).state, 'broadcast')
+  })
+
+  it('an input spent by another transaction: failed INPUTS_SPENT_ELSEWHERE naming it, coins released', async () => {
+    chain.onBroadcast = refuse('sendrawtransaction RPC error: {"code":-25,"message":"bad-txns-inputs-missingorspent"}')
+    chain.spenders.set(`${'bb'.repeat(32)}:1`, { spent: true, txid: OTHER, confirmed: true })
+    await step('broadcast')
+    const r = await record()
+    assert.equal(r.state, 'failed')
+    assert.equal(r.error?.code, 'INPUTS_SPENT_ELSEWHERE')
+    assert.match(r.error!.message, new RegExp(OTHER))
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), [])
+    assert.equal(etcd.has(WalletKeys.active(tx.id)), false)
+  })
+
+  it('a truly invalid transaction: failed CHAIN_REJECTED, coins kept reserved (noted in the error)', async () => {
+    chain.onBroadcast = refuse('sendrawtransaction RPC error: {"code":-26,"message":"mandatory-script-verify-flag-failed"}')
+    await step('broadcast')
+    const r = await record()
+    assert.equal(r.state, 'failed')
+    assert.equal(r.error?.code, 'CHAIN_REJECTED')
+    assert.match(r.error!.message, /mandatory-script-verify-flag-failed/)
+    assert.match(r.error!.message, /reserved/)
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks)
+  })
+
+  it('refused and the chain cannot be asked why: nothing decided, retried later', async () => {
+    chain.onBroadcast = refuse('bad-txns-inputs-missingorspent')
+    chain.unreachable = true
+    await step('broadcast')
+    assert.equal((await record()).state, 'signed')
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks)
+  })
+
+  it('tracking: dropped from the mempool and its input since spent by another transaction: failed INPUTS_SPENT_ELSEWHERE, coins released', async () => {
+    await step('broadcast')
+    chain.onBroadcast = refuse('bad-txns-inputs-missingorspent')
+    chain.spenders.set(`${'aa'.repeat(32)}:0`, { spent: true, txid: OTHER, confirmed: false })
+    await step('track')
+    const r = await record()
+    assert.equal(r.state, 'failed')
+    assert.equal(r.error?.code, 'INPUTS_SPENT_ELSEWHERE')
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), [])
+  })
+})
+
+describe('EsploraClient: what "the chain knows the transaction" means', () => {
+  let server: Server
+  let client: EsploraClient
+  const routes = new Map<string, [number, string]>()
+  before(async () => {
+    server = createServer((req, res) => {
+      const [status, body] = routes.get(`${req.method} ${req.url}`) ?? [404, 'Transaction not found']
+      res.writeHead(status).end(body)
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    client = new EsploraClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 2000)
+  })
+  after(() => new Promise<void>((r) => server.close(() => r())))
+
+  it('status {"confirmed":false} of a transaction Esplora never saw is not "found"; one in its mempool is', async () => {
+    routes.set(`GET /tx/${TXID}/status`, [200, '{"confirmed":false}'])
+    assert.deepEqual(await client.txStatus(TXID), { found: false, confirmed: false, blockHeight: null })
+    routes.set(`GET /tx/${TXID}`, [200, '{}'])
+    assert.deepEqual(await client.txStatus(TXID), { found: true, confirmed: false, blockHeight: null })
+    routes.set(`GET /tx/${TXID}/status`, [200, '{"confirmed":true,"block_height":7}'])
+    assert.deepEqual(await client.txStatus(TXID), { found: true, confirmed: true, blockHeight: 7 })
+  })
+
+  it('outspend: spent by whom, or unspent', async () => {
+    routes.set(`GET /tx/${TXID}/outspend/0`, [200, `{"spent":true,"txid":"${OTHER}","vin":0,"status":{"confirmed":true}}`])
+    routes.set(`GET /tx/${TXID}/outspend/1`, [200, '{"spent":false}'])
+    assert.deepEqual(await client.outspend(TXID, 0), { spent: true, txid: OTHER, confirmed: true })
+    assert.deepEqual(await client.outspend(TXID, 1), { spent: false, txid: null, confirmed: false })
+  })
+
+  it('a 400 "already in block chain" is a ChainRejectedError that says it is already known; an invalid one does not', async () => {
+    routes.set('POST /tx', [400, 'sendrawtransaction RPC error: {"code":-27,"message":"Transaction already in block chain"}'])
+    const known = await client.broadcast('00').catch((e: unknown) => e)
+    assert.ok(known instanceof ChainRejectedError)
+    assert.equal(known.alreadyKnown, true)
+    routes.set('POST /tx', [400, 'sendrawtransaction RPC error: {"code":-26,"message":"mandatory-script-verify-flag-failed"}'])
+    const bad = await client.broadcast('00').catch((e: unknown) => e)
+    assert.ok(bad instanceof ChainRejectedError)
+    assert.equal(bad.alreadyKnown, false)
+    assert.equal(new ChainRejectedError('txn-already-in-mempool').alreadyKnown, true)
+    assert.equal(new ChainRejectedError('Transaction outputs already in utxo set').alreadyKnown, true)
+  })
+})
