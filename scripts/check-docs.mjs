@@ -80,8 +80,9 @@ export function checkCommands(cli, files) {
         if (inv.placeholder || (inv.words.length === 0 && inv.flags.length === 0)) continue
         checked++
         const where = `${f.name}:${line}: \`${inv.text}\``
-        const id2 = inv.words.slice(0, 2).join(':')
-        const cmd = commands.get(id2) ?? commands.get(inv.words[0] ?? '')
+        // The longest command id the leading words spell (`byzantine evidence verify` is three).
+        let cmd
+        for (let n = Math.min(inv.words.length, 3); n >= 1 && !cmd; n--) cmd = commands.get(inv.words.slice(0, n).join(':'))
         if (!cmd) {
           if (inv.words.length === 1 && topics.has(inv.words[0]) && inv.flags.length === 0) continue
           problems.push(`${where}: no command "${inv.words.slice(0, 2).join(' ')}"`)
