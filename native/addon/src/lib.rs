@@ -565,6 +565,34 @@ pub fn generate_cluster_certs(
     })
 }
 
+/// Writes the etcd PKI into `dir`: its own CA (`etcd-ca.crt`; key `etcd-ca.key` into `caKeyDir`
+/// if given), the members' server+peer certificate `etcd-server.crt/.key` (SANs 127.0.0.1, ::1,
+/// localhost, etcd1..etcd3 plus `extraServerSans`), client certificates whose CN is the etcd
+/// user: `etcd-root.crt/.key` (root) and `etcd-node-<i>.crt/.key` (node-<i>), and
+/// `etcd-prometheus.crt/.key` for scraping. Refuses if the etcd CA key exists.
+#[napi]
+pub fn generate_etcd_certs(
+    dir: String,
+    nodes: u32,
+    ca_key_dir: Option<String>,
+    validity_days: Option<u32>,
+    extra_server_sans: Option<Vec<String>>,
+) -> Result<ClusterCerts> {
+    let nodes = u16::try_from(nodes).map_err(|_| bad_arg("nodes out of range"))?;
+    let ca_dir = ca_key_dir.map(PathBuf::from);
+    let files = tw_engine::certs::write_etcd(
+        &PathBuf::from(dir),
+        nodes,
+        ca_dir.as_deref(),
+        validity_days.unwrap_or(365),
+        &extra_server_sans.unwrap_or_default(),
+    )
+    .map_err(to_napi)?;
+    Ok(ClusterCerts {
+        files: files.into_iter().map(|p| p.display().to_string()).collect(),
+    })
+}
+
 /// Renews node `nodeId`'s certificate and key in `dir` (as written by `generateClusterCerts`)
 /// from the cluster CA; the CA key is read from `caKeyPath` (default `dir/ca.key`). Files are
 /// replaced atomically; a running node picks them up without a restart.

@@ -412,6 +412,194 @@ pub fn renew_node_cert(dir: &Path, node_id: u16, ca_key_path: &Path, validity_da
     Ok(vec![crt, key])
 }
 
+/// The etcd user name of node `node_id` (`node-<id>`): the Common Name of its etcd client
+/// certificate. With `--client-cert-auth` etcd takes the user name from the certificate CN.
+pub fn etcd_node_user(node_id: u16) -> String {
+    format!("{NODE_DNS_PREFIX}{node_id}")
+}
+
+/// The etcd user of the operator / bootstrap client certificate (`etcd-root.crt`).
+pub const ETCD_ROOT_USER: &str = "root";
+/// CN of the Prometheus scrape certificate: not an etcd user, so it can read no keys.
+pub const ETCD_METRICS_CN: &str = "prometheus";
+/// SANs every etcd member certificate carries: loopback plus the compose service names.
+pub const ETCD_SERVER_SANS: [&str; 6] = ["127.0.0.1", "::1", "localhost", "etcd1", "etcd2", "etcd3"];
+
+/// What an etcd certificate is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtcdCertKind {
+    /// A member: TLS server for clients and peers, and TLS client towards peers.
+    Member,
+    /// A client (a node, root, Prometheus): TLS client only, identity = CN, no SAN.
+    Client,
+}
+
+/// An etcd certificate and its PKCS#8 key, both PEM.
+#[derive(Clone)]
+pub struct EtcdCertBundle {
+    /// Certificate (PEM).
+    pub cert_pem: String,
+    /// Private key (PKCS#8 PEM). Secret.
+    pub key_pem: Zeroizing<String>,
+}
+
+impl fmt::Debug for EtcdCertBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdCertBundle")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
+/// Issues an etcd certificate with Common Name `common_name` from `ca` (the etcd CA).
+///
+/// A [`EtcdCertKind::Client`] certificate has EKU clientAuth and no SAN (etcd's user is the CN;
+/// it can never pass as a `node-<id>.tw` QUIC identity). A [`EtcdCertKind::Member`] certificate
+/// has EKU serverAuth + clientAuth and `sans` (IP addresses become IP SANs, else DNS SANs).
+pub fn issue_etcd_cert(
+    ca: &CaBundle,
+    common_name: &str,
+    kind: EtcdCertKind,
+    sans: &[String],
+    validity_days: u32,
+) -> Result<EtcdCertBundle> {
+    let valid_cn = !common_name.is_empty()
+        && common_name.len() <= 64
+        && common_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !valid_cn {
+        return Err(EngineError::bad_arg(format!(
+            "invalid etcd certificate common name '{common_name}': 1-64 of [A-Za-z0-9._-]"
+        )));
+    }
+    if kind == EtcdCertKind::Client && !sans.is_empty() {
+        return Err(EngineError::bad_arg(
+            "an etcd client certificate carries no subject alternative names",
+        ));
+    }
+    let (not_before, not_after) = validity_from_now(validity_days)?;
+    let mut san_list = Vec::new();
+    for extra in sans {
+        let extra = extra.trim();
+        if let Ok(ip) = extra.parse::<IpAddr>() {
+            san_list.push(SanType::IpAddress(ip));
+            continue;
+        }
+        if extra.is_empty() || !is_valid_dns_name(extra) || looks_like_node_name(extra) {
+            return Err(EngineError::bad_arg(format!(
+                "invalid etcd subject alternative name '{extra}': expected a hostname or an ip address"
+            )));
+        }
+        let dns: rcgen::string::Ia5String = extra.to_string().try_into().map_err(|e| {
+            EngineError::bad_arg(format!("invalid subject alternative name '{extra}': {e}"))
+        })?;
+        let san = SanType::DnsName(dns);
+        if !san_list.contains(&san) {
+            san_list.push(san);
+        }
+    }
+    let issuer = load_issuer(ca)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.subject_alt_names = san_list;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = match kind {
+        EtcdCertKind::Member => vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+        EtcdCertKind::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+    };
+    params.use_authority_key_identifier_extension = true;
+    params.serial_number = Some(random_serial());
+    set_validity(&mut params, not_before, not_after)?;
+    let key = KeyPair::generate().map_err(|e| rcgen_err("cannot generate etcd key", e))?;
+    let cert = params
+        .signed_by(&key, &issuer)
+        .map_err(|e| rcgen_err("cannot sign etcd certificate", e))?;
+    Ok(EtcdCertBundle {
+        cert_pem: cert.pem(),
+        key_pem: Zeroizing::new(key.serialize_pem()),
+    })
+}
+
+/// Generates the etcd PKI, a CA of its own (separate from the cluster CA of the QUIC
+/// transport), into `dir`:
+///
+/// - `etcd-ca.crt`, and its key `etcd-ca.key` in `ca_key_dir` (or `dir`; mode 0600);
+/// - `etcd-server.crt`/`.key`: every member's server and peer certificate, SANs
+///   [`ETCD_SERVER_SANS`] plus `extra_server_sans`;
+/// - `etcd-root.crt`/`.key`: CN `root`, the operator / bootstrap client (applies the ACL);
+/// - `etcd-node-<i>.crt`/`.key` for `i` in `1..=nodes`: CN `node-<i>`, node `i`'s etcd user;
+/// - `etcd-prometheus.crt`/`.key`: CN `prometheus`, for scraping `/metrics` (no etcd user).
+///
+/// Keys are mode 0600. Refuses to run if the etcd CA key already exists. Returns the paths.
+pub fn write_etcd(
+    dir: &Path,
+    nodes: u16,
+    ca_key_dir: Option<&Path>,
+    validity_days: u32,
+    extra_server_sans: &[String],
+) -> Result<Vec<PathBuf>> {
+    if nodes == 0 {
+        return Err(EngineError::bad_arg("a cluster needs at least one node"));
+    }
+    let key_dir = ca_key_dir.unwrap_or(dir);
+    let ca_key_path = key_dir.join("etcd-ca.key");
+    if ca_key_path.exists() {
+        return Err(EngineError::bad_arg(format!(
+            "{} already exists; refusing to overwrite the etcd ca key",
+            ca_key_path.display()
+        )));
+    }
+    for d in [dir, key_dir] {
+        fs::create_dir_all(d)
+            .map_err(|e| io_err(&format!("cannot create directory {}", d.display()), e))?;
+    }
+    let ca = generate_ca("threshold-wallet etcd ca", validity_days)?;
+    let mut server_sans: Vec<String> = ETCD_SERVER_SANS.iter().map(|s| s.to_string()).collect();
+    server_sans.extend(extra_server_sans.iter().map(|s| s.trim().to_string()));
+    let mut leaves = vec![(
+        "etcd-server".to_string(),
+        issue_etcd_cert(&ca, "etcd", EtcdCertKind::Member, &server_sans, validity_days)?,
+    )];
+    leaves.push((
+        "etcd-root".to_string(),
+        issue_etcd_cert(&ca, ETCD_ROOT_USER, EtcdCertKind::Client, &[], validity_days)?,
+    ));
+    for i in 1..=nodes {
+        leaves.push((
+            format!("etcd-node-{i}"),
+            issue_etcd_cert(&ca, &etcd_node_user(i), EtcdCertKind::Client, &[], validity_days)?,
+        ));
+    }
+    leaves.push((
+        "etcd-prometheus".to_string(),
+        issue_etcd_cert(&ca, ETCD_METRICS_CN, EtcdCertKind::Client, &[], validity_days)?,
+    ));
+
+    let mut written = Vec::with_capacity(2 + 2 * leaves.len());
+    write_new_file(&ca_key_path, ca.key_pem.as_bytes(), 0o600)?;
+    let ca_cert_path = dir.join("etcd-ca.crt");
+    write_file_atomic(&ca_cert_path, ca.cert_pem.as_bytes(), 0o644)?;
+    written.push(ca_cert_path);
+    written.push(ca_key_path);
+    for (name, b) in &leaves {
+        let crt = dir.join(format!("{name}.crt"));
+        let key = dir.join(format!("{name}.key"));
+        write_file_atomic(&crt, b.cert_pem.as_bytes(), 0o644)?;
+        write_file_atomic(&key, b.key_pem.as_bytes(), 0o600)?;
+        written.push(crt);
+        written.push(key);
+    }
+    Ok(written)
+}
+
 /// Checks that `key_pem` is the private key of `cert_pem` (a renewal must never pair a new
 /// certificate with another key).
 pub fn check_key_matches(cert_pem: &str, key_pem: &str) -> Result<()> {
@@ -808,6 +996,63 @@ mod tests {
         // Secrets stay out of Debug.
         let dbg = format!("{ca:?} {node:?}");
         assert!(!dbg.contains("PRIVATE KEY") && dbg.contains("<redacted>"));
+    }
+
+    #[test]
+    fn etcd_certs_name_users_by_cn() {
+        let dir = TempDir::new("etcd-certs");
+        let keys = dir.path().join("keys");
+        let files = write_etcd(dir.path(), 3, Some(&keys), 30, &["etcd-a.example".to_string()]).unwrap();
+        // ca crt + key, server, root, 3 nodes, prometheus: 2 + 2 * 6
+        assert_eq!(files.len(), 14);
+        assert!(keys.join("etcd-ca.key").exists());
+        let ca_pem = fs::read_to_string(dir.path().join("etcd-ca.crt")).unwrap();
+        let ca_der = first_cert_der(&ca_pem, "ca").unwrap();
+        let ca = parse_der(&ca_der).unwrap();
+        let leaf = |name: &str| fs::read_to_string(dir.path().join(name)).unwrap();
+        for (file, cn, server) in [
+            ("etcd-node-2.crt", "node-2", false),
+            ("etcd-root.crt", "root", false),
+            ("etcd-prometheus.crt", "prometheus", false),
+            ("etcd-server.crt", "etcd", true),
+        ] {
+            let pem = leaf(file);
+            let der = first_cert_der(&pem, file).unwrap();
+            let cert = parse_der(&der).unwrap();
+            assert!(cert.verify_signature(Some(ca.public_key())).is_ok(), "{file}");
+            assert_eq!(cert.subject().to_string(), format!("CN={cn}"));
+            let eku = cert.extended_key_usage().unwrap().unwrap().value;
+            assert!(eku.client_auth);
+            assert_eq!(eku.server_auth, server, "{file}");
+            // Never a QUIC node identity.
+            assert!(node_id_of(&cert).is_err());
+            let sans = cert.subject_alternative_name().unwrap();
+            if server {
+                let names = &sans.unwrap().value.general_names;
+                assert!(names.contains(&GeneralName::IPAddress(&[127, 0, 0, 1])));
+                assert!(names.contains(&GeneralName::DNSName("localhost")));
+                assert!(names.contains(&GeneralName::DNSName("etcd2")));
+                assert!(names.contains(&GeneralName::DNSName("etcd-a.example")));
+            } else {
+                assert!(sans.is_none(), "{file}");
+            }
+            let key = leaf(&file.replace(".crt", ".key"));
+            check_key_matches(&pem, &key).unwrap();
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("etcd-node-1.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The etcd CA key is never overwritten.
+        let e = write_etcd(dir.path(), 3, Some(&keys), 30, &[]).unwrap_err();
+        assert!(e.message.contains("refusing to overwrite the etcd ca key"));
+        let ca_bundle = generate_ca("x", 1).unwrap();
+        assert!(issue_etcd_cert(&ca_bundle, "bad name!", EtcdCertKind::Client, &[], 1).is_err());
+        assert!(issue_etcd_cert(&ca_bundle, "node-1", EtcdCertKind::Client, &["localhost".into()], 1).is_err());
+        assert!(issue_etcd_cert(&ca_bundle, "etcd", EtcdCertKind::Member, &["node-1.tw".into()], 1).is_err());
+        assert_eq!(etcd_node_user(7), "node-7");
     }
 
     #[test]
