@@ -11,7 +11,7 @@ import { EtcdRepository } from './etcd.repository'
     {
       provide: EtcdRepository,
       inject: [APP_CONFIG],
-      useFactory: (c: AppConfig) => new EtcdRepository({ endpoints: c.etcd.endpoints, leaseTtlSeconds: c.etcd.leaseTtlSeconds }),
+      useFactory: (c: AppConfig) => new EtcdRepository({ endpoints: c.etcd.endpoints, leaseTtlSeconds: c.etcd.leaseTtlSeconds, tls: c.etcd.tls }),
     },
     ClusterService,
   ],

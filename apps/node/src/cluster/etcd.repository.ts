@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common'
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3'
 import { EventEmitter } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { errorMessage, withTimeout } from '../common/async'
 
 /** Key layout in etcd (all under `/tw/`). */
@@ -48,11 +49,32 @@ export interface EtcdMember {
   clientUrls: string[]
 }
 
+/** The etcd CA and a client certificate + key (PEM files): the certificate's CN is the etcd user. */
+export interface EtcdTlsFiles {
+  caPath: string
+  certPath: string
+  keyPath: string
+}
+
 export interface EtcdRepositoryOptions {
   endpoints: string[]
   leaseTtlSeconds: number
   /** Deadline of a unary call (default 3000 ms). */
   callTimeoutMs?: number
+  /** Client TLS (endpoints `https://`); without it, plain http and no etcd authentication. */
+  tls?: EtcdTlsFiles | null
+}
+
+/** The etcd3 `credentials` option from the TLS files (read once, at construction). */
+export function etcdCredentials(tls: EtcdTlsFiles): { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer } {
+  const read = (what: string, path: string): Buffer => {
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      throw new Error(`cannot read the etcd ${what} ${path}: ${errorMessage(err)}`)
+    }
+  }
+  return { rootCertificate: read('CA certificate', tls.caPath), certChain: read('client certificate', tls.certPath), privateKey: read('client key', tls.keyPath) }
 }
 
 /**
@@ -82,6 +104,7 @@ export class EtcdRepository extends EventEmitter {
     this.callTimeoutMs = opts.callTimeoutMs ?? 3000
     this.client = new Etcd3({
       hosts: opts.endpoints,
+      ...(opts.tls ? { credentials: etcdCredentials(opts.tls) } : {}),
       dialTimeout: 2000,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.callTimeoutMs }),
     })

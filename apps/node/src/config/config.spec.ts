@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, loadConfig, redactConfig } from './config'
 
@@ -14,6 +17,16 @@ const valid = {
   TW_KEYSTORE_PASSPHRASE: 'correct horse',
   TW_ETCD_ENDPOINTS: 'http://127.0.0.1:2379,http://127.0.0.1:22379',
   TW_DATABASE_URL: 'postgres://tw:secret@127.0.0.1:5432/tw',
+}
+
+/** Existing etcd client TLS files (content does not matter to the config). */
+const etcdDir = mkdtempSync(join(tmpdir(), 'tw-config-etcd-'))
+for (const f of ['etcd-ca.crt', 'etcd-node-1.crt', 'etcd-node-1.key']) writeFileSync(join(etcdDir, f), 'x')
+const etcdTls = {
+  TW_ETCD_ENDPOINTS: 'https://127.0.0.1:2379,https://127.0.0.1:22379',
+  TW_ETCD_CA: join(etcdDir, 'etcd-ca.crt'),
+  TW_ETCD_CERT: join(etcdDir, 'etcd-node-1.crt'),
+  TW_ETCD_KEY: join(etcdDir, 'etcd-node-1.key'),
 }
 
 function problemsOf(env: Record<string, string | undefined>): string[] {
@@ -86,7 +99,7 @@ describe('loadConfig', () => {
   })
 
   it('refuses the Byzantine drill and regtest in production; parses drill behaviours elsewhere', () => {
-    const prod = { ...valid, TW_ENV: 'production', TW_NETWORK: 'mainnet' }
+    const prod = { ...valid, ...etcdTls, TW_ENV: 'production', TW_NETWORK: 'mainnet' }
     assert.equal(loadConfig(prod).drill.enabled, false)
     assert.match(problemsOf({ ...prod, TW_BYZANTINE: 'corrupt-share' }).join(), /drill mode\) are refused when TW_ENV=production/)
     assert.match(problemsOf({ ...prod, TW_BYZANTINE_DRILL: 'true' }).join(), /refused when TW_ENV=production/)
@@ -113,6 +126,24 @@ describe('loadConfig', () => {
     const problems = problemsOf({ ...valid, TW_QUIC_PEERS: '1=127.0.0.1:9001,2=127.0.0.1:9002', TW_THRESHOLD: '6' })
     assert.match(problems.join('\n'), /TW_QUIC_PEERS must name exactly the other nodes 2,3,4,5/)
     assert.match(problems.join('\n'), /TW_THRESHOLD must be <= TW_CLUSTER_SIZE/)
+  })
+
+  it('reads the etcd client certificate: all three files or none, https with them, required in production', () => {
+    assert.equal(loadConfig(valid).etcd.tls, null)
+    const c = loadConfig({ ...valid, ...etcdTls })
+    assert.deepEqual(c.etcd.tls, { caPath: etcdTls.TW_ETCD_CA, certPath: etcdTls.TW_ETCD_CERT, keyPath: etcdTls.TW_ETCD_KEY })
+    assert.deepEqual(c.etcd.endpoints, ['https://127.0.0.1:2379', 'https://127.0.0.1:22379'])
+    assert.match(problemsOf({ ...valid, ...etcdTls, TW_ETCD_KEY: '' }).join(), /give all three or none \(missing TW_ETCD_KEY\)/)
+    assert.match(problemsOf({ ...valid, TW_ETCD_CERT: etcdTls.TW_ETCD_CERT }).join(), /missing TW_ETCD_CA, TW_ETCD_KEY/)
+    assert.match(problemsOf({ ...valid, ...etcdTls, TW_ETCD_CA: join(etcdDir, 'nope.crt') }).join(), /TW_ETCD_CA: file .*nope\.crt not found/)
+    assert.match(
+      problemsOf({ ...valid, ...etcdTls, TW_ETCD_ENDPOINTS: 'https://127.0.0.1:2379,http://127.0.0.1:22379' }).join(),
+      /TW_ETCD_ENDPOINTS must all be https:\/\/ when .* \(got http:\/\/127\.0\.0\.1:22379\)/,
+    )
+    assert.match(problemsOf({ ...valid, TW_ETCD_ENDPOINTS: 'https://127.0.0.1:2379' }).join(), /https:\/\/ endpoints need the etcd client certificate/)
+    const prod = { ...valid, TW_ENV: 'production', TW_NETWORK: 'mainnet' }
+    assert.match(problemsOf(prod).join(), /TW_ETCD_CA, TW_ETCD_CERT and TW_ETCD_KEY are required when TW_ENV=production: plain-http etcd/)
+    assert.equal(loadConfig({ ...prod, ...etcdTls }).etcd.tls?.certPath, etcdTls.TW_ETCD_CERT)
   })
 
   it('redacts secrets', () => {

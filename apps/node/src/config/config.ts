@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { parseAddress } from '@tw/bitcoin'
 import { z } from 'zod'
 
@@ -15,7 +16,12 @@ export interface AppConfig {
   quic: { listen: string; peers: Record<string, string> }
   tls: { caCertPath: string; nodeCertPath: string; nodeKeyPath: string }
   keystore: { dir: string; passphrase?: string; keyFile?: string }
-  etcd: { endpoints: string[]; leaseTtlSeconds: number }
+  /**
+   * etcd client URLs and session lease TTL; `tls`: the etcd CA and this node's etcd client
+   * certificate (CN `node-<id>`, its etcd user) and key, or null for plain http (refused when
+   * TW_ENV=production).
+   */
+  etcd: { endpoints: string[]; leaseTtlSeconds: number; tls: EtcdTlsConfig | null }
   database: { url: string }
   /** Use the shipped, public test primes for aux info. INSECURE: tests and devnet only. */
   insecureTestPrimes: boolean
@@ -48,7 +54,14 @@ export interface AppConfig {
   auth: { bootstrapAdminTokenSha256: string | null; metricsTokenRequired: boolean; rateLimitPerMin: number; maxBodyBytes: number }
 }
 
-export const DRILL_BEHAVIOURS = ['corrupt-share', 'equivocate-vote', 'replay', 'wrong-session', 'drop', 'delay', 'approve-everything'] as const
+/** Paths of the etcd client TLS files (TW_ETCD_CA, TW_ETCD_CERT, TW_ETCD_KEY). */
+export interface EtcdTlsConfig {
+  caPath: string
+  certPath: string
+  keyPath: string
+}
+
+export const DRILL_BEHAVIOURS = ['corrupt-share', 'equivocate-vote', 'replay', 'wrong-session', 'drop', 'delay', 'approve-everything', 'etcd-tamper'] as const
 export type DrillBehaviour = (typeof DRILL_BEHAVIOURS)[number]
 
 export type BitcoinNetwork = 'mainnet' | 'testnet' | 'testnet4' | 'signet' | 'regtest'
@@ -140,6 +153,9 @@ const envSchema = z.object({
   TW_KEYSTORE_KEY_FILE: optStr(),
   TW_ETCD_ENDPOINTS: str().pipe(endpointsSchema),
   TW_ETCD_LEASE_TTL_S: z.preprocess((v) => blankToUndefined(v) ?? '5', int(2, 60)),
+  TW_ETCD_CA: optStr(),
+  TW_ETCD_CERT: optStr(),
+  TW_ETCD_KEY: optStr(),
   TW_DATABASE_URL: z.preprocess(
     blankToUndefined,
     z.string({ error: 'is required' }).regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// URL' }),
@@ -228,8 +244,24 @@ export function loadConfig(env: Env): AppConfig {
   if ((passphrase === undefined) === (keyFile === undefined)) {
     problems.push('TW_KEYSTORE_PASSPHRASE / TW_KEYSTORE_KEY_FILE: give exactly one of them')
   }
+  const etcdTls = checkEtcdTls(env, problems)
   if (!parsed.success) throw new ConfigError(dedupe(problems))
   const v = parsed.data
+  if (etcdTls !== undefined) {
+    const plain = v.TW_ETCD_ENDPOINTS.filter((e) => !e.startsWith('https://'))
+    const secure = v.TW_ETCD_ENDPOINTS.filter((e) => e.startsWith('https://'))
+    if (etcdTls && plain.length) {
+      problems.push(`TW_ETCD_ENDPOINTS must all be https:// when TW_ETCD_CA/TW_ETCD_CERT/TW_ETCD_KEY are set (got ${plain.join(', ')})`)
+    }
+    if (!etcdTls && secure.length) {
+      problems.push(`TW_ETCD_ENDPOINTS: https:// endpoints need the etcd client certificate: set TW_ETCD_CA, TW_ETCD_CERT and TW_ETCD_KEY (got ${secure.join(', ')})`)
+    }
+    if (!etcdTls && v.TW_ENV === 'production') {
+      problems.push(
+        'TW_ETCD_CA, TW_ETCD_CERT and TW_ETCD_KEY are required when TW_ENV=production: plain-http etcd without a client certificate is refused (any process that reaches etcd could write any key)',
+      )
+    }
+  }
   if (v.TW_THRESHOLD > v.TW_CLUSTER_SIZE) problems.push(`TW_THRESHOLD must be <= TW_CLUSTER_SIZE (${v.TW_CLUSTER_SIZE})`)
   if (v.TW_NODE_ID > v.TW_CLUSTER_SIZE) problems.push(`TW_NODE_ID must be <= TW_CLUSTER_SIZE (${v.TW_CLUSTER_SIZE})`)
   const expected = Array.from({ length: v.TW_CLUSTER_SIZE }, (_, i) => String(i + 1)).filter((id) => id !== String(v.TW_NODE_ID))
@@ -271,7 +303,7 @@ export function loadConfig(env: Env): AppConfig {
     quic: { listen: v.TW_QUIC_LISTEN, peers: v.TW_QUIC_PEERS },
     tls: { caCertPath: v.TW_CA_CERT, nodeCertPath: v.TW_NODE_CERT, nodeKeyPath: v.TW_NODE_KEY },
     keystore: { dir: v.TW_KEYSTORE_DIR, passphrase: v.TW_KEYSTORE_PASSPHRASE, keyFile: v.TW_KEYSTORE_KEY_FILE },
-    etcd: { endpoints: v.TW_ETCD_ENDPOINTS, leaseTtlSeconds: v.TW_ETCD_LEASE_TTL_S },
+    etcd: { endpoints: v.TW_ETCD_ENDPOINTS, leaseTtlSeconds: v.TW_ETCD_LEASE_TTL_S, tls: etcdTls ?? null },
     database: { url: v.TW_DATABASE_URL },
     insecureTestPrimes: v.TW_INSECURE_TEST_PRIMES,
     primePoolTarget: v.TW_PRIME_POOL_TARGET,
@@ -298,6 +330,33 @@ export function loadConfig(env: Env): AppConfig {
       maxBodyBytes: v.TW_MAX_BODY_BYTES,
     },
   }
+}
+
+const ETCD_TLS_VARIABLES = ['TW_ETCD_CA', 'TW_ETCD_CERT', 'TW_ETCD_KEY'] as const
+
+/**
+ * TW_ETCD_CA / TW_ETCD_CERT / TW_ETCD_KEY: all three (existing files) or none. Returns the paths,
+ * null for none, or undefined after recording a problem.
+ */
+function checkEtcdTls(env: Env, problems: string[]): EtcdTlsConfig | null | undefined {
+  const given = ETCD_TLS_VARIABLES.map((name) => [name, blankToUndefined(env[name])] as const)
+  const set = given.filter(([, v]) => typeof v === 'string') as [string, string][]
+  if (set.length === 0) return null
+  if (set.length < given.length) {
+    const missing = given.filter(([, v]) => typeof v !== 'string').map(([n]) => n)
+    problems.push(`TW_ETCD_CA / TW_ETCD_CERT / TW_ETCD_KEY: give all three or none (missing ${missing.join(', ')})`)
+    return undefined
+  }
+  let ok = true
+  for (const [name, path] of set) {
+    if (!existsSync(path)) {
+      problems.push(`${name}: file ${path} not found`)
+      ok = false
+    }
+  }
+  if (!ok) return undefined
+  const [ca, cert, key] = set.map(([, v]) => v)
+  return { caPath: ca, certPath: cert, keyPath: key }
 }
 
 function splitList(raw: string | undefined): string[] {
