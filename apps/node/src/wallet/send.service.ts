@@ -127,7 +127,9 @@ export class SendService {
     const bodyHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
     const idemKey = WalletKeys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'))
     const waitUntil = Date.now() + IDEMPOTENCY_WAIT_MS
-    for (;;) {
+    for (let round = 0; ; round++) {
+      // Every round waits or races another writer of the key; a bound against a pathological spin.
+      if (round > 1000) throw new ConflictError('this Idempotency-Key is contended; retry shortly')
       const entry = await this.etcd.get<IdempotencyEntry>(idemKey)
       let txId: string
       if (entry) {
