@@ -144,7 +144,8 @@ pub struct TransportEvent {
     /// Node id (from its certificate) that sent it.
     pub peer: u32,
     /// Why it was refused: not-participant, wrong-session, replay, session-finished,
-    /// sender-mismatch, malformed, oversized, buffer-full, expired, banned.
+    /// sender-mismatch, malformed, oversized, buffer-full, expired, banned, tls-refused,
+    /// peer-restarted (the peer restarted during the session; not a violation).
     pub reason: String,
     /// Whether the refusal is evidence of misbehaviour (not a benign race).
     pub violation: bool,
