@@ -11,8 +11,8 @@ const record = (id: string, unsignedTx: string): TxRecord => {
   const base = { id, keyId: 'k1', type: 'taproot' as const, to: 'bcrt1p…', amountSats: 1000, unsignedTx, inputs: [], outputs: [] }
   return { ...base, proposalHash: proposalHash(base) } as unknown as TxRecord
 }
-const voteOn = (tx: TxRecord, approve = true): SignedVote => ({
-  payload: { txId: tx.id, proposalHash: proposalHash(tx), nodeId: 1, approve, reason: null, votedAt: '2026-01-01T00:00:00.000Z' },
+const voteOn = (tx: TxRecord, approve = true, votedAt = '2026-01-01T00:00:00.000Z'): SignedVote => ({
+  payload: { txId: tx.id, proposalHash: proposalHash(tx), nodeId: 1, approve, reason: null, votedAt },
   signature: `sig-${approve}`,
 })
 
@@ -71,9 +71,37 @@ describe('ApprovalLedger (the local record of what this node approved)', () => {
     assert.equal(ledger.startAttempt('t5', 1), true)
     assert.equal(new ApprovalLedger(dir).startAttempt('t5', 1), false, 'after a restart the attempt is known')
     assert.equal(new ApprovalLedger(dir).startAttempt('t5', 2), true)
-    new ApprovalLedger(dir).markFinished('t5')
+    new ApprovalLedger(dir).markFinished('t5', 'confirmed')
     assert.equal(new ApprovalLedger(dir).get('t5')?.finished, true)
     assert.deepEqual(new ApprovalLedger(dir).get('t5')?.attempts, [1, 2])
+  })
+
+  it('the daily total is what this node approved in the last 24 h, read back after a restart; etcd cannot lower it', () => {
+    const dir = fresh()
+    const now = Date.now()
+    const at = (msAgo: number) => new Date(now - msAgo).toISOString()
+    const ledger = new ApprovalLedger(dir)
+    const spend = (id: string, amount: number, msAgo: number, approve = true) => {
+      const tx = { ...record(id, '0200'), amountSats: amount } as TxRecord
+      const fixed = { ...tx, proposalHash: proposalHash(tx) } as TxRecord
+      ledger.recordVote(fixed, voteOn(fixed, approve, at(msAgo)))
+    }
+    spend('d1', 1000, 3600_000)
+    spend('d2', 2000, 2 * 3600_000)
+    spend('d3', 4000, 30 * 3600_000) // older than a day
+    spend('d4', 8000, 60_000, false) // rejected by this node
+    spend('d5', 16_000, 60_000)
+    spend('d6', 32_000, 60_000)
+    const day = now - 24 * 3600_000
+    assert.equal(ledger.approvedSince(day, 'none'), 1000 + 2000 + 16_000 + 32_000)
+    assert.equal(ledger.approvedSince(day, 'd1'), 2000 + 16_000 + 32_000, 'the proposal being judged is not counted twice')
+    // d5 was rejected by the cluster before anyone signed it: it sent nothing. d6 was signed by
+    // this node and then marked failed: it may still confirm, so it still counts.
+    ledger.markFinished('d5', 'rejected')
+    ledger.startAttempt('d6', 1)
+    ledger.markFinished('d6', 'failed')
+    assert.equal(ledger.approvedSince(day, 'none'), 1000 + 2000 + 32_000)
+    assert.equal(new ApprovalLedger(dir).approvedSince(day, 'none'), 1000 + 2000 + 32_000, 'after a restart')
   })
 
   it('ids that are not UUID-like never become paths of their own', () => {

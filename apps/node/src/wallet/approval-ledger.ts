@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { proposalHash, type ProposalBody, proposalBody } from './policy'
@@ -26,7 +26,20 @@ export interface ApprovalEntry {
   attempts: number[]
   /** Set once this node saw the transaction in a terminal state: it is never signed again. */
   finished: boolean
+  /** The terminal state this node saw (absent while unfinished). */
+  finalState?: string
 }
+
+/** What the daily limit needs of an entry (kept in memory for the last two days). */
+interface Spend {
+  amountSats: number
+  votedAt: number
+  counts: boolean
+}
+
+/** Outcomes of a transaction that was never signed: what it would have sent does not count. */
+const UNSPENT_OUTCOMES = ['rejected', 'expired', 'failed']
+const TWO_DAYS_MS = 48 * 3600_000
 
 /** Why the ledger refuses to record a vote. */
 export class LedgerConflictError extends Error {
@@ -53,9 +66,48 @@ export class LedgerConflictError extends Error {
  */
 export class ApprovalLedger {
   private readonly entries = new Map<string, ApprovalEntry | null>()
+  /** Approvals of the last two days (the daily limit's input), read from disk at start. */
+  private readonly spends = new Map<string, Spend>()
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const since = Date.now() - TWO_DAYS_MS
+    for (const f of readdirSync(dir)) {
+      if (!f.endsWith('.json')) continue
+      try {
+        if (statSync(path.join(dir, f)).mtimeMs < since) continue
+        this.index(JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as ApprovalEntry)
+      } catch {
+        // an unreadable entry is reported when its transaction is read (get)
+      }
+    }
+  }
+
+  /**
+   * Sats this node approved in the last 24 h (DESIGN §5: the daily limit each voter enforces),
+   * not counting `exceptTxId`: every approval counts unless this node saw the transaction end
+   * rejected, expired or failed without ever having started to sign it. Computed from this
+   * node's own ledger, so nothing rewritten in etcd lowers it.
+   */
+  approvedSince(since: number, exceptTxId: string): number {
+    let total = 0
+    for (const [txId, s] of this.spends) {
+      if (txId !== exceptTxId && s.counts && s.votedAt > since) total += s.amountSats
+    }
+    return total
+  }
+
+  private index(entry: ApprovalEntry): void {
+    const votedAt = Date.parse(entry.vote.payload.votedAt)
+    if (!entry.vote.payload.approve || !(votedAt > Date.now() - TWO_DAYS_MS)) {
+      this.spends.delete(entry.txId)
+      return
+    }
+    const neverSigned = entry.attempts.length === 0 && entry.finalState !== undefined && UNSPENT_OUTCOMES.includes(entry.finalState)
+    this.spends.set(entry.txId, { amountSats: entry.proposal.amountSats, votedAt, counts: !neverSigned })
+    if (this.spends.size > 100_000) {
+      for (const [id, s] of this.spends) if (s.votedAt <= Date.now() - TWO_DAYS_MS) this.spends.delete(id)
+    }
   }
 
   /** This node's entry for `txId`, or null if it never voted on it. */
@@ -104,11 +156,11 @@ export class ApprovalLedger {
     return true
   }
 
-  /** This node saw `txId` finish: it never signs it again. */
-  markFinished(txId: string): void {
+  /** This node saw `txId` finish (in `state`): it never signs it again. */
+  markFinished(txId: string, state: string): void {
     const entry = this.get(txId)
     if (!entry || entry.finished) return
-    this.write({ ...entry, finished: true })
+    this.write({ ...entry, finished: true, finalState: state })
   }
 
   /** Transaction ids with an entry on disk (for tests and operators). */
@@ -141,6 +193,7 @@ export class ApprovalLedger {
       closeSync(fd)
     }
     renameSync(tmp, target)
+    this.index(entry)
     const dirFd = openSync(this.dir, 'r')
     try {
       fsyncSync(dirFd)

@@ -57,6 +57,11 @@ export function listedDestination(policy: Pick<SpendPolicy, 'allow' | 'deny'>, t
   return null
 }
 
+/** What a proposer signs of its proposal (`TxRecord.proposerSignature`). */
+export function proposerStatement(hash: string, proposedBy: number): { proposalHash: string; proposedBy: number } {
+  return { proposalHash: hash, proposedBy }
+}
+
 /** What a voter knows independently of the proposer. */
 export interface PolicyContext {
   network: BitcoinNetwork

@@ -13,12 +13,13 @@ import {
 import { createHash, randomUUID } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
 import { DrillService } from '../byzantine/drill.service'
+import { NodeIdentityService } from '../byzantine/identity.service'
 import { canonicalJson } from '../common/canonical-json'
 import { ConflictError, NotFoundError, WalletRequestError } from '../common/errors'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
-import { listedDestination, proposalHash } from './policy'
+import { listedDestination, proposalHash, proposerStatement } from './policy'
 import { PresignatureService } from './presignature.service'
 import { TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
@@ -106,6 +107,7 @@ export class SendService {
     private readonly audit: AuditService,
     private readonly drill: DrillService,
     private readonly presignatures: PresignatureService,
+    private readonly identity: NodeIdentityService,
   ) {}
 
   async create(body: SendRequest, idempotencyKey: string | null): Promise<{ tx: TransactionDto; created: boolean }> {
@@ -341,6 +343,8 @@ export class SendService {
         locktime: tip,
         proposalHash: proposalHash(base),
         proposedBy: this.config.nodeId,
+        // The proposer answers for it: voters refuse a proposal no node signed (an etcd writer's).
+        proposerSignature: this.identity.sign(proposerStatement(proposalHash(base), this.config.nodeId)),
         state: 'voting',
         attempt: 0,
         signers: null,

@@ -65,6 +65,7 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
       { record: async () => undefined } as never,
       { has: () => false } as never,
       { readyPaths: async () => new Set() } as never,
+      { sign: () => 'signed-by-the-proposer' } as never,
     )
   }
   const txIds = () => etcd.keys(WalletKeys.txs).map((k) => k.slice(WalletKeys.txs.length))

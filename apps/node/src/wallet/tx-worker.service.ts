@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import { segwitAddress, segwitSighashPreimage, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
+import { buildUnsignedTransaction, segwitAddress, segwitSighashPreimage, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { ByzantineService } from '../byzantine/byzantine.service'
@@ -19,7 +19,7 @@ import { VoteEntity, VotingRoundEntity } from '../persistence/entities'
 import { ApprovalLedger, type ApprovalEntry } from './approval-ledger'
 import { attemptBody, attemptFault } from './leader-decision'
 import { resultBody, signaturesValid } from './signing-check'
-import { checkProposal, proposalHash, type ProposalBody, type Verdict } from './policy'
+import { checkProposal, proposalHash, proposerStatement, type ProposalBody, type Verdict } from './policy'
 import { mirrorRowId, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
@@ -38,6 +38,8 @@ import {
 
 /** How long the `delay` and `equivocate-vote` drills wait. */
 const DRILL_DELAY_MS = 3000
+/** How long the `etcd-tamper` drill leaves a rewritten record in place. */
+const TAMPER_HOLD_MS = 15_000
 /**
  * Steps read only the unfinished transactions and those a watch event named; every this
  * often (and at start) they read them all, in case a watch event was lost.
@@ -62,6 +64,8 @@ export class TxWorkerService {
   private presignRunning: string | null = null
   private readonly mirrored = new Map<string, string>()
   private readonly minorityChecked = new Set<string>()
+  /** Transactions the etcd-tamper drill rewrote already. */
+  private readonly tampered = new Set<string>()
   /** Transaction ids named by watch events since the last step. */
   private readonly touched = new Set<string>()
   /** Transaction ids whose votes changed since the last step (their double-vote check is due). */
@@ -69,8 +73,6 @@ export class TxWorkerService {
   /** Unfinished transactions at the last step: one that leaves the set is read once more (its final state). */
   private activeIds = new Set<string>()
   private lastFullScan = 0
-  /** What the daily limit needs of every transaction seen (id → creation, amount, state). */
-  private readonly ledger = new Map<string, Pick<TxRecord, 'createdAt' | 'amountSats' | 'state'>>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -119,11 +121,6 @@ export class TxWorkerService {
     const votesDue = new Set(this.votesTouched)
     this.votesTouched.clear()
     const { txs, full } = await this.read()
-    const dayAgo = Date.now() - 24 * 3600_000
-    for (const tx of txs) {
-      if (Date.parse(tx.createdAt) > dayAgo) this.ledger.set(tx.id, { createdAt: tx.createdAt, amountSats: tx.amountSats, state: tx.state })
-    }
-    for (const [id, t] of this.ledger) if (Date.parse(t.createdAt) <= dayAgo) this.ledger.delete(id)
     // Independent transactions are handled side by side (a vote's chain lookups do not hold up a signing).
     await Promise.all(txs.map((tx) => this.handle(tx, full || votesDue.has(tx.id))))
     await this.maybePresign()
@@ -156,7 +153,8 @@ export class TxWorkerService {
       // While signing too, so that a vote key deleted under a running spend is published again.
       if (tx.state === 'voting' || tx.state === 'approved' || (tx.state === 'signing' && this.approvals.get(tx.id))) await this.vote(tx)
       if (tx.state === 'signing') await this.maybeSign(tx)
-      if (TERMINAL_STATES.includes(tx.state)) this.approvals.markFinished(tx.id)
+      if (TERMINAL_STATES.includes(tx.state)) this.approvals.markFinished(tx.id, tx.state)
+      if (tx.state === 'confirmed' && this.drill.has('etcd-tamper')) void this.tamper(tx)
       if (this.mirrored.get(tx.id) !== tx.state) {
         this.mirrored.set(tx.id, tx.state)
         void this.store.mirror(tx)
@@ -285,7 +283,7 @@ export class TxWorkerService {
     }
     if (this.drill.has('delay')) await sleep(DRILL_DELAY_MS)
     const timer = this.metrics.voteDuration.startTimer()
-    const verdict: Verdict = this.drill.has('approve-everything') || this.drill.has('equivocate-vote') ? { approve: true, reason: null } : await this.judge(tx)
+    const verdict: Verdict = this.drill.has('approve-everything') || this.drill.has('equivocate-vote') ? { approve: true, reason: null } : await this.judgeSigned(tx)
     // The hash this node computed itself (the record's field is the proposer's word).
     const payload: VotePayload = { txId: tx.id, proposalHash: proposalHash(tx), nodeId: me, approve: verdict.approve, reason: verdict.reason, votedAt: new Date().toISOString() }
     const signature = this.identity.sign(payload)
@@ -313,6 +311,56 @@ export class TxWorkerService {
     await this.etcd.put(WalletKeys.vote(tx.id, this.config.nodeId), { payload, signature: this.identity.sign(payload) } satisfies SignedVote)
   }
 
+  /**
+   * Drill (etcd-tamper): a compromised node uses its etcd access. A finished transaction is
+   * rewritten to pay all of its inputs' value to its destination (another transaction under
+   * the same id and stored hash), and a new signing attempt for the four other nodes is
+   * posted, signed by this node and carrying the genuine approvals. Honest signers refuse it
+   * (FINISHED / PROPOSAL_CHANGED: `mpc_signing_refused_total`); the record is put back after
+   * {@link TAMPER_HOLD_MS} so the history views stay right.
+   */
+  private async tamper(tx: TxRecord): Promise<void> {
+    if (this.tampered.has(tx.id)) return
+    if (this.tampered.size >= 10_000) this.tampered.clear()
+    this.tampered.add(tx.id)
+    const me = this.config.nodeId
+    const key = WalletKeys.tx(tx.id)
+    const original = await this.etcd.get<TxRecord>(key)
+    if (!original) return
+    const signers = Array.from({ length: this.config.clusterSize }, (_, i) => i + 1)
+      .filter((id) => id !== me)
+      .slice(0, this.config.threshold)
+    const approvals = (await this.store.votes(tx.id)).filter((v) => v.payload.approve && signers.includes(v.payload.nodeId))
+    const total = tx.inputs.reduce((n, i) => n + i.value, 0)
+    const pay = tx.outputs[0]
+    const unsignedTx = buildUnsignedTransaction({
+      inputs: tx.inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: tx.type })),
+      outputs: [{ scriptPubKey: Buffer.from(pay.scriptPubKey, 'hex'), value: total - tx.feeSats }],
+      locktime: tx.locktime,
+      rbf: true,
+    })
+    const n = tx.attempt + 1
+    const rewritten: TxRecord = { ...tx, amountSats: total - tx.feeSats, outputs: [{ ...pay, value: total - tx.feeSats }], unsignedTx, state: 'signing', attempt: n, signers }
+    const body: SigningAttempt = { txId: tx.id, attempt: n, signers, mode: tx.type === 'taproot' ? 'frost' : 'full', presignatures: tx.inputs.map(() => null), createdAt: new Date().toISOString(), term: '0', proposalHash: tx.proposalHash, leader: me, approvals }
+    this.log.warn(`DRILL etcd-tamper: rewriting finished transaction ${tx.id} to pay ${total - tx.feeSats} sats and posting attempt ${n} for nodes ${signers.join(',')}`)
+    try {
+      await this.etcd.put(WalletKeys.attempt(tx.id, n), { ...body, signature: this.identity.sign(attemptBody(body)) })
+      await this.etcd.put(key, rewritten)
+      await sleep(TAMPER_HOLD_MS)
+    } finally {
+      await this.etcd.put(key, original.value).catch((err) => this.log.warn(`DRILL etcd-tamper: putting ${tx.id} back: ${errorMessage(err)}`))
+    }
+  }
+
+  /** A proposal no node signed (written straight into etcd) is refused before it is judged. */
+  private async judgeSigned(tx: TxRecord): Promise<Verdict> {
+    const statement = proposerStatement(proposalHash(tx), tx.proposedBy)
+    if (typeof tx.proposerSignature !== 'string' || !(await this.identity.verify(tx.proposedBy, statement, tx.proposerSignature))) {
+      return { approve: false, reason: `the proposal is not signed by node ${tx.proposedBy}, its proposer` }
+    }
+    return this.judge(tx)
+  }
+
   /** This node's own check of the proposal (its key, its chain view, the policy). */
   async judge(tx: TxRecord): Promise<Verdict> {
     try {
@@ -325,11 +373,8 @@ export class TxWorkerService {
       const addresses = [...new Set(tx.inputs.map((inp) => this.ownOutput(tx, inp.path).address))]
       const [found, locks] = await Promise.all([Promise.all(addresses.map((a) => chain.utxos(a))), this.wallet.reservations()])
       for (const u of found.flat()) if (u.confirmed) unspent.add(`${u.txid}:${u.vout}:${u.value}`)
-      const dayAgo = Date.now() - 24 * 3600_000
-      let spentToday = 0
-      for (const [id, t] of this.ledger) {
-        if (id !== tx.id && Date.parse(t.createdAt) > dayAgo && !['rejected', 'failed', 'expired'].includes(t.state)) spentToday += t.amountSats
-      }
+      // What this node itself approved in the last 24 h (its ledger; nothing in etcd lowers it).
+      const spentToday = this.approvals.approvedSince(Date.now() - 24 * 3600_000, tx.id)
       return checkProposal(tx, {
         network: this.config.chain.network,
         policy: this.config.policy,

@@ -11,7 +11,7 @@ import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { ApprovalLedger } from './approval-ledger'
 import { attemptBody } from './leader-decision'
-import { proposalHash } from './policy'
+import { proposalHash, proposerStatement } from './policy'
 import { TxStore } from './tx-store'
 import { TxWorkerService } from './tx-worker.service'
 import { WalletKeys, type SignedVote, type SigningAttempt, type SigningResult, type TxRecord, type VotePayload } from './wallet.types'
@@ -103,6 +103,7 @@ function proposal(id = '00000000-0000-4000-8000-000000000001', coins: [string, n
     locktime: 200,
     proposalHash: proposalHash(base),
     proposedBy: 2,
+    proposerSignature: signAs(2, proposerStatement(proposalHash(base), 2)),
     state: 'voting',
     attempt: 0,
     signers: null,
@@ -134,7 +135,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
   let signed: { session: string; message: string }[]
   let accused: { type: ViolationType; offender: number }[]
 
-  function node(): TxWorkerService {
+  function node(cfg: AppConfig = config): TxWorkerService {
     const id = identity(1)
     const engine = {
       isStarted: true,
@@ -149,7 +150,9 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     const chain = {
       utxos: async (address: string) => {
         const out = []
-        for (const tx of [proposal()]) for (const i of tx.inputs) if (own(i.path).address === address) out.push({ txid: i.txid, vout: i.vout, value: i.value, confirmed: true })
+        // The coins of every proposal in etcd exist on this chain (what matters here is what the node signs).
+        const records = [...etcd.kv].filter(([k]) => k.startsWith(WalletKeys.txs)).map(([, v]) => v as TxRecord)
+        for (const tx of [proposal(), ...records]) for (const i of tx.inputs) if (own(i.path).address === address) out.push({ txid: i.txid, vout: i.vout, value: i.value, confirmed: true })
         return out
       },
     }
@@ -169,7 +172,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
       observeVote: async () => undefined,
     }
     return new TxWorkerService(
-      config,
+      cfg,
       etcd as never,
       {} as never,
       engine as never,
@@ -309,6 +312,38 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     const r = await result(tx, 1)
     assert.equal(r && !r.ok && r.code, 'BAD_ATTEMPT')
     assert.deepEqual(accused, [])
+  })
+
+  it('the daily limit counts what this node approved, whatever etcd says of it later', async () => {
+    const w = node({ ...config, policy: { ...config.policy, dailyLimitSats: 60_000 } } as AppConfig)
+    const a = await approved(w)
+    // An etcd writer rewrites the first send as tiny, to make room under the limit. (Marking it
+    // rejected instead would make every honest node refuse to sign it: then it sends nothing.)
+    await etcd.put(WalletKeys.tx(a.id), { ...a, amountSats: 1, state: 'approved' })
+    await step(w, a.id)
+    const b = proposal('00000000-0000-4000-8000-000000000002', [['cc'.repeat(32), 60_000], ['dd'.repeat(32), 40_000]])
+    await etcd.put(WalletKeys.tx(b.id), b)
+    for (const i of b.inputs) await etcd.put(WalletKeys.utxoLock(i.txid, i.vout), { txId: b.id })
+    await step(w, b.id)
+    const vote = (await etcd.get<SignedVote>(WalletKeys.vote(b.id, 1)))?.value
+    assert.equal(vote?.payload.approve, false)
+    assert.match(vote?.payload.reason ?? '', /daily limit/)
+  })
+
+  it('rejects a proposal no node signed (written straight into etcd by whoever can write there)', async () => {
+    const w = node()
+    const tx = { ...proposal(), proposerSignature: undefined }
+    await etcd.put(WalletKeys.tx(tx.id), tx)
+    for (const i of tx.inputs) await etcd.put(WalletKeys.utxoLock(i.txid, i.vout), { txId: tx.id })
+    await step(w, tx.id)
+    const vote = (await etcd.get<SignedVote>(WalletKeys.vote(tx.id, 1)))?.value
+    assert.equal(vote?.payload.approve, false)
+    assert.match(vote?.payload.reason ?? '', /not signed by node 2/)
+    // Signed by another node than the one it names: the same.
+    const forged = { ...proposal('00000000-0000-4000-8000-000000000003'), proposerSignature: signAs(3, proposerStatement(tx.proposalHash, 2)) }
+    await etcd.put(WalletKeys.tx(forged.id), forged)
+    await step(w, forged.id)
+    assert.equal((await etcd.get<SignedVote>(WalletKeys.vote(forged.id, 1)))?.value.payload.approve, false)
   })
 
   it('refuses to sign a proposal it did not approve', async () => {

@@ -61,6 +61,8 @@ export interface TxRecord {
   /** sha256 of the canonical proposal: what votes sign. */
   proposalHash: string
   proposedBy: number
+  /** The proposer's identity signature over {proposalHash, proposedBy}: voters refuse an unsigned proposal. */
+  proposerSignature?: string
   state: TransactionStateDto
   attempt: number
   signers: number[] | null
