@@ -298,7 +298,7 @@ export interface UnbanDto {
   unbannedAt: string
 }
 
-export const DrillBehaviours = ['corrupt-share', 'equivocate-vote', 'replay', 'wrong-session', 'drop', 'delay', 'approve-everything'] as const
+export const DrillBehaviours = ['corrupt-share', 'equivocate-vote', 'replay', 'wrong-session', 'drop', 'delay', 'approve-everything', 'etcd-tamper'] as const
 export type DrillBehaviour = (typeof DrillBehaviours)[number]
 
 /** `GET/POST /api/v1/drill`: this node's Byzantine drill behaviours (drill-enabled nodes only). */

@@ -22,7 +22,10 @@ export class DrillDisabledError extends DomainError {
  * - equivocate-vote: votes, then overwrites its vote with the opposite one;
  * - approve-everything: approves every proposal without checking it;
  * - drop: never votes and never joins a signing session;
- * - delay: votes and joins signing sessions late.
+ * - delay: votes and joins signing sessions late;
+ * - etcd-tamper: uses its etcd access against the others: every transaction it sees confirmed
+ *   is rewritten in etcd to pay its whole input value out, with a new signing attempt signed by
+ *   this node (the honest signers must refuse it), then put back after a while.
  */
 @Injectable()
 export class DrillService {

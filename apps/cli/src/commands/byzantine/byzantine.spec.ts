@@ -125,7 +125,7 @@ test('byzantine drill refuses unknown behaviours locally, listing the known ones
   const e = (JSON.parse(r.stdout) as ErrorOut).error
   assert.equal(e.code, 'UNKNOWN_BEHAVIOUR')
   assert.match(e.message, /"fly", "teleport"/)
-  assert.match(e.message, /known: corrupt-share, equivocate-vote, replay, wrong-session, drop, delay, approve-everything/)
+  assert.match(e.message, /known: corrupt-share, equivocate-vote, replay, wrong-session, drop, delay, approve-everything, etcd-tamper/)
   const both = await runCommand(ByzantineDrill, ['--node', url, '--set', 'drop', '--off', '--json'])
   assert.equal(both.exitCode, 2)
   assert.equal((JSON.parse(both.stdout) as ErrorOut).error.code, 'INVALID_FLAGS')

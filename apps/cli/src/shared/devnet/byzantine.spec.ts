@@ -40,7 +40,7 @@ test('parseByzantineSpec rejects a missing colon, a node outside 1..5, no or unk
   throwsCode(() => parseByzantineSpec('corrupt-share'), 'BAD_BYZANTINE_SPEC', /<node>:<behaviour>/)
   for (const bad of ['0:drop', '6:drop', 'x:drop', '1.5:drop', ':drop', '-1:drop']) throwsCode(() => parseByzantineSpec(bad), 'BAD_BYZANTINE_SPEC', /node must be 1\.\.5/)
   throwsCode(() => parseByzantineSpec('5:'), 'UNKNOWN_BEHAVIOUR', /names no behaviour/)
-  throwsCode(() => parseByzantineSpec('5:corrupt-share,lie'), 'UNKNOWN_BEHAVIOUR', /"lie".*known: corrupt-share, equivocate-vote, replay, wrong-session, drop, delay, approve-everything/)
+  throwsCode(() => parseByzantineSpec('5:corrupt-share,lie'), 'UNKNOWN_BEHAVIOUR', /"lie".*known: corrupt-share, equivocate-vote, replay, wrong-session, drop, delay, approve-everything, etcd-tamper/)
   throwsCode(() => parseBehaviours('a,b'), 'UNKNOWN_BEHAVIOUR', /behaviours "a", "b"/)
 })
 
