@@ -3,6 +3,7 @@ import type { UnbanDto, ViolationDto, ViolationListDto, ViolationType } from '@t
 import { createHash } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage } from '../common/async'
+import { BoundedMap, BoundedSet } from '../common/bounded'
 import { canonicalJson } from '../common/canonical-json'
 import { NotFoundError, ValidationFailedError } from '../common/errors'
 import { Reconciler } from '../common/reconciler'
@@ -24,6 +25,9 @@ import {
   type ViolationRecord,
 } from './byzantine.types'
 import { NodeIdentityService } from './identity.service'
+
+/** Violations and first votes remembered in memory (bounded: older ones are read from etcd again). */
+const MEMO_MAX = 50_000
 
 /** Stable id of one piece of misbehaviour: every node that sees it computes the same id. */
 export function violationId(type: ViolationType, offender: number, sessionKey: string): string {
@@ -69,10 +73,10 @@ export type EvidenceVerifier = (v: ViolationRecord) => Promise<boolean>
 export class ByzantineService {
   private readonly log = new Logger('Byzantine')
   private readonly reconciler = new Reconciler('Byzantine', 1000, () => this.step())
-  private readonly accused = new Set<string>()
+  private readonly accused = new BoundedSet<string>(MEMO_MAX)
   private readonly verifiers = new Map<ViolationType, EvidenceVerifier>()
-  private readonly firstVotes = new Map<string, SignedVote>()
-  private readonly refusalsLogged = new Map<string, number>()
+  private readonly firstVotes = new BoundedMap<string, SignedVote>(MEMO_MAX)
+  private readonly refusalsLogged = new BoundedMap<string, number>(1000)
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,

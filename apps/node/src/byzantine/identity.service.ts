@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common'
 import { createPublicKey, sign as signWithKey, verify as verifySignature, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { errorMessage } from '../common/async'
+import { BoundedMap } from '../common/bounded'
 import { canonicalJson } from '../common/canonical-json'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
@@ -21,7 +22,7 @@ export class NodeIdentityService {
   private readonly log = new Logger('Identity')
   private readonly keys = new Map<number, KeyObject>()
   /** Verdicts already computed (statements are re-read many times while a spend runs). */
-  private readonly verified = new Map<string, boolean>()
+  private readonly verified = new BoundedMap<string, boolean>(10_000)
   private keyPem: string | null = null
 
   constructor(
@@ -73,7 +74,6 @@ export class NodeIdentityService {
     } catch {
       ok = false
     }
-    if (this.verified.size >= 10_000) this.verified.clear()
     this.verified.set(memo, ok)
     return ok
   }

@@ -3,6 +3,7 @@ import type { ClusterStatusDto, NodeStatusDto } from '@tw/api'
 import { Counter } from 'prom-client'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage, sleep, withTimeout } from '../common/async'
+import { BoundedMap, BoundedSet } from '../common/bounded'
 import { canonicalJson } from '../common/canonical-json'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
@@ -69,8 +70,8 @@ export class ClusterService {
   private rawBans = new Map<number, EtcdEntry<BanRecord>>()
   private banVerifier: BanVerifier | null = null
   /** Verdicts per (node id, ban record content): a ban is not re-verified every tick. */
-  private readonly banVerdicts = new Map<string, { ok: boolean; at: number }>()
-  private readonly banWarned = new Set<string>()
+  private readonly banVerdicts = new BoundedMap<string, { ok: boolean; at: number }>(1000)
+  private readonly banWarned = new BoundedSet<string>(1000)
   private readonly unverifiedBans: Counter<'node'>
 
   constructor(
@@ -187,10 +188,8 @@ export class ClusterService {
       this.log.debug(`verifying the ban of node ${id}: ${errorMessage(err)}`)
       return cached?.ok ?? false
     }
-    if (this.banVerdicts.size >= 1000) this.banVerdicts.clear()
     this.banVerdicts.set(memo, { ok, at: Date.now() })
     if (!ok && !this.banWarned.has(memo)) {
-      if (this.banWarned.size >= 1000) this.banWarned.clear()
       this.banWarned.add(memo)
       this.unverifiedBans.inc({ node: String(id) })
       this.log.warn(`ignoring the ban record of node ${id}: its evidence does not verify (${JSON.stringify(entry.value)})`)

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import path from 'node:path'
+import { BoundedMap } from '../common/bounded'
 import { proposalHash, type ProposalBody, proposalBody } from './policy'
 import type { SignedVote, TxRecord } from './wallet.types'
 
@@ -65,7 +66,7 @@ export class LedgerConflictError extends Error {
  * if (ledger.get(tx.id)?.proposalHash !== proposalHash(tx)) refuse()
  */
 export class ApprovalLedger {
-  private readonly entries = new Map<string, ApprovalEntry | null>()
+  private readonly entries = new BoundedMap<string, ApprovalEntry | null>(CACHE_MAX)
   /** Approvals of the last two days (the daily limit's input), read from disk at start. */
   private readonly spends = new Map<string, Spend>()
 
@@ -205,7 +206,6 @@ export class ApprovalLedger {
 
   /** Entries read are cached; the disk stays the record (the cache is dropped when it grows large). */
   private remember(txId: string, entry: ApprovalEntry | null): void {
-    if (this.entries.size >= CACHE_MAX) this.entries.clear()
     this.entries.set(txId, entry)
   }
 }

@@ -3,6 +3,7 @@ import type { TransactionDto, TransactionStateDto, VoteDto } from '@tw/api'
 import { createHash } from 'node:crypto'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { errorMessage } from '../common/async'
+import { BoundedMap } from '../common/bounded'
 import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
 import { EngineRepository } from '../engine/engine.repository'
 import { APP_CONFIG } from '../config/config.module'
@@ -31,7 +32,7 @@ export class TxStore {
   private readonly log = new Logger('TxStore')
   private readonly mirrorQueue = new Map<string, { record: TxRecord; idempotencyKey: string | null; waiters: (() => void)[] }>()
   private mirrorWriter: Promise<void> | null = null
-  private readonly psbts = new Map<string, string>()
+  private readonly psbts = new BoundedMap<string, string>(PSBT_CACHE_MAX)
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -155,7 +156,6 @@ export class TxStore {
           changes: record.outputs.flatMap((o, index) => (o.change && o.path ? [{ index, keyType: record.type, path: o.path }] : [])),
         })
         // The proposal never changes (its hash is what votes sign): pollers get the PSBT built once.
-        if (this.psbts.size >= PSBT_CACHE_MAX) this.psbts.clear()
         this.psbts.set(psbtId, psbt)
       } catch (err) {
         this.log.warn(`PSBT of ${record.id}: ${errorMessage(err)}`)

@@ -6,6 +6,7 @@ import { ByzantineService } from '../byzantine/byzantine.service'
 import type { ViolationRecord } from '../byzantine/byzantine.types'
 import { DrillService } from '../byzantine/drill.service'
 import { errorMessage, sleep } from '../common/async'
+import { BoundedMap, BoundedSet } from '../common/bounded'
 import { canonicalJson } from '../common/canonical-json'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
@@ -40,6 +41,8 @@ import {
 const DRILL_DELAY_MS = 3000
 /** How long the `etcd-tamper` drill leaves a rewritten record in place. */
 const TAMPER_HOLD_MS = 15_000
+/** Per-transaction memos kept in memory (bounded; the oldest go first). */
+const MEMO_MAX = 50_000
 /**
  * Steps read only the unfinished transactions and those a watch event named; every this
  * often (and at start) they read them all, in case a watch event was lost.
@@ -62,10 +65,10 @@ export class TxWorkerService {
   private readonly reconciler = new Reconciler('TxWorker', 1000, () => this.step())
   private readonly running = new Set<string>()
   private presignRunning: string | null = null
-  private readonly mirrored = new Map<string, string>()
-  private readonly minorityChecked = new Set<string>()
+  private readonly mirrored = new BoundedMap<string, string>(MEMO_MAX)
+  private readonly minorityChecked = new BoundedSet<string>(MEMO_MAX)
   /** Transactions the etcd-tamper drill rewrote already. */
-  private readonly tampered = new Set<string>()
+  private readonly tampered = new BoundedSet<string>(1000)
   /** Transaction ids named by watch events since the last step. */
   private readonly touched = new Set<string>()
   /** Transaction ids whose votes changed since the last step (their double-vote check is due). */
@@ -321,7 +324,6 @@ export class TxWorkerService {
    */
   private async tamper(tx: TxRecord): Promise<void> {
     if (this.tampered.has(tx.id)) return
-    if (this.tampered.size >= 10_000) this.tampered.clear()
     this.tampered.add(tx.id)
     const me = this.config.nodeId
     const key = WalletKeys.tx(tx.id)

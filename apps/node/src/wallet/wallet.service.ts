@@ -15,6 +15,7 @@ import { MetricsService } from '../metrics/metrics.service'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { WalletRequestError } from '../common/errors'
+import { BoundedMap } from '../common/bounded'
 import type { KeyRecord } from '../keys/dkg.types'
 import { CHAIN, type ChainBackend, type ChainUtxo, ChainUnavailableError } from '../chain/chain.client'
 import { pathString, WalletKeys } from './wallet.types'
@@ -58,7 +59,7 @@ export interface WalletUtxo extends Utxo {
  */
 @Injectable()
 export class WalletService {
-  private readonly derived = new Map<string, { address: string; scriptPubKey: Uint8Array }>()
+  private readonly derived = new BoundedMap<string, { address: string; scriptPubKey: Uint8Array }>(DERIVED_CACHE_MAX)
   /** Per key id: the confirmed coins at one tip and the address counts they cover. */
   private readonly confirmed = new Map<string, { tip: string; issued: [number, number]; utxos: WalletUtxo[] }>()
   /** Key ids whose etcd record did not match this node's share (logged and audited once). */
@@ -139,7 +140,6 @@ export class WalletService {
       key.type === 'segwit'
         ? segwitAddress(deriveEcdsaChild(key.publicKey, key.chainCode, path), this.network)
         : taprootAddress(deriveTaprootOutputKey(key.publicKey, key.chainCode, path), this.network)
-    if (this.derived.size >= DERIVED_CACHE_MAX) this.derived.clear()
     this.derived.set(id, out)
     return out
   }
