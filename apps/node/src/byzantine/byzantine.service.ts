@@ -72,7 +72,7 @@ export type EvidenceVerifier = (v: ViolationRecord) => Promise<boolean>
 @Injectable()
 export class ByzantineService {
   private readonly log = new Logger('Byzantine')
-  private readonly reconciler = new Reconciler('Byzantine', 1000, () => this.step())
+  private readonly reconciler = new Reconciler('Byzantine', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'Byzantine' }))
   private readonly accused = new BoundedSet<string>(MEMO_MAX)
   private readonly verifiers = new Map<ViolationType, EvidenceVerifier>()
   private readonly firstVotes = new BoundedMap<string, SignedVote>(MEMO_MAX)

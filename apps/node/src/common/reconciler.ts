@@ -1,9 +1,13 @@
 import { Logger } from '@nestjs/common'
 import { errorMessage } from './async'
 
+/** The same step error is logged again at most this often (an outage does not flood the log). */
+const REPEAT_LOG_MS = 30_000
+
 /**
- * Runs `step` every `intervalMs`, or sooner when {@link kick}ed; never two at once. Errors
- * are logged at debug level and the next step retries: every step reads the state afresh.
+ * Runs `step` every `intervalMs`, or sooner when {@link kick}ed; never two at once. A failed
+ * step is logged at warn (the same message at most every 30 s) and counted through `onError`
+ * (`mpc_step_errors_total`); the next step retries: every step reads the state afresh.
  */
 export class Reconciler {
   private readonly log: Logger
@@ -16,9 +20,12 @@ export class Reconciler {
     name: string,
     private readonly intervalMs: number,
     private readonly step: () => Promise<void>,
+    private readonly onError: () => void = () => undefined,
   ) {
     this.log = new Logger(name)
   }
+
+  private lastError: { message: string; at: number } | null = null
 
   start(): void {
     if (this.running) return
@@ -43,7 +50,12 @@ export class Reconciler {
       try {
         await this.step()
       } catch (err) {
-        this.log.debug(`step failed: ${errorMessage(err)}`)
+        this.onError()
+        const message = errorMessage(err)
+        if (this.lastError?.message !== message || Date.now() - this.lastError.at > REPEAT_LOG_MS) {
+          this.lastError = { message, at: Date.now() }
+          this.log.warn(`step failed: ${message}`)
+        }
       }
       if (!this.running) break
       if (this.kicked) continue

@@ -23,7 +23,7 @@ import { parseDkgKey, type AuxRecord, type AuxResultRecord, type DkgJobRecord, t
 @Injectable()
 export class DkgWorkerService {
   private readonly log = new Logger('DkgWorker')
-  private readonly reconciler = new Reconciler('DkgWorker', 1000, () => this.step())
+  private readonly reconciler = new Reconciler('DkgWorker', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'DkgWorker' }))
   private readonly running = new Map<string, Promise<void>>()
   private readonly auxRuns = new Map<string, Promise<boolean>>()
   private stopped = false

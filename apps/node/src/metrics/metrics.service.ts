@@ -68,6 +68,12 @@ export class MetricsService {
     labelNames: ['key_id'] as const,
     registers: [this.registry],
   })
+  readonly stepErrors = new Counter({
+    name: 'mpc_step_errors_total',
+    help: 'Failed steps of a node loop (transaction worker, coordinator, Byzantine, DKG, presignatures); each is retried',
+    labelNames: ['loop'] as const,
+    registers: [this.registry],
+  })
   readonly dkgJobs = new Counter({
     name: 'mpc_dkg_jobs_total',
     help: 'DKG runs on this node by protocol and outcome',

@@ -57,7 +57,7 @@ const RECHECK_MS = 30_000
 @Injectable()
 export class TxCoordinatorService {
   private readonly log = new Logger('TxCoordinator')
-  private readonly reconciler = new Reconciler('TxCoordinator', 1000, () => this.step())
+  private readonly reconciler = new Reconciler('TxCoordinator', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'TxCoordinator' }))
   /** The term whose start-up scan of every transaction (index back-fill) is done. */
   private indexedTerm: string | null = null
   /** Per broadcast transaction: the chain tip at its last status check, and when. */

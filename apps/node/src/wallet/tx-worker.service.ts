@@ -62,7 +62,7 @@ const FULL_SCAN_MS = 60_000
 @Injectable()
 export class TxWorkerService {
   private readonly log = new Logger('TxWorker')
-  private readonly reconciler = new Reconciler('TxWorker', 1000, () => this.step())
+  private readonly reconciler = new Reconciler('TxWorker', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'TxWorker' }))
   private readonly running = new Set<string>()
   private presignRunning: string | null = null
   private readonly mirrored = new BoundedMap<string, string>(MEMO_MAX)
