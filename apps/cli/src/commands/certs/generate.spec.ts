@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
@@ -17,12 +18,27 @@ test('certs generate --json writes a CA and node certificates and prints only JS
   const json = JSON.parse(r.stdout) as CertsGenerateResult
   assert.deepEqual(json, r.result)
   assert.equal(json.nodes, 3)
-  assert.equal(json.files.length, 1 + 1 + 3 * 2)
+  // cluster: ca.crt + ca.key + 3 nodes; etcd: etcd-ca.crt + etcd-ca.key + server, root, 3 nodes, prometheus
+  assert.equal(json.files.length, 1 + 1 + 3 * 2 + 2 + 6 * 2)
   for (const f of ['ca.crt', 'node-1.crt', 'node-1.key', 'node-3.crt', 'node-3.key']) assert.ok(existsSync(join(out, f)), f)
+  for (const f of ['etcd-ca.crt', 'etcd-server.crt', 'etcd-server.key', 'etcd-root.crt', 'etcd-root.key', 'etcd-node-1.crt', 'etcd-node-3.key', 'etcd-prometheus.crt']) {
+    assert.ok(existsSync(join(out, f)), f)
+  }
   assert.ok(!existsSync(join(out, 'node-4.crt')))
+  assert.ok(!existsSync(join(out, 'etcd-node-4.crt')))
   assert.ok(existsSync(join(caKeyDir, 'ca.key')))
-  assert.ok(!existsSync(join(out, 'ca.key')), 'the CA key stays out of --out')
+  assert.ok(existsSync(join(caKeyDir, 'etcd-ca.key')))
+  assert.ok(!existsSync(join(out, 'ca.key')) && !existsSync(join(out, 'etcd-ca.key')), 'the CA keys stay out of --out')
   assert.equal(statSync(join(out, 'node-1.key')).mode & 0o077, 0, 'node keys are private')
+  assert.equal(statSync(join(out, 'etcd-node-1.key')).mode & 0o077, 0, 'etcd keys are private')
+  // The etcd user is the CN of the node's etcd client certificate.
+  const cert = (f: string) => new X509Certificate(readFileSync(join(out, f)))
+  assert.equal(cert('etcd-node-3.crt').subject, 'CN=node-3')
+  assert.equal(cert('etcd-root.crt').subject, 'CN=root')
+  assert.ok(cert('etcd-node-3.crt').checkIssued(cert('etcd-ca.crt')))
+  assert.ok(!cert('etcd-node-3.crt').checkIssued(cert('ca.crt')), 'etcd certificates come from the etcd CA, not the cluster CA')
+  assert.equal(cert('etcd-node-3.crt').subjectAltName, undefined)
+  assert.match(cert('etcd-server.crt').subjectAltName ?? '', /IP Address:127\.0\.0\.1.*DNS:localhost.*DNS:etcd1/)
 })
 
 test('certs generate refuses to overwrite a CA without --force, with one coded line', async () => {

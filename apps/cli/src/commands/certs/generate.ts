@@ -12,6 +12,8 @@ export interface CertsGenerateResult {
   nodes: number
   caKeyDir: string
   days: number
+  /** Extra SANs of the etcd member certificate (besides 127.0.0.1, ::1, localhost, etcd1..etcd3). */
+  etcdSans: string[]
   files: string[]
 }
 
@@ -26,6 +28,7 @@ export default class CertsGenerate extends BaseCommand<CertsGenerateResult> {
     'ca-key-dir': Flags.directory({ summary: messages.get('flags.ca-key-dir.summary'), helpValue: '<dir>' }),
     days: Flags.integer({ default: 365, min: 1, max: 36500, summary: messages.get('flags.days.summary') }),
     force: Flags.boolean({ default: false, summary: messages.get('flags.force.summary') }),
+    'etcd-san': Flags.string({ multiple: true, summary: messages.get('flags.etcd-san.summary'), helpValue: '<host|ip>' }),
   }
 
   async run(): Promise<CertsGenerateResult> {
@@ -37,18 +40,24 @@ export default class CertsGenerate extends BaseCommand<CertsGenerateResult> {
     mkdirSync(dir, { recursive: true })
     mkdirSync(caKeyDir, { recursive: true, mode: 0o700 })
     const native = require('@tw/native') as typeof import('@tw/native')
-    const { files } = native.generateClusterCerts(dir, flags.nodes, caKeyDir, flags.days)
+    const etcdSans = flags['etcd-san'] ?? []
+    const files = [
+      ...native.generateClusterCerts(dir, flags.nodes, caKeyDir, flags.days).files,
+      // The etcd PKI: its own CA, member, root, per-node and prometheus certificates.
+      ...native.generateEtcdCerts(dir, flags.nodes, caKeyDir, flags.days, etcdSans).files,
+    ]
     this.log(messages.get('done', [files.length, dir]))
     for (const f of files) this.log(`  ${f}`)
-    return { dir, nodes: flags.nodes, caKeyDir, days: flags.days, files }
+    return { dir, nodes: flags.nodes, caKeyDir, days: flags.days, etcdSans, files }
   }
 }
 
-/** Removes a previous CA (certificate and key) and every node certificate and key. */
+/** Removes the previous CAs (cluster and etcd: certificates and keys) and every certificate and key they issued. */
 function removeCluster(dir: string, caKeyDir: string): void {
   rmSync(join(caKeyDir, 'ca.key'), { force: true })
+  rmSync(join(caKeyDir, 'etcd-ca.key'), { force: true })
   if (!existsSync(dir)) return
   for (const f of readdirSync(dir)) {
-    if (f === 'ca.crt' || f === 'ca.key' || /^node-\d+\.(crt|key)$/.test(f)) rmSync(join(dir, f), { force: true })
+    if (f === 'ca.crt' || f === 'ca.key' || /^node-\d+\.(crt|key)$/.test(f) || /^etcd-[a-z0-9-]+\.(crt|key)$/.test(f)) rmSync(join(dir, f), { force: true })
   }
 }

@@ -108,7 +108,7 @@ test('scripts/generate-certs.sh, verify-certs.sh and renew-certs.sh run the CLI 
 
   const gen = sh('generate-certs.sh', dir, '4', '--ca-key-dir', caDir)
   assert.equal(gen.status, 0, gen.stderr)
-  assert.match(gen.stdout, /^Wrote 10 files to /m)
+  assert.match(gen.stdout, /^Wrote 26 files to /m)
   assert.ok(existsSync(join(dir, 'node-4.crt')) && existsSync(join(caDir, 'ca.key')) && !existsSync(join(dir, 'ca.key')))
 
   const oldFp = fingerprint(join(dir, 'node-2.crt'))

@@ -6,7 +6,7 @@ import { ApiClient, ApiError, KeyDto, KeyProtocol } from '@tw/api'
 import { registerDevnetToken } from '../cli-config'
 import { CliError } from '../errors'
 import type { Reporter } from '../progress'
-import { etcdHealthy, etcdMarker, findEtcd, startEtcd } from './etcd'
+import { applyEtcdAcl, etcdBootstrapped, etcdHealthy, etcdMarker, findEtcd, startEtcd } from './etcd'
 import {
   databaseReachable,
   DB_NAME_PATTERN,
@@ -195,6 +195,7 @@ export class Devnet {
       version: STATE_VERSION,
       createdAt: new Date().toISOString(),
       clusterToken: `tw-devnet-${randomBytes(6).toString('hex')}`,
+      etcdTls: true,
       etcd: ETCD_MEMBERS.map((name, i) => ({ name, clientPort: tcp[2 * i], peerPort: tcp[2 * i + 1], pid: null })),
       database: { mode: external ? 'external' : 'embedded', name: o.dbName, port: external ? null : tcp[6], pid: null },
       regtest: { port: tcp[7], pid: null, blockIntervalMs: o.blockIntervalMs ?? 0 },
@@ -212,13 +213,39 @@ export class Devnet {
     throw new CliError('DATABASE_URL_MISSING', `this devnet uses an external PostgreSQL; set DATABASE_URL`)
   }
 
+  /** The cluster CA and node certificates, and the etcd CA, member, root and node-<i> client certificates. */
   private ensureCerts(): void {
     const p = this.paths
-    const all = [p.caCert(), ...Array.from({ length: CLUSTER_SIZE }, (_, i) => [p.nodeCert(i + 1), p.nodeKey(i + 1)]).flat()]
-    if (all.every((f) => existsSync(f))) return
-    mkdirSync(p.caKeyDir, { recursive: true, mode: 0o700 })
     const native = require('@tw/native') as typeof import('@tw/native')
-    native.generateClusterCerts(p.certs, CLUSTER_SIZE, p.caKeyDir, 365)
+    const all = [p.caCert(), ...Array.from({ length: CLUSTER_SIZE }, (_, i) => [p.nodeCert(i + 1), p.nodeKey(i + 1)]).flat()]
+    if (!all.every((f) => existsSync(f))) {
+      mkdirSync(p.caKeyDir, { recursive: true, mode: 0o700 })
+      native.generateClusterCerts(p.certs, CLUSTER_SIZE, p.caKeyDir, 365)
+    }
+    const etcd = [
+      p.etcdCaCert(),
+      p.etcdServerCert(),
+      p.etcdServerKey(),
+      ...['root', ...Array.from({ length: CLUSTER_SIZE }, (_, i) => `node-${i + 1}`)].flatMap((u) => [p.etcdClientCert(u), p.etcdClientKey(u)]),
+    ]
+    if (!etcd.every((f) => existsSync(f))) {
+      mkdirSync(p.caKeyDir, { recursive: true, mode: 0o700 })
+      native.generateEtcdCerts(p.certs, CLUSTER_SIZE, p.caKeyDir, 365)
+    }
+  }
+
+  /** A devnet whose etcd was bootstrapped over plain http cannot be switched to TLS in place. */
+  private checkEtcdTls(state: DevnetState): void {
+    if (state.etcdTls) return
+    if (etcdBootstrapped(this.paths, state.etcd)) {
+      throw new CliError(
+        'DEVNET_ETCD_INSECURE',
+        `this devnet's etcd was created without TLS and client-certificate authentication, which etcd cannot switch in place; ` +
+          `run \`threshold-wallet devnet down --dir ${this.paths.root}\` and delete ${this.paths.root} (or use another --dir) to start a new devnet`,
+      )
+    }
+    state.etcdTls = true
+    this.save(state)
   }
 
   /**
@@ -262,12 +289,16 @@ export class Devnet {
     } catch (err) {
       r.warn(`Warning: could not register the devnet's API token for other directories: ${(err as Error).message}`)
     }
+    this.checkEtcdTls(state)
     await r.step('Certificates', async () => this.ensureCerts())
 
     const s = state
-    const startedEtcd = await r.step('Starting etcd (3 members)', () =>
+    const startedEtcd = await r.step('Starting etcd (3 members, TLS + client certificates)', () =>
       startEtcd(this.paths, s.etcd, s.clusterToken, { timeoutMs: 60_000, onProgress: (p) => r.progress(p) }).finally(() => this.save(s)),
     )
+    await r.step('etcd ACL (per-node users and partitions, auth on)', async () => {
+      r.progress(await applyEtcdAcl(this.paths, s.etcd, CLUSTER_SIZE, env))
+    })
 
     let startedPostgres = false
     const server = this.serverUrl(state, env)
@@ -478,7 +509,7 @@ export class Devnet {
     const members = await Promise.all(
       state.etcd.map(async (m): Promise<DevnetEtcdStatus> => {
         const running = isOurs(m.pid, etcdMarker(this.paths, m))
-        return { name: m.name, clientUrl: urls.etcdClient(m), peerUrl: urls.etcdPeer(m), pid: running ? m.pid : null, running, healthy: running && (await etcdHealthy(m)) }
+        return { name: m.name, clientUrl: urls.etcdClient(m), peerUrl: urls.etcdPeer(m), pid: running ? m.pid : null, running, healthy: running && (await etcdHealthy(this.paths, m)) }
       }),
     )
     let url: string | undefined

@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs'
-import { delimiter, join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import https from 'node:https'
+import { delimiter, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CliError } from '../errors'
 import { DevnetPaths, EtcdMemberState, urls } from './state'
@@ -19,7 +21,11 @@ export function etcdBootstrapped(paths: DevnetPaths, members: readonly EtcdMembe
   return members.some((m) => existsSync(join(paths.etcdData(m.name), 'member')))
 }
 
-/** The command-line flags of one member of the three-member loopback cluster. */
+/**
+ * The command-line flags of one member of the three-member loopback cluster: TLS for clients
+ * and peers from the devnet's etcd CA, and `--client-cert-auth` (a client's certificate CN is
+ * its etcd user once the ACL enabled auth).
+ */
 export function etcdArgs(
   paths: DevnetPaths,
   member: EtcdMemberState,
@@ -37,20 +43,81 @@ export function etcdArgs(
     '--initial-cluster', all.map((m) => `${m.name}=${urls.etcdPeer(m)}`).join(','),
     '--initial-cluster-token', token,
     '--initial-cluster-state', clusterState,
+    '--cert-file', paths.etcdServerCert(),
+    '--key-file', paths.etcdServerKey(),
+    '--trusted-ca-file', paths.etcdCaCert(),
+    '--client-cert-auth',
+    '--peer-cert-file', paths.etcdServerCert(),
+    '--peer-key-file', paths.etcdServerKey(),
+    '--peer-trusted-ca-file', paths.etcdCaCert(),
+    '--peer-client-cert-auth',
     '--logger', 'zap',
     '--log-outputs', 'stderr',
   ]
 }
 
-/** True if the member's `/health` says healthy (it has a leader and quorum). */
-export async function etcdHealthy(member: EtcdMemberState, timeoutMs = 2000): Promise<boolean> {
+/** True if the member's `/health` (over TLS, with the root client certificate) says healthy. */
+export async function etcdHealthy(paths: DevnetPaths, member: EtcdMemberState, timeoutMs = 2000): Promise<boolean> {
+  const tls = paths.etcdClient('root')
   try {
-    const res = await fetch(`${urls.etcdClient(member)}/health`, { signal: AbortSignal.timeout(timeoutMs) })
-    const body = (await res.json()) as { health?: string }
-    return res.ok && body.health === 'true'
+    const body = await new Promise<string>((ok, fail) => {
+      const req = https.get(
+        `${urls.etcdClient(member)}/health`,
+        { ca: readFileSync(tls.caPath), cert: readFileSync(tls.certPath), key: readFileSync(tls.keyPath), timeout: timeoutMs },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (d: string) => (text += d))
+          res.on('end', () => (res.statusCode === 200 ? ok(text) : fail(new Error(`status ${res.statusCode}`))))
+        },
+      )
+      req.on('timeout', () => req.destroy(new Error('timeout')))
+      req.on('error', fail)
+    })
+    return (JSON.parse(body) as { health?: string }).health === 'true'
   } catch {
     return false
   }
+}
+
+/**
+ * The ACL script of the node service (apps/node/src/cluster/etcd-acl.ts): $TW_ETCD_ACL_ENTRY,
+ * else `apps/node/dist/cluster/etcd-acl.js` of this checkout.
+ */
+export function etcdAclEntry(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TW_ETCD_ACL_ENTRY ? resolve(env.TW_ETCD_ACL_ENTRY) : resolve(__dirname, '..', '..', '..', '..', 'node', 'dist', 'cluster', 'etcd-acl.js')
+}
+
+/**
+ * Applies the etcd ACL with the root certificate (users root and node-1..node-<nodes>, one role
+ * per node, then auth enable). Idempotent: runs at every `devnet up`, so a changed table applies.
+ */
+export async function applyEtcdAcl(
+  paths: DevnetPaths,
+  members: readonly EtcdMemberState[],
+  nodes: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const entry = etcdAclEntry(env)
+  if (!existsSync(entry)) {
+    throw new CliError('NODE_NOT_BUILT', `etcd ACL script not built: ${entry} is missing; run \`npx tsc -b\` at the repository root`)
+  }
+  const root = paths.etcdClient('root')
+  const aclEnv = {
+    PATH: env.PATH ?? '',
+    TW_ETCD_ENDPOINTS: members.map(urls.etcdClient).join(','),
+    TW_ETCD_CA: root.caPath,
+    TW_ETCD_CERT: root.certPath,
+    TW_ETCD_KEY: root.keyPath,
+    TW_CLUSTER_SIZE: String(nodes),
+    TW_ETCD_ACL_TIMEOUT_S: '30',
+  }
+  return new Promise((ok, fail) => {
+    execFile(process.execPath, [entry], { env: aclEnv, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) fail(new CliError('ETCD_ACL_FAILED', `applying the etcd ACL failed: ${(stderr || err.message).trim()}`))
+      else ok(stdout.trim())
+    })
+  })
 }
 
 /** The marker that identifies a member's process in /proc/<pid>/cmdline. */
@@ -82,7 +149,7 @@ export async function startEtcd(
   }
   const deadline = Date.now() + o.timeoutMs
   for (;;) {
-    const healthy = await Promise.all(members.map((m) => etcdHealthy(m)))
+    const healthy = await Promise.all(members.map((m) => etcdHealthy(paths, m)))
     const n = healthy.filter(Boolean).length
     o.onProgress?.(`etcd ${n}/${members.length} healthy`)
     if (n === members.length) return started

@@ -29,7 +29,11 @@ test('nodeEnv gives a node its ports, every other node as a peer, and its own fi
   assert.equal(env.TW_NODE_KEY, '/data/.devnet/certs/node-2.key')
   assert.equal(env.TW_CA_CERT, '/data/.devnet/certs/ca.crt')
   assert.equal(env.TW_KEYSTORE_DIR, '/data/.devnet/keystore/node-2')
-  assert.equal(env.TW_ETCD_ENDPOINTS, 'http://127.0.0.1:2379,http://127.0.0.1:3379,http://127.0.0.1:4379')
+  assert.equal(env.TW_ETCD_ENDPOINTS, 'https://127.0.0.1:2379,https://127.0.0.1:3379,https://127.0.0.1:4379')
+  // Its own etcd client certificate (CN node-2 = its etcd user), from the etcd CA.
+  assert.equal(env.TW_ETCD_CA, '/data/.devnet/certs/etcd-ca.crt')
+  assert.equal(env.TW_ETCD_CERT, '/data/.devnet/certs/etcd-node-2.crt')
+  assert.equal(env.TW_ETCD_KEY, '/data/.devnet/certs/etcd-node-2.key')
   assert.equal(env.TW_CLUSTER_SIZE, '5')
   assert.equal(env.TW_THRESHOLD, '4')
   assert.equal(env.TW_INSECURE_TEST_PRIMES, 'true')
@@ -38,13 +42,18 @@ test('nodeEnv gives a node its ports, every other node as a peer, and its own fi
   assert.equal(env.TW_NETWORK, 'regtest')
 })
 
-test('etcdArgs names all three members and the bootstrap state', () => {
+test('etcdArgs names all three members and the bootstrap state, with TLS and client-certificate auth', () => {
   const args = etcdArgs(paths, state.etcd[0], state.etcd, state.clusterToken, 'existing')
   const flag = (name: string): string => args[args.indexOf(name) + 1]
   assert.equal(flag('--name'), 'etcd-1')
   assert.equal(flag('--data-dir'), '/data/.devnet/etcd/etcd-1')
-  assert.equal(flag('--listen-client-urls'), 'http://127.0.0.1:2379')
-  assert.equal(flag('--initial-cluster'), 'etcd-1=http://127.0.0.1:2380,etcd-2=http://127.0.0.1:3380,etcd-3=http://127.0.0.1:4380')
+  assert.equal(flag('--listen-client-urls'), 'https://127.0.0.1:2379')
+  assert.equal(flag('--initial-cluster'), 'etcd-1=https://127.0.0.1:2380,etcd-2=https://127.0.0.1:3380,etcd-3=https://127.0.0.1:4380')
+  assert.equal(flag('--cert-file'), '/data/.devnet/certs/etcd-server.crt')
+  assert.equal(flag('--key-file'), '/data/.devnet/certs/etcd-server.key')
+  assert.equal(flag('--trusted-ca-file'), '/data/.devnet/certs/etcd-ca.crt')
+  assert.equal(flag('--peer-trusted-ca-file'), '/data/.devnet/certs/etcd-ca.crt')
+  assert.ok(args.includes('--client-cert-auth') && args.includes('--peer-client-cert-auth'))
   assert.equal(flag('--initial-cluster-state'), 'existing')
   assert.equal(flag('--initial-cluster-token'), 'tw-devnet-abc')
 })

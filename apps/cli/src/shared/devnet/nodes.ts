@@ -64,6 +64,10 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     TW_KEYSTORE_DIR: paths.keystore(node.id),
     TW_KEYSTORE_PASSPHRASE: i.passphrase,
     TW_ETCD_ENDPOINTS: state.etcd.map(urls.etcdClient).join(','),
+    // The node's own etcd client certificate: CN node-<id> is its etcd user (see etcd-acl.ts).
+    TW_ETCD_CA: paths.etcdCaCert(),
+    TW_ETCD_CERT: paths.etcdClientCert(`node-${node.id}`),
+    TW_ETCD_KEY: paths.etcdClientKey(`node-${node.id}`),
     TW_DATABASE_URL: i.databaseUrl,
     TW_CHAIN_URL: i.chainUrl,
     TW_NETWORK: 'regtest',

@@ -52,6 +52,12 @@ export interface DevnetState {
   createdAt: string
   /** Etcd `--initial-cluster-token`, fixed at creation. */
   clusterToken: string
+  /**
+   * true: etcd runs with TLS (clients and peers), `--client-cert-auth` and the ACL (every devnet
+   * created since etcd authentication). Absent: an older devnet whose etcd, once bootstrapped
+   * over plain http, cannot be switched; `devnet up` then says how to start afresh.
+   */
+  etcdTls?: boolean
   etcd: EtcdMemberState[]
   database: DatabaseState
   /** Absent in state files written before the devnet had a chain; `devnet up` adds it. */
@@ -129,6 +135,28 @@ export class DevnetPaths {
   nodeKey(id: number): string {
     return join(this.certs, `node-${id}.key`)
   }
+  /** The etcd CA (separate from the cluster CA); its key is `secrets/ca/etcd-ca.key`. */
+  etcdCaCert(): string {
+    return join(this.certs, 'etcd-ca.crt')
+  }
+  /** Every member's server and peer certificate. */
+  etcdServerCert(): string {
+    return join(this.certs, 'etcd-server.crt')
+  }
+  etcdServerKey(): string {
+    return join(this.certs, 'etcd-server.key')
+  }
+  /** The etcd client certificate of user `name` (`root`, `node-<id>`, `prometheus`). */
+  etcdClientCert(name: string): string {
+    return join(this.certs, `etcd-${name}.crt`)
+  }
+  etcdClientKey(name: string): string {
+    return join(this.certs, `etcd-${name}.key`)
+  }
+  /** The CA, certificate and key of etcd user `name`. */
+  etcdClient(name: string): { caPath: string; certPath: string; keyPath: string } {
+    return { caPath: this.etcdCaCert(), certPath: this.etcdClientCert(name), keyPath: this.etcdClientKey(name) }
+  }
 }
 
 /** Reads and checks a state file; `undefined` if there is none. */
@@ -154,8 +182,8 @@ export function writeStateSync(paths: DevnetPaths, state: DevnetState): void {
 export const urls = {
   api: (n: NodeState): string => `http://127.0.0.1:${n.apiPort}`,
   quic: (n: NodeState): string => `127.0.0.1:${n.quicPort}`,
-  etcdClient: (m: EtcdMemberState): string => `http://127.0.0.1:${m.clientPort}`,
-  etcdPeer: (m: EtcdMemberState): string => `http://127.0.0.1:${m.peerPort}`,
+  etcdClient: (m: EtcdMemberState): string => `https://127.0.0.1:${m.clientPort}`,
+  etcdPeer: (m: EtcdMemberState): string => `https://127.0.0.1:${m.peerPort}`,
   /** The regtest chain's Esplora base URL (the nodes' TW_CHAIN_URL). */
   chain: (r: RegtestState): string => `http://127.0.0.1:${r.port}`,
 }
