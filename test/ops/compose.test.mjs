@@ -67,8 +67,28 @@ describe('docker/docker-compose.yml', () => {
     for (const n of etcds) {
       const args = [services[n].command].flat().join(' ')
       assert.match(args, new RegExp(`--name=${n}\\b`))
-      for (const m of etcds) assert.ok(args.includes(`${m}=http://${m}:2380`), `${n}'s --initial-cluster names ${m}`)
+      for (const m of etcds) assert.ok(args.includes(`${m}=https://${m}:2380`), `${n}'s --initial-cluster names ${m}`)
     }
+  })
+
+  it('runs etcd TLS-only with client-certificate auth (clients and peers), and applies the ACL once before the nodes', () => {
+    for (const n of etcds) {
+      const args = [services[n].command].flat().join(' ')
+      for (const flag of ['--client-cert-auth', '--peer-client-cert-auth', '--cert-file=', '--key-file=', '--trusted-ca-file=', '--peer-trusted-ca-file=']) {
+        assert.ok(args.includes(flag), `${n} has ${flag}`)
+      }
+      assert.doesNotMatch(args, /http:\/\//, `${n} has no plain-http URL`)
+      assert.match(JSON.stringify(services[n].healthcheck.test), /https:\/\/127\.0\.0\.1:2379.*--cert=/)
+    }
+    const acl = services['etcd-acl']
+    assert.ok(acl, 'an etcd-acl one-shot service')
+    assert.deepEqual(acl.command, ['node', 'apps/node/dist/cluster/etcd-acl.js'])
+    assert.equal(acl.environment.TW_ETCD_CERT, '/certs/etcd-root.crt')
+    assert.ok(acl.volumes.includes('./certs/etcd-root.key:/certs/etcd-root.key:ro'))
+    for (const n of nodes) {
+      assert.equal(services[n].depends_on['etcd-acl']?.condition, 'service_completed_successfully', `${n} waits for the ACL`)
+    }
+    assert.ok(existsSync(join(ROOT, 'apps/node/src/cluster/etcd-acl.ts')))
   })
 
   it('references only local paths that exist (generated ones are git-ignored)', () => {
@@ -113,7 +133,19 @@ describe('docker/docker-compose.yml', () => {
       const expected = nodes.filter((m) => m !== n).map((m) => `${m.slice(4)}=${ips[m]}:${port}`).join(',')
       assert.equal(env.TW_QUIC_PEERS, expected, `${n} TW_QUIC_PEERS`)
       const vols = svc.volumes.filter((v) => typeof v === 'string' && v.startsWith('./certs/'))
-      assert.deepEqual(vols.sort(), [`./certs/ca.crt:${env.TW_CA_CERT}:ro`, `./certs/node-${id}.crt:${env.TW_NODE_CERT}:ro`, `./certs/node-${id}.key:${env.TW_NODE_KEY}:ro`].sort(), `${n} certificate mounts`)
+      assert.deepEqual(
+        vols.sort(),
+        [
+          `./certs/ca.crt:${env.TW_CA_CERT}:ro`,
+          `./certs/node-${id}.crt:${env.TW_NODE_CERT}:ro`,
+          `./certs/node-${id}.key:${env.TW_NODE_KEY}:ro`,
+          `./certs/etcd-ca.crt:${env.TW_ETCD_CA}:ro`,
+          `./certs/etcd-node-${id}.crt:${env.TW_ETCD_CERT}:ro`,
+          `./certs/etcd-node-${id}.key:${env.TW_ETCD_KEY}:ro`,
+        ].sort(),
+        `${n} certificate mounts (its own etcd client certificate: CN node-${id})`,
+      )
+      assert.ok(env.TW_ETCD_ENDPOINTS.split(',').every((e) => e.startsWith('https://')), `${n} reaches etcd over TLS`)
       const secret = svc.secrets?.find((s) => `/run/secrets/${s.target ?? s.source ?? s}` === env.TW_KEYSTORE_KEY_FILE)
       assert.ok(secret, `${n} TW_KEYSTORE_KEY_FILE is one of its secrets`)
       assert.equal(compose.secrets[secret.source].file, `./secrets/node-${id}.keystore-key`, `${n} keystore key file`)

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, loadConfig, redactConfig } from './config'
 
@@ -19,14 +16,11 @@ const valid = {
   TW_DATABASE_URL: 'postgres://tw:secret@127.0.0.1:5432/tw',
 }
 
-/** Existing etcd client TLS files (content does not matter to the config). */
-const etcdDir = mkdtempSync(join(tmpdir(), 'tw-config-etcd-'))
-for (const f of ['etcd-ca.crt', 'etcd-node-1.crt', 'etcd-node-1.key']) writeFileSync(join(etcdDir, f), 'x')
 const etcdTls = {
   TW_ETCD_ENDPOINTS: 'https://127.0.0.1:2379,https://127.0.0.1:22379',
-  TW_ETCD_CA: join(etcdDir, 'etcd-ca.crt'),
-  TW_ETCD_CERT: join(etcdDir, 'etcd-node-1.crt'),
-  TW_ETCD_KEY: join(etcdDir, 'etcd-node-1.key'),
+  TW_ETCD_CA: '/certs/etcd-ca.crt',
+  TW_ETCD_CERT: '/certs/etcd-node-1.crt',
+  TW_ETCD_KEY: '/certs/etcd-node-1.key',
 }
 
 function problemsOf(env: Record<string, string | undefined>): string[] {
@@ -135,7 +129,6 @@ describe('loadConfig', () => {
     assert.deepEqual(c.etcd.endpoints, ['https://127.0.0.1:2379', 'https://127.0.0.1:22379'])
     assert.match(problemsOf({ ...valid, ...etcdTls, TW_ETCD_KEY: '' }).join(), /give all three or none \(missing TW_ETCD_KEY\)/)
     assert.match(problemsOf({ ...valid, TW_ETCD_CERT: etcdTls.TW_ETCD_CERT }).join(), /missing TW_ETCD_CA, TW_ETCD_KEY/)
-    assert.match(problemsOf({ ...valid, ...etcdTls, TW_ETCD_CA: join(etcdDir, 'nope.crt') }).join(), /TW_ETCD_CA: file .*nope\.crt not found/)
     assert.match(
       problemsOf({ ...valid, ...etcdTls, TW_ETCD_ENDPOINTS: 'https://127.0.0.1:2379,http://127.0.0.1:22379' }).join(),
       /TW_ETCD_ENDPOINTS must all be https:\/\/ when .* \(got http:\/\/127\.0\.0\.1:22379\)/,

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs'
 import { parseAddress } from '@tw/bitcoin'
 import { z } from 'zod'
 
@@ -335,8 +334,9 @@ export function loadConfig(env: Env): AppConfig {
 const ETCD_TLS_VARIABLES = ['TW_ETCD_CA', 'TW_ETCD_CERT', 'TW_ETCD_KEY'] as const
 
 /**
- * TW_ETCD_CA / TW_ETCD_CERT / TW_ETCD_KEY: all three (existing files) or none. Returns the paths,
- * null for none, or undefined after recording a problem.
+ * TW_ETCD_CA / TW_ETCD_CERT / TW_ETCD_KEY: all three or none. Returns the paths, null for none,
+ * or undefined after recording a problem. Like TW_CA_CERT, the files are read at start
+ * (EtcdRepository says which one it cannot read), not here.
  */
 function checkEtcdTls(env: Env, problems: string[]): EtcdTlsConfig | null | undefined {
   const given = ETCD_TLS_VARIABLES.map((name) => [name, blankToUndefined(env[name])] as const)
@@ -347,14 +347,6 @@ function checkEtcdTls(env: Env, problems: string[]): EtcdTlsConfig | null | unde
     problems.push(`TW_ETCD_CA / TW_ETCD_CERT / TW_ETCD_KEY: give all three or none (missing ${missing.join(', ')})`)
     return undefined
   }
-  let ok = true
-  for (const [name, path] of set) {
-    if (!existsSync(path)) {
-      problems.push(`${name}: file ${path} not found`)
-      ok = false
-    }
-  }
-  if (!ok) return undefined
   const [ca, cert, key] = set.map(([, v]) => v)
   return { caPath: ca, certPath: cert, keyPath: key }
 }
