@@ -15,7 +15,7 @@ import { EngineRepository } from '../engine/engine.repository'
 import { MetricsService } from '../metrics/metrics.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { ByzantineViolationEntity } from '../persistence/entities'
-import type { SignedVote } from '../wallet/wallet.types'
+import { clusterNodeIds, partitionKey, WalletKeys, type SignedVote } from '../wallet/wallet.types'
 import {
   ByzantineKeys,
   type AccusationPayload,
@@ -93,9 +93,13 @@ export class ByzantineService {
 
   async start(): Promise<void> {
     this.cluster.setBanVerifier((b) => this.verifyBan(b.value as BanRecordWithEvidence))
-    for (const prefix of [ByzantineKeys.violations, ByzantineKeys.accusationsAll]) {
-      await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
-    }
+    await this.etcd.watchPrefix(ByzantineKeys.violations, () => this.reconciler.kick()).catch(() => undefined)
+    // Accusations live in each accuser's own partition.
+    await this.etcd
+      .watchPrefix(WalletKeys.partitions, (key) => {
+        if (partitionKey(key)?.kind === 'accusations') this.reconciler.kick()
+      })
+      .catch(() => undefined)
     this.reconciler.start()
   }
 
@@ -204,6 +208,18 @@ export class ByzantineService {
     await this.judge()
   }
 
+  /** The accusations of violation `id`: one key per node, each in the accuser's partition. */
+  private async accusationsOf(id: string): Promise<EtcdEntry<SignedAccusation>[]> {
+    const entries = await Promise.all(clusterNodeIds(this.config.clusterSize).map((n) => this.etcd.get<SignedAccusation>(ByzantineKeys.accusation(id, n))))
+    return entries.filter((e): e is EtcdEntry<SignedAccusation> => e !== null)
+  }
+
+  /** Every accusation on record: one range read per node's partition. */
+  private async allAccusations(): Promise<EtcdEntry<SignedAccusation>[]> {
+    const per = await Promise.all(clusterNodeIds(this.config.clusterSize).map((n) => this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusationsBy(n))))
+    return per.flat()
+  }
+
   /**
    * Distinct accusers whose signed accusation of `v` verifies (payload matches the record,
    * key names the signer). With `since`, only accusations signed after it count.
@@ -250,7 +266,7 @@ export class ByzantineService {
       if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) return false
       const v = (await this.etcd.get<ViolationRecord>(ByzantineKeys.violation(id)))?.value
       if (!v || v.id !== id || v.offender !== ban.nodeId) return false
-      if (!(await this.countsForBan(v, await this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusations(id)), since))) return false
+      if (!(await this.countsForBan(v, await this.accusationsOf(id), since))) return false
     }
     return true
   }
@@ -268,13 +284,13 @@ export class ByzantineService {
     const { minAccusers, banThreshold } = this.config.byzantine
     const [entries, accusations, bans] = await Promise.all([
       this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations),
-      this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusationsAll),
+      this.allAccusations(),
       this.etcd.getPrefix<BanRecordWithEvidence>(EtcdKeys.bans),
     ])
     const byViolation = new Map<string, EtcdEntry<SignedAccusation>[]>()
     for (const a of accusations) {
-      const id = a.key.slice(ByzantineKeys.accusationsAll.length).split('/')[0]
-      byViolation.set(id, [...(byViolation.get(id) ?? []), a])
+      const id = partitionKey(a.key)?.id
+      if (id) byViolation.set(id, [...(byViolation.get(id) ?? []), a])
     }
     const unbans = new Map<number, Awaited<ReturnType<ByzantineService['unbannedAt']>>>()
     const counted = new Map<number, ViolationRecord[]>()
@@ -331,7 +347,7 @@ export class ByzantineService {
         offender: v.offender,
         sessionId: v.sessionId,
         status: unban && v.reportedAt <= unban.unbannedAt ? 'cleared' : v.status,
-        accusers: provenBy(await this.validAccusers(v, await this.etcd.getPrefix<SignedAccusation>(ByzantineKeys.accusations(v.id))), v.offender, 1).accusers,
+        accusers: provenBy(await this.validAccusers(v, await this.accusationsOf(v.id)), v.offender, 1).accusers,
         evidence: v.evidence,
         reportedAt: v.reportedAt,
         provenAt: v.provenAt,

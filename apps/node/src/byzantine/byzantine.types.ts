@@ -4,9 +4,9 @@ import type { ViolationType } from '@tw/api'
 export const ByzantineKeys = {
   violations: '/tw/violations/',
   violation: (id: string) => `/tw/violations/${id}`,
-  accusationsAll: '/tw/accusations/',
-  accusations: (id: string) => `/tw/accusations/${id}/`,
-  accusation: (id: string, nodeId: number) => `/tw/accusations/${id}/${nodeId}`,
+  /** Node `nodeId`'s accusations, in its own partition (only it may write there). */
+  accusationsBy: (nodeId: number) => `/tw/n/${nodeId}/accusations/`,
+  accusation: (id: string, nodeId: number) => `/tw/n/${nodeId}/accusations/${id}`,
   unban: (nodeId: number) => `/tw/unbans/${nodeId}`,
   drill: (nodeId: number) => `/tw/drill/${nodeId}`,
 } as const
@@ -34,7 +34,7 @@ export interface AccusationPayload {
   at: string
 }
 
-/** `/tw/accusations/<violationId>/<accuser>`: create-if-absent, signed by the accuser. */
+/** `/tw/n/<accuser>/accusations/<violationId>`: create-if-absent, signed by the accuser. */
 export interface SignedAccusation {
   payload: AccusationPayload
   signature: string

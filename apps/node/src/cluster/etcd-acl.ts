@@ -15,8 +15,9 @@ import { Etcd3, Range } from 'etcd3'
  * - write the shared coordination prefixes that any node (or the leader of the moment,
  *   fenced by `/tw/leader`) legitimately writes today.
  *
- * Entries marked `transitional` are per-node records still laid out under a shared prefix; they
- * move under `/tw/n/<id>/` and their lines go then. Nothing outside `/tw/` is writable.
+ * Votes, signing and presignature results and accusations live in the node's own partition
+ * `/tw/n/<id>/` (wallet.types `WalletKeys`, byzantine.types `ByzantineKeys`). Nothing outside
+ * `/tw/` is writable.
  */
 export interface AclEntry {
   /** `own`: `<id>` is replaced by the node's own id; `shared`: the same for every node. */
@@ -26,8 +27,6 @@ export interface AclEntry {
   path: string
   access: 'read' | 'write'
   why: string
-  /** Per-node records not yet moved under `/tw/n/<id>/`: delete the line once they have. */
-  transitional?: true
 }
 
 /** The one table. `<id>` stands for the node's own id. */
@@ -57,11 +56,6 @@ export const ETCD_ACL: readonly AclEntry[] = [
   { scope: 'shared', match: 'prefix', path: '/tw/bans/', access: 'write', why: 'any node holding enough proofs writes the ban; an unban deletes it' },
   { scope: 'shared', match: 'prefix', path: '/tw/unbans/', access: 'write', why: "the operator's unban, through any node's API" },
   { scope: 'shared', match: 'prefix', path: '/tw/tokens/revoked/', access: 'write', why: "API token revocations, through any node's API" },
-  // ---- transitional: per-node records still under shared prefixes (moving to /tw/n/<id>/)
-  { scope: 'shared', match: 'prefix', path: '/tw/tx-votes/', access: 'write', why: 'votes (/tw/tx-votes/<tx>/<id>)', transitional: true },
-  { scope: 'shared', match: 'prefix', path: '/tw/tx-sign-results/', access: 'write', why: 'signing results (/tw/tx-sign-results/<tx>/<n>/<id>)', transitional: true },
-  { scope: 'shared', match: 'prefix', path: '/tw/presig-results/', access: 'write', why: 'presignature results (/tw/presig-results/<presig>/<id>)', transitional: true },
-  { scope: 'shared', match: 'prefix', path: '/tw/accusations/', access: 'write', why: 'accusations (/tw/accusations/<violation>/<id>)', transitional: true },
 ]
 
 /** The etcd user (and role) of node `id`: the CN of its etcd client certificate. */

@@ -28,6 +28,9 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
     const s = await client.get(key).string()
     return s === null ? null : (JSON.parse(s) as T)
   }
+  /** The values at `keyOf(node)` for each node that has one (each node's own partition). */
+  const perNode = async <T>(client: Etcd3, keyOf: (node: number) => string, nodes: number[]): Promise<T[]> =>
+    (await Promise.all(nodes.map((n) => getJson<T>(client, keyOf(n))))).filter((v): v is Awaited<T> => v !== null) as T[]
   /** A statement signed with node `id`'s identity (TLS) key, as a compromised node would sign it. */
   const signAs = (id: number, payload: unknown) =>
     signWithKey('sha256', Buffer.from(canonicalJson(payload)), readFileSync(path.join(ctx.cluster().dir, 'certs', `node-${id}.key`), 'utf8')).toString('base64')
@@ -112,10 +115,7 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
         signers: [1, 2, 3, 4],
       }
       // The attempt carries the genuine approvals of the original proposal and is signed by node 5.
-      const votes = (await client.getAll().prefix(WalletKeys.votes(sent.id)).strings()) as Record<string, string>
-      const approvals = Object.values(votes)
-        .map((s) => JSON.parse(s) as SignedVote)
-        .filter((v) => v.payload.approve && [1, 2, 3, 4].includes(v.payload.nodeId))
+      const approvals = (await perNode<SignedVote>(client, (id) => WalletKeys.vote(sent.id, id), [1, 2, 3, 4])).filter((v) => v.payload.approve)
       assert.equal(approvals.length, 4, 'the original proposal had four honest approvals')
       const body: SigningAttempt = {
         txId: sent.id,
@@ -134,8 +134,7 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
 
       // Every honest signer answers, and every answer is a refusal.
       const results = await until('nodes 1–4 to answer the forged attempt', 60_000, async () => {
-        const all = (await client.getAll().prefix(WalletKeys.results(sent.id, n)).strings()) as Record<string, string>
-        const rs = Object.values(all).map((s) => JSON.parse(s) as SigningResult)
+        const rs = await perNode<SigningResult>(client, (id) => WalletKeys.result(sent.id, n, id), [1, 2, 3, 4])
         return rs.length >= 4 ? rs : null
       })
       for (const r of results) {
@@ -162,8 +161,7 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
       // Node 5 sees it confirmed, rewrites it and posts the next attempt for nodes 1–4.
       const n = sent.history.filter((h) => h.state === 'signing').length + 1
       const results = await until('nodes 1–4 to answer node 5’s attempt', 60_000, async () => {
-        const all = (await client.getAll().prefix(WalletKeys.results(sent.id, n)).strings()) as Record<string, string>
-        const rs = Object.values(all).map((x) => JSON.parse(x) as SigningResult)
+        const rs = await perNode<SigningResult>(client, (id) => WalletKeys.result(sent.id, n, id), [1, 2, 3, 4])
         return rs.length >= 4 ? rs : null
       })
       for (const r of results) assert.ok(!r.ok && ['FINISHED', 'PROPOSAL_CHANGED'].includes(r.code), `node ${r.nodeId}: ${JSON.stringify(r)}`)

@@ -20,6 +20,7 @@ import { TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
   isSigningRefusal,
+  partitionKey,
   TERMINAL_STATES,
   WalletKeys,
   type PresigRecord,
@@ -78,9 +79,16 @@ export class TxCoordinatorService {
   ) {}
 
   async start(): Promise<void> {
-    for (const prefix of [WalletKeys.txs, WalletKeys.votesAll, WalletKeys.resultsAll, WalletKeys.presigResultsAll, '/tw/nodes/', '/tw/leader']) {
+    for (const prefix of [WalletKeys.txs, '/tw/nodes/', '/tw/leader']) {
       await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
     }
+    // Votes, signing results and presignature results, each in its node's partition.
+    const mine = new Set(['votes', 'results', 'presig-results'])
+    await this.etcd
+      .watchPrefix(WalletKeys.partitions, (key) => {
+        if (mine.has(partitionKey(key)?.kind ?? '')) this.reconciler.kick()
+      })
+      .catch(() => undefined)
     this.reconciler.start()
   }
 
@@ -363,9 +371,8 @@ export class TxCoordinatorService {
   /** The attempt's results that count: each signed by the signer it names, about this transaction and attempt. */
   private async signedResults(tx: TxRecord, attempt: SigningAttempt): Promise<SigningResult[]> {
     const out: SigningResult[] = []
-    for (const e of await this.etcd.getPrefix<SigningResult>(WalletKeys.results(tx.id, attempt.attempt))) {
-      const r = e.value
-      if (!attempt.signers.includes(r.nodeId) || !e.key.endsWith(`/${r.nodeId}`) || r.txId !== tx.id || r.attempt !== attempt.attempt) continue
+    for (const r of await this.store.results(tx.id, attempt.attempt, attempt.signers)) {
+      if (r.txId !== tx.id || r.attempt !== attempt.attempt) continue
       if (typeof r.signature !== 'string' || !(await this.identity.verify(r.nodeId, resultBody(r), r.signature))) continue
       out.push(r)
     }
@@ -489,7 +496,7 @@ export class TxCoordinatorService {
       const p = e.value
       if (p.status === 'ready') sizes.set(p.signers.join(','), (sizes.get(p.signers.join(',')) ?? 0) + 1)
       if (p.status !== 'generating') continue
-      const results = (await this.etcd.getPrefix<PresigResult>(WalletKeys.presigResults(p.id))).map((r) => r.value)
+      const results = await this.store.presigResults(p.id, p.signers)
       let status: PresigRecord['status'] | null = null
       if (results.some((r) => !r.ok)) status = 'burned'
       else if (p.signers.every((s) => results.some((r) => r.nodeId === s && r.ok))) status = 'ready'

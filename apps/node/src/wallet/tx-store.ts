@@ -11,7 +11,7 @@ import type { AppConfig } from '../config/config'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { TransactionEntity } from '../persistence/entities'
 import { toPsbt } from '@tw/bitcoin'
-import { pathString, TERMINAL_STATES, WalletKeys, type SignedVote, type TxRecord } from './wallet.types'
+import { clusterNodeIds, pathString, TERMINAL_STATES, WalletKeys, type PresigResult, type SignedVote, type SigningResult, type TxRecord } from './wallet.types'
 
 /** PSBTs kept in memory (one per proposal; a few KB each). */
 const PSBT_CACHE_MAX = 1000
@@ -60,8 +60,25 @@ export class TxStore {
     return entries.filter((e): e is EtcdEntry<TxRecord> => e !== null && !TERMINAL_STATES.includes(e.value.state))
   }
 
+  /** The votes on `id`, one key per node (each node's own partition); a vote naming another node than its key's is dropped. */
   async votes(id: string): Promise<SignedVote[]> {
-    return (await this.etcd.getPrefix<SignedVote>(WalletKeys.votes(id))).map((e) => e.value)
+    return this.perNode((n) => WalletKeys.vote(id, n), (v: SignedVote, n) => v?.payload?.nodeId === n)
+  }
+
+  /** The results of attempt `n` of `id` by `signers` (each in its own partition). */
+  async results(id: string, n: number, signers: number[]): Promise<SigningResult[]> {
+    return this.perNode((node) => WalletKeys.result(id, n, node), (r: SigningResult, node) => r?.nodeId === node, signers)
+  }
+
+  /** The results of presignature job `id` by `signers`. */
+  async presigResults(id: string, signers: number[]): Promise<PresigResult[]> {
+    return this.perNode((node) => WalletKeys.presigResult(id, node), (r: PresigResult, node) => r?.nodeId === node, signers)
+  }
+
+  /** One read per node of the key `keyOf(node)` (all at once), keeping values that name their node. */
+  private async perNode<T>(keyOf: (node: number) => string, names: (value: T, node: number) => boolean, nodes = clusterNodeIds(this.config.clusterSize)): Promise<T[]> {
+    const entries = await Promise.all(nodes.map(async (n) => ({ n, e: await this.etcd.get<T>(keyOf(n)) })))
+    return entries.flatMap(({ n, e }) => (e && names(e.value, n) ? [e.value] : []))
   }
 
   /** `record` moved to `state` (history appended); the caller writes it (fenced). */

@@ -25,6 +25,7 @@ import { mirrorRowId, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
   isSigningRefusal,
+  partitionKey,
   TERMINAL_STATES,
   WalletKeys,
   type SigningRefusal,
@@ -100,16 +101,25 @@ export class TxWorkerService {
   async start(): Promise<void> {
     await this.identity.start()
     // Votes too: a vote rewritten after its transaction finished (equivocation) must still be seen.
-    for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.votesAll, WalletKeys.presigs]) {
+    for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.presigs]) {
       await this.etcd
         .watchPrefix(prefix, (key) => {
-          const txId = key.slice(prefix.length).split('/')[0]
-          if (prefix !== WalletKeys.presigs) this.touched.add(txId)
-          if (prefix === WalletKeys.votesAll) this.votesTouched.add(txId)
+          if (prefix !== WalletKeys.presigs) this.touched.add(key.slice(prefix.length).split('/')[0])
           this.reconciler.kick()
         })
         .catch(() => undefined)
     }
+    // Votes (in every node's partition) too: a vote rewritten after its transaction finished
+    // (equivocation) must still be seen.
+    await this.etcd
+      .watchPrefix(WalletKeys.partitions, (key) => {
+        const k = partitionKey(key)
+        if (k?.kind !== 'votes') return
+        this.touched.add(k.id)
+        this.votesTouched.add(k.id)
+        this.reconciler.kick()
+      })
+      .catch(() => undefined)
     this.reconciler.start()
   }
 
@@ -174,9 +184,7 @@ export class TxWorkerService {
   /** Every signed vote read passes the double-vote check (first one seen vs. any later one). */
   private async watchVotes(tx: TxRecord): Promise<void> {
     if (TERMINAL_STATES.includes(tx.state) && Date.now() - Date.parse(tx.updatedAt) > 60_000) return
-    for (const e of await this.etcd.getPrefix<SignedVote>(WalletKeys.votes(tx.id))) {
-      const v = e.value
-      if (!e.key.endsWith(`/${v.payload?.nodeId}`)) continue
+    for (const v of await this.store.votes(tx.id)) {
       await this.byzantine.observeVote(v, (x) => this.identity.verify(x.payload.nodeId, x.payload, x.signature))
     }
   }
@@ -443,7 +451,7 @@ export class TxWorkerService {
     if (!attempt || !attempt.signers.includes(me)) return
     const runKey = `${tx.id}/${attempt.attempt}`
     if (this.running.has(runKey)) return
-    const results = (await this.etcd.getPrefix<SigningResult>(WalletKeys.results(tx.id, attempt.attempt))).map((e) => e.value)
+    const results = await this.store.results(tx.id, attempt.attempt, attempt.signers)
     if (results.some((r) => r.nodeId === me)) return
     if (results.length > 0 && results.every((r) => r.ok)) {
       // Everyone else finished without us: the session is over; running alone could only time out.
@@ -574,7 +582,7 @@ export class TxWorkerService {
       .filter((p) => p.status === 'generating' && p.signers.includes(me))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
     for (const job of jobs) {
-      const results = (await this.etcd.getPrefix<PresigResult>(WalletKeys.presigResults(job.id))).map((e) => e.value)
+      const results = await this.store.presigResults(job.id, job.signers)
       if (results.some((r) => r.nodeId === me)) continue
       if (results.some((r) => !r.ok) || (results.length > 0 && this.engine.presignatures().includes(job.id))) continue
       this.presignRunning = job.id

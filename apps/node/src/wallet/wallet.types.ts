@@ -8,23 +8,34 @@ export const WalletKeys = {
   /** Ids of the transactions not yet in a terminal state (written and deleted with the record's state). */
   actives: '/tw/tx-active/',
   active: (id: string) => `/tw/tx-active/${id}`,
-  votes: (id: string) => `/tw/tx-votes/${id}/`,
-  votesAll: '/tw/tx-votes/',
-  vote: (id: string, nodeId: number) => `/tw/tx-votes/${id}/${nodeId}`,
+  /**
+   * Every node's own partition (`/tw/n/<node>/`): its votes, signing results and presignature
+   * results. Only that node may write there (etcd RBAC, cluster/etcd-acl.ts); readers get
+   * one key per node.
+   */
+  partitions: '/tw/n/',
+  vote: (id: string, nodeId: number) => `/tw/n/${nodeId}/votes/${id}`,
   attemptsAll: '/tw/tx-sign/',
   attempt: (id: string, n: number) => `/tw/tx-sign/${id}/${n}`,
-  results: (id: string, n: number) => `/tw/tx-sign-results/${id}/${n}/`,
-  resultsAll: '/tw/tx-sign-results/',
-  result: (id: string, n: number, nodeId: number) => `/tw/tx-sign-results/${id}/${n}/${nodeId}`,
+  result: (id: string, n: number, nodeId: number) => `/tw/n/${nodeId}/results/${id}/${n}`,
   utxoLock: (txid: string, vout: number) => `/tw/utxo-locks/${txid}:${vout}`,
   utxoLocks: '/tw/utxo-locks/',
   idempotency: (hash: string) => `/tw/idempotency/${hash}`,
   presigs: '/tw/presig/',
   presig: (id: string) => `/tw/presig/${id}`,
-  presigResults: (id: string) => `/tw/presig-results/${id}/`,
-  presigResultsAll: '/tw/presig-results/',
-  presigResult: (id: string, nodeId: number) => `/tw/presig-results/${id}/${nodeId}`,
+  presigResult: (id: string, nodeId: number) => `/tw/n/${nodeId}/presig-results/${id}`,
 } as const
+
+/** What a key in a node's partition is: `/tw/n/<node>/<kind>/<id>[/<attempt>]`, or null. */
+export function partitionKey(key: string): { nodeId: number; kind: string; id: string } | null {
+  const m = /^\/tw\/n\/(\d+)\/([a-z-]+)\/([^/]+)/.exec(key)
+  return m ? { nodeId: Number(m[1]), kind: m[2], id: m[3] } : null
+}
+
+/** Node ids 1..`clusterSize`. */
+export function clusterNodeIds(clusterSize: number): number[] {
+  return Array.from({ length: clusterSize }, (_, i) => i + 1)
+}
 
 export interface TxInputRecord {
   txid: string
@@ -87,7 +98,7 @@ export interface VotePayload {
   votedAt: string
 }
 
-/** `/tw/tx-votes/<id>/<nodeId>`: create-if-absent; signature by the node's TLS identity key. */
+/** `/tw/n/<nodeId>/votes/<id>`: create-if-absent; signature by the node's TLS identity key. */
 export interface SignedVote {
   payload: VotePayload
   /** base64 signature over canonicalJson(payload). */
@@ -129,7 +140,7 @@ export function isSigningRefusal(code: string): code is SigningRefusal {
   return (SIGNING_REFUSALS as readonly string[]).includes(code)
 }
 
-/** `/tw/tx-sign-results/<id>/<n>/<nodeId>`. */
+/** `/tw/n/<nodeId>/results/<id>/<n>`: signed by the node. */
 export type SigningResult = (
   | { nodeId: number; ok: true; signatures: string[]; reportedAt: string }
   | { nodeId: number; ok: false; code: string; error: string; culprits: number[]; reportedAt: string }
@@ -162,7 +173,7 @@ export interface PresigRecord {
   term: string
 }
 
-/** `/tw/presig-results/<id>/<nodeId>`. */
+/** `/tw/n/<nodeId>/presig-results/<id>`. */
 export interface PresigResult {
   nodeId: number
   ok: boolean
