@@ -530,10 +530,8 @@ export class TxWorkerService {
    */
   private async checkSigning(tx: TxRecord, attempt: SigningAttempt): Promise<ApprovalEntry> {
     const refuse = (code: SigningRefusal, message: string) => Object.assign(new Error(message), { code })
-    const mine = this.approvals.get(tx.id)
-    if (!mine || !mine.vote.payload.approve) throw refuse('NOT_APPROVED', 'this node did not approve this proposal')
-    if (mine.finished) throw refuse('FINISHED', 'this node saw this transaction finish: it is never signed again')
-    // The leader's decision: signed by it, and carrying the quorum it was decided on.
+    // The leader's decision first: signed by it, and carrying the quorum it was decided on. A
+    // faulty one is evidence against its signer whatever else is wrong with the attempt.
     const leader = attempt.leader
     if (typeof leader !== 'number' || typeof attempt.signature !== 'string' || !(await this.identity.verify(leader, attemptBody(attempt), attempt.signature))) {
       throw refuse('BAD_ATTEMPT', 'the signing attempt is not signed by the node it names as leader')
@@ -543,6 +541,9 @@ export class TxWorkerService {
       await this.byzantine.accuse('invalid_decision', leader, `${attempt.txId}.${attempt.attempt}`, { txId: attempt.txId, attempt, fault })
       throw refuse('BAD_ATTEMPT', `node ${leader}'s signed signing attempt ${fault}`)
     }
+    const mine = this.approvals.get(tx.id)
+    if (!mine || !mine.vote.payload.approve) throw refuse('NOT_APPROVED', 'this node did not approve this proposal')
+    if (mine.finished) throw refuse('FINISHED', 'this node saw this transaction finish: it is never signed again')
     if (tx.proposalHash !== mine.proposalHash || proposalHash(tx) !== mine.proposalHash || (attempt.proposalHash !== undefined && attempt.proposalHash !== mine.proposalHash)) {
       throw refuse('PROPOSAL_CHANGED', `the transaction in etcd is not the proposal this node approved (${mine.proposalHash.slice(0, 12)}…)`)
     }
