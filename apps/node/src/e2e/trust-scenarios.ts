@@ -1,4 +1,4 @@
-import type { DrillBehaviour, TransactionDto } from '@tw/api'
+import { ApiError, type DrillBehaviour, type TransactionDto } from '@tw/api'
 import { buildUnsignedTransaction, parseAddress } from '@tw/bitcoin'
 import { Etcd3 } from 'etcd3'
 import assert from 'node:assert/strict'
@@ -6,6 +6,7 @@ import { randomUUID, sign as signWithKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { it } from 'node:test'
+import { EtcdKeys } from '../cluster/etcd.repository'
 import { canonicalJson } from '../common/canonical-json'
 import { until as poll } from '../testing/until'
 import { attemptBody } from '../wallet/leader-decision'
@@ -175,6 +176,89 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
     } finally {
       client.close()
       await drill(5, []).catch(() => undefined)
+    }
+  })
+
+  it('trust: an attempt without its quorum, signed by compromised node 5, for a finished send: every signer refuses and accuses node 5 with the attempt as evidence; node 5 is proven and banned', async () => {
+    await coins([40_000])
+    const sent = await sendConfirmed()
+    const client = etcd()
+    try {
+      const key = WalletKeys.tx(sent.id)
+      const original = (await getJson<TxRecord>(client, key))!
+      const n = original.attempt + 1
+      // Node 5 decides on three approvals (its own missing, node 4's left out) and names 1–4.
+      const approvals = await perNode<SignedVote>(client, (id) => WalletKeys.vote(sent.id, id), [1, 2, 3])
+      const body: SigningAttempt = {
+        txId: sent.id,
+        attempt: n,
+        signers: [1, 2, 3, 4],
+        mode: 'frost',
+        presignatures: original.inputs.map(() => null),
+        createdAt: new Date().toISOString(),
+        term: '0',
+        proposalHash: original.proposalHash,
+        leader: 5,
+        approvals,
+      }
+      await client.put(WalletKeys.attempt(sent.id, n)).value(JSON.stringify({ ...body, signature: signAs(5, attemptBody(body)) }))
+      await client.put(key).value(JSON.stringify({ ...original, state: 'signing', attempt: n, signers: [1, 2, 3, 4] }))
+      const results = await until('nodes 1–4 to refuse', 60_000, async () => {
+        const rs = await perNode<SigningResult>(client, (id) => WalletKeys.result(sent.id, n, id), [1, 2, 3, 4])
+        return rs.length >= 4 ? rs : null
+      })
+      for (const r of results) assert.ok(!r.ok && r.code === 'BAD_ATTEMPT', `node ${r.nodeId}: ${JSON.stringify(r)}`)
+      const l = await until('node 5 proven and banned for its decision', 60_000, async () => {
+        const x = await api().violations()
+        const v = x.violations.find((y) => y.type === 'invalid_decision' && y.offender === 5 && y.status === 'proven')
+        return v && x.bans.some((b) => b.nodeId === 5) ? { x, v } : null
+      })
+      assert.ok(l.v.accusers.filter((a) => a <= 4).length >= 3, `accusers ${l.v.accusers}`)
+      assert.equal((l.v.evidence.attempt as SigningAttempt).leader, 5, 'the evidence is the signed attempt itself')
+      assert.deepEqual(l.x.bans.map((b) => b.nodeId), [5], 'no honest node banned')
+      await client.put(key).value(JSON.stringify(original))
+    } finally {
+      client.close()
+      const u = await api().unban(5).catch(() => null)
+      if (u) await until('the ban lifted everywhere', 30_000, async () => (await Promise.all(ctx.up().map((id) => ctx.client(id).clusterStatus()))).every((st) => st.bannedNodes.length === 0))
+    }
+  })
+
+  it('trust: the Taproot key record rewritten in etcd (another public key): no node hands out an address from it (KEY_RECORD_MISMATCH), and once restored the addresses are the share\'s again', async () => {
+    const client = etcd()
+    try {
+      const keyId = (await api().listKeys()).keys.find((k) => k.protocol === 'schnorr' && k.status === 'active')!.id
+      const key = EtcdKeys.key(keyId)
+      const original = (await getJson<Record<string, unknown>>(client, key))!
+      const before = (await api().descriptors()).descriptors.find((d) => d.type === 'taproot')
+      // An attacker's key (BIP32 test vector 2's master public key): every deposit would go to it.
+      await client.put(key).value(JSON.stringify({ ...original, publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7' }))
+      for (const id of ctx.up()) {
+        await assert.rejects(ctx.client(id).address('taproot'), (err: unknown) => err instanceof ApiError && err.code === 'KEY_RECORD_MISMATCH', `node ${id}`)
+      }
+      assert.match(await ctx.client(1).metrics(), /^mpc_key_record_mismatch\{[^}]*key_id="[^"]+"[^}]*\} 1$/m)
+      await client.put(key).value(JSON.stringify(original))
+      const after = (await api().descriptors()).descriptors.find((d) => d.type === 'taproot')
+      assert.deepEqual(after, before, 'the descriptors are the share\'s, as before')
+      assert.match((await api().address('taproot')).address, /^bcrt1p/)
+    } finally {
+      client.close()
+    }
+  })
+
+  it('trust: a ban written straight into etcd (no evidence) is honoured by no node', async () => {
+    const client = etcd()
+    try {
+      await client.put(EtcdKeys.ban(2)).value(JSON.stringify({ nodeId: 2, reason: 'forged', bannedAt: new Date().toISOString(), violations: [] }))
+      // Every node reads bans each second; give them a few.
+      await new Promise((r) => setTimeout(r, 4000))
+      for (const id of ctx.up()) assert.deepEqual((await ctx.client(id).clusterStatus()).bannedNodes, [], `node ${id}`)
+      assert.deepEqual((await api().violations()).bans, [])
+      const tx = await sendConfirmed()
+      assert.ok(tx.txid, 'sends go on (node 2 included in the rotation)')
+    } finally {
+      await client.delete().key(EtcdKeys.ban(2))
+      client.close()
     }
   })
 
