@@ -38,13 +38,17 @@ export class NodeCluster {
     readonly db: TestDatabase,
   ) {}
 
-  static async create(size = 5, extraEnv: Record<string, string> = {}, opts: { chain?: boolean } = {}): Promise<NodeCluster> {
+  /**
+   * `opts.etcd`: etcd members (default 1); every node gets every member's endpoint, so one
+   * member may be stopped (the chaos suite runs three).
+   */
+  static async create(size = 5, extraEnv: Record<string, string> = {}, opts: { chain?: boolean; etcd?: number } = {}): Promise<NodeCluster> {
     const dir = mkdtempSync(path.join(tmpdir(), 'tw-cluster-'))
     const certs = path.join(dir, 'certs')
     mkdirSync(certs)
     const native = await import('@tw/native')
     native.generateClusterCerts(certs, size)
-    const etcd = await startEtcdCluster(1)
+    const etcd = await startEtcdCluster(opts.etcd ?? 1)
     const db = await createTestDatabase('tw_cluster')
     const cluster = new NodeCluster(dir, etcd, db)
     if (opts.chain) {
