@@ -34,8 +34,10 @@ export interface ChaosProfile {
   types: WalletType[]
   /** Wall-clock budget for the send loop (sends stop being started after it). */
   budgetMs: number
-  /** How long one send may take from acceptance to a final state before it counts as hung. */
+  /** How long the loop follows one send before it moves on (the send stays in flight). */
   sendMs: number
+  /** After the loop, how long the sends still in flight may take to reach a final state before they count as hung. */
+  finalWaitMs: number
   sessionTimeoutMs: number
 }
 
@@ -92,6 +94,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
   let cluster: NodeCluster | null = null
   let proxy: TcpProxy | null = null
   let ecdsaKeyS: number | null = null
+  let background: Promise<void> = Promise.resolve()
   /** Nodes whose API must not be asked (killed, stopped). */
   const impaired = new Set<number>()
   const ids = [1, 2, 3, 4, 5]
@@ -246,7 +249,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
       faultAt.set(s, k)
     })
 
-    let background: Promise<void> = Promise.resolve()
+    const inflight: { rec: SendRecord; started: number; fault: FaultRecord | null }[] = []
     const sendStart = Date.now()
     for (let i = 0; i < profile.sends; i++) {
       if (Date.now() - sendStart > profile.budgetMs) {
@@ -305,47 +308,27 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
         if (fault) fault.outcome = 'not injected (send refused)'
         continue
       }
-      // ---- drive it to a final state, injecting the fault at its phase
-      let injected = !fault
-      let lastMine = 0
-      let tx: TransactionDto | null = null
-      const deadline = started + profile.sendMs
-      while (Date.now() < deadline) {
-        try {
-          tx = await anyClient().transaction(rec.id)
-        } catch {
-          await sleep(300)
-          continue
-        }
-        if (fault && !injected) {
-          const reached = PHASE_STATES[fault.phase].includes(tx.state) || ORDER.indexOf(tx.state) > ORDER.indexOf(PHASE_STATES[fault.phase][1]) || TERMINAL.includes(tx.state)
-          if (reached) {
-            injected = true
-            fault.atState = tx.state
-            background = inject(fault, tx)
-            // A kill at broadcast (the leader's case): the block comes after the kill.
-            await sleep(200)
-            continue
-          }
-        }
-        if (TERMINAL.includes(tx.state)) break
-        if (tx.state === 'broadcast' && Date.now() - lastMine > 2000) {
-          lastMine = Date.now()
-          await mine().catch(() => undefined)
-        }
-        await sleep(250)
-      }
+      // ---- drive it to a final state, injecting the fault at its phase; a send still in
+      // flight after `sendMs` is left to finish (it holds its own coins) and awaited at the end.
+      const tx = await drive(rec, fault, started + profile.sendMs)
       rec.final = tx
       rec.seconds = Math.round((Date.now() - started) / 100) / 10
-      if (!tx || !TERMINAL.includes(tx.state)) {
-        rec.hung = true
-        problems.push(`send #${i} (${rec.id}) hung in ${tx?.state ?? 'unknown'} for ${profile.sendMs / 1000} s`)
-      }
-      if (fault) fault.outcome = `send #${i} ${describeOutcome(rec)}`
-      for (const o of tx?.outputs ?? []) if (o.change && o.address && tx?.state === 'confirmed') walletAddresses[type].add(o.address)
-      log(`chaos: send #${i} ${type} ${describeOutcome(rec)}${rec.retries ? ` (${rec.retries} retries: ${rec.refusedWith})` : ''}${fault ? ` [fault ${fault.kind} ${fault.target} at ${fault.atState}]` : ''}`)
+      if (!tx || !TERMINAL.includes(tx.state)) inflight.push({ rec, started, fault })
+      else finish(rec, fault)
     }
     await background
+    // The sends left in flight: every one must reach a final state (a send stuck in voting or
+    // approved fails at the 5-minute voting deadline and releases its coins; past that it hangs).
+    const lateDeadline = Date.now() + profile.finalWaitMs
+    for (const f of inflight) {
+      f.rec.final = await drive(f.rec, null, lateDeadline)
+      f.rec.seconds = Math.round((Date.now() - f.started) / 100) / 10
+      if (!f.rec.final || !TERMINAL.includes(f.rec.final.state)) {
+        f.rec.hung = true
+        problems.push(`send #${f.rec.i} (${f.rec.id}) hung in ${f.rec.final?.state ?? 'unknown'} (${JSON.stringify(f.rec.final?.error)}) for ${f.rec.seconds} s`)
+      }
+      finish(f.rec, f.fault)
+    }
 
     // ------------------------------------------------------------ the checks
     await checks()
@@ -361,6 +344,51 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
 
   const table = renderTable()
   return { seed, profile, sends, faults, problems, ecdsaKeyS, durationS: Math.round((Date.now() - t0) / 1000), table }
+
+  // ------------------------------------------------------------------ sends
+  /** Polls send `rec` until a final state or `until_`, injecting `fault` at its phase and mining broadcasts. */
+  async function drive(rec: SendRecord, fault: FaultRecord | null, until_: number): Promise<TransactionDto | null> {
+    let injected = !fault
+    let lastMine = 0
+    let tx: TransactionDto | null = rec.final
+    while (Date.now() < until_) {
+      try {
+        tx = await anyClient().transaction(rec.id!)
+      } catch {
+        await sleep(300)
+        continue
+      }
+      if (fault && !injected) {
+        const reached = PHASE_STATES[fault.phase].includes(tx.state) || ORDER.indexOf(tx.state) > ORDER.indexOf(PHASE_STATES[fault.phase][1]) || TERMINAL.includes(tx.state)
+        if (reached) {
+          injected = true
+          fault.atState = tx.state
+          background = inject(fault, tx)
+          // A kill at broadcast (the leader's case): the block comes after the kill.
+          await sleep(200)
+          continue
+        }
+      }
+      if (TERMINAL.includes(tx.state)) break
+      if (tx.state === 'broadcast' && Date.now() - lastMine > 2000) {
+        lastMine = Date.now()
+        await mine().catch(() => undefined)
+      }
+      await sleep(tx.state === 'voting' || tx.state === 'approved' ? 1000 : 250)
+    }
+    return tx
+  }
+
+  function finish(rec: SendRecord, fault: FaultRecord | null): void {
+    const tx = rec.final
+    if (fault) fault.outcome = `send #${rec.i} ${describeOutcome(rec)}`
+    // One etcd member of three is no outage: the send it hit is not interrupted.
+    if (fault?.kind === 'etcd-member' && fault.atState && tx?.state !== 'confirmed') {
+      problems.push(`send #${rec.i} hit by etcd member ${fault.target} going down ended ${tx?.state} (${JSON.stringify(tx?.error)}): one member of three must not interrupt sends`)
+    }
+    for (const o of tx?.outputs ?? []) if (o.change && o.address && tx?.state === 'confirmed') walletAddresses[rec.type].add(o.address)
+    log(`chaos: send #${rec.i} ${rec.type} ${describeOutcome(rec)}${rec.retries ? ` (${rec.retries} retries: ${rec.refusedWith})` : ''}${fault ? ` [fault ${fault.kind} ${fault.target} at ${fault.atState}]` : ''}`)
+  }
 
   // ------------------------------------------------------------------ faults
   async function inject(f: FaultRecord, tx: TransactionDto): Promise<void> {

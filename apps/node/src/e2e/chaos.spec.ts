@@ -18,7 +18,8 @@ const profile: ChaosProfile = full
       faults: num(process.env.TW_CHAOS_FAULTS, 50),
       types: process.env.TW_CHAOS_TYPES === 'taproot' ? ['taproot'] : ['taproot', 'segwit'],
       budgetMs: 150 * 60_000,
-      sendMs: 8 * 60_000,
+      sendMs: 3 * 60_000,
+      finalWaitMs: 7 * 60_000,
       // ECDSA full signing (no presignatures) of a several-input send takes seconds of CPU per
       // input on two cores: a session timeout above that, still far below the default 60 s.
       sessionTimeoutMs: num(process.env.TW_CHAOS_SESSION_TIMEOUT_MS, 20_000),
@@ -29,7 +30,9 @@ const profile: ChaosProfile = full
       faults: num(process.env.TW_CHAOS_FAULTS, 8),
       types: ['taproot'],
       budgetMs: 5 * 60_000,
-      sendMs: 3 * 60_000,
+      sendMs: 60_000,
+      // Past the coordinator's 5-minute voting deadline: a send stuck in voting/approved fails by then.
+      finalWaitMs: 6 * 60_000,
       sessionTimeoutMs: num(process.env.TW_CHAOS_SESSION_TIMEOUT_MS, 8000),
     }
 
