@@ -253,7 +253,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
     const sendStart = Date.now()
     for (let i = 0; i < profile.sends; i++) {
       if (Date.now() - sendStart > profile.budgetMs) {
-        problems.push(`(budget) send loop stopped after ${i} sends: ${profile.budgetMs / 1000} s budget spent`)
+        log(`chaos: send loop stopped after ${i} sends: ${profile.budgetMs / 1000} s budget spent`)
         break
       }
       const type = profile.types[i % profile.types.length]
