@@ -46,6 +46,13 @@ describe('loadConfig', () => {
     assert.deepEqual(c.etcd.endpoints, ['http://127.0.0.1:2379', 'http://127.0.0.1:22379'])
     assert.equal(c.insecureTestPrimes, false)
     assert.equal(c.logLevel, 'log')
+    assert.equal(c.txRetentionS, 86400)
+  })
+
+  it('TW_TX_RETENTION_S: a finished transaction\'s time in etcd, 60 s at least', () => {
+    assert.equal(loadConfig({ ...valid, TW_TX_RETENTION_S: '3600' }).txRetentionS, 3600)
+    assert.ok(problemsOf({ ...valid, TW_TX_RETENTION_S: '10' }).some((p) => p.includes('TW_TX_RETENTION_S')))
+    assert.ok(problemsOf({ ...valid, TW_TX_RETENTION_S: 'a day' }).some((p) => p.includes('TW_TX_RETENTION_S')))
   })
 
   it('names every bad or missing variable in one error', () => {

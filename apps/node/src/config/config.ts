@@ -32,6 +32,11 @@ export interface AppConfig {
   sessionTimeoutMs: number
   /** How often the certificate files are checked for a renewal. */
   certReloadIntervalS: number
+  /**
+   * How long a finished transaction stays in etcd after its last change (then only in each
+   * node's PostgreSQL mirror); Idempotency-Key records stay 7 times as long.
+   */
+  txRetentionS: number
   /** The Bitcoin network and the Esplora-compatible chain API the wallet speaks to. */
   chain: { network: BitcoinNetwork; url: string | null; confirmations: number }
   /** Spending policy every node checks before voting (DESIGN §5). */
@@ -172,6 +177,7 @@ const envSchema = z.object({
   TW_DKG_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '120000', int(1000, 3_600_000)),
   TW_SESSION_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '60000', int(1000, 3_600_000)),
   TW_CERT_RELOAD_INTERVAL_S: z.preprocess((v) => blankToUndefined(v) ?? '10', int(1, 3600)),
+  TW_TX_RETENTION_S: z.preprocess((v) => blankToUndefined(v) ?? '86400', int(60, 31_536_000)),
   TW_NETWORK: z.preprocess(
     (v) => blankToUndefined(v) ?? 'regtest',
     z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest'], { error: 'must be mainnet|testnet|testnet4|signet|regtest' }),
@@ -309,6 +315,7 @@ export function loadConfig(env: Env): AppConfig {
     dkgTimeoutMs: v.TW_DKG_TIMEOUT_MS,
     sessionTimeoutMs: v.TW_SESSION_TIMEOUT_MS,
     certReloadIntervalS: v.TW_CERT_RELOAD_INTERVAL_S,
+    txRetentionS: v.TW_TX_RETENTION_S,
     chain: { network: v.TW_NETWORK, url: v.TW_CHAIN_URL?.replace(/\/+$/, '') ?? null, confirmations: v.TW_CONFIRMATIONS },
     policy: {
       maxAmountSats: v.TW_POLICY_MAX_AMOUNT_SATS,
