@@ -240,7 +240,7 @@ export class TxCoordinatorService {
       return
     }
     const ballots = read ?? (await this.ballots(tx))
-    // Culprits and refusers of every earlier attempt stay out, not only those of the last one
+    // Culprits of misbehaviour in any earlier attempt stay out, not only those of the last one
     // (a ban may be written after the next attempt is picked).
     exclude = [...new Set([...(tx.excluded ?? []), ...exclude])]
     const eligible = this.eligibleSigners(ballots, exclude)
@@ -346,7 +346,7 @@ export class TxCoordinatorService {
         return
       }
       if (liars.length > 0 && (complete || Date.now() > deadline)) {
-        return this.failAttempt(term, entry, attempt, 'INVALID_SIGNATURES', `node(s) ${liars.join(',')} reported signatures that do not verify`, liars)
+        return this.failAttempt(term, entry, attempt, 'INVALID_SIGNATURES', `node(s) ${liars.join(',')} reported signatures that do not verify`, liars, liars)
       }
     }
     // A signer that refused to start (it does not see the quorum, or did not approve) will
@@ -360,7 +360,10 @@ export class TxCoordinatorService {
     const { corroborated, loneAccusers } = blame(failures, attempt.signers)
     if (failures.length > 0 && (corroborated.length > 0 || complete)) {
       const first = failures[0]
-      return this.failAttempt(term, entry, attempt, first.code, `node ${first.nodeId}: ${first.error}`, [...corroborated, ...loneAccusers])
+      const out = [...corroborated, ...loneAccusers]
+      // Misbehaviour keeps its culprits (or a lone accuser) out of this send for good; a
+      // timeout's "culprits" are often just a node that restarted, so only the next attempt.
+      return this.failAttempt(term, entry, attempt, first.code, `node ${first.nodeId}: ${first.error}`, out, first.code === 'PEER_MISBEHAVED' ? out : [])
     }
     if (Date.now() > deadline) {
       const silent = attempt.signers.filter((s) => !results.some((r) => r.nodeId === s))
@@ -379,8 +382,12 @@ export class TxCoordinatorService {
     return out
   }
 
-  /** Burns the attempt's presignatures and starts the next attempt without `exclude`, or fails. */
-  private async failAttempt(term: string, entry: EtcdEntry<TxRecord>, attempt: SigningAttempt, code: string, message: string, exclude: number[]): Promise<void> {
+  /**
+   * Burns the attempt's presignatures and starts the next attempt without `exclude`, or fails.
+   * `persistent` (culprits of misbehaviour) stay out of every later attempt of this send;
+   * the rest (silent or refusing nodes: faults) only out of the next one.
+   */
+  private async failAttempt(term: string, entry: EtcdEntry<TxRecord>, attempt: SigningAttempt, code: string, message: string, exclude: number[], persistent: number[] = []): Promise<void> {
     const tx = entry.value
     const burned = attempt.presignatures.filter((p): p is string => Boolean(p))
     const presigPuts = await this.presigUpdates(burned, 'burned', tx.id)
@@ -391,7 +398,7 @@ export class TxCoordinatorService {
       return
     }
     // Back to approved with the failure noted; the next step picks new signers without the culprits.
-    const excluded = [...new Set([...(tx.excluded ?? []), ...exclude])].sort((a, b) => a - b)
+    const excluded = [...new Set([...(tx.excluded ?? []), ...persistent])].sort((a, b) => a - b)
     const ok = await this.transition(term, entry, 'approved', { error: { code, message }, excluded }, { puts: presigPuts })
     if (ok && exclude.length) {
       const fresh = await this.etcd.get<TxRecord>(entry.key)
