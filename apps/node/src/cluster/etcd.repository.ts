@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common'
-import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import { Etcd3, Range, type IKeyValue, type Lease, type Watcher } from 'etcd3'
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { errorMessage, withTimeout } from '../common/async'
@@ -189,6 +189,24 @@ export class EtcdRepository extends EventEmitter {
   async getPrefix<T>(prefix: string): Promise<EtcdEntry<T>[]> {
     const res = await this.timed(this.client.getAll().prefix(prefix).exec(), `range ${prefix}`)
     return res.kvs.map((kv) => toEntry<T>(kv))
+  }
+
+  /**
+   * The entries under `prefix` in key order, one range request of at most `pageSize` keys at a
+   * time (each starting after the last key of the one before): a prefix holding more than a
+   * gRPC response can carry (4 MiB) is still read, page by page, without one huge answer.
+   */
+  async *getPrefixPaged<T>(prefix: string, pageSize = 200): AsyncGenerator<EtcdEntry<T>[]> {
+    const end = Range.prefix(prefix).end
+    let start = Buffer.from(prefix)
+    for (;;) {
+      const res = await this.timed(this.client.getAll().inRange(new Range(start, end)).limit(pageSize).exec(), `range ${prefix} (page)`)
+      if (res.kvs.length === 0) return
+      yield res.kvs.map((kv) => toEntry<T>(kv))
+      if (!res.more && res.kvs.length < pageSize) return
+      // The next page starts right after the last key read (that key plus a zero byte).
+      start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])])
+    }
   }
 
   /**

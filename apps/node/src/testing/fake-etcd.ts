@@ -47,6 +47,21 @@ export class FakeEtcd {
     return out
   }
 
+  /** Pages of {@link getPrefix} (as EtcdRepository.getPrefixPaged reads them); counts the pages read. */
+  pagesRead = 0
+  async *getPrefixPaged<T>(prefix: string, pageSize = 200): AsyncGenerator<EtcdEntry<T>[]> {
+    let after = ''
+    for (;;) {
+      const keys = this.keys(prefix).filter((k) => k > after).slice(0, pageSize)
+      if (keys.length === 0) return
+      this.pagesRead++
+      const page: EtcdEntry<T>[] = []
+      for (const key of keys) page.push((await this.get<T>(key))!)
+      yield page
+      after = keys[keys.length - 1]
+    }
+  }
+
   async put(key: string, value: unknown): Promise<void> {
     this.apply({ puts: [[key, value]] })
   }
@@ -80,6 +95,10 @@ export class FakeEtcd {
 
   async fencedPut(term: string, key: string, value: unknown): Promise<boolean> {
     return this.fencedTxn(term, { puts: [[key, value]] })
+  }
+
+  async fencedDelete(term: string, key: string): Promise<boolean> {
+    return this.fencedTxn(term, { deletes: [key] })
   }
 
   async watchPrefix(): Promise<void> {

@@ -135,10 +135,13 @@ export class TxCoordinatorService {
    */
   private async indexActive(term: string): Promise<void> {
     const indexed = new Set((await this.etcd.getPrefix<unknown>(WalletKeys.actives)).map((e) => e.key.slice(WalletKeys.actives.length)))
-    for (const e of await this.etcd.getPrefix<TxRecord>(WalletKeys.txs)) {
-      const tx = e.value
-      if (TERMINAL_STATES.includes(tx.state) || indexed.has(tx.id)) continue
-      await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], puts: [[WalletKeys.active(tx.id), { createdAt: tx.createdAt }]] })
+    // Page by page (never the whole prefix in one answer: it passes the gRPC response limit).
+    for await (const page of this.store.pages()) {
+      for (const e of page) {
+        const tx = e.value
+        if (TERMINAL_STATES.includes(tx.state) || indexed.has(tx.id)) continue
+        await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], puts: [[WalletKeys.active(tx.id), { createdAt: tx.createdAt }]] })
+      }
     }
     this.indexedTerm = term
   }

@@ -144,7 +144,9 @@ export class TxWorkerService {
     const touched = [...this.touched]
     this.touched.clear()
     if (Date.now() - this.lastFullScan > FULL_SCAN_MS) {
-      const all = await this.store.list()
+      // Page by page: the whole prefix in one answer would pass the gRPC response limit.
+      const all: TxRecord[] = []
+      for await (const page of this.store.pages()) for (const e of page) all.push(e.value)
       this.lastFullScan = Date.now()
       this.activeIds = new Set(all.filter((t) => !TERMINAL_STATES.includes(t.state)).map((t) => t.id))
       return { txs: all, full: true }

@@ -51,6 +51,9 @@ class FakeEtcd {
     for (const key of [...this.kv.keys()].sort()) if (key.startsWith(prefix)) out.push((await this.get<T>(key))!)
     return out
   }
+  async *getPrefixPaged<T>(prefix: string) {
+    yield await this.getPrefix<T>(prefix)
+  }
   async put(key: string, value: unknown) {
     this.kv.set(key, JSON.parse(JSON.stringify(value)))
   }
