@@ -14,6 +14,7 @@ import type {
   SendRequest,
   TransactionDto,
   TransactionListDto,
+  TransactionListQuery,
   WalletType,
   ViolationListDto,
   UnbanDto,
@@ -83,8 +84,12 @@ export class ApiClient {
   send(body: SendRequest, idempotencyKey?: string, timeoutMs?: number): Promise<TransactionDto> {
     return this.request('POST', '/api/v1/transactions', body, { timeoutMs, headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} })
   }
-  transactions(): Promise<TransactionListDto> {
-    return this.request('GET', '/api/v1/transactions')
+  /** One page of the node's transaction history (newest first); pass `nextCursor` back as `cursor` for the next. */
+  transactions(query: TransactionListQuery = {}): Promise<TransactionListDto> {
+    const params = new URLSearchParams()
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v))
+    const qs = params.toString()
+    return this.request('GET', `/api/v1/transactions${qs ? `?${qs}` : ''}`)
   }
   transaction(id: string): Promise<TransactionDto> {
     return this.request('GET', `/api/v1/transactions/${encodeURIComponent(id)}`)

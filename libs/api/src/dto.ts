@@ -234,8 +234,23 @@ export interface TransactionDto {
   history: { state: TransactionStateDto; at: string }[]
 }
 
+/** `GET /api/v1/transactions`: one page of this node's history (PostgreSQL), newest first. */
 export interface TransactionListDto {
   transactions: TransactionDto[]
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null
+}
+
+/** `GET /api/v1/transactions` query: filters and the page. */
+export interface TransactionListQuery {
+  state?: TransactionStateDto
+  type?: WalletType
+  /** ISO time: transactions created at or after it. */
+  since?: string
+  /** 1..500 (default 50). */
+  limit?: number
+  /** `nextCursor` of the page before. */
+  cursor?: string
 }
 
 /** `POST /api/v1/presignatures` body. */

@@ -218,6 +218,7 @@ export class TransactionDoc implements TransactionDto {
 
 export class TransactionListDoc implements TransactionListDto {
   @ApiProperty({ type: [TransactionDoc] }) transactions!: TransactionDoc[]
+  @ApiProperty({ type: String, nullable: true, description: 'pass as cursor for the next page; null on the last page' }) nextCursor!: string | null
 }
 
 export class PresignatureRequestDoc implements PresignatureRequest {

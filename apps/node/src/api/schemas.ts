@@ -1,5 +1,6 @@
 import { DrillBehaviours } from '@tw/api'
 import { z } from 'zod'
+import { decodeCursor } from '../wallet/history-cursor'
 
 /** `POST /api/v1/keys` body. */
 export const createKeySchema = z.strictObject(
@@ -33,6 +34,36 @@ export const idempotencyKeySchema = z
   .optional()
 
 export const transactionIdSchema = z.uuid({ error: 'not a transaction id' })
+
+const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired'] as const
+
+/** `GET /api/v1/transactions` query: filters and the page (cursor: the `nextCursor` of the page before). */
+export const transactionListQuerySchema = z.strictObject(
+  {
+    state: z.enum(TX_STATES, { error: `state must be one of ${TX_STATES.join(', ')}` }).optional(),
+    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+    since: z.iso.datetime({ offset: true, error: 'since must be an ISO 8601 time, e.g. 2025-01-31T00:00:00Z' }).optional(),
+    limit: z.coerce
+      .number({ error: 'limit must be an integer' })
+      .int({ error: 'limit must be an integer' })
+      .min(1, { error: 'limit must be >= 1' })
+      .max(500, { error: 'limit must be <= 500' })
+      .default(50),
+    cursor: z
+      .string()
+      .max(300, { error: 'cursor is not one this node handed out' })
+      .refine((c) => {
+        try {
+          decodeCursor(c)
+          return true
+        } catch {
+          return false
+        }
+      }, { error: 'cursor is not one this node handed out' })
+      .optional(),
+  },
+  { error: 'query must be key=value pairs' },
+)
 
 export const addressRequestSchema = z.preprocess(
   (v) => v ?? {},

@@ -29,7 +29,8 @@ import {
   TransactionDoc,
   TransactionListDoc,
 } from './openapi'
-import { addressRequestSchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema } from './schemas'
+import { addressRequestSchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema, transactionListQuerySchema } from './schemas'
+import type { HistoryQuery } from '../wallet/tx-store'
 import { ZodValidationPipe } from './zod-validation.pipe'
 
 interface StatusSettable {
@@ -97,10 +98,17 @@ export class TransactionsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'All transactions, newest first' })
+  @ApiOperation({ summary: "This node's transaction history (its PostgreSQL mirror), newest first, one page at a time" })
+  @ApiQuery({ name: 'state', required: false, description: 'only transactions in this state' })
+  @ApiQuery({ name: 'type', required: false, enum: ['segwit', 'taproot'] })
+  @ApiQuery({ name: 'since', required: false, description: 'ISO time: created at or after it' })
+  @ApiQuery({ name: 'limit', required: false, description: '1..500 (default 50)' })
+  @ApiQuery({ name: 'cursor', required: false, description: 'the nextCursor of the page before' })
   @ApiOkResponse({ type: TransactionListDoc })
-  list(): Promise<TransactionListDto> {
-    return this.send.list()
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (a bad filter, limit or cursor)' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'DEPENDENCY_UNAVAILABLE: the database is down' })
+  list(@Query(new ZodValidationPipe(transactionListQuerySchema)) q: HistoryQuery): Promise<TransactionListDto> {
+    return this.send.list(q)
   }
 
   @Get(':id')

@@ -24,7 +24,7 @@ describe('migrations', () => {
         }[]).map((r) => r.tablename)
 
       const applied = await ds.runMigrations({ transaction: 'each' })
-      assert.equal(applied.length, 3)
+      assert.equal(applied.length, 4)
       assert.deepEqual(await tables(), TABLES)
       assert.equal(await ds.showMigrations(), false, 'nothing pending after up')
       const role = await ds.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tw_app'`)
@@ -39,6 +39,12 @@ describe('migrations', () => {
         ds.query(`INSERT INTO byzantine_violations (node_id, offender_node_id, type, evidence) VALUES (1, 2, $1, '{}'::jsonb)`, [type])
       await violation('invalid_decision')
       await assert.rejects(violation('bogus'), /byzantine_violations_type_check/)
+      // The transaction history columns (issue 14): gone after their migration's down.
+      const columns = async () =>
+        ((await ds.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions' AND column_name IN ('tx_id','record','body_hash') ORDER BY 1`)) as { column_name: string }[]).map((r) => r.column_name)
+      assert.deepEqual(await columns(), ['body_hash', 'record', 'tx_id'])
+      await ds.undoLastMigration({ transaction: 'each' })
+      assert.deepEqual(await columns(), [])
       await ds.undoLastMigration({ transaction: 'each' })
       await assert.rejects(violation('invalid_decision'), /byzantine_violations_type_check/)
       await ds.undoLastMigration({ transaction: 'each' })

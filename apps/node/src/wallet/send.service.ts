@@ -14,6 +14,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
 import { DrillService } from '../byzantine/drill.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
+import { errorMessage } from '../common/async'
 import { canonicalJson } from '../common/canonical-json'
 import { ConflictError, NotFoundError, WalletRequestError } from '../common/errors'
 import { EtcdRepository } from '../cluster/etcd.repository'
@@ -21,7 +22,7 @@ import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { listedDestination, proposalHash, proposerStatement } from './policy'
 import { PresignatureService } from './presignature.service'
-import { TxStore } from './tx-store'
+import { TxStore, type HistoryQuery } from './tx-store'
 import { WalletService } from './wallet.service'
 import { pathString, WalletKeys, type IdempotencyRecord, type TxRecord } from './wallet.types'
 
@@ -133,6 +134,18 @@ export class SendService {
       // Every round waits or races another writer of the key; a bound against a pathological spin.
       if (round > 1000) throw new ConflictError('this Idempotency-Key is contended; retry shortly')
       const entry = await this.etcd.get<IdempotencyEntry>(idemKey)
+      if (!entry && round === 0) {
+        // Gone from etcd: perhaps pruned long after its transaction finished (TW_TX_RETENTION_S).
+        // The mirror row that holds the key names the one transaction.
+        const earlier = await this.mirroredIdempotency(idempotencyKey)
+        if (earlier) {
+          if (earlier.bodyHash !== null && earlier.bodyHash !== bodyHash) {
+            throw new WalletRequestError('IDEMPOTENCY_KEY_REUSED', 409, 'this Idempotency-Key was used with a different request body')
+          }
+          const tx = await this.historic(earlier.txId)
+          if (tx) return { tx, created: false }
+        }
+      }
       let txId: string
       if (entry) {
         const rec = entry.value
@@ -177,18 +190,23 @@ export class SendService {
           continue // the claim changed under us (committed after all, or taken over): resolve from the record
         }
       }
-      return { tx: await this.published(record, idempotencyKey), created: true }
+      return { tx: await this.published(record, idempotencyKey, bodyHash), created: true }
     }
   }
 
-  async list(): Promise<TransactionListDto> {
-    const records = await this.store.list()
-    return { transactions: await Promise.all(records.map((r) => this.store.toDto(r))) }
+  /** A page of this node's history, from its PostgreSQL mirror (etcd keeps only recent transactions). */
+  async list(q: HistoryQuery): Promise<TransactionListDto> {
+    return this.store.history(q)
   }
 
   async get(id: string): Promise<TransactionDto> {
     const entry = await this.store.get(id)
-    if (!entry) throw new NotFoundError(`no transaction ${id}`)
+    if (!entry) {
+      // Finished and pruned from etcd: this node's mirror holds it (with the votes it recorded).
+      const historic = await this.store.fromMirror(id)
+      if (historic) return historic
+      throw new NotFoundError(`no transaction ${id}`)
+    }
     let confirmations = 0
     const r = entry.value
     if (r.txid && (r.state === 'broadcast' || r.state === 'confirmed')) {
@@ -207,6 +225,9 @@ export class SendService {
     for (let i = 0; i < 50; i++) {
       const entry = await this.store.get(rec.txId)
       if (entry) return this.store.toDto(entry.value)
+      // Committed, finished and pruned from etcd since: the mirror has it.
+      const historic = rec.state === 'committed' ? await this.historic(rec.txId) : null
+      if (historic) return historic
       await sleep(100) // an earlier version's record: its request is still building it
     }
     throw new ConflictError('the first request with this Idempotency-Key is still being processed; retry shortly')
@@ -216,14 +237,35 @@ export class SendService {
     return { txId, bodyHash, state: 'claimed', expiresAt: new Date(Date.now() + IDEMPOTENCY_CLAIM_MS).toISOString() }
   }
 
+  /**
+   * The mirror row holding this Idempotency-Key, or null. PostgreSQL down: null with a warning
+   * (the key's etcd record outlives its transaction by 7 × TW_TX_RETENTION_S, so only a retry
+   * later than that while the database is down could make a second transaction).
+   */
+  private async mirroredIdempotency(idempotencyKey: string): Promise<{ txId: string; bodyHash: string | null } | null> {
+    try {
+      return await this.store.byIdempotencyKey(idempotencyKey)
+    } catch (err) {
+      this.log.warn(`Idempotency-Key lookup in PostgreSQL failed (${errorMessage(err)}); going by etcd alone`)
+      return null
+    }
+  }
+
+  /** Transaction `txId` from etcd, or from this node's mirror once pruned; null if neither has it. */
+  private async historic(txId: string): Promise<TransactionDto | null> {
+    const entry = await this.store.get(txId)
+    if (entry) return this.store.toDto(entry.value)
+    return this.store.fromMirror(txId).catch(() => null)
+  }
+
   /** `/tw/tx/<txId>` if it exists (a failed call may have committed it); null if absent or unreadable. */
   private async committed(txId: string): Promise<TxRecord | null> {
     return (await this.store.get(txId).catch(() => null))?.value ?? null
   }
 
   /** After the commit: mirror, audit, answer. A failure here leaves the transaction (and its key) in place. */
-  private async published(record: TxRecord, idempotencyKey: string | null): Promise<TransactionDto> {
-    await this.store.mirror(record, idempotencyKey)
+  private async published(record: TxRecord, idempotencyKey: string | null, bodyHash: string | null = null): Promise<TransactionDto> {
+    await this.store.mirror(record, idempotencyKey, bodyHash)
     await this.audit.record('tx.proposed', { txId: record.id, type: record.type, to: record.to, amountSats: record.amountSats, feeSats: record.feeSats, inputs: record.inputs.length }, 'api')
     return this.store.toDto(record)
   }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import type { TransactionDto, TransactionStateDto, VoteDto } from '@tw/api'
+import type { TransactionDto, TransactionListDto, TransactionStateDto, VoteDto, WalletType } from '@tw/api'
 import { createHash } from 'node:crypto'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { errorMessage } from '../common/async'
@@ -9,8 +9,9 @@ import { EngineRepository } from '../engine/engine.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { DatabaseRepository } from '../persistence/database.repository'
-import { TransactionEntity } from '../persistence/entities'
+import { TransactionEntity, VoteEntity, VotingRoundEntity } from '../persistence/entities'
 import { toPsbt } from '@tw/bitcoin'
+import { decodeCursor, encodeCursor } from './history-cursor'
 import { clusterNodeIds, pathString, TERMINAL_STATES, WalletKeys, type PresigResult, type SignedVote, type SigningResult, type TxRecord } from './wallet.types'
 
 /** PSBTs kept in memory (one per proposal; a few KB each). */
@@ -30,7 +31,7 @@ export function mirrorRowId(txId: string, nodeId: number): string {
 @Injectable()
 export class TxStore {
   private readonly log = new Logger('TxStore')
-  private readonly mirrorQueue = new Map<string, { record: TxRecord; idempotencyKey: string | null; waiters: (() => void)[] }>()
+  private readonly mirrorQueue = new Map<string, { record: TxRecord; idempotencyKey: string | null; bodyHash: string | null; waiters: (() => void)[] }>()
   private mirrorWriter: Promise<void> | null = null
   private readonly psbts = new BoundedMap<string, string>(PSBT_CACHE_MAX)
 
@@ -46,8 +47,12 @@ export class TxStore {
     return this.etcd.get<TxRecord>(WalletKeys.tx(id))
   }
 
-  async list(): Promise<TxRecord[]> {
-    return (await this.etcd.getPrefix<TxRecord>(WalletKeys.txs)).map((e) => e.value).sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+  /**
+   * Every transaction record in etcd, one page at a time (never one range answer for the whole
+   * prefix: it would pass the gRPC response limit once etcd holds a few thousand).
+   */
+  pages(pageSize = 200): AsyncGenerator<EtcdEntry<TxRecord>[]> {
+    return this.etcd.getPrefixPaged<TxRecord>(WalletKeys.txs, pageSize)
   }
 
   /**
@@ -93,14 +98,15 @@ export class TxStore {
    * earlier one of the same transaction waits replaces it, so rows never go back in time and
    * a burst of state changes costs one write. Resolves once the row (or a newer one) is written.
    */
-  mirror(record: TxRecord, idempotencyKey: string | null = null): Promise<void> {
+  mirror(record: TxRecord, idempotencyKey: string | null = null, bodyHash: string | null = null): Promise<void> {
     return new Promise<void>((done) => {
       const queued = this.mirrorQueue.get(record.id)
-      if (!queued) this.mirrorQueue.set(record.id, { record, idempotencyKey, waiters: [done] })
+      if (!queued) this.mirrorQueue.set(record.id, { record, idempotencyKey, bodyHash, waiters: [done] })
       else {
         // Records only move forward: the longer history is the newer one.
         if (record.history.length >= queued.record.history.length) queued.record = record
         queued.idempotencyKey ??= idempotencyKey
+        queued.bodyHash ??= bodyHash
         queued.waiters.push(done)
       }
       this.mirrorWriter ??= this.writeMirrors()
@@ -111,13 +117,13 @@ export class TxStore {
     for (let next = this.mirrorQueue.entries().next(); !next.done; next = this.mirrorQueue.entries().next()) {
       const [id, queued] = next.value
       this.mirrorQueue.delete(id)
-      await this.upsertMirror(queued.record, queued.idempotencyKey)
+      await this.upsertMirror(queued.record, queued.idempotencyKey, queued.bodyHash)
       for (const done of queued.waiters) done()
     }
     this.mirrorWriter = null
   }
 
-  private async upsertMirror(record: TxRecord, idempotencyKey: string | null): Promise<void> {
+  private async upsertMirror(record: TxRecord, idempotencyKey: string | null, bodyHash: string | null): Promise<void> {
     try {
       const row = {
         id: mirrorRowId(record.id, this.config.nodeId),
@@ -132,7 +138,12 @@ export class TxStore {
         signedTx: record.signedTx,
         txid: record.txid,
         error: record.error ? `${record.error.code}: ${record.error.message}` : null,
+        txId: record.id,
+        record: record as never,
+        // The record's own creation time: the history's order, the same on every node.
+        createdAt: new Date(record.createdAt),
         ...(idempotencyKey !== null ? { idempotencyKey } : {}),
+        ...(bodyHash !== null ? { bodyHash } : {}),
       }
       // One statement, safe when two steps mirror the same transaction at once.
       await this.db.transaction((em) => em.getRepository(TransactionEntity).upsert(row, ['id']))
@@ -141,15 +152,103 @@ export class TxStore {
     }
   }
 
+  /**
+   * This node's mirror row of transaction `txId`: its state and the record it holds, or null
+   * when there is none. Throws when PostgreSQL cannot be read (callers that delete anything
+   * on the strength of the mirror must then delete nothing).
+   */
+  async mirrorRow(txId: string): Promise<{ state: TransactionStateDto; record: TxRecord | null; updatedAt: Date } | null> {
+    const row = await this.db.read((em) => em.getRepository(TransactionEntity).findOne({ where: { id: mirrorRowId(txId, this.config.nodeId) } }))
+    return row ? { state: row.state, record: (row.record as unknown as TxRecord | null) ?? null, updatedAt: row.updatedAt } : null
+  }
+
+  /**
+   * The transaction a send with this Idempotency-Key made, from PostgreSQL (after its etcd
+   * record was pruned): any node's mirror row holding the key (a shared database holds every
+   * node's rows), this node's first. Throws when PostgreSQL cannot be read.
+   */
+  async byIdempotencyKey(idempotencyKey: string): Promise<{ txId: string; bodyHash: string | null } | null> {
+    const rows = await this.db.read((em) =>
+      em
+        .getRepository(TransactionEntity)
+        .createQueryBuilder('t')
+        .where('t.idempotency_key = :k AND t.tx_id IS NOT NULL', { k: idempotencyKey })
+        .orderBy(`CASE WHEN t.node_id = ${Number(this.config.nodeId)} THEN 0 ELSE 1 END`)
+        .limit(1)
+        .getMany(),
+    )
+    return rows[0]?.txId ? { txId: rows[0].txId, bodyHash: rows[0].bodyHash } : null
+  }
+
+  /**
+   * A page of this node's transaction history from PostgreSQL, newest first (record creation
+   * time, then id), filtered; `cursor` is the opaque position {@link HistoryQuery.cursor}
+   * after which the page starts.
+   */
+  async history(q: HistoryQuery): Promise<TransactionListDto> {
+    const after = q.cursor ? decodeCursor(q.cursor) : null
+    const rows = await this.db.read((em) => {
+      const qb = em
+        .getRepository(TransactionEntity)
+        .createQueryBuilder('t')
+        .where('t.node_id = :me AND t.tx_id IS NOT NULL AND t.record IS NOT NULL', { me: this.config.nodeId })
+      if (q.state) qb.andWhere('t.state = :state', { state: q.state })
+      if (q.type) qb.andWhere('t.key_type = :kt', { kt: q.type === 'segwit' ? 'ecdsa' : 'schnorr' })
+      if (q.since) qb.andWhere('t.created_at >= :since', { since: q.since })
+      if (after) qb.andWhere('(t.created_at, t.tx_id) < (:ac, :ai)', { ac: new Date(after.createdAt), ai: after.id })
+      return qb.orderBy('t.created_at', 'DESC').addOrderBy('t.tx_id', 'DESC').limit(q.limit + 1).getMany()
+    })
+    const page = rows.slice(0, q.limit)
+    const votes = await this.mirrorVotes(page.map((r) => r.txId!))
+    const transactions = await Promise.all(page.map((r) => this.toDto(r.record as unknown as TxRecord, 0, votes.get(r.txId!) ?? [])))
+    const last = page[page.length - 1]
+    return { transactions, nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.txId!) : null }
+  }
+
+  /** Transaction `txId` from this node's mirror (once it left etcd), with the votes this node recorded; null if none. */
+  async fromMirror(txId: string): Promise<TransactionDto | null> {
+    const row = await this.mirrorRow(txId)
+    if (!row?.record) return null
+    const votes = await this.mirrorVotes([txId])
+    return this.toDto(row.record, 0, votes.get(txId) ?? [])
+  }
+
+  /** The signed votes this node recorded in PostgreSQL (`votes` of its voting round) per transaction id. */
+  async mirrorVotes(txIds: string[]): Promise<Map<string, SignedVote[]>> {
+    const out = new Map<string, SignedVote[]>()
+    if (txIds.length === 0) return out
+    const byRow = new Map(txIds.map((id) => [mirrorRowId(id, this.config.nodeId), id]))
+    const rows = await this.db.read((em) =>
+      em
+        .getRepository(VoteEntity)
+        .createQueryBuilder('v')
+        .innerJoin(VotingRoundEntity, 'r', 'r.id = v.voting_round_id')
+        .select(['v.payload AS payload', 'v.signature AS signature', 'r.transaction_id AS row_id'])
+        .where('r.transaction_id IN (:...ids)', { ids: [...byRow.keys()] })
+        .getRawMany<{ payload: string; signature: string; row_id: string }>(),
+    )
+    for (const r of rows) {
+      const txId = byRow.get(r.row_id)
+      if (!txId) continue
+      try {
+        out.set(txId, [...(out.get(txId) ?? []), { payload: JSON.parse(r.payload), signature: r.signature }])
+      } catch {
+        // an unreadable row is left out
+      }
+    }
+    return out
+  }
+
   /** Whether `vote` is signed by the node it names, for exactly `record`. */
   async voteValid(vote: SignedVote, record: Pick<TxRecord, 'id' | 'proposalHash'>): Promise<boolean> {
     if (vote.payload.txId !== record.id || vote.payload.proposalHash !== record.proposalHash) return false
     return this.identity.verify(vote.payload.nodeId, vote.payload, vote.signature)
   }
 
-  async toDto(record: TxRecord, confirmations = 0): Promise<TransactionDto> {
+  /** The API's view of `record`; its votes from etcd unless given (`signed`: read from PostgreSQL). */
+  async toDto(record: TxRecord, confirmations = 0, signed?: SignedVote[]): Promise<TransactionDto> {
     const votes: VoteDto[] = []
-    for (const v of await this.votes(record.id)) {
+    for (const v of signed ?? (await this.votes(record.id))) {
       votes.push({
         nodeId: v.payload.nodeId,
         approve: v.payload.approve,
@@ -203,4 +302,13 @@ export class TxStore {
       history: record.history,
     }
   }
+}
+
+/** `GET /api/v1/transactions` query (validated: api/schemas.ts). */
+export interface HistoryQuery {
+  state?: TransactionStateDto
+  type?: WalletType
+  since?: string
+  limit: number
+  cursor?: string
 }

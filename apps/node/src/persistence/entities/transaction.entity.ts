@@ -19,6 +19,7 @@ export type TransactionState = (typeof TRANSACTION_STATES)[number]
 /** A spend as one node tracks it. */
 @Entity('transactions')
 @Index(['nodeId', 'idempotencyKey'], { unique: true, where: 'idempotency_key IS NOT NULL' })
+@Index('transactions_tx_id_idx', ['txId'])
 export class TransactionEntity extends BaseEntity {
   @Column({ name: 'node_id', type: 'int' })
   nodeId!: number
@@ -55,4 +56,16 @@ export class TransactionEntity extends BaseEntity {
 
   @Column({ type: 'text', nullable: true })
   error!: string | null
+
+  /** The transaction's id (`/tw/tx/<id>`); the row id is per node ({@link mirrorRowId}). */
+  @Column({ name: 'tx_id', type: 'text', nullable: true })
+  txId!: string | null
+
+  /** The whole record as etcd last held it (the history once it left etcd). */
+  @Column({ type: 'jsonb', nullable: true })
+  record!: Record<string, unknown> | null
+
+  /** sha256 of the canonical send request of `idempotencyKey` (a retry with another body is refused). */
+  @Column({ name: 'body_hash', type: 'text', nullable: true })
+  bodyHash!: string | null
 }
