@@ -3,6 +3,7 @@ import { ByzantineService } from './byzantine/byzantine.service'
 import { DrillService } from './byzantine/drill.service'
 import { PresignatureService } from './wallet/presignature.service'
 import { TxCoordinatorService } from './wallet/tx-coordinator.service'
+import { TxRetentionService } from './wallet/tx-retention.service'
 import { TxWorkerService } from './wallet/tx-worker.service'
 import 'reflect-metadata'
 import { Logger, type LogLevel as NestLogLevel } from '@nestjs/common'
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
   const primes = app.get(PrimePoolService)
   const txWorker = app.get(TxWorkerService)
   const txCoordinator = app.get(TxCoordinatorService)
+  const txRetention = app.get(TxRetentionService)
   const presignatures = app.get(PresignatureService)
   const byzantine = app.get(ByzantineService)
   const drill = app.get(DrillService)
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
   await txWorker.start()
   await txCoordinator.start()
   presignatures.start()
+  txRetention.start() // every minute: finished transactions past TW_TX_RETENTION_S leave etcd
   await app.listen(config.api.port, config.api.host)
   log.log(`API listening on http://${config.api.host}:${config.api.port} (advertised ${config.api.advertisedUrl})`)
 
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
     hard.unref()
     const steps: [string, () => Promise<unknown> | unknown][] = [
       ['presignatures', () => presignatures.stop()],
+      ['tx retention', () => txRetention.stop()],
       ['byzantine', () => byzantine.stop()],
       ['certificates', () => certReload.stop()],
       ['tx coordinator', () => txCoordinator.stop()],

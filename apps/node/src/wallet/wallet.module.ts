@@ -8,6 +8,7 @@ import { ApprovalLedger } from './approval-ledger'
 import { PresignatureService } from './presignature.service'
 import { SendService } from './send.service'
 import { TxCoordinatorService } from './tx-coordinator.service'
+import { TxRetentionService } from './tx-retention.service'
 import { TxStore } from './tx-store'
 import { TxWorkerService } from './tx-worker.service'
 import { WalletService } from './wallet.service'
@@ -23,8 +24,9 @@ import { WalletService } from './wallet.service'
     SendService,
     TxWorkerService,
     TxCoordinatorService,
+    TxRetentionService,
     PresignatureService,
   ],
-  exports: [WalletService, SendService, TxWorkerService, TxCoordinatorService, PresignatureService, CHAIN],
+  exports: [WalletService, SendService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
 })
 export class WalletModule {}

@@ -1,0 +1,330 @@
+import 'reflect-metadata'
+import { Module, type INestApplication } from '@nestjs/common'
+import { NestFactory } from '@nestjs/core'
+import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { deriveEcdsaChild, taprootAddress } from '@tw/bitcoin'
+import type { SendRequest, TransactionListDto } from '@tw/api'
+import { configureApp } from '../api/configure-app'
+import { TransactionsController } from '../api/wallet.controller'
+import type { AppConfig } from '../config/config'
+import { DatabaseRepository } from '../persistence/database.repository'
+import { FakeEtcd } from '../testing/fake-etcd'
+import { createTestDatabase, type TestDatabase } from '../testing/postgres'
+import { SendService } from './send.service'
+import { TxRetentionService } from './tx-retention.service'
+import { TxStore } from './tx-store'
+import { WalletKeys, type PresigRecord, type SigningAttempt, type TxRecord } from './wallet.types'
+
+// Issue 14: finished transactions leave etcd after TW_TX_RETENTION_S (the leader's part fenced,
+// only once its PostgreSQL mirror holds the final state; every node its own partition), the
+// history is served from PostgreSQL, and an Idempotency-Key still names its one transaction.
+
+const RETENTION_S = 3600
+const HOUR = 3600_000
+const config = (nodeId: number) =>
+  ({
+    nodeId,
+    threshold: 4,
+    clusterSize: 5,
+    txRetentionS: RETENTION_S,
+    chain: { network: 'regtest', confirmations: 1 },
+    policy: { maxAmountSats: 1_000_000, dailyLimitSats: 10_000_000, maxFeeSats: 50_000, minFeeRate: 1, maxFeeRate: 100, allow: [], deny: [] },
+  }) as unknown as AppConfig
+
+const identity = { verify: async () => true, sign: () => 'sig' }
+const engine = { isStarted: false }
+
+let seq = 0
+function record(patch: Partial<TxRecord> = {}): TxRecord {
+  seq++
+  const id = `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`
+  const at = new Date(Date.now() - 1.5 * HOUR).toISOString()
+  return {
+    id,
+    type: 'taproot',
+    keyId: 'k1',
+    to: 'bcrt1qdest',
+    amountSats: 10_000 + seq,
+    feeSats: 200,
+    feeRate: 2,
+    vsize: 100,
+    locktime: 0,
+    inputs: [{ txid: String(seq).padStart(64, 'a'), vout: 0, value: 50_000, scriptPubKey: '51', path: [0, seq] }],
+    outputs: [],
+    unsignedTx: '00',
+    proposalHash: 'h',
+    proposedBy: 1,
+    state: 'confirmed',
+    attempt: 1,
+    signers: [1, 2, 3, 4],
+    signingMode: 'presignature',
+    signedTx: '00',
+    txid: 'ff'.repeat(32),
+    error: null,
+    createdAt: at,
+    updatedAt: at,
+    history: [{ state: 'confirmed', at }],
+    ...patch,
+  }
+}
+
+describe('transaction retention (issue 14)', () => {
+  let pg: TestDatabase
+  let db: DatabaseRepository
+  let etcd: FakeEtcd
+  const leader = { isLeader: true, leaderTerm: '1' }
+  const follower = { isLeader: false, leaderTerm: null }
+
+  before(async () => {
+    pg = await createTestDatabase()
+    db = new DatabaseRepository({ database: { url: pg.url } } as AppConfig)
+    assert.equal(await db.start(10_000), true)
+  })
+  after(async () => {
+    await db?.stop()
+    await pg?.drop()
+  })
+  beforeEach(() => {
+    etcd = new FakeEtcd()
+  })
+
+  const store = (nodeId: number, database: DatabaseRepository = db) => new TxStore(config(nodeId), etcd as never, database, identity as never, engine as never)
+  const retention = (nodeId: number, cluster: object = nodeId === 1 ? leader : follower, database: DatabaseRepository = db) =>
+    new TxRetentionService(config(nodeId), etcd as never, cluster as never, store(nodeId, database))
+
+  /** A finished transaction in etcd as a spend leaves it: record, attempt, presignature, every node's vote and result. */
+  async function seed(tx: TxRecord, opts: { locks?: boolean } = {}): Promise<{ presig: string }> {
+    const presig = `p-${tx.id}`
+    await etcd.put(WalletKeys.tx(tx.id), tx)
+    const attempt: Partial<SigningAttempt> = { txId: tx.id, attempt: 1, signers: [1, 2, 3, 4], presignatures: [presig] }
+    await etcd.put(WalletKeys.attempt(tx.id, 1), attempt)
+    await etcd.put(WalletKeys.presig(presig), { id: presig, keyId: 'k1', path: [0, 1], signers: [1, 2, 3, 4], status: 'used', txId: tx.id, createdAt: tx.createdAt, term: '1' } satisfies PresigRecord)
+    for (let n = 1; n <= 5; n++) {
+      await etcd.put(WalletKeys.vote(tx.id, n), { payload: { nodeId: n, txId: tx.id }, signature: 's' })
+      if (n <= 4) await etcd.put(WalletKeys.result(tx.id, 1, n), { nodeId: n, ok: true })
+      if (n <= 4) await etcd.put(WalletKeys.presigResult(presig, n), { nodeId: n, ok: true })
+    }
+    if (opts.locks) for (const i of tx.inputs) await etcd.put(WalletKeys.utxoLock(i.txid, i.vout), { txId: tx.id })
+    return { presig }
+  }
+  const keysOf = (tx: TxRecord) => etcd.keys().filter((k) => k.includes(tx.id))
+
+  it('a confirmed transaction past the retention, mirrored in its final state: every etcd key of it goes (leader first, then each node its partition)', async () => {
+    const tx = record()
+    const { presig } = await seed(tx)
+    await store(1).mirror(tx)
+    const run = await retention(1).run()
+    assert.equal(run.transactions, 1)
+    assert.equal(etcd.has(WalletKeys.tx(tx.id)), false)
+    assert.equal(etcd.has(WalletKeys.attempt(tx.id, 1)), false)
+    assert.equal(etcd.has(WalletKeys.presig(presig)), false)
+    assert.deepEqual(etcd.keys('/tw/n/1/'), [], "the leader's own partition keys went in the same run")
+    assert.ok(etcd.keys('/tw/n/2/').length > 0, 'another node\'s partition is left to that node')
+    for (let n = 2; n <= 5; n++) await retention(n).run()
+    assert.deepEqual(keysOf(tx), [])
+    assert.deepEqual(etcd.keys('/tw/n/'), [])
+  })
+
+  it('its mirror row missing or behind, or PostgreSQL down: nothing of it is pruned', async () => {
+    const tx = record()
+    await seed(tx)
+    const before = keysOf(tx)
+    // No mirror row (the run mirrors it again for the next run).
+    assert.equal((await retention(1).run()).transactions, 0)
+    assert.deepEqual(keysOf(tx), before)
+    // A row behind the record's final state (once the run's own re-mirroring landed).
+    await new Promise((r) => setTimeout(r, 300))
+    await db.read((em) => em.query(`UPDATE transactions SET state = 'broadcast' WHERE tx_id = $1`, [tx.id]))
+    assert.equal((await retention(1).run()).transactions, 0)
+    assert.deepEqual(keysOf(tx), before)
+    // PostgreSQL down (never reached).
+    const down = new DatabaseRepository({ database: { url: 'postgres://postgres@127.0.0.1:1/none' } } as AppConfig)
+    assert.equal((await retention(1, leader, down).run()).transactions, 0)
+    assert.deepEqual(keysOf(tx), before)
+    await down.stop()
+  })
+
+  it('not past the retention, not finished, or a deposed leader: kept', async () => {
+    const recent = record({ updatedAt: new Date().toISOString() })
+    const running = record({ state: 'broadcast' })
+    const old = record()
+    for (const tx of [recent, running, old]) {
+      await seed(tx)
+      await store(1).mirror(tx)
+    }
+    const deposed = { isLeader: true, leaderTerm: '0' }
+    assert.equal((await retention(1, deposed).run()).transactions, 0)
+    assert.ok(etcd.has(WalletKeys.tx(old.id)), 'a write fenced on an old term does nothing')
+    assert.equal((await retention(1).run()).transactions, 1)
+    assert.ok(etcd.has(WalletKeys.tx(recent.id)) && etcd.has(WalletKeys.tx(running.id)))
+    assert.equal(etcd.has(WalletKeys.tx(old.id)), false)
+  })
+
+  it('failed CHAIN_REJECTED with its coin locks kept: kept (a signed version may still confirm), and every node keeps its votes', async () => {
+    const tx = record({ state: 'failed', error: { code: 'CHAIN_REJECTED', message: 'may still confirm' } })
+    await seed(tx, { locks: true })
+    await store(1).mirror(tx)
+    for (let n = 1; n <= 5; n++) await retention(n).run()
+    assert.ok(etcd.has(WalletKeys.tx(tx.id)))
+    assert.ok(etcd.has(WalletKeys.vote(tx.id, 3)))
+    assert.ok(etcd.has(WalletKeys.utxoLock(tx.inputs[0].txid, 0)))
+  })
+
+  it('a node prunes its partition keys of a transaction the leader could not prune once it is twice the retention old and in its own mirror', async () => {
+    const tx = record({ updatedAt: new Date(Date.now() - 3 * HOUR).toISOString() })
+    await seed(tx)
+    await store(3).mirror(tx)
+    await retention(3).run()
+    assert.deepEqual(etcd.keys('/tw/n/3/').filter((k) => !k.includes('presig')), [])
+    assert.ok(etcd.has(WalletKeys.tx(tx.id)) && etcd.has(WalletKeys.vote(tx.id, 2)))
+  })
+
+  it('reads /tw/tx/ page by page', async () => {
+    for (let i = 0; i < 450; i++) await etcd.put(WalletKeys.tx(`x-${String(i).padStart(4, '0')}`), record({ state: 'voting' }))
+    const seen: string[] = []
+    for await (const page of store(1).pages(200)) seen.push(...page.map((e) => e.key))
+    assert.equal(seen.length, 450)
+    assert.equal(etcd.pagesRead, 3)
+  })
+
+  describe('Idempotency-Key after pruning', () => {
+    const XPUB = {
+      publicKey: Buffer.from('0339a36013301597daef41fbe593a02cc513d0b55527ec2df1050e2e8ff49c85c2', 'hex'),
+      chainCode: Buffer.from('873dff81c02f525623fd1fe5167eac3a55a049de3d314bb42ee227ffed37d508', 'hex'),
+    }
+    const own = (p: number[]) => taprootAddress(Buffer.from(deriveEcdsaChild(XPUB.publicKey, XPUB.chainCode, p)).subarray(1), 'regtest')
+    const BODY = { to: own([9, 9]).address, amountSats: 50_000, feeRate: 2, type: 'taproot' } as SendRequest
+
+    function sendService(): SendService {
+      const utxos = () =>
+        Array.from({ length: 3 }, (_, i) => ({ txid: String(i + 1).padStart(64, 'c'), vout: 0, value: 100_000, scriptPubKey: own([0, i]).scriptPubKey, keyType: 'taproot' as const, path: [0, i], confirmed: true, address: own([0, i]).address }))
+      const wallet = {
+        key: async () => ({ keyId: 'k1', type: 'taproot' }),
+        chain: () => ({ tipHeight: async () => 200, feeEstimates: async () => ({}) }),
+        confirmedUtxos: async () => utxos(),
+        reservations: async () => new Map((await etcd.getPrefix<{ txId: string }>(WalletKeys.utxoLocks)).map((e) => [e.key.slice(WalletKeys.utxoLocks.length), e.value.txId])),
+        derive: (_k: unknown, path: number[]) => own(path),
+      }
+      return new SendService(
+        config(1),
+        etcd as never,
+        wallet as never,
+        store(1),
+        { record: async () => undefined } as never,
+        { has: () => false } as never,
+        { readyPaths: async () => new Set() } as never,
+        { sign: () => 'signed-by-the-proposer' } as never,
+      )
+    }
+
+    it('a retry with the same key after the transaction and its key record left etcd: the same transaction, no second record', async () => {
+      const svc = sendService()
+      const KEY = `retry-after-prune-${Date.now()}`
+      const first = await svc.create(BODY, KEY)
+      assert.equal(first.created, true)
+      // It confirms (the leader's transition: locks released, mirrored) and ages past 7 × the retention.
+      const entry = (await etcd.get<TxRecord>(WalletKeys.tx(first.tx.id)))!
+      const done: TxRecord = { ...entry.value, state: 'confirmed', updatedAt: new Date(Date.now() - 2 * HOUR).toISOString(), history: [...entry.value.history, { state: 'confirmed', at: new Date().toISOString() }] }
+      await etcd.put(WalletKeys.tx(done.id), done)
+      await etcd.delete(WalletKeys.active(done.id))
+      for (const k of etcd.keys(WalletKeys.utxoLocks)) await etcd.delete(k)
+      await store(1).mirror(done)
+      const run = await retention(1).run(Date.now() + 8 * RETENTION_S * 1000)
+      assert.equal(run.transactions, 1)
+      assert.equal(run.idempotency, 1)
+      assert.deepEqual(etcd.keys(WalletKeys.txs), [])
+      assert.deepEqual(etcd.keys('/tw/idempotency/'), [])
+
+      const retry = await svc.create(BODY, KEY)
+      assert.equal(retry.created, false)
+      assert.equal(retry.tx.id, first.tx.id)
+      assert.equal(retry.tx.state, 'confirmed')
+      assert.deepEqual(etcd.keys(WalletKeys.txs), [], 'no second transaction')
+      const rows = await db.read((em) => em.query(`SELECT count(*)::int AS n FROM transactions WHERE idempotency_key = $1`, [KEY]))
+      assert.equal(rows[0].n, 1)
+      // The same key with another body is still refused.
+      await assert.rejects(svc.create({ ...BODY, amountSats: 60_000 } as SendRequest, KEY), (e: Error & { code?: string }) => e.code === 'IDEMPOTENCY_KEY_REUSED')
+      // GET of the pruned transaction comes from the mirror.
+      assert.equal((await svc.get(first.tx.id)).id, first.tx.id)
+    })
+  })
+
+  describe('GET /api/v1/transactions from PostgreSQL', () => {
+    let app: INestApplication
+    let base: string
+    let hist: DatabaseRepository
+    let histDb: TestDatabase
+    const seeded: TxRecord[] = []
+
+    before(async () => {
+      histDb = await createTestDatabase()
+      hist = new DatabaseRepository({ database: { url: histDb.url } } as AppConfig)
+      await hist.start(10_000)
+      const s = new TxStore(config(1), etcd as never, hist, identity as never, engine as never)
+      // 7 transactions a minute apart: 5 confirmed Taproot, 2 rejected SegWit; another node's row is not listed.
+      for (let i = 0; i < 7; i++) {
+        const at = new Date(Date.UTC(2026, 0, 1, 12, i)).toISOString()
+        const tx = record({ createdAt: at, updatedAt: at, state: i < 5 ? 'confirmed' : 'rejected', type: i < 5 ? 'taproot' : 'segwit' })
+        seeded.push(tx)
+        await s.mirror(tx)
+      }
+      await new TxStore(config(2), etcd as never, hist, identity as never, engine as never).mirror(record())
+      const svc = new SendService(config(1), etcd as never, {} as never, s, {} as never, {} as never, {} as never, {} as never)
+      @Module({ controllers: [TransactionsController], providers: [{ provide: SendService, useValue: svc }] })
+      class HistoryModule {}
+      app = await NestFactory.create(HistoryModule, { logger: false })
+      configureApp(app)
+      await app.listen(0, '127.0.0.1')
+      base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/api/v1/transactions`
+    })
+    after(async () => {
+      await app?.close()
+      await hist?.stop()
+      await histDb?.drop()
+    })
+    const list = async (qs: string) => {
+      const res = await fetch(`${base}${qs}`)
+      return { status: res.status, body: (await res.json()) as TransactionListDto & { error?: { code: string } } }
+    }
+
+    it('pages newest first with a stable cursor: 3 pages of 3, 3, 1', async () => {
+      const ids: string[] = []
+      let cursor: string | null = null
+      const sizes: number[] = []
+      do {
+        const r = await list(`?limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+        assert.equal(r.status, 200)
+        sizes.push(r.body.transactions.length)
+        ids.push(...r.body.transactions.map((t) => t.id))
+        cursor = r.body.nextCursor
+      } while (cursor)
+      assert.deepEqual(sizes, [3, 3, 1])
+      assert.deepEqual(ids, [...seeded].reverse().map((t) => t.id))
+    })
+
+    it('filters by state, type and since', async () => {
+      assert.deepEqual((await list('?state=rejected')).body.transactions.map((t) => t.id), [seeded[6].id, seeded[5].id])
+      assert.equal((await list('?type=taproot')).body.transactions.length, 5)
+      const since = await list(`?since=${encodeURIComponent(seeded[4].createdAt)}&state=confirmed`)
+      assert.deepEqual(since.body.transactions.map((t) => t.id), [seeded[4].id])
+      assert.equal(since.body.nextCursor, null)
+    })
+
+    it('a bad cursor, limit, state or since: 400 VALIDATION_FAILED', async () => {
+      for (const qs of ['?cursor=not-a-cursor', `?cursor=${Buffer.from('["x","y"]').toString('base64url')}`, '?limit=0', '?limit=501', '?state=lost', '?since=yesterday', '?type=legacy', '?extra=1']) {
+        const r = await list(qs)
+        assert.equal(r.status, 400, qs)
+        assert.equal(r.body.error?.code, 'VALIDATION_FAILED', qs)
+      }
+    })
+
+    it('GET /:id of a transaction only the mirror has', async () => {
+      const res = await fetch(`${base}/${seeded[2].id}`)
+      assert.equal(res.status, 200)
+      assert.equal(((await res.json()) as { id: string }).id, seeded[2].id)
+    })
+  })
+})
+
