@@ -195,7 +195,20 @@ export class FakeWalletNode {
       return reply(201, tx)
     }
     if (req.method === 'GET' && u.pathname === '/api/v1/transactions') {
-      return reply(200, { transactions: [...this.txs.values()].map((t) => t.tx) })
+      // Filters and pages as the node does (its cursor here: the offset, as a string of digits).
+      const q = u.searchParams
+      const limit = Number(q.get('limit') ?? 50)
+      const cursor = q.get('cursor')
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500 || (cursor !== null && !/^c\d+$/.test(cursor))) {
+        return reply(400, { error: { code: 'VALIDATION_FAILED', message: 'invalid request: cursor: cursor is not one this node handed out' } })
+      }
+      const since = q.get('since')
+      const all = [...this.txs.values()]
+        .map((t) => t.tx)
+        .filter((t) => (!q.get('state') || t.state === q.get('state')) && (!q.get('type') || t.type === q.get('type')) && (!since || Date.parse(t.createdAt) >= Date.parse(since)))
+      const from = cursor ? Number(cursor.slice(1)) : 0
+      const page = all.slice(from, from + limit)
+      return reply(200, { transactions: page, nextCursor: from + limit < all.length ? `c${from + limit}` : null })
     }
     const m = /^\/api\/v1\/transactions\/([^/]+)$/.exec(u.pathname)
     if (req.method === 'GET' && m) {

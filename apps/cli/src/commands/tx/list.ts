@@ -1,3 +1,4 @@
+import { Flags } from '@oclif/core'
 import type { TransactionListDto } from '@tw/api'
 import { NodeCommand } from '../../shared/base-command'
 import { Messages } from '../../shared/messages'
@@ -5,15 +6,28 @@ import { renderTable } from '../../shared/table'
 
 const messages = Messages.load('tx.list')
 
+export const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired'] as const
+
 export default class TxList extends NodeCommand<TransactionListDto> {
   static summary = messages.get('summary')
+  static description = messages.get('description')
   static examples = messages.lines('examples')
+
+  static flags = {
+    state: Flags.option({ options: TX_STATES, summary: messages.get('flags.state.summary') })(),
+    type: Flags.option({ options: ['segwit', 'taproot'] as const, summary: messages.get('flags.type.summary') })(),
+    limit: Flags.integer({ min: 1, max: 500, default: 50, summary: messages.get('flags.limit.summary') }),
+    since: Flags.string({ summary: messages.get('flags.since.summary'), helpValue: '<ISO time>' }),
+    cursor: Flags.string({ summary: messages.get('flags.cursor.summary'), helpValue: '<cursor>' }),
+  }
 
   async run(): Promise<TransactionListDto> {
     const { flags } = await this.parse(TxList)
-    const list = await this.client(flags.node).transactions()
+    if (flags.since !== undefined && Number.isNaN(Date.parse(flags.since))) this.error(messages.get('badSince', [flags.since]))
+    const list = await this.client(flags.node).transactions({ state: flags.state, type: flags.type, limit: flags.limit, since: flags.since, cursor: flags.cursor })
     if (list.transactions.length === 0) {
-      this.log(messages.get('none'))
+      const filtered = flags.state || flags.type || flags.since || flags.cursor
+      this.log(filtered ? messages.get('noneMatching') : messages.get('none'))
       return list
     }
     this.log(
@@ -27,6 +41,7 @@ export default class TxList extends NodeCommand<TransactionListDto> {
         { header: 'CREATED', get: (t) => t.createdAt },
       ]),
     )
+    if (list.nextCursor) this.log(`\n${messages.get('more', [list.nextCursor])}`)
     return list
   }
 }

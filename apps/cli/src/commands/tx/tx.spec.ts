@@ -24,6 +24,42 @@ test('tx list --json is the node\'s TransactionListDto', async () => {
   assert.deepEqual(list.transactions.map((t) => `${t.id}:${t.state}`), ['tx-1:broadcast', 'tx-2:rejected'])
 })
 
+test('tx list --state/--type/--since/--limit/--cursor go to the node as the query; --json prints the page with nextCursor', async () => {
+  const r = await runCommand(TxList, ['--node', node.url, '--type', 'segwit', '--state', 'broadcast', '--since', '2025-01-01T00:00:00Z', '--limit', '1', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  const page = JSON.parse(r.stdout) as TransactionListDto
+  assert.deepEqual(page.transactions.map((t) => t.id), ['tx-1'])
+  assert.equal(page.nextCursor, null)
+  const asked = node.requests.filter((q) => q.method === 'GET' && q.url.startsWith('/api/v1/transactions?')).pop()
+  assert.ok(asked)
+  const params = new URL(asked.url, 'http://x').searchParams
+  assert.deepEqual(Object.fromEntries(params), { state: 'broadcast', type: 'segwit', since: '2025-01-01T00:00:00Z', limit: '1' })
+})
+
+test('tx list pages: the table ends with the next cursor; --cursor gets the next page', async () => {
+  const first = await runCommand(TxList, ['--node', node.url, '--limit', '1'])
+  assert.equal(first.exitCode, 0, first.stderr)
+  assert.match(first.stdout, /^tx-1\s/m)
+  const m = /More: threshold-wallet tx list --cursor (\S+) \(same filters\)/.exec(first.stdout)
+  assert.ok(m, first.stdout)
+  const second = JSON.parse((await runCommand(TxList, ['--node', node.url, '--limit', '1', '--cursor', m[1], '--json'])).stdout) as TransactionListDto
+  assert.deepEqual(second.transactions.map((t) => t.id), ['tx-2'])
+  assert.equal(second.nextCursor, null)
+})
+
+test('tx list: nothing matching, a bad --since, a bad cursor', async () => {
+  const none = await runCommand(TxList, ['--node', node.url, '--state', 'expired'])
+  assert.equal(none.exitCode, 0, none.stderr)
+  assert.match(none.stdout, /No transactions match\./)
+  const since = await runCommand(TxList, ['--node', node.url, '--since', 'yesterday'])
+  assert.notEqual(since.exitCode, 0)
+  assert.match(since.stderr, /--since yesterday is not an ISO 8601 time/)
+  const bad = await runCommand(TxList, ['--node', node.url, '--cursor', 'bogus'])
+  assert.notEqual(bad.exitCode, 0)
+  assert.match(bad.stderr, /VALIDATION_FAILED|cursor/)
+  assert.notEqual((await runCommand(TxList, ['--node', node.url, '--limit', '0'])).exitCode, 0)
+})
+
 test('tx list prints id, state, type, amount, fee, txid, created', async () => {
   const r = await runCommand(TxList, ['--node', node.url])
   const lines = r.stdout.trim().split('\n')
