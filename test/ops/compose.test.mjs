@@ -78,6 +78,9 @@ describe('docker/docker-compose.yml', () => {
         assert.ok(args.includes(flag), `${n} has ${flag}`)
       }
       assert.doesNotMatch(args, /http:\/\//, `${n} has no plain-http URL`)
+      for (const flag of ['--auto-compaction-mode=periodic', '--auto-compaction-retention=1h', '--quota-backend-bytes=']) {
+        assert.ok(args.includes(flag), `${n} has ${flag} (old revisions compacted, the backend under a quota)`)
+      }
       assert.match(JSON.stringify(services[n].healthcheck.test), /https:\/\/127\.0\.0\.1:2379.*--cert=/)
     }
     const acl = services['etcd-acl']

@@ -21,6 +21,9 @@ export function etcdBootstrapped(paths: DevnetPaths, members: readonly EtcdMembe
   return members.some((m) => existsSync(join(paths.etcdData(m.name), 'member')))
 }
 
+/** etcd's own housekeeping: hourly compaction of old revisions, a 2 GiB backend quota. */
+export const ETCD_RETENTION_ARGS = ['--auto-compaction-mode', 'periodic', '--auto-compaction-retention', '1h', '--quota-backend-bytes', String(2 * 1024 ** 3)] as const
+
 /**
  * The command-line flags of one member of the three-member loopback cluster: TLS for clients
  * and peers from the devnet's etcd CA, and `--client-cert-auth` (a client's certificate CN is
@@ -51,6 +54,8 @@ export function etcdArgs(
     '--peer-key-file', paths.etcdServerKey(),
     '--peer-trusted-ca-file', paths.etcdCaCert(),
     '--peer-client-cert-auth',
+    // Old revisions are compacted hourly and the backend has a quota (an alarm, not a full disk).
+    ...ETCD_RETENTION_ARGS,
     '--logger', 'zap',
     '--log-outputs', 'stderr',
   ]
