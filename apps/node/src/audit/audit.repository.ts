@@ -14,7 +14,17 @@ export interface AuditEntryInput {
   action: string
   actor: string
   details: Record<string, unknown>
+  /**
+   * The entry's unique id (from the node's spool), kept in the row as `details.auditEntryId`
+   * so a replay after a crash can tell what is already written. Hashed with the details.
+   */
+  entryId?: string
+  /** When the entry was recorded (default: now). */
+  at?: Date
 }
+
+/** The details key that holds an entry's unique id. */
+export const AUDIT_ENTRY_ID = 'auditEntryId'
 
 export interface AuditChainCheck {
   ok: boolean
@@ -93,6 +103,17 @@ export class AuditRepository {
     })
   }
 
+  /** The entry id of the last row `nodeId` wrote (null: none, or written without one). */
+  lastEntryId(nodeId: number): Promise<string | null> {
+    return this.db.read(async (em) => {
+      const rows: { entry_id: string | null }[] = await em.query(
+        `SELECT details->>'${AUDIT_ENTRY_ID}' AS entry_id FROM audit_log WHERE node_id = $1 ORDER BY id DESC LIMIT 1`,
+        [nodeId],
+      )
+      return rows[0]?.entry_id ?? null
+    })
+  }
+
   recent(limit: number): Promise<AuditLogEntity[]> {
     return this.db.read((em) => em.getRepository(AuditLogEntity).find({ order: { id: 'DESC' }, take: limit }))
   }
@@ -106,8 +127,9 @@ async function insertEntry(em: EntityManager, input: AuditEntryInput, prev: { id
   row.action = input.action
   row.actor = input.actor
   // Round-trip through JSON so that what is hashed is exactly what jsonb gives back.
-  row.details = JSON.parse(JSON.stringify(input.details)) as Record<string, unknown>
-  row.createdAt = new Date()
+  const details = input.entryId === undefined ? input.details : { ...input.details, [AUDIT_ENTRY_ID]: input.entryId }
+  row.details = JSON.parse(JSON.stringify(details)) as Record<string, unknown>
+  row.createdAt = input.at ?? new Date()
   row.prevHash = prev.hash
   row.hash = auditHash(row.prevHash, auditContent(row))
   await em.query(

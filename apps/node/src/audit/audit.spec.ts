@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
@@ -9,14 +12,19 @@ describe('audit log', () => {
   let db: TestDatabase
   let database: DatabaseRepository
   let sut: AuditService
+  let other: AuditService
+  const spoolRoot = mkdtempSync(join(tmpdir(), 'tw-audit-'))
 
   before(async () => {
     db = await createTestDatabase()
     database = new DatabaseRepository({ database: { url: db.url } })
     assert.equal(await database.start(5000), true)
-    sut = new AuditService(new AuditRepository(database), { nodeId: 3 })
+    sut = new AuditService(new AuditRepository(database), { nodeId: 3, audit: { spoolDir: join(spoolRoot, '3') } })
   })
   after(async () => {
+    await sut?.close()
+    await other?.close()
+    rmSync(spoolRoot, { recursive: true, force: true })
     await database?.stop()
     await db?.drop()
   })
@@ -29,7 +37,7 @@ describe('audit log', () => {
   })
 
   it('two nodes writing batches at once share one unbroken chain, each in its own order', async () => {
-    const other = new AuditService(new AuditRepository(database), { nodeId: 4 })
+    other = new AuditService(new AuditRepository(database), { nodeId: 4, audit: { spoolDir: join(spoolRoot, '4') } })
     await Promise.all([
       ...Array.from({ length: 30 }, (_, i) => sut.record('tx.voted', { i })),
       ...Array.from({ length: 30 }, (_, i) => other.record('tx.voted', { i })),

@@ -88,6 +88,12 @@ describe('loadConfig', () => {
     assert.doesNotMatch(text, /TW_THRESHOLD|TW_CLUSTER_SIZE|TW_API_HOST/)
   })
 
+  it('spools audit entries under the keystore directory unless TW_AUDIT_SPOOL_DIR says where', () => {
+    assert.equal(loadConfig(valid).audit.spoolDir, '/data/keystore/audit-spool')
+    assert.equal(loadConfig({ ...valid, TW_AUDIT_SPOOL_DIR: ' ' }).audit.spoolDir, '/data/keystore/audit-spool')
+    assert.equal(loadConfig({ ...valid, TW_AUDIT_SPOOL_DIR: '/var/lib/tw/audit' }).audit.spoolDir, '/var/lib/tw/audit')
+  })
+
   it('requires exactly one keystore secret', () => {
     assert.match(problemsOf({ ...valid, TW_KEYSTORE_KEY_FILE: '/k' }).join(), /exactly one/)
     assert.match(problemsOf({ ...valid, TW_KEYSTORE_PASSPHRASE: '' }).join(), /exactly one/)

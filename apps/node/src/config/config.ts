@@ -1,5 +1,6 @@
 import { parseAddress } from '@tw/bitcoin'
 import { z } from 'zod'
+import { join } from 'node:path'
 
 /**
  * The node's configuration, read once from the environment by {@link loadConfig}.
@@ -15,6 +16,8 @@ export interface AppConfig {
   quic: { listen: string; peers: Record<string, string> }
   tls: { caCertPath: string; nodeCertPath: string; nodeKeyPath: string }
   keystore: { dir: string; passphrase?: string; keyFile?: string }
+  /** Where audit entries are spooled (fsynced, in order) before PostgreSQL has them; default `<keystore dir>/audit-spool`. */
+  audit: { spoolDir: string }
   /**
    * etcd client URLs and session lease TTL; `tls`: the etcd CA and this node's etcd client
    * certificate (CN `node-<id>`, its etcd user) and key, or null for plain http (refused when
@@ -155,6 +158,7 @@ const envSchema = z.object({
   TW_KEYSTORE_DIR: str(),
   TW_KEYSTORE_PASSPHRASE: optStr(),
   TW_KEYSTORE_KEY_FILE: optStr(),
+  TW_AUDIT_SPOOL_DIR: optStr(),
   TW_ETCD_ENDPOINTS: str().pipe(endpointsSchema),
   TW_ETCD_LEASE_TTL_S: z.preprocess((v) => blankToUndefined(v) ?? '5', int(2, 60)),
   TW_ETCD_CA: optStr(),
@@ -308,6 +312,7 @@ export function loadConfig(env: Env): AppConfig {
     quic: { listen: v.TW_QUIC_LISTEN, peers: v.TW_QUIC_PEERS },
     tls: { caCertPath: v.TW_CA_CERT, nodeCertPath: v.TW_NODE_CERT, nodeKeyPath: v.TW_NODE_KEY },
     keystore: { dir: v.TW_KEYSTORE_DIR, passphrase: v.TW_KEYSTORE_PASSPHRASE, keyFile: v.TW_KEYSTORE_KEY_FILE },
+    audit: { spoolDir: v.TW_AUDIT_SPOOL_DIR ?? join(v.TW_KEYSTORE_DIR, 'audit-spool') },
     etcd: { endpoints: v.TW_ETCD_ENDPOINTS, leaseTtlSeconds: v.TW_ETCD_LEASE_TTL_S, tls: etcdTls ?? null },
     database: { url: v.TW_DATABASE_URL },
     insecureTestPrimes: v.TW_INSECURE_TEST_PRIMES,
