@@ -9,7 +9,8 @@ interface StatusSettable {
 
 /**
  * `GET /health` and `/health/ready`: every dependency (503 with the terminus body when one is
- * down); `GET /health/live`: the process answers, no dependency consulted.
+ * down; 200 with status `degraded` when PostgreSQL is unreachable, since sends go on and audit
+ * entries wait in the spool); `GET /health/live`: the process answers, no dependency consulted.
  */
 @ApiTags('health')
 @Controller('health')

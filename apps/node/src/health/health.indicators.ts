@@ -3,6 +3,7 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { errorMessage, withTimeout } from '../common/async'
 import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository } from '../cluster/etcd.repository'
+import { AuditService } from '../audit/audit.service'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository } from '../engine/engine.repository'
@@ -12,7 +13,11 @@ import { CHAIN, type ChainBackend } from '../chain/chain.client'
 
 const TIMEOUT_MS = 2500
 
-/** etcd: the cluster loop reached it recently and it answers a member list now. */
+/**
+ * etcd: the cluster loop reached it recently and it answers a member list now. etcd is the
+ * source of truth (locks, votes, leader): without it no send moves, so it fails readiness with
+ * `etcd unreachable: <error>, sends paused`.
+ */
 @Injectable()
 export class EtcdHealthIndicator {
   constructor(
@@ -25,29 +30,41 @@ export class EtcdHealthIndicator {
     const s = this.hi.check('etcd')
     try {
       const members = await withTimeout(this.etcd.members(), TIMEOUT_MS, `no answer within ${TIMEOUT_MS} ms`)
-      if (!this.cluster.etcdHealthy) return s.down({ message: this.cluster.etcdLastError ?? 'cluster loop not reaching etcd', members: members.length })
+      if (!this.cluster.etcdHealthy) return s.down({ message: etcdDown(this.cluster.etcdLastError ?? 'cluster loop not reaching etcd'), members: members.length })
       return s.up({ members: members.length, session: this.etcd.sessionLeaseId !== null })
     } catch (err) {
-      return s.down({ message: errorMessage(err) })
+      return s.down({ message: etcdDown(errorMessage(err)) })
     }
   }
 }
 
-/** PostgreSQL: migrated and answering `SELECT 1`. */
+const etcdDown = (error: string) => `etcd unreachable: ${error}, sends paused`
+
+/**
+ * PostgreSQL: migrated and answering `SELECT 1`. It is a mirror and the audit log, not the
+ * source of truth: while it is down sends go on and audit entries wait in this node's spool,
+ * so it reports `degraded` (HTTP 200, overall status `degraded`), never `down`;
+ * `auditSpooled` counts the entries not yet written.
+ */
 @Injectable()
 export class DatabaseHealthIndicator {
   constructor(
     private readonly hi: HealthIndicatorService,
     private readonly db: DatabaseRepository,
+    private readonly audit: AuditService,
   ) {}
 
   async check(): Promise<HealthIndicatorResult<'database'>> {
     const s = this.hi.check('database')
     try {
       await this.db.ping(TIMEOUT_MS)
-      return s.up()
+      return s.up({ auditSpooled: this.audit.pendingCount })
     } catch (err) {
-      return s.down({ message: errorMessage(err) })
+      const auditSpooled = this.audit.pendingCount
+      return s.degraded({
+        message: `database unreachable: ${errorMessage(err)}; sends go on; audit entries spooled: ${auditSpooled}`,
+        auditSpooled,
+      })
     }
   }
 }
