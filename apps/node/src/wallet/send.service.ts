@@ -142,8 +142,12 @@ export class SendService {
           if (earlier.bodyHash !== null && earlier.bodyHash !== bodyHash) {
             throw new WalletRequestError('IDEMPOTENCY_KEY_REUSED', 409, 'this Idempotency-Key was used with a different request body')
           }
-          const tx = await this.historic(earlier.txId)
+          // This node's view first; else the row that holds the key (another node's, in a shared database).
+          const tx = (await this.historic(earlier.txId)) ?? (earlier.record ? await this.store.toDto(earlier.record, 0, []) : null)
           if (tx) return { tx, created: false }
+          // A transaction was made with this key, but no record of it is left to show: refuse
+          // rather than make a second one.
+          throw new WalletRequestError('IDEMPOTENCY_KEY_REUSED', 409, `this Idempotency-Key was used for transaction ${earlier.txId}`)
         }
       }
       let txId: string
@@ -242,7 +246,7 @@ export class SendService {
    * (the key's etcd record outlives its transaction by 7 × TW_TX_RETENTION_S, so only a retry
    * later than that while the database is down could make a second transaction).
    */
-  private async mirroredIdempotency(idempotencyKey: string): Promise<{ txId: string; bodyHash: string | null } | null> {
+  private async mirroredIdempotency(idempotencyKey: string): Promise<{ txId: string; bodyHash: string | null; record: TxRecord | null } | null> {
     try {
       return await this.store.byIdempotencyKey(idempotencyKey)
     } catch (err) {

@@ -197,7 +197,7 @@ describe('transaction retention (issue 14)', () => {
     const own = (p: number[]) => taprootAddress(Buffer.from(deriveEcdsaChild(XPUB.publicKey, XPUB.chainCode, p)).subarray(1), 'regtest')
     const BODY = { to: own([9, 9]).address, amountSats: 50_000, feeRate: 2, type: 'taproot' } as SendRequest
 
-    function sendService(): SendService {
+    function sendService(nodeId = 1): SendService {
       const utxos = () =>
         Array.from({ length: 3 }, (_, i) => ({ txid: String(i + 1).padStart(64, 'c'), vout: 0, value: 100_000, scriptPubKey: own([0, i]).scriptPubKey, keyType: 'taproot' as const, path: [0, i], confirmed: true, address: own([0, i]).address }))
       const wallet = {
@@ -208,10 +208,10 @@ describe('transaction retention (issue 14)', () => {
         derive: (_k: unknown, path: number[]) => own(path),
       }
       return new SendService(
-        config(1),
+        config(nodeId),
         etcd as never,
         wallet as never,
-        store(1),
+        store(nodeId),
         { record: async () => undefined } as never,
         { has: () => false } as never,
         { readyPaths: async () => new Set() } as never,
@@ -248,6 +248,11 @@ describe('transaction retention (issue 14)', () => {
       await assert.rejects(svc.create({ ...BODY, amountSats: 60_000 } as SendRequest, KEY), (e: Error & { code?: string }) => e.code === 'IDEMPOTENCY_KEY_REUSED')
       // GET of the pruned transaction comes from the mirror.
       assert.equal((await svc.get(first.tx.id)).id, first.tx.id)
+      // Another node sharing the database (no mirror row of its own): the same transaction too.
+      const elsewhere = await sendService(2).create(BODY, KEY)
+      assert.equal(elsewhere.created, false)
+      assert.equal(elsewhere.tx.id, first.tx.id)
+      assert.deepEqual(etcd.keys(WalletKeys.txs), [], 'no second transaction')
     })
   })
 

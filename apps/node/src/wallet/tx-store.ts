@@ -167,7 +167,7 @@ export class TxStore {
    * record was pruned): any node's mirror row holding the key (a shared database holds every
    * node's rows), this node's first. Throws when PostgreSQL cannot be read.
    */
-  async byIdempotencyKey(idempotencyKey: string): Promise<{ txId: string; bodyHash: string | null } | null> {
+  async byIdempotencyKey(idempotencyKey: string): Promise<{ txId: string; bodyHash: string | null; record: TxRecord | null } | null> {
     const rows = await this.db.read((em) =>
       em
         .getRepository(TransactionEntity)
@@ -177,7 +177,7 @@ export class TxStore {
         .limit(1)
         .getMany(),
     )
-    return rows[0]?.txId ? { txId: rows[0].txId, bodyHash: rows[0].bodyHash } : null
+    return rows[0]?.txId ? { txId: rows[0].txId, bodyHash: rows[0].bodyHash, record: (rows[0].record as unknown as TxRecord | null) ?? null } : null
   }
 
   /**
