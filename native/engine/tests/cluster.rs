@@ -67,7 +67,7 @@ impl Cluster {
     async fn restart(&mut self, id: u16) {
         let i = usize::from(id - 1);
         let old = self.nodes[i].clone();
-        let addr = old.local_addr().unwrap();
+        let addr = self.configs[i].transport.listen;
         old.shutdown();
         // Let go of every handle to the old node so its UDP socket is released.
         let placeholder = self.nodes[(i + 1) % self.nodes.len()].clone();
@@ -88,6 +88,16 @@ impl Cluster {
                 Err(e) => panic!("node {id} cannot restart on {addr}: {e}"),
             }
         }
+    }
+}
+
+impl Cluster {
+    /// Kills node `id` as SIGKILL would (no close reaches its peers, whose connections to it
+    /// stay open until the idle timeout) and starts it again on the same address (see
+    /// [`Cluster::restart`]).
+    async fn kill_and_restart(&mut self, id: u16) {
+        self.node(id).transport().crash_for_test().unwrap();
+        self.restart(id).await;
     }
 }
 
@@ -621,6 +631,64 @@ async fn a_restarted_signer_is_never_judged_a_replay() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_restart_the_others_reach_the_restarted_node_at_once() {
+    // Short session timeout: the dead connections to the killed node would idle for 30 s.
+    let mut c = start_cluster_with_timeout(Duration::from_secs(10));
+    for r in on(&c, &[1, 2, 3, 4, 5], |n| async move {
+        n.frost_dkg("dkg-y", "fy").await
+    })
+    .await
+    {
+        r.unwrap();
+    }
+    async fn sign(c: &Cluster, session: &'static str) -> Vec<tw_engine::Result<[u8; 64]>> {
+        on(c, &[1, 2, 3, 5], move |n| async move {
+            n.frost_sign(session, "fy", &[1, 2, 3, 5], &[], b"m").await
+        })
+        .await
+    }
+    // Nodes 1-3 now hold outbound connections to node 5.
+    for r in sign(&c, "sign-y1").await {
+        r.unwrap();
+    }
+    let first_life = c.node(5).transport().incarnation();
+    // Node 5 is killed (its peers get no close) and restarted on the same address.
+    c.kill_and_restart(5).await;
+    let second_life = c.node(5).transport().incarnation();
+    assert_ne!(second_life, first_life);
+    // Its hello on start tells the others at once (no session frame needed).
+    for id in [1, 2, 3, 4] {
+        let mut seen = None;
+        for _ in 0..40 {
+            seen = c.node(id).transport().peer_incarnation(5);
+            if seen == Some(second_life) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen, Some(second_life), "node {id} heard node 5's hello");
+    }
+    // They reach it on fresh connections: signing with node 5 succeeds well within the timeout.
+    let started = std::time::Instant::now();
+    let sigs: Vec<_> = sign(&c, "sign-y2")
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let xonly = c.node(1).frost_output_key("fy", &[]).unwrap();
+    let message = tw_engine::node::taproot_sighash(b"m").unwrap();
+    assert!(tw_engine::frost::verify_bip340(&xonly, &message, &sigs[0]));
+    for id in 1..=5 {
+        let events = c.node(id).drain_events();
+        assert!(
+            events.iter().all(|e| !e.reason.is_violation()),
+            "node {id}: {events:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_peers_and_frames_are_refused() {
     let dir = temp_dir("hostile");
@@ -652,7 +720,13 @@ async fn hostile_peers_and_frames_are_refused() {
     let mut refused = Vec::new();
     for _ in 0..40 {
         refused.extend(t1.drain_events());
-        if refused.iter().any(|e| e.reason == RejectReason::TlsRefused) {
+        // Two refusals: the rogue's hello on start and the frame above.
+        if refused
+            .iter()
+            .filter(|e| e.reason == RejectReason::TlsRefused)
+            .count()
+            >= 2
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

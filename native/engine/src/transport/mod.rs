@@ -9,6 +9,12 @@
 //! - Each transport draws a random non-zero incarnation when it starts, stamped on every frame
 //!   it sends, so a peer restarted during a session (numbering its frames from 0 again) is told
 //!   apart from a replay (see [`router`]). A certificate reload keeps it (same process).
+//! - A peer restarted on the same address (a killed process, no close sent) leaves this node's
+//!   outbound connection to it dead until the idle timeout. So each node keeps the last
+//!   incarnation seen per authenticated peer; a frame of another incarnation drops the outbound
+//!   connection to that peer from the map, and the next send connects afresh. A starting
+//!   transport announces its new incarnation at once with a hello frame (see [`hello_frame`]) to
+//!   every peer; hellos are consumed here, never routed.
 //! - Oversized and malformed frames are refused without a panic; every refusal is recorded as a
 //!   [`router::TransportEvent`] for the node service's Byzantine bookkeeping.
 //! - Nothing here does heavy cryptography: protocols run on blocking threads (see
@@ -102,6 +108,8 @@ struct Inner {
     max_frame_bytes: usize,
     router: Mutex<Router>,
     outbound: tokio::sync::Mutex<HashMap<u16, Arc<Outbound>>>,
+    /// Last incarnation seen per authenticated peer; a change means the peer restarted.
+    peer_incarnations: Mutex<HashMap<u16, u64>>,
     banned: RwLock<HashSet<u16>>,
     seq: Mutex<HashMap<SessionKey, u64>>,
     wire_faults: Mutex<WireFaults>,
@@ -238,6 +246,7 @@ impl Transport {
             max_frame_bytes: cfg.max_frame_bytes,
             router: Mutex::new(Router::new(cfg.buffer)),
             outbound: tokio::sync::Mutex::new(HashMap::new()),
+            peer_incarnations: Mutex::new(HashMap::new()),
             banned: RwLock::new(HashSet::new()),
             seq: Mutex::new(HashMap::new()),
             wire_faults: Mutex::new(WireFaults::default()),
@@ -245,7 +254,34 @@ impl Transport {
             client_config: Mutex::new(client_config),
         });
         tokio::spawn(accept_loop(inner.clone()));
-        Ok(Transport { inner })
+        let transport = Transport { inner };
+        transport.announce();
+        Ok(transport)
+    }
+
+    /// Sends every configured peer one hello frame carrying this transport's new incarnation, in
+    /// the background: a peer that kept an outbound connection to this node's previous process
+    /// drops it at once instead of writing into it until the idle timeout. A peer that is down
+    /// misses it (errors are ignored); this node's first real frame then does the same.
+    fn announce(&self) {
+        let hello = hello_frame(self.inner.node_id, self.inner.incarnation).encode();
+        for &peer in self.inner.peers.keys() {
+            let (t, bytes) = (self.clone(), hello.clone());
+            tokio::spawn(async move {
+                let _ = t.send_raw(peer, &bytes).await;
+            });
+        }
+    }
+
+    /// Test drill: makes this transport vanish as a killed process would. Its endpoint moves to
+    /// a throwaway loopback socket before closing, so peers never get a close from its address
+    /// and keep their connections to it until the idle timeout. Never used in production.
+    #[doc(hidden)]
+    pub fn crash_for_test(&self) -> Result<()> {
+        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+        self.inner.endpoint.rebind(socket)?;
+        self.close();
+        Ok(())
     }
 
     /// Replaces this node's certificate and key without a restart (certificate renewal). The
@@ -294,6 +330,11 @@ impl Transport {
     /// certificate reload keeps it). Every frame this node sends carries it.
     pub fn incarnation(&self) -> u64 {
         self.inner.incarnation
+    }
+
+    /// The last incarnation seen from `peer` (from frames on its authenticated connections).
+    pub fn peer_incarnation(&self, peer: u16) -> Option<u64> {
+        lock(&self.inner.peer_incarnations).get(&peer).copied()
     }
 
     /// The bound UDP address.
@@ -490,6 +531,39 @@ impl Transport {
     }
 }
 
+/// The hello a starting transport sends every peer: protocol `Ping`, the all-zero session key,
+/// seq 0, empty payload. It only announces the sender's incarnation.
+pub fn hello_frame(node_id: u16, incarnation: u64) -> Frame {
+    Frame {
+        session: [0u8; 32],
+        protocol: Protocol::Ping,
+        sender: node_id,
+        incarnation,
+        seq: 0,
+        broadcast: true,
+        payload: Vec::new(),
+    }
+}
+
+/// Whether `frame` is a hello (see [`hello_frame`]).
+pub fn is_hello(frame: &Frame) -> bool {
+    frame.protocol == Protocol::Ping && frame.session == [0u8; 32]
+}
+
+/// Records the incarnation of a frame from authenticated `peer`. If it differs from the last
+/// one seen, the peer restarted: this node's outbound connection to it goes to the dead process,
+/// so it is dropped from the map (not closed: nothing on it can be reordered with the new
+/// process's) and the next send connects afresh.
+async fn note_incarnation(inner: &Inner, peer: u16, incarnation: u64) {
+    let restarted = lock(&inner.peer_incarnations)
+        .get(&peer)
+        .is_some_and(|&known| known != incarnation);
+    if restarted {
+        inner.outbound.lock().await.remove(&peer);
+    }
+    lock(&inner.peer_incarnations).insert(peer, incarnation);
+}
+
 /// A random non-zero incarnation number for a transport starting now.
 fn draw_incarnation() -> u64 {
     loop {
@@ -599,10 +673,81 @@ async fn read_stream(inner: Arc<Inner>, peer: u16, mut recv: quinn::RecvStream) 
             return;
         }
         match Frame::decode(&body) {
-            Ok(frame) => lock(&inner.router).deliver(peer, frame),
+            Ok(frame) => {
+                // A frame whose header names another sender is left to the router to refuse.
+                if frame.sender == peer {
+                    note_incarnation(&inner, peer, frame.incarnation).await;
+                    if is_hello(&frame) {
+                        continue;
+                    }
+                }
+                lock(&inner.router).deliver(peer, frame)
+            }
             Err(e) => {
                 lock(&inner.router).reject(peer, RejectReason::Malformed, None, e.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use frame::session_key;
+
+    fn config(ca: &certs::CaBundle, id: u16, addrs: &[SocketAddr]) -> TransportConfig {
+        let cert = certs::issue_node_cert(ca, id, &["127.0.0.1".into()], 30).unwrap();
+        let peers = (1..=addrs.len() as u16)
+            .filter(|&p| p != id)
+            .map(|p| (p, addrs[usize::from(p - 1)]))
+            .collect();
+        TransportConfig::new(
+            id,
+            addrs[usize::from(id - 1)],
+            peers,
+            ca.cert_pem.clone(),
+            cert.cert_pem,
+            cert.key_pem.to_string().into(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hello_frame_produces_no_event_and_is_never_routed() {
+        let ca = certs::generate_ca("tw test ca", 30).unwrap();
+        let socks: Vec<std::net::UdpSocket> = (0..2)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs: Vec<SocketAddr> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+        drop(socks);
+        let t1 = Transport::start(config(&ca, 1, &addrs)).unwrap();
+        let t2 = Transport::start(config(&ca, 2, &addrs)).unwrap();
+        let key = session_key("after-hello");
+        let mut rx = t1.register(key, Protocol::Ping, vec![1, 2]).unwrap();
+        // Node 2 announced itself on start; it sends another hello, then a real frame on the same
+        // stream (so in order): once the real frame is in, both hellos were read.
+        t2.send(1, &hello_frame(2, t2.incarnation())).await.unwrap();
+        let real = Frame {
+            session: key,
+            protocol: Protocol::Ping,
+            sender: 2,
+            incarnation: t2.incarnation(),
+            seq: 0,
+            broadcast: true,
+            payload: vec![0xa0],
+        };
+        t2.send(1, &real).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut rx))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, real);
+        assert_eq!(t1.peer_incarnation(2), Some(t2.incarnation()));
+        assert!(t1.drain_events().is_empty(), "a hello records no event");
+        // Nor was a hello buffered as an early frame of the all-zero session.
+        let mut zero = t1.register([0u8; 32], Protocol::Ping, vec![1, 2]).unwrap();
+        assert!(zero.try_recv().is_err(), "a hello is never routed");
+        t1.close();
+        t2.close();
     }
 }
