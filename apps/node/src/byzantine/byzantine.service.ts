@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import type { UnbanDto, ViolationDto, ViolationListDto, ViolationType } from '@tw/api'
+import { isDoubleVote as sharedIsDoubleVote, type UnbanDto, type ViolationDto, type ViolationListDto, type ViolationType } from '@tw/api'
 import { createHash } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage } from '../common/async'
@@ -34,15 +34,8 @@ export function violationId(type: ViolationType, offender: number, sessionKey: s
   return createHash('sha256').update(`${type}|${offender}|${sessionKey}`).digest('hex').slice(0, 32)
 }
 
-/** Whether two signed votes are a double vote by `offender`: same transaction, different content. */
-export function isDoubleVote(a: SignedVote, b: SignedVote, offender: number): boolean {
-  return (
-    a.payload.nodeId === offender &&
-    b.payload.nodeId === offender &&
-    a.payload.txId === b.payload.txId &&
-    (a.payload.approve !== b.payload.approve || a.payload.proposalHash !== b.payload.proposalHash)
-  )
-}
+/** Whether two signed votes are a double vote by `offender`: same transaction, different content (@tw/api's check, shared with the CLI). */
+export const isDoubleVote: (a: SignedVote, b: SignedVote, offender: number) => boolean = sharedIsDoubleVote
 
 /** Distinct valid accusers (never the offender) of one violation. */
 export function provenBy(accusers: number[], offender: number, minAccusers: number): { proven: boolean; accusers: number[] } {
