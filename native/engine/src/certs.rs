@@ -401,7 +401,12 @@ pub fn write_cluster(
 /// Renews node `node_id`'s certificate in `dir` (the layout of [`write_cluster`]): a fresh key
 /// and certificate from the cluster CA (`dir/ca.crt` and the CA key at `ca_key_path`), each
 /// written atomically (key first). A running node picks them up without a restart.
-pub fn renew_node_cert(dir: &Path, node_id: u16, ca_key_path: &Path, validity_days: u32) -> Result<Vec<PathBuf>> {
+pub fn renew_node_cert(
+    dir: &Path,
+    node_id: u16,
+    ca_key_path: &Path,
+    validity_days: u32,
+) -> Result<Vec<PathBuf>> {
     let ca = load_ca(&dir.join("ca.crt"), ca_key_path)?;
     let extra = ["127.0.0.1".to_string(), "localhost".to_string()];
     let b = issue_node_cert(&ca, node_id, &extra, validity_days)?;
@@ -423,7 +428,8 @@ pub const ETCD_ROOT_USER: &str = "root";
 /// CN of the Prometheus scrape certificate: not an etcd user, so it can read no keys.
 pub const ETCD_METRICS_CN: &str = "prometheus";
 /// SANs every etcd member certificate carries: loopback plus the compose service names.
-pub const ETCD_SERVER_SANS: [&str; 6] = ["127.0.0.1", "::1", "localhost", "etcd1", "etcd2", "etcd3"];
+pub const ETCD_SERVER_SANS: [&str; 6] =
+    ["127.0.0.1", "::1", "localhost", "etcd1", "etcd2", "etcd3"];
 
 /// What an etcd certificate is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -566,21 +572,45 @@ pub fn write_etcd(
     server_sans.extend(extra_server_sans.iter().map(|s| s.trim().to_string()));
     let mut leaves = vec![(
         "etcd-server".to_string(),
-        issue_etcd_cert(&ca, "etcd", EtcdCertKind::Member, &server_sans, validity_days)?,
+        issue_etcd_cert(
+            &ca,
+            "etcd",
+            EtcdCertKind::Member,
+            &server_sans,
+            validity_days,
+        )?,
     )];
     leaves.push((
         "etcd-root".to_string(),
-        issue_etcd_cert(&ca, ETCD_ROOT_USER, EtcdCertKind::Client, &[], validity_days)?,
+        issue_etcd_cert(
+            &ca,
+            ETCD_ROOT_USER,
+            EtcdCertKind::Client,
+            &[],
+            validity_days,
+        )?,
     ));
     for i in 1..=nodes {
         leaves.push((
             format!("etcd-node-{i}"),
-            issue_etcd_cert(&ca, &etcd_node_user(i), EtcdCertKind::Client, &[], validity_days)?,
+            issue_etcd_cert(
+                &ca,
+                &etcd_node_user(i),
+                EtcdCertKind::Client,
+                &[],
+                validity_days,
+            )?,
         ));
     }
     leaves.push((
         "etcd-prometheus".to_string(),
-        issue_etcd_cert(&ca, ETCD_METRICS_CN, EtcdCertKind::Client, &[], validity_days)?,
+        issue_etcd_cert(
+            &ca,
+            ETCD_METRICS_CN,
+            EtcdCertKind::Client,
+            &[],
+            validity_days,
+        )?,
     ));
 
     let mut written = Vec::with_capacity(2 + 2 * leaves.len());
@@ -607,7 +637,9 @@ pub fn check_key_matches(cert_pem: &str, key_pem: &str) -> Result<()> {
     let cert = parse_der(&der)?;
     let key = key_pair_from_pem(key_pem, "node key")?;
     if key.public_key_raw() != &cert.public_key().subject_public_key.data[..] {
-        return Err(EngineError::bad_arg("the node key does not belong to the node certificate"));
+        return Err(EngineError::bad_arg(
+            "the node key does not belong to the node certificate",
+        ));
     }
     Ok(())
 }
@@ -1002,7 +1034,14 @@ mod tests {
     fn etcd_certs_name_users_by_cn() {
         let dir = TempDir::new("etcd-certs");
         let keys = dir.path().join("keys");
-        let files = write_etcd(dir.path(), 3, Some(&keys), 30, &["etcd-a.example".to_string()]).unwrap();
+        let files = write_etcd(
+            dir.path(),
+            3,
+            Some(&keys),
+            30,
+            &["etcd-a.example".to_string()],
+        )
+        .unwrap();
         // ca crt + key, server, root, 3 nodes, prometheus: 2 + 2 * 6
         assert_eq!(files.len(), 14);
         assert!(keys.join("etcd-ca.key").exists());
@@ -1019,7 +1058,10 @@ mod tests {
             let pem = leaf(file);
             let der = first_cert_der(&pem, file).unwrap();
             let cert = parse_der(&der).unwrap();
-            assert!(cert.verify_signature(Some(ca.public_key())).is_ok(), "{file}");
+            assert!(
+                cert.verify_signature(Some(ca.public_key())).is_ok(),
+                "{file}"
+            );
             assert_eq!(cert.subject().to_string(), format!("CN={cn}"));
             let eku = cert.extended_key_usage().unwrap().unwrap().value;
             assert!(eku.client_auth);
@@ -1042,7 +1084,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("etcd-node-1.key")).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join("etcd-node-1.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // The etcd CA key is never overwritten.
@@ -1050,8 +1095,22 @@ mod tests {
         assert!(e.message.contains("refusing to overwrite the etcd ca key"));
         let ca_bundle = generate_ca("x", 1).unwrap();
         assert!(issue_etcd_cert(&ca_bundle, "bad name!", EtcdCertKind::Client, &[], 1).is_err());
-        assert!(issue_etcd_cert(&ca_bundle, "node-1", EtcdCertKind::Client, &["localhost".into()], 1).is_err());
-        assert!(issue_etcd_cert(&ca_bundle, "etcd", EtcdCertKind::Member, &["node-1.tw".into()], 1).is_err());
+        assert!(issue_etcd_cert(
+            &ca_bundle,
+            "node-1",
+            EtcdCertKind::Client,
+            &["localhost".into()],
+            1
+        )
+        .is_err());
+        assert!(issue_etcd_cert(
+            &ca_bundle,
+            "etcd",
+            EtcdCertKind::Member,
+            &["node-1.tw".into()],
+            1
+        )
+        .is_err());
         assert_eq!(etcd_node_user(7), "node-7");
     }
 

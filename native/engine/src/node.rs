@@ -226,10 +226,11 @@ impl Node {
 
     /// Switches drill misbehaviour on or off (tests and the Byzantine drill mode only).
     pub fn set_faults(&self, faults: NodeFaults) {
-        self.transport.set_wire_faults(crate::transport::WireFaults {
-            replay: faults.replay_frames,
-            wrong_session: faults.wrong_session_frames,
-        });
+        self.transport
+            .set_wire_faults(crate::transport::WireFaults {
+                replay: faults.replay_frames,
+                wrong_session: faults.wrong_session_frames,
+            });
         *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
     }
 
