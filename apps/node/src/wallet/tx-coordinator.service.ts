@@ -332,9 +332,11 @@ export class TxCoordinatorService {
       // Every signer computes the same aggregated signatures: the first report that verifies
       // is used; a report of signatures that do not verify is a false report, accused with the
       // signed result and the proposal as evidence (anyone can check it) and left out.
-      const good = oks.find((r) => signaturesValid(tx, r.signatures, keyAt))
-      const liars = oks.filter((r) => r !== good && !signaturesValid(tx, r.signatures, keyAt)).map((r) => r.nodeId)
-      for (const r of oks.filter((x) => liars.includes(x.nodeId))) {
+      // Each report is checked once (a signature check per input).
+      const checked = oks.map((r) => ({ r, valid: signaturesValid(tx, r.signatures, keyAt) }))
+      const good = checked.find((c) => c.valid)?.r
+      const liars = checked.filter((c) => !c.valid).map((c) => c.r.nodeId)
+      for (const { r } of checked.filter((c) => !c.valid)) {
         this.log.warn(`node ${r.nodeId} reported signatures for ${tx.id} attempt ${attempt.attempt} that do not verify`)
         await this.byzantine.accuse('invalid_signature', r.nodeId, `${tx.id}.${attempt.attempt}.result`, { txId: tx.id, attempt: attempt.attempt, result: r, proposal: proposalBody(tx) })
       }
