@@ -9,6 +9,7 @@ import type { ViolationType } from '@tw/api'
 import { canonicalJson } from '../common/canonical-json'
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
+import { FakeEtcd } from '../testing/fake-etcd'
 import { ApprovalLedger } from './approval-ledger'
 import { attemptBody } from './leader-decision'
 import { proposalHash, proposerStatement } from './policy'
@@ -37,35 +38,6 @@ const identity = (me: number) => ({
   verify: async (nodeId: number, payload: unknown, signature: string) => signAs(nodeId, payload) === signature,
   start: async () => undefined,
 })
-
-/** An in-memory etcd with the calls the worker and the store make. */
-class FakeEtcd {
-  readonly kv = new Map<string, unknown>()
-  sessionLeaseId = 'lease'
-  private rev = 0
-  async get<T>(key: string) {
-    return this.kv.has(key) ? { key, value: this.kv.get(key) as T, createRevision: '1', modRevision: String(++this.rev), lease: '0' } : null
-  }
-  async getPrefix<T>(prefix: string) {
-    const out = []
-    for (const key of [...this.kv.keys()].sort()) if (key.startsWith(prefix)) out.push((await this.get<T>(key))!)
-    return out
-  }
-  async *getPrefixPaged<T>(prefix: string) {
-    yield await this.getPrefix<T>(prefix)
-  }
-  async put(key: string, value: unknown) {
-    this.kv.set(key, JSON.parse(JSON.stringify(value)))
-  }
-  async putIfAbsent(key: string, value: unknown) {
-    if (this.kv.has(key)) return false
-    await this.put(key, value)
-    return true
-  }
-  async watchPrefix() {
-    return undefined
-  }
-}
 
 const config = {
   nodeId: 1,
@@ -154,7 +126,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
       utxos: async (address: string) => {
         const out = []
         // The coins of every proposal in etcd exist on this chain (what matters here is what the node signs).
-        const records = [...etcd.kv].filter(([k]) => k.startsWith(WalletKeys.txs)).map(([, v]) => v as TxRecord)
+        const records = etcd.keys(WalletKeys.txs).map((k) => etcd.value<TxRecord>(k)!)
         for (const tx of [proposal(), ...records]) for (const i of tx.inputs) if (own(i.path).address === address) out.push({ txid: i.txid, vout: i.vout, value: i.value, confirmed: true })
         return out
       },
@@ -274,7 +246,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     const w = node()
     const tx = await approved(w)
     const first = (await etcd.get<SignedVote>(WalletKeys.vote(tx.id, 1)))!.value
-    etcd.kv.delete(WalletKeys.vote(tx.id, 1))
+    await etcd.delete(WalletKeys.vote(tx.id, 1))
     // Rewritten too: a fresh vote would be a second, different vote (a genuine double vote).
     await etcd.put(WalletKeys.tx(tx.id), { ...proposal(tx.id, [['cc'.repeat(32), 100_000]]) })
     await step(node(), tx.id) // a new process reads the ledger from disk
