@@ -119,7 +119,14 @@ describe('loadConfig', () => {
   it('reads the wallet settings: network, chain, policy', () => {
     const [a, b] = ['bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', 'bcrt1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqc8gma6']
     const c = loadConfig({ ...valid, TW_CHAIN_URL: 'http://127.0.0.1:3002/', TW_POLICY_DENY: `${a}, ${b}`, TW_POLICY_MAX_FEE_RATE: '50' })
-    assert.deepEqual(c.chain, { network: 'regtest', url: 'http://127.0.0.1:3002', confirmations: 1 })
+    assert.deepEqual(c.chain, { network: 'regtest', url: 'http://127.0.0.1:3002', confirmations: 1, authHeader: null, maxConcurrency: 4 })
+    const paid = loadConfig({ ...valid, TW_CHAIN_URL: 'https://esplora.example/api', TW_CHAIN_AUTH_HEADER: 'Authorization: Bearer k3y-s3cret', TW_CHAIN_MAX_CONCURRENCY: '2' })
+    assert.deepEqual(paid.chain.authHeader, { name: 'Authorization', value: 'Bearer k3y-s3cret' })
+    assert.equal(paid.chain.maxConcurrency, 2)
+    assert.doesNotMatch(JSON.stringify(redactConfig(paid)), /k3y-s3cret/)
+    const bad = problemsOf({ ...valid, TW_CHAIN_AUTH_HEADER: 'just-a-s3cret-key' }).join()
+    assert.match(bad, /TW_CHAIN_AUTH_HEADER must be "Header-Name: value"/)
+    assert.doesNotMatch(bad, /s3cret/, 'a malformed header value is not echoed')
     assert.deepEqual(c.policy.deny, [a, b])
     // Every list entry must be an address of the node's network (they are compared as output scripts).
     assert.match(problemsOf({ ...valid, TW_POLICY_DENY: `${a},bcrt1qnotanaddress` }).join(), /TW_POLICY_DENY: bcrt1qnotanaddress is not a regtest address/)

@@ -40,8 +40,18 @@ export interface AppConfig {
    * node's PostgreSQL mirror); Idempotency-Key records stay 7 times as long.
    */
   txRetentionS: number
-  /** The Bitcoin network and the Esplora-compatible chain API the wallet speaks to. */
-  chain: { network: BitcoinNetwork; url: string | null; confirmations: number }
+  /**
+   * The Bitcoin network and the Esplora-compatible chain API the wallet speaks to: its base URL,
+   * an optional header sent with every request (a paid Esplora's API key; never logged), and how
+   * many requests may be in flight at once (a public Esplora rate-limits).
+   */
+  chain: {
+    network: BitcoinNetwork
+    url: string | null
+    confirmations: number
+    authHeader: { name: string; value: string } | null
+    maxConcurrency: number
+  }
   /** Spending policy every node checks before voting (DESIGN §5). */
   policy: SpendPolicy
   /** Presignature pool: refill in the background for the preferred signer set. */
@@ -187,6 +197,15 @@ const envSchema = z.object({
     z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest'], { error: 'must be mainnet|testnet|testnet4|signet|regtest' }),
   ),
   TW_CHAIN_URL: z.preprocess(blankToUndefined, httpUrl.optional()),
+  TW_CHAIN_AUTH_HEADER: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]+:\s*\S.*$/, { error: 'must be "Header-Name: value" (e.g. "Authorization: Bearer <key>")' })
+      .transform((raw) => ({ name: raw.slice(0, raw.indexOf(':')).trim(), value: raw.slice(raw.indexOf(':') + 1).trim() }))
+      .optional(),
+  ),
+  TW_CHAIN_MAX_CONCURRENCY: z.preprocess((v) => blankToUndefined(v) ?? '4', int(1, 64)),
   TW_CONFIRMATIONS: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 100)),
   TW_POLICY_MAX_AMOUNT_SATS: z.preprocess((v) => blankToUndefined(v) ?? '1000000000', int(1, 2_100_000_000_000_000)),
   TW_POLICY_DAILY_LIMIT_SATS: z.preprocess((v) => blankToUndefined(v) ?? '10000000000', int(1, 2_100_000_000_000_000)),
@@ -228,7 +247,7 @@ const envSchema = z.object({
 
 /** Every variable the node reads, for documentation and redaction. */
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape)
-const SECRET_VARIABLES = new Set(['TW_KEYSTORE_PASSPHRASE', 'TW_DATABASE_URL'])
+const SECRET_VARIABLES = new Set(['TW_KEYSTORE_PASSPHRASE', 'TW_DATABASE_URL', 'TW_CHAIN_AUTH_HEADER'])
 
 /**
  * Reads and validates the environment once. Throws {@link ConfigError} naming every bad or
@@ -321,7 +340,13 @@ export function loadConfig(env: Env): AppConfig {
     sessionTimeoutMs: v.TW_SESSION_TIMEOUT_MS,
     certReloadIntervalS: v.TW_CERT_RELOAD_INTERVAL_S,
     txRetentionS: v.TW_TX_RETENTION_S,
-    chain: { network: v.TW_NETWORK, url: v.TW_CHAIN_URL?.replace(/\/+$/, '') ?? null, confirmations: v.TW_CONFIRMATIONS },
+    chain: {
+      network: v.TW_NETWORK,
+      url: v.TW_CHAIN_URL?.replace(/\/+$/, '') ?? null,
+      confirmations: v.TW_CONFIRMATIONS,
+      authHeader: v.TW_CHAIN_AUTH_HEADER ?? null,
+      maxConcurrency: v.TW_CHAIN_MAX_CONCURRENCY,
+    },
     policy: {
       maxAmountSats: v.TW_POLICY_MAX_AMOUNT_SATS,
       dailyLimitSats: v.TW_POLICY_DAILY_LIMIT_SATS,
@@ -386,6 +411,11 @@ export function redactConfig(config: AppConfig): Record<string, unknown> {
       keyFile: config.keystore.keyFile,
     },
     database: { url: redactUrl(config.database.url) },
+    chain: {
+      ...config.chain,
+      url: config.chain.url === null ? null : redactUrl(config.chain.url),
+      authHeader: config.chain.authHeader === null ? null : { name: config.chain.authHeader.name, value: '<redacted>' },
+    },
     secretVariables: [...SECRET_VARIABLES],
   }
 }

@@ -199,7 +199,7 @@ describe('EsploraClient: what "the chain knows the transaction" means', () => {
       res.writeHead(status).end(body)
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    client = new EsploraClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 2000)
+    client = new EsploraClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { timeoutMs: 2000 })
   })
   after(() => new Promise<void>((r) => server.close(() => r())))
 

@@ -1,8 +1,9 @@
-import { Module } from '@nestjs/common'
+import { Logger, Module } from '@nestjs/common'
 import { ByzantineModule } from '../byzantine/byzantine.module'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
-import { CHAIN, EsploraClient } from '../chain/chain.client'
+import { CHAIN, chainErrorCounter, connectChain } from '../chain/chain.client'
+import { MetricsService } from '../metrics/metrics.service'
 import path from 'node:path'
 import { ApprovalLedger } from './approval-ledger'
 import { PresignatureService } from './presignature.service'
@@ -17,7 +18,13 @@ import { WalletService } from './wallet.service'
 @Module({
   imports: [ByzantineModule],
   providers: [
-    { provide: CHAIN, inject: [APP_CONFIG], useFactory: (c: AppConfig) => (c.chain.url ? new EsploraClient(c.chain.url) : null) },
+    {
+      // Probed before the node starts: a TW_CHAIN_URL that answers wrongly stops the start (chain.client.ts).
+      provide: CHAIN,
+      inject: [APP_CONFIG, MetricsService],
+      useFactory: async (c: AppConfig, m: MetricsService) =>
+        c.chain.url ? await connectChain({ ...c.chain, url: c.chain.url }, chainErrorCounter(m.registry), (msg) => new Logger('Chain').warn(msg)) : null,
+    },
     { provide: ApprovalLedger, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new ApprovalLedger(path.join(c.keystore.dir, 'approvals')) },
     WalletService,
     TxStore,
