@@ -4,11 +4,13 @@
 // targets, writes bench/results/devnet-<quick|full>.json and regenerates docs/PERFORMANCE.md.
 //
 //   npm run bench [-- --quick] [-- --node URL --chain-url URL] [--dir .devnet] [--no-engine] [--reuse-engine] [--no-peer]
+//   npm run bench -- --history [N]   the soak (bench/history.mjs): N finished sends of history, etcd/latency/memory per step
 //
 // Plain ESM, no build step; talks to the nodes through the typed client of @tw/api (libs/api/dist).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fmt, histogramDelta, histogramQuantile, loadAverage, machineInfo, now, parseProm, pct, rssKb, sleep, stats } from './lib.mjs'
@@ -29,7 +31,9 @@ const opt = (name) => {
 const QUICK = flag('--quick')
 const MODE = QUICK ? 'quick' : 'full'
 const BUDGET_MS = QUICK ? 120_000 : Infinity
-const devnetDir = resolve(root, opt('--dir') ?? '.devnet')
+const HISTORY = flag('--history')
+// The soak runs on a devnet of its own (short retention), outside the work tree.
+const devnetDir = resolve(root, opt('--dir') ?? (HISTORY ? join(tmpdir(), 'tw-bench-history') : '.devnet'))
 let started = now()
 const elapsed = () => now() - started
 const log = (m) => process.stderr.write(`bench: ${m}\n`)
@@ -102,7 +106,13 @@ async function findDevnet() {
     log('and TW_RATE_LIMIT_PER_MIN=1000000 so that the harness polling many transactions at once is not throttled.')
     const r = spawnSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'run.js'), 'devnet', 'up', '--dir', devnetDir], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, TW_PRESIG_AUTOFILL: 'false', TW_RATE_LIMIT_PER_MIN: '1000000' },
+      env: {
+        ...process.env,
+        TW_PRESIG_AUTOFILL: 'false',
+        TW_RATE_LIMIT_PER_MIN: '1000000',
+        // The soak: a short retention, so that the retention's work shows within the run.
+        ...(HISTORY ? { TW_TX_RETENTION_S: opt('--retention-s') ?? '60' } : {}),
+      },
     })
     if (r.status !== 0) throw new Error(`devnet up failed (exit ${r.status})`)
     state = readState()
@@ -696,7 +706,10 @@ function printTable(doc) {
   for (const n of doc.notes) console.log(`note: ${n}`)
 }
 
-main().catch((e) => {
+const entry = HISTORY
+  ? () => import('./history.mjs').then((m) => m.runHistory({ root, resultsDir, devnetDir, argv, opt, log, note, notes, findDevnet, Bench }))
+  : main
+entry().catch((e) => {
   console.error(`bench: failed: ${e instanceof ApiError ? `${e.code} ${e.message}` : e.stack ?? e}`)
   process.exit(1)
 })
