@@ -5,8 +5,8 @@
  *
  * These mirror, byte for byte in their verdicts, the node's own checks:
  * `canonicalJson` (apps/node/src/common/canonical-json.ts), `isDoubleVote`
- * (apps/node/src/byzantine/byzantine.service.ts), `attemptBody` and `attemptFault`
- * (apps/node/src/wallet/leader-decision.ts). apps/node/src/byzantine/evidence.spec.ts holds
+ * (apps/node/src/byzantine/byzantine.service.ts), `attemptBody`, `attemptFault`, `decisionBody`
+ * and `decisionFault` (apps/node/src/wallet/leader-decision.ts). apps/node/src/byzantine/evidence.spec.ts holds
  * them to the same answers.
  */
 
@@ -102,4 +102,82 @@ export async function attemptFault(
   const outsiders = signers.filter((s) => !approvers.has(s))
   if (outsiders.length > 0) return `names signer(s) ${outsiders.join(',')} that did not approve the proposal`
   return null
+}
+
+/**
+ * A leader's signed decision on a transaction record (the node's `TxDecision`): every state it
+ * moves a transaction to after voting carries one, written in the same etcd put as the state.
+ * Followers act on a state (treat it final, mirror it) only when its decision is signed by the
+ * node it names and passes {@link decisionFault}; a signed faulty one is `invalid_decision`
+ * evidence (`evidence.decision`).
+ */
+export interface TxDecisionEvidence {
+  txId: string
+  /** The state the leader moved the transaction to. */
+  state: string
+  /** The state it moved it from. */
+  from: string
+  /** The signing attempt the record names when decided. */
+  attempt: number
+  proposalHash: string
+  term: string
+  leader: number
+  /** The cluster size the leader counted rejections against. */
+  clusterSize: number
+  /** The record's error as decided (`rejected`, `failed`, `expired`, a retry's cause). */
+  error: { code: string; message: string } | null
+  /** Signers left out of this transaction's later attempts. */
+  excluded: number[]
+  /** The signed votes it rests on: ≥ threshold approvals (`approved`), enough rejections to make approval impossible (`rejected`). */
+  votes: SignedVoteEvidence[]
+  /** The chain's answer it rests on (`failed` by the chain, `broadcast`, `confirmed`): not provable offline. */
+  chain?: Record<string, unknown>
+  decidedAt: string
+  /** base64 signature over canonicalJson of every other field, by `leader`'s identity key. */
+  signature?: string
+}
+
+/** What a leader signs of a decision: every field but the signature. */
+export function decisionBody(decision: TxDecisionEvidence): Omit<TxDecisionEvidence, 'signature'> {
+  const { signature: _signature, ...body } = decision
+  return body
+}
+
+/** The states whose decision rests on signed votes, and so can be proven wrong offline. */
+export const VOTE_DECISIONS = ['approved', 'rejected'] as const
+
+/**
+ * Why a signed decision is one no honest leader makes, judged from the decision alone (so a
+ * faulty one is transferable evidence), or null when nothing in it is provably wrong:
+ * - `approved`: at least `threshold` validly signed approvals of exactly its transaction and
+ *   proposal hash, from distinct nodes;
+ * - `rejected`: more than `clusterSize − threshold` validly signed rejections of exactly that
+ *   proposal (approval has become impossible), and the leader counted against the real cluster
+ *   size;
+ * - every other state rests on what cannot be proven offline (the chain's answer, liveness,
+ *   the clock): null. Followers still check those against their own view before acting.
+ * `voteSigned` says whether a vote's signature is its voter's.
+ *
+ * @example
+ * const fault = await decisionFault(tx.decision, 4, 5, (v) => identity.verify(v.payload.nodeId, v.payload, v.signature))
+ */
+export async function decisionFault(
+  decision: TxDecisionEvidence,
+  threshold: number,
+  clusterSize: number,
+  voteSigned: (v: SignedVoteEvidence) => Promise<boolean> | boolean,
+): Promise<string | null> {
+  if (decision.state !== 'approved' && decision.state !== 'rejected') return null
+  if (typeof decision.proposalHash !== 'string') return 'names no proposal hash'
+  const approve = decision.state === 'approved'
+  const voters = new Set<number>()
+  for (const v of Array.isArray(decision.votes) ? decision.votes : []) {
+    if (v?.payload?.txId !== decision.txId || v.payload.proposalHash !== decision.proposalHash || v.payload.approve !== approve) continue
+    if (voters.has(v.payload.nodeId)) continue
+    if (await voteSigned(v)) voters.add(v.payload.nodeId)
+  }
+  if (approve) return voters.size < threshold ? `approves with ${voters.size} valid signed approvals of its proposal (needs ${threshold})` : null
+  if (decision.clusterSize !== clusterSize) return `counts rejections against a cluster of ${String(decision.clusterSize)} (the cluster has ${clusterSize})`
+  const needed = clusterSize - threshold + 1
+  return voters.size < needed ? `rejects with ${voters.size} valid signed rejections of its proposal (needs ${needed}: approval was still possible)` : null
 }

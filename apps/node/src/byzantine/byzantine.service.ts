@@ -15,7 +15,7 @@ import { EngineRepository } from '../engine/engine.repository'
 import { MetricsService } from '../metrics/metrics.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { ByzantineViolationEntity } from '../persistence/entities'
-import { clusterNodeIds, partitionKey, WalletKeys, type SignedVote } from '../wallet/wallet.types'
+import { clusterNodeIds, noConfidenceBody, partitionKey, WalletKeys, type SignedVote } from '../wallet/wallet.types'
 import {
   ByzantineKeys,
   type AccusationPayload,
@@ -86,6 +86,8 @@ export class ByzantineService {
 
   async start(): Promise<void> {
     this.cluster.setBanVerifier((b) => this.verifyBan(b.value as BanRecordWithEvidence))
+    // A follower's no-confidence mark counts only when signed by the node it names.
+    this.cluster.setNoConfidenceVerifier((m) => (typeof m.signature === 'string' ? this.identity.verify(m.nodeId, noConfidenceBody(m), m.signature) : Promise.resolve(false)))
     await this.etcd.watchPrefix(ByzantineKeys.violations, () => this.reconciler.kick()).catch(() => undefined)
     // Accusations live in each accuser's own partition.
     await this.etcd

@@ -14,6 +14,7 @@ import { DatabaseRepository } from '../persistence/database.repository'
 import { NodeStatusEntity } from '../persistence/entities'
 import { EtcdKeys, EtcdRepository, type EtcdEntry, type EtcdMember, type LeaderRecord } from './etcd.repository'
 import { LeaderElector, type LeaderChange } from './leader-elector'
+import { WalletKeys, type NoConfidenceMark } from '../wallet/wallet.types'
 
 /** What a node publishes about itself under `/tw/nodes/<id>` (leased). */
 export interface NodeRegistration {
@@ -35,6 +36,12 @@ export interface BanRecord {
  * holds up, so whoever can write etcd cannot ban an honest node by writing a record.
  */
 export type BanVerifier = (ban: EtcdEntry<BanRecord>) => Promise<boolean>
+
+/**
+ * This node's check of a follower's no-confidence mark (registered by the Byzantine service:
+ * the mark is signed by the node it names).
+ */
+export type NoConfidenceVerifier = (mark: NoConfidenceMark) => Promise<boolean>
 
 /** How long a ban that did not verify stays unverified before it is checked again (evidence may arrive late). */
 const BAN_RECHECK_MS = 5000
@@ -69,6 +76,9 @@ export class ClusterService {
   /** Ban records as written in etcd (honoured or not). */
   private rawBans = new Map<number, EtcdEntry<BanRecord>>()
   private banVerifier: BanVerifier | null = null
+  private markVerifier: NoConfidenceVerifier | null = null
+  /** A node whose own term ended by no-confidence does not campaign before this (ms epoch). */
+  private standDownUntil = 0
   /** Verdicts per (node id, ban record content): a ban is not re-verified every tick. */
   private readonly banVerdicts = new BoundedMap<string, { ok: boolean; at: number }>(1000)
   private readonly banWarned = new BoundedSet<string>(1000)
@@ -169,6 +179,11 @@ export class ClusterService {
     this.kick()
   }
 
+  /** Registers how this node checks a no-confidence mark; until then no mark is honoured. */
+  setNoConfidenceVerifier(verify: NoConfidenceVerifier): void {
+    this.markVerifier = verify
+  }
+
   /**
    * Whether this node honours a ban record: its node id matches its key and the registered
    * verifier accepts it. Verdicts are cached per (node id, record content); a ban that does
@@ -258,6 +273,8 @@ export class ClusterService {
     try {
       if (!this.etcd.sessionLeaseId) await this.register()
       await this.refreshMembership()
+      // Before campaigning: a leader whose term lost confidence stands down first.
+      await this.enforceNoConfidence()
       await this.elector.step({ campaign: this.mayCampaign() })
       await this.enforceLeaderBan()
       this.lastEtcdOk = Date.now()
@@ -311,7 +328,36 @@ export class ClusterService {
    */
   private mayCampaign(): boolean {
     const me = this.config.nodeId
-    return !this.bans.has(me) && !(this.banVerifier === null && this.rawBans.has(me))
+    return !this.bans.has(me) && !(this.banVerifier === null && this.rawBans.has(me)) && Date.now() >= this.standDownUntil
+  }
+
+  /** Signed no-confidence marks that end a leader's term: a majority of the other nodes (3 of the 4 followers of a 4-of-5 cluster). */
+  get noConfidenceQuorum(): number {
+    return Math.floor((this.config.clusterSize - 1) / 2) + 1
+  }
+
+  /**
+   * A leader that keeps its lease but stalls a send loses the lead (issue 13 item 6): each
+   * follower that watched an approved send get no attempt, or a signed one not broadcast, for
+   * TW_LEADER_STALL_S while the leader was alive writes a signed mark against that term in its
+   * own partition (tx-worker `watchLeader`); whoever sees {@link noConfidenceQuorum} valid
+   * marks from distinct unbanned followers ends the term like a banned leader's (delete
+   * `/tw/leader` only at that create revision) and campaigns. A stall is not provable, so this
+   * is never an accusation and nothing else follows from it; the deposed node stands down from
+   * campaigning for twice the stall period.
+   */
+  private async enforceNoConfidence(): Promise<void> {
+    const leader = this.elector.leader
+    if (!leader) return
+    const voters = await this.noConfidenceIn(leader)
+    if (voters.length < this.noConfidenceQuorum) return
+    const me = this.config.nodeId
+    if (leader.nodeId === me) this.standDown()
+    if (!(await this.etcd.deleteIfCreateRevision(EtcdKeys.leader, leader.term))) return
+    const reason = `no confidence: node(s) ${voters.join(',')} saw it stall a send`
+    this.log.warn(leader.nodeId === me ? `this node lost the lead (${reason}; term ${leader.term})` : `leader node ${leader.nodeId} lost the lead (${reason}): ended its term ${leader.term}`)
+    await this.audit.record('leader.deposed', { nodeId: leader.nodeId, term: leader.term, by: me, reason, marks: voters })
+    await this.elector.step({ campaign: this.mayCampaign() })
   }
 
   /**
@@ -332,6 +378,26 @@ export class ClusterService {
     )
     await this.audit.record('leader.deposed', { nodeId: leader.nodeId, term: leader.term, by: me, reason: ban.reason })
     await this.elector.step({ campaign: this.mayCampaign() })
+  }
+
+  /** The distinct unbanned followers with a valid signed no-confidence mark against `leader`'s term. */
+  private async noConfidenceIn(leader: Pick<LeaderRecord, 'nodeId' | 'term'>): Promise<number[]> {
+    const verify = this.markVerifier
+    if (!verify) return []
+    const followers = Array.from({ length: this.config.clusterSize }, (_, i) => i + 1).filter((id) => id !== leader.nodeId && !this.bans.has(id))
+    const marks = await Promise.all(followers.map((id) => this.etcd.get<NoConfidenceMark>(WalletKeys.noConfidence(leader.term, id))))
+    const voters: number[] = []
+    for (const [i, e] of marks.entries()) {
+      const m = e?.value
+      if (!m || m.nodeId !== followers[i] || m.term !== leader.term || m.leader !== leader.nodeId) continue
+      if (await verify(m).catch(() => false)) voters.push(m.nodeId)
+    }
+    return voters
+  }
+
+  /** This node lost its own term to no-confidence: it does not campaign for twice the stall period. */
+  private standDown(): void {
+    this.standDownUntil = Date.now() + 2 * (this.config.byzantine?.leaderStallS ?? 30) * 1000
   }
 
   private async syncEngineBans(): Promise<void> {
@@ -379,6 +445,10 @@ export class ClusterService {
       void this.audit.record('leader.elected', { nodeId: me, term: current.term, previous: previous?.nodeId ?? null })
     } else if (previous?.nodeId === me) {
       void this.audit.record('leader.lost', { nodeId: me, term: previous.term, next: current?.nodeId ?? null })
+      // Ended by the others' no-confidence: stand down from campaigning (checked off the tick).
+      void this.noConfidenceIn(previous)
+        .then((voters) => (voters.length >= this.noConfidenceQuorum ? this.standDown() : undefined))
+        .catch(() => undefined)
     }
     this.kick()
   }

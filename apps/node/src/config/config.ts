@@ -57,7 +57,7 @@ export interface AppConfig {
   /** Presignature pool: refill in the background for the preferred signer set. */
   presignatures: { autofill: boolean; lookahead: number }
   /** Bans: proven violations before a ban; distinct accusers (not the offender) a proof needs. */
-  byzantine: { banThreshold: number; minAccusers: number }
+  byzantine: { banThreshold: number; minAccusers: number; /** TW_LEADER_STALL_S: a leader that stalls a send this long while alive loses the lead. */ leaderStallS: number }
   /**
    * Byzantine drill (never in production): behaviours this node starts with, and whether
    * `POST /api/v1/drill` may change them at run time.
@@ -218,6 +218,7 @@ const envSchema = z.object({
   TW_PRESIG_LOOKAHEAD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(0, 100)),
   TW_BAN_THRESHOLD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 1000)),
   TW_BAN_MIN_ACCUSERS: z.preprocess((v) => blankToUndefined(v) ?? '3', int(2, 254)),
+  TW_LEADER_STALL_S: z.preprocess((v) => blankToUndefined(v) ?? '30', int(5, 3600)),
   TW_BYZANTINE_DRILL: bool(false),
   TW_BYZANTINE: z.preprocess(
     (v) => blankToUndefined(v) ?? '',
@@ -357,7 +358,7 @@ export function loadConfig(env: Env): AppConfig {
       deny: splitList(v.TW_POLICY_DENY),
     },
     presignatures: { autofill: v.TW_PRESIG_AUTOFILL, lookahead: v.TW_PRESIG_LOOKAHEAD },
-    byzantine: { banThreshold: v.TW_BAN_THRESHOLD, minAccusers: v.TW_BAN_MIN_ACCUSERS },
+    byzantine: { banThreshold: v.TW_BAN_THRESHOLD, minAccusers: v.TW_BAN_MIN_ACCUSERS, leaderStallS: v.TW_LEADER_STALL_S },
     drill: { enabled: v.TW_BYZANTINE_DRILL || v.TW_BYZANTINE.length > 0, behaviours: v.TW_BYZANTINE },
     auth: {
       bootstrapAdminTokenSha256: v.TW_BOOTSTRAP_ADMIN_TOKEN_SHA256 ?? null,

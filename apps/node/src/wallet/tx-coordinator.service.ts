@@ -13,6 +13,7 @@ import { MetricsService } from '../metrics/metrics.service'
 import { ChainRejectedError, type ChainBackend } from '../chain/chain.client'
 import { ByzantineService } from '../byzantine/byzantine.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
+import { decisionBody } from '@tw/api'
 import { attemptBody } from './leader-decision'
 import { proposalBody, proposalHash } from './policy'
 import { blame, resultBody, signaturesValid } from './signing-check'
@@ -28,6 +29,7 @@ import {
   type SignedVote,
   type SigningAttempt,
   type SigningResult,
+  type TxDecision,
   type TxRecord,
 } from './wallet.types'
 
@@ -163,15 +165,37 @@ export class TxCoordinatorService {
     }
   }
 
-  /** Writes `tx` in `state` if it is unchanged since read and we still lead; also deletes/puts `extra`. */
+  /**
+   * Writes `tx` in `state` if it is unchanged since read and we still lead; also deletes/puts
+   * `extra`. The new state carries this leader's signed decision (issue 13 item 6): what it
+   * decided, in which term, and what it rests on (`basis`: the signed votes of an approval or
+   * rejection, the chain's answer), so followers check it before acting on it.
+   */
   private async transition(
     term: string,
     entry: EtcdEntry<TxRecord>,
     state: TransactionStateDto,
     patch: Partial<TxRecord> = {},
     extra: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[]; unchanged?: [string, string][] } = {},
+    basis: { votes?: SignedVote[]; chain?: Record<string, unknown> } = {},
   ): Promise<boolean> {
-    const next = TxStore.advance(entry.value, state, patch)
+    const advanced = TxStore.advance(entry.value, state, patch)
+    const body: TxDecision = {
+      txId: advanced.id,
+      state,
+      from: entry.value.state,
+      attempt: advanced.attempt,
+      proposalHash: advanced.proposalHash,
+      term,
+      leader: this.config.nodeId,
+      clusterSize: this.config.clusterSize,
+      error: advanced.error,
+      excluded: advanced.excluded ?? [],
+      votes: basis.votes ?? [],
+      chain: basis.chain,
+      decidedAt: advanced.updatedAt,
+    }
+    const next: TxRecord = { ...advanced, decision: { ...body, signature: this.identity.sign(decisionBody(body)) } }
     const finished = TERMINAL_STATES.includes(state) ? [WalletKeys.active(next.id)] : []
     const ok = await this.etcd.fencedTxn(term, {
       unchanged: [[entry.key, entry.modRevision], ...(extra.unchanged ?? [])],
@@ -198,12 +222,12 @@ export class TxCoordinatorService {
 
   /** The transaction's votes, read once: who voted at all, and who approved or rejected with a valid signature. */
   private async ballots(tx: TxRecord): Promise<Ballots> {
-    const b: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [] }
+    const b: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [], rejections: [] }
     for (const v of await this.store.votes(tx.id)) {
       b.voted.add(v.payload.nodeId)
       if (!(await this.store.voteValid(v, tx))) continue
       ;(v.payload.approve ? b.approvers : b.rejecters).push(v.payload.nodeId)
-      if (v.payload.approve) b.approvals.push(v)
+      ;(v.payload.approve ? b.approvals : b.rejections).push(v)
     }
     return b
   }
@@ -215,12 +239,19 @@ export class TxCoordinatorService {
     const rejections = ballots.rejecters.length
     const { threshold: t, clusterSize: n } = this.config
     if (approvals >= t) {
-      const ok = await this.transition(term, entry, 'approved')
+      const ok = await this.transition(term, entry, 'approved', {}, {}, { votes: ballots.approvals })
       // Straight on to signing with the ballots just read (no second read of the votes).
       const fresh = ok ? await this.etcd.get<TxRecord>(entry.key) : null
       if (fresh?.value.state === 'approved') await this.startAttempt(term, fresh, [], ballots)
     } else if (n - rejections < t) {
-      await this.transition(term, entry, 'rejected', { error: { code: 'POLICY_VIOLATION', message: `${rejections} of ${n} nodes rejected the proposal` } }, { deletes: this.lockKeys(tx) })
+      await this.transition(
+        term,
+        entry,
+        'rejected',
+        { error: { code: 'POLICY_VIOLATION', message: `${rejections} of ${n} nodes rejected the proposal` } },
+        { deletes: this.lockKeys(tx) },
+        { votes: ballots.rejections },
+      )
     } else if (Date.now() - Date.parse(tx.createdAt) > VOTING_DEADLINE_MS) {
       await this.transition(term, entry, 'expired', { error: { code: 'TIMEOUT', message: `only ${approvals} approvals before the voting deadline` } }, { deletes: this.lockKeys(tx) })
     }
@@ -404,7 +435,8 @@ export class TxCoordinatorService {
     }
     // Back to approved with the failure noted; the next step picks new signers without the culprits.
     const excluded = [...new Set([...(tx.excluded ?? []), ...persistent])].sort((a, b) => a - b)
-    const ok = await this.transition(term, entry, 'approved', { error: { code, message }, excluded }, { puts: presigPuts })
+    // Still approved: the decision carries the approvals again (a retry rests on them too).
+    const ok = await this.transition(term, entry, 'approved', { error: { code, message }, excluded }, { puts: presigPuts }, { votes: attempt.approvals ?? (await this.ballots(tx)).approvals })
     if (ok && exclude.length) {
       const fresh = await this.etcd.get<TxRecord>(entry.key)
       if (fresh) await this.startAttempt(term, fresh, exclude)
@@ -436,7 +468,7 @@ export class TxCoordinatorService {
     try {
       const txid = await chain.broadcast(tx.signedTx!)
       if (txid !== tx.txid) this.log.warn(`chain answered txid ${txid} for ${tx.txid}`)
-      await this.transition(term, entry, 'broadcast')
+      await this.transition(term, entry, 'broadcast', {}, {}, { chain: { broadcast: txid } })
       return
     } catch (err) {
       if (!(err instanceof ChainRejectedError)) {
@@ -454,13 +486,13 @@ export class TxCoordinatorService {
     }
     if (verdict.kind === 'known') {
       this.log.log(`transaction ${tx.id}: the chain already has ${tx.txid} (${refusal.reason}); following it`)
-      await this.transition(term, entry, 'broadcast')
+      await this.transition(term, entry, 'broadcast', {}, {}, { chain: { refusal: refusal.reason, known: true } })
     } else if (verdict.kind === 'spentElsewhere') {
-      await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) })
+      await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) }, { chain: { ...verdict, refusal: refusal.reason } })
     } else {
       // Signed transactions keep their coins reserved: they may still confirm later.
       const message = `${refusal.reason} (its coins stay reserved: this signed transaction may still confirm)`
-      await this.transition(term, entry, 'failed', { error: { code: 'CHAIN_REJECTED', message } })
+      await this.transition(term, entry, 'failed', { error: { code: 'CHAIN_REJECTED', message } }, {}, { chain: { refusal: refusal.reason } })
     }
   }
 
@@ -487,7 +519,7 @@ export class TxCoordinatorService {
         if (!(err instanceof ChainRejectedError)) return
         const verdict = await classifyRejection(chain, tx, err).catch(() => null)
         if (verdict?.kind === 'spentElsewhere') {
-          await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) })
+          await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) }, { chain: { ...verdict } })
         }
       }
       return
@@ -495,7 +527,7 @@ export class TxCoordinatorService {
     if (!status.confirmed || status.blockHeight === null) return
     const confirmations = (await chain.tipHeight()) - status.blockHeight + 1
     if (confirmations >= this.config.chain.confirmations) {
-      await this.transition(term, entry, 'confirmed', {}, { deletes: this.lockKeys(tx) })
+      await this.transition(term, entry, 'confirmed', {}, { deletes: this.lockKeys(tx) }, { chain: { blockHeight: status.blockHeight, confirmations } })
     }
   }
 
@@ -529,8 +561,10 @@ interface Ballots {
   /** Nodes with a validly signed approval / rejection of exactly this proposal. */
   approvers: number[]
   rejecters: number[]
-  /** The valid signed approvals themselves (an attempt carries those of its signers). */
+  /** The valid signed approvals themselves (an attempt carries those of its signers, an approval all of them) … */
   approvals: SignedVote[]
+  /** … and the valid signed rejections (a rejection carries them). */
+  rejections: SignedVote[]
 }
 
 /** Every `t`-subset of `ids` (sorted), in lexicographic order. */

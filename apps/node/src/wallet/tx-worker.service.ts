@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
+import { createHash } from 'node:crypto'
+import { decisionBody, decisionFault } from '@tw/api'
 import { buildUnsignedTransaction, segwitAddress, segwitSighashPreimage, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
@@ -27,13 +29,16 @@ import {
   isSigningRefusal,
   partitionKey,
   TERMINAL_STATES,
+  noConfidenceBody,
   WalletKeys,
+  type NoConfidenceMark,
   type SigningRefusal,
   type PresigRecord,
   type PresigResult,
   type SignedVote,
   type SigningAttempt,
   type SigningResult,
+  type TxDecision,
   type TxRecord,
   type VotePayload,
 } from './wallet.types'
@@ -77,6 +82,12 @@ export class TxWorkerService {
   /** Unfinished transactions at the last step: one that leaves the set is read once more (its final state). */
   private activeIds = new Set<string>()
   private lastFullScan = 0
+  /** Verdicts on records' leader decisions, per record content: null when decided, else why not. */
+  private readonly decisions = new BoundedMap<string, string | null>(MEMO_MAX)
+  /** When this node first saw a transaction in a state the leader could advance, per (transaction, state, revision, term). */
+  private readonly stalledSince = new BoundedMap<string, number>(MEMO_MAX)
+  /** Terms this node already marked no-confidence. */
+  private readonly marked = new BoundedSet<string>(1000)
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -168,12 +179,17 @@ export class TxWorkerService {
       // While signing too, so that a vote key deleted under a running spend is published again.
       if (tx.state === 'voting' || tx.state === 'approved' || (tx.state === 'signing' && this.approvals.get(tx.id))) await this.vote(tx)
       if (tx.state === 'signing') await this.maybeSign(tx)
-      if (TERMINAL_STATES.includes(tx.state)) this.approvals.markFinished(tx.id, tx.state)
+      // A state the leader decided counts only with its valid signed decision: this node never
+      // treats a transaction as finished (never signs it again, shows it final) on an unsigned,
+      // forged or faulty one.
+      const refused = await this.decisionVerdict(tx)
+      if (!refused && TERMINAL_STATES.includes(tx.state)) this.approvals.markFinished(tx.id, tx.state)
       if (tx.state === 'confirmed' && this.drill.has('etcd-tamper')) void this.tamper(tx)
-      if (this.mirrored.get(tx.id) !== tx.state) {
+      if (!refused && this.mirrored.get(tx.id) !== tx.state) {
         this.mirrored.set(tx.id, tx.state)
         void this.store.mirror(tx)
       }
+      await this.watchLeader(tx)
       if (checkVotes) await this.watchVotes(tx)
       if (tx.state === 'rejected') await this.checkMinority(tx)
     } catch (err) {
@@ -237,8 +253,134 @@ export class TxWorkerService {
     return attemptFault(attempt, this.config.threshold, (v) => this.identity.verify(v.payload.nodeId, v.payload, v.signature))
   }
 
-  /** Re-verifies an `invalid_decision` accusation: the offender signed the attempt, and it is faulty. */
+  /** Why a record's signed decision is one no honest leader makes, or null ({@link decisionFault}). */
+  private recordDecisionFault(decision: TxDecision): Promise<string | null> {
+    return decisionFault(decision, this.config.threshold, this.config.clusterSize, (v) => this.identity.verify(v.payload.nodeId, v.payload, v.signature))
+  }
+
+  /**
+   * Null when the record's state is decided: voting states need no decision; every later one
+   * needs the leader's decision, signed by the node it names, about exactly this record (its
+   * id, state, proposal, error and exclusions), from no term newer than the current one and
+   * from that term's leader if it is the current term, and not provably faulty (a faulty one is
+   * accused: transferable `invalid_decision`). Otherwise why the state is refused (logged and
+   * audited once per record content).
+   */
+  private async decisionVerdict(tx: TxRecord): Promise<string | null> {
+    if (tx.state === 'pending' || tx.state === 'voting') return null
+    const memo = createHash('sha256').update(canonicalJson(tx)).digest('hex')
+    const cached = this.decisions.get(memo)
+    if (cached !== undefined) return cached
+    const why = await this.decisionProblem(tx)
+    this.decisions.set(memo, why)
+    if (why) {
+      this.log.warn(`transaction ${tx.id}: state ${tx.state} in etcd refused: ${why}`)
+      void this.audit.record('tx.decision_refused', { txId: tx.id, state: tx.state, reason: why, leader: tx.decision?.leader ?? null })
+    }
+    return why
+  }
+
+  private async decisionProblem(tx: TxRecord): Promise<string | null> {
+    const d = tx.decision
+    if (!d || typeof d.signature !== 'string' || typeof d.leader !== 'number') return 'it carries no signed leader decision'
+    if (!(await this.identity.verify(d.leader, decisionBody(d), d.signature))) return `its decision is not signed by node ${d.leader}, the leader it names`
+    if (
+      d.txId !== tx.id ||
+      d.state !== tx.state ||
+      d.proposalHash !== tx.proposalHash ||
+      canonicalJson(d.error ?? null) !== canonicalJson(tx.error ?? null) ||
+      canonicalJson(d.excluded ?? []) !== canonicalJson(tx.excluded ?? [])
+    ) {
+      return `node ${d.leader}'s signed decision is about another record or state (${d.txId} ${d.state})`
+    }
+    const fault = await this.recordDecisionFault(d)
+    if (fault) {
+      await this.byzantine.accuse('invalid_decision', d.leader, `${tx.id}.decision.${d.state}.${d.term}`, { txId: tx.id, decision: d, fault })
+      return `node ${d.leader}'s signed ${d.state} decision ${fault}`
+    }
+    const current = this.cluster.leader
+    if (current && /^\d+$/.test(d.term) && /^\d+$/.test(current.term)) {
+      if (BigInt(d.term) > BigInt(current.term)) return `its decision names term ${d.term}, newer than the current term ${current.term}`
+      if (d.term === current.term && d.leader !== current.nodeId) return `its decision names term ${d.term}, led by node ${current.nodeId}, not node ${d.leader}`
+    }
+    return null
+  }
+
+  /**
+   * A leader that keeps its lease but stalls a send it can advance loses the lead (issue 13
+   * item 6): while the leader is alive (its key and its registration are there), a
+   * transaction that stays `voting`/`approved` with at least `threshold` valid approvals from
+   * up, unbanned, not excluded nodes and no attempt, or `signed` and not broadcast while this
+   * node can reach the chain, for TW_LEADER_STALL_S as this node's own clock measures it, gets
+   * this node's signed no-confidence mark against the term (once per term). A quorum of marks
+   * ends the term (cluster.service `enforceNoConfidence`). Never an accusation: a stall is not
+   * provable.
+   */
+  private async watchLeader(tx: TxRecord): Promise<void> {
+    const leader = this.cluster.leader
+    const me = this.config.nodeId
+    if (!leader || leader.nodeId === me || !['voting', 'approved', 'signed'].includes(tx.state)) return
+    if (this.marked.has(leader.term) || !this.cluster.upNodes().includes(leader.nodeId)) return
+    const memo = `${tx.id}|${tx.state}|${tx.updatedAt}|${tx.attempt}|${leader.term}`
+    const first = this.stalledSince.get(memo)
+    if (first === undefined) {
+      this.stalledSince.set(memo, Date.now())
+      if (this.stallMs > 0) return
+    } else if (Date.now() - first < this.stallMs) return
+    if (!(await this.leaderCouldAdvance(tx))) {
+      this.stalledSince.delete(memo)
+      return
+    }
+    const body: NoConfidenceMark = {
+      term: leader.term,
+      leader: leader.nodeId,
+      nodeId: me,
+      txId: tx.id,
+      state: tx.state,
+      reason: tx.state === 'signed' ? 'a signed transaction was not broadcast' : 'an approved send got no signing attempt',
+      at: new Date().toISOString(),
+    }
+    this.marked.add(leader.term)
+    const created = await this.etcd.putIfAbsent(WalletKeys.noConfidence(leader.term, me), { ...body, signature: this.identity.sign(noConfidenceBody(body)) })
+    if (!created) return
+    this.log.warn(`leader node ${leader.nodeId} (term ${leader.term}) stalled ${tx.id} in ${tx.state} for ${this.stallMs / 1000} s: no-confidence mark written`)
+    void this.audit.record('leader.no_confidence', { leader: leader.nodeId, term: leader.term, txId: tx.id, state: tx.state, reason: body.reason })
+  }
+
+  private get stallMs(): number {
+    return (this.config.byzantine?.leaderStallS ?? 30) * 1000
+  }
+
+  /** Whether an honest leader would have moved `tx` on by now: a quorum it can sign with, or a chain it can reach. */
+  private async leaderCouldAdvance(tx: TxRecord): Promise<boolean> {
+    if (tx.state === 'signed') {
+      try {
+        await this.wallet.chain().tipHash()
+        return true
+      } catch {
+        return false
+      }
+    }
+    const up = new Set(this.cluster.upNodes())
+    const banned = new Set(this.cluster.bannedNodes())
+    const excluded = new Set(tx.excluded ?? [])
+    const approvers = new Set<number>()
+    for (const v of await this.store.votes(tx.id)) {
+      const id = v.payload.nodeId
+      if (!v.payload.approve || !up.has(id) || banned.has(id) || excluded.has(id)) continue
+      if (await this.store.voteValid(v, tx)) approvers.add(id)
+    }
+    return approvers.size >= this.config.threshold
+  }
+
+  /** Re-verifies an `invalid_decision` accusation: the offender signed the attempt (or the record's decision), and it is faulty. */
   private async verifyDecision(v: ViolationRecord): Promise<boolean> {
+    const decision = v.evidence.decision as TxDecision | undefined
+    if (decision) {
+      if (decision.leader !== v.offender || typeof decision.signature !== 'string') return false
+      if (!(await this.identity.verify(v.offender, decisionBody(decision), decision.signature))) return false
+      return (await this.recordDecisionFault(decision)) !== null
+    }
     const attempt = v.evidence.attempt as SigningAttempt | undefined
     if (!attempt || attempt.leader !== v.offender || typeof attempt.signature !== 'string') return false
     if (!(await this.identity.verify(v.offender, attemptBody(attempt), attempt.signature))) return false

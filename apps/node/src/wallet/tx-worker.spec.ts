@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, beforeEach, describe, it } from 'node:test'
 import { buildUnsignedTransaction, deriveEcdsaChild, estimateVsize, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
-import type { ViolationType } from '@tw/api'
+import { decisionBody, type ViolationType } from '@tw/api'
 import { canonicalJson } from '../common/canonical-json'
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
@@ -15,7 +15,7 @@ import { attemptBody } from './leader-decision'
 import { proposalHash, proposerStatement } from './policy'
 import { TxStore } from './tx-store'
 import { TxWorkerService } from './tx-worker.service'
-import { WalletKeys, type SignedVote, type SigningAttempt, type SigningResult, type TxRecord, type VotePayload } from './wallet.types'
+import { WalletKeys, type NoConfidenceMark, type SignedVote, type SigningAttempt, type SigningResult, type TxDecision, type TxRecord, type VotePayload } from './wallet.types'
 
 // What one node does with what it reads from etcd (DESIGN §5 trust model, security-tests C7):
 // node 1's TxWorkerService over an in-memory etcd that an attacker may rewrite, its own
@@ -103,6 +103,26 @@ function attempt(tx: TxRecord, n: number, signers = [1, 2, 3, 4], leader = 2, ap
   return { ...body, signature: signAs(leader, attemptBody(body)) }
 }
 
+/** `tx` moved to `state` by leader `leader` with its signed decision resting on `votes` (as the coordinator writes it). */
+function decided(tx: TxRecord, state: TxRecord['state'], patch: Partial<TxRecord> = {}, leader = 2, votes: SignedVote[] = []): TxRecord {
+  const next: TxRecord = { ...tx, ...patch, state }
+  const body: TxDecision = {
+    txId: tx.id,
+    state,
+    from: tx.state,
+    attempt: next.attempt,
+    proposalHash: tx.proposalHash,
+    term: '7',
+    leader,
+    clusterSize: 5,
+    error: next.error,
+    excluded: next.excluded ?? [],
+    votes,
+    decidedAt: new Date().toISOString(),
+  }
+  return { ...next, decision: { ...body, signature: signAs(leader, decisionBody(body)) } }
+}
+
 describe('TxWorkerService: a node signs only what it approved (trust model)', () => {
   const dirs: string[] = []
   let etcd: FakeEtcd
@@ -110,7 +130,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
   let signed: { session: string; message: string }[]
   let accused: { type: ViolationType; offender: number }[]
 
-  function node(cfg: AppConfig = config): TxWorkerService {
+  function node(cfg: AppConfig = config, cluster: unknown = {}): TxWorkerService {
     const id = identity(1)
     const engine = {
       isStarted: true,
@@ -149,7 +169,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     return new TxWorkerService(
       cfg,
       etcd as never,
-      {} as never,
+      cluster as never,
       engine as never,
       wallet as never,
       store,
@@ -232,7 +252,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     await signing(tx, 1)
     await step(w, tx.id)
     assert.equal(signed.length, 2)
-    await etcd.put(WalletKeys.tx(tx.id), { ...tx, state: 'confirmed', attempt: 1 })
+    await etcd.put(WalletKeys.tx(tx.id), decided({ ...tx, attempt: 1 }, 'confirmed'))
     await step(w, tx.id)
     signed = []
     await signing(tx, 2) // the finished send's attempt replayed as a new one
@@ -334,5 +354,88 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     assert.deepEqual(signed, [])
     const r = await result(tx, 1)
     assert.equal(r && !r.ok && r.code, 'NOT_APPROVED')
+  })
+
+  // Issue 13 item 6: every leader decision on the record is signed and checked before a follower acts on it.
+
+  it('an unsigned or forged failed/rejected written into etcd is refused: the send is not treated as finished, its locks stay, and it is signed later', async () => {
+    const w = node()
+    const tx = await approved(w)
+    const failed = { ...tx, state: 'failed' as const, error: { code: 'CHAIN_REJECTED', message: 'made up' } }
+    await etcd.put(WalletKeys.tx(tx.id), failed)
+    await step(w, tx.id)
+    // Forged: a decision claiming leader 2, signed by node 5 (an etcd writer with its own key).
+    const forged = decided(tx, 'rejected', { error: { code: 'POLICY_VIOLATION', message: 'made up' } }, 2)
+    await etcd.put(WalletKeys.tx(tx.id), { ...forged, decision: { ...forged.decision!, signature: signAs(5, decisionBody(forged.decision!)) } })
+    await step(w, tx.id)
+    // A genuine signed decision of another transaction, copied onto this record.
+    const other = decided(proposal('00000000-0000-4000-8000-000000000009'), 'failed', { error: failed.error })
+    await etcd.put(WalletKeys.tx(tx.id), { ...failed, decision: other.decision })
+    await step(w, tx.id)
+    assert.equal(new ApprovalLedger(dir).get(tx.id)?.finished, false, 'node 1 does not treat the send as finished')
+    for (const i of tx.inputs) assert.deepEqual((await etcd.get(WalletKeys.utxoLock(i.txid, i.vout)))?.value, { txId: tx.id }, 'its coins stay reserved')
+    assert.deepEqual(accused, [], 'nothing attributable: nobody accused')
+    // The real leader's attempt is still signed.
+    await signing(tx, 1)
+    await step(w, tx.id)
+    assert.equal((await result(tx, 1))?.ok, true)
+    assert.equal(signed.length, tx.inputs.length)
+  })
+
+  it('a leader-signed rejection without the rejections that make approval impossible is refused and accused; a valid one is final', async () => {
+    const w = node()
+    const tx = await approved(w)
+    // Leader 3 rejects on one signed rejection (node 5's): 4 approvals were still possible.
+    const rejected = decided(tx, 'rejected', { error: { code: 'POLICY_VIOLATION', message: '1 of 5 nodes rejected the proposal' } }, 3, [vote(5, tx, false)])
+    await etcd.put(WalletKeys.tx(tx.id), rejected)
+    await step(w, tx.id)
+    assert.deepEqual(accused, [{ type: 'invalid_decision', offender: 3 }])
+    assert.equal(new ApprovalLedger(dir).get(tx.id)?.finished, false)
+    await signing(tx, 1)
+    await step(w, tx.id)
+    assert.equal((await result(tx, 1))?.ok, true, 'the approved send is still signed')
+
+    // A second proposal, rejected by nodes 4 and 5 (approval impossible): final, nobody accused.
+    accused = []
+    const b = proposal('00000000-0000-4000-8000-000000000002', [['cc'.repeat(32), 60_000], ['dd'.repeat(32), 40_000]])
+    await approved(w, b)
+    await etcd.put(WalletKeys.tx(b.id), decided(b, 'rejected', { error: { code: 'POLICY_VIOLATION', message: '2 of 5 nodes rejected the proposal' } }, 3, [vote(4, b, false), vote(5, b, false)]))
+    await step(w, b.id)
+    assert.deepEqual(accused, [])
+    assert.equal(new ApprovalLedger(dir).get(b.id)?.finished, true)
+  })
+
+  it('an approval decided on three approvals is accused; one on four is not', async () => {
+    const w = node()
+    const tx = await approved(w)
+    await etcd.put(WalletKeys.tx(tx.id), decided(tx, 'approved', {}, 4, [1, 2, 3].map((n) => vote(n, tx))))
+    await step(w, tx.id)
+    assert.deepEqual(accused, [{ type: 'invalid_decision', offender: 4 }])
+    accused = []
+    await etcd.put(WalletKeys.tx(tx.id), decided(tx, 'approved', {}, 2, [1, 2, 3, 4].map((n) => vote(n, tx))))
+    await step(w, tx.id)
+    assert.deepEqual(accused, [])
+  })
+
+  it('a live leader that leaves an approved send (four valid approvals from up nodes) without an attempt gets this node\'s signed no-confidence mark', async () => {
+    const up = [1, 2, 3, 4, 5]
+    const cluster = { leader: { nodeId: 2, term: '7' }, upNodes: () => up, bannedNodes: () => [] }
+    // TW_LEADER_STALL_S 0: the stall is due at once (the period itself is config, not asserted here).
+    const w = node({ ...config, byzantine: { leaderStallS: 0 } } as unknown as AppConfig, cluster)
+    const tx = await approved(w)
+    await etcd.put(WalletKeys.tx(tx.id), decided(tx, 'approved', {}, 2, [1, 2, 3, 4].map((n) => vote(n, tx))))
+    // Node 4 is down: the leader cannot sign with four approvers, so no mark.
+    up.splice(3, 1)
+    await step(w, tx.id)
+    assert.equal(await etcd.get(WalletKeys.noConfidence('7', 1)), null, 'no mark while the leader could not advance the send')
+    up.splice(3, 0, 4)
+    await step(w, tx.id)
+    const mark = (await etcd.get<NoConfidenceMark>(WalletKeys.noConfidence('7', 1)))?.value
+    assert.equal(mark?.leader, 2)
+    assert.equal(mark?.term, '7')
+    assert.equal(mark?.txId, tx.id)
+    const { signature, ...body } = mark!
+    assert.equal(signature, signAs(1, body), 'signed by node 1')
+    assert.deepEqual(accused, [], 'a stall is never an accusation')
   })
 })

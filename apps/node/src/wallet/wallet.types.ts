@@ -1,4 +1,4 @@
-import type { TransactionStateDto, WalletType } from '@tw/api'
+import type { SignedVoteEvidence, SigningAttemptEvidence, TransactionStateDto, TxDecisionEvidence, VotePayloadEvidence, WalletType } from '@tw/api'
 
 /** etcd layout of the wallet (all under `/tw/`). */
 export const WalletKeys = {
@@ -24,6 +24,8 @@ export const WalletKeys = {
   presigs: '/tw/presig/',
   presig: (id: string) => `/tw/presig/${id}`,
   presigResult: (id: string, nodeId: number) => `/tw/n/${nodeId}/presig-results/${id}`,
+  /** A node's signed no-confidence mark against the leader of `term` (it stalled a transaction). */
+  noConfidence: (term: string, nodeId: number) => `/tw/n/${nodeId}/no-confidence/${term}`,
 } as const
 
 /** What a key in a node's partition is: `/tw/n/<node>/<kind>/<id>[/<attempt>]`, or null. */
@@ -83,50 +85,55 @@ export interface TxRecord {
   error: { code: string; message: string } | null
   /** Nodes left out of this transaction's later signing attempts (culprits and refusers of earlier ones). */
   excluded?: number[]
+  /** The leader's signed decision that put the record in `state` (every state after voting). */
+  decision?: TxDecision
   createdAt: string
   updatedAt: string
   history: { state: TransactionStateDto; at: string }[]
 }
 
-/** What a node signs when it votes (canonical JSON of this). */
-export interface VotePayload {
-  txId: string
-  proposalHash: string
-  nodeId: number
-  approve: boolean
-  reason: string | null
-  votedAt: string
-}
+/** What a node signs when it votes (canonical JSON of this): @tw/api's evidence type, one definition for node and CLI. */
+export type VotePayload = VotePayloadEvidence
 
-/** `/tw/n/<nodeId>/votes/<id>`: create-if-absent; signature by the node's TLS identity key. */
-export interface SignedVote {
-  payload: VotePayload
-  /** base64 signature over canonicalJson(payload). */
-  signature: string
-}
+/** `/tw/n/<nodeId>/votes/<id>`: create-if-absent; `signature` (base64) over canonicalJson(payload) by the node's TLS identity key. */
+export type SignedVote = SignedVoteEvidence
 
 /**
  * `/tw/tx-sign/<id>/<n>`: one signing attempt, written by the leader and signed with its
- * identity key; it carries the approvals it was decided on, so every signer (and anyone given
- * it as evidence) can check the decision without trusting etcd.
+ * identity key; it carries the approvals it was decided on (`proposalHash`, `leader`,
+ * `approvals`, `signature`), so every signer (and anyone given it as evidence) can check the
+ * decision without trusting etcd. @tw/api's evidence type with the node's signing modes.
  */
-export interface SigningAttempt {
-  txId: string
-  attempt: number
-  signers: number[]
-  mode: 'presignature' | 'full' | 'frost'
-  /** Per input: the presignature allocated to it, or null (full signing). */
-  presignatures: (string | null)[]
-  createdAt: string
+export type SigningAttempt = Omit<SigningAttemptEvidence, 'mode'> & { mode: 'presignature' | 'full' | 'frost' }
+
+/**
+ * The leader's signed decision carried by a transaction record (`TxRecord.decision`), for
+ * every state after voting: followers treat a state as decided only when this is signed by the
+ * node it names and checks out against their own view (tx-worker `decisionVerdict`).
+ */
+export type TxDecision = Omit<TxDecisionEvidence, 'state' | 'from'> & { state: TransactionStateDto; from: TransactionStateDto }
+
+/**
+ * `/tw/n/<nodeId>/no-confidence/<term>`: a follower's signed statement that the leader of
+ * `term` stalled a transaction it could advance (while alive). A quorum of them ends that term
+ * like a verified ban (cluster.service `enforceNoConfidence`); never an accusation.
+ */
+export interface NoConfidenceMark {
   term: string
-  /** The proposal hash the attempt signs (every signer checks it against the one it approved). */
-  proposalHash?: string
-  /** The leader that decided it (its node id) … */
-  leader?: number
-  /** … the signed approvals it counted (at least `threshold`, every signer among them) … */
-  approvals?: SignedVote[]
-  /** … and its base64 signature over canonicalJson of every other field. */
+  leader: number
+  nodeId: number
+  txId: string
+  state: TransactionStateDto
+  reason: string
+  at: string
+  /** base64 identity signature of `nodeId` over every other field. */
   signature?: string
+}
+
+/** What a node signs of its no-confidence mark: every field but the signature. */
+export function noConfidenceBody(mark: NoConfidenceMark): Omit<NoConfidenceMark, 'signature'> {
+  const { signature: _signature, ...body } = mark
+  return body
 }
 
 /**
