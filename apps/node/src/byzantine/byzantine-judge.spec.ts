@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { startEtcdCluster, type EtcdCluster } from '../testing/etcd'
 import { ByzantineService, violationId } from './byzantine.service'
+import { noConfidenceBody, WalletKeys, type NoConfidenceMark } from '../wallet/wallet.types'
 import { ByzantineKeys, type AccusationPayload, type BanRecordWithEvidence, type SignedAccusation, type UnbanRecord, type ViolationRecord } from './byzantine.types'
 
 // Node identities: real Ed25519 keys, one per node (the real service signs with the TLS key).
@@ -191,5 +192,69 @@ describe('every node judges; bans are verified, not trusted; a banned leader los
     assert.deepEqual((await admin.get<BanRecordWithEvidence>(EtcdKeys.ban(4)))?.value.violations, [fresh.id])
     await tick(n2)
     assert.deepEqual(n2.cluster.bannedNodes(), [1, 4])
+  })
+})
+
+describe('a live leader that stalls sends loses the lead to a quorum of signed no-confidence marks (never an accusation)', () => {
+  let etcdCluster: EtcdCluster
+  let admin: EtcdRepository
+  const nodes = new Map<number, Node>()
+  const mark = (term: string, leader: number, by: number, signer = by): NoConfidenceMark => {
+    const body: NoConfidenceMark = { term, leader, nodeId: by, txId: 'tx-stalled', state: 'approved', reason: 'an approved send got no signing attempt', at: new Date().toISOString() }
+    return { ...body, signature: signAs(signer, noConfidenceBody(body)) }
+  }
+
+  before(async () => {
+    etcdCluster = await startEtcdCluster(1)
+    admin = new EtcdRepository({ endpoints: etcdCluster.endpoints, leaseTtlSeconds: 5 })
+    for (const id of [1, 2, 3]) {
+      const n = await startNode(id, etcdCluster.endpoints)
+      nodes.set(id, n)
+      await tick(n)
+    }
+    for (const n of nodes.values()) await tick(n)
+  })
+  after(async () => {
+    for (const n of nodes.values()) {
+      await n.etcd.revokeSession()
+      await n.etcd.close()
+    }
+    await admin?.close()
+    await etcdCluster?.stop()
+  })
+
+  it('two marks (or a forged third) keep the leader; three valid marks end its term, an honest node leads and the stalled one stands down', async () => {
+    const [n1, n2, n3] = [nodes.get(1)!, nodes.get(2)!, nodes.get(3)!]
+    assert.equal(n1.cluster.isLeader, true, 'node 1 leads')
+    const term = n1.cluster.leaderTerm!
+    await admin.put(WalletKeys.noConfidence(term, 2), mark(term, 1, 2))
+    await admin.put(WalletKeys.noConfidence(term, 3), mark(term, 1, 3))
+    // Node 4's mark signed by node 3 (an etcd writer), and node 5's against another term: not counted.
+    await admin.put(WalletKeys.noConfidence(term, 4), mark(term, 1, 4, 3))
+    await admin.put(WalletKeys.noConfidence(term, 5), mark(String(BigInt(term) - 1n), 1, 5))
+    for (const n of [n2, n3, n1]) await tick(n)
+    assert.equal((await admin.getLeader())?.term, term, 'two valid marks do not end a term')
+
+    await admin.put(WalletKeys.noConfidence(term, 4), mark(term, 1, 4))
+    await tick(n2)
+    const leader = await admin.getLeader()
+    assert.equal(leader?.nodeId, 2, 'node 2 ended the term and took the lead')
+    assert.notEqual(leader?.term, term)
+    const deposed = n2.audits.find((a) => a.action === 'leader.deposed')
+    assert.equal(deposed?.details.nodeId, 1)
+    assert.equal(deposed?.details.term, term)
+    assert.deepEqual(deposed?.details.marks, [2, 3, 4])
+    assert.match(String(deposed?.details.reason), /no confidence/)
+    assert.deepEqual(n2.cluster.bannedNodes(), [], 'nobody banned')
+    assert.deepEqual((await n2.byzantine.list()).violations, [], 'nobody accused')
+
+    // Node 1 sees its term ended by no-confidence and does not campaign for a while.
+    await tick(n1)
+    for (let i = 0; i < 100 && (n1.cluster as unknown as { standDownUntil: number }).standDownUntil === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    await admin.delete(EtcdKeys.leader)
+    await tick(n1)
+    assert.equal(await admin.getLeader(), null, 'the stalled node does not campaign')
+    await tick(n3)
+    assert.equal((await admin.getLeader())?.nodeId, 3)
   })
 })
