@@ -4,9 +4,12 @@ import {
   attemptBody,
   attemptFault,
   canonicalJson,
+  decisionBody,
+  decisionFault,
   isDoubleVote,
   type SignedVoteEvidence,
   type SigningAttemptEvidence,
+  type TxDecisionEvidence,
   type ViolationDto,
 } from '@tw/api'
 
@@ -120,7 +123,49 @@ function doubleVote(v: ViolationDto, keys: KeyLookup): EvidenceCheck[] {
 
 const describeVote = (s: SignedVoteEvidence): string => `${s.payload.approve ? 'approve' : 'reject'} ${String(s.payload.proposalHash).slice(0, 12)}…`
 
-async function invalidDecision(v: ViolationDto, keys: KeyLookup, threshold: number): Promise<EvidenceCheck[]> {
+/** Checks each embedded vote against its node's certificate, remembering which were valid, invalid or uncheckable. */
+function voteChecker(keys: KeyLookup): { check: (vote: SignedVoteEvidence) => boolean; valid: number[]; invalid: string[]; unknown: Set<number> } {
+  const out = { valid: [] as number[], invalid: [] as string[], unknown: new Set<number>() }
+  const check = (vote: SignedVoteEvidence): boolean => {
+    const k = keys(vote.payload.nodeId)
+    if ('error' in k) {
+      out.unknown.add(vote.payload.nodeId)
+      return false
+    }
+    const good = signedBy(k.key, vote.payload, vote.signature)
+    if (good) out.valid.push(vote.payload.nodeId)
+    else out.invalid.push(`${vote.payload.nodeId} (bad signature)`)
+    return good
+  }
+  return { check, ...out }
+}
+
+/**
+ * A leader's signed decision on a transaction record (`evidence.decision`): signed by the
+ * offender, and provably faulty from its own votes (an approval without `threshold` valid
+ * approvals, a rejection without more than `clusterSize − threshold` valid rejections or
+ * counted against another cluster size). Other states rest on the chain or the clock: never proven offline.
+ */
+async function invalidRecordDecision(v: ViolationDto, keys: KeyLookup, threshold: number, clusterSize: number): Promise<EvidenceCheck[]> {
+  const d = v.evidence.decision as TxDecisionEvidence
+  if (typeof d.txId !== 'string' || typeof d.state !== 'string') return [bad('evidence holds a signed decision', 'evidence.decision malformed')]
+  if (d.leader !== v.offender) return [bad(`decision names node ${v.offender} as its leader`, `it names ${d.leader === undefined ? 'no leader' : `node ${String(d.leader)}`}`)]
+  const checks = [ok(`decision names node ${v.offender} as its leader`, `${d.txId} → ${d.state} (term ${String(d.term)})`)]
+  checks.push(signatureCheck(`decision signed by node ${v.offender}`, keys, v.offender, decisionBody(d), d.signature))
+  const votes = voteChecker(keys)
+  const fault = await decisionFault(d, threshold, clusterSize, votes.check)
+  const kind = d.state === 'approved' ? 'approvals' : 'rejections'
+  const seen = `valid signed ${kind} from node(s) ${votes.valid.join(',') || 'none'}${votes.invalid.length ? `; not counted: ${votes.invalid.join(', ')}` : ''}`
+  const label = `decision is a faulty ${d.state} (threshold ${threshold} of ${clusterSize})`
+  if (d.state !== 'approved' && d.state !== 'rejected') checks.push(open(label, `a ${d.state} decision rests on the chain or the clock: not provable offline`))
+  else if (fault === null) checks.push(bad(label, `it is a valid decision: ${seen}`))
+  else if (votes.unknown.size > 0) checks.push(open(label, `${fault}, but the votes of node(s) ${[...votes.unknown].sort((a, b) => a - b).join(',')} could not be checked (no accepted certificate)`))
+  else checks.push(ok(label, `${fault}; ${seen}`))
+  return checks
+}
+
+async function invalidDecision(v: ViolationDto, keys: KeyLookup, threshold: number, clusterSize: number): Promise<EvidenceCheck[]> {
+  if (isObject(v.evidence.decision)) return invalidRecordDecision(v, keys, threshold, clusterSize)
   const attempt = v.evidence.attempt as SigningAttemptEvidence | undefined
   if (!isObject(attempt) || typeof attempt.txId !== 'string') return [bad('evidence holds a signing attempt', 'evidence.attempt missing or malformed')]
   if (attempt.leader !== v.offender) return [bad(`attempt names node ${v.offender} as its leader`, `it names ${attempt.leader === undefined ? 'no leader' : `node ${String(attempt.leader)}`}`)]
@@ -205,8 +250,8 @@ function falseResult(v: ViolationDto, keys: KeyLookup): EvidenceCheck[] {
   return checks
 }
 
-/** Runs the checks of `v`'s type and reaches a verdict. `threshold` is the cluster's signing threshold. */
-export async function verifyEvidence(v: ViolationDto, keys: KeyLookup, threshold: number): Promise<EvidenceReport> {
+/** Runs the checks of `v`'s type and reaches a verdict. `threshold` is the cluster's signing threshold, `clusterSize` its number of nodes. */
+export async function verifyEvidence(v: ViolationDto, keys: KeyLookup, threshold: number, clusterSize = 5): Promise<EvidenceReport> {
   const accusers = Array.isArray(v.accusers) ? v.accusers.filter((a) => Number.isInteger(a)) : []
   const report = (verdict: EvidenceVerdict, checks: EvidenceCheck[]): EvidenceReport => ({ violationId: v.id, type: v.type, offender: v.offender, verdict, checks, accusers })
   const evidence = isObject(v.evidence) ? v : { ...v, evidence: {} }
@@ -223,7 +268,7 @@ export async function verifyEvidence(v: ViolationDto, keys: KeyLookup, threshold
       checks = doubleVote(evidence, keys)
       break
     case 'invalid_decision':
-      checks = await invalidDecision(evidence, keys, threshold)
+      checks = await invalidDecision(evidence, keys, threshold, clusterSize)
       break
     case 'minority_attack':
       checks = minorityAttack(evidence, keys)

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { attemptBody, canonicalJson, type SignedVoteEvidence, type SigningAttemptEvidence, type ViolationDto } from '@tw/api'
+import { attemptBody, canonicalJson, decisionBody, type SignedVoteEvidence, type SigningAttemptEvidence, type TxDecisionEvidence, type ViolationDto } from '@tw/api'
 import type { EvidenceReport } from '../../../shared/evidence'
 import { runCommand } from '../../../testing/run-command'
 import ByzantineEvidenceVerify from './verify'
@@ -214,3 +214,45 @@ test('invalid_signature from a signed false result: the result\'s signature and 
   const forged = await verifyJson(violation('invalid_signature', 4, { result: { ...body, signature: sign(2, body) }, proposal }))
   assert.equal(forged.report.checks[1].result, 'fail')
 })
+
+function decision(leader: number, state: string, votes: SignedVoteEvidence[], clusterSize = 5): TxDecisionEvidence {
+  const body: TxDecisionEvidence = {
+    txId: TX, state, from: 'voting', attempt: 0, proposalHash: HASH_A, term: '41', leader, clusterSize,
+    error: state === 'rejected' ? { code: 'POLICY_VIOLATION', message: 'rejected' } : null, excluded: [], votes, decidedAt: '2026-01-01T00:01:00.000Z',
+  }
+  return { ...body, signature: sign(leader, decisionBody(body)) }
+}
+
+test('invalid_decision on a transaction record: a signed rejection with one valid rejection is proven; two rejections, or a failed decision, are not', async () => {
+  const one = await verifyJson(violation('invalid_decision', 2, { txId: TX, decision: decision(2, 'rejected', [vote(5, HASH_A, 5, false)]) }))
+  assert.equal(one.exitCode, 0, one.stdout)
+  assert.equal(one.report.verdict, 'proven')
+  assert.equal(one.report.checks.find((c) => c.check === 'decision signed by node 2')?.result, 'pass')
+  const fault = one.report.checks.find((c) => c.check === 'decision is a faulty rejected (threshold 4 of 5)')
+  assert.equal(fault?.result, 'pass')
+  assert.match(fault?.detail ?? '', /rejects with 1 valid signed rejections of its proposal \(needs 2: approval was still possible\); valid signed rejections from node\(s\) 5/)
+  // Counted against a smaller cluster: still proven against the real one.
+  const small = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'rejected', [vote(5, HASH_A, 5, false)], 4) }))
+  assert.equal(small.report.verdict, 'proven')
+  // Two valid rejections: a valid decision, not proven.
+  const two = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'rejected', [vote(4, HASH_A, 4, false), vote(5, HASH_A, 5, false)]) }))
+  assert.equal(two.exitCode, 1)
+  assert.equal(two.code, 'EVIDENCE_NOT_PROVEN')
+  // An approval on three approvals is proven; a rejection one of whose votes is signed by another node is not counted.
+  const three = await verifyJson(violation('invalid_decision', 3, { decision: decision(3, 'approved', [1, 2, 3].map((n) => vote(n, HASH_A))) }))
+  assert.equal(three.report.verdict, 'proven')
+  const forgedVote = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'rejected', [vote(4, HASH_A, 2, false), vote(5, HASH_A, 5, false)]) }))
+  assert.equal(forgedVote.report.verdict, 'proven')
+  // A failed decision rests on the chain: not decidable offline.
+  const failed = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'failed', []) }))
+  assert.equal(failed.report.verdict, 'not-proven')
+  assert.equal(failed.report.checks.at(-1)?.result, 'unchecked')
+  // Signed by another node than the leader it names: not proven.
+  const d = decision(2, 'rejected', [vote(5, HASH_A, 5, false)])
+  const resigned = await verifyJson(violation('invalid_decision', 2, { decision: { ...d, signature: sign(3, decisionBody(d)) } }))
+  assert.equal(resigned.report.checks.find((c) => c.check === 'decision signed by node 2')?.result, 'fail')
+  // --cluster-size 6 --threshold 4: two rejections are no longer enough (needs 3).
+  const six = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'rejected', [vote(4, HASH_A, 4, false), vote(5, HASH_A, 5, false)], 6) }), ['--cluster-size', '6'])
+  assert.equal(six.report.verdict, 'proven')
+})
+

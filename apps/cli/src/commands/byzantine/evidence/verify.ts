@@ -54,6 +54,7 @@ export default class ByzantineEvidenceVerify extends BaseCommand<EvidenceReport>
     certs: Flags.string({ summary: messages.get('flags.certs.summary'), helpValue: '<dir>' }),
     cert: Flags.string({ multiple: true, summary: messages.get('flags.cert.summary'), helpValue: '<id>=<file>' }),
     threshold: Flags.integer({ default: 4, min: 1, max: 255, summary: messages.get('flags.threshold.summary') }),
+    'cluster-size': Flags.integer({ default: 5, min: 1, max: 255, summary: messages.get('flags.cluster-size.summary') }),
     id: Flags.string({ summary: messages.get('flags.id.summary'), helpValue: '<id>' }),
   }
 
@@ -81,7 +82,7 @@ export default class ByzantineEvidenceVerify extends BaseCommand<EvidenceReport>
     if (!caPath || !existsSync(caPath)) throw new CliError('CERTS_MISSING', messages.get('error.NoCa', [caPath ?? '-']))
     if (certFiles.size === 0) throw new CliError('CERTS_MISSING', messages.get('error.NoCerts'))
 
-    const report = await verifyEvidence(violation, certificateKeys(readFileSync(caPath, 'utf8'), certFiles), flags.threshold)
+    const report = await verifyEvidence(violation, certificateKeys(readFileSync(caPath, 'utf8'), certFiles), flags.threshold, flags['cluster-size'])
     this.log(messages.get('header', [report.violationId, report.type, report.offender]))
     this.log('')
     this.log(
