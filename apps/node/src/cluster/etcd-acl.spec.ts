@@ -23,6 +23,17 @@ describe('etcd ACL table', () => {
     assert.equal(mayWrite(3, '/tw/unlisted/x'), false)
   })
 
+  it("gives a node its own DKG and aux info results, never another node's", () => {
+    assert.equal(mayWrite(3, EtcdKeys.dkgResult('job-1', 3)), true)
+    assert.equal(mayWrite(3, EtcdKeys.auxResult('aux-1', 3)), true)
+    assert.equal(mayWrite(3, EtcdKeys.dkgResult('job-1', 4)), false)
+    assert.equal(mayWrite(3, EtcdKeys.auxResult('aux-1', 4)), false)
+    // The leader's records stay writable (fenced by /tw/leader), the old shared result prefix does not.
+    assert.equal(mayWrite(3, EtcdKeys.dkgJob('job-1')), true)
+    assert.equal(mayWrite(3, EtcdKeys.auxCurrent), true)
+    assert.equal(mayWrite(3, '/tw/aux/results/aux-1/4'), false)
+  })
+
   it('every entry says why; reads cover /tw/ only', () => {
     for (const e of ETCD_ACL) assert.ok(e.why.length > 10, e.path)
     const reads = nodePermissions(1).filter((p) => p.access === 'read')
@@ -73,6 +84,15 @@ describe('etcd with client certificates and the ACL (TLS + --client-cert-auth)',
       await assert.rejects(node3.put(key).value('{}').exec(), PERMISSION_DENIED, key)
     }
     await assert.rejects(node3.delete().key('/tw/nodes/4').exec(), PERMISSION_DENIED)
+    // Node 4's outcome of a key generation or of aux info: node 3 cannot forge or overwrite it.
+    await connect(4).put(EtcdKeys.dkgResult('job-1', 4)).value('{"nodeId":4,"ok":true}')
+    for (const key of [EtcdKeys.dkgResult('job-1', 4), EtcdKeys.dkgResult('job-2', 4), EtcdKeys.auxResult('aux-1', 4)]) {
+      await assert.rejects(node3.put(key).value('{"nodeId":4,"ok":false}').exec(), PERMISSION_DENIED, key)
+    }
+    await assert.rejects(node3.delete().key(EtcdKeys.dkgResult('job-1', 4)).exec(), PERMISSION_DENIED)
+    assert.equal(await root.get(EtcdKeys.dkgResult('job-1', 4)).string(), '{"nodeId":4,"ok":true}')
+    await node3.put(EtcdKeys.dkgResult('job-1', 3)).value('{"nodeId":3,"ok":true}')
+    await node3.put(EtcdKeys.auxResult('aux-1', 3)).value('{"nodeId":3,"ok":true}')
     // Nothing of node 4's was written.
     assert.equal(await root.get('/tw/n/4/votes/x').string(), null)
     assert.equal(await root.get('/tw/nodes/4').string(), null)

@@ -15,9 +15,9 @@ import { Etcd3, Range } from 'etcd3'
  * - write the shared coordination prefixes that any node (or the leader of the moment,
  *   fenced by `/tw/leader`) legitimately writes today.
  *
- * Votes, signing and presignature results and accusations live in the node's own partition
- * `/tw/n/<id>/` (wallet.types `WalletKeys`, byzantine.types `ByzantineKeys`). Nothing outside
- * `/tw/` is writable.
+ * Votes, signing and presignature results, accusations, DKG and aux info results live in the
+ * node's own partition `/tw/n/<id>/` (wallet.types `WalletKeys`, byzantine.types
+ * `ByzantineKeys`, etcd.repository `EtcdKeys`). Nothing outside `/tw/` is writable.
  */
 export interface AclEntry {
   /** `own`: `<id>` is replaced by the node's own id; `shared`: the same for every node. */
@@ -34,7 +34,7 @@ export const ETCD_ACL: readonly AclEntry[] = [
   // ---- read
   { scope: 'shared', match: 'prefix', path: '/tw/', access: 'read', why: 'every node watches and reads the whole cluster state (and compares keys inside transactions)' },
   // ---- the node's own keys
-  { scope: 'own', match: 'prefix', path: '/tw/n/<id>/', access: 'write', why: "the node's partition: its votes, signing and presignature results, accusations" },
+  { scope: 'own', match: 'prefix', path: '/tw/n/<id>/', access: 'write', why: "the node's partition: its votes, signing and presignature results, accusations, DKG and aux info results" },
   { scope: 'own', match: 'key', path: '/tw/nodes/<id>', access: 'write', why: 'membership registration (under the session lease)' },
   { scope: 'own', match: 'key', path: '/tw/certs/<id>', access: 'write', why: 'its published QUIC certificate (identity of what it signs)' },
   { scope: 'own', match: 'key', path: '/tw/primes/<id>', access: 'write', why: 'safe primes ready for aux info (under the session lease)' },
@@ -42,9 +42,9 @@ export const ETCD_ACL: readonly AclEntry[] = [
   // ---- shared coordination
   { scope: 'shared', match: 'key', path: '/tw/leader', access: 'write', why: 'election: any node campaigns, resigns, or ends a banned leader\'s term (create-revision guarded)' },
   { scope: 'shared', match: 'prefix', path: '/tw/dkg-requests/', access: 'write', why: 'any node turns POST /keys into a DKG request for the leader' },
-  { scope: 'shared', match: 'prefix', path: '/tw/dkg/', access: 'write', why: 'the leader writes jobs (fenced); every node writes /tw/dkg/<job>/result/<its id>' },
+  { scope: 'shared', match: 'prefix', path: '/tw/dkg/', access: 'write', why: 'the leader writes DKG jobs (fenced); results are in each node\'s partition' },
   { scope: 'shared', match: 'prefix', path: '/tw/keys/', access: 'write', why: 'key status, written by the leader (fenced)' },
-  { scope: 'shared', match: 'prefix', path: '/tw/aux/', access: 'write', why: 'the leader writes aux/current (fenced); every node writes aux/results/<aux>/<its id>' },
+  { scope: 'shared', match: 'key', path: '/tw/aux/current', access: 'write', why: 'the leader writes the aux info generation in force (fenced); results are in each node\'s partition' },
   { scope: 'shared', match: 'prefix', path: '/tw/tx/', access: 'write', why: 'the proposing node creates a transaction, the leader advances it (fenced)' },
   { scope: 'shared', match: 'prefix', path: '/tw/tx-active/', access: 'write', why: 'index of unfinished transactions: the proposer adds, the leader removes' },
   { scope: 'shared', match: 'prefix', path: '/tw/tx-sign/', access: 'write', why: 'signing attempts, written by the leader (fenced, signed by its identity key)' },

@@ -17,12 +17,14 @@ export const EtcdKeys = {
   dkgRequest: (jobId: string) => `/tw/dkg-requests/${jobId}`,
   dkg: '/tw/dkg/',
   dkgJob: (jobId: string) => `/tw/dkg/${jobId}`,
-  dkgResult: (jobId: string, nodeId: number) => `/tw/dkg/${jobId}/result/${nodeId}`,
+  /** Node `nodeId`'s outcome of DKG job `jobId`, in its own partition (only it may write there). */
+  dkgResult: (jobId: string, nodeId: number) => `/tw/n/${nodeId}/dkg-results/${jobId}`,
+  dkgResultsBy: (nodeId: number) => `/tw/n/${nodeId}/dkg-results/`,
   keys: '/tw/keys/',
   key: (keyId: string) => `/tw/keys/${keyId}`,
   auxCurrent: '/tw/aux/current',
-  auxResults: (auxId: string) => `/tw/aux/results/${auxId}/`,
-  auxResult: (auxId: string, nodeId: number) => `/tw/aux/results/${auxId}/${nodeId}`,
+  /** Node `nodeId`'s outcome of aux info generation `auxId`, in its own partition. */
+  auxResult: (auxId: string, nodeId: number) => `/tw/n/${nodeId}/aux-results/${auxId}`,
 } as const
 
 /** A value read from etcd with the revisions that matter. */

@@ -6,15 +6,9 @@ import { ClusterService } from '../cluster/cluster.service'
 import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
-import {
-  parseDkgKey,
-  type AuxRecord,
-  type AuxResultRecord,
-  type DkgJobRecord,
-  type DkgRequestRecord,
-  type DkgResultRecord,
-  type KeyRecord,
-} from './dkg.types'
+import { partitionKey, WalletKeys } from '../wallet/wallet.types'
+import { auxResults, dkgResults } from './dkg-results'
+import { KEYGEN_RESULT_KINDS, parseDkgKey, type AuxRecord, type DkgJobRecord, type DkgRequestRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
 
 /**
  * The leader's half of key generation. Only the leader writes jobs, key status and aux
@@ -32,7 +26,8 @@ import {
  *    minutes late, after the engine dropped the early messages, and time the session out;
  * 2. requests: turn each into a job plus a `pending` key record in one transaction (ECDSA
  *    waits for an aux generation; every DKG waits until all nodes are up);
- * 3. jobs: when all nodes reported the same public key, the key becomes `active`; any
+ * 3. jobs: when all nodes reported the same public key (each in its own partition
+ *    `/tw/n/<id>/dkg-results/<job>`, which only that node may write), the key becomes `active`; any
  *    reported error, or disagreement, makes it `failed`.
  */
 @Injectable()
@@ -49,9 +44,15 @@ export class DkgCoordinatorService {
   ) {}
 
   async start(): Promise<void> {
-    for (const prefix of [EtcdKeys.dkgRequests, EtcdKeys.dkg, '/tw/aux/', EtcdKeys.nodes, EtcdKeys.leader, EtcdKeys.primes]) {
+    for (const prefix of [EtcdKeys.dkgRequests, EtcdKeys.dkg, EtcdKeys.auxCurrent, EtcdKeys.nodes, EtcdKeys.leader, EtcdKeys.primes]) {
       await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
     }
+    // Each node's DKG and aux results, in its own partition.
+    await this.etcd
+      .watchPrefix(WalletKeys.partitions, (key) => {
+        if (KEYGEN_RESULT_KINDS.has(partitionKey(key)?.kind ?? '')) this.reconciler.kick()
+      })
+      .catch(() => undefined)
     this.reconciler.start()
   }
 
@@ -89,7 +90,7 @@ export class DkgCoordinatorService {
   private async reconcileAux(term: string): Promise<AuxRecord | null> {
     const current = (await this.etcd.get<AuxRecord>(EtcdKeys.auxCurrent))?.value ?? null
     if (current) {
-      const results = (await this.etcd.getPrefix<AuxResultRecord>(EtcdKeys.auxResults(current.auxId))).map((e) => e.value)
+      const results = await auxResults(this.etcd, current.auxId, this.config.clusterSize)
       const failed = results.filter((r) => !r.ok)
       if (failed.length === 0) {
         if (!current.completedAt && results.length === this.config.clusterSize) {
@@ -173,20 +174,12 @@ export class DkgCoordinatorService {
   }
 
   private async reconcileJobs(term: string): Promise<void> {
-    const entries = await this.etcd.getPrefix<DkgJobRecord | DkgResultRecord>(EtcdKeys.dkg)
-    const jobs = new Map<string, DkgJobRecord>()
-    const results = new Map<string, DkgResultRecord[]>()
-    for (const e of entries) {
-      const k = parseDkgKey(e.key)
-      if (!k) continue
-      if (k.resultOf === null) jobs.set(k.jobId, e.value as DkgJobRecord)
-      else results.set(k.jobId, [...(results.get(k.jobId) ?? []), e.value as DkgResultRecord])
-    }
-    for (const job of jobs.values()) {
+    const jobs = (await this.etcd.getPrefix<DkgJobRecord>(EtcdKeys.dkg)).filter((e) => parseDkgKey(e.key)).map((e) => e.value)
+    for (const job of jobs) {
       const keyEntry = await this.etcd.get<KeyRecord>(EtcdKeys.key(job.keyId))
       const key = keyEntry?.value
       if (!key || key.status !== 'pending') continue
-      const rs = results.get(job.jobId) ?? []
+      const rs = await dkgResults(this.etcd, job.jobId, this.config.clusterSize)
       const decided = decideKey(key, rs, this.config.clusterSize)
       if (!decided) continue
       if (await this.etcd.fencedPut(term, EtcdKeys.key(job.keyId), decided)) {

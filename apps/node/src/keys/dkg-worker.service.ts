@@ -9,11 +9,14 @@ import type { AppConfig } from '../config/config'
 import { EngineRepository, engineErrorCode, type KeyShareInfo } from '../engine/engine.repository'
 import { PrimePoolService } from '../engine/prime-pool.service'
 import { MetricsService } from '../metrics/metrics.service'
-import { parseDkgKey, type AuxRecord, type AuxResultRecord, type DkgJobRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
+import { partitionKey, WalletKeys } from '../wallet/wallet.types'
+import { auxResults, dkgResults } from './dkg-results'
+import { KEYGEN_RESULT_KINDS, parseDkgKey, type AuxRecord, type AuxResultRecord, type DkgJobRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
 
 /**
  * Every node's half of key generation: runs each aux generation and DKG job the leader
- * publishes, once, with the job's session id, and reports its outcome under its own node id.
+ * publishes, once, with the job's session id, and reports its outcome in its own partition
+ * (`/tw/n/<id>/dkg-results/<job>`, `/tw/n/<id>/aux-results/<aux>`: no other node may write there).
  *
  * Idempotent across restarts: a job whose result this node already reported is skipped; a
  * key already in the keystore is reported from the keystore without rerunning; a job other
@@ -39,9 +42,15 @@ export class DkgWorkerService {
   ) {}
 
   async start(): Promise<void> {
-    for (const prefix of [EtcdKeys.dkg, '/tw/aux/']) {
+    for (const prefix of [EtcdKeys.dkg, EtcdKeys.auxCurrent]) {
       await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
     }
+    // The other nodes' results (a failure elsewhere ends this node's wait), each in its partition.
+    await this.etcd
+      .watchPrefix(WalletKeys.partitions, (key) => {
+        if (KEYGEN_RESULT_KINDS.has(partitionKey(key)?.kind ?? '')) this.reconciler.kick()
+      })
+      .catch(() => undefined)
     this.reconciler.start()
   }
 
@@ -65,7 +74,7 @@ export class DkgWorkerService {
     const aux = (await this.etcd.get<AuxRecord>(EtcdKeys.auxCurrent))?.value
     if (!aux || this.auxRuns.has(aux.auxId)) return
     const me = this.config.nodeId
-    const results = (await this.etcd.getPrefix<AuxResultRecord>(EtcdKeys.auxResults(aux.auxId))).map((e) => e.value)
+    const results = await auxResults(this.etcd, aux.auxId, this.config.clusterSize)
     if (results.some((r) => r.nodeId === me)) return
     if (this.engine.hasAuxInfo(aux.auxId)) {
       await this.etcd.put(EtcdKeys.auxResult(aux.auxId, me), { nodeId: me, ok: true, reportedAt: new Date().toISOString() })
@@ -108,20 +117,12 @@ export class DkgWorkerService {
   }
 
   private async stepJobs(): Promise<void> {
-    const entries = await this.etcd.getPrefix<DkgJobRecord | DkgResultRecord>(EtcdKeys.dkg)
-    const jobs: DkgJobRecord[] = []
-    const results = new Map<string, DkgResultRecord[]>()
-    for (const e of entries) {
-      const k = parseDkgKey(e.key)
-      if (!k) continue
-      if (k.resultOf === null) jobs.push(e.value as DkgJobRecord)
-      else results.set(k.jobId, [...(results.get(k.jobId) ?? []), e.value as DkgResultRecord])
-    }
+    const jobs = (await this.etcd.getPrefix<DkgJobRecord>(EtcdKeys.dkg)).filter((e) => parseDkgKey(e.key)).map((e) => e.value)
     const me = this.config.nodeId
+    // What this node reported already: one range read of its own partition.
+    const mineDone = new Set((await this.etcd.getPrefix<DkgResultRecord>(EtcdKeys.dkgResultsBy(me))).map((e) => e.key.slice(EtcdKeys.dkgResultsBy(me).length)))
     for (const job of jobs) {
-      if (this.running.has(job.jobId)) continue
-      const rs = results.get(job.jobId) ?? []
-      if (rs.some((r) => r.nodeId === me)) continue
+      if (this.running.has(job.jobId) || mineDone.has(job.jobId)) continue
       const held = this.engine.keyInfo(job.protocol, job.keyId)
       if (held) {
         await this.reportJob(job, { ok: true, ...held })
@@ -129,6 +130,8 @@ export class DkgWorkerService {
       }
       const key = (await this.etcd.get<KeyRecord>(EtcdKeys.key(job.keyId)))?.value
       if (key && key.status !== 'pending') continue
+      const rs = await dkgResults(this.etcd, job.jobId, this.config.clusterSize)
+      if (rs.some((r) => r.nodeId === me)) continue
       const failedElsewhere = rs.find((r) => !r.ok)
       if (failedElsewhere) {
         await this.reportJob(job, { ok: false, code: 'ABORTED', error: `node ${failedElsewhere.nodeId} failed first` })

@@ -21,7 +21,10 @@ export interface DkgJobRecord {
   term: string
 }
 
-/** `/tw/dkg/<jobId>/result/<nodeId>`: one node's outcome. */
+/**
+ * `/tw/n/<nodeId>/dkg-results/<jobId>`: one node's outcome, in its own partition (etcd RBAC:
+ * only that node may write there, cluster/etcd-acl.ts).
+ */
 export type DkgResultRecord =
   | { nodeId: number; ok: true; publicKey: string; chainCode: string; outputKey?: string; reportedAt: string }
   | { nodeId: number; ok: false; code: string; error: string; reportedAt: string }
@@ -50,7 +53,7 @@ export interface AuxRecord {
   completedAt: string | null
 }
 
-/** `/tw/aux/results/<auxId>/<nodeId>`. */
+/** `/tw/n/<nodeId>/aux-results/<auxId>`: one node's outcome, in its own partition. */
 export interface AuxResultRecord {
   nodeId: number
   ok: boolean
@@ -59,9 +62,15 @@ export interface AuxResultRecord {
   reportedAt: string
 }
 
-/** Splits `/tw/dkg/<jobId>[/result/<nodeId>]`. */
-export function parseDkgKey(key: string): { jobId: string; resultOf: number | null } | null {
-  const m = /^\/tw\/dkg\/([A-Za-z0-9._-]+)(?:\/result\/(\d+))?$/.exec(key)
-  if (!m) return null
-  return { jobId: m[1], resultOf: m[2] ? Number(m[2]) : null }
+/**
+ * The job id of a job key `/tw/dkg/<jobId>`, or null for anything else under `/tw/dkg/`
+ * (such as results written there by a version that kept them under the shared prefix: no
+ * longer read).
+ */
+export function parseDkgKey(key: string): { jobId: string } | null {
+  const m = /^\/tw\/dkg\/([A-Za-z0-9._-]+)$/.exec(key)
+  return m ? { jobId: m[1] } : null
 }
+
+/** Partition kinds (`/tw/n/<id>/<kind>/…`) holding key generation results. */
+export const KEYGEN_RESULT_KINDS: ReadonlySet<string> = new Set(['dkg-results', 'aux-results'])

@@ -9,7 +9,8 @@ import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { DkgCoordinatorService, keyIdFor } from './dkg-coordinator.service'
-import { parseDkgKey, type DkgJobRecord, type DkgRequestRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
+import { dkgResults } from './dkg-results'
+import type { DkgRequestRecord, KeyRecord } from './dkg.types'
 
 /** Outcome of {@link KeysService.create}: done (`201`) or still running (`202`). */
 export interface CreateKeyOutcome {
@@ -62,13 +63,9 @@ export class KeysService {
 
   async list(): Promise<KeyListDto> {
     this.requireEtcd()
-    const [keys, dkg, requests] = await Promise.all([
-      this.etcd.getPrefix<KeyRecord>(EtcdKeys.keys),
-      this.etcd.getPrefix<DkgJobRecord | DkgResultRecord>(EtcdKeys.dkg),
-      this.etcd.getPrefix<DkgRequestRecord>(EtcdKeys.dkgRequests),
-    ])
-    const reported = reportedByJob(dkg.map((e) => ({ key: e.key, value: e.value })))
-    const out: KeyDto[] = keys.map((k) => toDto(k.value, reported.get(k.value.jobId)))
+    const [keys, requests] = await Promise.all([this.etcd.getPrefix<KeyRecord>(EtcdKeys.keys), this.etcd.getPrefix<DkgRequestRecord>(EtcdKeys.dkgRequests)])
+    // Who reported so far matters only while a key is pending (each node's result in its partition).
+    const out: KeyDto[] = await Promise.all(keys.map(async (k) => (k.value.status === 'pending' ? toDto(k.value, await this.reportedSoFar(k.value.jobId)) : toDto(k.value))))
     const known = new Set(out.map((k) => k.id))
     for (const { value: r } of requests) {
       const id = keyIdFor(r.protocol, r.jobId)
@@ -93,8 +90,12 @@ export class KeysService {
       return req ? pendingDto(keyId, req.protocol, req.requestedAt) : null
     }
     if (rec.status !== 'pending') return toDto(rec)
-    const results = await this.etcd.getPrefix<DkgResultRecord>(`${EtcdKeys.dkgJob(rec.jobId)}/result/`)
-    return toDto(rec, results.filter((r) => r.value.ok).map((r) => r.value.nodeId))
+    return toDto(rec, await this.reportedSoFar(rec.jobId))
+  }
+
+  /** The nodes that reported success for DKG job `jobId` so far. */
+  private async reportedSoFar(jobId: string): Promise<number[]> {
+    return (await dkgResults(this.etcd, jobId, this.config.clusterSize)).filter((r) => r.ok).map((r) => r.nodeId)
   }
 
   private requireEtcd(): void {
@@ -102,16 +103,6 @@ export class KeysService {
       throw new ClusterUnavailableError('etcd unavailable', { dependency: 'etcd', reason: this.cluster.etcdLastError })
     }
   }
-}
-
-function reportedByJob(entries: { key: string; value: DkgJobRecord | DkgResultRecord }[]): Map<string, number[]> {
-  const out = new Map<string, number[]>()
-  for (const e of entries) {
-    const k = parseDkgKey(e.key)
-    if (!k || k.resultOf === null || !(e.value as DkgResultRecord).ok) continue
-    out.set(k.jobId, [...(out.get(k.jobId) ?? []), k.resultOf].sort((a, b) => a - b))
-  }
-  return out
 }
 
 function toDto(rec: KeyRecord, reportedSoFar?: number[]): KeyDto {
