@@ -39,6 +39,12 @@ export interface ChaosProfile {
   /** After the loop, how long the sends still in flight may take to reach a final state before they count as hung. */
   finalWaitMs: number
   sessionTimeoutMs: number
+  /**
+   * Sends in flight at once (lanes taking the next send). Faults still come one at a time, each
+   * at its own send's state; the schedule is drawn up front, so a seed means the same sends and
+   * faults whatever the timing.
+   */
+  concurrency: number
 }
 
 export interface FaultRecord {
@@ -94,7 +100,12 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
   let cluster: NodeCluster | null = null
   let proxy: TcpProxy | null = null
   let ecdsaKeyS: number | null = null
-  let background: Promise<void> = Promise.resolve()
+  /** Each injected fault's run (kill, hold, restore, recovery), awaited before the checks. */
+  const injections = new Map<FaultRecord, Promise<void>>()
+  /** Faults come one at a time: the next faulted send waits for the previous fault's recovery. */
+  let faultGate: Promise<void> = Promise.resolve()
+  /** The lanes do not mine while a leader is being killed after broadcast (the block comes after the kill). */
+  let miningPaused = false
   /** Nodes whose API must not be asked (killed, stopped). */
   const impaired = new Set<number>()
   const ids = [1, 2, 3, 4, 5]
@@ -249,19 +260,30 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
       faultAt.set(s, k)
     })
 
+    // Everything random is drawn now, in send order (the same draws as one send after another):
+    // with several lanes the seed still fixes every amount, fault, phase, target and hold.
+    const plan = Array.from({ length: profile.sends }, (_, i) => {
+      const amountSats = 5_000 + rng.int(0, 20) * 500
+      const kind = faultAt.get(i)
+      if (!kind) return { amountSats, fault: null }
+      const phase: Phase = kind === 'leader-after-broadcast' ? 'broadcast' : rng.pick(['voting', 'signing', 'broadcast'] as const)
+      const holdMs =
+        kind === 'kill9' ? rng.int(0, 4000) : kind === 'etcd-member' ? rng.int(3000, 8000) : kind === 'postgres-down' ? rng.int(5000, 12_000) : kind === 'sigstop' ? profile.sessionTimeoutMs + rng.int(2000, 5000) : rng.int(2000, 5000)
+      const target = kind === 'kill9' || kind === 'sigstop' ? `node ${rng.int(1, 5)}` : kind === 'etcd-member' ? `etcd${rng.int(0, 2)}` : kind === 'postgres-down' ? 'pg proxy' : 'leader'
+      return { amountSats, fault: { kind, phase, holdMs, target } }
+    })
+
     const inflight: { rec: SendRecord; started: number; fault: FaultRecord | null }[] = []
     const sendStart = Date.now()
-    for (let i = 0; i < profile.sends; i++) {
-      if (Date.now() - sendStart > profile.budgetMs) {
-        log(`chaos: send loop stopped after ${i} sends: ${profile.budgetMs / 1000} s budget spent`)
-        break
-      }
+    let next = 0
+    let stopped = false
+    const oneSend = async (i: number) => {
       const type = profile.types[i % profile.types.length]
       const rec: SendRecord = {
         i,
         type,
         to: testAddress(),
-        amountSats: 5_000 + rng.int(0, 20) * 500,
+        amountSats: plan[i].amountSats,
         key: `chaos-${seed}-${i}-${createHash('sha256').update(String(t0)).digest('hex').slice(0, 8)}`,
         id: null,
         retries: 0,
@@ -271,52 +293,71 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
         hung: false,
       }
       sends.push(rec)
-      const kind = faultAt.get(i)
+      const drawn = plan[i].fault
       let fault: FaultRecord | null = null
-      if (kind) {
+      let release = () => {}
+      if (drawn) {
         // One fault at a time: the previous one is restored and recovered before the next.
-        await background
-        const phase: Phase = kind === 'leader-after-broadcast' ? 'broadcast' : rng.pick(['voting', 'signing', 'broadcast'] as const)
-        fault = { n: faults.length + 1, kind, target: '', send: i, phase, atState: '', holdMs: 0, during: '', outcome: '', recoveredS: null }
-        // Drawn now so the schedule is the seed's, whatever the timing.
-        fault.holdMs =
-          kind === 'kill9' ? rng.int(0, 4000) : kind === 'etcd-member' ? rng.int(3000, 8000) : kind === 'postgres-down' ? rng.int(5000, 12_000) : kind === 'sigstop' ? profile.sessionTimeoutMs + rng.int(2000, 5000) : rng.int(2000, 5000)
-        fault.target = kind === 'kill9' || kind === 'sigstop' ? `node ${rng.int(1, 5)}` : kind === 'etcd-member' ? `etcd${rng.int(0, 2)}` : kind === 'postgres-down' ? 'pg proxy' : 'leader'
+        const previous = faultGate
+        faultGate = new Promise<void>((r) => (release = r))
+        await previous
+        fault = { n: faults.length + 1, kind: drawn.kind, target: drawn.target, send: i, phase: drawn.phase, atState: '', holdMs: drawn.holdMs, during: '', outcome: '', recoveredS: null }
         faults.push(fault)
       }
-      const started = Date.now()
-      // ---- submit, retrying API-edge refusals with the same Idempotency-Key
-      const body = { to: rec.to, amountSats: rec.amountSats, feeRate: 2, type }
-      const submitDeadline = Date.now() + 90_000
-      while (rec.id === null && Date.now() < submitDeadline) {
-        try {
-          const tx = await anyClient().send(body, rec.key, 20_000)
-          rec.id = tx.id
-        } catch (err) {
-          if (err instanceof ApiError && (err.status === 0 || err.status === 503 || err.status === 409 || err.status >= 500) && err.code !== 'IDEMPOTENCY_KEY_REUSED') {
-            rec.retries++
-            rec.refusedWith = `${err.status} ${err.code}`
-            await sleep(1000)
-            continue
+      try {
+        const started = Date.now()
+        // ---- submit, retrying API-edge refusals with the same Idempotency-Key
+        const body = { to: rec.to, amountSats: rec.amountSats, feeRate: 2, type }
+        const submitDeadline = Date.now() + 90_000
+        while (rec.id === null && Date.now() < submitDeadline) {
+          try {
+            const tx = await anyClient().send(body, rec.key, 20_000)
+            rec.id = tx.id
+          } catch (err) {
+            if (err instanceof ApiError && (err.status === 0 || err.status === 503 || err.status === 409 || err.status >= 500) && err.code !== 'IDEMPOTENCY_KEY_REUSED') {
+              rec.retries++
+              rec.refusedWith = `${err.status} ${err.code}`
+              await sleep(1000)
+              continue
+            }
+            rec.refusedWith = msg(err)
+            break
           }
-          rec.refusedWith = msg(err)
-          break
         }
+        if (rec.id === null) {
+          problems.push(`send #${i} never accepted: ${rec.refusedWith}`)
+          if (fault) fault.outcome = 'not injected (send refused)'
+          return
+        }
+        // ---- drive it to a final state, injecting the fault at its phase; a send still in
+        // flight after `sendMs` is left to finish (it holds its own coins) and awaited at the end.
+        const tx = await drive(rec, fault, started + profile.sendMs)
+        rec.final = tx
+        rec.seconds = Math.round((Date.now() - started) / 100) / 10
+        if (!tx || !TERMINAL.includes(tx.state)) inflight.push({ rec, started, fault })
+        else finish(rec, fault)
+      } finally {
+        // The next fault may start once this one has recovered (or was never injected).
+        const running = fault ? injections.get(fault) : undefined
+        if (running) void running.finally(release)
+        else release()
       }
-      if (rec.id === null) {
-        problems.push(`send #${i} never accepted: ${rec.refusedWith}`)
-        if (fault) fault.outcome = 'not injected (send refused)'
-        continue
-      }
-      // ---- drive it to a final state, injecting the fault at its phase; a send still in
-      // flight after `sendMs` is left to finish (it holds its own coins) and awaited at the end.
-      const tx = await drive(rec, fault, started + profile.sendMs)
-      rec.final = tx
-      rec.seconds = Math.round((Date.now() - started) / 100) / 10
-      if (!tx || !TERMINAL.includes(tx.state)) inflight.push({ rec, started, fault })
-      else finish(rec, fault)
     }
-    await background
+    const lane = async () => {
+      for (;;) {
+        if (next >= profile.sends) return
+        if (Date.now() - sendStart > profile.budgetMs) {
+          if (!stopped) log(`chaos: send loop stopped after ${next} sends: ${profile.budgetMs / 1000} s budget spent`)
+          stopped = true
+          return
+        }
+        await oneSend(next++)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.max(1, profile.concurrency) }, lane))
+    sends.sort((a, b) => a.i - b.i)
+    log(`chaos: send loop done in ${Math.round((Date.now() - sendStart) / 1000)} s (${sends.length} sends, ${profile.concurrency} at a time)`)
+    await Promise.all(injections.values())
     // The sends left in flight: every one must reach a final state (a send stuck in voting or
     // approved fails at the 5-minute voting deadline and releases its coins; past that it hangs).
     const lateDeadline = Date.now() + profile.finalWaitMs
@@ -363,14 +404,14 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
         if (reached) {
           injected = true
           fault.atState = tx.state
-          background = inject(fault, tx)
+          injections.set(fault, inject(fault, tx))
           // A kill at broadcast (the leader's case): the block comes after the kill.
           await sleep(200)
           continue
         }
       }
       if (TERMINAL.includes(tx.state)) break
-      if (tx.state === 'broadcast' && Date.now() - lastMine > 2000) {
+      if (tx.state === 'broadcast' && !miningPaused && Date.now() - lastMine > 2000) {
         lastMine = Date.now()
         await mine().catch(() => undefined)
       }
@@ -402,6 +443,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
         case 'leader-after-broadcast': {
           let id: number
           if (f.kind === 'leader-after-broadcast') {
+            miningPaused = true
             id = (await leaderNow()) ?? 1
             f.target = `leader n${id}`
           } else {
@@ -410,6 +452,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
           }
           exclude = [id]
           await killNode(id)
+          if (f.kind === 'leader-after-broadcast') miningPaused = false
           restore = async () => restartNode(id)
           recovered = async () => {
             await nodeBack(id, 120_000)
@@ -473,6 +516,8 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
       void hitAt
     } catch (err) {
       problems.push(`fault #${f.n} ${f.kind} ${f.target}: injection failed: ${msg(err)}`)
+    } finally {
+      miningPaused = false
     }
   }
 

@@ -7,7 +7,8 @@ import { runChaos, type ChaosProfile } from './chaos-scenarios'
 // (Taproot sends only: the ECDSA key's aux info alone costs minutes of CPU on two cores); the
 // full profile with `npm run test:chaos` (TW_CHAOS_PROFILE=full: both key types, ≥ 200 sends,
 // ≥ 50 faults). TW_CHAOS_SEED=<n> replays a schedule; TW_CHAOS_SENDS / TW_CHAOS_FAULTS
-// override the counts, TW_CHAOS_SESSION_TIMEOUT_MS the nodes' session timeout; TW_KEEP_TEST_DIR=1 keeps the nodes' logs. TW_CHAOS=0 skips it.
+// override the counts, TW_CHAOS_CONCURRENCY the sends in flight at once (default 1),
+// TW_CHAOS_SESSION_TIMEOUT_MS the nodes' session timeout; TW_KEEP_TEST_DIR=1 keeps the nodes' logs. TW_CHAOS=0 skips it.
 
 const full = process.env.TW_CHAOS_PROFILE === 'full'
 const num = (v: string | undefined, d: number) => (v && /^\d+$/.test(v) ? Number(v) : d)
@@ -23,6 +24,9 @@ const profile: ChaosProfile = full
       // ECDSA full signing (no presignatures) of a several-input send takes seconds of CPU per
       // input on two cores: a session timeout above that, still far below the default 60 s.
       sessionTimeoutMs: num(process.env.TW_CHAOS_SESSION_TIMEOUT_MS, 20_000),
+      // One send after another: 200 sends took 38 min (seed 1401, RUNBOOK). More lanes add CPU
+      // load, and full ECDSA signing already runs at 70-85 % of the session timeout here.
+      concurrency: num(process.env.TW_CHAOS_CONCURRENCY, 1),
     }
   : {
       name: 'short',
@@ -34,6 +38,7 @@ const profile: ChaosProfile = full
       // Past the coordinator's 5-minute voting deadline: a send stuck in voting/approved fails by then.
       finalWaitMs: 6 * 60_000,
       sessionTimeoutMs: num(process.env.TW_CHAOS_SESSION_TIMEOUT_MS, 8000),
+      concurrency: num(process.env.TW_CHAOS_CONCURRENCY, 1),
     }
 
 describe('chaos', { timeout: (full ? 240 : 15) * 60_000, skip: process.env.TW_CHAOS === '0' ? 'TW_CHAOS=0' : false }, () => {
