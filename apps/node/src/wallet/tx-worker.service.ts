@@ -183,7 +183,7 @@ export class TxWorkerService {
       // treats a transaction as finished (never signs it again, shows it final) on an unsigned,
       // forged or faulty one.
       const refused = await this.decisionVerdict(tx)
-      if (!refused && TERMINAL_STATES.includes(tx.state)) this.approvals.markFinished(tx.id, tx.state)
+      if (!refused && TERMINAL_STATES.includes(tx.state) && (await this.chainAgrees(tx))) this.approvals.markFinished(tx.id, tx.state)
       if (tx.state === 'confirmed' && this.drill.has('etcd-tamper')) void this.tamper(tx)
       if (!refused && this.mirrored.get(tx.id) !== tx.state) {
         this.mirrored.set(tx.id, tx.state)
@@ -278,6 +278,42 @@ export class TxWorkerService {
       void this.audit.record('tx.decision_refused', { txId: tx.id, state: tx.state, reason: why, leader: tx.decision?.leader ?? null })
     }
     return why
+  }
+
+  /**
+   * Before this node stops for good on a transaction it approved (its ledger entry is still
+   * open), the decisions that rest on the chain are asked of the chain itself: `confirmed`
+   * needs the transaction confirmed, INPUTS_SPENT_ELSEWHERE an input spent by another
+   * transaction. Not provable to others (the chain's answer is not evidence), so never an
+   * accusation; a chain that cannot be asked leaves it open until the next step.
+   */
+  private async chainAgrees(tx: TxRecord): Promise<boolean> {
+    const mine = this.approvals.get(tx.id)
+    if (!mine || mine.finished) return true
+    const chain = this.wallet.chain()
+    try {
+      if (tx.state === 'confirmed') {
+        const status = tx.txid ? await chain.txStatus(tx.txid) : null
+        if (status?.confirmed) return true
+      } else if (tx.state === 'failed' && tx.error?.code === 'INPUTS_SPENT_ELSEWHERE') {
+        for (const i of mine.proposal.inputs) {
+          const s = await chain.outspend(i.txid, i.vout)
+          if (s.spent && s.txid && s.txid !== tx.txid) return true
+        }
+      } else {
+        return true
+      }
+    } catch (err) {
+      this.log.warn(`transaction ${tx.id}: could not ask the chain about its ${tx.state} state: ${errorMessage(err)}; not treated as final yet`)
+      return false
+    }
+    const memo = `${tx.id}|chain|${tx.state}|${tx.updatedAt}`
+    if (!this.decisions.has(memo)) {
+      this.decisions.set(memo, 'the chain disagrees')
+      this.log.warn(`transaction ${tx.id}: its ${tx.state} state (${tx.error?.code ?? tx.txid}) is not what the chain says; not treated as final`)
+      void this.audit.record('tx.decision_refused', { txId: tx.id, state: tx.state, reason: 'the chain disagrees', leader: tx.decision?.leader ?? null })
+    }
+    return false
   }
 
   private async decisionProblem(tx: TxRecord): Promise<string | null> {

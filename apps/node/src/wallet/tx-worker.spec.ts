@@ -129,6 +129,8 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
   let dir: string
   let signed: { session: string; message: string }[]
   let accused: { type: ViolationType; offender: number }[]
+  let confirmed: Set<string>
+  let spentBy: Map<string, string>
 
   function node(cfg: AppConfig = config, cluster: unknown = {}): TxWorkerService {
     const id = identity(1)
@@ -143,6 +145,12 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
       presignatures: () => [],
     }
     const chain = {
+      // The chain's view of spends: which transactions are confirmed, which outputs are spent by whom.
+      txStatus: async (txid: string) => ({ found: confirmed.has(txid), confirmed: confirmed.has(txid), blockHeight: confirmed.has(txid) ? 100 : null }),
+      outspend: async (txid: string, vout: number) => {
+        const by = spentBy.get(`${txid}:${vout}`)
+        return { spent: by !== undefined, txid: by ?? null, confirmed: by !== undefined }
+      },
       utxos: async (address: string) => {
         const out = []
         // The coins of every proposal in etcd exist on this chain (what matters here is what the node signs).
@@ -214,6 +222,8 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     dirs.push(dir)
     signed = []
     accused = []
+    confirmed = new Set()
+    spentBy = new Map()
   })
   after(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true })
@@ -252,7 +262,8 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     await signing(tx, 1)
     await step(w, tx.id)
     assert.equal(signed.length, 2)
-    await etcd.put(WalletKeys.tx(tx.id), decided({ ...tx, attempt: 1 }, 'confirmed'))
+    confirmed.add('f0'.repeat(32))
+    await etcd.put(WalletKeys.tx(tx.id), decided({ ...tx, attempt: 1, txid: 'f0'.repeat(32) }, 'confirmed'))
     await step(w, tx.id)
     signed = []
     await signing(tx, 2) // the finished send's attempt replayed as a new one
@@ -438,4 +449,22 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     assert.equal(signature, signAs(1, body), 'signed by node 1')
     assert.deepEqual(accused, [], 'a stall is never an accusation')
   })
+
+  it('a signed confirmed or INPUTS_SPENT_ELSEWHERE decision the chain does not bear out leaves the send open (no accusation: the chain is not evidence)', async () => {
+    const w = node()
+    const tx = await approved(w)
+    const txid = 'f1'.repeat(32)
+    await etcd.put(WalletKeys.tx(tx.id), decided({ ...tx, attempt: 1, txid }, 'confirmed'))
+    await step(w, tx.id)
+    const spent = { code: 'INPUTS_SPENT_ELSEWHERE', message: `input ${tx.inputs[0].txid}:0 is spent by another transaction` }
+    await etcd.put(WalletKeys.tx(tx.id), decided({ ...tx, attempt: 1, txid }, 'failed', { error: spent }))
+    await step(w, tx.id)
+    assert.equal(new ApprovalLedger(dir).get(tx.id)?.finished, false)
+    assert.deepEqual(accused, [])
+    // Once the chain shows another transaction spending an input, the same decision is final.
+    spentBy.set(`${tx.inputs[0].txid}:0`, 'e0'.repeat(32))
+    await step(w, tx.id)
+    assert.equal(new ApprovalLedger(dir).get(tx.id)?.finished, true)
+  })
 })
+
