@@ -22,7 +22,7 @@
 // step, default 8) --drain-min M (minutes watching the retention after the last step, default
 // 10) --dir DIR (default $TMPDIR/tw-bench-history: a devnet of its own, started with
 // TW_TX_RETENTION_S=60 so that the retention's work shows within the run; --retention-s to change).
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import https from 'node:https'
@@ -149,7 +149,8 @@ export async function runHistory(ctx) {
     return Object.fromEntries(
       scrapes.map((s, k) => {
         const v = (name) => s.find((x) => x.name === name)?.value ?? null
-        return [`node-${devnet.nodes[k].id}`, { rss_bytes: v('process_resident_memory_bytes'), heap_used_bytes: v('nodejs_heap_size_used_bytes') }]
+        const stepErrors = s.filter((x) => x.name === 'mpc_step_errors_total').reduce((a, x) => a + x.value, 0)
+        return [`node-${devnet.nodes[k].id}`, { rss_bytes: v('process_resident_memory_bytes'), heap_used_bytes: v('nodejs_heap_size_used_bytes'), step_errors_total: stepErrors }]
       }),
     )
   }
@@ -285,7 +286,6 @@ export async function runHistory(ctx) {
   const span = 365 * DAY_MS
   const historyEnd = Date.now() - 2 * retentionS * 1000 - 3600_000 // all of it older than the retention
   const historyStart = historyEnd - span
-  const hex32 = () => randomBytes(32).toString('hex')
   let midCursor = null
 
   /** Clone `t` as synthetic send number `k` of N: fresh ids, timestamps `k/N` of the way through the past year, everything re-signed. */
@@ -299,8 +299,8 @@ export async function runHistory(ctx) {
     const tx = {
       ...t.tx,
       id,
-      inputs: t.tx.inputs.map((x) => ({ ...x, txid: hex32() })),
-      txid: hex32(),
+      // Inputs, unsigned and signed transaction as the template's (a PSBT still builds from them;
+      // no coin lock names them once the template confirmed).
       createdAt: shift(t.tx.createdAt),
       updatedAt: shift(t.tx.updatedAt),
       history: t.tx.history.map((h) => ({ ...h, at: shift(h.at) })),
