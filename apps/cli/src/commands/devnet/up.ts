@@ -1,11 +1,13 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../shared/base-command'
 import { ByzantineAssignment, mergeByzantine, parseByzantineSpec } from '../../shared/devnet/byzantine'
+import { DEVNET_NETWORKS, requestedChain } from '../../shared/devnet/chain'
 import { Devnet, DevnetUpResult } from '../../shared/devnet/devnet'
 import { renderDevnetStatus } from '../../shared/devnet/render'
 import { devnetDirFlag } from '../../shared/flags'
 import { Messages } from '../../shared/messages'
 import { renderTable } from '../../shared/table'
+import { chainUrlFlag } from '../../shared/wallet-flags'
 
 const messages = Messages.load('devnet.up')
 
@@ -32,6 +34,8 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
       parse: async (input) => parseByzantineSpec(input),
     })(),
     'no-byzantine': Flags.boolean({ summary: messages.get('flags.no-byzantine.summary'), exclusive: ['byzantine'] }),
+    network: Flags.option({ options: DEVNET_NETWORKS, summary: messages.get('flags.network.summary') })(),
+    'chain-url': chainUrlFlag({ summary: messages.get('flags.chain-url.summary'), description: messages.get('flags.chain-url.description') }),
   }
 
   async run(): Promise<DevnetUpResult> {
@@ -48,6 +52,7 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
         createKeys: flags.keys,
         blockIntervalMs: flags['block-interval'] === undefined ? undefined : flags['block-interval'] * 1000,
         byzantine: flags['no-byzantine'] ? [] : flags.byzantine ? mergeByzantine(flags.byzantine) : undefined,
+        chain: requestedChain(flags.network, flags['chain-url']),
       },
       this.reporter,
     )
@@ -65,7 +70,8 @@ export default class DevnetUp extends BaseCommand<DevnetUpResult> {
     }
     this.log('')
     this.log(messages.get('ready', [result.dir, result.healthyNodes, devnet.paths.logs]))
-    if (result.keys.length > 0 && result.chain) this.log(messages.get('next'))
+    if (result.keys.length > 0 && result.chain?.external && result.chain.network !== 'regtest') this.log(messages.get('next-outside', [result.chain.network]))
+    else if (result.keys.length > 0 && result.chain) this.log(messages.get('next'))
     this.log(`!! ${result.warning}`)
     return result
   }

@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, test } from 'node:test'
+import { readFileSync } from 'node:fs'
 import { BinResult, dropDatabase, MACHINE_DATABASE_URL, runBin, uniqueDbName } from '../../testing/cli-bin'
+import { spawn } from 'node:child_process'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from './devnet'
 import { pickFreeRange } from './ports'
 import { isAlive } from './processes'
@@ -92,4 +94,49 @@ test('devnet up without etcd says how to install it', () => {
   assert.equal(r.status, 1)
   assert.equal(r.json.error.code, 'ETCD_NOT_FOUND')
   assert.match(r.json.error.message, /install it with `apt-get install etcd-server`/)
+})
+
+/** The environment a running process was started with (Linux /proc). */
+function environOf(pid: number): Record<string, string> {
+  const pairs = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean)
+  return Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))
+}
+
+test('devnet up --chain-url: the nodes use the outside chain and no embedded chain starts; switching needs devnet down', async () => {
+  // The outside chain runs in its own process: runBin blocks this one.
+  const [chainPort] = [await pickFreeRange(1)]
+  const child = spawn(process.execPath, [env.TW_REGTEST_ENTRY, '--port', String(chainPort), '--data-dir', dir, '--block-interval-ms', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const outside = { url: await new Promise<string>((res, rej) => {
+    child.stdout.once('data', (d: Buffer) => res((JSON.parse(d.toString()) as { url: string }).url))
+    child.once('exit', (code) => rej(new Error(`fake-regtest exited ${code}`)))
+  }), close: async () => { child.kill('SIGTERM') } }
+  const extDir = join(dir, 'outside-chain')
+  const extDb = uniqueDbName('tw_cli_devnet_ext')
+  try {
+    const usage = runBin<{ error: { code: string; message: string } }>(['devnet', 'up', '--dir', extDir, '--network', 'signet'], env)
+    assert.equal(usage.status, 2)
+    assert.equal(usage.json.error.code, 'CHAIN_URL_REQUIRED')
+
+    const basePort = await pickFreeRange(5)
+    const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', extDir, '--db-name', extDb, '--base-port', String(basePort), '--no-keys', '--network', 'regtest', '--chain-url', outside.url], env))
+    assert.equal(up.healthyNodes, 5)
+    assert.equal(up.started.regtest, false, 'no embedded chain started')
+    assert.deepEqual({ url: up.chain?.url, network: up.chain?.network, external: up.chain?.external, tip: up.chain?.tipHeight }, { url: outside.url, network: 'regtest', external: true, tip: 101 })
+    for (const n of up.nodes) {
+      const vars = environOf(n.pid ?? 0)
+      assert.equal(vars.TW_CHAIN_URL, outside.url, `node ${n.id}'s TW_CHAIN_URL`)
+      assert.equal(vars.TW_NETWORK, 'regtest')
+    }
+    // Recorded: a later `up` without the flags keeps it.
+    assert.equal(ok(runBin<DevnetStatusResult>(['devnet', 'status', '--dir', extDir], env)).chain?.url, outside.url)
+
+    const busy = runBin<{ error: { code: string; message: string } }>(['devnet', 'up', '--dir', extDir, '--network', 'regtest'], env)
+    assert.equal(busy.status, 1)
+    assert.equal(busy.json.error.code, 'DEVNET_CHAIN_IN_USE')
+    assert.match(busy.json.error.message, /run `threshold-wallet devnet down` before switching to the embedded regtest chain/)
+  } finally {
+    runBin(['devnet', 'down', '--dir', extDir], env)
+    await outside.close()
+    await dropDatabase(MACHINE_DATABASE_URL, extDb)
+  }
 })

@@ -19,6 +19,7 @@ import {
 } from './postgres'
 import { DRILL_ENV_VARS, nodeCwd, nodeEntry, nodeEnv, nodeHealth, NodeHealth, nodeMarker } from './nodes'
 import { ByzantineAssignment, byzantineBlockedWarning, byzantineWarning, planByzantine } from './byzantine'
+import { describeChain, planChain, PUBLIC_ESPLORA } from './chain'
 import { pickFreePorts, tcpPortFree, udpPortFree } from './ports'
 import { isOurs, spawnDetached, stopGroup } from './processes'
 import { chainTipHeight, regtestEntry, regtestMarker, startRegtest } from './regtest'
@@ -27,6 +28,7 @@ import {
   DevnetPaths,
   DevnetState,
   ETCD_MEMBERS,
+  ExternalChainState,
   readStateSync,
   RegtestState,
   STATE_VERSION,
@@ -56,6 +58,12 @@ export interface UpOptions {
    * (`--no-byzantine`); undefined keeps what state.json has. Only applied while no node runs.
    */
   byzantine?: ByzantineAssignment[]
+  /**
+   * `--network`/`--chain-url`: an outside chain for the nodes (the embedded one is then not
+   * started), `'embedded'` back to the embedded regtest chain, undefined keeps the devnet's.
+   * Only applied while no node runs.
+   */
+  chain?: ExternalChainState | 'embedded'
   env?: NodeJS.ProcessEnv
 }
 
@@ -80,9 +88,11 @@ export interface DevnetEtcdStatus {
 }
 
 export interface DevnetChainStatus {
-  /** The nodes' TW_CHAIN_URL (Esplora API of the regtest chain). */
+  /** The nodes' TW_CHAIN_URL (Esplora API of the embedded regtest chain, or of the outside chain). */
   url: string
-  network: 'regtest'
+  network: 'regtest' | 'signet' | 'testnet4'
+  /** An outside chain (`devnet up --chain-url`): not started or stopped by the devnet. */
+  external: boolean
   pid: number | null
   running: boolean
   healthy: boolean
@@ -318,9 +328,25 @@ export class Devnet {
     const createdDatabase = await r.step(`Database ${state.database.name}`, () => ensureDatabase(server, s.database.name))
     const databaseUrl = withDatabase(server, state.database.name)
 
-    const chain = await this.ensureRegtestState(state)
-    const startedRegtest = await this.startChain(state, chain, o, env, r)
-    const chainUrl = urls.chain(chain)
+    const external = this.applyChain(state, o)
+    let startedRegtest = false
+    let chainUrl: string
+    if (external) {
+      chainUrl = external.url
+      // The nodes probe it too (network, /api, HTML) and refuse to start on a wrong one.
+      await r.step(`Outside chain ${describeChain(external)}`, async () => {
+        const tip = await chainTipHeight(external.url, 10_000)
+        if (tip === undefined) {
+          throw new CliError('CHAIN_UNREACHABLE', `the chain at ${external.url} does not answer GET /blocks/tip/height; check --chain-url (an Esplora API base, e.g. ${external.network === 'regtest' ? 'http://127.0.0.1:3002' : PUBLIC_ESPLORA[external.network]})`)
+        }
+        r.progress(`tip ${tip}`)
+      })
+    } else {
+      const chain = await this.ensureRegtestState(state)
+      startedRegtest = await this.startChain(state, chain, o, env, r)
+      chainUrl = urls.chain(chain)
+    }
+    const network = external?.network ?? 'regtest'
 
     const startedNodes: number[] = []
     await r.step('Starting nodes', async () => {
@@ -333,7 +359,7 @@ export class Devnet {
           throw new CliError('DEVNET_PORT_IN_USE', `UDP port ${n.quicPort} (node ${n.id} QUIC) is in use by another process`)
         }
         mkdirSync(this.paths.keystore(n.id), { recursive: true, mode: 0o700 })
-        const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, chainUrl, passphrase: passphrases[n.id - 1], logLevel: o.logLevel, adminTokenSha256 })
+        const vars = nodeEnv({ paths: this.paths, state: s, node: n, databaseUrl, chainUrl, network, passphrase: passphrases[n.id - 1], logLevel: o.logLevel, adminTokenSha256 })
         const inherited = { ...env }
         for (const k of DRILL_ENV_VARS) delete inherited[k]
         n.pid = spawnDetached(process.execPath, [entry], { env: { ...inherited, NO_COLOR: '1', ...vars }, cwd: nodeCwd(entry), logFile: this.paths.nodeLog(n.id) })
@@ -372,6 +398,18 @@ export class Devnet {
       this.save(state)
     }
     if (plan.byzantine.length > 0) r.warn(byzantineWarning(plan.byzantine))
+  }
+
+  /** The outside chain the nodes get (recorded in state.json), or undefined for the embedded one. */
+  private applyChain(state: DevnetState, o: UpOptions): ExternalChainState | undefined {
+    const running = state.nodes.filter((n) => isOurs(n.pid, nodeMarker(this.paths, n.id))).map((n) => n.id)
+    const plan = planChain(state.externalChain, o.chain, running)
+    if (plan.changed) {
+      if (plan.chain) state.externalChain = plan.chain
+      else delete state.externalChain
+      this.save(state)
+    }
+    return plan.chain
   }
 
   /** The chain's state; a devnet created before it had a chain gets a free port now. */
@@ -520,12 +558,26 @@ export class Devnet {
     }
     const pgPid = state.database.mode === 'embedded' ? runningPostmaster(this.paths, state.database.pid) ?? null : null
     let chain: DevnetChainStatus | null = null
-    if (state.regtest) {
+    if (state.externalChain) {
+      const tip = await chainTipHeight(state.externalChain.url, 5000)
+      chain = {
+        url: state.externalChain.url,
+        network: state.externalChain.network,
+        external: true,
+        pid: null,
+        running: tip !== undefined,
+        healthy: tip !== undefined,
+        tipHeight: tip ?? null,
+        blockIntervalMs: 0,
+        log: '',
+      }
+    } else if (state.regtest) {
       const running = isOurs(state.regtest.pid, regtestMarker(this.paths))
       const tip = running ? await chainTipHeight(urls.chain(state.regtest)) : undefined
       chain = {
         url: urls.chain(state.regtest),
         network: 'regtest',
+        external: false,
         pid: running ? state.regtest.pid : null,
         running,
         healthy: tip !== undefined,

@@ -32,8 +32,10 @@ export interface NodeEnvInput {
   state: DevnetState
   node: NodeState
   databaseUrl: string
-  /** Esplora base URL of the devnet's regtest chain. */
+  /** Esplora base URL of the devnet's chain (the embedded regtest chain or an outside one). */
   chainUrl: string
+  /** The chain's network (TW_NETWORK); default regtest. */
+  network?: 'regtest' | 'signet' | 'testnet4'
   passphrase: string
   logLevel: string
   /** SHA-256 (hex) of the devnet's admin API token (the token stays in the devnet's secrets). */
@@ -70,7 +72,7 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     TW_ETCD_KEY: paths.etcdClientKey(`node-${node.id}`),
     TW_DATABASE_URL: i.databaseUrl,
     TW_CHAIN_URL: i.chainUrl,
-    TW_NETWORK: 'regtest',
+    TW_NETWORK: i.network ?? 'regtest',
     TW_ENV: 'development',
     // Devnet fast start: public test primes. INSECURE — devnet only.
     TW_INSECURE_TEST_PRIMES: 'true',

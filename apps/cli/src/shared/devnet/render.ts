@@ -38,6 +38,7 @@ export function byzantineLine(drill: DevnetStatusResult['byzantine']): string {
 }
 
 function chainLine(c: DevnetChainStatus): string {
+  if (c.external) return `${c.url} (${c.network}, outside chain, ${c.healthy ? `tip ${c.tipHeight}` : 'UNREACHABLE'})`
   const state = !c.running ? 'STOPPED' : c.healthy ? `tip ${c.tipHeight}` : 'UNREACHABLE'
   const interval = c.blockIntervalMs > 0 ? `block every ${c.blockIntervalMs / 1000}s` : 'mining on demand'
   return `${c.url} (${c.network}${c.pid ? `, pid ${c.pid}` : ''}, ${state}, ${interval})`

@@ -43,6 +43,13 @@ export interface RegtestState {
   blockIntervalMs: number
 }
 
+/** An outside chain (`devnet up --network <net> --chain-url <url>`): the nodes use it, no embedded chain runs. */
+export interface ExternalChainState {
+  network: 'regtest' | 'signet' | 'testnet4'
+  /** Esplora API base, e.g. https://mempool.space/signet/api. */
+  url: string
+}
+
 /**
  * `.devnet/state.json`: what `devnet up` chose once (ports, database) and started (pids).
  * Holds no secrets (those live in `secrets/`, mode 0600).
@@ -62,6 +69,8 @@ export interface DevnetState {
   database: DatabaseState
   /** Absent in state files written before the devnet had a chain; `devnet up` adds it. */
   regtest?: RegtestState
+  /** Set: the nodes use this outside chain and the embedded one is not started. Absent: the embedded regtest chain. */
+  externalChain?: ExternalChainState
   nodes: NodeState[]
   /**
    * Byzantine drill (`devnet up --byzantine`): nodes started misbehaving on purpose. Absent or

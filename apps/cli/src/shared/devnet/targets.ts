@@ -12,6 +12,13 @@ export function devnetChainUrl(dir: string, explicit?: string, cwd: string = pro
     throw new CliError('DEVNET_STATE_INVALID', (err as Error).message)
   }
   if (!state) throw new CliError('DEVNET_NOT_FOUND', `no devnet in ${dir}; start one with \`threshold-wallet devnet up\` or pass --chain-url`)
+  if (state.externalChain?.network === 'regtest') return state.externalChain.url
+  if (state.externalChain) {
+    throw new CliError(
+      'DEVNET_OUTSIDE_CHAIN',
+      `the devnet in ${dir} runs on ${state.externalChain.network} (${state.externalChain.url}): there is no faucet or mining there; fund its addresses from a ${state.externalChain.network} faucet`,
+    )
+  }
   if (!state.regtest) throw new CliError('REGTEST_NOT_STARTED', `the devnet in ${dir} has no regtest chain yet; run \`threshold-wallet devnet up\``)
   return urls.chain(state.regtest)
 }
