@@ -45,6 +45,9 @@ const files = [
 ]
 
 const NODE = ['node-http', 'node-floor', 'node-room', 'node-root']
+
+/** A name starting with `_` is unused on purpose (`const { signature: _signature, ...body } = r`). */
+const UNUSED = { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }
 const el = (...types) => ({ element: { types: { anyOf: types } } })
 
 const policies = [
@@ -88,6 +91,7 @@ export default tseslint.config(
   {
     files: JS,
     languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: { ...globals.node } },
+    rules: { 'no-unused-vars': ['error', UNUSED] },
   },
   { files: ['**/*.js', '**/*.cjs'], languageOptions: { sourceType: 'commonjs' } },
   {
@@ -111,6 +115,7 @@ export default tseslint.config(
         { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', UNUSED],
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       // The addon is loaded lazily where it is used (`require('@tw/native') as typeof import(...)`),
