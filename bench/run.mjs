@@ -13,7 +13,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { fmt, histogramDelta, histogramQuantile, loadAverage, machineInfo, now, parseProm, pct, rssKb, sleep, stats } from './lib.mjs'
+import { fmt, histogramDelta, histogramQuantile, loadAverage, machineInfo, now, parseProm, rssKb, sleep, stats } from './lib.mjs'
 import { runPeer } from './peer.mjs'
 import { runEcdsaPeer } from './peer-ecdsa.mjs'
 
@@ -260,7 +260,7 @@ class Bench {
 
 /** Where a send's time went, from the transaction's own history (all clocks are this machine's). */
 const PHASES = [
-  ['request → proposal stored', (r, at) => Date.parse(r.tx.createdAt) - r.wall0],
+  ['request → proposal stored', (r) => Date.parse(r.tx.createdAt) - r.wall0],
   ['proposal → approved (votes)', (r, at) => at('approved') - Date.parse(r.tx.createdAt)],
   ['approved → signing (signers, presignatures)', (r, at) => at('signing') - at('approved')],
   ['signing → signed', (r, at) => at('signed') - at('signing')],
@@ -432,7 +432,6 @@ async function main() {
   log(`coverage now ${st.coverage.covered}/${st.coverage.utxos}`)
 
   // Fast path: SegWit sends whose every input has a ready presignature.
-  const mFast0 = await b.scrape()
   for (let i = 0; i < nFast; i++) {
     const r = await b.send('segwit', 10_000)
     if (r.tx.signingMode !== 'presignature') note(`segwit send ${r.tx.id} used signing mode ${r.tx.signingMode}, not the presignature (counted under its mode)`)
