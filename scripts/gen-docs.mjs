@@ -168,7 +168,7 @@ function curlFor(method, path, op, doc) {
   const parts = ['curl -s']
   if (method !== 'get') parts.push(`-X ${method.toUpperCase()}`)
   const secured = (op.security ?? doc.security ?? []).length > 0
-  if (secured || (bearer(doc) && path.startsWith('/api/v1'))) parts.push('-H "Authorization: Bearer $TW_TOKEN"')
+  if (secured || (bearer(doc) && path.startsWith('/api/v1'))) parts.push('-H "Authorization: Bearer $TW_API_TOKEN"')
   for (const h of (op.parameters ?? []).filter((p) => p.in === 'header')) parts.push(`-H "${h.name}: $(uuidgen)"`)
   const body = op.requestBody?.content?.['application/json']?.schema
   if (body) {
@@ -207,7 +207,7 @@ export function renderApi(doc) {
     '',
   )
   if (bearer(doc)) {
-    out.push('Every `/api/v1` route needs `Authorization: Bearer <token>` (set `TW_TOKEN` for the examples).', '')
+    out.push('Every `/api/v1` route needs `Authorization: Bearer <token>` (the examples read it from `TW_API_TOKEN`, the variable the CLI reads too).', '')
   } else {
     out.push(
       '**Authentication:** this document declares none — the API answers anyone who can reach its port. ' +
