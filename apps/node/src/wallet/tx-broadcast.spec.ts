@@ -6,6 +6,7 @@ import { ChainRejectedError, EsploraClient, type ChainOutspend, type ChainTxStat
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { FakeEtcd } from '../testing/fake-etcd'
+import { fakeIdentity } from '../testing/fake-identity'
 import { TxCoordinatorService } from './tx-coordinator.service'
 import { WalletKeys, type TxRecord } from './wallet.types'
 
@@ -107,7 +108,7 @@ describe('TxCoordinatorService.broadcast: the chain is asked before a send is ca
       store as never,
       { record: async () => undefined } as never,
       new MetricsService(config),
-      {} as never,
+      fakeIdentity(1) as never,
       {} as never,
     )
     await etcd.put(WalletKeys.tx(tx.id), tx)

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -10,6 +9,7 @@ import { canonicalJson } from '../common/canonical-json'
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { FakeEtcd } from '../testing/fake-etcd'
+import { fakeIdentity, signAs } from '../testing/fake-identity'
 import { ApprovalLedger } from './approval-ledger'
 import { attemptBody } from './leader-decision'
 import { proposalHash, proposerStatement } from './policy'
@@ -31,13 +31,7 @@ const own = (p: number[]) => taprootAddress(outputKey(p), 'regtest')
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const DEST = own([9, 9]) // any regtest Taproot address
 
-/** Statements "signed" by node n: a keyed hash every fake identity recomputes (never a real key). */
-const signAs = (nodeId: number, payload: unknown) => createHash('sha256').update(`node-${nodeId}|${canonicalJson(payload)}`).digest('base64')
-const identity = (me: number) => ({
-  sign: (payload: unknown) => signAs(me, payload),
-  verify: async (nodeId: number, payload: unknown, signature: string) => signAs(nodeId, payload) === signature,
-  start: async () => undefined,
-})
+const identity = fakeIdentity
 
 const config = {
   nodeId: 1,
