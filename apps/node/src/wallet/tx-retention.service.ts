@@ -9,10 +9,14 @@ import { TERMINAL_STATES, WalletKeys, type IdempotencyRecord, type PresigRecord,
 
 /** How often the retention runs (every node; the leader's part only while it leads). */
 const RUN_EVERY_MS = 60_000
+/** The pause before the next run while a backlog drains (the last run filled a batch). */
+const DRAIN_EVERY_MS = 2_000
 /** At most this many transactions (and as many idempotency/presignature records) leave etcd per run. */
-const LEADER_BATCH = 100
+export const LEADER_BATCH = 500
 /** At most this many keys of this node's partition are deleted per run. */
-const PARTITION_BATCH = 500
+export const PARTITION_BATCH = 2_000
+/** A pass stops after this many failures in a row (etcd or PostgreSQL is down, not one bad record). */
+const MAX_ERRORS_IN_A_ROW = 5
 /** Idempotency-Key records outlive their transaction's etcd record this many times the retention. */
 export const IDEMPOTENCY_RETENTION_FACTOR = 7
 
@@ -22,6 +26,31 @@ export interface RetentionRun {
   idempotency: number
   presignatures: number
   partition: number
+  /** Records left for a later run after an error on them (a timeout, say), the pass going on past them. */
+  skipped: number
+  /** A batch was full: the next run follows in {@link DRAIN_EVERY_MS}, not a minute. */
+  more: boolean
+}
+
+/**
+ * Failures while a pass walks its records: one record's error (an etcd timeout under load)
+ * skips that record and the pass goes on; {@link MAX_ERRORS_IN_A_ROW} in a row end the pass.
+ */
+class PassErrors {
+  skipped = 0
+  private inARow = 0
+  /** Runs one record's step; its error is counted (rethrown once too many came in a row). */
+  async step<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const out = await fn()
+      this.inARow = 0
+      return out
+    } catch (err) {
+      this.skipped++
+      if (++this.inARow >= MAX_ERRORS_IN_A_ROW) throw err
+      return undefined
+    }
+  }
 }
 
 /**
@@ -40,14 +69,17 @@ export interface RetentionRun {
  *   and in its own mirror: a leader that cannot prune does not hold every partition up), and
  *   presignature results of presignature records no longer in etcd.
  *
- * Each run is bounded ({@link LEADER_BATCH}, {@link PARTITION_BATCH}); a backlog drains over
- * several minutes. Reads are paged (never a whole prefix in one answer).
+ * Each run is bounded ({@link LEADER_BATCH}, {@link PARTITION_BATCH}); a run that filled a batch
+ * is followed by the next one within seconds, so a backlog drains at etcd's pace, not one batch
+ * a minute. One record's error (an etcd timeout) skips that record, not the rest of the pass;
+ * {@link MAX_ERRORS_IN_A_ROW} in a row end it. Reads are paged (never a whole prefix in one answer).
  */
 @Injectable()
 export class TxRetentionService {
   private readonly log = new Logger('TxRetention')
   private timer: NodeJS.Timeout | null = null
   private running: Promise<unknown> | null = null
+  private stopped = true
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -57,17 +89,32 @@ export class TxRetentionService {
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => {
-      if (this.running) return
+    if (!this.stopped) return
+    this.stopped = false
+    this.schedule(RUN_EVERY_MS)
+  }
+
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => {
       this.running = this.run()
-        .catch((err) => this.log.warn(`retention run: ${errorMessage(err)}`))
-        .finally(() => (this.running = null))
-    }, RUN_EVERY_MS)
+        .then(
+          (out) => (out.more ? DRAIN_EVERY_MS : RUN_EVERY_MS),
+          (err) => {
+            this.log.warn(`retention run: ${errorMessage(err)}`)
+            return RUN_EVERY_MS
+          },
+        )
+        .then((next) => {
+          this.running = null
+          if (!this.stopped) this.schedule(next)
+        })
+    }, ms)
     this.timer.unref()
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
     this.timer = null
     await this.running
   }
@@ -75,12 +122,16 @@ export class TxRetentionService {
   /** One run: the leader's part (if this node leads), then this node's partition. */
   async run(now = Date.now()): Promise<RetentionRun> {
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
-    const out: RetentionRun = { transactions: 0, idempotency: 0, presignatures: 0, partition: 0 }
-    if (term) Object.assign(out, await this.pruneFinished(term, now))
-    out.partition = await this.pruneOwnPartition(now)
+    const errors = new PassErrors()
+    const out: RetentionRun = { transactions: 0, idempotency: 0, presignatures: 0, partition: 0, skipped: 0, more: false }
+    if (term) Object.assign(out, await this.pruneFinished(term, now, errors))
+    out.partition = await this.pruneOwnPartition(now, errors)
+    out.skipped = errors.skipped
+    out.more = Math.max(out.transactions, out.idempotency, out.presignatures) >= LEADER_BATCH || out.partition >= PARTITION_BATCH
     if (out.transactions + out.idempotency + out.presignatures + out.partition > 0) {
-      this.log.log(`pruned from etcd: ${out.transactions} transaction(s), ${out.idempotency} idempotency record(s), ${out.presignatures} presignature record(s), ${out.partition} key(s) of this node's partition`)
+      this.log.log(`pruned from etcd: ${out.transactions} transaction(s), ${out.idempotency} idempotency record(s), ${out.presignatures} presignature record(s), ${out.partition} key(s) of this node's partition${out.more ? '; more to prune, next run in seconds' : ''}`)
     }
+    if (out.skipped > 0) this.log.warn(`retention: ${out.skipped} record(s) skipped after an error, left for a later run`)
     return out
   }
 
@@ -115,12 +166,12 @@ export class TxRetentionService {
 
   // ------------------------------------------------------------------ the leader's part
 
-  private async pruneFinished(term: string, now: number): Promise<Omit<RetentionRun, 'partition'>> {
+  private async pruneFinished(term: string, now: number, errors: PassErrors): Promise<Pick<RetentionRun, 'transactions' | 'idempotency' | 'presignatures'>> {
     const out = { transactions: 0, idempotency: 0, presignatures: 0 }
     try {
-      out.transactions = await this.pruneTransactions(term, now)
-      out.idempotency = await this.pruneIdempotency(term, now)
-      out.presignatures = await this.pruneUnusedPresignatures(term, now)
+      out.transactions = await this.pruneTransactions(term, now, errors)
+      out.idempotency = await this.pruneIdempotency(term, now, errors)
+      out.presignatures = await this.pruneUnusedPresignatures(term, now, errors)
     } catch (err) {
       // PostgreSQL (or etcd) unreachable: what was not deleted yet stays for the next run.
       this.log.warn(`pruning finished transactions stopped: ${errorMessage(err)}`)
@@ -128,30 +179,38 @@ export class TxRetentionService {
     return out
   }
 
-  private async pruneTransactions(term: string, now: number): Promise<number> {
+  private async pruneTransactions(term: string, now: number, errors: PassErrors): Promise<number> {
     let pruned = 0
     for await (const page of this.store.pages()) {
       for (const e of page) {
         if (pruned >= LEADER_BATCH) return pruned
-        const tx = e.value
-        if (!this.finishedPast(tx, now) || (await this.holdsLocks(tx))) continue
-        if (!(await this.mirroredFinal(tx))) continue
-        const attempts = await this.etcd.getPrefix<SigningAttempt>(`${WalletKeys.attemptsAll}${tx.id}/`)
-        const presigIds = [...new Set(attempts.flatMap((a) => a.value.presignatures ?? []).filter((p): p is string => Boolean(p)))]
-        const presigs: EtcdEntry<PresigRecord>[] = []
-        for (const id of presigIds) {
-          const p = await this.etcd.get<PresigRecord>(WalletKeys.presig(id))
-          if (p && (p.value.status === 'used' || p.value.status === 'burned') && p.value.txId === tx.id) presigs.push(p)
-        }
-        const ok = await this.etcd.fencedTxn(term, {
-          unchanged: [[e.key, e.modRevision], ...presigs.map((p): [string, string] => [p.key, p.modRevision])],
-          deletes: [e.key, WalletKeys.active(tx.id), ...attempts.map((a) => a.key), ...presigs.map((p) => p.key)],
-        })
-        if (ok) pruned++
-        else if (this.cluster.leaderTerm !== term) return pruned
+        if (!this.finishedPast(e.value, now)) continue
+        const done = await errors.step(() => this.pruneTransaction(term, e))
+        if (done === 'pruned') pruned++
+        else if (done === 'deposed') return pruned
       }
     }
     return pruned
+  }
+
+  /** One finished transaction past the retention: its record, attempts and used presignatures leave etcd (fenced). */
+  private async pruneTransaction(term: string, e: EtcdEntry<TxRecord>): Promise<'pruned' | 'kept' | 'deposed'> {
+    const tx = e.value
+    if (await this.holdsLocks(tx)) return 'kept'
+    if (!(await this.mirroredFinal(tx))) return 'kept'
+    const attempts = await this.etcd.getPrefix<SigningAttempt>(`${WalletKeys.attemptsAll}${tx.id}/`)
+    const presigIds = [...new Set(attempts.flatMap((a) => a.value.presignatures ?? []).filter((p): p is string => Boolean(p)))]
+    const presigs: EtcdEntry<PresigRecord>[] = []
+    for (const id of presigIds) {
+      const p = await this.etcd.get<PresigRecord>(WalletKeys.presig(id))
+      if (p && (p.value.status === 'used' || p.value.status === 'burned') && p.value.txId === tx.id) presigs.push(p)
+    }
+    const ok = await this.etcd.fencedTxn(term, {
+      unchanged: [[e.key, e.modRevision], ...presigs.map((p): [string, string] => [p.key, p.modRevision])],
+      deletes: [e.key, WalletKeys.active(tx.id), ...attempts.map((a) => a.key), ...presigs.map((p) => p.key)],
+    })
+    if (ok) return 'pruned'
+    return this.cluster.leaderTerm !== term ? 'deposed' : 'kept'
   }
 
   /**
@@ -159,37 +218,39 @@ export class TxRetentionService {
    * mirror row says when it last changed); claims that never committed, as long after their
    * expiry. A record whose transaction has no mirror row here stays.
    */
-  private async pruneIdempotency(term: string, now: number): Promise<number> {
+  private async pruneIdempotency(term: string, now: number, errors: PassErrors): Promise<number> {
     const keep = IDEMPOTENCY_RETENTION_FACTOR * this.retentionMs
     let pruned = 0
     for await (const page of this.etcd.getPrefixPaged<IdempotencyRecord & { state?: string; expiresAt?: string }>(`/tw/idempotency/`)) {
       for (const e of page) {
         if (pruned >= LEADER_BATCH) return pruned
         const rec = e.value
-        if (await this.store.get(rec.txId)) continue
-        let due: boolean
-        if (rec.state === 'claimed') due = now - Date.parse(rec.expiresAt ?? '') > keep
-        else {
-          const row = await this.store.mirrorRow(rec.txId)
-          const last = row?.record ? Date.parse(row.record.updatedAt) : NaN
-          due = row !== null && TERMINAL_STATES.includes(row.state) && now - last > keep
-        }
-        if (!due) continue
-        if (await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], deletes: [e.key] })) pruned++
+        const done = await errors.step(async () => {
+          if (await this.store.get(rec.txId)) return false
+          let due: boolean
+          if (rec.state === 'claimed') due = now - Date.parse(rec.expiresAt ?? '') > keep
+          else {
+            const row = await this.store.mirrorRow(rec.txId)
+            const last = row?.record ? Date.parse(row.record.updatedAt) : NaN
+            due = row !== null && TERMINAL_STATES.includes(row.state) && now - last > keep
+          }
+          return due && (await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], deletes: [e.key] }))
+        })
+        if (done) pruned++
       }
     }
     return pruned
   }
 
   /** Burned presignature jobs that no transaction used (a failed generation), past the retention. */
-  private async pruneUnusedPresignatures(term: string, now: number): Promise<number> {
+  private async pruneUnusedPresignatures(term: string, now: number, errors: PassErrors): Promise<number> {
     let pruned = 0
     for await (const page of this.etcd.getPrefixPaged<PresigRecord>(WalletKeys.presigs)) {
       for (const e of page) {
         if (pruned >= LEADER_BATCH) return pruned
         const p = e.value
         if (p.status !== 'burned' || p.txId !== null || now - Date.parse(p.createdAt) <= this.retentionMs) continue
-        if (await this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], deletes: [e.key] })) pruned++
+        if (await errors.step(() => this.etcd.fencedTxn(term, { unchanged: [[e.key, e.modRevision]], deletes: [e.key] }))) pruned++
       }
     }
     return pruned
@@ -198,13 +259,13 @@ export class TxRetentionService {
   // ------------------------------------------------------------------ every node's part
 
   /** This node's votes, signing results and presignature results whose subject left etcd (or finished past the retention). */
-  private async pruneOwnPartition(now: number): Promise<number> {
+  private async pruneOwnPartition(now: number, errors: PassErrors): Promise<number> {
     const me = this.config.nodeId
     let deleted = 0
     const drop = async (e: EtcdEntry<unknown>): Promise<boolean> => {
       if (deleted >= PARTITION_BATCH) return false
       // Only if unchanged since read (compare-and-delete in its own partition).
-      if (await this.etcd.atomic({ unchanged: [[e.key, e.modRevision]], deletes: [e.key] })) deleted++
+      if (await errors.step(() => this.etcd.atomic({ unchanged: [[e.key, e.modRevision]], deletes: [e.key] }))) deleted++
       return true
     }
     const verdicts = new Map<string, boolean>()
@@ -226,7 +287,7 @@ export class TxRetentionService {
         for await (const page of this.etcd.getPrefixPaged<unknown>(prefix)) {
           for (const e of page) {
             const id = e.key.slice(prefix.length).split('/')[0]
-            if ((await txGone(id)) && !(await drop(e))) return deleted
+            if ((await errors.step(() => txGone(id))) && !(await drop(e))) return deleted
           }
         }
       }
@@ -234,7 +295,7 @@ export class TxRetentionService {
       for await (const page of this.etcd.getPrefixPaged<unknown>(prefix)) {
         for (const e of page) {
           const id = e.key.slice(prefix.length).split('/')[0]
-          if (!(await this.etcd.get(WalletKeys.presig(id))) && !(await drop(e))) return deleted
+          if ((await errors.step(async () => !(await this.etcd.get(WalletKeys.presig(id))))) && !(await drop(e))) return deleted
         }
       }
     } catch (err) {

@@ -13,7 +13,7 @@ import { DatabaseRepository } from '../persistence/database.repository'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { SendService } from './send.service'
-import { TxRetentionService } from './tx-retention.service'
+import { LEADER_BATCH, TxRetentionService } from './tx-retention.service'
 import { TxStore } from './tx-store'
 import { WalletKeys, type PresigRecord, type SigningAttempt, type TxRecord } from './wallet.types'
 
@@ -179,6 +179,53 @@ describe('transaction retention (issue 14)', () => {
     await retention(3).run()
     assert.deepEqual(etcd.keys('/tw/n/3/').filter((k) => !k.includes('presig')), [])
     assert.ok(etcd.has(WalletKeys.tx(tx.id)) && etcd.has(WalletKeys.vote(tx.id, 2)))
+  })
+
+  it('a backlog past one batch: the run prunes a full batch and says more (the next run follows in seconds), and runs drain it', async () => {
+    // The soak (bench/results/devnet-history.json) found 100 per minute-long run, ~20/min
+    // under load: a backlog of a day's sends never drained.
+    const txs = Array.from({ length: LEADER_BATCH + 20 }, () => record())
+    for (const tx of txs) {
+      await etcd.put(WalletKeys.tx(tx.id), tx)
+      await store(1).mirror(tx)
+    }
+    const first = await retention(1).run()
+    assert.equal(first.transactions, LEADER_BATCH)
+    assert.equal(first.more, true)
+    const second = await retention(1).run()
+    assert.equal(second.transactions, 20)
+    assert.equal(second.more, false)
+    assert.deepEqual(etcd.keys('/tw/tx/'), [])
+  })
+
+  it("one transaction's etcd timeout skips that transaction, not the rest of the pass; five in a row end it", async () => {
+    const txs = [record(), record(), record()]
+    for (const tx of txs) {
+      await seed(tx)
+      await store(1).mirror(tx)
+    }
+    const getPrefix = etcd.getPrefix.bind(etcd)
+    let down = (key: string) => key.includes(txs[0].id)
+    etcd.getPrefix = (async (prefix: string) => {
+      if (down(prefix)) throw new Error('etcd range: no answer within 3500 ms')
+      return getPrefix(prefix)
+    }) as typeof etcd.getPrefix
+    const run = await retention(1).run()
+    assert.equal(run.transactions, 2, 'the two others left etcd')
+    assert.equal(run.skipped, 1)
+    assert.ok(etcd.has(WalletKeys.tx(txs[0].id)), 'the timed-out one stays for a later run')
+
+    const more = Array.from({ length: 8 }, () => record())
+    for (const tx of more) {
+      await seed(tx)
+      await store(1).mirror(tx)
+    }
+    down = (key: string) => key.startsWith(WalletKeys.attemptsAll)
+    const dead = await retention(1).run()
+    assert.equal(dead.transactions, 0)
+    assert.equal(dead.skipped, 5, 'etcd down: the pass stopped after five failures in a row, not one per record')
+    down = () => false
+    assert.equal((await retention(1).run()).transactions, 9, 'etcd back: every one goes')
   })
 
   it('reads /tw/tx/ page by page', async () => {
