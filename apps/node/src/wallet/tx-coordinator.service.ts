@@ -25,7 +25,6 @@ import {
   TERMINAL_STATES,
   WalletKeys,
   type PresigRecord,
-  type PresigResult,
   type SignedVote,
   type SigningAttempt,
   type SigningResult,
@@ -162,6 +161,12 @@ export class TxCoordinatorService {
         return this.broadcast(term, entry)
       case 'broadcast':
         return this.track(term, entry)
+      case 'confirmed':
+      case 'rejected':
+      case 'failed':
+      case 'expired':
+        // Terminal: follow() never advances a finished transaction.
+        return
     }
   }
 
