@@ -50,7 +50,17 @@ export async function startRegtest(opts: RegtestOptions = {}): Promise<Regtest> 
     releaseLock()
     throw e
   }
-  const server = http.createServer(createHandler(chain, { dataDir, blockIntervalMs: interval }))
+  const handle = createHandler(chain, { dataDir, blockIntervalMs: interval })
+  // The handler answers the errors of routing itself; what escapes it (a request target that is
+  // no URL) gets a 500 here instead of an unhandled rejection that would stop the chain.
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const msg = e instanceof Error ? e.message : String(e)
+      process.stderr.write(`tw-regtest: internal error on ${req.method} ${req.url}: ${msg}\n`)
+      if (res.headersSent) res.destroy()
+      else res.writeHead(500, { 'Content-Type': 'text/plain' }).end(msg)
+    })
+  })
   server.keepAliveTimeout = 1000
   try {
     await new Promise<void>((resolve, reject) => {
