@@ -85,7 +85,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     await bansLifted()
   }
   /** A drill scenario that always cleans up after itself, so one failure does not spill into the next. */
-  const drillIt = (name: string, body: () => Promise<void>) =>
+  const drillIt = (name: string, body: () => Promise<void>): void => {
     it(name, async () => {
       try {
         await body()
@@ -93,6 +93,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
         await reset()
       }
     })
+  }
 
   drillIt('Byzantine: node 5 corrupts its ECDSA partial signatures: spends still confirm, node 5 is proven guilty and banned, later spends leave it out', async () => {
     await fund('segwit', [30_000, 30_000])

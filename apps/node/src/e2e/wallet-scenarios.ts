@@ -68,7 +68,7 @@ export function walletHelpers(ctx: WalletScenarioContext) {
  * Registered inside the five-node spec, after both keys exist, so aux info runs once.
  */
 export function walletScenarios(ctx: WalletScenarioContext): void {
-  const { api, chainPost, chainGet, mine, confirmed, fund } = walletHelpers(ctx)
+  const { api, chainGet, mine, confirmed, fund } = walletHelpers(ctx)
   const waitState = async (id: string, states: TransactionStateDto[], ms: number): Promise<TransactionDto> => {
     return until(`transaction ${id} in ${states.join('|')}`, ms, async () => {
       const tx = await api().transaction(id)
