@@ -30,7 +30,9 @@ export function stderrReporter(stream: NodeJS.WriteStream = process.stderr): Rep
         if (ux.action.running) ux.action.status = status
       },
       warn(text) {
-        if (ux.action.running) ux.action.pause(() => line(text))
+        // pause() runs the callback synchronously and returns its result (typed as a Promise,
+        // here undefined): nothing is left pending, and a throw from line() reaches the caller.
+        if (ux.action.running) void ux.action.pause(() => line(text))
         else line(text)
       },
     }
