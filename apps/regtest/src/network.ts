@@ -30,7 +30,6 @@ let checker: ConsensusChecker | undefined
 /** Loads @tw/native lazily so a missing build fails with a clear message at start-up. */
 export function consensus(): ConsensusChecker {
   if (!checker) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const native = require('@tw/native') as Partial<ConsensusChecker>
     if (typeof native.verifyScript !== 'function') {
       throw new Error('@tw/native has no verifyScript: rebuild the addon (npm run build:native)')

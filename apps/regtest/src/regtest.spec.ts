@@ -24,11 +24,15 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
+/** An Esplora answer read field by field where a call names no type. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped JSON from the chain under test: the assertions check its shape
+type Answer = any
+
 async function get(path: string) {
   const r = await fetch(rt.url + path)
   return { status: r.status, type: r.headers.get('content-type') ?? '', text: await r.text() }
 }
-async function json<T = any>(path: string): Promise<T> {
+async function json<T = Answer>(path: string): Promise<T> {
   const r = await get(path)
   assert.equal(r.status, 200, `${path}: ${r.text}`)
   assert.match(r.type, /application\/json/)
@@ -38,7 +42,7 @@ async function post(path: string, body: string) {
   const r = await fetch(rt.url + path, { method: 'POST', body, headers: { 'content-type': path.startsWith('/regtest') ? 'application/json' : 'text/plain' } })
   return { status: r.status, text: await r.text() }
 }
-async function devPost<T = any>(path: string, body: unknown): Promise<T> {
+async function devPost<T = Answer>(path: string, body: unknown): Promise<T> {
   const r = await post(path, JSON.stringify(body))
   assert.equal(r.status, 200, `${path}: ${r.text}`)
   return JSON.parse(r.text) as T
@@ -173,7 +177,7 @@ test('faucet pays P2WPKH and P2TR addresses the test holds; mining confirms', as
   assert.deepEqual(st, { confirmed: true, block_height: 102, block_hash: mined.hashes[0], block_time: st.block_time })
   assert.deepEqual(await mempoolTxids(), [])
   const tx = await json(`/tx/${b.txid}`)
-  const out = tx.vout.find((o: any) => o.scriptpubkey_address === tr.address)
+  const out = tx.vout.find((o: { scriptpubkey_address?: string }) => o.scriptpubkey_address === tr.address)
   assert.equal(out.scriptpubkey_type, 'v1_p2tr')
   assert.match(out.scriptpubkey_asm, /^OP_PUSHNUM_1 OP_PUSHBYTES_32 [0-9a-f]{64}$/)
   assert.equal(out.value, 2_000_000)

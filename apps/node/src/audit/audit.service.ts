@@ -100,13 +100,13 @@ export class AuditService implements OnModuleDestroy {
     this.spool = new AuditSpool(config.audit.spoolDir, this.log)
     if (this.spool.pending) this.log.warn(`audit spool ${config.audit.spoolDir}: ${this.spool.pending} entries from before the restart; writing them to the database`)
     if (metrics) {
-      const self = this
+      const pending = (): number => this.pendingCount
       new Gauge({
         name: 'mpc_audit_spool_entries',
         help: 'Audit entries on this node not yet in PostgreSQL (spooled on disk while the database is down)',
         registers: [metrics.registry],
         collect() {
-          this.set(self.pendingCount)
+          this.set(pending())
         },
       })
     }

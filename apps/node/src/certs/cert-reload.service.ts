@@ -83,7 +83,6 @@ export class CertReloadService {
 
   /** Checks `cert` against the CA and this node id; logs why not. */
   private check(cert: string, renewal: boolean): boolean {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const native = require('@tw/native') as typeof import('@tw/native')
     try {
       const info = native.verifyNodeCertificate(readFileSync(this.config.tls.caCertPath, 'utf8'), cert, this.config.nodeId)
