@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, doing its own setup: installs npm dependencies and builds the addon
 # and the TypeScript packages if needed, then runs every layer:
-#   1. Rust: engine unit tests and five nodes over real QUIC + mTLS in one process
-#   2. addon: the JavaScript contract, five OS processes checked by an independent verifier
-#   3. libs/bitcoin: BIP32/84/86/341/380 vectors, coin selection, sighash messages, PSBT
-#   4. apps/regtest: the embedded chain refuses every invalid spend (Core's consensus library)
-#   5. apps/node: config, migrations, audit chain, leader election on 3 etcd members, HTTP
+#   1. lint: ESLint with type information (floating and misused promises, exhaustive
+#      switches, unused code) and the import boundaries between rooms (eslint.config.mjs)
+#   2. Rust: engine unit tests and five nodes over real QUIC + mTLS in one process
+#   3. addon: the JavaScript contract, five OS processes checked by an independent verifier
+#   4. libs/bitcoin: BIP32/84/86/341/380 vectors, coin selection, sighash messages, PSBT
+#   5. apps/regtest: the embedded chain refuses every invalid spend (Core's consensus library)
+#   6. apps/node: config, migrations, audit chain, leader election on 3 etcd members, HTTP
 #      errors, five node processes running DKG and real sends through the REST API
 #      (real etcd, PostgreSQL, regtest chain)
-#   6. apps/cli: commands, and the devnet end to end through the built binary
-#   7. ops: docker-compose and .env.example consistency, promtool on the Prometheus config and
+#   7. apps/cli: commands, and the devnet end to end through the built binary
+#   8. ops: docker-compose and .env.example consistency, promtool on the Prometheus config and
 #      alert rules, Grafana dashboards' metric names, the image's start command
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,23 +26,26 @@ npx tsc -b
 command -v etcd >/dev/null || { echo "test: etcd is required (apt-get install etcd-server)" >&2; exit 1; }
 command -v promtool >/dev/null || { echo "test: promtool is required (apt-get install prometheus)" >&2; exit 1; }
 
-echo "== 1/7 cargo test --workspace --release"
+echo "== 1/8 eslint"
+npm run lint
+
+echo "== 2/8 cargo test --workspace --release"
 cargo test --workspace --release
 
-echo "== 2/7 addon tests"
+echo "== 3/8 addon tests"
 npm run test:addon
 
-echo "== 3/7 bitcoin library tests"
+echo "== 4/8 bitcoin library tests"
 npm test --workspace @tw/bitcoin
 
-echo "== 4/7 regtest chain tests"
+echo "== 5/8 regtest chain tests"
 npm test --workspace @tw/regtest
 
-echo "== 5/7 node service tests"
+echo "== 6/8 node service tests"
 npm test --workspace @tw/node
 
-echo "== 6/7 cli tests"
+echo "== 7/8 cli tests"
 npm test --workspace @tw/cli
 
-echo "== 7/7 ops checks (compose, monitoring, entrypoint)"
+echo "== 8/8 ops checks (compose, monitoring, entrypoint)"
 node --test test/ops/
