@@ -30,6 +30,7 @@ export type AuditAction =
   | 'key.activated'
   | 'key.failed'
   | 'key.record_mismatch'
+  | 'key.record_unheld'
   | 'tx.proposed'
   | 'tx.voted'
   | 'tx.state'

@@ -112,4 +112,17 @@ describe('addresses come from this node\'s key share, not from etcd (trust model
     await assert.rejects(other.w.key('segwit'), (err: unknown) => (err as { code?: string }).code === 'KEY_RECORD_MISMATCH')
     assert.deepEqual(audits, ['key.record_mismatch'])
   })
+
+  it('a key record inserted in etcd for a key no node holds (older, so first in line) is passed over: the held key still serves, audited once', async () => {
+    // Before: the oldest active record was the key, so one etcd writer's insert made every
+    // node answer NO_ACTIVE_KEY (no address, no spend) without a vote.
+    const inserted = record({ keyId: 'k0', publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7', createdAt: '2025-01-01T00:00:00Z', activatedAt: '2025-01-01T00:00:00Z' })
+    const { w, audits } = wallet({ [EtcdKeys.key('k0')]: inserted, [EtcdKeys.key('k1')]: record() })
+    assert.equal((await w.key('segwit')).keyId, 'k1')
+    assert.equal((await w.key('segwit')).keyId, 'k1', 'asked again: the same key, no second audit')
+    assert.deepEqual(audits, ['key.record_unheld'])
+    // A node that holds no share of any active key still says so.
+    const lost = wallet({ [EtcdKeys.key('k0')]: inserted })
+    await assert.rejects(lost.w.key('segwit'), (err: unknown) => (err as { code?: string }).code === 'NO_ACTIVE_KEY')
+  })
 })

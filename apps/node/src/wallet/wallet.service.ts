@@ -64,6 +64,8 @@ export class WalletService {
   private readonly confirmed = new Map<string, { tip: string; issued: [number, number]; utxos: WalletUtxo[] }>()
   /** Key ids whose etcd record did not match this node's share (logged and audited once). */
   private readonly mismatched = new Set<string>()
+  /** Key ids of active records this node holds no share of, passed over (logged and audited once). */
+  private readonly passedOver = new Set<string>()
   private readonly log = new Logger('Wallet')
 
   constructor(
@@ -84,14 +86,29 @@ export class WalletService {
     return this.chainBackend
   }
 
-  /** The active key of `type` (the oldest active one), or null. */
+  /**
+   * The active key of `type`: the oldest active record of a key this node holds a share of, or
+   * null. A record of a key this node holds no share of is passed over (inserted in etcd by a
+   * writer: it would otherwise stall every address and spend), logged and audited once; when no
+   * active record is held, the first one answers NO_ACTIVE_KEY naming it.
+   */
   async findKey(type: WalletType): Promise<WalletKey | null> {
     const keys = (await this.etcd.getPrefix<KeyRecord>(EtcdKeys.keys))
       .map((e) => e.value)
       .filter((k) => k.protocol === PROTOCOL_OF[type] && k.status === 'active' && k.publicKey && k.chainCode)
       .sort((a, b) => (a.activatedAt ?? a.createdAt).localeCompare(b.activatedAt ?? b.createdAt))
-    const k = keys[0]
+    const held = this.engine.isStarted ? keys.filter((k) => this.engine.keyInfo(k.protocol, k.keyId)) : keys
+    if (held.length > 0) for (const k of keys.slice(0, keys.indexOf(held[0]))) this.unheld(k)
+    const k = held[0] ?? keys[0]
     return k ? this.fromShare(k) : null
+  }
+
+  /** An active key record before the held one, of a key this node holds no share of: logged and audited once. */
+  private unheld(k: KeyRecord): void {
+    if (this.passedOver.has(k.keyId)) return
+    this.passedOver.add(k.keyId)
+    this.log.error(`key record ${k.keyId} in etcd names a ${k.protocol} key this node holds no share of: passed over (not created by this cluster's DKG here)`)
+    void this.audit.record('key.record_unheld', { keyId: k.keyId, record: { publicKey: k.publicKey, chainCode: k.chainCode, activatedAt: k.activatedAt ?? k.createdAt } })
   }
 
   /**
