@@ -7,15 +7,27 @@
 // 2. every `/api/v1/...` path mentioned anywhere in those files exists in the node's OpenAPI
 //    document, with the HTTP method when one is written before it (`POST /api/v1/keys`);
 // 3. relative links between the docs point at files that exist;
-// 4. docs/openapi.json, docs/API.md and docs/CLI.md are what scripts/gen-docs.mjs generates now.
+// 4. docs/openapi.json, docs/API.md and docs/CLI.md are what scripts/gen-docs.mjs generates now;
+// 5. the reference table of docs/DEPLOYMENT.md ("### Every variable") names exactly the TW_
+//    variables the node reads (`CONFIG_VARIABLES` of apps/node/src/config/config.ts, from the
+//    build): none missing, none the node no longer reads;
+// 6. every `curl` shown in code that calls an `/api/v1/` route carries an `Authorization`
+//    header unless the node's own guard rule (`routeAccess`, apps/node/src/auth/roles.ts, with
+//    the default TW_METRICS_TOKEN_REQUIRED=false) makes that route public.
 //
 // Usage: node scripts/check-docs.mjs      (exit 1 and one line per problem)
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { generate, loadCli, loadOpenApi, ROOT } from './gen-docs.mjs'
 
 const DOCS = join(ROOT, 'docs')
+const NODE_DIST = join(ROOT, 'apps', 'node', 'dist')
+const requireFromNode = createRequire(join(ROOT, 'apps', 'node', 'package.json'))
+/** Where the node's variables are documented, and the heading of their reference table. */
+export const CONFIG_DOC = 'docs/DEPLOYMENT.md'
+export const CONFIG_TABLE_HEADING = '### Every variable'
 const BINS = ['threshold-wallet', 'apps/cli/bin/run.js']
 const SEPARATORS = new Set(['&&', '||', '|', ';', '\\'])
 
@@ -182,23 +194,113 @@ export async function checkGenerated(generated) {
   return problems
 }
 
+/** The TW_ variables the node reads: `CONFIG_VARIABLES` of the built config.ts. */
+export function loadConfigVariables() {
+  const { CONFIG_VARIABLES } = requireFromNode(join(NODE_DIST, 'config', 'config.js'))
+  if (!Array.isArray(CONFIG_VARIABLES) || CONFIG_VARIABLES.length === 0) throw new Error('apps/node/dist/config/config.js exports no CONFIG_VARIABLES')
+  return CONFIG_VARIABLES
+}
+
+/** The TW_ names in the first column of `doc`'s reference table (under {@link CONFIG_TABLE_HEADING}), or null without one. */
+export function documentedVariables(text) {
+  const lines = text.split('\n')
+  const start = lines.findIndex((l) => l.trim() === CONFIG_TABLE_HEADING)
+  if (start < 0) return null
+  const names = new Set()
+  for (const line of lines.slice(start + 1)) {
+    if (/^#/.test(line)) break
+    if (!line.startsWith('|')) continue
+    for (const m of (line.split('|')[1] ?? '').matchAll(/`(TW_[A-Z0-9_]+)`/g)) names.add(m[1])
+  }
+  return names
+}
+
+/**
+ * Problems with the reference table of the node's variables in `doc` (`{ name, text }`):
+ * a variable in `variables` (what the node reads) missing from it, or a row naming one the
+ * node does not read.
+ */
+export function checkConfigVariables(variables, doc) {
+  const documented = documentedVariables(doc.text)
+  if (!documented) return [`${doc.name}: no "${CONFIG_TABLE_HEADING}" table of the node's TW_ variables`]
+  const read = new Set(variables)
+  return [
+    ...variables.filter((v) => !documented.has(v)).map((v) => `${doc.name}: ${v} (read by apps/node/src/config/config.ts) is missing from the "${CONFIG_TABLE_HEADING}" table`),
+    ...[...documented].filter((v) => !read.has(v)).map((v) => `${doc.name}: the "${CONFIG_TABLE_HEADING}" table names ${v}, which the node does not read`),
+  ]
+}
+
+/** Whether a route is open without a token, by the node's own guard rule (default configuration). */
+export function loadPublicRoute() {
+  const { routeAccess } = requireFromNode(join(NODE_DIST, 'auth', 'roles.js'))
+  return (method, path) => routeAccess(method.toUpperCase(), path, undefined, false).open === true
+}
+
+/** `curl` commands shown in code (fenced lines joined across trailing `\`), with line numbers. */
+export function curlCommands(text) {
+  const out = []
+  let pending = null
+  for (const { line, code } of codeSnippets(text)) {
+    const joined = pending && pending.next === line ? { line: pending.line, code: `${pending.code} ${code}` } : { line, code }
+    pending = null
+    if (/\\\s*$/.test(joined.code)) {
+      pending = { line: joined.line, code: joined.code.replace(/\\\s*$/, ''), next: line + 1 }
+      continue
+    }
+    if (/(^|[\s;&|(`$])curl\s/.test(joined.code)) out.push(joined)
+  }
+  return out
+}
+
+/** Problems with `curl` calls to `/api/v1/` routes in `files` that send no Authorization header although the route needs a token. */
+export function checkCurlAuth(files, isPublic) {
+  const problems = []
+  let checked = 0
+  for (const f of files) {
+    for (const { line, code } of curlCommands(f.text)) {
+      // One check per curl call: `curl a && curl b` are two.
+      for (const call of code.split(/(?=(?:^|[\s;&|(`$])curl\s)/).filter((c) => /curl\s/.test(c))) {
+        const paths = [...call.matchAll(/(\/api\/v1\/[^\s"'`?#)]*)/g)].map((m) => m[1])
+        if (!paths.length) continue
+        checked++
+        if (/-H\s*["']?authorization:/i.test(call)) continue
+        const method = /(?:-X|--request)\s*["']?([A-Za-z]+)/.exec(call)?.[1] ?? (/\s(-d|--data[\w-]*)\s/.test(call) ? 'POST' : 'GET')
+        for (const path of paths) {
+          if (!isPublic(method, path)) problems.push(`${f.name}:${line}: \`curl … ${method.toUpperCase()} ${path}\` has no Authorization header (the route needs a token)`)
+        }
+      }
+    }
+  }
+  return { problems, checked }
+}
+
 export async function checkAll() {
   const files = docFiles()
   const [doc, cli, generated] = [await loadOpenApi(), await loadCli(), await generate()]
   const commands = checkCommands(cli, files)
   const api = checkApiPaths(doc, files)
+  const configDoc = files.find((f) => f.name === CONFIG_DOC) ?? { name: CONFIG_DOC, text: '' }
+  const curls = checkCurlAuth(files, loadPublicRoute())
   return {
-    problems: [...commands.problems, ...api.problems, ...checkLinks(files), ...(await checkGenerated(generated))],
+    problems: [
+      ...commands.problems,
+      ...api.problems,
+      ...checkLinks(files),
+      ...(await checkGenerated(generated)),
+      ...checkConfigVariables(loadConfigVariables(), configDoc),
+      ...curls.problems,
+    ],
     commandsChecked: commands.checked,
     pathsChecked: api.checked,
+    curlsChecked: curls.checked,
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   checkAll().then(
-    ({ problems, commandsChecked, pathsChecked }) => {
+    ({ problems, commandsChecked, pathsChecked, curlsChecked }) => {
       for (const p of problems) process.stderr.write(`${p}\n`)
-      process.stdout.write(`check-docs: ${commandsChecked} CLI invocations, ${pathsChecked} API paths checked; ${problems.length} problem(s)\n`)
+      process.stdout.write(`check-docs: ${commandsChecked} CLI invocations, ${pathsChecked} API paths, ${curlsChecked} curl calls checked; ${problems.length} problem(s)\n`)
       process.exit(problems.length ? 1 : 0)
     },
     (err) => {

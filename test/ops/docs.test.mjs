@@ -1,13 +1,14 @@
 // The operator docs against the code (scripts/check-docs.mjs): CLI invocations shown in
 // docs/*.md and README.md name real commands and flags, /api/v1 paths exist in the OpenAPI
-// document, relative links resolve, and the generated docs (openapi.json, API.md, CLI.md) are
-// what scripts/gen-docs.mjs produces from the build. Needs the build (`npm ci` runs `tsc -b`);
-// no cluster, etcd or database.
+// document, relative links resolve, the generated docs (openapi.json, API.md, CLI.md) are
+// what scripts/gen-docs.mjs produces from the build, DEPLOYMENT.md's variable table names
+// exactly the node's TW_ variables, and every curl to an /api/v1 route sends a token. Needs
+// the build (`npm ci` runs `tsc -b`); no cluster, etcd or database.
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
-import { ROOT } from './helpers.mjs'
+import { configVariables, ROOT } from './helpers.mjs'
 
 const built = existsSync(join(ROOT, 'apps', 'node', 'dist', 'app.module.js')) && existsSync(join(ROOT, 'apps', 'cli', 'dist', 'commands'))
 
@@ -55,6 +56,56 @@ describe('docs', () => {
 
   it('relative links between the docs resolve', () => {
     assert.deepEqual(check.checkLinks(files), [])
+  })
+
+  it('docs/DEPLOYMENT.md\'s "Every variable" table names exactly the TW_ variables the node reads', () => {
+    const variables = check.loadConfigVariables()
+    assert.deepEqual([...variables].sort(), [...configVariables()].sort(), 'the build\'s CONFIG_VARIABLES are envSchema\'s keys in config.ts (rebuild: `npx tsc -b`)')
+    const doc = files.find((f) => f.name === check.CONFIG_DOC)
+    assert.ok(doc, check.CONFIG_DOC)
+    assert.deepEqual(check.checkConfigVariables(variables, doc), [])
+  })
+
+  it('the variable check refuses a variable missing from the table, a row the node does not read, and a doc without the table', () => {
+    const doc = { name: 'fake.md', text: `${check.CONFIG_TABLE_HEADING}\n\n| Variable | Default | Meaning |\n|---|---|---|\n| \`TW_NODE_ID\` / \`TW_GONE\` | — | mentions \`TW_NOT_DOCUMENTED\` only here |\n\n## Next\n\n| \`TW_NOT_DOCUMENTED\` | later table |\n` }
+    const problems = check.checkConfigVariables(['TW_NODE_ID', 'TW_NOT_DOCUMENTED'], doc)
+    assert.equal(problems.length, 2, problems.join('\n'))
+    assert.match(problems[0], /TW_NOT_DOCUMENTED .*missing/)
+    assert.match(problems[1], /names TW_GONE, which the node does not read/)
+    assert.match(check.checkConfigVariables(['TW_NODE_ID'], { name: 'fake.md', text: '| `TW_NODE_ID` | — | x |' })[0], /no "### Every variable" table/)
+  })
+
+  it('every curl to an /api/v1 route in the docs sends an Authorization header', () => {
+    const { problems, checked } = check.checkCurlAuth(files, check.loadPublicRoute())
+    assert.deepEqual(problems, [])
+    assert.ok(checked >= 20, `only ${checked} curl calls found: is the scanner broken?`)
+  })
+
+  it('the curl check refuses an /api/v1 call without a token (also split over lines, or the second of two), not a public route', () => {
+    const fake = [
+      {
+        name: 'fake.md',
+        text: [
+          '```sh',
+          'curl -s http://127.0.0.1:8081/api/v1/keys',
+          'curl -s -X POST \\',
+          '  http://127.0.0.1:8081/api/v1/drill',
+          'curl -s -H "Authorization: Bearer $TW_API_TOKEN" http://h/api/v1/keys && curl -s http://h/api/v1/tokens',
+          'curl -s -H "Authorization: Bearer $TW_API_TOKEN" http://127.0.0.1:8081/api/v1/wallet/balance',
+          'curl -s http://127.0.0.1:8081/health/ready',
+          '```',
+        ].join('\n'),
+      },
+    ]
+    const { problems } = check.checkCurlAuth(fake, check.loadPublicRoute())
+    assert.deepEqual(
+      problems.map((p) => p.replace(/ has no .*/, '')),
+      ['fake.md:2: `curl … GET /api/v1/keys`', 'fake.md:3: `curl … POST /api/v1/drill`', 'fake.md:5: `curl … GET /api/v1/tokens`'],
+    )
+    // The route rule is the node's guard: /health/ready is open, /api/v1 routes are not.
+    const isPublic = check.loadPublicRoute()
+    assert.equal(isPublic('GET', '/health/ready'), true)
+    assert.equal(isPublic('GET', '/api/v1/cluster/status'), false)
   })
 
   it('docs/openapi.json, docs/API.md and docs/CLI.md are up to date with scripts/gen-docs.mjs', async () => {
