@@ -74,6 +74,17 @@ export class MetricsService {
     labelNames: ['loop'] as const,
     registers: [this.registry],
   })
+  readonly retentionPruned = new Counter({
+    name: 'mpc_retention_pruned_total',
+    help: 'Records the retention removed from etcd (kind: transactions, idempotency, presignatures, partition keys)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  })
+  readonly retentionSkipped = new Counter({
+    name: 'mpc_retention_skipped_total',
+    help: 'Records the retention left for a later run after an error on them (an etcd or PostgreSQL timeout)',
+    registers: [this.registry],
+  })
   readonly dkgJobs = new Counter({
     name: 'mpc_dkg_jobs_total',
     help: 'DKG runs on this node by protocol and outcome',

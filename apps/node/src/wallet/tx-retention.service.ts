@@ -4,6 +4,7 @@ import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
+import { MetricsService } from '../metrics/metrics.service'
 import { TxStore } from './tx-store'
 import { TERMINAL_STATES, WalletKeys, type IdempotencyRecord, type PresigRecord, type SigningAttempt, type TxRecord } from './wallet.types'
 
@@ -86,6 +87,7 @@ export class TxRetentionService {
     private readonly etcd: EtcdRepository,
     private readonly cluster: ClusterService,
     private readonly store: TxStore,
+    private readonly metrics: MetricsService,
   ) {}
 
   start(): void {
@@ -131,6 +133,8 @@ export class TxRetentionService {
     if (out.transactions + out.idempotency + out.presignatures + out.partition > 0) {
       this.log.log(`pruned from etcd: ${out.transactions} transaction(s), ${out.idempotency} idempotency record(s), ${out.presignatures} presignature record(s), ${out.partition} key(s) of this node's partition${out.more ? '; more to prune, next run in seconds' : ''}`)
     }
+    for (const kind of ['transactions', 'idempotency', 'presignatures', 'partition'] as const) if (out[kind] > 0) this.metrics.retentionPruned.inc({ kind }, out[kind])
+    if (out.skipped > 0) this.metrics.retentionSkipped.inc(out.skipped)
     if (out.skipped > 0) this.log.warn(`retention: ${out.skipped} record(s) skipped after an error, left for a later run`)
     return out
   }

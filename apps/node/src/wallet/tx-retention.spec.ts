@@ -9,6 +9,7 @@ import type { SendRequest, TransactionListDto } from '@tw/api'
 import { configureApp } from '../api/configure-app'
 import { TransactionsController } from '../api/wallet.controller'
 import type { AppConfig } from '../config/config'
+import { MetricsService } from '../metrics/metrics.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
@@ -74,6 +75,7 @@ describe('transaction retention (issue 14)', () => {
   let pg: TestDatabase
   let db: DatabaseRepository
   let etcd: FakeEtcd
+  let metrics: MetricsService
   const leader = { isLeader: true, leaderTerm: '1' }
   const follower = { isLeader: false, leaderTerm: null }
 
@@ -88,11 +90,12 @@ describe('transaction retention (issue 14)', () => {
   })
   beforeEach(() => {
     etcd = new FakeEtcd()
+    metrics = new MetricsService(config(1))
   })
 
   const store = (nodeId: number, database: DatabaseRepository = db) => new TxStore(config(nodeId), etcd as never, database, identity as never, engine as never)
   const retention = (nodeId: number, cluster: object = nodeId === 1 ? leader : follower, database: DatabaseRepository = db) =>
-    new TxRetentionService(config(nodeId), etcd as never, cluster as never, store(nodeId, database))
+    new TxRetentionService(config(nodeId), etcd as never, cluster as never, store(nodeId, database), metrics)
 
   /** A finished transaction in etcd as a spend leaves it: record, attempt, presignature, every node's vote and result. */
   async function seed(tx: TxRecord, opts: { locks?: boolean } = {}): Promise<{ presig: string }> {
@@ -214,6 +217,9 @@ describe('transaction retention (issue 14)', () => {
     assert.equal(run.transactions, 2, 'the two others left etcd')
     assert.equal(run.skipped, 1)
     assert.ok(etcd.has(WalletKeys.tx(txs[0].id)), 'the timed-out one stays for a later run')
+    const scraped = await metrics.render()
+    assert.match(scraped, /mpc_retention_pruned_total\{kind="transactions",node_id="1"\} 2/)
+    assert.match(scraped, /mpc_retention_skipped_total\{node_id="1"\} 1/)
 
     const more = Array.from({ length: 8 }, () => record())
     for (const tx of more) {
