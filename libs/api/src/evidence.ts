@@ -3,11 +3,10 @@
  * trusting the node that reported it (the CLI's `byzantine evidence verify` offline, and
  * any node). No crypto here: signature checks are passed in, so this runs anywhere.
  *
- * These mirror, byte for byte in their verdicts, the node's own checks:
- * `canonicalJson` (apps/node/src/common/canonical-json.ts), `isDoubleVote`
- * (apps/node/src/byzantine/byzantine.service.ts), `attemptBody`, `attemptFault`, `decisionBody`
- * and `decisionFault` (apps/node/src/wallet/leader-decision.ts). apps/node/src/byzantine/evidence.spec.ts holds
- * them to the same answers.
+ * The node uses these same functions (one implementation, not a copy): its `canonicalJson`
+ * (apps/node/src/common/canonical-json.ts) and `isDoubleVote` (byzantine.service.ts) re-export
+ * or wrap them, apps/node/src/wallet/leader-decision.ts builds on `attemptBody`/`attemptFault`,
+ * and the worker and judge call `decisionBody`/`decisionFault` directly.
  */
 
 /** What a node signs when it votes (the node's `VotePayload`). */
