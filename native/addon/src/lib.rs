@@ -426,7 +426,9 @@ impl ClusterNode {
     /// valid now.
     #[napi]
     pub fn reload_certificate(&self, cert_pem: String, key_pem: String) -> Result<()> {
-        self.inner.reload_identity(&cert_pem, &key_pem).map_err(to_napi)
+        self.inner
+            .reload_identity(&cert_pem, &key_pem)
+            .map_err(to_napi)
     }
 
     /// Byzantine drill: replaces the engine's misbehaviours (the node service allows this only
@@ -606,8 +608,11 @@ pub fn renew_node_certificate(
 ) -> Result<ClusterCerts> {
     let id = u16::try_from(node_id).map_err(|_| bad_arg("node id out of range"))?;
     let dir = PathBuf::from(dir);
-    let ca_key = ca_key_path.map(PathBuf::from).unwrap_or_else(|| dir.join("ca.key"));
-    let files = tw_engine::certs::renew_node_cert(&dir, id, &ca_key, validity_days.unwrap_or(365)).map_err(to_napi)?;
+    let ca_key = ca_key_path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("ca.key"));
+    let files = tw_engine::certs::renew_node_cert(&dir, id, &ca_key, validity_days.unwrap_or(365))
+        .map_err(to_napi)?;
     Ok(ClusterCerts {
         files: files.into_iter().map(|p| p.display().to_string()).collect(),
     })
