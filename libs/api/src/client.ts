@@ -18,6 +18,8 @@ import type {
   WalletType,
   ViolationListDto,
   UnbanDto,
+  AbandonDto,
+  AbandonRequest,
   DrillDto,
   DrillBehaviour,
   CreateTokenRequest,
@@ -93,6 +95,10 @@ export class ApiClient {
   }
   transaction(id: string): Promise<TransactionDto> {
     return this.request('GET', `/api/v1/transactions/${encodeURIComponent(id)}`)
+  }
+  /** Admin: releases the coin reservations of a failed send the chain does not have (audited with `reason`). */
+  abandonTransaction(id: string, reason: string): Promise<AbandonDto> {
+    return this.request('POST', `/api/v1/transactions/${encodeURIComponent(id)}/abandon`, { reason } satisfies AbandonRequest)
   }
   generatePresignatures(body: PresignatureRequest): Promise<PresignatureJobsDto> {
     return this.request('POST', '/api/v1/presignatures', body)

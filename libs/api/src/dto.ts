@@ -126,6 +126,10 @@ export const WalletErrorCodes = [
   'CHAIN_REJECTED',
   /** A transaction record's error: another transaction spent one of its inputs (its coins are released). */
   'INPUTS_SPENT_ELSEWHERE',
+  /** `tx abandon` refused: the transaction is not failed, or no coin reservation names it any more (already released). */
+  'TX_NOT_ABANDONABLE',
+  /** `tx abandon` refused: the chain has the signed transaction (mempool or block) or one of its inputs is spent by it. */
+  'TX_ON_CHAIN',
 ] as const
 export type WalletErrorCode = (typeof WalletErrorCodes)[number]
 
@@ -239,6 +243,28 @@ export interface TransactionListDto {
   transactions: TransactionDto[]
   /** Pass as `cursor` for the next page; null on the last page. */
   nextCursor: string | null
+}
+
+/** `POST /api/v1/transactions/:id/abandon` body: why (recorded in the audit log). */
+export interface AbandonRequest {
+  /** 1..500 characters. */
+  reason: string
+}
+
+/**
+ * `POST /api/v1/transactions/:id/abandon`: the coin reservations of a `failed` send released
+ * after the chain said it neither has the signed transaction nor an input spent by it. The
+ * transaction record itself is unchanged (still `failed`).
+ */
+export interface AbandonDto {
+  id: string
+  /** The txid every signed version of the transaction has (witnesses are not part of it). */
+  txid: string
+  /** The outpoints (`txid:vout`) whose reservation was released. */
+  released: string[]
+  abandonedAt: string
+  /** What stays true after abandoning: the signed transaction can still be broadcast while its inputs are unspent. */
+  warning: string
 }
 
 /** `GET /api/v1/transactions` query: filters and the page. */

@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger'
 import type {
+  AbandonDto,
+  AbandonRequest,
   AddressDto,
   AddressRequest,
   BalanceDto,
@@ -279,6 +281,19 @@ export class ViolationListDoc implements ViolationListDto {
   @ApiProperty({ type: [BanDoc] }) bans!: BanDoc[]
   @ApiProperty() banThreshold!: number
   @ApiProperty() minAccusers!: number
+}
+
+export class AbandonRequestDoc implements AbandonRequest {
+  @ApiProperty({ minLength: 1, maxLength: 500, description: 'why the coins may be released (audited)', example: 'refused as mandatory-script-verify-flag-failed; checked with the signers' })
+  reason!: string
+}
+
+export class AbandonDoc implements AbandonDto {
+  @ApiProperty() id!: string
+  @ApiProperty({ description: 'the txid of every signed version of the transaction' }) txid!: string
+  @ApiProperty({ type: [String], description: 'outpoints (txid:vout) whose reservation was released' }) released!: string[]
+  @ApiProperty() abandonedAt!: string
+  @ApiProperty({ description: 'the signed transaction stays valid while its inputs are unspent: it can still be broadcast' }) warning!: string
 }
 
 export class UnbanDoc implements UnbanDto {

@@ -35,6 +35,18 @@ export const idempotencyKeySchema = z
 
 export const transactionIdSchema = z.uuid({ error: 'not a transaction id' })
 
+/** `POST /api/v1/transactions/:id/abandon` body: the reason, for the audit log. */
+export const abandonSchema = z.strictObject(
+  {
+    reason: z
+      .string({ error: 'reason must be a string' })
+      .trim()
+      .min(1, { error: 'reason is required (1-500 characters): say why the coins may be released' })
+      .max(500, { error: 'reason must be at most 500 characters' }),
+  },
+  { error: 'body must be a JSON object with a reason' },
+)
+
 const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired'] as const
 
 /** `GET /api/v1/transactions` query: filters and the page (cursor: the `nextCursor` of the page before). */

@@ -1,6 +1,8 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common'
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common'
 import { ApiBody, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
 import type {
+  AbandonDto,
+  AbandonRequest,
   AddressDto,
   BalanceDto,
   DescriptorsDto,
@@ -13,10 +15,14 @@ import type {
   WalletType,
 } from '@tw/api'
 import { RequireRole } from '../auth/roles'
+import type { AuthenticatedRequest } from '../auth/token-throttler.guard'
 import { PresignatureService } from '../wallet/presignature.service'
 import { SendService } from '../wallet/send.service'
+import { TxAbandonService } from '../wallet/tx-abandon.service'
 import { WalletService } from '../wallet/wallet.service'
 import {
+  AbandonDoc,
+  AbandonRequestDoc,
   AddressDoc,
   AddressRequestDoc,
   BalanceDoc,
@@ -29,7 +35,7 @@ import {
   TransactionDoc,
   TransactionListDoc,
 } from './openapi'
-import { addressRequestSchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema, transactionListQuerySchema } from './schemas'
+import { abandonSchema, addressRequestSchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema, transactionListQuerySchema } from './schemas'
 import type { HistoryQuery } from '../wallet/tx-store'
 import { ZodValidationPipe } from './zod-validation.pipe'
 
@@ -74,7 +80,10 @@ export class WalletController {
 @ApiTags('transactions')
 @Controller('api/v1/transactions')
 export class TransactionsController {
-  constructor(private readonly send: SendService) {}
+  constructor(
+    private readonly send: SendService,
+    private readonly abandoner: TxAbandonService,
+  ) {}
 
   @Post()
   @HttpCode(202)
@@ -117,6 +126,28 @@ export class TransactionsController {
   @ApiResponse({ status: 404, type: ErrorDoc })
   get(@Param('id', new ZodValidationPipe(transactionIdSchema)) id: string): Promise<TransactionDto> {
     return this.send.get(id)
+  }
+
+  /** Admin, like unban: it gives up the guarantee that a reserved coin is spent at most once by this wallet. */
+  @Post(':id/abandon')
+  @HttpCode(200)
+  @RequireRole('admin')
+  @ApiOperation({
+    summary:
+      'Release the coin reservations of a failed send (audited tx.abandoned): only when the chain has neither the transaction nor an input spent by it; the record stays failed',
+  })
+  @ApiBody({ type: AbandonRequestDoc })
+  @ApiOkResponse({ type: AbandonDoc })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (no reason, or longer than 500 characters)' })
+  @ApiResponse({ status: 404, type: ErrorDoc })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'TX_NOT_ABANDONABLE (not failed, or no coins reserved: already released), TX_ON_CHAIN (the chain has it or an input is spent by it), CONFLICT (changed meanwhile: retry)' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE: the chain could not be asked; nothing released' })
+  abandon(
+    @Param('id', new ZodValidationPipe(transactionIdSchema)) id: string,
+    @Body(new ZodValidationPipe(abandonSchema)) body: AbandonRequest,
+    @Req() req: AuthenticatedRequest,
+  ): Promise<AbandonDto> {
+    return this.abandoner.abandon(id, body.reason, req.twAuth ? { tokenId: req.twAuth.tokenId, name: req.twAuth.name } : null)
   }
 }
 

@@ -38,6 +38,7 @@ export type AuditAction =
   | 'tx.vote_republished'
   | 'tx.sign_refused'
   | 'tx.decision_refused'
+  | 'tx.abandoned'
   | 'presig.generated'
   | 'presig.burned'
   | 'byzantine.accused'

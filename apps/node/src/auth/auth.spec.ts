@@ -26,6 +26,7 @@ import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { until } from '../testing/until'
 import { PresignatureService } from '../wallet/presignature.service'
 import { SendService } from '../wallet/send.service'
+import { TxAbandonService } from '../wallet/tx-abandon.service'
 import { WalletService } from '../wallet/wallet.service'
 import { ApiDenials } from './api-denials'
 import { AuthModule } from './auth.module'
@@ -47,6 +48,7 @@ const stubs = [
   { provide: ClusterService, useValue: stub('cluster', { status: async () => ({ nodeId: 1 }) }) },
   { provide: WalletService, useValue: stub('wallet', { nextAddress: async () => ({ address: 'x' }), balance: async () => ({}), descriptors: async () => ({}) }) },
   { provide: SendService, useValue: stub('send', { create: async () => ({ tx, created: true }), list: async () => ({ transactions: [] }), get: async () => tx }) },
+  { provide: TxAbandonService, useValue: stub('abandon', { abandon: async () => ({ id: TX_ID, txid: 'ee'.repeat(32), released: [], abandonedAt: '2025-01-01T00:00:00.000Z', warning: 'w' }) }) },
   { provide: PresignatureService, useValue: stub('presig', { generate: async () => ({ jobs: [] }), status: async () => ({}) }) },
   { provide: ByzantineService, useValue: stub('byzantine', { list: async () => ({ violations: [] }), unban: async () => ({ nodeId: 2 }) }) },
   { provide: DrillService, useValue: stub('drill', { state: () => ({ enabled: true }), set: async () => ({ enabled: true }) }) },
@@ -85,6 +87,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role
   { method: 'POST', path: '/api/v1/presignatures', body: { count: 1 }, role: 'operator' },
   { method: 'POST', path: '/api/v1/keys', body: { protocol: 'schnorr' }, role: 'admin' },
   { method: 'POST', path: '/api/v1/cluster/nodes/2/unban', body: {}, role: 'admin' },
+  { method: 'POST', path: `/api/v1/transactions/${TX_ID}/abandon`, body: { reason: 'refused as invalid; checked' }, role: 'admin' },
   { method: 'POST', path: '/api/v1/drill', body: { behaviours: [] }, role: 'admin' },
   { method: 'GET', path: '/api/v1/tokens', role: 'admin' },
   { method: 'POST', path: '/api/v1/tokens', body: { name: 'made-in-matrix', role: 'viewer' }, role: 'admin' },

@@ -14,6 +14,7 @@ import { DatabaseRepository } from '../persistence/database.repository'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { SendService } from './send.service'
+import { TxAbandonService } from './tx-abandon.service'
 import { LEADER_BATCH, TxRetentionService } from './tx-retention.service'
 import { TxStore } from './tx-store'
 import { WalletKeys, type PresigRecord, type SigningAttempt, type TxRecord } from './wallet.types'
@@ -175,6 +176,20 @@ describe('transaction retention (issue 14)', () => {
     assert.ok(etcd.has(WalletKeys.utxoLock(tx.inputs[0].txid, 0)))
   })
 
+  it('failed CHAIN_REJECTED, then abandoned (tx abandon: the chain knows nothing of it): its locks are gone and the next runs prune it', async () => {
+    const tx = record({ state: 'failed', error: { code: 'CHAIN_REJECTED', message: 'may still confirm' } })
+    await seed(tx, { locks: true })
+    await store(1).mirror(tx)
+    await retention(1).run()
+    assert.ok(etcd.has(WalletKeys.tx(tx.id)), 'kept while it holds locks')
+    const chain = { txStatus: async () => ({ found: false, confirmed: false, blockHeight: null }), outspend: async () => ({ spent: false, txid: null, confirmed: false }) }
+    const abandon = new TxAbandonService(etcd as never, { chain: () => chain } as never, store(1), { record: async () => undefined } as never)
+    const r = await abandon.abandon(tx.id, 'refused as invalid; checked', null)
+    assert.deepEqual(r.released, [`${tx.inputs[0].txid}:0`])
+    for (let n = 1; n <= 5; n++) await retention(n).run()
+    assert.deepEqual(keysOf(tx), [])
+  })
+
   it('a node prunes its partition keys of a transaction the leader could not prune once it is twice the retention old and in its own mirror', async () => {
     const tx = record({ updatedAt: new Date(Date.now() - 3 * HOUR).toISOString() })
     await seed(tx)
@@ -330,7 +345,7 @@ describe('transaction retention (issue 14)', () => {
       }
       await new TxStore(config(2), etcd as never, hist, identity as never, engine as never).mirror(record())
       const svc = new SendService(config(1), etcd as never, {} as never, s, {} as never, {} as never, {} as never, {} as never)
-      @Module({ controllers: [TransactionsController], providers: [{ provide: SendService, useValue: svc }] })
+      @Module({ controllers: [TransactionsController], providers: [{ provide: SendService, useValue: svc }, { provide: TxAbandonService, useValue: {} }] })
       class HistoryModule {}
       app = await NestFactory.create(HistoryModule, { logger: false })
       configureApp(app)

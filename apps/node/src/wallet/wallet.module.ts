@@ -8,6 +8,7 @@ import path from 'node:path'
 import { ApprovalLedger } from './approval-ledger'
 import { PresignatureService } from './presignature.service'
 import { SendService } from './send.service'
+import { TxAbandonService } from './tx-abandon.service'
 import { TxCoordinatorService } from './tx-coordinator.service'
 import { TxRetentionService } from './tx-retention.service'
 import { TxStore } from './tx-store'
@@ -29,11 +30,12 @@ import { WalletService } from './wallet.service'
     WalletService,
     TxStore,
     SendService,
+    TxAbandonService,
     TxWorkerService,
     TxCoordinatorService,
     TxRetentionService,
     PresignatureService,
   ],
-  exports: [WalletService, SendService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
+  exports: [WalletService, SendService, TxAbandonService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
 })
 export class WalletModule {}
