@@ -4,6 +4,7 @@
  * `script` one state per `GET /api/v1/transactions/:id`; every request is recorded.
  */
 import type {
+  AbandonDto,
   AddressDto,
   BalanceDto,
   DescriptorsDto,
@@ -120,6 +121,10 @@ export class FakeWalletNode {
   balance?: () => BalanceDto
   /** If set, the txid a transaction gets once signed (else `bb…bb` for all). */
   txidOf?: (id: string) => string
+  /** Ids of transactions the chain has (`POST …/abandon` answers 409 TX_ON_CHAIN). */
+  readonly onChain = new Set<string>()
+  /** Ids whose coin reservations `POST …/abandon` released (a second one answers 409 TX_NOT_ABANDONABLE). */
+  readonly abandoned = new Set<string>()
   /** Every transaction by id, and by idempotency key. */
   readonly txs = new Map<string, { tx: TransactionDto; step: number }>()
   readonly byKey = new Map<string, string>()
@@ -142,6 +147,8 @@ export class FakeWalletNode {
     this.postError = undefined
     this.balance = undefined
     this.txidOf = undefined
+    this.onChain.clear()
+    this.abandoned.clear()
   }
 
   /** Requests with `method` whose path starts with `prefix`. */
@@ -222,6 +229,8 @@ export class FakeWalletNode {
       }
       return reply(200, entry.tx)
     }
+    const abandon = /^\/api\/v1\/transactions\/([^/]+)\/abandon$/.exec(u.pathname)
+    if (req.method === 'POST' && abandon) return this.abandon(decodeURIComponent(abandon[1]), body)
     if (req.method === 'POST' && u.pathname === '/api/v1/presignatures') {
       const count = (body as { count?: number } | undefined)?.count ?? 0
       const jobs: PresignatureJobsDto = {
@@ -231,6 +240,34 @@ export class FakeWalletNode {
     }
     if (req.method === 'GET' && u.pathname === '/api/v1/presignatures/status') return reply(200, PRESIG_STATUS)
     return reply(404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } })
+  }
+
+  /** `POST /api/v1/transactions/:id/abandon` as the node answers it (its checks in the same order). */
+  private abandon(id: string, body: unknown): JsonReply {
+    const reason = (body as { reason?: unknown } | undefined)?.reason
+    if (typeof reason !== 'string' || reason.trim().length < 1 || reason.trim().length > 500) {
+      return reply(400, { error: { code: 'VALIDATION_FAILED', message: 'invalid request: reason: reason is required (1-500 characters)' } })
+    }
+    const tx = this.txs.get(id)?.tx
+    if (!tx) return reply(404, { error: { code: 'NOT_FOUND', message: `no transaction ${id}` } })
+    const refuse = (code: string, message: string, details?: unknown) => reply(409, { error: { code, message, details } })
+    if (tx.state !== 'failed') return refuse('TX_NOT_ABANDONABLE', `transaction ${id} is ${tx.state}, not failed: only a failed send's coins can be released this way`)
+    if (this.abandoned.has(id)) return refuse('TX_NOT_ABANDONABLE', `transaction ${id} holds no coin reservations (already released): nothing to release`)
+    const txid = tx.txid ?? TXID
+    if (this.onChain.has(id)) {
+      return refuse('TX_ON_CHAIN', `the chain has transaction ${txid} in the mempool: it may still confirm (or did); its coins stay reserved`, {
+        chain: { status: { found: true, confirmed: false, blockHeight: null }, outspends: [] },
+      })
+    }
+    this.abandoned.add(id)
+    const answer: AbandonDto = {
+      id,
+      txid,
+      released: tx.inputs.map((i) => `${i.txid}:${i.vout}`),
+      abandonedAt: '2025-02-03T04:05:06.000Z',
+      warning: `Transaction ${txid} stays valid while its inputs are unspent: whoever holds a signed copy can broadcast it later. A new send that spends the same coins conflicts with it (only one of the two can confirm), but a send of other coins to the same payee could pay them twice.`,
+    }
+    return reply(200, answer)
   }
 
   async close(): Promise<void> {
