@@ -134,7 +134,7 @@ export class TransactionsController {
   @RequireRole('admin')
   @ApiOperation({
     summary:
-      'Release the coin reservations of a failed send (audited tx.abandoned): only when the chain has neither the transaction nor an input spent by it; the record stays failed',
+      'Release the coin reservations of a failed send (admin; audited tx.abandoned): only when the chain has neither the transaction nor an input spent by it; the record stays failed',
   })
   @ApiBody({ type: AbandonRequestDoc })
   @ApiOkResponse({ type: AbandonDoc })
