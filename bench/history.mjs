@@ -100,7 +100,12 @@ export async function runHistory(ctx) {
       tls: { nodeKeyPath: env.TW_NODE_KEY, nodeCertPath: env.TW_NODE_CERT },
       chain: { network: 'regtest' },
     }
-    const etcd = new EtcdRepository({ endpoints: env.TW_ETCD_ENDPOINTS.split(','), leaseTtlSeconds: 10, callTimeoutMs: 30_000, tls: { caPath: env.TW_ETCD_CA, certPath: env.TW_ETCD_CERT, keyPath: env.TW_ETCD_KEY } })
+    const etcd = new EtcdRepository({
+      endpoints: env.TW_ETCD_ENDPOINTS.split(','),
+      leaseTtlSeconds: 10,
+      callTimeoutMs: 30_000,
+      tls: { caPath: env.TW_ETCD_CA, certPath: env.TW_ETCD_CERT, keyPath: env.TW_ETCD_KEY },
+    })
     const identity = new NodeIdentityService(config, etcd)
     const store = new TxStore(config, etcd, db, identity, { isStarted: false })
     return { id: n.id, pid: n.pid, env, config, etcd, db, identity, store }
@@ -127,7 +132,12 @@ export async function runHistory(ctx) {
               res.on('end', () => {
                 const m = parseProm(text)
                 const v = (name) => m.find((s) => s.name === name)?.value ?? null
-                ok({ member: url, db_total_bytes: v('etcd_mvcc_db_total_size_in_bytes'), db_in_use_bytes: v('etcd_mvcc_db_total_size_in_use_in_bytes'), keys_total: v('etcd_debugging_mvcc_keys_total') })
+                ok({
+                  member: url,
+                  db_total_bytes: v('etcd_mvcc_db_total_size_in_bytes'),
+                  db_in_use_bytes: v('etcd_mvcc_db_total_size_in_use_in_bytes'),
+                  keys_total: v('etcd_debugging_mvcc_keys_total'),
+                })
               })
             })
             req.on('timeout', () => req.destroy(new Error('timeout')))
@@ -135,7 +145,14 @@ export async function runHistory(ctx) {
           }),
       ),
     )
-  const PREFIXES = { tx: WalletKeys.txs, attempts: WalletKeys.attemptsAll, partitions: WalletKeys.partitions, idempotency: '/tw/idempotency/', presig: WalletKeys.presigs, all: '/tw/' }
+  const PREFIXES = {
+    tx: WalletKeys.txs,
+    attempts: WalletKeys.attemptsAll,
+    partitions: WalletKeys.partitions,
+    idempotency: '/tw/idempotency/',
+    presig: WalletKeys.presigs,
+    all: '/tw/',
+  }
   const keyCounts = async () => Object.fromEntries(await Promise.all(Object.entries(PREFIXES).map(async ([k, p]) => [k, Number(await etcdRoot.getAll().prefix(p).count())])))
   const revision = async () => String((await etcdRoot.get('/tw/bench-history-none').exec()).header.revision)
   /** Compacts etcd at its current revision (what the hourly auto-compaction does) and waits until every member reports a smaller or equal in-use size. */
@@ -178,7 +195,11 @@ export async function runHistory(ctx) {
     return { ms: now() - t, records, finished_past_retention: finishedPastRetention }
   }
   const pageTimes = async (midCursor) => {
-    const kinds = { 'first page (limit 50)': {}, 'type=segwit, state=confirmed (limit 50)': { type: 'segwit', state: 'confirmed' }, ...(midCursor ? { 'page in the middle of history (cursor)': { cursor: midCursor } } : {}) }
+    const kinds = {
+      'first page (limit 50)': {},
+      'type=segwit, state=confirmed (limit 50)': { type: 'segwit', state: 'confirmed' },
+      ...(midCursor ? { 'page in the middle of history (cursor)': { cursor: midCursor } } : {}),
+    }
     const out = {}
     for (const [k, q] of Object.entries(kinds)) {
       const xs = []
@@ -248,8 +269,9 @@ export async function runHistory(ctx) {
     for await (const page of etcd.getPrefixPaged('/tw/idempotency/')) for (const e of page) if (e.value?.txId === id) idem = e.value
     const presigIds = [...new Set(attempts.flatMap((a) => a.presignatures ?? []).filter(Boolean))]
     const presigs = (await Promise.all(presigIds.map((p) => etcd.get(WalletKeys.presig(p))))).flatMap((e) => (e ? [e.value] : []))
-    const presigResults = (await Promise.all(presigIds.flatMap((p) => nodes.map(async (n) => ({ presigId: p, nodeId: n.id, e: await etcd.get(WalletKeys.presigResult(p, n.id)) })))))
-      .flatMap(({ presigId, nodeId, e }) => (e ? [{ presigId, nodeId, value: e.value }] : []))
+    const presigResults = (
+      await Promise.all(presigIds.flatMap((p) => nodes.map(async (n) => ({ presigId: p, nodeId: n.id, e: await etcd.get(WalletKeys.presigResult(p, n.id)) }))))
+    ).flatMap(({ presigId, nodeId, e }) => (e ? [{ presigId, nodeId, value: e.value }] : []))
     return { tx, attempts, votes, results, idem, presigs, presigResults }
   }
   log('template 1: a Taproot send, confirmed')
@@ -316,7 +338,7 @@ export async function runHistory(ctx) {
         ...attemptBody(a),
         txId: id,
         createdAt: shift(a.createdAt),
-        presignatures: (a.presignatures ?? []).map((p) => (p ? presigMap.get(p) ?? p : p)),
+        presignatures: (a.presignatures ?? []).map((p) => (p ? (presigMap.get(p) ?? p) : p)),
         ...(a.approvals ? { approvals: a.approvals.map((v) => voteOf.get(v.payload.nodeId) ?? v) } : {}),
       }
       const signer = byId.get(a.leader) ?? nodes[0]
@@ -372,7 +394,7 @@ export async function runHistory(ctx) {
       nodes.map(async (n) => {
         for (let j = 0; j < clones.length; j += 200) {
           const part = clones.slice(j, j + 200)
-          await Promise.all(part.map((c) => n.store.mirror(c.tx, c.tx.proposedBy === n.id ? c.idemKey : null, c.tx.proposedBy === n.id ? c.idem?.bodyHash ?? null : null)))
+          await Promise.all(part.map((c) => n.store.mirror(c.tx, c.tx.proposedBy === n.id ? c.idemKey : null, c.tx.proposedBy === n.id ? (c.idem?.bodyHash ?? null) : null)))
           const mine = part.flatMap((c) => {
             const v = c.votes.find((x) => x.payload.nodeId === n.id)
             return v ? [{ c, v }] : []
@@ -383,14 +405,31 @@ export async function runHistory(ctx) {
               .createQueryBuilder()
               .insert()
               .into(VotingRoundEntity)
-              .values(mine.map(({ c }) => ({ id: mirrorRowId(`${c.tx.id}/round/1`, n.id), transactionId: mirrorRowId(c.tx.id, n.id), round: 1, proposerNodeId: c.tx.proposedBy, status: 'open' })))
+              .values(
+                mine.map(({ c }) => ({
+                  id: mirrorRowId(`${c.tx.id}/round/1`, n.id),
+                  transactionId: mirrorRowId(c.tx.id, n.id),
+                  round: 1,
+                  proposerNodeId: c.tx.proposedBy,
+                  status: 'open',
+                })),
+              )
               .orIgnore()
               .execute()
             await em
               .createQueryBuilder()
               .insert()
               .into(VoteEntity)
-              .values(mine.map(({ c, v }) => ({ votingRoundId: mirrorRowId(`${c.tx.id}/round/1`, n.id), voterNodeId: n.id, approve: v.payload.approve, reason: v.payload.reason, payload: canonicalJson(v.payload), signature: v.signature })))
+              .values(
+                mine.map(({ c, v }) => ({
+                  votingRoundId: mirrorRowId(`${c.tx.id}/round/1`, n.id),
+                  voterNodeId: n.id,
+                  approve: v.payload.approve,
+                  reason: v.payload.reason,
+                  payload: canonicalJson(v.payload),
+                  signature: v.signature,
+                })),
+              )
               .orIgnore()
               .execute()
           })
@@ -442,7 +481,11 @@ export async function runHistory(ctx) {
     const mb = (x) => (x === null || x === undefined ? '–' : (x / 1024 / 1024).toFixed(1))
     log(
       `history ${history}: send p50 ${fmt(row.send_ms.p50_ms)} ms p99 ${fmt(row.send_ms.p99_ms)} ms; etcd db ${mb(before[0].db_total_bytes)} MiB (in use ${mb(before[0].db_in_use_bytes)} → ${mb(after[0].db_in_use_bytes)} after compaction), /tw/ keys ${keys.all}, /tw/tx/ ${keys.tx}; ` +
-        `RSS ${Object.values(memory).map((m) => mb(m.rss_bytes)).join('/')} MiB; GET /transactions p50 ${fmt(pages['first page (limit 50)'].p50_ms)} ms; full scan ${fmt(scan.ms)} ms over ${scan.records}; pruned so far ${pruned.transactions} tx`,
+        `RSS ${Object.values(memory)
+          .map((m) => mb(m.rss_bytes))
+          .join(
+            '/',
+          )} MiB; GET /transactions p50 ${fmt(pages['first page (limit 50)'].p50_ms)} ms; full scan ${fmt(scan.ms)} ms over ${scan.records}; pruned so far ${pruned.transactions} tx`,
     )
     return row
   }
@@ -501,15 +544,21 @@ export async function runHistory(ctx) {
     const rate = summary.retention_tx_pruned_per_min
     findings.push(
       `etcd is not yet back to its size before the history: ${left} transaction records past the retention were still in etcd ${drainMin.toFixed(1)} min after the last step; the retention removed ${rate ?? '–'} transactions a minute` +
-        (rate ? ` (the backlog needs about ${Math.ceil(left / rate)} min more); a cluster that sends more than that many a minute for longer than the retention would grow etcd without bound` : ''),
+        (rate
+          ? ` (the backlog needs about ${Math.ceil(left / rate)} min more); a cluster that sends more than that many a minute for longer than the retention would grow etcd without bound`
+          : ''),
     )
-  } else findings.push(`every synthetic transaction record past the retention left etcd (${drain.at(-1).keys.tx} /tw/tx/ keys at the end, ${first.etcd.keys.tx} before the history)`)
+  } else
+    findings.push(`every synthetic transaction record past the retention left etcd (${drain.at(-1).keys.tx} /tw/tx/ keys at the end, ${first.etcd.keys.tx} before the history)`)
   const grew = (what, r, limit) => r !== null && r > limit && findings.push(`${what} grew ×${r} from 0 to ${N} sends of history`)
   grew('send → broadcast p50', summary.send_p50_ratio_last_over_first, 1.5)
   grew('GET /api/v1/transactions p50', summary.page_p50_ratio_last_over_first, 2)
   grew('the largest node RSS', summary.rss_max_ratio_last_over_first, 1.3)
   const scanRatio = ratio(first.full_scan.ms, last.full_scan.ms)
-  if (scanRatio && scanRatio > 2) findings.push(`paging /tw/tx/ (the worker's minutely full scan, the leader's retention) took ×${scanRatio} longer with ${last.full_scan.records} records in etcd than with ${first.full_scan.records}: it follows what etcd holds, so it is bounded only as far as the retention keeps etcd bounded`)
+  if (scanRatio && scanRatio > 2)
+    findings.push(
+      `paging /tw/tx/ (the worker's minutely full scan, the leader's retention) took ×${scanRatio} longer with ${last.full_scan.records} records in etcd than with ${first.full_scan.records}: it follows what etcd holds, so it is bounded only as far as the retention keeps etcd bounded`,
+    )
   for (const f of findings) log(`finding: ${f}`)
 
   const loadEnd = loadAverage()
@@ -519,7 +568,13 @@ export async function runHistory(ctx) {
     machine,
     load_average: { start: loadStart, end: loadEnd },
     duration_s: +((now() - t0) / 1000).toFixed(1),
-    devnet: { source: devnet.source, started_by_bench: devnet.started, nodes: devnet.nodes.length, tx_retention_s: retentionS, etcd_flags: 'auto-compaction periodic 1h, quota 2 GiB (devnet defaults)' },
+    devnet: {
+      source: devnet.source,
+      started_by_bench: devnet.started,
+      nodes: devnet.nodes.length,
+      tx_retention_s: retentionS,
+      etcd_flags: 'auto-compaction periodic 1h, quota 2 GiB (devnet defaults)',
+    },
     history: { sends: N, steps: STEPS, measured_sends_per_step: SENDS, span_days: 365, synthetic: true, templates: templateSizes },
     method: [
       `SYNTHETIC history: ${N} finished sends cloned from two real sends of this run (a Taproot send and a SegWit send with a presignature), alternately; each clone is every etcd key the product keeps for a finished send (record, signing attempt, five signed votes, the signers' signed results, Idempotency-Key record, used presignature and its results) under fresh ids, dated through the past year (older than the retention), re-signed with each node's identity key (NodeIdentityService.sign) and written as each node's own etcd user; PostgreSQL gets each node's mirror row through TxStore.mirror and its voting round and vote rows. Real sends would take hours (~0.6 s each plus confirmation); the clones are what the product stores, written by its own code.`,
@@ -537,7 +592,7 @@ export async function runHistory(ctx) {
   const out = join(resultsDir, 'devnet-history.json')
   writeFileSync(out, JSON.stringify(doc, null, 2) + '\n')
   printHistoryTable(doc)
-  log(`wrote ${out.slice(root.length)} in ${(doc.duration_s).toFixed(0)} s`)
+  log(`wrote ${out.slice(root.length)} in ${doc.duration_s.toFixed(0)} s`)
   await db.stop()
   for (const n of nodes) await n.etcd.close()
   etcdRoot.close()
@@ -554,7 +609,9 @@ export function historyRows(doc) {
     db_total: mb(s.etcd.before_compaction[0].db_total_bytes),
     in_use_before: mb(s.etcd.before_compaction[0].db_in_use_bytes),
     in_use_after: mb(s.etcd.after_compaction[0].db_in_use_bytes),
-    rss: Object.values(s.memory).map((m) => mb(m.rss_bytes)).join(' / '),
+    rss: Object.values(s.memory)
+      .map((m) => mb(m.rss_bytes))
+      .join(' / '),
     heap_max: mb(Math.max(...Object.values(s.memory).map((m) => m.heap_used_bytes ?? 0))),
     page: fmt(s.transactions_page_ms['first page (limit 50)'].p50_ms),
     page_filtered: fmt(s.transactions_page_ms['type=segwit, state=confirmed (limit 50)'].p50_ms),
@@ -591,7 +648,9 @@ function printHistoryTable(doc) {
   const cols = Object.keys(HISTORY_HEAD)
   const w = cols.map((c) => Math.max(HISTORY_HEAD[c].length, ...rows.map((r) => r[c].length)))
   const line = (r) => cols.map((c, k) => r[c].padStart(w[k])).join('  ')
-  console.log(`\nthreshold-wallet soak: ${doc.history.sends} finished sends (synthetic, see method), ${doc.machine.cores} × ${doc.machine.cpu_model}, TW_TX_RETENTION_S ${doc.devnet.tx_retention_s}`)
+  console.log(
+    `\nthreshold-wallet soak: ${doc.history.sends} finished sends (synthetic, see method), ${doc.machine.cores} × ${doc.machine.cpu_model}, TW_TX_RETENTION_S ${doc.devnet.tx_retention_s}`,
+  )
   console.log(line(HISTORY_HEAD))
   for (const r of rows) console.log(line(r))
   console.log('\nretention after the last step:', doc.drain.map((d) => `+${d.at_s} s: /tw/tx/ ${d.keys.tx}, /tw/n/ ${d.keys.partitions}`).join('; '))

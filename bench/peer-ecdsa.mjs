@@ -29,7 +29,9 @@ export async function runEcdsaPeer({ quick }) {
   try {
     entry = fileURLToPath(import.meta.resolve(PKG))
   } catch {
-    throw Object.assign(new Error(`${PKG} is not installed (non-commercial licence, so not a dependency of this repository): \`${ECDSA_PEER_INSTALL}\` to compare with it`), { code: 'PEER_NOT_INSTALLED' })
+    throw Object.assign(new Error(`${PKG} is not installed (non-commercial licence, so not a dependency of this repository): \`${ECDSA_PEER_INSTALL}\` to compare with it`), {
+      code: 'PEER_NOT_INSTALLED',
+    })
   }
   const pkg = JSON.parse(readFileSync(join(dirname(entry), 'package.json'), 'utf8'))
   // CommonJS that loads its .wasm synchronously with fs: nothing to initialise.
@@ -166,7 +168,12 @@ export async function runEcdsaPeer({ quick }) {
 
 function licenceTitle(dir) {
   try {
-    return readFileSync(join(dir, 'LICENSE.md'), 'utf8').split('\n').find((l) => l.trim())?.trim() ?? null
+    return (
+      readFileSync(join(dir, 'LICENSE.md'), 'utf8')
+        .split('\n')
+        .find((l) => l.trim())
+        ?.trim() ?? null
+    )
   } catch {
     return null
   }

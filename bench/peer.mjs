@@ -22,7 +22,12 @@ export async function runPeer({ quick }) {
   const dkg = () => {
     const r1 = ids.map((id) => F.DKG.round1(id, signers))
     const pubs1 = r1.map((r) => r.public)
-    const r2 = r1.map((r, i) => F.DKG.round2(r.secret, pubs1.filter((_, j) => j !== i)))
+    const r2 = r1.map((r, i) =>
+      F.DKG.round2(
+        r.secret,
+        pubs1.filter((_, j) => j !== i),
+      ),
+    )
     return r1.map((r, i) => {
       const others1 = pubs1.filter((_, j) => j !== i)
       const incoming = r2.filter((_, j) => j !== i).map((m) => m[ids[i]])

@@ -22,10 +22,12 @@ const TARGETS = {
 
 const fmt = (x) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toFixed(3))
 
-const files = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort() : []
-const docs = files
-  .map((f) => ({ f, doc: JSON.parse(readFileSync(`${resultsDir}/${f}`, 'utf8')) }))
-  .filter(({ doc }) => doc && Array.isArray(doc.operations))
+const files = existsSync(resultsDir)
+  ? readdirSync(resultsDir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : []
+const docs = files.map((f) => ({ f, doc: JSON.parse(readFileSync(`${resultsDir}/${f}`, 'utf8')) })).filter(({ doc }) => doc && Array.isArray(doc.operations))
 const bareDocs = docs.filter(({ doc }) => doc.kind === 'engine-bare')
 // Cluster runs (bench/run.mjs): the full run first, then the quick one.
 const devnetDocs = docs.filter(({ doc }) => doc.kind === 'devnet').sort((a, b) => (a.doc.mode === 'full' ? -1 : 1) - (b.doc.mode === 'full' ? -1 : 1))
@@ -53,7 +55,9 @@ const devnetSections = devnetDocs.map(({ f, doc }) => {
       // `peers` (FROST and ECDSA) since the ECDSA peer was added; older files have only `peer`.
       `Peers: ${(() => {
         const peers = doc.peers ?? (doc.peer ? [doc.peer] : [])
-        return peers.length ? peers.map((p) => `${p.library} ${p.version} (${p.licence}), ${p.api}; ${p.operations.map((o) => `${o.name} p50 ${fmt(o.p50_ms)} ms`).join(', ')}`).join('. ') : 'none'
+        return peers.length
+          ? peers.map((p) => `${p.library} ${p.version} (${p.licence}), ${p.api}; ${p.operations.map((o) => `${o.name} p50 ${fmt(o.p50_ms)} ms`).join(', ')}`).join('. ')
+          : 'none'
       })()}.`,
     '',
     ...(doc.send_phases_p50_ms
@@ -80,7 +84,9 @@ const devnetSections = devnetDocs.map(({ f, doc }) => {
     '',
     '| concurrent | p50 ms | p99 ms | sends / min | voting rounds / min | 409 retries |',
     '|---:|---:|---:|---:|---:|---:|',
-    ...doc.scaling.concurrency.map((c) => `| ${c.concurrent} | ${fmt(c.p50_ms)} | ${fmt(c.p99_ms)} | ${fmt(c.sends_per_min)} | ${fmt(c.voting_rounds_per_min)} | ${c.conflict_retries ?? 0} |`),
+    ...doc.scaling.concurrency.map(
+      (c) => `| ${c.concurrent} | ${fmt(c.p50_ms)} | ${fmt(c.p99_ms)} | ${fmt(c.sends_per_min)} | ${fmt(c.voting_rounds_per_min)} | ${c.conflict_retries ?? 0} |`,
+    ),
     '',
     '**Memory** (VmRSS per node process):',
     '',
@@ -99,9 +105,7 @@ const devnetSections = devnetDocs.map(({ f, doc }) => {
 })
 
 // The soak (bench/history.mjs): one table of figures per history step.
-const historyDocs = files
-  .map((f) => ({ f, doc: JSON.parse(readFileSync(`${resultsDir}/${f}`, 'utf8')) }))
-  .filter(({ doc }) => doc?.kind === 'devnet-history')
+const historyDocs = files.map((f) => ({ f, doc: JSON.parse(readFileSync(`${resultsDir}/${f}`, 'utf8')) })).filter(({ doc }) => doc?.kind === 'devnet-history')
 const mibOf = (b) => (b === null || b === undefined ? '–' : `${(b / 1024 / 1024).toFixed(1)} MiB`)
 const historySections = historyDocs.map(({ f, doc }) => {
   const m = doc.machine

@@ -166,7 +166,10 @@ class Bench {
         return await fn()
       } catch (e) {
         if (!(e instanceof ApiError && e.code === 'RATE_LIMITED')) throw e
-        if (this.throttled++ === 0) note('the node answered 429 RATE_LIMITED: the harness waits and polls again; start the devnet with TW_RATE_LIMIT_PER_MIN=1000000 (as `npm run bench` does when it starts one) for undisturbed figures')
+        if (this.throttled++ === 0)
+          note(
+            'the node answered 429 RATE_LIMITED: the harness waits and polls again; start the devnet with TW_RATE_LIMIT_PER_MIN=1000000 (as `npm run bench` does when it starts one) for undisturbed figures',
+          )
         await sleep(1000)
       }
     }
@@ -284,7 +287,10 @@ function phases(results) {
 
 /** Proposal → fourth approving signed vote, from the transaction's own timestamps. */
 function votingRound(tx) {
-  const approvals = tx.votes.filter((v) => v.approve && v.signatureValid).map((v) => Date.parse(v.votedAt)).sort((a, b) => a - b)
+  const approvals = tx.votes
+    .filter((v) => v.approve && v.signatureValid)
+    .map((v) => Date.parse(v.votedAt))
+    .sort((a, b) => a - b)
   if (approvals.length < 4) return null
   return { ms: approvals[3] - Date.parse(tx.createdAt), start: Date.parse(tx.createdAt), end: approvals[3] }
 }
@@ -309,7 +315,9 @@ function engineBare() {
   if ((QUICK || flag('--reuse-engine')) && onDisk) {
     const doc = JSON.parse(readFileSync(onDisk, 'utf8'))
     const where = onThisCpu(onDisk) ? 'this CPU model' : `another machine: ${doc.machine}; the ratios compare machines`
-    note(`bare engine: reused ${onDisk.slice(root.length)}, recorded on ${where} (${QUICK ? 'quick mode' : '--reuse-engine'}: \`cargo bench\` not rerun; \`npm run bench\` reruns it)`)
+    note(
+      `bare engine: reused ${onDisk.slice(root.length)}, recorded on ${where} (${QUICK ? 'quick mode' : '--reuse-engine'}: \`cargo bench\` not rerun; \`npm run bench\` reruns it)`,
+    )
     return { file: onDisk.slice(root.length), reused: true, doc }
   }
   if (flag('--no-engine')) {
@@ -496,7 +504,10 @@ async function main() {
     for (const v of vr) rounds.push(v.ms)
     const s = stats(rs.map((r) => r.ms))
     const retried = rs.reduce((x, r) => x + r.retries, 0)
-    if (retried) note(`concurrency ${c}: POST /transactions answered 409 CONFLICT (coins taken by another send) ${retried} time(s); the client retried, and the latency counts from its first attempt`)
+    if (retried)
+      note(
+        `concurrency ${c}: POST /transactions answered 409 CONFLICT (coins taken by another send) ${retried} time(s); the client retried, and the latency counts from its first attempt`,
+      )
     concurrency.push({ concurrent: c, type: 'taproot', ...s, wall_ms: wall, sends_per_min: (c / wall) * 60_000, voting_rounds_per_min: roundsPerMin, conflict_retries: retried })
     log(`concurrency ${c}: p50 ${fmt(s.p50_ms)} ms, p99 ${fmt(s.p99_ms)} ms, ${fmt((c / wall) * 60_000)} sends/min`)
   }
@@ -504,7 +515,8 @@ async function main() {
   add('voting round (proposal → 4 signed votes)', {
     ...stats(rounds),
     throughput_per_min: bestRoundsPerMin,
-    method: "fourth approving vote's votedAt − the transaction's createdAt, over every send of the run; throughput: the best of the concurrent batches (4 and 16 sends at once): its rounds ÷ (last fourth vote − first proposal)",
+    method:
+      "fourth approving vote's votedAt − the transaction's createdAt, over every send of the run; throughput: the best of the concurrent batches (4 and 16 sends at once): its rounds ÷ (last fourth vote − first proposal)",
   })
 
   // Inputs per transaction (taproot): 1, 4 (and 16 in full mode).
@@ -546,7 +558,9 @@ async function main() {
   // a path without a presignature. Quick mode runs it only if the 2-minute budget allows.
   const perPresig = presigMs / Math.max(made, 1)
   if (QUICK && elapsed() + perPresig * 1.5 + 8_000 > BUDGET_MS) {
-    note(`segwit full signing skipped in quick mode: about ${(perPresig / 1000).toFixed(0)} s per signature after ${(elapsed() / 1000).toFixed(0)} s would break the 2-minute budget (\`npm run bench\` measures it)`)
+    note(
+      `segwit full signing skipped in quick mode: about ${(perPresig / 1000).toFixed(0)} s per signature after ${(elapsed() / 1000).toFixed(0)} s would break the 2-minute budget (\`npm run bench\` measures it)`,
+    )
   } else {
     // The next receive address has a presignature ahead of need (lookahead): skip it.
     await b.api.address('segwit')
@@ -580,12 +594,17 @@ async function main() {
         if (k.status !== 'active') throw new Error(`DKG ${protocol} ended ${k.status}: ${k.error}`)
         samples.push(now() - t0)
       }
-      add(`dkg ${protocol} (POST /keys)`, { ...stats(samples), throughput_per_min: 60_000 / stats(samples).mean_ms, method: 'POST /api/v1/keys → key active (GET /keys every 50 ms); ECDSA reuses the aux info already done' })
+      add(`dkg ${protocol} (POST /keys)`, {
+        ...stats(samples),
+        throughput_per_min: 60_000 / stats(samples).mean_ms,
+        method: 'POST /api/v1/keys → key active (GET /keys every 50 ms); ECDSA reuses the aux info already done',
+      })
     }
   }
   if (!QUICK) {
     const aux = auxFromLogs(devnet.logs)
-    if (aux.length) add('aux info (from node logs)', { ...stats(aux), throughput_per_min: null, method: "'aux info … done in X s' lines of the nodes' logs (not rerun: it costs minutes)" })
+    if (aux.length)
+      add('aux info (from node logs)', { ...stats(aux), throughput_per_min: null, method: "'aux info … done in X s' lines of the nodes' logs (not rerun: it costs minutes)" })
     else note('aux info: no "aux info … done" line in the node logs; not rerun (it costs minutes)')
   } else {
     note('aux info, DKG ECDSA and DKG Schnorr: full mode only (`npm run bench`); aux info is read from the node logs, not rerun')
@@ -607,7 +626,9 @@ async function main() {
     try {
       peerEcdsa = await runEcdsaPeer({ quick: QUICK })
       const p50 = (name) => fmt(peerEcdsa.operations.find((o) => o.name === name).p50_ms)
-      log(`peer ${peerEcdsa.library} ${peerEcdsa.version}: ecdsa sign with presignature p50 ${p50('ecdsa sign with presignature')} ms, presignature p50 ${p50('ecdsa presignature')} ms, keygen p50 ${p50('ecdsa keygen')} ms; ${peerEcdsa.signatures_verified} signatures verified`)
+      log(
+        `peer ${peerEcdsa.library} ${peerEcdsa.version}: ecdsa sign with presignature p50 ${p50('ecdsa sign with presignature')} ms, presignature p50 ${p50('ecdsa presignature')} ms, keygen p50 ${p50('ecdsa keygen')} ms; ${peerEcdsa.signatures_verified} signatures verified`,
+      )
     } catch (e) {
       note(e.code === 'PEER_NOT_INSTALLED' ? `ECDSA peer skipped: ${e.message}` : `peer DKLs23 ECDSA failed: ${e.message}`)
     }
@@ -639,7 +660,14 @@ async function main() {
     machine,
     load_average: { start: loadStart, end: loadEnd },
     duration_s: +(elapsed() / 1000).toFixed(1),
-    devnet: { source: devnet.source, started_by_bench: devnet.started, start_s: devnetStartS, nodes: devnet.nodes.length, chain_url: devnet.chainUrl, presignature_autofill_running_at_start: presigAtStart.generating > 0 },
+    devnet: {
+      source: devnet.source,
+      started_by_bench: devnet.started,
+      start_s: devnetStartS,
+      nodes: devnet.nodes.length,
+      chain_url: devnet.chainUrl,
+      presignature_autofill_running_at_start: presigAtStart.generating > 0,
+    },
     method: [
       'Five node processes, three etcd members, PostgreSQL and the regtest chain of `threshold-wallet devnet up`, all on this machine; requests go to node 1 through @tw/api.',
       'Warm-up: one taproot send before anything is timed (a segwit one would be a full signing).',
@@ -693,22 +721,31 @@ function printTable(doc) {
   const head = ['operation', 'n', 'p50 ms', 'p99 ms', 'throughput', 'target', 'met?', 'cluster÷bare', '÷peer']
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (r) => r.map((c, i) => (i === 0 || i === 5 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')
-  console.log(`\nthreshold-wallet cluster benchmark (${doc.mode}), ${doc.machine.cores} × ${doc.machine.cpu_model}, load ${doc.load_average.start.one} → ${doc.load_average.end.one}`)
+  console.log(
+    `\nthreshold-wallet cluster benchmark (${doc.mode}), ${doc.machine.cores} × ${doc.machine.cpu_model}, load ${doc.load_average.start.one} → ${doc.load_average.end.one}`,
+  )
   console.log(line(head))
   for (const r of rows) console.log(line(r))
-  for (const [k, ph] of Object.entries(doc.send_phases_p50_ms)) console.log(`\nwhere a send's time goes (${k}, p50 ms):`, Object.entries(ph).map(([n, v]) => `${n} ${fmt(v)}`).join('; '))
+  for (const [k, ph] of Object.entries(doc.send_phases_p50_ms))
+    console.log(
+      `\nwhere a send's time goes (${k}, p50 ms):`,
+      Object.entries(ph)
+        .map(([n, v]) => `${n} ${fmt(v)}`)
+        .join('; '),
+    )
   console.log('\ninputs per tx (taproot):', doc.scaling.inputs.map((i) => `${i.inputs}: ${fmt(i.send_ms)} ms`).join(', '))
   console.log('concurrent sends (taproot):', doc.scaling.concurrency.map((c) => `${c.concurrent}: p50 ${fmt(c.p50_ms)} ms, ${fmt(c.sends_per_min)}/min`).join('; '))
-  const mem = (m) => Object.entries(m ?? {}).map(([k, v]) => `${k} ${v === null ? '–' : (v / 1024).toFixed(0) + ' MiB'}`).join(', ')
+  const mem = (m) =>
+    Object.entries(m ?? {})
+      .map(([k, v]) => `${k} ${v === null ? '–' : (v / 1024).toFixed(0) + ' MiB'}`)
+      .join(', ')
   console.log(`RSS before: ${mem(doc.memory_rss_kb.before)}\nRSS after:  ${mem(doc.memory_rss_kb.after)}`)
   for (const p of doc.peers) console.log(`peer: ${p.library} ${p.version} (${p.licence}): ${p.operations.map((o) => `${o.name} p50 ${fmt(o.p50_ms)} ms`).join(', ')}`)
   for (const n of doc.notes) console.log(`note: ${n}`)
 }
 
-const entry = HISTORY
-  ? () => import('./history.mjs').then((m) => m.runHistory({ root, resultsDir, devnetDir, argv, opt, log, note, notes, findDevnet, Bench }))
-  : main
+const entry = HISTORY ? () => import('./history.mjs').then((m) => m.runHistory({ root, resultsDir, devnetDir, argv, opt, log, note, notes, findDevnet, Bench })) : main
 entry().catch((e) => {
-  console.error(`bench: failed: ${e instanceof ApiError ? `${e.code} ${e.message}` : e.stack ?? e}`)
+  console.error(`bench: failed: ${e instanceof ApiError ? `${e.code} ${e.message}` : (e.stack ?? e)}`)
   process.exit(1)
 })

@@ -189,7 +189,9 @@ export async function checkGenerated(generated) {
     const b = text.split('\n')
     let n = 0
     while (n < a.length && n < b.length && a[n] === b[n]) n++
-    problems.push(`docs/${name} is out of date (first difference at line ${n + 1}: have ${JSON.stringify(a[n] ?? '<end>')}, generator gives ${JSON.stringify(b[n] ?? '<end>')}): run \`npm run docs\``)
+    problems.push(
+      `docs/${name} is out of date (first difference at line ${n + 1}: have ${JSON.stringify(a[n] ?? '<end>')}, generator gives ${JSON.stringify(b[n] ?? '<end>')}): run \`npm run docs\``,
+    )
   }
   return problems
 }

@@ -11,7 +11,10 @@ const composeText = read(join(DOCKER, 'docker-compose.yml'))
 const compose = loadYaml(composeText)
 const envExample = parseEnvExample(read(join(DOCKER, '.env.example')))
 const services = compose.services ?? {}
-const byPattern = (re) => Object.keys(services).filter((n) => re.test(n)).sort()
+const byPattern = (re) =>
+  Object.keys(services)
+    .filter((n) => re.test(n))
+    .sort()
 const nodes = byPattern(/^node\d+$/)
 const etcds = byPattern(/^etcd\d+$/)
 const profiles = (name) => services[name]?.profiles ?? []
@@ -95,7 +98,9 @@ describe('docker/docker-compose.yml', () => {
   })
 
   it('references only local paths that exist (generated ones are git-ignored)', () => {
-    const ignore = read(join(DOCKER, '.gitignore')).split('\n').map((l) => l.trim())
+    const ignore = read(join(DOCKER, '.gitignore'))
+      .split('\n')
+      .map((l) => l.trim())
     const paths = localPaths()
     assert.ok(paths.length > 10, 'found the bind mounts, build and secrets')
     for (const [p, where] of paths) {
@@ -109,7 +114,13 @@ describe('docker/docker-compose.yml', () => {
     }
     // The monitoring mounts point at the repository's files.
     const mounted = paths.map(([p]) => relative(ROOT, resolve(DOCKER, p)).replace(/\\/g, '/'))
-    for (const must of ['monitoring/prometheus/prometheus.yml', 'monitoring/prometheus/alerts.yml', 'monitoring/grafana/provisioning', 'monitoring/grafana/dashboards', 'docker/Dockerfile.node']) {
+    for (const must of [
+      'monitoring/prometheus/prometheus.yml',
+      'monitoring/prometheus/alerts.yml',
+      'monitoring/grafana/provisioning',
+      'monitoring/grafana/dashboards',
+      'docker/Dockerfile.node',
+    ]) {
       assert.ok(mounted.includes(must), `compose references ${must}`)
     }
     assert.ok(statSync(join(MONITORING, 'grafana/provisioning/datasources')).isDirectory())
@@ -133,7 +144,10 @@ describe('docker/docker-compose.yml', () => {
       assert.deepEqual([svc.env_file].flat(), ['.env'], `${n} reads .env`)
       assert.match(ips[n] ?? '', /^\d+\.\d+\.\d+\.\d+$/, `${n} has a fixed address (QUIC peers are ip:port)`)
       const port = env.TW_QUIC_LISTEN.split(':').pop()
-      const expected = nodes.filter((m) => m !== n).map((m) => `${m.slice(4)}=${ips[m]}:${port}`).join(',')
+      const expected = nodes
+        .filter((m) => m !== n)
+        .map((m) => `${m.slice(4)}=${ips[m]}:${port}`)
+        .join(',')
       assert.equal(env.TW_QUIC_PEERS, expected, `${n} TW_QUIC_PEERS`)
       const vols = svc.volumes.filter((v) => typeof v === 'string' && v.startsWith('./certs/'))
       assert.deepEqual(
@@ -148,12 +162,18 @@ describe('docker/docker-compose.yml', () => {
         ].sort(),
         `${n} certificate mounts (its own etcd client certificate: CN node-${id})`,
       )
-      assert.ok(env.TW_ETCD_ENDPOINTS.split(',').every((e) => e.startsWith('https://')), `${n} reaches etcd over TLS`)
+      assert.ok(
+        env.TW_ETCD_ENDPOINTS.split(',').every((e) => e.startsWith('https://')),
+        `${n} reaches etcd over TLS`,
+      )
       const secret = svc.secrets?.find((s) => `/run/secrets/${s.target ?? s.source ?? s}` === env.TW_KEYSTORE_KEY_FILE)
       assert.ok(secret, `${n} TW_KEYSTORE_KEY_FILE is one of its secrets`)
       assert.equal(compose.secrets[secret.source].file, `./secrets/node-${id}.keystore-key`, `${n} keystore key file`)
       assert.equal(env.TW_KEYSTORE_PASSPHRASE, undefined, `${n}: no passphrase in the compose file`)
-      assert.ok(svc.volumes.some((v) => typeof v === 'string' && v.endsWith(`:${env.TW_KEYSTORE_DIR}`)), `${n} keystore on a volume`)
+      assert.ok(
+        svc.volumes.some((v) => typeof v === 'string' && v.endsWith(`:${env.TW_KEYSTORE_DIR}`)),
+        `${n} keystore on a volume`,
+      )
     }
   })
 
@@ -184,14 +204,24 @@ describe('docker/docker-compose.yml', () => {
 
 describe('docker/Dockerfile.node', () => {
   const text = read(join(DOCKER, 'Dockerfile.node'))
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
   const stages = lines.filter((l) => /^FROM /i.test(l))
   const finalStage = lines.slice(lines.lastIndexOf(stages.at(-1)))
 
   it('is multi-stage: a Rust + Node build stage and a slim Node runtime', () => {
     assert.ok(stages.length >= 2)
-    assert.ok(stages.some((l) => /rust/.test(l)), 'a Rust toolchain stage')
-    assert.ok(lines.some((l) => /npm run build:native/.test(l)), 'builds the addon')
+    assert.ok(
+      stages.some((l) => /rust/.test(l)),
+      'a Rust toolchain stage',
+    )
+    assert.ok(
+      lines.some((l) => /npm run build:native/.test(l)),
+      'builds the addon',
+    )
     assert.match(stages.at(-1), /node:\$\{NODE_VERSION\}-bookworm-slim/)
     assert.match(text, /ARG NODE_VERSION=20\./)
   })
@@ -199,14 +229,20 @@ describe('docker/Dockerfile.node', () => {
   it('runs as a non-root user, checks /health/live and starts node apps/node/dist/main.js', () => {
     const user = finalStage.filter((l) => /^USER /i.test(l)).at(-1)
     assert.ok(user && !/^USER\s+(root|0)\b/i.test(user), 'final stage sets a non-root USER')
-    assert.ok(finalStage.some((l) => /^HEALTHCHECK /.test(l) && l.includes('/health/live')), 'HEALTHCHECK calls /health/live')
+    assert.ok(
+      finalStage.some((l) => /^HEALTHCHECK /.test(l) && l.includes('/health/live')),
+      'HEALTHCHECK calls /health/live',
+    )
     assert.equal(finalStage.filter((l) => /^CMD /.test(l)).at(-1), 'CMD ["node", "apps/node/dist/main.js"]')
     assert.doesNotMatch(text, /^\s*(COPY|ADD)\s+.*(certs|secrets|\.env\b|keystore-key|\.key\b)/m, 'no secret is copied into the image')
   })
 
   it('copies only paths that exist in the repository (and, after the build, its outputs)', () => {
     for (const l of lines.filter((x) => /^COPY /.test(x))) {
-      const parts = l.split(/\s+/).slice(1).filter((p) => !p.startsWith('--'))
+      const parts = l
+        .split(/\s+/)
+        .slice(1)
+        .filter((p) => !p.startsWith('--'))
       const from = /--from=(\S+)/.exec(l)?.[1]
       if (from && from !== 'build') continue // prod-deps and toolchain images
       for (const src of parts.slice(0, -1)) {

@@ -60,14 +60,17 @@ describe('docs', () => {
 
   it('docs/DEPLOYMENT.md\'s "Every variable" table names exactly the TW_ variables the node reads', () => {
     const variables = check.loadConfigVariables()
-    assert.deepEqual([...variables].sort(), [...configVariables()].sort(), 'the build\'s CONFIG_VARIABLES are envSchema\'s keys in config.ts (rebuild: `npx tsc -b`)')
+    assert.deepEqual([...variables].sort(), [...configVariables()].sort(), "the build's CONFIG_VARIABLES are envSchema's keys in config.ts (rebuild: `npx tsc -b`)")
     const doc = files.find((f) => f.name === check.CONFIG_DOC)
     assert.ok(doc, check.CONFIG_DOC)
     assert.deepEqual(check.checkConfigVariables(variables, doc), [])
   })
 
   it('the variable check refuses a variable missing from the table, a row the node does not read, and a doc without the table', () => {
-    const doc = { name: 'fake.md', text: `${check.CONFIG_TABLE_HEADING}\n\n| Variable | Default | Meaning |\n|---|---|---|\n| \`TW_NODE_ID\` / \`TW_GONE\` | — | mentions \`TW_NOT_DOCUMENTED\` only here |\n\n## Next\n\n| \`TW_NOT_DOCUMENTED\` | later table |\n` }
+    const doc = {
+      name: 'fake.md',
+      text: `${check.CONFIG_TABLE_HEADING}\n\n| Variable | Default | Meaning |\n|---|---|---|\n| \`TW_NODE_ID\` / \`TW_GONE\` | — | mentions \`TW_NOT_DOCUMENTED\` only here |\n\n## Next\n\n| \`TW_NOT_DOCUMENTED\` | later table |\n`,
+    }
     const problems = check.checkConfigVariables(['TW_NODE_ID', 'TW_NOT_DOCUMENTED'], doc)
     assert.equal(problems.length, 2, problems.join('\n'))
     assert.match(problems[0], /TW_NOT_DOCUMENTED .*missing/)

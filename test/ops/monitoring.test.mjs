@@ -42,7 +42,11 @@ describe('monitoring/prometheus', () => {
     assert.equal(etcd.scheme, 'https')
     const compose = loadYaml(read(join(DOCKER, 'docker-compose.yml')))
     const mounts = compose.services.prometheus.volumes.filter((v) => typeof v === 'string')
-    for (const [key, src] of [['ca_file', 'etcd-ca.crt'], ['cert_file', 'etcd-prometheus.crt'], ['key_file', 'etcd-prometheus.key']]) {
+    for (const [key, src] of [
+      ['ca_file', 'etcd-ca.crt'],
+      ['cert_file', 'etcd-prometheus.crt'],
+      ['key_file', 'etcd-prometheus.key'],
+    ]) {
       assert.ok(mounts.includes(`./certs/${src}:${etcd.tls_config[key]}:ro`), `${key} ${etcd.tls_config[key]} is mounted from ./certs/${src}`)
     }
   })
@@ -76,8 +80,13 @@ describe('monitoring/prometheus', () => {
     assert.equal(job.metrics_path ?? '/metrics', '/metrics')
     const targets = job.static_configs.flatMap((s) => s.targets).sort()
     const compose = loadYaml(read(join(DOCKER, 'docker-compose.yml')))
-    const nodes = Object.keys(compose.services).filter((n) => /^node\d+$/.test(n)).sort()
-    assert.deepEqual(targets, nodes.map((n) => `${n}:${compose.services[n].environment.TW_API_PORT}`))
+    const nodes = Object.keys(compose.services)
+      .filter((n) => /^node\d+$/.test(n))
+      .sort()
+    assert.deepEqual(
+      targets,
+      nodes.map((n) => `${n}:${compose.services[n].environment.TW_API_PORT}`),
+    )
   })
 })
 
@@ -91,7 +100,9 @@ const mpcNames = (expr) => [...String(expr).matchAll(/\b(mpc_[a-z_]+)/g)].map((m
 
 describe('monitoring/grafana', () => {
   const dir = join(MONITORING, 'grafana', 'dashboards')
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
 
   it('has the five views', () => {
     assert.deepEqual(files, ['byzantine-consensus.json', 'cluster-overview.json', 'infrastructure.json', 'network.json', 'signature-performance.json'])
@@ -113,7 +124,7 @@ describe('monitoring/grafana', () => {
           exprs.push(t.expr)
         }
       }
-      for (const v of d.templating?.list ?? []) exprs.push(typeof v.query === 'string' ? v.query : v.query?.query ?? '')
+      for (const v of d.templating?.list ?? []) exprs.push(typeof v.query === 'string' ? v.query : (v.query?.query ?? ''))
       const used = exprs.flatMap(mpcNames)
       assert.ok(used.length > 0, `${f} queries project metrics`)
       const unknown = [...new Set(used.filter((m) => !known.has(m)))]

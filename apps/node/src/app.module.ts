@@ -17,18 +17,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [
-        ConfigModule.forRoot(config),
-        EngineModule,
-        PersistenceModule,
-        AuditModule,
-        MetricsModule,
-        ClusterModule,
-        HealthModule,
-        AuthModule,
-        ApiModule,
-        CertsModule,
-      ],
+      imports: [ConfigModule.forRoot(config), EngineModule, PersistenceModule, AuditModule, MetricsModule, ClusterModule, HealthModule, AuthModule, ApiModule, CertsModule],
     }
   }
 }

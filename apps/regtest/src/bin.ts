@@ -62,9 +62,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     process.on('SIGTERM', () => stop('SIGTERM'))
     process.on('SIGINT', () => stop('SIGINT'))
-    process.stdout.write(
-      `${JSON.stringify({ url: rt.url, port: rt.port, faucet: FAUCET_ADDRESS, height: rt.chain.height, dataDir: args.dataDir ?? null })}\n`,
-    )
+    process.stdout.write(`${JSON.stringify({ url: rt.url, port: rt.port, faucet: FAUCET_ADDRESS, height: rt.chain.height, dataDir: args.dataDir ?? null })}\n`)
   } catch (e) {
     process.stderr.write(`tw-regtest: ${(e as Error).message}\n`)
     process.exit(1)

@@ -267,7 +267,10 @@ test('the test spends its coins back with its own signatures; a double spend is 
   assert.deepEqual(stats.chain_stats, { tx_count: 2, funded_txo_count: 1, funded_txo_sum: 2_000_000, spent_txo_count: 1, spent_txo_sum: 2_000_000 })
   assert.deepEqual(await json(`/address/${tr.address}/utxo`), [])
   const txs = await json<{ txid: string }[]>(`/address/${tr.address}/txs`)
-  assert.deepEqual(txs.map((x) => x.txid), [t.getId(), tUtxo.txid])
+  assert.deepEqual(
+    txs.map((x) => x.txid),
+    [t.getId(), tUtxo.txid],
+  )
 })
 
 test('mempool txs may spend mempool outputs; one block mines the chain in order', async () => {

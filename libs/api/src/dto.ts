@@ -95,7 +95,6 @@ export interface HealthDto {
   details?: Record<string, { status: string; [k: string]: unknown }>
 }
 
-
 /** `GET /api/v1/audit/verify`: the audit log's hash chain recomputed. */
 export interface AuditVerifyDto {
   ok: boolean
@@ -188,17 +187,7 @@ export interface SendRequest {
   type?: WalletType
 }
 
-export type TransactionStateDto =
-  | 'pending'
-  | 'voting'
-  | 'approved'
-  | 'signing'
-  | 'signed'
-  | 'broadcast'
-  | 'confirmed'
-  | 'rejected'
-  | 'failed'
-  | 'expired'
+export type TransactionStateDto = 'pending' | 'voting' | 'approved' | 'signing' | 'signed' | 'broadcast' | 'confirmed' | 'rejected' | 'failed' | 'expired'
 
 export interface VoteDto {
   nodeId: number

@@ -84,11 +84,7 @@ export function attemptBody(attempt: SigningAttemptEvidence): Omit<SigningAttemp
  * proposal hash, from distinct nodes, and name only approvers as its `threshold` distinct
  * signers. `voteSigned` says whether a vote's signature is its voter's.
  */
-export async function attemptFault(
-  attempt: SigningAttemptEvidence,
-  threshold: number,
-  voteSigned: (v: SignedVoteEvidence) => Promise<boolean> | boolean,
-): Promise<string | null> {
+export async function attemptFault(attempt: SigningAttemptEvidence, threshold: number, voteSigned: (v: SignedVoteEvidence) => Promise<boolean> | boolean): Promise<string | null> {
   if (typeof attempt.proposalHash !== 'string') return 'names no proposal hash'
   const approvers = new Set<number>()
   for (const v of Array.isArray(attempt.approvals) ? attempt.approvals : []) {

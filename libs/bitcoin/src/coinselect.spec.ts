@@ -27,7 +27,13 @@ function balanced(s: ReturnType<typeof selectCoins>) {
   const sumIn = s.inputs.reduce((a, u) => a + u.value, 0)
   const sumOut = s.outputs.reduce((a, o) => a + o.value, 0)
   assert.equal(sumIn - sumOut, s.fee)
-  assert.equal(s.vsize, estimateVsize(s.inputs.map((u) => u.keyType), s.outputs.map((o) => o.scriptPubKey)))
+  assert.equal(
+    s.vsize,
+    estimateVsize(
+      s.inputs.map((u) => u.keyType),
+      s.outputs.map((o) => o.scriptPubKey),
+    ),
+  )
 }
 
 describe('selectCoins', () => {
@@ -120,7 +126,7 @@ describe('selectCoins', () => {
     const b = selectCoins(req([...pool].reverse(), 123_456))
     assert.deepEqual(a, b)
     let x = 1
-    const rng = () => ((x = (x * 48271) % 2147483647) / 2147483647)
+    const rng = () => (x = (x * 48271) % 2147483647) / 2147483647
     balanced(selectCoins(req(pool, 123_456, { rng })))
   })
   it('ignores coins that cost more to spend than they are worth', () => {
@@ -130,7 +136,7 @@ describe('selectCoins', () => {
   })
   it('on 300 random wallets: balanced, pays at least feeRate × vsize, change never dust', () => {
     let x = 12345
-    const rnd = () => ((x = (x * 48271) % 2147483647) / 2147483647)
+    const rnd = () => (x = (x * 48271) % 2147483647) / 2147483647
     let solved = 0
     for (let k = 0; k < 300; k++) {
       const pool = Array.from({ length: 1 + Math.floor(rnd() * 30) }, () => utxo(1000 + Math.floor(rnd() * 2_000_000), rnd() < 0.5 ? 'segwit' : 'taproot'))

@@ -195,15 +195,7 @@ function cmpOutpoint(a: Utxo, b: Utxo): number {
   return a.txid < b.txid ? -1 : a.txid > b.txid ? 1 : a.vout - b.vout
 }
 
-function finalize(
-  r: Result,
-  req: SelectionRequest,
-  outScripts: Uint8Array[],
-  sumOut: number,
-  feeRate: number,
-  costOfChange: number,
-  changeDust: number,
-): Finalized | undefined {
+function finalize(r: Result, req: SelectionRequest, outScripts: Uint8Array[], sumOut: number, feeRate: number, costOfChange: number, changeDust: number): Finalized | undefined {
   const inputs = r.selected.map((c) => c.utxo).sort(cmpOutpoint)
   const kinds = inputs.map((u) => u.keyType)
   const sumIn = inputs.reduce((n, u) => n + u.value, 0)
@@ -355,12 +347,7 @@ function selectKnapsack(pool: Candidate[], target: number, changeTarget: number,
   return applicable.filter((_, i) => best[i])
 }
 
-function approximateBestSubset(
-  groups: Candidate[],
-  totalLower: number,
-  target: number,
-  rng: () => number,
-): { best: boolean[]; bestValue: number } {
+function approximateBestSubset(groups: Candidate[], totalLower: number, target: number, rng: () => number): { best: boolean[]; bestValue: number } {
   let best = groups.map(() => true)
   let bestValue = totalLower
   for (let rep = 0; rep < KNAPSACK_ITERATIONS && bestValue !== target; rep++) {

@@ -18,7 +18,29 @@ describe('parseAmountSats', () => {
     assert.equal(parseAmountSats('2100000000000000'), 2_100_000_000_000_000)
   })
   it('rejects everything else with INVALID_AMOUNT', () => {
-    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2_100_000_000_000_001, '0', '-5', '1.5', '1e3', ' 5', '5 ', '', '0x10', '2100000000000001', '99999999999999999999', null, undefined, {}, [], true]) {
+    for (const bad of [
+      0,
+      -1,
+      1.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      2_100_000_000_000_001,
+      '0',
+      '-5',
+      '1.5',
+      '1e3',
+      ' 5',
+      '5 ',
+      '',
+      '0x10',
+      '2100000000000001',
+      '99999999999999999999',
+      null,
+      undefined,
+      {},
+      [],
+      true,
+    ]) {
       assert.throws(() => parseAmountSats(bad), code('INVALID_AMOUNT'), String(bad))
     }
   })

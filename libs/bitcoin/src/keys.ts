@@ -177,11 +177,7 @@ export function descriptorChecksum(descriptor: string): string {
 }
 
 /** Watch-only descriptors for the receive (/0/*) and change (/1/*) chains, each with its checksum. */
-export function walletDescriptors(
-  key: { publicKey: Uint8Array; chainCode: Uint8Array },
-  type: KeyType,
-  network: Network,
-): { receive: string; change: string } {
+export function walletDescriptors(key: { publicKey: Uint8Array; chainCode: Uint8Array }, type: KeyType, network: Network): { receive: string; change: string } {
   const xpub = encodeExtendedPublicKey(key.publicKey, key.chainCode, network)
   const fn = type === 'segwit' ? 'wpkh' : type === 'taproot' ? 'tr' : undefined
   if (!fn) throw new TypeError(`unknown key type ${String(type)}`)

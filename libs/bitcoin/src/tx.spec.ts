@@ -100,7 +100,12 @@ describe('BIP341 wallet-test-vectors.json, keyPathSpending, hashType 0 (SIGHASH_
     const sigHash = taprootSighash(taprootSigMsg(v.rawUnsignedTx, index, prevouts))
     assert.equal(hex(sigHash), v.input.intermediary.sigHash)
     const tx = Transaction.fromHex(v.rawUnsignedTx)
-    const bjs = tx.hashForWitnessV1(index, prevouts.map((p) => p.scriptPubKey), prevouts.map((p) => BigInt(p.value)), Transaction.SIGHASH_DEFAULT)
+    const bjs = tx.hashForWitnessV1(
+      index,
+      prevouts.map((p) => p.scriptPubKey),
+      prevouts.map((p) => BigInt(p.value)),
+      Transaction.SIGHASH_DEFAULT,
+    )
     assert.equal(hex(bjs), v.input.intermediary.sigHash)
   })
   it("the vector's expected witness verifies against the spent output key", () => {
@@ -129,7 +134,10 @@ describe('transactions', () => {
     const tx = Transaction.fromHex(unsigned)
     assert.equal(tx.version, 2)
     assert.equal(d.locktime, 812_345)
-    assert.deepEqual(d.inputs, inputs.map((i) => ({ txid: i.txid, vout: i.vout, sequence: 0xfffffffd })))
+    assert.deepEqual(
+      d.inputs,
+      inputs.map((i) => ({ txid: i.txid, vout: i.vout, sequence: 0xfffffffd })),
+    )
     assert.deepEqual(d.outputs, outputs)
     assert.equal(d.txid, tx.getId())
     assert.equal(transactionId(unsigned), tx.getId())
@@ -151,7 +159,11 @@ describe('transactions', () => {
         const scriptCode = Uint8Array.from([0x76, 0xa9, 0x14, ...hash160(pub), 0x88, 0xac])
         assert.equal(hex(sha256d(preimage)), hex(tx.hashForWitnessV0(n, scriptCode, BigInt(inp.value), Transaction.SIGHASH_ALL)))
       } else {
-        const msg = taprootSigMsg(unsigned, n, inputs.map((i) => ({ scriptPubKey: i.scriptPubKey, value: i.value })))
+        const msg = taprootSigMsg(
+          unsigned,
+          n,
+          inputs.map((i) => ({ scriptPubKey: i.scriptPubKey, value: i.value })),
+        )
         assert.equal(hex(taprootSighash(msg)), hex(tx.hashForWitnessV1(n, scripts, values, Transaction.SIGHASH_DEFAULT)))
       }
     })
@@ -185,8 +197,7 @@ describe('transactions', () => {
   it('inputSignatureValid: the real signatures verify; a flipped bit, another input or another key does not', () => {
     const witnesses = sign(unsigned, inputs)
     const prevouts = inputs.map((i) => ({ scriptPubKey: i.scriptPubKey, value: i.value }))
-    const keyOf = (n: number) =>
-      inputs[n].keyType === 'segwit' ? witnesses[n][1] : inputs[n].scriptPubKey.subarray(2)
+    const keyOf = (n: number) => (inputs[n].keyType === 'segwit' ? witnesses[n][1] : inputs[n].scriptPubKey.subarray(2))
     const sigOf = (n: number) => hex(inputs[n].keyType === 'segwit' ? witnesses[n][0].subarray(0, -1) : witnesses[n][0])
     const check = (n: number, signatureHex: string, publicKey = keyOf(n), index = n) =>
       inputSignatureValid({ txHex: unsigned, index, keyType: inputs[n].keyType, publicKey, prevouts, signatureHex })
@@ -207,7 +218,10 @@ describe('transactions', () => {
       for (const outs of [outputs, [outputs[0]]]) {
         const u = buildUnsignedTransaction({ inputs: set, outputs: outs.map((o) => ({ ...o, value: 1000 })), locktime: 0 })
         const { vsize } = attachWitnesses(u, sign(u, set))
-        const est = estimateVsize(set.map((i) => i.keyType), outs.map((o) => o.scriptPubKey))
+        const est = estimateVsize(
+          set.map((i) => i.keyType),
+          outs.map((o) => o.scriptPubKey),
+        )
         assert.ok(est >= vsize && est - vsize <= 1, `estimate ${est}, signed ${vsize}`)
       }
     }
@@ -249,7 +263,10 @@ describe('transactions', () => {
     })
     assert.equal(psbt.data.outputs[0].tapInternalKey, undefined)
     assert.equal(psbt.data.outputs[1].tapBip32Derivation?.[0].path, 'm/1/0')
-    assert.deepEqual(psbt.txOutputs.map((o) => Number(o.value)), outputs.map((o) => o.value))
+    assert.deepEqual(
+      psbt.txOutputs.map((o) => Number(o.value)),
+      outputs.map((o) => o.value),
+    )
 
     // Independent signer: bitcoinjs finds the segwit keys from bip32Derivation, and signs the
     // taproot inputs with the BIP86-tweaked keys; the extracted transaction keeps our txid.
@@ -273,9 +290,6 @@ describe('transactions', () => {
     assert.throws(() => toPsbt({ txHex: unsigned, inputs, network: 'regtest', keys: { segwit: keys.segwit } }), code('INVALID_TRANSACTION'))
     const wrongPath = inputs.map((i, n) => (n === 0 ? { ...i, path: [0, 9] } : i))
     assert.throws(() => toPsbt({ txHex: unsigned, inputs: wrongPath, network: 'regtest', keys }), code('INVALID_TRANSACTION'))
-    assert.throws(
-      () => toPsbt({ txHex: unsigned, inputs, network: 'regtest', keys, changes: [{ index: 0, keyType: 'taproot', path: [1, 0] }] }),
-      code('INVALID_TRANSACTION'),
-    )
+    assert.throws(() => toPsbt({ txHex: unsigned, inputs, network: 'regtest', keys, changes: [{ index: 0, keyType: 'taproot', path: [1, 0] }] }), code('INVALID_TRANSACTION'))
   })
 })

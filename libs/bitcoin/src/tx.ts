@@ -75,12 +75,7 @@ function serializedOutputs(tx: Transaction): Uint8Array {
 }
 
 /** Version 2, inputs in the given order, RBF on by default (sequence 0xfffffffd; rbf: false → 0xfffffffe). */
-export function buildUnsignedTransaction(p: {
-  inputs: TxInput[]
-  outputs: { scriptPubKey: Uint8Array; value: number }[]
-  locktime: number
-  rbf?: boolean
-}): string {
+export function buildUnsignedTransaction(p: { inputs: TxInput[]; outputs: { scriptPubKey: Uint8Array; value: number }[]; locktime: number; rbf?: boolean }): string {
   if (p.inputs.length === 0 || p.outputs.length === 0) {
     throw new BitcoinError('INVALID_TRANSACTION', 'a transaction needs at least one input and one output')
   }
@@ -205,7 +200,10 @@ export function attachWitnesses(txHex: string, witnesses: Uint8Array[][]): { hex
     if (!Array.isArray(stack) || stack.length === 0 || !stack.every((e) => e instanceof Uint8Array)) {
       throw new BitcoinError('INVALID_TRANSACTION', `witness stack ${i} must be a non-empty array of byte strings`)
     }
-    tx.setWitness(i, stack.map((e) => new Uint8Array(e)))
+    tx.setWitness(
+      i,
+      stack.map((e) => new Uint8Array(e)),
+    )
   })
   return { hex: tx.toHex(), txid: tx.getId(), vsize: tx.virtualSize() }
 }
@@ -310,4 +308,3 @@ function derivationFields(keyType: KeyType, d: { child: Uint8Array; masterFinger
     tapBip32Derivation: [{ masterFingerprint: d.masterFingerprint, pubkey: xonly, path: d.path, leafHashes: [] }],
   }
 }
-

@@ -31,21 +31,33 @@ test('certificates: node identity checked against the cluster CA', () => {
   const info = native.verifyNodeCertificate(read('ca.crt'), read('node-2.crt'), 2)
   assert.equal(info.nodeId, 2)
   assert.equal(info.isCa, false)
-  assert.throws(() => native.verifyNodeCertificate(read('ca.crt'), read('node-2.crt'), 3), (e) => e.code === 'BAD_ARGUMENT' && /node 2/.test(e.message))
+  assert.throws(
+    () => native.verifyNodeCertificate(read('ca.crt'), read('node-2.crt'), 3),
+    (e) => e.code === 'BAD_ARGUMENT' && /node 2/.test(e.message),
+  )
   native.generateClusterCerts(join(dir, 'other'), 1)
   const foreignCa = readFileSync(join(dir, 'other', 'ca.crt'), 'utf8')
-  assert.throws(() => native.verifyNodeCertificate(foreignCa, read('node-2.crt')), (e) => e.code === 'BAD_ARGUMENT' && /not signed by the cluster ca/.test(e.message))
+  assert.throws(
+    () => native.verifyNodeCertificate(foreignCa, read('node-2.crt')),
+    (e) => e.code === 'BAD_ARGUMENT' && /not signed by the cluster ca/.test(e.message),
+  )
 })
 
 test('hashes: what the engine signs is derived from a preimage', () => {
   assert.equal(native.sha256d(Buffer.from('')).toString('hex'), '5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456')
-  assert.throws(() => native.taprootSighash(Buffer.alloc(0)), (e) => e.code === 'BAD_ARGUMENT')
+  assert.throws(
+    () => native.taprootSighash(Buffer.alloc(0)),
+    (e) => e.code === 'BAD_ARGUMENT',
+  )
   assert.equal(native.taprootSighash(Buffer.from('00', 'hex')).length, 32)
 })
 
 test('startNode: bad arguments are refused with BAD_ARGUMENT', async () => {
   await assert.rejects(native.startNode(options({ listen: 'not an address' })), (e) => e.code === 'BAD_ARGUMENT' && /listen/.test(e.message))
-  await assert.rejects(native.startNode(options({ nodeId: 2, peers: { 1: '127.0.0.1:1', 3: '127.0.0.1:2', 4: '127.0.0.1:3', 5: '127.0.0.1:4' } })), (e) => e.code === 'BAD_ARGUMENT' && /certificate is for node 1/.test(e.message))
+  await assert.rejects(
+    native.startNode(options({ nodeId: 2, peers: { 1: '127.0.0.1:1', 3: '127.0.0.1:2', 4: '127.0.0.1:3', 5: '127.0.0.1:4' } })),
+    (e) => e.code === 'BAD_ARGUMENT' && /certificate is for node 1/.test(e.message),
+  )
   await assert.rejects(native.startNode(options({ keystorePassphrase: undefined })), (e) => e.code === 'BAD_ARGUMENT')
   await assert.rejects(native.startNode(options({ peers: { 2: '127.0.0.1:1' } })), (e) => e.code === 'BAD_ARGUMENT' && /peers must be/.test(e.message))
 })
@@ -61,15 +73,15 @@ test('a running node: keystore locked to its passphrase, sessions and signer set
     await assert.rejects(node.frostSign('bad id!', 'k', [1, 2, 3, 4], [], Buffer.from('00', 'hex')), (e) => e.code === 'BAD_ARGUMENT' && /session id/.test(e.message))
     await assert.rejects(node.frostSign('s-1', 'k', [1, 2, 3], [], Buffer.from('00', 'hex')), (e) => e.code === 'BAD_ARGUMENT' && /signer set/.test(e.message))
     await assert.rejects(node.ecdsaSignWithPresignature('s-2', 'missing', 'p', Buffer.from('00', 'hex')), (e) => e.code === 'NOT_FOUND')
-    assert.throws(() => node.frostOutputKey('missing', []), (e) => e.code === 'NOT_FOUND' && Array.isArray(e.culprits))
+    assert.throws(
+      () => node.frostOutputKey('missing', []),
+      (e) => e.code === 'NOT_FOUND' && Array.isArray(e.culprits),
+    )
     const peers = await node.probePeers()
     assert.equal(peers.length, 4)
     assert.ok(peers.every((p) => !p.reachable && p.error))
   } finally {
     node.shutdown()
   }
-  await assert.rejects(
-    native.startNode(options({ keystorePassphrase: 'wrong', listen: '127.0.0.1:0' })),
-    (e) => e.code === 'KEYSTORE_LOCKED',
-  )
+  await assert.rejects(native.startNode(options({ keystorePassphrase: 'wrong', listen: '127.0.0.1:0' })), (e) => e.code === 'KEYSTORE_LOCKED')
 })

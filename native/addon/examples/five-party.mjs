@@ -113,10 +113,7 @@ async function coordinator() {
     const fast = same(await some('ecdsaSignWithPresignature', 'sign-presig-1', 'ecdsa-1', 'presign-1', preimage), 'the presignature signature')
     log('full signing (no presignature) with signers 2,3,4,5')
     const fullSigners = [2, 3, 4, 5]
-    const full = same(
-      await Promise.all(fullSigners.map((id) => call(children[id - 1], 'ecdsaSign', 'sign-full-1', 'ecdsa-1', fullSigners, [], preimage))),
-      'the full signature',
-    )
+    const full = same(await Promise.all(fullSigners.map((id) => call(children[id - 1], 'ecdsaSign', 'sign-full-1', 'ecdsa-1', fullSigners, [], preimage))), 'the full signature')
     log('FROST DKG')
     const frost = same(await all('frostDkg', 'dkg-1', 'frost-1'), 'the FROST key')
     const sigMsg = randomBytes(120).toString('hex')

@@ -13,7 +13,13 @@ before(async () => void (await node.start()))
 after(() => node.close())
 beforeEach(() => node.reset())
 
-for (const [amount, why] of [['0', 'zero'], ['-5', 'negative'], ['1.5', 'fractional'], ['abc', 'not a number'], ['2100000000000001', 'over 21M BTC']]) {
+for (const [amount, why] of [
+  ['0', 'zero'],
+  ['-5', 'negative'],
+  ['1.5', 'fractional'],
+  ['abc', 'not a number'],
+  ['2100000000000001', 'over 21M BTC'],
+]) {
   test(`send --amount ${amount} (${why}) is INVALID_AMOUNT, exit 2, nothing sent`, async () => {
     const r = await runCommand(Send, [...base(), '--amount', amount, '--json'])
     assert.equal(r.exitCode, 2)
@@ -102,7 +108,7 @@ test('sending again with the same key returns the same transaction', async () =>
   assert.equal(node.txs.size, 1)
 })
 
-test('a rejected transaction is TX_REJECTED with the node\'s reason, exit 1', async () => {
+test("a rejected transaction is TX_REJECTED with the node's reason, exit 1", async () => {
   node.script = ['pending', 'voting', 'rejected']
   const r = await runCommand(Send, [...base(), '--amount', '1000'])
   assert.equal(r.exitCode, 1)

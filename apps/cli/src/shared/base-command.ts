@@ -57,7 +57,7 @@ export const tokenFlag = () =>
   Flags.string({
     summary: 'API token (tw_...) sent as a bearer token.',
     description:
-      'Defaults to $TW_API_TOKEN, else the local devnet\'s admin token when talking to a devnet node, else the token saved by `threshold-wallet login` (~/.config/threshold-wallet/config.json).',
+      "Defaults to $TW_API_TOKEN, else the local devnet's admin token when talking to a devnet node, else the token saved by `threshold-wallet login` (~/.config/threshold-wallet/config.json).",
     helpValue: '<token>',
   })
 

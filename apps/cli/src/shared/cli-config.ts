@@ -98,13 +98,7 @@ function registeredDevnetToken(url: string, env: NodeJS.ProcessEnv): string | un
  * of the devnet serving `url` (the one in `devnetDir`, `$TW_DEVNET_DIR` or `./.devnet`, else
  * the one `devnet up` registered for that address), else the token saved by `login`.
  */
-export function resolveToken(
-  flag: string | undefined,
-  url: string,
-  env: NodeJS.ProcessEnv = process.env,
-  cwd: string = process.cwd(),
-  devnetDir?: string,
-): string | undefined {
+export function resolveToken(flag: string | undefined, url: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd(), devnetDir?: string): string | undefined {
   if (flag) return flag
   if (env.TW_API_TOKEN) return env.TW_API_TOKEN
   const dirEnv = devnetDir ? { ...env, TW_DEVNET_DIR: devnetDir } : env

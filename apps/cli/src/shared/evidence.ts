@@ -107,7 +107,10 @@ function doubleVote(v: ViolationDto, keys: KeyLookup): EvidenceCheck[] {
   const { first, second } = v.evidence as { first?: unknown; second?: unknown }
   if (!isSignedVote(first) || !isSignedVote(second)) return [bad('evidence holds two signed votes', 'evidence.first / evidence.second missing or malformed')]
   const checks = [ok('evidence holds two signed votes')]
-  for (const [name, vote] of [['first', first], ['second', second]] as const) {
+  for (const [name, vote] of [
+    ['first', first],
+    ['second', second],
+  ] as const) {
     if (vote.payload.nodeId !== v.offender) checks.push(bad(`${name} vote is node ${v.offender}'s`, `it names node ${vote.payload.nodeId}`))
     else checks.push(signatureCheck(`${name} vote signed by node ${v.offender}`, keys, v.offender, vote.payload, vote.signature))
   }
@@ -159,7 +162,8 @@ async function invalidRecordDecision(v: ViolationDto, keys: KeyLookup, threshold
   const label = `decision is a faulty ${d.state} (threshold ${threshold} of ${clusterSize})`
   if (d.state !== 'approved' && d.state !== 'rejected') checks.push(open(label, `a ${d.state} decision rests on the chain or the clock: not provable offline`))
   else if (fault === null) checks.push(bad(label, `it is a valid decision: ${seen}`))
-  else if (votes.unknown.size > 0) checks.push(open(label, `${fault}, but the votes of node(s) ${[...votes.unknown].sort((a, b) => a - b).join(',')} could not be checked (no accepted certificate)`))
+  else if (votes.unknown.size > 0)
+    checks.push(open(label, `${fault}, but the votes of node(s) ${[...votes.unknown].sort((a, b) => a - b).join(',')} could not be checked (no accepted certificate)`))
   else checks.push(ok(label, `${fault}; ${seen}`))
   return checks
 }
@@ -168,7 +172,8 @@ async function invalidDecision(v: ViolationDto, keys: KeyLookup, threshold: numb
   if (isObject(v.evidence.decision)) return invalidRecordDecision(v, keys, threshold, clusterSize)
   const attempt = v.evidence.attempt as SigningAttemptEvidence | undefined
   if (!isObject(attempt) || typeof attempt.txId !== 'string') return [bad('evidence holds a signing attempt', 'evidence.attempt missing or malformed')]
-  if (attempt.leader !== v.offender) return [bad(`attempt names node ${v.offender} as its leader`, `it names ${attempt.leader === undefined ? 'no leader' : `node ${String(attempt.leader)}`}`)]
+  if (attempt.leader !== v.offender)
+    return [bad(`attempt names node ${v.offender} as its leader`, `it names ${attempt.leader === undefined ? 'no leader' : `node ${String(attempt.leader)}`}`)]
   const checks = [ok(`attempt names node ${v.offender} as its leader`, `${attempt.txId} attempt ${attempt.attempt}`)]
   checks.push(signatureCheck(`attempt signed by node ${v.offender}`, keys, v.offender, attemptBody(attempt), attempt.signature))
   // Every embedded approval against its own node's certificate, as a signer does.
@@ -189,7 +194,8 @@ async function invalidDecision(v: ViolationDto, keys: KeyLookup, threshold: numb
   const seen = `valid signed approvals from node(s) ${valid.join(',') || 'none'}${invalid.length ? `; not counted: ${invalid.join(', ')}` : ''}`
   const label = `attempt is a faulty decision (threshold ${threshold})`
   if (fault === null) checks.push(bad(label, `it is a valid decision: ${seen}`))
-  else if (unknown.size > 0) checks.push(open(label, `${fault}, but the approvals of node(s) ${[...unknown].sort((a, b) => a - b).join(',')} could not be checked (no accepted certificate)`))
+  else if (unknown.size > 0)
+    checks.push(open(label, `${fault}, but the approvals of node(s) ${[...unknown].sort((a, b) => a - b).join(',')} could not be checked (no accepted certificate)`))
   else checks.push(ok(label, `${fault}; ${seen}`))
   return checks
 }
@@ -245,8 +251,17 @@ function falseResult(v: ViolationDto, keys: KeyLookup): EvidenceCheck[] {
   if (result.ok !== true) wrong.push('it reports a failure, not signatures')
   if (result.txId !== proposal.id) wrong.push(`it is about ${String(result.txId)}, not ${String(proposal.id)}`)
   if (result.proposalHash !== hash) wrong.push(`it names proposal hash ${String(result.proposalHash).slice(0, 12)}…, the proposal in the evidence hashes to ${hash.slice(0, 12)}…`)
-  checks.push(wrong.length === 0 ? ok('result reports signatures for the proposal in the evidence', `${String(proposal.id)} ${hash.slice(0, 12)}…`) : bad('result reports signatures for the proposal in the evidence', wrong.join('; ')))
-  checks.push(open('reported signatures do not verify', "not re-checked offline: it needs the wallet's public keys at the inputs' paths (from a key share); every node that approved the proposal checks it"))
+  checks.push(
+    wrong.length === 0
+      ? ok('result reports signatures for the proposal in the evidence', `${String(proposal.id)} ${hash.slice(0, 12)}…`)
+      : bad('result reports signatures for the proposal in the evidence', wrong.join('; ')),
+  )
+  checks.push(
+    open(
+      'reported signatures do not verify',
+      "not re-checked offline: it needs the wallet's public keys at the inputs' paths (from a key share); every node that approved the proposal checks it",
+    ),
+  )
   return checks
 }
 
@@ -286,4 +301,3 @@ export async function verifyEvidence(v: ViolationDto, keys: KeyLookup, threshold
   }
   return report(checks.every((c) => c.result === 'pass') ? 'proven' : 'not-proven', checks)
 }
-

@@ -34,6 +34,12 @@ test('--node default: TW_NODE_URL, then ./.devnet node 1, then the fallback', ()
 
 test('parseNodeUrl accepts http(s) only', () => {
   assert.equal(parseNodeUrl('https://node.example:8443/'), 'https://node.example:8443')
-  assert.throws(() => parseNodeUrl('ftp://x'), (e: CliError) => e.code === 'BAD_NODE_URL')
-  assert.throws(() => parseNodeUrl('not a url'), (e: CliError) => e.code === 'BAD_NODE_URL')
+  assert.throws(
+    () => parseNodeUrl('ftp://x'),
+    (e: CliError) => e.code === 'BAD_NODE_URL',
+  )
+  assert.throws(
+    () => parseNodeUrl('not a url'),
+    (e: CliError) => e.code === 'BAD_NODE_URL',
+  )
 })

@@ -50,8 +50,7 @@ export function parseNodeUrl(input: string): string {
 /** `--node <url>`: explicit value → TW_NODE_URL → the local devnet's node 1 → http://127.0.0.1:8081. */
 export const nodeFlag = Flags.custom<string>({
   summary: 'Base URL of the node to talk to.',
-  description:
-    'Defaults to $TW_NODE_URL, else node 1 of the devnet in ./.devnet (or $TW_DEVNET_DIR), else the node saved by `threshold-wallet login`, else http://127.0.0.1:8081.',
+  description: 'Defaults to $TW_NODE_URL, else node 1 of the devnet in ./.devnet (or $TW_DEVNET_DIR), else the node saved by `threshold-wallet login`, else http://127.0.0.1:8081.',
   helpValue: '<url>',
   parse: async (input) => parseNodeUrl(input),
   default: async () => defaultNodeUrl(),

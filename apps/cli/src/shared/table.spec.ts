@@ -18,5 +18,11 @@ test('renderTable aligns columns and prints empty cells as -', () => {
 })
 
 test('renderPairs aligns values', () => {
-  assert.equal(renderPairs([['A', 1], ['Long', null]]), 'A:    1\nLong: -')
+  assert.equal(
+    renderPairs([
+      ['A', 1],
+      ['Long', null],
+    ]),
+    'A:    1\nLong: -',
+  )
 })

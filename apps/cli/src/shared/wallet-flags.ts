@@ -6,8 +6,7 @@ import { parseNodeUrl } from './flags'
 export const WALLET_TYPES = ['segwit', 'taproot'] as const satisfies readonly WalletType[]
 
 /** `--type segwit|taproot`: SegWit v0 (ECDSA key) or Taproot (Schnorr key). */
-export const walletTypeFlag = (o: { summary: string; default: WalletType }) =>
-  Flags.option({ options: WALLET_TYPES, summary: o.summary, default: o.default })()
+export const walletTypeFlag = (o: { summary: string; default: WalletType }) => Flags.option({ options: WALLET_TYPES, summary: o.summary, default: o.default })()
 
 /** An optional node URL without a default (commands that pick the node themselves). */
 export const optionalNodeFlag = Flags.custom<string>({

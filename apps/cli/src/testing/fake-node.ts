@@ -11,9 +11,26 @@ import { dirname, join } from 'node:path'
 import type { ClusterStatusDto, KeyDto, KeyListDto } from '@tw/api'
 
 const REQUIRED = [
-  'TW_NODE_ID', 'TW_CLUSTER_SIZE', 'TW_THRESHOLD', 'TW_API_HOST', 'TW_API_PORT', 'TW_QUIC_LISTEN', 'TW_QUIC_PEERS',
-  'TW_CA_CERT', 'TW_NODE_CERT', 'TW_NODE_KEY', 'TW_KEYSTORE_DIR', 'TW_KEYSTORE_PASSPHRASE', 'TW_ETCD_ENDPOINTS',
-  'TW_DATABASE_URL', 'TW_ENV', 'TW_INSECURE_TEST_PRIMES', 'TW_LOG_LEVEL', 'TW_CHAIN_URL', 'TW_NETWORK', 'TW_BOOTSTRAP_ADMIN_TOKEN_SHA256',
+  'TW_NODE_ID',
+  'TW_CLUSTER_SIZE',
+  'TW_THRESHOLD',
+  'TW_API_HOST',
+  'TW_API_PORT',
+  'TW_QUIC_LISTEN',
+  'TW_QUIC_PEERS',
+  'TW_CA_CERT',
+  'TW_NODE_CERT',
+  'TW_NODE_KEY',
+  'TW_KEYSTORE_DIR',
+  'TW_KEYSTORE_PASSPHRASE',
+  'TW_ETCD_ENDPOINTS',
+  'TW_DATABASE_URL',
+  'TW_ENV',
+  'TW_INSECURE_TEST_PRIMES',
+  'TW_LOG_LEVEL',
+  'TW_CHAIN_URL',
+  'TW_NETWORK',
+  'TW_BOOTSTRAP_ADMIN_TOKEN_SHA256',
 ]
 const missing = REQUIRED.filter((k) => !process.env[k])
 if (missing.length) {
@@ -72,7 +89,11 @@ const server = createServer((req, res) => {
     if (url === '/api/v1/cluster/status') {
       const endpoints = (process.env.TW_ETCD_ENDPOINTS ?? '').split(',')
       const s: ClusterStatusDto = {
-        nodeId: id, clusterSize: 5, threshold: 4, leader: 1, leaderTerm: '1',
+        nodeId: id,
+        clusterSize: 5,
+        threshold: 4,
+        leader: 1,
+        leaderTerm: '1',
         nodes: [1, 2, 3, 4, 5].map((n) => ({ nodeId: n, up: true, apiUrl: null, quicAddr: null, lastSeen: null, banned: false })),
         nodesUp: 5,
         etcd: { endpoints, members: endpoints.map((e, i) => ({ id: String(i), name: `etcd-${i + 1}`, clientUrls: [e] })), healthy: true },

@@ -82,16 +82,18 @@ export function makeTx(over: Partial<TransactionDto> = {}): TransactionDto {
 const TXID = 'bb'.repeat(32)
 
 /** How a transaction looks once it reached `state` (txid, signers, votes filled in as a node would). */
-function advance(
-  tx: TransactionDto,
-  state: TransactionStateDto,
-  o: { error?: { code: string; message: string }; confirmationsAtEnd: number; txid?: string },
-): TransactionDto {
+function advance(tx: TransactionDto, state: TransactionStateDto, o: { error?: { code: string; message: string }; confirmationsAtEnd: number; txid?: string }): TransactionDto {
   const at = new Date(Date.parse(tx.updatedAt) + 1000).toISOString()
   const next: TransactionDto = { ...tx, state, updatedAt: at, history: [...tx.history, { state, at }] }
   const idx = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed'].indexOf(state)
   if (idx >= 2 || state === 'rejected') {
-    next.votes = [1, 2, 3, 4, 5].map((nodeId) => ({ nodeId, approve: state !== 'rejected' || nodeId === 1, reason: state === 'rejected' && nodeId !== 1 ? 'amount over limit' : null, signatureValid: true, votedAt: at }))
+    next.votes = [1, 2, 3, 4, 5].map((nodeId) => ({
+      nodeId,
+      approve: state !== 'rejected' || nodeId === 1,
+      reason: state === 'rejected' && nodeId !== 1 ? 'amount over limit' : null,
+      signatureValid: true,
+      votedAt: at,
+    }))
   }
   if (idx >= 3) {
     next.signers = [1, 2, 3, 4]

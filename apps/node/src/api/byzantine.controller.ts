@@ -43,7 +43,7 @@ export class ByzantineController {
   @Post('drill')
   @RequireRole('admin')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Set this node\'s drill behaviours (403 unless started with TW_BYZANTINE or TW_BYZANTINE_DRILL)' })
+  @ApiOperation({ summary: "Set this node's drill behaviours (403 unless started with TW_BYZANTINE or TW_BYZANTINE_DRILL)" })
   @ApiBody({ type: DrillRequestDoc })
   @ApiOkResponse({ type: DrillDoc })
   @ApiResponse({ status: 403, type: ErrorDoc, description: 'DRILL_DISABLED' })

@@ -51,9 +51,7 @@ export function configureApp(app: INestApplication, opts: { nodeId?: number; max
   ;(app as NestExpressApplication).useBodyParser('json', { limit: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
   const doc = new DocumentBuilder()
     .setTitle('threshold-wallet node')
-    .setDescription(
-      `REST API of a threshold-wallet node${opts.nodeId ? ` (this is node ${opts.nodeId})` : ''}. Every error is \`{"error":{"code","message","details"}}\`.`,
-    )
+    .setDescription(`REST API of a threshold-wallet node${opts.nodeId ? ` (this is node ${opts.nodeId})` : ''}. Every error is \`{"error":{"code","message","details"}}\`.`)
     .setVersion('0.1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'tw_... API token (roles: viewer, operator, admin)' })
     .build()

@@ -26,10 +26,7 @@ export class KeysController {
   @ApiResponse({ status: 400, type: ErrorDoc })
   @ApiResponse({ status: 502, type: ErrorDoc, description: 'DKG_FAILED' })
   @ApiResponse({ status: 503, type: ErrorDoc, description: 'CLUSTER_UNAVAILABLE' })
-  async create(
-    @Body(new ZodValidationPipe(createKeySchema)) body: CreateKeyRequest,
-    @Res({ passthrough: true }) res: StatusSettable,
-  ): Promise<KeyDto> {
+  async create(@Body(new ZodValidationPipe(createKeySchema)) body: CreateKeyRequest, @Res({ passthrough: true }) res: StatusSettable): Promise<KeyDto> {
     const outcome = await this.keys.create(body.protocol)
     if (!outcome.done) res.status(202)
     return outcome.key

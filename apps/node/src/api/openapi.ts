@@ -284,7 +284,12 @@ export class ViolationListDoc implements ViolationListDto {
 }
 
 export class AbandonRequestDoc implements AbandonRequest {
-  @ApiProperty({ minLength: 1, maxLength: 500, description: 'why the coins may be released (audited)', example: 'refused as mandatory-script-verify-flag-failed; checked with the signers' })
+  @ApiProperty({
+    minLength: 1,
+    maxLength: 500,
+    description: 'why the coins may be released (audited)',
+    example: 'refused as mandatory-script-verify-flag-failed; checked with the signers',
+  })
   reason!: string
 }
 

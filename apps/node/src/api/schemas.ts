@@ -64,14 +64,17 @@ export const transactionListQuerySchema = z.strictObject(
     cursor: z
       .string()
       .max(300, { error: 'cursor is not one this node handed out' })
-      .refine((c) => {
-        try {
-          decodeCursor(c)
-          return true
-        } catch {
-          return false
-        }
-      }, { error: 'cursor is not one this node handed out' })
+      .refine(
+        (c) => {
+          try {
+            decodeCursor(c)
+            return true
+          } catch {
+            return false
+          }
+        },
+        { error: 'cursor is not one this node handed out' },
+      )
       .optional(),
   },
   { error: 'query must be key=value pairs' },
@@ -88,7 +91,11 @@ export const addressRequestSchema = z.preprocess(
 /** `POST /api/v1/presignatures` body. */
 export const presignatureRequestSchema = z.strictObject(
   {
-    count: z.number({ error: 'count must be an integer' }).int({ error: 'count must be an integer' }).min(1, { error: 'count must be >= 1' }).max(100, { error: 'count must be <= 100' }),
+    count: z
+      .number({ error: 'count must be an integer' })
+      .int({ error: 'count must be an integer' })
+      .min(1, { error: 'count must be >= 1' })
+      .max(100, { error: 'count must be <= 100' }),
     signers: z
       .array(z.number().int().min(1).max(255), { error: 'signers must be an array of node ids' })
       .refine((a) => new Set(a).size === a.length, { error: 'signers must be distinct' })

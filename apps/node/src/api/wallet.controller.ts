@@ -52,11 +52,11 @@ export class WalletController {
   @Post('address')
   @HttpCode(200)
   @RequireRole('operator')
-  @ApiOperation({ summary: 'A fresh receive (or change) address derived from this node\'s key share; never handed out twice' })
+  @ApiOperation({ summary: "A fresh receive (or change) address derived from this node's key share; never handed out twice" })
   @ApiBody({ type: AddressRequestDoc, required: false })
   @ApiOkResponse({ type: AddressDoc })
   @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY' })
-  @ApiResponse({ status: 503, type: ErrorDoc, description: 'KEY_RECORD_MISMATCH: the key record in etcd does not match this node\'s share' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: "KEY_RECORD_MISMATCH: the key record in etcd does not match this node's share" })
   address(@Body(new ZodValidationPipe(addressRequestSchema)) q: { type: WalletType; change: boolean }): Promise<AddressDto> {
     return this.wallet.nextAddress(q.type, q.change)
   }
@@ -140,7 +140,12 @@ export class TransactionsController {
   @ApiOkResponse({ type: AbandonDoc })
   @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (no reason, or longer than 500 characters)' })
   @ApiResponse({ status: 404, type: ErrorDoc })
-  @ApiResponse({ status: 409, type: ErrorDoc, description: 'TX_NOT_ABANDONABLE (not failed, or no coins reserved: already released), TX_ON_CHAIN (the chain has it or an input is spent by it), CONFLICT (changed meanwhile: retry)' })
+  @ApiResponse({
+    status: 409,
+    type: ErrorDoc,
+    description:
+      'TX_NOT_ABANDONABLE (not failed, or no coins reserved: already released), TX_ON_CHAIN (the chain has it or an input is spent by it), CONFLICT (changed meanwhile: retry)',
+  })
   @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE: the chain could not be asked; nothing released' })
   abandon(
     @Param('id', new ZodValidationPipe(transactionIdSchema)) id: string,

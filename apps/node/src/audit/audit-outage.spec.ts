@@ -54,7 +54,10 @@ describe('audit log through a PostgreSQL outage', () => {
       repo.down = false
       await sut.drain(60_000)
       assert.equal(sut.pendingCount, 0)
-      assert.deepEqual(await rowsOf(1), Array.from({ length: 20_000 }, (_, i) => i))
+      assert.deepEqual(
+        await rowsOf(1),
+        Array.from({ length: 20_000 }, (_, i) => i),
+      )
       assert.deepEqual(await sut.verify(), { ok: true, checked: 20_000, firstBrokenId: null, reason: null })
     } finally {
       await sut.close()
@@ -81,7 +84,10 @@ describe('audit log through a PostgreSQL outage', () => {
     } finally {
       await fresh.close()
     }
-    assert.deepEqual(await rowsOf(2), Array.from({ length: 501 }, (_, i) => i))
+    assert.deepEqual(
+      await rowsOf(2),
+      Array.from({ length: 501 }, (_, i) => i),
+    )
     assert.equal((await new AuditRepository(database).verify()).ok, true)
     await assertSpoolEmpty(dir)
   })
@@ -107,7 +113,10 @@ describe('audit log through a PostgreSQL outage', () => {
     } finally {
       Logger.prototype.warn = warn
     }
-    assert.ok(warnings.some((w) => /torn line .* skipped/.test(w)), `a warning names the torn line: ${warnings.join(' | ')}`)
+    assert.ok(
+      warnings.some((w) => /torn line .* skipped/.test(w)),
+      `a warning names the torn line: ${warnings.join(' | ')}`,
+    )
     try {
       assert.equal(fresh.pendingCount, 10)
       await fresh.record('tx.voted', { i: 10 })
@@ -116,7 +125,10 @@ describe('audit log through a PostgreSQL outage', () => {
     } finally {
       await fresh.close()
     }
-    assert.deepEqual(await rowsOf(5), Array.from({ length: 11 }, (_, i) => i))
+    assert.deepEqual(
+      await rowsOf(5),
+      Array.from({ length: 11 }, (_, i) => i),
+    )
     assert.equal((await new AuditRepository(database).verify()).ok, true)
     await assertSpoolEmpty(dir)
   })
@@ -147,7 +159,11 @@ describe('audit log through a PostgreSQL outage', () => {
     } finally {
       await fresh.close()
     }
-    assert.deepEqual(await rowsOf(6), Array.from({ length: 200 }, (_, i) => i), 'each entry exactly once, in order')
+    assert.deepEqual(
+      await rowsOf(6),
+      Array.from({ length: 200 }, (_, i) => i),
+      'each entry exactly once, in order',
+    )
     assert.equal((await new AuditRepository(database).verify()).ok, true)
     await assertSpoolEmpty(dir)
   })
@@ -170,7 +186,10 @@ describe('audit log through a PostgreSQL outage', () => {
     } finally {
       await sut.close()
     }
-    assert.deepEqual(await rowsOf(7), Array.from({ length: 300 }, (_, i) => i))
+    assert.deepEqual(
+      await rowsOf(7),
+      Array.from({ length: 300 }, (_, i) => i),
+    )
     assert.equal((await new AuditRepository(database).verify()).ok, true)
   })
 
@@ -184,6 +203,8 @@ describe('audit log through a PostgreSQL outage', () => {
 })
 
 async function assertSpoolEmpty(dir: string): Promise<void> {
-  const left = readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')).join('')
+  const left = readdirSync(dir)
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('')
   assert.equal(left, '', 'nothing left in the spool')
 }

@@ -106,10 +106,9 @@ export class AuditRepository {
   /** The entry id of the last row `nodeId` wrote (null: none, or written without one). */
   lastEntryId(nodeId: number): Promise<string | null> {
     return this.db.read(async (em) => {
-      const rows: { entry_id: string | null }[] = await em.query(
-        `SELECT details->>'${AUDIT_ENTRY_ID}' AS entry_id FROM audit_log WHERE node_id = $1 ORDER BY id DESC LIMIT 1`,
-        [nodeId],
-      )
+      const rows: { entry_id: string | null }[] = await em.query(`SELECT details->>'${AUDIT_ENTRY_ID}' AS entry_id FROM audit_log WHERE node_id = $1 ORDER BY id DESC LIMIT 1`, [
+        nodeId,
+      ])
       return rows[0]?.entry_id ?? null
     })
   }
@@ -132,9 +131,15 @@ async function insertEntry(em: EntityManager, input: AuditEntryInput, prev: { id
   row.createdAt = input.at ?? new Date()
   row.prevHash = prev.hash
   row.hash = auditHash(row.prevHash, auditContent(row))
-  await em.query(
-    'INSERT INTO audit_log (id, node_id, action, actor, details, created_at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-    [row.id, row.nodeId, row.action, row.actor, JSON.stringify(row.details), row.createdAt, row.prevHash, row.hash],
-  )
+  await em.query('INSERT INTO audit_log (id, node_id, action, actor, details, created_at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+    row.id,
+    row.nodeId,
+    row.action,
+    row.actor,
+    JSON.stringify(row.details),
+    row.createdAt,
+    row.prevHash,
+    row.hash,
+  ])
   return row
 }

@@ -38,10 +38,7 @@ describe('audit log', () => {
 
   it('two nodes writing batches at once share one unbroken chain, each in its own order', async () => {
     other = new AuditService(new AuditRepository(database), { nodeId: 4, audit: { spoolDir: join(spoolRoot, '4') } })
-    await Promise.all([
-      ...Array.from({ length: 30 }, (_, i) => sut.record('tx.voted', { i })),
-      ...Array.from({ length: 30 }, (_, i) => other.record('tx.voted', { i })),
-    ])
+    await Promise.all([...Array.from({ length: 30 }, (_, i) => sut.record('tx.voted', { i })), ...Array.from({ length: 30 }, (_, i) => other.record('tx.voted', { i }))])
     assert.equal(sut.pendingCount + other.pendingCount, 0)
     const check = await sut.verify()
     assert.deepEqual(check, { ok: true, checked: 80, firstBrokenId: null, reason: null })
@@ -68,8 +65,14 @@ describe('audit log', () => {
       database.transaction((em) => em.query(`UPDATE audit_log SET action = 'x' WHERE id = 2`)),
       /append-only: UPDATE refused/,
     )
-    await assert.rejects(database.transaction((em) => em.query(`DELETE FROM audit_log WHERE id = 2`)), /append-only: DELETE refused/)
-    await assert.rejects(database.transaction((em) => em.query(`TRUNCATE audit_log`)), /append-only: TRUNCATE refused/)
+    await assert.rejects(
+      database.transaction((em) => em.query(`DELETE FROM audit_log WHERE id = 2`)),
+      /append-only: DELETE refused/,
+    )
+    await assert.rejects(
+      database.transaction((em) => em.query(`TRUNCATE audit_log`)),
+      /append-only: TRUNCATE refused/,
+    )
     assert.equal((await sut.verify()).ok, true)
   })
 

@@ -48,7 +48,10 @@ const stubs = [
   { provide: ClusterService, useValue: stub('cluster', { status: async () => ({ nodeId: 1 }) }) },
   { provide: WalletService, useValue: stub('wallet', { nextAddress: async () => ({ address: 'x' }), balance: async () => ({}), descriptors: async () => ({}) }) },
   { provide: SendService, useValue: stub('send', { create: async () => ({ tx, created: true }), list: async () => ({ transactions: [] }), get: async () => tx }) },
-  { provide: TxAbandonService, useValue: stub('abandon', { abandon: async () => ({ id: TX_ID, txid: 'ee'.repeat(32), released: [], abandonedAt: '2025-01-01T00:00:00.000Z', warning: 'w' }) }) },
+  {
+    provide: TxAbandonService,
+    useValue: stub('abandon', { abandon: async () => ({ id: TX_ID, txid: 'ee'.repeat(32), released: [], abandonedAt: '2025-01-01T00:00:00.000Z', warning: 'w' }) }),
+  },
   { provide: PresignatureService, useValue: stub('presig', { generate: async () => ({ jobs: [] }), status: async () => ({}) }) },
   { provide: ByzantineService, useValue: stub('byzantine', { list: async () => ({ violations: [] }), unban: async () => ({ nodeId: 2 }) }) },
   { provide: DrillService, useValue: stub('drill', { state: () => ({ enabled: true }), set: async () => ({ enabled: true }) }) },
@@ -105,7 +108,10 @@ function configFor(id: number, db: string, etcd: string[], env: Record<string, s
     TW_NODE_ID: String(id),
     TW_API_PORT: '1',
     TW_QUIC_LISTEN: '127.0.0.1:1',
-    TW_QUIC_PEERS: [1, 2, 3, 4, 5].filter((p) => p !== id).map((p) => `${p}=127.0.0.1:1`).join(','),
+    TW_QUIC_PEERS: [1, 2, 3, 4, 5]
+      .filter((p) => p !== id)
+      .map((p) => `${p}=127.0.0.1:1`)
+      .join(','),
     TW_CA_CERT: 'ca',
     TW_NODE_CERT: 'crt',
     TW_NODE_KEY: 'key',
@@ -126,16 +132,7 @@ async function startNode(config: AppConfig): Promise<Node> {
   class EtcdTestModule {}
   @Module({
     imports: [ConfigModule.forRoot(config), PersistenceModule, AuditModule, MetricsModule, EtcdTestModule, AuthModule],
-    controllers: [
-      KeysController,
-      ClusterController,
-      AuditController,
-      WalletController,
-      TransactionsController,
-      PresignaturesController,
-      ByzantineController,
-      HealthStubController,
-    ],
+    controllers: [KeysController, ClusterController, AuditController, WalletController, TransactionsController, PresignaturesController, ByzantineController, HealthStubController],
     providers: stubs,
   })
   class TestNodeModule {}
@@ -192,9 +189,7 @@ describe('API access control', { timeout: 120_000 }, () => {
     n1 = await startNode(configFor(1, shared.url, etcd.endpoints, common))
     n2 = await startNode(configFor(2, shared.url, etcd.endpoints, common))
     n3 = await startNode(configFor(3, own.url, etcd.endpoints, common))
-    n4 = await startNode(
-      configFor(4, shared.url, etcd.endpoints, { ...common, TW_RATE_LIMIT_PER_MIN: '5', TW_METRICS_TOKEN_REQUIRED: 'true', TW_MAX_BODY_BYTES: '2048' }),
-    )
+    n4 = await startNode(configFor(4, shared.url, etcd.endpoints, { ...common, TW_RATE_LIMIT_PER_MIN: '5', TW_METRICS_TOKEN_REQUIRED: 'true', TW_MAX_BODY_BYTES: '2048' }))
     nodes.push(n1, n2, n3, n4)
     for (const role of ['viewer', 'operator', 'admin'] as const) {
       const r = await call(n1, 'POST', '/api/v1/tokens', admin, { name: `spec-${role}`, role })
@@ -207,8 +202,14 @@ describe('API access control', { timeout: 120_000 }, () => {
     for (const n of nodes) await n.app.close().catch(() => undefined)
     for (const n of nodes) {
       await n.app.get(TokenService).stop()
-      await n.app.get(EtcdRepository).close().catch(() => undefined)
-      await n.app.get(DatabaseRepository).stop().catch(() => undefined)
+      await n.app
+        .get(EtcdRepository)
+        .close()
+        .catch(() => undefined)
+      await n.app
+        .get(DatabaseRepository)
+        .stop()
+        .catch(() => undefined)
     }
     await etcd?.stop()
     await shared?.drop().catch(() => undefined)
@@ -322,7 +323,11 @@ describe('API access control', { timeout: 120_000 }, () => {
   })
 
   it('sends security headers', async () => {
-    for (const [p, token] of [['/api/v1/keys', tokens.viewer], ['/api/v1/keys', null], ['/health/live', null]] as const) {
+    for (const [p, token] of [
+      ['/api/v1/keys', tokens.viewer],
+      ['/api/v1/keys', null],
+      ['/health/live', null],
+    ] as const) {
       const r = await call(n1, 'GET', p, token)
       assert.equal(r.headers.get('x-content-type-options'), 'nosniff', p)
       assert.ok(r.headers.get('content-security-policy'), p)
@@ -335,7 +340,13 @@ describe('API access control', { timeout: 120_000 }, () => {
   it('counts every denial in mpc_api_denied_total and audits those that touch money or keys', async () => {
     const metrics = (await call(n4, 'GET', '/metrics', tokens.viewer)).json as unknown as { text: string }
     const count = (reason: string) => Number(new RegExp(`mpc_api_denied_total\\{reason="${reason}"[^}]*\\} (\\d+)`).exec(metrics.text)?.[1] ?? -1)
-    assert.ok(count('rate_limited') >= 7, metrics.text.split('\n').filter((l) => l.includes('denied')).join('\n'))
+    assert.ok(
+      count('rate_limited') >= 7,
+      metrics.text
+        .split('\n')
+        .filter((l) => l.includes('denied'))
+        .join('\n'),
+    )
     assert.ok(count('payload_too_large') >= 1)
     assert.ok(count('missing_token') >= 3)
     const m1 = ((await call(n1, 'GET', '/metrics')).json as unknown as { text: string }).text
@@ -346,9 +357,7 @@ describe('API access control', { timeout: 120_000 }, () => {
     await call(n2, 'POST', '/api/v1/keys', tokens.viewer, { protocol: 'ecdsa' })
     await call(n2, 'POST', '/api/v1/transactions', null, { to: 'x', amountSats: 1 })
     const rows = await until('denials audited', 10_000, async () => {
-      const r = await n2.app.get(DatabaseRepository).read((em) =>
-        em.query(`SELECT actor, details FROM audit_log WHERE action = 'api.denied' AND node_id = 2 ORDER BY id`),
-      )
+      const r = await n2.app.get(DatabaseRepository).read((em) => em.query(`SELECT actor, details FROM audit_log WHERE action = 'api.denied' AND node_id = 2 ORDER BY id`))
       return r.length >= 2 ? (r as { actor: string; details: Record<string, unknown> }[]) : null
     })
     assert.ok(rows.some((r) => r.details.route === '/api/v1/keys' && r.details.reason === 'forbidden' && r.actor.startsWith('token:')))

@@ -124,7 +124,10 @@ describe('every node judges; bans are verified, not trusted; a banned leader los
     await tick(n1)
     assert.equal(n1.cluster.isLeader, false)
     assert.deepEqual(n1.cluster.bannedNodes(), [1])
-    assert.deepEqual((await n3.byzantine.list()).bans.map((b) => b.nodeId), [1])
+    assert.deepEqual(
+      (await n3.byzantine.list()).bans.map((b) => b.nodeId),
+      [1],
+    )
 
     // A banned node never campaigns: with nobody leading, node 1's step leaves it vacant.
     await admin.delete(EtcdKeys.leader)
@@ -159,7 +162,10 @@ describe('every node judges; bans are verified, not trusted; a banned leader los
       await tick(n)
       assert.deepEqual(n.cluster.bannedNodes(), [1], `node ${n.id} honours only the proven ban`)
       assert.deepEqual((await n.cluster.status()).bannedNodes, [1])
-      assert.deepEqual((await n.byzantine.list()).bans.map((b) => b.nodeId), [1])
+      assert.deepEqual(
+        (await n.byzantine.list()).bans.map((b) => b.nodeId),
+        [1],
+      )
     }
     assert.equal((await admin.get<ViolationRecord>(ByzantineKeys.violation(v.id)))?.value.status, 'reported', 'forged accusations prove nothing')
     assert.equal((await admin.getLeader())?.nodeId, 3, 'node 3 (named in a forged ban) keeps the lead')
@@ -181,7 +187,10 @@ describe('every node judges; bans are verified, not trusted; a banned leader los
     for (const n of [n2, n3]) {
       await tick(n)
       assert.deepEqual(n.cluster.bannedNodes(), [1], `node ${n.id} ignores the stale ban`)
-      assert.deepEqual((await n.byzantine.list()).bans.map((b) => b.nodeId), [1])
+      assert.deepEqual(
+        (await n.byzantine.list()).bans.map((b) => b.nodeId),
+        [1],
+      )
     }
     // A violation reported after the unban counts again: the stale record is replaced by a valid ban.
     const now = new Date().toISOString()
@@ -200,7 +209,15 @@ describe('a live leader that stalls sends loses the lead to a quorum of signed n
   let admin: EtcdRepository
   const nodes = new Map<number, Node>()
   const mark = (term: string, leader: number, by: number, signer = by): NoConfidenceMark => {
-    const body: NoConfidenceMark = { term, leader, nodeId: by, txId: 'tx-stalled', state: 'approved', reason: 'an approved send got no signing attempt', at: new Date().toISOString() }
+    const body: NoConfidenceMark = {
+      term,
+      leader,
+      nodeId: by,
+      txId: 'tx-stalled',
+      state: 'approved',
+      reason: 'an approved send got no signing attempt',
+      at: new Date().toISOString(),
+    }
     return { ...body, signature: signAs(signer, noConfidenceBody(body)) }
   }
 

@@ -16,14 +16,7 @@ import { MetricsService } from '../metrics/metrics.service'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { ByzantineViolationEntity } from '../persistence/entities'
 import { clusterNodeIds, noConfidenceBody, partitionKey, WalletKeys, type SignedVote } from '../wallet/wallet.types'
-import {
-  ByzantineKeys,
-  type AccusationPayload,
-  type BanRecordWithEvidence,
-  type SignedAccusation,
-  type UnbanRecord,
-  type ViolationRecord,
-} from './byzantine.types'
+import { ByzantineKeys, type AccusationPayload, type BanRecordWithEvidence, type SignedAccusation, type UnbanRecord, type ViolationRecord } from './byzantine.types'
 import { NodeIdentityService } from './identity.service'
 
 /** Violations and first votes remembered in memory (bounded: older ones are read from etcd again). */
@@ -65,7 +58,12 @@ export type EvidenceVerifier = (v: ViolationRecord) => Promise<boolean>
 @Injectable()
 export class ByzantineService {
   private readonly log = new Logger('Byzantine')
-  private readonly reconciler = new Reconciler('Byzantine', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'Byzantine' }))
+  private readonly reconciler = new Reconciler(
+    'Byzantine',
+    1000,
+    () => this.step(),
+    () => this.metrics.stepErrors.inc({ loop: 'Byzantine' }),
+  )
   private readonly accused = new BoundedSet<string>(MEMO_MAX)
   private readonly verifiers = new Map<ViolationType, EvidenceVerifier>()
   private readonly firstVotes = new BoundedMap<string, SignedVote>(MEMO_MAX)
@@ -133,7 +131,9 @@ export class ByzantineService {
     await this.audit.record('byzantine.accused', { violationId: v.id, type: v.type, offender: v.offender, sessionId: v.sessionId, evidence: v.evidence })
     try {
       await this.db.transaction((em) =>
-        em.getRepository(ByzantineViolationEntity).insert({ nodeId: me, offenderNodeId: v.offender, type: v.type, sessionId: v.sessionId, evidence: { violationId: v.id, ...v.evidence } }),
+        em
+          .getRepository(ByzantineViolationEntity)
+          .insert({ nodeId: me, offenderNodeId: v.offender, type: v.type, sessionId: v.sessionId, evidence: { violationId: v.id, ...v.evidence } }),
       )
     } catch (err) {
       this.log.warn(`recording violation ${v.id} in PostgreSQL failed: ${errorMessage(err)}`)
@@ -171,9 +171,7 @@ export class ByzantineService {
     const first = v.evidence.first as SignedVote | undefined
     const second = v.evidence.second as SignedVote | undefined
     if (!first || !second || !isDoubleVote(first, second, v.offender)) return false
-    return (
-      (await this.identity.verify(v.offender, first.payload, first.signature)) && (await this.identity.verify(v.offender, second.payload, second.signature))
-    )
+    return (await this.identity.verify(v.offender, first.payload, first.signature)) && (await this.identity.verify(v.offender, second.payload, second.signature))
   }
 
   private async step(): Promise<void> {

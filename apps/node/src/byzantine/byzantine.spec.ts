@@ -60,7 +60,10 @@ describe('signer sets', () => {
     })
     const ready = [p('a', [1, 2, 3, 4], [0, 0]), p('b', [1, 2, 3, 4], [0, 1]), p('c', [1, 2, 3, 5], [0, 0]), p('d', [1, 2, 3, 4], [0, 0])]
     const tx = { inputs: [{ path: [0, 0] }, { path: [0, 0] }, { path: [0, 1] }] } as never
-    assert.deepEqual(allocate(tx, [1, 2, 3, 4], ready)?.map((e) => e.value.id), ['a', 'd', 'b'])
+    assert.deepEqual(
+      allocate(tx, [1, 2, 3, 4], ready)?.map((e) => e.value.id),
+      ['a', 'd', 'b'],
+    )
     assert.equal(allocate(tx, [1, 2, 3, 5], ready), null, 'a set missing one input gets none')
     assert.equal(allocate({ inputs: [{ path: [0, 0] }] } as never, [1, 2, 3, 4], []), null)
   })

@@ -332,14 +332,14 @@ export class EsploraClient implements ChainBackend {
   private checkAnswer(res: RawResponse, path: string, network: BitcoinNetwork): void {
     const html = /html/i.test(res.contentType) || /^\s*</.test(res.text)
     if (html) {
-      throw new ChainMisconfiguredError(
-        `TW_CHAIN_URL=${this.shown()} answers a web page (HTML) to GET ${path}, not the Esplora API. ${this.hint(network)}`,
-      )
+      throw new ChainMisconfiguredError(`TW_CHAIN_URL=${this.shown()} answers a web page (HTML) to GET ${path}, not the Esplora API. ${this.hint(network)}`)
     }
     if (res.status === 401 || res.status === 403) {
       throw new ChainMisconfiguredError(
         `TW_CHAIN_URL=${this.shown()} refused GET ${path} (HTTP ${res.status}): ` +
-          (this.options.authHeader ? `check the key in TW_CHAIN_AUTH_HEADER (header ${this.options.authHeader.name})` : 'this server wants a key: set TW_CHAIN_AUTH_HEADER="Header-Name: value"'),
+          (this.options.authHeader
+            ? `check the key in TW_CHAIN_AUTH_HEADER (header ${this.options.authHeader.name})`
+            : 'this server wants a key: set TW_CHAIN_AUTH_HEADER="Header-Name: value"'),
       )
     }
     if (res.status === 404) {

@@ -225,7 +225,11 @@ export class ClusterService {
     let members: EtcdMember[] = []
     if (this.etcdHealthy) members = await this.etcd.members().catch(() => [])
     let dbHealthy = false
-    if (this.db.isReady) dbHealthy = await this.db.ping(1500).then(() => true, () => false)
+    if (this.db.isReady)
+      dbHealthy = await this.db.ping(1500).then(
+        () => true,
+        () => false,
+      )
     const nodes: NodeStatusDto[] = []
     for (let id = 1; id <= this.config.clusterSize; id++) {
       const reg = this.nodes.get(id)?.value
@@ -355,7 +359,9 @@ export class ClusterService {
     if (leader.nodeId === me) this.standDown()
     if (!(await this.etcd.deleteIfCreateRevision(EtcdKeys.leader, leader.term))) return
     const reason = `no confidence: node(s) ${voters.join(',')} saw it stall a send`
-    this.log.warn(leader.nodeId === me ? `this node lost the lead (${reason}; term ${leader.term})` : `leader node ${leader.nodeId} lost the lead (${reason}): ended its term ${leader.term}`)
+    this.log.warn(
+      leader.nodeId === me ? `this node lost the lead (${reason}; term ${leader.term})` : `leader node ${leader.nodeId} lost the lead (${reason}): ended its term ${leader.term}`,
+    )
     await this.audit.record('leader.deposed', { nodeId: leader.nodeId, term: leader.term, by: me, reason, marks: voters })
     await this.elector.step({ campaign: this.mayCampaign() })
   }

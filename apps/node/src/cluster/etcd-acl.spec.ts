@@ -72,7 +72,7 @@ describe('etcd with client certificates and the ACL (TLS + --client-cert-auth)',
     assert.match(cluster.endpoints[0], /^https:\/\/127\.0\.0\.1:\d+$/)
   })
 
-  it("node 3 writes its own partition and registration keys", async () => {
+  it('node 3 writes its own partition and registration keys', async () => {
     await node3.put('/tw/n/3/votes/x').value('{"ok":true}')
     await node3.put('/tw/nodes/3').value('{}')
     await node3.put('/tw/certs/3').value('{}')
@@ -183,4 +183,3 @@ async function fetchText(url: string, tls: { caPath: string; certPath: string; k
       .on('error', reject)
   })
 }
-

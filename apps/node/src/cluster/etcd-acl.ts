@@ -34,17 +34,29 @@ export const ETCD_ACL: readonly AclEntry[] = [
   // ---- read
   { scope: 'shared', match: 'prefix', path: '/tw/', access: 'read', why: 'every node watches and reads the whole cluster state (and compares keys inside transactions)' },
   // ---- the node's own keys
-  { scope: 'own', match: 'prefix', path: '/tw/n/<id>/', access: 'write', why: "the node's partition: its votes, signing and presignature results, accusations, DKG and aux info results" },
+  {
+    scope: 'own',
+    match: 'prefix',
+    path: '/tw/n/<id>/',
+    access: 'write',
+    why: "the node's partition: its votes, signing and presignature results, accusations, DKG and aux info results",
+  },
   { scope: 'own', match: 'key', path: '/tw/nodes/<id>', access: 'write', why: 'membership registration (under the session lease)' },
   { scope: 'own', match: 'key', path: '/tw/certs/<id>', access: 'write', why: 'its published QUIC certificate (identity of what it signs)' },
   { scope: 'own', match: 'key', path: '/tw/primes/<id>', access: 'write', why: 'safe primes ready for aux info (under the session lease)' },
   { scope: 'own', match: 'key', path: '/tw/drill/<id>', access: 'write', why: 'its Byzantine drill behaviours (drill mode only)' },
   // ---- shared coordination
-  { scope: 'shared', match: 'key', path: '/tw/leader', access: 'write', why: 'election: any node campaigns, resigns, or ends a banned leader\'s term (create-revision guarded)' },
+  { scope: 'shared', match: 'key', path: '/tw/leader', access: 'write', why: "election: any node campaigns, resigns, or ends a banned leader's term (create-revision guarded)" },
   { scope: 'shared', match: 'prefix', path: '/tw/dkg-requests/', access: 'write', why: 'any node turns POST /keys into a DKG request for the leader' },
-  { scope: 'shared', match: 'prefix', path: '/tw/dkg/', access: 'write', why: 'the leader writes DKG jobs (fenced); results are in each node\'s partition' },
+  { scope: 'shared', match: 'prefix', path: '/tw/dkg/', access: 'write', why: "the leader writes DKG jobs (fenced); results are in each node's partition" },
   { scope: 'shared', match: 'prefix', path: '/tw/keys/', access: 'write', why: 'key status, written by the leader (fenced)' },
-  { scope: 'shared', match: 'key', path: '/tw/aux/current', access: 'write', why: 'the leader writes the aux info generation in force (fenced); results are in each node\'s partition' },
+  {
+    scope: 'shared',
+    match: 'key',
+    path: '/tw/aux/current',
+    access: 'write',
+    why: "the leader writes the aux info generation in force (fenced); results are in each node's partition",
+  },
   { scope: 'shared', match: 'prefix', path: '/tw/tx/', access: 'write', why: 'the proposing node creates a transaction, the leader advances it (fenced)' },
   { scope: 'shared', match: 'prefix', path: '/tw/tx-active/', access: 'write', why: 'index of unfinished transactions: the proposer adds, the leader removes' },
   { scope: 'shared', match: 'prefix', path: '/tw/tx-sign/', access: 'write', why: 'signing attempts, written by the leader (fenced, signed by its identity key)' },
@@ -177,7 +189,10 @@ export function aclOptionsFromEnv(env: Record<string, string | undefined>): AclC
     if (!v) throw new Error(`${name} is required`)
     return v
   }
-  const endpoints = need('TW_ETCD_ENDPOINTS').split(',').map((s) => s.trim()).filter(Boolean)
+  const endpoints = need('TW_ETCD_ENDPOINTS')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const size = Number(env.TW_CLUSTER_SIZE?.trim() || '5')
   if (!Number.isInteger(size) || size < 1 || size > 255) throw new Error('TW_CLUSTER_SIZE must be 1..255')
   return {

@@ -171,7 +171,10 @@ export class EtcdRepository extends EventEmitter {
   /** Creates `key` only if it does not exist; returns whether it was created. */
   async putIfAbsent(key: string, value: unknown): Promise<boolean> {
     const res = await this.timed(
-      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(value))).commit(),
+      this.client
+        .if(key, 'Create', '==', 0)
+        .then(this.client.put(key).value(JSON.stringify(value)))
+        .commit(),
       `create ${key}`,
     )
     return res.succeeded
@@ -270,10 +273,7 @@ export class EtcdRepository extends EventEmitter {
    * unless `/tw/leader` still has create revision `term` and every `absent` key is missing
    * and every `unchanged` key still has the given mod revision.
    */
-  async fencedTxn(
-    term: string,
-    ops: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[]; unchanged?: [string, string][] },
-  ): Promise<boolean> {
+  async fencedTxn(term: string, ops: { puts?: [string, unknown][]; deletes?: string[]; absent?: string[]; unchanged?: [string, string][] }): Promise<boolean> {
     let txn = this.client.if(EtcdKeys.leader, 'Create', '==', term)
     for (const key of ops.absent ?? []) txn = txn.and(key, 'Create', '==', 0)
     for (const [key, rev] of ops.unchanged ?? []) txn = txn.and(key, 'Mod', '==', rev)
@@ -308,10 +308,7 @@ export class EtcdRepository extends EventEmitter {
 
   /** Fenced delete (see {@link fencedPut}). */
   async fencedDelete(term: string, key: string): Promise<boolean> {
-    const res = await this.timed(
-      this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(key)).commit(),
-      `fenced delete ${key}`,
-    )
+    const res = await this.timed(this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(key)).commit(), `fenced delete ${key}`)
     return res.succeeded
   }
 

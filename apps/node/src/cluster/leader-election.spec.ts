@@ -11,7 +11,6 @@ interface Candidate {
   elector: LeaderElector
 }
 
-
 describe('leader election over a 3-member etcd cluster', () => {
   let cluster: EtcdCluster
   const candidates: Candidate[] = []
@@ -90,9 +89,7 @@ describe('leader election over a 3-member etcd cluster', () => {
   it('survives losing one etcd member', async () => {
     const leader = candidates.find((c) => c.elector.isLeader)!
     await cluster.members[0].stop()
-    const ok = await until('a fenced write with 2 of 3 members', 15_000, async () =>
-      leader.etcd.fencedPut(leader.elector.term!, '/tw/test/y', { ok: true }),
-    )
+    const ok = await until('a fenced write with 2 of 3 members', 15_000, async () => leader.etcd.fencedPut(leader.elector.term!, '/tw/test/y', { ok: true }))
     assert.equal(ok, true)
     const leaderKey = await until('leader read', 10_000, () => candidates[1].etcd.get(EtcdKeys.leader))
     assert.ok(leaderKey)

@@ -49,7 +49,7 @@ describe('loadConfig', () => {
     assert.equal(c.txRetentionS, 86400)
   })
 
-  it('TW_TX_RETENTION_S: a finished transaction\'s time in etcd, 60 s at least', () => {
+  it("TW_TX_RETENTION_S: a finished transaction's time in etcd, 60 s at least", () => {
     assert.equal(loadConfig({ ...valid, TW_TX_RETENTION_S: '3600' }).txRetentionS, 3600)
     assert.ok(problemsOf({ ...valid, TW_TX_RETENTION_S: '10' }).some((p) => p.includes('TW_TX_RETENTION_S')))
     assert.ok(problemsOf({ ...valid, TW_TX_RETENTION_S: 'a day' }).some((p) => p.includes('TW_TX_RETENTION_S')))

@@ -132,7 +132,10 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 const peersSchema = z.string().transform((raw, ctx) => {
   const peers: Record<string, string> = {}
-  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)=(.+)$/.exec(part)
     if (!m || !hostPort.safeParse(m[2]).success) {
       ctx.addIssue({ code: 'custom', message: `"${part}" is not <id>=<host:port>` })
@@ -149,7 +152,12 @@ const peersSchema = z.string().transform((raw, ctx) => {
 
 const endpointsSchema = z
   .string()
-  .transform((raw) => raw.split(',').map((e) => e.trim()).filter(Boolean))
+  .transform((raw) =>
+    raw
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(httpUrl).min(1, { error: 'needs at least one endpoint' }))
 
 /** The variables, as the environment spells them. */
@@ -174,20 +182,11 @@ const envSchema = z.object({
   TW_ETCD_CA: optStr(),
   TW_ETCD_CERT: optStr(),
   TW_ETCD_KEY: optStr(),
-  TW_DATABASE_URL: z.preprocess(
-    blankToUndefined,
-    z.string({ error: 'is required' }).regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// URL' }),
-  ),
-  TW_ENV: z.preprocess(
-    (v) => blankToUndefined(v) ?? 'development',
-    z.enum(['development', 'production'], { error: 'must be development or production' }),
-  ),
+  TW_DATABASE_URL: z.preprocess(blankToUndefined, z.string({ error: 'is required' }).regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// URL' })),
+  TW_ENV: z.preprocess((v) => blankToUndefined(v) ?? 'development', z.enum(['development', 'production'], { error: 'must be development or production' })),
   TW_INSECURE_TEST_PRIMES: bool(false),
   TW_PRIME_POOL_TARGET: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 16)),
-  TW_LOG_LEVEL: z.preprocess(
-    (v) => blankToUndefined(v) ?? 'log',
-    z.enum(['error', 'warn', 'log', 'debug', 'verbose'], { error: 'must be error|warn|log|debug|verbose' }),
-  ),
+  TW_LOG_LEVEL: z.preprocess((v) => blankToUndefined(v) ?? 'log', z.enum(['error', 'warn', 'log', 'debug', 'verbose'], { error: 'must be error|warn|log|debug|verbose' })),
   TW_DKG_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '120000', int(1000, 3_600_000)),
   TW_SESSION_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '60000', int(1000, 3_600_000)),
   TW_CERT_RELOAD_INTERVAL_S: z.preprocess((v) => blankToUndefined(v) ?? '10', int(1, 3600)),
@@ -223,7 +222,10 @@ const envSchema = z.object({
   TW_BYZANTINE: z.preprocess(
     (v) => blankToUndefined(v) ?? '',
     z.string().transform((raw, ctx) => {
-      const list = raw.split(',').map((x) => x.trim()).filter(Boolean)
+      const list = raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
       for (const b of list) {
         if (!(DRILL_BEHAVIOURS as readonly string[]).includes(b)) {
           ctx.addIssue({ code: 'custom', message: `"${b}" is not a drill behaviour (${DRILL_BEHAVIOURS.join(', ')})` })
@@ -390,7 +392,10 @@ function checkEtcdTls(env: Env, problems: string[]): EtcdTlsConfig | null | unde
 }
 
 function splitList(raw: string | undefined): string[] {
-  return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  return (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
 }
 
 /** Only the database URL, for the TypeORM CLI's DataSource (`persistence/data-source.ts`). */

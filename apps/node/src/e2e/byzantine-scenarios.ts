@@ -55,11 +55,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
       return ids.every((id) => l.bans.some((b) => b.nodeId === id)) ? l : null
     })
   const assertOnlyBanned = (l: ViolationListDto, ids: number[]) => {
-    assert.deepEqual(
-      l.bans.map((b) => b.nodeId).sort(),
-      [...ids].sort(),
-      'no honest node is banned',
-    )
+    assert.deepEqual(l.bans.map((b) => b.nodeId).sort(), [...ids].sort(), 'no honest node is banned')
     for (const v of l.violations.filter((x) => x.status === 'proven')) {
       assert.ok(ids.includes(v.offender), `proven violation against honest node ${v.offender}: ${JSON.stringify(v)}`)
       assert.ok(!v.accusers.includes(v.offender) && v.accusers.length >= l.minAccusers, `accusers ${v.accusers}`)
@@ -80,7 +76,11 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     })
   /** Whatever a drill left behind (a failed assertion included): every drill off, every ban lifted. */
   const reset = async () => {
-    for (const id of ctx.up()) await ctx.client(id).setDrill([]).catch(() => undefined)
+    for (const id of ctx.up())
+      await ctx
+        .client(id)
+        .setDrill([])
+        .catch(() => undefined)
     for (const b of (await violations()).bans) await api().unban(b.nodeId)
     await bansLifted()
   }
@@ -134,35 +134,38 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     await release([5])
   })
 
-  drillIt('Byzantine: the LEADER corrupts its FROST signature shares: proven by three honest nodes, banned, loses the lead to an honest node, the spend confirms, no honest node banned', async () => {
-    await fund('taproot', [30_000, 30_000, 30_000])
-    const leader = await ctx.leader()
-    await drill(leader, ['corrupt-share'])
-    // sendUntilCaught waits for each spend to confirm: the one that caught the leader included.
-    const { sent, violation } = await sendUntilCaught('taproot', leader, 'invalid_signature')
-    assert.equal(violation.evidence.protocol, 'frost')
-    assert.ok(sent[sent.length - 1].txid, 'the spend that caught the leader confirmed')
-    const l = await waitBanned([leader])
-    assertOnlyBanned(l, [leader])
-    const proven = await until(`violation ${violation.id} proven by three honest nodes`, 60_000, async () => {
-      const v = (await violations()).violations.find((x) => x.id === violation.id)
-      return v?.status === 'proven' && v.accusers.filter((a) => a !== leader).length >= 3 ? v : null
-    })
-    assert.ok(!proven.accusers.includes(leader))
-    // Every node sees the ban (verified on its own) and an honest leader in a new term.
-    const statuses = await until(`every node to see node ${leader} banned and another leader`, 60_000, async () => {
-      const all = await Promise.all(ctx.up().map((n) => ctx.client(n).clusterStatus()))
-      const next = all[0].leader
-      return next !== null && next !== leader && all.every((s) => s.leader === next && s.bannedNodes.join() === String(leader)) ? all : null
-    })
-    const next = statuses[0].leader!
-    assert.notEqual(next, leader)
-    // The honest leader coordinates the next spend, without the banned node.
-    const after = await sendOne('taproot')
-    assert.ok(after.signers && !after.signers.includes(leader), `a banned node is never a signer: ${after.signers}`)
-    assert.equal((await ctx.client(next).clusterStatus()).leader, next, 'the lead stays with the honest node')
-    await release([leader])
-  })
+  drillIt(
+    'Byzantine: the LEADER corrupts its FROST signature shares: proven by three honest nodes, banned, loses the lead to an honest node, the spend confirms, no honest node banned',
+    async () => {
+      await fund('taproot', [30_000, 30_000, 30_000])
+      const leader = await ctx.leader()
+      await drill(leader, ['corrupt-share'])
+      // sendUntilCaught waits for each spend to confirm: the one that caught the leader included.
+      const { sent, violation } = await sendUntilCaught('taproot', leader, 'invalid_signature')
+      assert.equal(violation.evidence.protocol, 'frost')
+      assert.ok(sent[sent.length - 1].txid, 'the spend that caught the leader confirmed')
+      const l = await waitBanned([leader])
+      assertOnlyBanned(l, [leader])
+      const proven = await until(`violation ${violation.id} proven by three honest nodes`, 60_000, async () => {
+        const v = (await violations()).violations.find((x) => x.id === violation.id)
+        return v?.status === 'proven' && v.accusers.filter((a) => a !== leader).length >= 3 ? v : null
+      })
+      assert.ok(!proven.accusers.includes(leader))
+      // Every node sees the ban (verified on its own) and an honest leader in a new term.
+      const statuses = await until(`every node to see node ${leader} banned and another leader`, 60_000, async () => {
+        const all = await Promise.all(ctx.up().map((n) => ctx.client(n).clusterStatus()))
+        const next = all[0].leader
+        return next !== null && next !== leader && all.every((s) => s.leader === next && s.bannedNodes.join() === String(leader)) ? all : null
+      })
+      const next = statuses[0].leader!
+      assert.notEqual(next, leader)
+      // The honest leader coordinates the next spend, without the banned node.
+      const after = await sendOne('taproot')
+      assert.ok(after.signers && !after.signers.includes(leader), `a banned node is never a signer: ${after.signers}`)
+      assert.equal((await ctx.client(next).clusterStatus()).leader, next, 'the lead stays with the honest node')
+      await release([leader])
+    },
+  )
 
   drillIt('Byzantine: node 3 equivocates its vote: double-vote evidence with both signed votes, node 3 banned, no honest node banned', async () => {
     await fund('segwit', [30_000])
@@ -213,7 +216,10 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
       const v = l.violations.find((x) => x.type === 'minority_attack' && x.offender === offender)
       assert.ok(v && v.status === 'proven', `minority attack by ${offender} proven`)
       // The three honest nodes re-verified it (the other colluder may co-sign too: its checks are honest).
-      assert.deepEqual(v.accusers.filter((a) => a <= 3), [1, 2, 3])
+      assert.deepEqual(
+        v.accusers.filter((a) => a <= 3),
+        [1, 2, 3],
+      )
       assert.ok(!v.accusers.includes(offender))
     }
     assertOnlyBanned(l, [4, 5])

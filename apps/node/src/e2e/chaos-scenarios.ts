@@ -142,7 +142,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
     return (await res.json()) as T
   }
   const mine = () => chainPost('/regtest/mine', { blocks: 1 })
-  const confirmed = async (type: WalletType) => ((await withApi('balance', (c) => c.balance())).wallets.find((w) => w.type === type)?.confirmedSats ?? 0)
+  const confirmed = async (type: WalletType) => (await withApi('balance', (c) => c.balance())).wallets.find((w) => w.type === type)?.confirmedSats ?? 0
   /** Every wallet address the suite funded or that received change. */
   const walletAddresses: Record<WalletType, Set<string>> = { segwit: new Set(), taproot: new Set() }
   const fund = async (type: WalletType, amounts: number[]) => {
@@ -178,11 +178,16 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
 
   /** The node is up again, ready, and sees the whole cluster. */
   const nodeBack = async (id: number, ms: number) =>
-    until(`node ${id} ready with 5 up`, ms, async () => {
-      const h = await client(id, 3000).health('ready')
-      if (h.status !== 'ok') return false
-      return (await client(id, 3000).clusterStatus()).nodesUp === 5
-    }, 500)
+    until(
+      `node ${id} ready with 5 up`,
+      ms,
+      async () => {
+        const h = await client(id, 3000).health('ready')
+        if (h.status !== 'ok') return false
+        return (await client(id, 3000).clusterStatus()).nodesUp === 5
+      },
+      500,
+    )
 
   const restartNode = async (id: number) => {
     if (cluster!.node(id).proc === null) cluster!.start(id)
@@ -199,32 +204,40 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
   const leaderNow = async () => (await withApi('cluster status', (c) => c.clusterStatus(), 20_000)).leader
 
   try {
-    cluster = await NodeCluster.create(
-      5,
-      { TW_SESSION_TIMEOUT_MS: String(profile.sessionTimeoutMs), TW_DKG_TIMEOUT_MS: '60000' },
-      { chain: true, etcd: 3 },
-    )
+    cluster = await NodeCluster.create(5, { TW_SESSION_TIMEOUT_MS: String(profile.sessionTimeoutMs), TW_DKG_TIMEOUT_MS: '60000' }, { chain: true, etcd: 3 })
     const dbUrl = new URL(cluster.db.url)
     proxy = await TcpProxy.start(dbUrl.hostname, Number(dbUrl.port || 5432))
     const proxied = new URL(cluster.db.url)
     proxied.port = String(proxy.port)
     for (const n of cluster.nodes) n.env.TW_DATABASE_URL = proxied.toString()
-    log(`chaos: seed ${seed} (replay: TW_CHAOS_SEED=${seed}), profile ${profile.name}: ${profile.sends} sends, ${profile.faults} faults, types ${profile.types.join('+')}; dir ${cluster.dir}`)
+    log(
+      `chaos: seed ${seed} (replay: TW_CHAOS_SEED=${seed}), profile ${profile.name}: ${profile.sends} sends, ${profile.faults} faults, types ${profile.types.join('+')}; dir ${cluster.dir}`,
+    )
     for (const id of ids) cluster.start(id)
-    await until('five nodes ready with a leader', 120_000, async () => {
-      for (const id of ids) if ((await client(id, 3000).health('ready')).status !== 'ok') return false
-      const s = await client(1).clusterStatus()
-      return s.nodesUp === 5 && s.leader !== null && s.etcd.members.length === 3
-    }, 500)
+    await until(
+      'five nodes ready with a leader',
+      120_000,
+      async () => {
+        for (const id of ids) if ((await client(id, 3000).health('ready')).status !== 'ok') return false
+        const s = await client(1).clusterStatus()
+        return s.nodesUp === 5 && s.leader !== null && s.etcd.members.length === 3
+      },
+      500,
+    )
     const keyActive = async (protocol: 'schnorr' | 'ecdsa', ms: number) => {
       let key = await client(2).createKey({ protocol }, 90_000)
       const id = key.id
       if (key.status !== 'active') {
-        key = await until(`${protocol} key active`, ms, async () => {
-          const k = (await client(2).listKeys()).keys.find((x) => x.id === id)
-          if (k?.status === 'failed') throw new Error(`${protocol} key failed: ${k.error}`)
-          return k?.status === 'active' ? k : null
-        }, 1000)
+        key = await until(
+          `${protocol} key active`,
+          ms,
+          async () => {
+            const k = (await client(2).listKeys()).keys.find((x) => x.id === id)
+            if (k?.status === 'failed') throw new Error(`${protocol} key failed: ${k.error}`)
+            return k?.status === 'active' ? k : null
+          },
+          1000,
+        )
       }
       return key
     }
@@ -238,7 +251,10 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
     }
     for (const type of profile.types) {
       const coins = Math.min(24, Math.max(6, Math.ceil(profile.sends / 8)))
-      await fund(type, Array.from({ length: coins }, () => 200_000))
+      await fund(
+        type,
+        Array.from({ length: coins }, () => 200_000),
+      )
     }
     log(`chaos: funded; cluster ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
 
@@ -268,8 +284,17 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
       if (!kind) return { amountSats, fault: null }
       const phase: Phase = kind === 'leader-after-broadcast' ? 'broadcast' : rng.pick(['voting', 'signing', 'broadcast'] as const)
       const holdMs =
-        kind === 'kill9' ? rng.int(0, 4000) : kind === 'etcd-member' ? rng.int(3000, 8000) : kind === 'postgres-down' ? rng.int(5000, 12_000) : kind === 'sigstop' ? profile.sessionTimeoutMs + rng.int(2000, 5000) : rng.int(2000, 5000)
-      const target = kind === 'kill9' || kind === 'sigstop' ? `node ${rng.int(1, 5)}` : kind === 'etcd-member' ? `etcd${rng.int(0, 2)}` : kind === 'postgres-down' ? 'pg proxy' : 'leader'
+        kind === 'kill9'
+          ? rng.int(0, 4000)
+          : kind === 'etcd-member'
+            ? rng.int(3000, 8000)
+            : kind === 'postgres-down'
+              ? rng.int(5000, 12_000)
+              : kind === 'sigstop'
+                ? profile.sessionTimeoutMs + rng.int(2000, 5000)
+                : rng.int(2000, 5000)
+      const target =
+        kind === 'kill9' || kind === 'sigstop' ? `node ${rng.int(1, 5)}` : kind === 'etcd-member' ? `etcd${rng.int(0, 2)}` : kind === 'postgres-down' ? 'pg proxy' : 'leader'
       return { amountSats, fault: { kind, phase, holdMs, target } }
     })
 
@@ -301,7 +326,18 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
         const previous = faultGate
         faultGate = new Promise<void>((r) => (release = r))
         await previous
-        fault = { n: faults.length + 1, kind: drawn.kind, target: drawn.target, send: i, phase: drawn.phase, atState: '', holdMs: drawn.holdMs, during: '', outcome: '', recoveredS: null }
+        fault = {
+          n: faults.length + 1,
+          kind: drawn.kind,
+          target: drawn.target,
+          send: i,
+          phase: drawn.phase,
+          atState: '',
+          holdMs: drawn.holdMs,
+          during: '',
+          outcome: '',
+          recoveredS: null,
+        }
         faults.push(fault)
       }
       try {
@@ -374,7 +410,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
     // ------------------------------------------------------------ the checks
     await checks()
   } catch (err) {
-    problems.push(`aborted: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+    problems.push(`aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
   } finally {
     // Nothing stays stopped (SIGCONT before SIGTERM), everything the suite started is stopped.
     for (const n of cluster?.nodes ?? []) n.proc?.kill('SIGCONT')
@@ -428,7 +464,9 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
       problems.push(`send #${rec.i} hit by etcd member ${fault.target} going down ended ${tx?.state} (${JSON.stringify(tx?.error)}): one member of three must not interrupt sends`)
     }
     for (const o of tx?.outputs ?? []) if (o.change && o.address && tx?.state === 'confirmed') walletAddresses[rec.type].add(o.address)
-    log(`chaos: send #${rec.i} ${rec.type} ${describeOutcome(rec)}${rec.retries ? ` (${rec.retries} retries: ${rec.refusedWith})` : ''}${fault ? ` [fault ${fault.kind} ${fault.target} at ${fault.atState}]` : ''}`)
+    log(
+      `chaos: send #${rec.i} ${rec.type} ${describeOutcome(rec)}${rec.retries ? ` (${rec.retries} retries: ${rec.refusedWith})` : ''}${fault ? ` [fault ${fault.kind} ${fault.target} at ${fault.atState}]` : ''}`,
+    )
   }
 
   // ------------------------------------------------------------------ faults
@@ -480,10 +518,15 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
           restore = async () => restartEtcdMember(member, saved)
           recovered = async () => {
             await until(`${member.name} healthy`, 60_000, async () => ((await etcdHealthJson(`${member.clientUrl}/health`)) as { health?: string }).health === 'true', 500)
-            await until('every node sees etcd healthy', 60_000, async () => {
-              for (const id of healthy()) if (!(await client(id, 3000).clusterStatus()).etcd.healthy) return false
-              return true
-            }, 500)
+            await until(
+              'every node sees etcd healthy',
+              60_000,
+              async () => {
+                for (const id of healthy()) if (!(await client(id, 3000).clusterStatus()).etcd.healthy) return false
+                return true
+              },
+              500,
+            )
           }
           break
         }
@@ -491,13 +534,18 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
           await proxy!.cut()
           restore = () => proxy!.restore()
           recovered = () =>
-            until('every node sees the database healthy', 90_000, async () => {
-              for (const id of healthy()) {
-                if (!(await client(id, 3000).clusterStatus()).database.healthy) return false
-                if ((await client(id, 3000).health('ready')).status !== 'ok') return false
-              }
-              return true
-            }, 500)
+            until(
+              'every node sees the database healthy',
+              90_000,
+              async () => {
+                for (const id of healthy()) {
+                  if (!(await client(id, 3000).clusterStatus()).database.healthy) return false
+                  if ((await client(id, 3000).health('ready')).status !== 'ok') return false
+                }
+                return true
+              },
+              500,
+            )
           break
         }
       }
@@ -585,12 +633,17 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
       let api = -1
       let reserved = -1
       try {
-        await until(`${type} balance = chain (${onChain})`, 60_000, async () => {
-          const b = (await withApi('balance', (cl) => cl.balance())).wallets.find((w) => w.type === type)
-          api = b?.confirmedSats ?? -1
-          reserved = b?.reservedSats ?? -1
-          return api === onChain && reserved === 0
-        }, 1000)
+        await until(
+          `${type} balance = chain (${onChain})`,
+          60_000,
+          async () => {
+            const b = (await withApi('balance', (cl) => cl.balance())).wallets.find((w) => w.type === type)
+            api = b?.confirmedSats ?? -1
+            reserved = b?.reservedSats ?? -1
+            return api === onChain && reserved === 0
+          },
+          1000,
+        )
       } catch {
         problems.push(`${type} balance: API confirmed ${api} sats (reserved ${reserved}), chain ${onChain} sats at the ${walletAddresses[type].size} wallet addresses`)
       }
@@ -599,7 +652,9 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
     for (const id of healthy()) {
       const v = await client(id).violations()
       if (v.violations.length || v.bans.length) {
-        problems.push(`node ${id} lists violations/bans (all nodes are honest): ${JSON.stringify({ violations: v.violations.map((x) => ({ type: x.type, offender: x.offender, status: x.status, accusers: x.accusers, session: x.sessionId })), bans: v.bans })}`)
+        problems.push(
+          `node ${id} lists violations/bans (all nodes are honest): ${JSON.stringify({ violations: v.violations.map((x) => ({ type: x.type, offender: x.offender, status: x.status, accusers: x.accusers, session: x.sessionId })), bans: v.bans })}`,
+        )
       }
       const audit = await client(id).request<{ ok: boolean; checked: number; reason: string | null }>('GET', '/api/v1/audit/verify')
       if (!audit.ok) problems.push(`node ${id}: audit chain broken: ${audit.reason}`)
@@ -609,7 +664,17 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
   function renderTable(): string {
     const rows: string[][] = [['#', 'fault', 'target', 'send', 'state hit', 'held', '/health/ready elsewhere during', 'send outcome', 'recovered']]
     for (const f of faults) {
-      rows.push([String(f.n), f.kind, f.target, `#${f.send}`, f.atState || '-', `${(f.holdMs / 1000).toFixed(1)} s`, f.during || '-', f.outcome || '-', f.recoveredS === null ? 'NOT RECOVERED' : `${f.recoveredS} s after restore`])
+      rows.push([
+        String(f.n),
+        f.kind,
+        f.target,
+        `#${f.send}`,
+        f.atState || '-',
+        `${(f.holdMs / 1000).toFixed(1)} s`,
+        f.during || '-',
+        f.outcome || '-',
+        f.recoveredS === null ? 'NOT RECOVERED' : `${f.recoveredS} s after restore`,
+      ])
     }
     const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)))
     const line = (r: string[]) => `| ${r.map((x, j) => x.padEnd(widths[j])).join(' | ')} |`
@@ -621,7 +686,9 @@ export async function runChaos(seed: number, profile: ChaosProfile, log: (line: 
     }
     const secs = sends.filter((s) => s.seconds !== null).map((s) => s.seconds!)
     out.push('')
-    out.push(`sends: ${sends.length} (${[...count].map(([k, n]) => `${n} ${k}`).join(', ')}); retried at the API edge: ${sends.filter((s) => s.retries).length}; send time median ${median(secs)} s, max ${Math.max(0, ...secs)} s`)
+    out.push(
+      `sends: ${sends.length} (${[...count].map(([k, n]) => `${n} ${k}`).join(', ')}); retried at the API edge: ${sends.filter((s) => s.retries).length}; send time median ${median(secs)} s, max ${Math.max(0, ...secs)} s`,
+    )
     return out.join('\n')
   }
 }

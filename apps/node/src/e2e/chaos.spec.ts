@@ -46,7 +46,9 @@ describe('chaos', { timeout: (full ? 240 : 15) * 60_000, skip: process.env.TW_CH
     const seed = chaosSeed()
     const log = (line: string) => process.stderr.write(`${line}\n`)
     const report = await runChaos(seed, profile, log)
-    log(`\nchaos seed ${report.seed} (replay with TW_CHAOS_SEED=${report.seed}${full ? ' TW_CHAOS_PROFILE=full' : ''}), ${report.durationS} s${report.ecdsaKeyS !== null ? `, ECDSA key in ${report.ecdsaKeyS} s` : ''}\n${report.table}\n`)
+    log(
+      `\nchaos seed ${report.seed} (replay with TW_CHAOS_SEED=${report.seed}${full ? ' TW_CHAOS_PROFILE=full' : ''}), ${report.durationS} s${report.ecdsaKeyS !== null ? `, ECDSA key in ${report.ecdsaKeyS} s` : ''}\n${report.table}\n`,
+    )
     if (report.problems.length) log(`problems:\n- ${report.problems.join('\n- ')}\n`)
     assert.deepEqual(report.problems, [], `chaos seed ${report.seed}: replay with TW_CHAOS_SEED=${report.seed}`)
     assert.ok(report.faults.filter((f) => f.atState).length >= Math.min(profile.faults, 5), 'the faults were injected')

@@ -16,7 +16,6 @@ const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined |
 // (ECDSA) dominates the run time (minutes of CPU on two cores) and happens once, in the
 // background after the cluster forms; the wallet scenarios reuse the keys made here.
 
-
 // A regtest address every node's spending policy denies (BIP32 test vector 1's key, m/9/9).
 const DENIED = segwitAddress(
   deriveEcdsaChild(
@@ -100,10 +99,11 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
   it('creates a Schnorr key through a non-leader; all five agree', async () => {
     const via = nonLeader()
     let key = await client(via).createKey({ protocol: 'schnorr' }, 90_000)
-    if (key.status === 'pending') key = await until('schnorr key active', 120_000, async () => {
-      const k = (await client(via).listKeys()).keys.find((x) => x.id === key.id)
-      return k?.status === 'active' ? k : null
-    })
+    if (key.status === 'pending')
+      key = await until('schnorr key active', 120_000, async () => {
+        const k = (await client(via).listKeys()).keys.find((x) => x.id === key.id)
+        return k?.status === 'active' ? k : null
+      })
     assert.equal(key.status, 'active', JSON.stringify(key))
     assert.match(key.publicKey ?? '', /^0[23][0-9a-f]{64}$/)
     assert.match(key.outputKey ?? '', /^[0-9a-f]{64}$/)
@@ -138,8 +138,16 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     keys.ecdsa = key
     for (const id of ids) {
       const listed = (await client(id).listKeys()).keys
-      assert.deepEqual(listed.find((k) => k.id === key.id), key, `node ${id}`)
-      assert.deepEqual(listed.find((k) => k.id === keys.schnorr!.id), keys.schnorr, `node ${id}`)
+      assert.deepEqual(
+        listed.find((k) => k.id === key.id),
+        key,
+        `node ${id}`,
+      )
+      assert.deepEqual(
+        listed.find((k) => k.id === keys.schnorr!.id),
+        keys.schnorr,
+        `node ${id}`,
+      )
     }
   })
 
@@ -171,7 +179,11 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     const scenarioClient = client(1)
     for (let i = 0; i < 6; i++) {
       const { address } = await scenarioClient.address('taproot')
-      await fetch(`${cluster.chain!.url}/regtest/faucet`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address, amountSats: 20_000 }) })
+      await fetch(`${cluster.chain!.url}/regtest/faucet`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ address, amountSats: 20_000 }),
+      })
       await fetch(`${cluster.chain!.url}/regtest/mine`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ blocks: 1 }) })
       await until('funds', 30_000, async () => ((await scenarioClient.balance()).wallets.find((w) => w.type === 'taproot')?.confirmedSats ?? 0) >= 20_000)
       const tx = await scenarioClient.send({ to: DENIED_FREE_ADDRESS, amountSats: 5_000, feeRate: 2, type: 'taproot' }, `cert-${i}-${Date.now()}`)
@@ -180,7 +192,10 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
         if (['failed', 'rejected', 'expired'].includes(t.state)) assert.fail(`send ended ${t.state}: ${JSON.stringify(t.error)}`)
         return t.state === 'broadcast' ? t : null
       })
-      assert.ok(done.votes.every((v) => v.signatureValid), 'every vote verifies, node 2 signed with its renewed key')
+      assert.ok(
+        done.votes.every((v) => v.signatureValid),
+        'every vote verifies, node 2 signed with its renewed key',
+      )
       if (done.signers?.includes(2)) break
       assert.ok(i < 5, 'node 2 was never a signer')
     }
@@ -215,8 +230,14 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
       'the keystore on disk still holds both shares',
     )
     const listed = (await client(id).listKeys()).keys
-    assert.deepEqual(listed.find((k) => k.id === keys.ecdsa!.id), keys.ecdsa)
-    assert.deepEqual(listed.find((k) => k.id === keys.schnorr!.id), keys.schnorr)
+    assert.deepEqual(
+      listed.find((k) => k.id === keys.ecdsa!.id),
+      keys.ecdsa,
+    )
+    assert.deepEqual(
+      listed.find((k) => k.id === keys.schnorr!.id),
+      keys.schnorr,
+    )
     const after = cluster.log(id).slice(before.length)
     assert.doesNotMatch(after, /DKG .* done in|aux info .*: running session/, 'nothing rerun after the restart')
     for (const n of ids) assert.equal((await client(n).clusterStatus()).nodesUp, 5)

@@ -94,11 +94,9 @@ describe('prometheus scrapes five nodes', { timeout: 15 * 60_000 }, () => {
     const port = await freePort()
     promUrl = `http://127.0.0.1:${port}`
     const log = createWriteStream(path.join(promDir, 'prometheus.log'))
-    prom = spawn(
-      bin,
-      [`--config.file=${path.join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+    prom = spawn(bin, [`--config.file=${path.join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     prom.stdout?.pipe(log)
     prom.stderr?.pipe(log)
     try {

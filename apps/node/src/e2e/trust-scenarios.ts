@@ -95,7 +95,13 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
       // The attacker's transaction: the other coin, all of it (less a fee) to its own address.
       const thief = testAddress()
       const thiefScript = parseAddress(thief, 'regtest').scriptPubKey
-      const input = { txid: target.txid, vout: target.vout, value: target.value, scriptPubKey: Buffer.from(parseAddress(target.address, 'regtest').scriptPubKey).toString('hex'), path: target.path }
+      const input = {
+        txid: target.txid,
+        vout: target.vout,
+        value: target.value,
+        scriptPubKey: Buffer.from(parseAddress(target.address, 'regtest').scriptPubKey).toString('hex'),
+        path: target.path,
+      }
       const unsignedTx = buildUnsignedTransaction({
         inputs: [{ ...input, scriptPubKey: Buffer.from(input.scriptPubKey, 'hex'), keyType: 'taproot' }],
         outputs: [{ scriptPubKey: thiefScript, value: target.value - 500 }],
@@ -215,16 +221,25 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
       })
       assert.ok(l.v.accusers.filter((a) => a <= 4).length >= 3, `accusers ${l.v.accusers}`)
       assert.equal((l.v.evidence.attempt as SigningAttempt).leader, 5, 'the evidence is the signed attempt itself')
-      assert.deepEqual(l.x.bans.map((b) => b.nodeId), [5], 'no honest node banned')
+      assert.deepEqual(
+        l.x.bans.map((b) => b.nodeId),
+        [5],
+        'no honest node banned',
+      )
       await client.put(key).value(JSON.stringify(original))
     } finally {
       client.close()
-      const u = await api().unban(5).catch(() => null)
-      if (u) await until('the ban lifted everywhere', 30_000, async () => (await Promise.all(ctx.up().map((id) => ctx.client(id).clusterStatus()))).every((st) => st.bannedNodes.length === 0))
+      const u = await api()
+        .unban(5)
+        .catch(() => null)
+      if (u)
+        await until('the ban lifted everywhere', 30_000, async () =>
+          (await Promise.all(ctx.up().map((id) => ctx.client(id).clusterStatus()))).every((st) => st.bannedNodes.length === 0),
+        )
     }
   })
 
-  it('trust: the Taproot key record rewritten in etcd (another public key): no node hands out an address from it (KEY_RECORD_MISMATCH), and once restored the addresses are the share\'s again', async () => {
+  it("trust: the Taproot key record rewritten in etcd (another public key): no node hands out an address from it (KEY_RECORD_MISMATCH), and once restored the addresses are the share's again", async () => {
     const client = etcd()
     try {
       const keyId = (await api().listKeys()).keys.find((k) => k.protocol === 'schnorr' && k.status === 'active')!.id
@@ -239,7 +254,7 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
       assert.match(await ctx.client(1).metrics(), /^mpc_key_record_mismatch\{[^}]*key_id="[^"]+"[^}]*\} 1$/m)
       await client.put(key).value(JSON.stringify(original))
       const after = (await api().descriptors()).descriptors.find((d) => d.type === 'taproot')
-      assert.deepEqual(after, before, 'the descriptors are the share\'s, as before')
+      assert.deepEqual(after, before, "the descriptors are the share's, as before")
       assert.match((await api().address('taproot')).address, /^bcrt1p/)
     } finally {
       client.close()
@@ -321,7 +336,17 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
         ctx.restarted(victim)
         await until(`node ${victim} gone`, 10_000, async () => ctx.cluster().node(victim).proc === null)
         ctx.cluster().start(victim)
-        await until(`node ${victim} back`, 60_000, async () => (await ctx.client(victim).health('ready').catch(() => ({ status: 'down' }))).status === 'ok')
+        await until(
+          `node ${victim} back`,
+          60_000,
+          async () =>
+            (
+              await ctx
+                .client(victim)
+                .health('ready')
+                .catch(() => ({ status: 'down' }))
+            ).status === 'ok',
+        )
         for (const id of slow) await drill(id, [])
         await waitState(tx.id, ['broadcast', 'confirmed'], 5 * 60_000)
         await mine(1)

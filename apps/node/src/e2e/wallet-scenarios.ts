@@ -222,7 +222,10 @@ export function walletScenarios(ctx: WalletScenarioContext): void {
       }
       // A crash is a fault, not misbehaviour: the dead node is neither accused nor banned.
       const l = await api().violations()
-      assert.deepEqual(l.violations.filter((v) => v.offender === leader), [])
+      assert.deepEqual(
+        l.violations.filter((v) => v.offender === leader),
+        [],
+      )
       assert.deepEqual(l.bans, [])
     } finally {
       ctx.cluster().start(leader)

@@ -45,7 +45,12 @@ const RETRY_AFTER_MS = 30_000
 @Injectable()
 export class PrimePoolService {
   private readonly log = new Logger('PrimePool')
-  private readonly reconciler = new Reconciler('PrimePool', STEP_MS, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'PrimePool' }))
+  private readonly reconciler = new Reconciler(
+    'PrimePool',
+    STEP_MS,
+    () => this.step(),
+    () => this.metrics.stepErrors.inc({ loop: 'PrimePool' }),
+  )
   private generation: Promise<void> | null = null
   private generatingSince: number | null = null
   private lastDurationS: number | null = null

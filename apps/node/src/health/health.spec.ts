@@ -11,14 +11,7 @@ import { EtcdRepository } from '../cluster/etcd.repository'
 import { DependencyUnavailableError } from '../common/errors'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { HealthController } from './health.controller'
-import {
-  ChainHealthIndicator,
-  DatabaseHealthIndicator,
-  EtcdHealthIndicator,
-  KeystoreHealthIndicator,
-  PeersHealthIndicator,
-  PrimePoolHealthIndicator,
-} from './health.indicators'
+import { ChainHealthIndicator, DatabaseHealthIndicator, EtcdHealthIndicator, KeystoreHealthIndicator, PeersHealthIndicator, PrimePoolHealthIndicator } from './health.indicators'
 
 // The real controller and the etcd and database indicators; what they consult is stubbed.
 const state = { etcdError: null as string | null, loopHealthy: true, dbError: null as string | null, spooled: 0 }
@@ -40,7 +33,15 @@ const up = (key: string) => ({ check: async () => ({ [key]: { status: 'up' } }) 
         sessionLeaseId: '1',
       },
     },
-    { provide: ClusterService, useValue: { get etcdHealthy() { return state.loopHealthy }, etcdLastError: 'lease keep-alive failed: no quorum' } },
+    {
+      provide: ClusterService,
+      useValue: {
+        get etcdHealthy() {
+          return state.loopHealthy
+        },
+        etcdLastError: 'lease keep-alive failed: no quorum',
+      },
+    },
     {
       provide: DatabaseRepository,
       useValue: {
@@ -49,7 +50,14 @@ const up = (key: string) => ({ check: async () => ({ [key]: { status: 'up' } }) 
         },
       },
     },
-    { provide: AuditService, useValue: { get pendingCount() { return state.spooled } } },
+    {
+      provide: AuditService,
+      useValue: {
+        get pendingCount() {
+          return state.spooled
+        },
+      },
+    },
     { provide: PeersHealthIndicator, useValue: up('peers') },
     { provide: KeystoreHealthIndicator, useValue: { check: () => ({ keystore: { status: 'up' } }) } },
     { provide: PrimePoolHealthIndicator, useValue: { check: () => ({ prime_pool: { status: 'up' } }) } },

@@ -250,7 +250,10 @@ export function decideKey(key: KeyRecord, results: DkgResultRecord[], n: number)
     return {
       ...key,
       status: 'failed',
-      reportedBy: results.filter((r) => r.ok).map((r) => r.nodeId).sort((a, b) => a - b),
+      reportedBy: results
+        .filter((r) => r.ok)
+        .map((r) => r.nodeId)
+        .sort((a, b) => a - b),
       error: errors.map((e) => `node ${e.nodeId}: ${e.code}: ${e.error}`).join('; '),
     }
   }

@@ -28,7 +28,10 @@ describe('DKG and aux info results, one per node partition', () => {
     const etcd = new FakeEtcd()
     for (const id of [1, 2, 3, 4, 5]) await etcd.put(EtcdKeys.dkgResult('j1', id), ok(id))
     const rs = await dkgResults(etcd, 'j1', 5)
-    assert.deepEqual(rs.map((r) => r.nodeId), [1, 2, 3, 4, 5])
+    assert.deepEqual(
+      rs.map((r) => r.nodeId),
+      [1, 2, 3, 4, 5],
+    )
     assert.equal(decideKey(pending, rs, 5)?.status, 'active')
   })
 
@@ -38,7 +41,10 @@ describe('DKG and aux info results, one per node partition', () => {
     // Written into node 5's partition but claiming to be node 3's failure (and a second node-3 report).
     await etcd.put(EtcdKeys.dkgResult('j1', 5), { nodeId: 3, ok: false, code: 'FORGED', error: 'x', reportedAt: '2026-01-01T00:00:00Z' })
     const rs = await dkgResults(etcd, 'j1', 5)
-    assert.deepEqual(rs.map((r) => r.nodeId), [1, 2, 3, 4])
+    assert.deepEqual(
+      rs.map((r) => r.nodeId),
+      [1, 2, 3, 4],
+    )
     assert.equal(decideKey(pending, rs, 5), null, 'still pending: node 5 has not reported')
   })
 
@@ -49,6 +55,9 @@ describe('DKG and aux info results, one per node partition', () => {
     assert.deepEqual(await dkgResults(etcd, 'j1', 5), [])
     assert.deepEqual(await auxResults(etcd, 'aux-1', 5), [])
     await etcd.put(EtcdKeys.auxResult('aux-1', 2), { nodeId: 2, ok: true, reportedAt: '2026-01-01T00:00:00Z' })
-    assert.deepEqual((await auxResults(etcd, 'aux-1', 5)).map((r) => [r.nodeId, r.ok]), [[2, true]])
+    assert.deepEqual(
+      (await auxResults(etcd, 'aux-1', 5)).map((r) => [r.nodeId, r.ok]),
+      [[2, true]],
+    )
   })
 })

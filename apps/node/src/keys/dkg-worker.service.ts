@@ -26,7 +26,12 @@ import { KEYGEN_RESULT_KINDS, parseDkgKey, type AuxRecord, type AuxResultRecord,
 @Injectable()
 export class DkgWorkerService {
   private readonly log = new Logger('DkgWorker')
-  private readonly reconciler = new Reconciler('DkgWorker', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'DkgWorker' }))
+  private readonly reconciler = new Reconciler(
+    'DkgWorker',
+    1000,
+    () => this.step(),
+    () => this.metrics.stepErrors.inc({ loop: 'DkgWorker' }),
+  )
   private readonly running = new Map<string, Promise<void>>()
   private readonly auxRuns = new Map<string, Promise<boolean>>()
   private stopped = false

@@ -64,7 +64,7 @@ export class MetricsService {
   })
   readonly keyRecordMismatch = new Gauge({
     name: 'mpc_key_record_mismatch',
-    help: 'Whether the key record in etcd differs from this node\'s key share (1: refused; the record was rewritten)',
+    help: "Whether the key record in etcd differs from this node's key share (1: refused; the record was rewritten)",
     labelNames: ['key_id'] as const,
     registers: [this.registry],
   })

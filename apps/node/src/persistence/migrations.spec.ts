@@ -19,9 +19,11 @@ describe('migrations', () => {
     await ds.initialize()
     try {
       const tables = async () =>
-        ((await ds.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'typeorm_migrations' ORDER BY 1`)) as {
-          tablename: string
-        }[]).map((r) => r.tablename)
+        (
+          (await ds.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'typeorm_migrations' ORDER BY 1`)) as {
+            tablename: string
+          }[]
+        ).map((r) => r.tablename)
 
       const applied = await ds.runMigrations({ transaction: 'each' })
       assert.equal(applied.length, 4)
@@ -35,20 +37,26 @@ describe('migrations', () => {
       assert.deepEqual(priv[0], { t: false, u: false, i: true })
 
       // The violation types: invalid_decision (a leader's faulty signed decision) is accepted, then gone after down.
-      const violation = (type: string) =>
-        ds.query(`INSERT INTO byzantine_violations (node_id, offender_node_id, type, evidence) VALUES (1, 2, $1, '{}'::jsonb)`, [type])
+      const violation = (type: string) => ds.query(`INSERT INTO byzantine_violations (node_id, offender_node_id, type, evidence) VALUES (1, 2, $1, '{}'::jsonb)`, [type])
       await violation('invalid_decision')
       await assert.rejects(violation('bogus'), /byzantine_violations_type_check/)
       // The transaction history columns (issue 14): gone after their migration's down.
       const columns = async () =>
-        ((await ds.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions' AND column_name IN ('tx_id','record','body_hash') ORDER BY 1`)) as { column_name: string }[]).map((r) => r.column_name)
+        (
+          (await ds.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions' AND column_name IN ('tx_id','record','body_hash') ORDER BY 1`)) as {
+            column_name: string
+          }[]
+        ).map((r) => r.column_name)
       assert.deepEqual(await columns(), ['body_hash', 'record', 'tx_id'])
       await ds.undoLastMigration({ transaction: 'each' })
       assert.deepEqual(await columns(), [])
       await ds.undoLastMigration({ transaction: 'each' })
       await assert.rejects(violation('invalid_decision'), /byzantine_violations_type_check/)
       await ds.undoLastMigration({ transaction: 'each' })
-      assert.deepEqual(await tables(), TABLES.filter((t) => t !== 'api_tokens'))
+      assert.deepEqual(
+        await tables(),
+        TABLES.filter((t) => t !== 'api_tokens'),
+      )
       await ds.undoLastMigration({ transaction: 'each' })
       assert.deepEqual(await tables(), [])
       assert.equal(await ds.showMigrations(), true, 'pending again after down')

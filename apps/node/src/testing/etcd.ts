@@ -153,22 +153,18 @@ function makeTestTls(dir: string, nodes: number): EtcdTestTls {
 export function getJson(url: string, tls?: { caPath: string; certPath: string; keyPath: string }, timeoutMs = 1000): Promise<unknown> {
   if (!tls) return fetch(url, { signal: AbortSignal.timeout(timeoutMs) }).then((r) => r.json())
   return new Promise((resolve, reject) => {
-    const req = https.get(
-      url,
-      { ca: readFileSync(tls.caPath), cert: readFileSync(tls.certPath), key: readFileSync(tls.keyPath), timeout: timeoutMs },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (d: string) => (body += d))
-        res.on('end', () => {
-          try {
-            resolve(JSON.parse(body))
-          } catch (err) {
-            reject(err)
-          }
-        })
-      },
-    )
+    const req = https.get(url, { ca: readFileSync(tls.caPath), cert: readFileSync(tls.certPath), key: readFileSync(tls.keyPath), timeout: timeoutMs }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (body += d))
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body))
+        } catch (err) {
+          reject(err)
+        }
+      })
+    })
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)))
     req.on('error', reject)
   })

@@ -52,7 +52,9 @@ export class FakeEtcd {
   async *getPrefixPaged<T>(prefix: string, pageSize = 200): AsyncGenerator<EtcdEntry<T>[]> {
     let after = ''
     for (;;) {
-      const keys = this.keys(prefix).filter((k) => k > after).slice(0, pageSize)
+      const keys = this.keys(prefix)
+        .filter((k) => k > after)
+        .slice(0, pageSize)
       if (keys.length === 0) return
       this.pagesRead++
       const page: EtcdEntry<T>[] = []

@@ -5,7 +5,10 @@ import { canonicalJson } from '../common/canonical-json'
 // "signed" by node n is a keyed hash every fake identity recomputes (never a real key), so a
 // spec can forge another node's statement only by calling signAs with that node's id.
 
-export const signAs = (nodeId: number, payload: unknown): string => createHash('sha256').update(`node-${nodeId}|${canonicalJson(payload)}`).digest('base64')
+export const signAs = (nodeId: number, payload: unknown): string =>
+  createHash('sha256')
+    .update(`node-${nodeId}|${canonicalJson(payload)}`)
+    .digest('base64')
 
 /** The subset of NodeIdentityService the wallet services call, as node `me`. */
 export const fakeIdentity = (me: number) => ({

@@ -4,12 +4,7 @@ import { sleep } from '../common/async'
  * Polls `probe` every `everyMs` until it returns something truthy, for at most `ms`; throws
  * naming `what` (and the last error the probe threw) when time runs out. Tests only.
  */
-export async function until<T>(
-  what: string,
-  ms: number,
-  probe: () => Promise<T | undefined | null | false>,
-  everyMs = 100,
-): Promise<T> {
+export async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>, everyMs = 100): Promise<T> {
   const deadline = Date.now() + ms
   let last: unknown
   while (Date.now() < deadline) {

@@ -52,7 +52,10 @@ describe('ApprovalLedger (the local record of what this node approved)', () => {
     const first = record('t3', '0200')
     new ApprovalLedger(dir).recordVote(first, voteOn(first))
     const second = record('t3', '0201ff')
-    assert.throws(() => new ApprovalLedger(dir).recordVote(second, voteOn(second)), (err: unknown) => err instanceof LedgerConflictError && err.code === 'PROPOSAL_CHANGED')
+    assert.throws(
+      () => new ApprovalLedger(dir).recordVote(second, voteOn(second)),
+      (err: unknown) => err instanceof LedgerConflictError && err.code === 'PROPOSAL_CHANGED',
+    )
     assert.equal(new ApprovalLedger(dir).get('t3')?.proposalHash, proposalHash(first))
   })
 

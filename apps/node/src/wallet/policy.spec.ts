@@ -87,7 +87,7 @@ describe('a voter checks a proposal itself', () => {
     assert.match(rejection(tx, { scriptAt: (p) => (p[0] === 1 ? 'ff' : hex(at(p).scriptPubKey)) }), /change output does not pay the wallet/)
   })
 
-  it('rejects inputs that are not the wallet\'s, not unspent, or not reserved for this spend', () => {
+  it("rejects inputs that are not the wallet's, not unspent, or not reserved for this spend", () => {
     const tx = proposal()
     assert.match(rejection(tx, { scriptAt: () => '00' }), /not the wallet's output/)
     assert.match(rejection(tx, { utxoExists: () => false }), /not an unspent output/)
@@ -130,7 +130,23 @@ describe('a voter checks a proposal itself', () => {
 describe('presignature planning', () => {
   it('fills the thinnest paths first, deterministically', () => {
     const have = new Map([['0/0', 1]])
-    assert.deepEqual(planPresignatures([[0, 0], [0, 1], [1, 0]], have, 4), [[0, 1], [1, 0], [0, 0], [0, 1]])
+    assert.deepEqual(
+      planPresignatures(
+        [
+          [0, 0],
+          [0, 1],
+          [1, 0],
+        ],
+        have,
+        4,
+      ),
+      [
+        [0, 1],
+        [1, 0],
+        [0, 0],
+        [0, 1],
+      ],
+    )
     assert.deepEqual(planPresignatures([], have, 3), [])
   })
 })
@@ -144,7 +160,10 @@ describe('coin selection with presignatures', () => {
     feeRate: 2,
     change: { scriptPubKey: p2wpkh(98), keyType: 'segwit' as const, path: [1, 0] },
   })
-  const presigned = (...ns: number[]) => (path: number[]) => ns.includes(path[1])
+  const presigned =
+    (...ns: number[]) =>
+    (path: number[]) =>
+      ns.includes(path[1])
   const spent = (s: { inputs: { path: number[] }[] }) => s.inputs.map((i) => i.path[1]).sort()
 
   it('spends a coin that has a presignature when it pays for the request with no more inputs', () => {

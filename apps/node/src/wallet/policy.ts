@@ -23,7 +23,9 @@ export function proposalBody(tx: ProposalBody): ProposalBody {
 
 /** sha256 of the canonical proposal body: what every vote signs. */
 export function proposalHash(tx: ProposalBody): string {
-  return createHash('sha256').update(canonicalJson(proposalBody(tx))).digest('hex')
+  return createHash('sha256')
+    .update(canonicalJson(proposalBody(tx)))
+    .digest('hex')
 }
 
 /** Output scripts (hex) of a policy list's addresses, per list and network. */
@@ -137,8 +139,12 @@ export function checkProposal(tx: TxRecord, ctx: PolicyContext): Verdict {
   const fee = inSum - outSum
   if (fee !== tx.feeSats || fee <= 0) return no(`fee ${fee} does not match the proposal's ${tx.feeSats}`)
   if (fee > ctx.policy.maxFeeSats) return no(`fee ${fee} exceeds the cap ${ctx.policy.maxFeeSats}`)
-  const vsize = estimateVsize(tx.inputs.map(() => tx.type), tx.outputs.map((o) => Buffer.from(o.scriptPubKey, 'hex')))
+  const vsize = estimateVsize(
+    tx.inputs.map(() => tx.type),
+    tx.outputs.map((o) => Buffer.from(o.scriptPubKey, 'hex')),
+  )
   const rate = fee / vsize
-  if (rate < ctx.policy.minFeeRate * 0.99 || rate > ctx.policy.maxFeeRate) return no(`fee rate ${rate.toFixed(2)} sat/vB is outside [${ctx.policy.minFeeRate}, ${ctx.policy.maxFeeRate}]`)
+  if (rate < ctx.policy.minFeeRate * 0.99 || rate > ctx.policy.maxFeeRate)
+    return no(`fee rate ${rate.toFixed(2)} sat/vB is outside [${ctx.policy.minFeeRate}, ${ctx.policy.maxFeeRate}]`)
   return { approve: true, reason: null }
 }

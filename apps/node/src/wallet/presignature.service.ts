@@ -17,7 +17,7 @@ export function planPresignatures(targets: number[][], have: Map<string, number>
   const plan: number[][] = []
   for (let i = 0; i < count && targets.length > 0; i++) {
     // Thinnest path first; ties by path order so the plan is deterministic.
-    const next = [...targets].sort((a, b) => (load.get(a.join('/'))! - load.get(b.join('/'))!) || a.join('/').localeCompare(b.join('/')))[0]
+    const next = [...targets].sort((a, b) => load.get(a.join('/'))! - load.get(b.join('/'))! || a.join('/').localeCompare(b.join('/')))[0]
     plan.push(next)
     load.set(next.join('/'), load.get(next.join('/'))! + 1)
   }
@@ -98,9 +98,7 @@ export class PresignatureService {
       const banned = new Set(this.cluster.bannedNodes())
       const bad = signers.filter((id) => !up.has(id) || banned.has(id))
       if (signers.length !== this.config.threshold || bad.length > 0) {
-        throw new ValidationFailedError(
-          `signers must be ${this.config.threshold} distinct up, unbanned node ids${bad.length ? ` (not available: ${bad.join(',')})` : ''}`,
-        )
+        throw new ValidationFailedError(`signers must be ${this.config.threshold} distinct up, unbanned node ids${bad.length ? ` (not available: ${bad.join(',')})` : ''}`)
       }
     }
     if (signers.length < this.config.threshold) {
@@ -116,7 +114,16 @@ export class PresignatureService {
     const queued: PresignatureJobsDto['queued'] = []
     for (const path of planPresignatures(all, have, count)) {
       const id = `ps-${randomUUID()}`
-      const record: PresigRecord = { id, keyId: key.keyId, path, signers, status: 'generating', txId: null, createdAt: new Date().toISOString(), term: this.cluster.leaderTerm ?? '' }
+      const record: PresigRecord = {
+        id,
+        keyId: key.keyId,
+        path,
+        signers,
+        status: 'generating',
+        txId: null,
+        createdAt: new Date().toISOString(),
+        term: this.cluster.leaderTerm ?? '',
+      }
       await this.etcd.putIfAbsent(WalletKeys.presig(id), record)
       queued.push({ id, keyId: key.keyId, path: pathString(path), signers })
     }

@@ -1,15 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import type { SendRequest, TransactionDto, TransactionListDto, WalletType } from '@tw/api'
-import {
-  BitcoinError,
-  buildUnsignedTransaction,
-  estimateVsize,
-  parseAddress,
-  parseAmountSats,
-  selectCoins,
-  type Selection,
-  type SelectionRequest,
-} from '@tw/bitcoin'
+import { BitcoinError, buildUnsignedTransaction, estimateVsize, parseAddress, parseAmountSats, selectCoins, type Selection, type SelectionRequest } from '@tw/bitcoin'
 import { createHash, randomUUID } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
 import { DrillService } from '../byzantine/drill.service'
@@ -270,7 +261,11 @@ export class SendService {
   /** After the commit: mirror, audit, answer. A failure here leaves the transaction (and its key) in place. */
   private async published(record: TxRecord, idempotencyKey: string | null, bodyHash: string | null = null): Promise<TransactionDto> {
     await this.store.mirror(record, idempotencyKey, bodyHash)
-    await this.audit.record('tx.proposed', { txId: record.id, type: record.type, to: record.to, amountSats: record.amountSats, feeSats: record.feeSats, inputs: record.inputs.length }, 'api')
+    await this.audit.record(
+      'tx.proposed',
+      { txId: record.id, type: record.type, to: record.to, amountSats: record.amountSats, feeSats: record.feeSats, inputs: record.inputs.length },
+      'api',
+    )
     return this.store.toDto(record)
   }
 
@@ -312,7 +307,10 @@ export class SendService {
   private async feeRate(requested: number | null): Promise<number> {
     if (requested !== null) return requested
     const p = this.config.policy
-    const est = await this.wallet.chain().feeEstimates().catch(() => ({}) as Record<string, number>)
+    const est = await this.wallet
+      .chain()
+      .feeEstimates()
+      .catch(() => ({}) as Record<string, number>)
     const rate = est['6'] ?? est['3'] ?? est['1'] ?? p.minFeeRate
     return Math.min(p.maxFeeRate, Math.max(p.minFeeRate, Math.ceil(rate)))
   }
@@ -385,7 +383,10 @@ export class SendService {
         ...base,
         feeSats: selection.fee,
         feeRate,
-        vsize: estimateVsize(selection.inputs.map(() => type), outs.map((o) => o.scriptPubKey)),
+        vsize: estimateVsize(
+          selection.inputs.map(() => type),
+          outs.map((o) => o.scriptPubKey),
+        ),
         locktime: tip,
         proposalHash: proposalHash(base),
         proposedBy: this.config.nodeId,
@@ -420,7 +421,7 @@ export class SendService {
       })
       if (ok) return record
       if (claim && (await this.etcd.get<IdempotencyEntry>(claim.key))?.modRevision !== claim.modRevision) {
-        throw new ConflictError('this request\'s Idempotency-Key claim expired and was taken over')
+        throw new ConflictError("this request's Idempotency-Key claim expired and was taken over")
       }
       this.log.debug(`transaction ${txId}: a coin or the change index was taken concurrently; selecting again`)
     }

@@ -31,7 +31,10 @@ const config = {
 const BODY: SendRequest = { to: DEST.address, amountSats: 50_000, feeRate: 2, type: 'taproot' } as SendRequest
 const KEY = 'client-key-1'
 const idemKey = WalletKeys.idempotency(createHash('sha256').update(KEY).digest('hex'))
-const bodyHash = (b: SendRequest) => createHash('sha256').update(canonicalJson({ to: b.to, amountSats: b.amountSats, feeRate: b.feeRate ?? null, type: b.type })).digest('hex')
+const bodyHash = (b: SendRequest) =>
+  createHash('sha256')
+    .update(canonicalJson({ to: b.to, amountSats: b.amountSats, feeRate: b.feeRate ?? null, type: b.type }))
+    .digest('hex')
 
 describe('SendService: an Idempotency-Key gives exactly one transaction', () => {
   let etcd: FakeEtcd
@@ -41,7 +44,16 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
   function service(): SendService {
     const key = { keyId: 'k1', type: 'taproot' }
     const utxos = () =>
-      Array.from({ length: coins }, (_, i) => ({ txid: String(i + 1).padStart(64, 'a'), vout: 0, value: 100_000, scriptPubKey: own([0, i]).scriptPubKey, keyType: 'taproot' as const, path: [0, i], confirmed: true, address: own([0, i]).address }))
+      Array.from({ length: coins }, (_, i) => ({
+        txid: String(i + 1).padStart(64, 'a'),
+        vout: 0,
+        value: 100_000,
+        scriptPubKey: own([0, i]).scriptPubKey,
+        keyType: 'taproot' as const,
+        path: [0, i],
+        confirmed: true,
+        address: own([0, i]).address,
+      }))
     const wallet = {
       key: async () => key,
       chain: () => ({ tipHeight: async () => 200, feeEstimates: async () => ({}) }),
@@ -167,9 +179,17 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
   it('the same key with another body: IDEMPOTENCY_KEY_REUSED 409 (committed and while claimed)', async () => {
     const svc = service()
     await svc.create(BODY, KEY)
-    await assert.rejects(svc.create({ ...BODY, amountSats: 40_000 }, KEY), (e: { code?: string; httpStatus?: number }) => e.code === 'IDEMPOTENCY_KEY_REUSED' && e.httpStatus === 409)
+    await assert.rejects(
+      svc.create({ ...BODY, amountSats: 40_000 }, KEY),
+      (e: { code?: string; httpStatus?: number }) => e.code === 'IDEMPOTENCY_KEY_REUSED' && e.httpStatus === 409,
+    )
     const other = 'client-key-2'
-    await etcd.put(WalletKeys.idempotency(createHash('sha256').update(other).digest('hex')), { txId: 'x', bodyHash: bodyHash(BODY), state: 'claimed', expiresAt: new Date(Date.now() + 60_000).toISOString() })
+    await etcd.put(WalletKeys.idempotency(createHash('sha256').update(other).digest('hex')), {
+      txId: 'x',
+      bodyHash: bodyHash(BODY),
+      state: 'claimed',
+      expiresAt: new Date(Date.now() + 60_000).toISOString(),
+    })
     await assert.rejects(svc.create({ ...BODY, amountSats: 40_000 }, other), (e: { code?: string }) => e.code === 'IDEMPOTENCY_KEY_REUSED')
     assert.equal(txIds().length, 1)
   })

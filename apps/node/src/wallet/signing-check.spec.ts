@@ -25,7 +25,7 @@ describe('blame: who a failed attempt leaves out', () => {
     assert.deepEqual(blame(failures, signers), { corroborated: [4], loneAccusers: [] })
   })
 
-  it('two honest reporters are enough; a lone, uncorroborated accusation next to them is its reporter\'s problem', () => {
+  it("two honest reporters are enough; a lone, uncorroborated accusation next to them is its reporter's problem", () => {
     const failures = [
       { nodeId: 1, culprits: [3] },
       { nodeId: 2, culprits: [3] },

@@ -127,8 +127,7 @@ export class TxAbandonService {
       throw onChain(`the chain has transaction ${txid} ${where}: it may still confirm (or did); its coins stay reserved`, answers)
     }
     const spentByIt = answers.outspends.find((s) => s.spent && s.txid === txid)
-    if (spentByIt)
-      throw onChain(`input ${spentByIt.outpoint} is spent by transaction ${txid} itself: it may still confirm (or did); its coins stay reserved`, answers)
+    if (spentByIt) throw onChain(`input ${spentByIt.outpoint} is spent by transaction ${txid} itself: it may still confirm (or did); its coins stay reserved`, answers)
     return answers
   }
 }

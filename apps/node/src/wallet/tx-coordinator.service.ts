@@ -59,7 +59,12 @@ const RECHECK_MS = 30_000
 @Injectable()
 export class TxCoordinatorService {
   private readonly log = new Logger('TxCoordinator')
-  private readonly reconciler = new Reconciler('TxCoordinator', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'TxCoordinator' }))
+  private readonly reconciler = new Reconciler(
+    'TxCoordinator',
+    1000,
+    () => this.step(),
+    () => this.metrics.stepErrors.inc({ loop: 'TxCoordinator' }),
+  )
   /** The term whose start-up scan of every transaction (index back-fill) is done. */
   private indexedTerm: string | null = null
   /** Per broadcast transaction: the chain tip at its last status check, and when. */
@@ -258,7 +263,13 @@ export class TxCoordinatorService {
         { votes: ballots.rejections },
       )
     } else if (Date.now() - Date.parse(tx.createdAt) > VOTING_DEADLINE_MS) {
-      await this.transition(term, entry, 'expired', { error: { code: 'TIMEOUT', message: `only ${approvals} approvals before the voting deadline` } }, { deletes: this.lockKeys(tx) })
+      await this.transition(
+        term,
+        entry,
+        'expired',
+        { error: { code: 'TIMEOUT', message: `only ${approvals} approvals before the voting deadline` } },
+        { deletes: this.lockKeys(tx) },
+      )
     }
   }
 
@@ -374,11 +385,18 @@ export class TxCoordinatorService {
       const liars = checked.filter((c) => !c.valid).map((c) => c.r.nodeId)
       for (const { r } of checked.filter((c) => !c.valid)) {
         this.log.warn(`node ${r.nodeId} reported signatures for ${tx.id} attempt ${attempt.attempt} that do not verify`)
-        await this.byzantine.accuse('invalid_signature', r.nodeId, `${tx.id}.${attempt.attempt}.result`, { txId: tx.id, attempt: attempt.attempt, result: r, proposal: proposalBody(tx) })
+        await this.byzantine.accuse('invalid_signature', r.nodeId, `${tx.id}.${attempt.attempt}.result`, {
+          txId: tx.id,
+          attempt: attempt.attempt,
+          result: r,
+          proposal: proposalBody(tx),
+        })
       }
       if (good) {
         const witnesses = tx.inputs.map((input, i) =>
-          tx.type === 'segwit' ? [Buffer.concat([Buffer.from(good.signatures[i], 'hex'), Buffer.from([0x01])]), Buffer.from(keyAt(input.path).publicKey)] : [Buffer.from(good.signatures[i], 'hex')],
+          tx.type === 'segwit'
+            ? [Buffer.concat([Buffer.from(good.signatures[i], 'hex'), Buffer.from([0x01])]), Buffer.from(keyAt(input.path).publicKey)]
+            : [Buffer.from(good.signatures[i], 'hex')],
         )
         const signed = attachWitnesses(tx.unsignedTx, witnesses)
         const used = attempt.presignatures.filter((p): p is string => Boolean(p))
@@ -394,7 +412,14 @@ export class TxCoordinatorService {
     // never join: the others would only time out, so start the next attempt without it now.
     const refusals = failures.filter((f) => isSigningRefusal(f.code))
     if (refusals.length > 0) {
-      return this.failAttempt(term, entry, attempt, refusals[0].code, `node ${refusals[0].nodeId}: ${refusals[0].error}`, refusals.map((f) => f.nodeId))
+      return this.failAttempt(
+        term,
+        entry,
+        attempt,
+        refusals[0].code,
+        `node ${refusals[0].nodeId}: ${refusals[0].error}`,
+        refusals.map((f) => f.nodeId),
+      )
     }
     // Culprits named by two reporters are out at once; one reporter's word alone excludes
     // only itself, once every signer has answered (or the deadline passed).
@@ -428,7 +453,15 @@ export class TxCoordinatorService {
    * `persistent` (culprits of misbehaviour) stay out of every later attempt of this send;
    * the rest (silent or refusing nodes: faults) only out of the next one.
    */
-  private async failAttempt(term: string, entry: EtcdEntry<TxRecord>, attempt: SigningAttempt, code: string, message: string, exclude: number[], persistent: number[] = []): Promise<void> {
+  private async failAttempt(
+    term: string,
+    entry: EtcdEntry<TxRecord>,
+    attempt: SigningAttempt,
+    code: string,
+    message: string,
+    exclude: number[],
+    persistent: number[] = [],
+  ): Promise<void> {
     const tx = entry.value
     const burned = attempt.presignatures.filter((p): p is string => Boolean(p))
     const presigPuts = await this.presigUpdates(burned, 'burned', tx.id)
@@ -441,7 +474,14 @@ export class TxCoordinatorService {
     // Back to approved with the failure noted; the next step picks new signers without the culprits.
     const excluded = [...new Set([...(tx.excluded ?? []), ...persistent])].sort((a, b) => a - b)
     // Still approved: the decision carries the approvals again (a retry rests on them too).
-    const ok = await this.transition(term, entry, 'approved', { error: { code, message }, excluded }, { puts: presigPuts }, { votes: attempt.approvals ?? (await this.ballots(tx)).approvals })
+    const ok = await this.transition(
+      term,
+      entry,
+      'approved',
+      { error: { code, message }, excluded },
+      { puts: presigPuts },
+      { votes: attempt.approvals ?? (await this.ballots(tx)).approvals },
+    )
     if (ok && exclude.length) {
       const fresh = await this.etcd.get<TxRecord>(entry.key)
       if (fresh) await this.startAttempt(term, fresh, exclude)
@@ -608,10 +648,7 @@ export function allocate(tx: Pick<TxRecord, 'inputs'>, set: number[], ready: Etc
 }
 
 /** Why the chain refused a signed transaction, as the chain itself tells (not the error text alone). */
-export type RejectionVerdict =
-  | { kind: 'known' }
-  | { kind: 'spentElsewhere'; outpoint: string; spender: string; confirmed: boolean }
-  | { kind: 'invalid' }
+export type RejectionVerdict = { kind: 'known' } | { kind: 'spentElsewhere'; outpoint: string; spender: string; confirmed: boolean } | { kind: 'invalid' }
 
 /**
  * Asks the chain about a transaction it refused: known (its txid is in a block or the

@@ -131,7 +131,9 @@ export class TxRetentionService {
     out.skipped = errors.skipped
     out.more = Math.max(out.transactions, out.idempotency, out.presignatures) >= LEADER_BATCH || out.partition >= PARTITION_BATCH
     if (out.transactions + out.idempotency + out.presignatures + out.partition > 0) {
-      this.log.log(`pruned from etcd: ${out.transactions} transaction(s), ${out.idempotency} idempotency record(s), ${out.presignatures} presignature record(s), ${out.partition} key(s) of this node's partition${out.more ? '; more to prune, next run in seconds' : ''}`)
+      this.log.log(
+        `pruned from etcd: ${out.transactions} transaction(s), ${out.idempotency} idempotency record(s), ${out.presignatures} presignature record(s), ${out.partition} key(s) of this node's partition${out.more ? '; more to prune, next run in seconds' : ''}`,
+      )
     }
     for (const kind of ['transactions', 'idempotency', 'presignatures', 'partition'] as const) if (out[kind] > 0) this.metrics.retentionPruned.inc({ kind }, out[kind])
     if (out.skipped > 0) this.metrics.retentionSkipped.inc(out.skipped)

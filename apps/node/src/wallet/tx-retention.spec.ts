@@ -104,7 +104,16 @@ describe('transaction retention (issue 14)', () => {
     await etcd.put(WalletKeys.tx(tx.id), tx)
     const attempt: Partial<SigningAttempt> = { txId: tx.id, attempt: 1, signers: [1, 2, 3, 4], presignatures: [presig] }
     await etcd.put(WalletKeys.attempt(tx.id, 1), attempt)
-    await etcd.put(WalletKeys.presig(presig), { id: presig, keyId: 'k1', path: [0, 1], signers: [1, 2, 3, 4], status: 'used', txId: tx.id, createdAt: tx.createdAt, term: '1' } satisfies PresigRecord)
+    await etcd.put(WalletKeys.presig(presig), {
+      id: presig,
+      keyId: 'k1',
+      path: [0, 1],
+      signers: [1, 2, 3, 4],
+      status: 'used',
+      txId: tx.id,
+      createdAt: tx.createdAt,
+      term: '1',
+    } satisfies PresigRecord)
     for (let n = 1; n <= 5; n++) {
       await etcd.put(WalletKeys.vote(tx.id, n), { payload: { nodeId: n, txId: tx.id }, signature: 's' })
       if (n <= 4) await etcd.put(WalletKeys.result(tx.id, 1, n), { nodeId: n, ok: true })
@@ -125,7 +134,7 @@ describe('transaction retention (issue 14)', () => {
     assert.equal(etcd.has(WalletKeys.attempt(tx.id, 1)), false)
     assert.equal(etcd.has(WalletKeys.presig(presig)), false)
     assert.deepEqual(etcd.keys('/tw/n/1/'), [], "the leader's own partition keys went in the same run")
-    assert.ok(etcd.keys('/tw/n/2/').length > 0, 'another node\'s partition is left to that node')
+    assert.ok(etcd.keys('/tw/n/2/').length > 0, "another node's partition is left to that node")
     for (let n = 2; n <= 5; n++) await retention(n).run()
     assert.deepEqual(keysOf(tx), [])
     assert.deepEqual(etcd.keys('/tw/n/'), [])
@@ -195,7 +204,10 @@ describe('transaction retention (issue 14)', () => {
     await seed(tx)
     await store(3).mirror(tx)
     await retention(3).run()
-    assert.deepEqual(etcd.keys('/tw/n/3/').filter((k) => !k.includes('presig')), [])
+    assert.deepEqual(
+      etcd.keys('/tw/n/3/').filter((k) => !k.includes('presig')),
+      [],
+    )
     assert.ok(etcd.has(WalletKeys.tx(tx.id)) && etcd.has(WalletKeys.vote(tx.id, 2)))
   })
 
@@ -267,7 +279,16 @@ describe('transaction retention (issue 14)', () => {
 
     function sendService(nodeId = 1): SendService {
       const utxos = () =>
-        Array.from({ length: 3 }, (_, i) => ({ txid: String(i + 1).padStart(64, 'c'), vout: 0, value: 100_000, scriptPubKey: own([0, i]).scriptPubKey, keyType: 'taproot' as const, path: [0, i], confirmed: true, address: own([0, i]).address }))
+        Array.from({ length: 3 }, (_, i) => ({
+          txid: String(i + 1).padStart(64, 'c'),
+          vout: 0,
+          value: 100_000,
+          scriptPubKey: own([0, i]).scriptPubKey,
+          keyType: 'taproot' as const,
+          path: [0, i],
+          confirmed: true,
+          address: own([0, i]).address,
+        }))
       const wallet = {
         key: async () => ({ keyId: 'k1', type: 'taproot' }),
         chain: () => ({ tipHeight: async () => 200, feeEstimates: async () => ({}) }),
@@ -294,7 +315,12 @@ describe('transaction retention (issue 14)', () => {
       assert.equal(first.created, true)
       // It confirms (the leader's transition: locks released, mirrored) and ages past 7 × the retention.
       const entry = (await etcd.get<TxRecord>(WalletKeys.tx(first.tx.id)))!
-      const done: TxRecord = { ...entry.value, state: 'confirmed', updatedAt: new Date(Date.now() - 2 * HOUR).toISOString(), history: [...entry.value.history, { state: 'confirmed', at: new Date().toISOString() }] }
+      const done: TxRecord = {
+        ...entry.value,
+        state: 'confirmed',
+        updatedAt: new Date(Date.now() - 2 * HOUR).toISOString(),
+        history: [...entry.value.history, { state: 'confirmed', at: new Date().toISOString() }],
+      }
       await etcd.put(WalletKeys.tx(done.id), done)
       await etcd.delete(WalletKeys.active(done.id))
       for (const k of etcd.keys(WalletKeys.utxoLocks)) await etcd.delete(k)
@@ -345,7 +371,13 @@ describe('transaction retention (issue 14)', () => {
       }
       await new TxStore(config(2), etcd as never, hist, identity as never, engine as never).mirror(record())
       const svc = new SendService(config(1), etcd as never, {} as never, s, {} as never, {} as never, {} as never, {} as never)
-      @Module({ controllers: [TransactionsController], providers: [{ provide: SendService, useValue: svc }, { provide: TxAbandonService, useValue: {} }] })
+      @Module({
+        controllers: [TransactionsController],
+        providers: [
+          { provide: SendService, useValue: svc },
+          { provide: TxAbandonService, useValue: {} },
+        ],
+      })
       class HistoryModule {}
       app = await NestFactory.create(HistoryModule, { logger: false })
       configureApp(app)
@@ -374,19 +406,37 @@ describe('transaction retention (issue 14)', () => {
         cursor = r.body.nextCursor
       } while (cursor)
       assert.deepEqual(sizes, [3, 3, 1])
-      assert.deepEqual(ids, [...seeded].reverse().map((t) => t.id))
+      assert.deepEqual(
+        ids,
+        [...seeded].reverse().map((t) => t.id),
+      )
     })
 
     it('filters by state, type and since', async () => {
-      assert.deepEqual((await list('?state=rejected')).body.transactions.map((t) => t.id), [seeded[6].id, seeded[5].id])
+      assert.deepEqual(
+        (await list('?state=rejected')).body.transactions.map((t) => t.id),
+        [seeded[6].id, seeded[5].id],
+      )
       assert.equal((await list('?type=taproot')).body.transactions.length, 5)
       const since = await list(`?since=${encodeURIComponent(seeded[4].createdAt)}&state=confirmed`)
-      assert.deepEqual(since.body.transactions.map((t) => t.id), [seeded[4].id])
+      assert.deepEqual(
+        since.body.transactions.map((t) => t.id),
+        [seeded[4].id],
+      )
       assert.equal(since.body.nextCursor, null)
     })
 
     it('a bad cursor, limit, state or since: 400 VALIDATION_FAILED', async () => {
-      for (const qs of ['?cursor=not-a-cursor', `?cursor=${Buffer.from('["x","y"]').toString('base64url')}`, '?limit=0', '?limit=501', '?state=lost', '?since=yesterday', '?type=legacy', '?extra=1']) {
+      for (const qs of [
+        '?cursor=not-a-cursor',
+        `?cursor=${Buffer.from('["x","y"]').toString('base64url')}`,
+        '?limit=0',
+        '?limit=501',
+        '?state=lost',
+        '?since=yesterday',
+        '?type=legacy',
+        '?extra=1',
+      ]) {
         const r = await list(qs)
         assert.equal(r.status, 400, qs)
         assert.equal(r.body.error?.code, 'VALIDATION_FAILED', qs)
@@ -400,4 +450,3 @@ describe('transaction retention (issue 14)', () => {
     })
   })
 })
-

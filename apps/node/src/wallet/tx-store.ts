@@ -67,17 +67,28 @@ export class TxStore {
 
   /** The votes on `id`, one key per node (each node's own partition); a vote naming another node than its key's is dropped. */
   async votes(id: string): Promise<SignedVote[]> {
-    return this.perNode((n) => WalletKeys.vote(id, n), (v: SignedVote, n) => v?.payload?.nodeId === n)
+    return this.perNode(
+      (n) => WalletKeys.vote(id, n),
+      (v: SignedVote, n) => v?.payload?.nodeId === n,
+    )
   }
 
   /** The results of attempt `n` of `id` by `signers` (each in its own partition). */
   async results(id: string, n: number, signers: number[]): Promise<SigningResult[]> {
-    return this.perNode((node) => WalletKeys.result(id, n, node), (r: SigningResult, node) => r?.nodeId === node, signers)
+    return this.perNode(
+      (node) => WalletKeys.result(id, n, node),
+      (r: SigningResult, node) => r?.nodeId === node,
+      signers,
+    )
   }
 
   /** The results of presignature job `id` by `signers`. */
   async presigResults(id: string, signers: number[]): Promise<PresigResult[]> {
-    return this.perNode((node) => WalletKeys.presigResult(id, node), (r: PresigResult, node) => r?.nodeId === node, signers)
+    return this.perNode(
+      (node) => WalletKeys.presigResult(id, node),
+      (r: PresigResult, node) => r?.nodeId === node,
+      signers,
+    )
   }
 
   /** One read per node of the key `keyOf(node)` (all at once), keeping values that name their node. */
@@ -188,15 +199,16 @@ export class TxStore {
   async history(q: HistoryQuery): Promise<TransactionListDto> {
     const after = q.cursor ? decodeCursor(q.cursor) : null
     const rows = await this.db.read((em) => {
-      const qb = em
-        .getRepository(TransactionEntity)
-        .createQueryBuilder('t')
-        .where('t.node_id = :me AND t.tx_id IS NOT NULL AND t.record IS NOT NULL', { me: this.config.nodeId })
+      const qb = em.getRepository(TransactionEntity).createQueryBuilder('t').where('t.node_id = :me AND t.tx_id IS NOT NULL AND t.record IS NOT NULL', { me: this.config.nodeId })
       if (q.state) qb.andWhere('t.state = :state', { state: q.state })
       if (q.type) qb.andWhere('t.key_type = :kt', { kt: q.type === 'segwit' ? 'ecdsa' : 'schnorr' })
       if (q.since) qb.andWhere('t.created_at >= :since', { since: q.since })
       if (after) qb.andWhere('(t.created_at, t.tx_id) < (:ac, :ai)', { ac: new Date(after.createdAt), ai: after.id })
-      return qb.orderBy('t.created_at', 'DESC').addOrderBy('t.tx_id', 'DESC').limit(q.limit + 1).getMany()
+      return qb
+        .orderBy('t.created_at', 'DESC')
+        .addOrderBy('t.tx_id', 'DESC')
+        .limit(q.limit + 1)
+        .getMany()
     })
     const page = rows.slice(0, q.limit)
     const votes = await this.mirrorVotes(page.map((r) => r.txId!))

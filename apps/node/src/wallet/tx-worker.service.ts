@@ -68,7 +68,12 @@ const FULL_SCAN_MS = 60_000
 @Injectable()
 export class TxWorkerService {
   private readonly log = new Logger('TxWorker')
-  private readonly reconciler = new Reconciler('TxWorker', 1000, () => this.step(), () => this.metrics.stepErrors.inc({ loop: 'TxWorker' }))
+  private readonly reconciler = new Reconciler(
+    'TxWorker',
+    1000,
+    () => this.step(),
+    () => this.metrics.stepErrors.inc({ loop: 'TxWorker' }),
+  )
   private readonly running = new Set<string>()
   private presignRunning: string | null = null
   private readonly mirrored = new BoundedMap<string, string>(MEMO_MAX)
@@ -531,7 +536,18 @@ export class TxWorkerService {
     })
     const n = tx.attempt + 1
     const rewritten: TxRecord = { ...tx, amountSats: total - tx.feeSats, outputs: [{ ...pay, value: total - tx.feeSats }], unsignedTx, state: 'signing', attempt: n, signers }
-    const body: SigningAttempt = { txId: tx.id, attempt: n, signers, mode: tx.type === 'taproot' ? 'frost' : 'full', presignatures: tx.inputs.map(() => null), createdAt: new Date().toISOString(), term: '0', proposalHash: tx.proposalHash, leader: me, approvals }
+    const body: SigningAttempt = {
+      txId: tx.id,
+      attempt: n,
+      signers,
+      mode: tx.type === 'taproot' ? 'frost' : 'full',
+      presignatures: tx.inputs.map(() => null),
+      createdAt: new Date().toISOString(),
+      term: '0',
+      proposalHash: tx.proposalHash,
+      leader: me,
+      approvals,
+    }
     this.log.warn(`DRILL etcd-tamper: rewriting finished transaction ${tx.id} to pay ${total - tx.feeSats} sats and posting attempt ${n} for nodes ${signers.join(',')}`)
     try {
       await this.etcd.put(WalletKeys.attempt(tx.id, n), { ...body, signature: this.identity.sign(attemptBody(body)) })
@@ -635,7 +651,14 @@ export class TxWorkerService {
     if (results.some((r) => r.nodeId === me)) return
     if (results.length > 0 && results.every((r) => r.ok)) {
       // Everyone else finished without us: the session is over; running alone could only time out.
-      await this.report(tx.id, attempt.attempt, { nodeId: me, ok: false, code: 'MISSED', error: 'this node was not running when the session ran', culprits: [], reportedAt: new Date().toISOString() })
+      await this.report(tx.id, attempt.attempt, {
+        nodeId: me,
+        ok: false,
+        code: 'MISSED',
+        error: 'this node was not running when the session ran',
+        culprits: [],
+        reportedAt: new Date().toISOString(),
+      })
       return
     }
     this.running.add(runKey)
@@ -694,7 +717,13 @@ export class TxWorkerService {
       if (code === 'PEER_MISBEHAVED') {
         const session = `${tx.id}.${attempt.attempt}`
         for (const culprit of culprits) {
-          await this.byzantine.accuse('invalid_signature', culprit, session, { txId: tx.id, attempt: attempt.attempt, protocol: tx.type === 'taproot' ? 'frost' : 'ecdsa', signers: attempt.signers, error: errorMessage(err) })
+          await this.byzantine.accuse('invalid_signature', culprit, session, {
+            txId: tx.id,
+            attempt: attempt.attempt,
+            protocol: tx.type === 'taproot' ? 'frost' : 'ecdsa',
+            signers: attempt.signers,
+            error: errorMessage(err),
+          })
         }
       }
     }

@@ -41,7 +41,13 @@ const config = {
 } as unknown as AppConfig
 
 /** A Taproot proposal of two wallet coins: payment first, change second. */
-function proposal(id = '00000000-0000-4000-8000-000000000001', coins: [string, number][] = [['aa'.repeat(32), 60_000], ['bb'.repeat(32), 40_000]]): TxRecord {
+function proposal(
+  id = '00000000-0000-4000-8000-000000000001',
+  coins: [string, number][] = [
+    ['aa'.repeat(32), 60_000],
+    ['bb'.repeat(32), 40_000],
+  ],
+): TxRecord {
   const inputs = coins.map(([txid, value], i) => ({ txid, vout: i, value, scriptPubKey: hex(own([0, i]).scriptPubKey), path: [0, i] }))
   const total = coins.reduce((n, [, v]) => n + v, 0)
   const amount = 50_000
@@ -92,7 +98,18 @@ const vote = (nodeId: number, tx: TxRecord, approve = true): SignedVote => {
 
 /** A signing attempt as an honest leader (node `leader`) writes it: signed, with the approvals it counted. */
 function attempt(tx: TxRecord, n: number, signers = [1, 2, 3, 4], leader = 2, approvals = signers.map((s) => vote(s, tx))): SigningAttempt {
-  const body: SigningAttempt = { txId: tx.id, attempt: n, signers, mode: 'frost', presignatures: tx.inputs.map(() => null), createdAt: new Date().toISOString(), term: '7', proposalHash: tx.proposalHash, leader, approvals }
+  const body: SigningAttempt = {
+    txId: tx.id,
+    attempt: n,
+    signers,
+    mode: 'frost',
+    presignatures: tx.inputs.map(() => null),
+    createdAt: new Date().toISOString(),
+    term: '7',
+    proposalHash: tx.proposalHash,
+    leader,
+    approvals,
+  }
   return { ...body, signature: signAs(leader, attemptBody(body)) }
 }
 
@@ -148,7 +165,8 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
         const out = []
         // The coins of every proposal in etcd exist on this chain (what matters here is what the node signs).
         const records = etcd.keys(WalletKeys.txs).map((k) => etcd.value<TxRecord>(k)!)
-        for (const tx of [proposal(), ...records]) for (const i of tx.inputs) if (own(i.path).address === address) out.push({ txid: i.txid, vout: i.vout, value: i.value, confirmed: true })
+        for (const tx of [proposal(), ...records])
+          for (const i of tx.inputs) if (own(i.path).address === address) out.push({ txid: i.txid, vout: i.vout, value: i.value, confirmed: true })
         return out
       },
     }
@@ -293,7 +311,17 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     const w = node()
     const tx = await approved(w)
     // Leader 3 decides on three approvals only (node 4's is missing), naming node 5 who never approved.
-    await signing(tx, 1, attempt(tx, 1, [1, 2, 3, 5], 3, [1, 2, 3].map((s) => vote(s, tx))))
+    await signing(
+      tx,
+      1,
+      attempt(
+        tx,
+        1,
+        [1, 2, 3, 5],
+        3,
+        [1, 2, 3].map((s) => vote(s, tx)),
+      ),
+    )
     await step(w, tx.id)
     assert.deepEqual(signed, [])
     const r = await result(tx, 1)
@@ -320,7 +348,10 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     // rejected instead would make every honest node refuse to sign it: then it sends nothing.)
     await etcd.put(WalletKeys.tx(a.id), { ...a, amountSats: 1, state: 'approved' })
     await step(w, a.id)
-    const b = proposal('00000000-0000-4000-8000-000000000002', [['cc'.repeat(32), 60_000], ['dd'.repeat(32), 40_000]])
+    const b = proposal('00000000-0000-4000-8000-000000000002', [
+      ['cc'.repeat(32), 60_000],
+      ['dd'.repeat(32), 40_000],
+    ])
     await etcd.put(WalletKeys.tx(b.id), b)
     for (const i of b.inputs) await etcd.put(WalletKeys.utxoLock(i.txid, i.vout), { txId: b.id })
     await step(w, b.id)
@@ -353,7 +384,17 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     assert.equal((await etcd.get<SignedVote>(WalletKeys.vote(tx.id, 1)))?.value.payload.approve, false)
     for (const n of [2, 3, 4, 5]) await etcd.put(WalletKeys.vote(tx.id, n), vote(n, tx))
     // Even with an approval signed as node 1 in the attempt (its ledger lost, say), it does not sign.
-    await signing(tx, 1, attempt(tx, 1, [1, 2, 3, 4], 2, [1, 2, 3, 4].map((s) => vote(s, tx))))
+    await signing(
+      tx,
+      1,
+      attempt(
+        tx,
+        1,
+        [1, 2, 3, 4],
+        2,
+        [1, 2, 3, 4].map((s) => vote(s, tx)),
+      ),
+    )
     await step(w, tx.id)
     assert.deepEqual(signed, [])
     const r = await result(tx, 1)
@@ -401,9 +442,15 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
 
     // A second proposal, rejected by nodes 4 and 5 (approval impossible): final, nobody accused.
     accused = []
-    const b = proposal('00000000-0000-4000-8000-000000000002', [['cc'.repeat(32), 60_000], ['dd'.repeat(32), 40_000]])
+    const b = proposal('00000000-0000-4000-8000-000000000002', [
+      ['cc'.repeat(32), 60_000],
+      ['dd'.repeat(32), 40_000],
+    ])
     await approved(w, b)
-    await etcd.put(WalletKeys.tx(b.id), decided(b, 'rejected', { error: { code: 'POLICY_VIOLATION', message: '2 of 5 nodes rejected the proposal' } }, 3, [vote(4, b, false), vote(5, b, false)]))
+    await etcd.put(
+      WalletKeys.tx(b.id),
+      decided(b, 'rejected', { error: { code: 'POLICY_VIOLATION', message: '2 of 5 nodes rejected the proposal' } }, 3, [vote(4, b, false), vote(5, b, false)]),
+    )
     await step(w, b.id)
     assert.deepEqual(accused, [])
     assert.equal(new ApprovalLedger(dir).get(b.id)?.finished, true)
@@ -412,22 +459,49 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
   it('an approval decided on three approvals is accused; one on four is not', async () => {
     const w = node()
     const tx = await approved(w)
-    await etcd.put(WalletKeys.tx(tx.id), decided(tx, 'approved', {}, 4, [1, 2, 3].map((n) => vote(n, tx))))
+    await etcd.put(
+      WalletKeys.tx(tx.id),
+      decided(
+        tx,
+        'approved',
+        {},
+        4,
+        [1, 2, 3].map((n) => vote(n, tx)),
+      ),
+    )
     await step(w, tx.id)
     assert.deepEqual(accused, [{ type: 'invalid_decision', offender: 4 }])
     accused = []
-    await etcd.put(WalletKeys.tx(tx.id), decided(tx, 'approved', {}, 2, [1, 2, 3, 4].map((n) => vote(n, tx))))
+    await etcd.put(
+      WalletKeys.tx(tx.id),
+      decided(
+        tx,
+        'approved',
+        {},
+        2,
+        [1, 2, 3, 4].map((n) => vote(n, tx)),
+      ),
+    )
     await step(w, tx.id)
     assert.deepEqual(accused, [])
   })
 
-  it('a live leader that leaves an approved send (four valid approvals from up nodes) without an attempt gets this node\'s signed no-confidence mark', async () => {
+  it("a live leader that leaves an approved send (four valid approvals from up nodes) without an attempt gets this node's signed no-confidence mark", async () => {
     const up = [1, 2, 3, 4, 5]
     const cluster = { leader: { nodeId: 2, term: '7' }, upNodes: () => up, bannedNodes: () => [] }
     // TW_LEADER_STALL_S 0: the stall is due at once (the period itself is config, not asserted here).
     const w = node({ ...config, byzantine: { leaderStallS: 0 } } as unknown as AppConfig, cluster)
     const tx = await approved(w)
-    await etcd.put(WalletKeys.tx(tx.id), decided(tx, 'approved', {}, 2, [1, 2, 3, 4].map((n) => vote(n, tx))))
+    await etcd.put(
+      WalletKeys.tx(tx.id),
+      decided(
+        tx,
+        'approved',
+        {},
+        2,
+        [1, 2, 3, 4].map((n) => vote(n, tx)),
+      ),
+    )
     // Node 4 is down: the leader cannot sign with four approvers, so no mark.
     up.splice(3, 1)
     await step(w, tx.id)
@@ -460,4 +534,3 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     assert.equal(new ApprovalLedger(dir).get(tx.id)?.finished, true)
   })
 })
-

@@ -91,10 +91,20 @@ describe('incremental UTXO sync', () => {
   })
 })
 
-describe('addresses come from this node\'s key share, not from etcd (trust model)', () => {
-  const record = (over: Partial<KeyRecord> = {}): KeyRecord => ({ keyId: 'k1', protocol: 'ecdsa', status: 'active', publicKey: SHARE.publicKey, chainCode: SHARE.chainCode, createdAt: '2026-01-01T00:00:00Z', activatedAt: '2026-01-01T00:00:00Z', ...over }) as KeyRecord
+describe("addresses come from this node's key share, not from etcd (trust model)", () => {
+  const record = (over: Partial<KeyRecord> = {}): KeyRecord =>
+    ({
+      keyId: 'k1',
+      protocol: 'ecdsa',
+      status: 'active',
+      publicKey: SHARE.publicKey,
+      chainCode: SHARE.chainCode,
+      createdAt: '2026-01-01T00:00:00Z',
+      activatedAt: '2026-01-01T00:00:00Z',
+      ...over,
+    }) as KeyRecord
 
-  it('a key record that matches the share gives the share\'s key', async () => {
+  it("a key record that matches the share gives the share's key", async () => {
     const { w } = wallet({ [EtcdKeys.key('k1')]: record() })
     const k = await w.key('segwit')
     assert.equal(Buffer.from(k.publicKey).toString('hex'), SHARE.publicKey)
@@ -116,7 +126,12 @@ describe('addresses come from this node\'s key share, not from etcd (trust model
   it('a key record inserted in etcd for a key no node holds (older, so first in line) is passed over: the held key still serves, audited once', async () => {
     // Before: the oldest active record was the key, so one etcd writer's insert made every
     // node answer NO_ACTIVE_KEY (no address, no spend) without a vote.
-    const inserted = record({ keyId: 'k0', publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7', createdAt: '2025-01-01T00:00:00Z', activatedAt: '2025-01-01T00:00:00Z' })
+    const inserted = record({
+      keyId: 'k0',
+      publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7',
+      createdAt: '2025-01-01T00:00:00Z',
+      activatedAt: '2025-01-01T00:00:00Z',
+    })
     const { w, audits } = wallet({ [EtcdKeys.key('k0')]: inserted, [EtcdKeys.key('k1')]: record() })
     assert.equal((await w.key('segwit')).keyId, 'k1')
     assert.equal((await w.key('segwit')).keyId, 'k1', 'asked again: the same key, no second audit')

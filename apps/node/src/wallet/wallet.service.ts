@@ -1,13 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import type { AddressDto, BalanceDto, DescriptorsDto, WalletType } from '@tw/api'
-import {
-  deriveEcdsaChild,
-  deriveTaprootOutputKey,
-  segwitAddress,
-  taprootAddress,
-  walletDescriptors,
-  type Utxo,
-} from '@tw/bitcoin'
+import { deriveEcdsaChild, deriveTaprootOutputKey, segwitAddress, taprootAddress, walletDescriptors, type Utxo } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
 import { EngineRepository } from '../engine/engine.repository'
@@ -129,7 +122,11 @@ export class WalletService {
         this.log.error(`key record ${k.keyId} in etcd does not match this node's share: refusing every address and spend of it`)
         void this.audit.record('key.record_mismatch', { keyId: k.keyId, record: { publicKey: k.publicKey, chainCode: k.chainCode }, share })
       }
-      throw new WalletRequestError('KEY_RECORD_MISMATCH', 503, `the ${k.protocol} key record ${k.keyId} in etcd does not match this node's key share; it is refused until an operator restores it`)
+      throw new WalletRequestError(
+        'KEY_RECORD_MISMATCH',
+        503,
+        `the ${k.protocol} key record ${k.keyId} in etcd does not match this node's key share; it is refused until an operator restores it`,
+      )
     }
     this.mismatched.delete(k.keyId)
     return { keyId: k.keyId, type, publicKey: Buffer.from(share.publicKey, 'hex'), chainCode: Buffer.from(share.chainCode, 'hex') }
@@ -176,9 +173,7 @@ export class WalletService {
     for (let attempt = 0; attempt < 50; attempt++) {
       const cur = await this.etcd.get<{ next: number }>(k)
       const index = cur?.value.next ?? 0
-      const ok = await this.etcd.atomic(
-        cur ? { unchanged: [[k, cur.modRevision]], puts: [[k, { next: index + 1 }]] } : { absent: [k], puts: [[k, { next: 1 }]] },
-      )
+      const ok = await this.etcd.atomic(cur ? { unchanged: [[k, cur.modRevision]], puts: [[k, { next: index + 1 }]] } : { absent: [k], puts: [[k, { next: 1 }]] })
       if (ok) return index
     }
     throw new ChainUnavailableError('address index contended: try again')

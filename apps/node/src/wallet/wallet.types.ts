@@ -149,8 +149,7 @@ export function isSigningRefusal(code: string): code is SigningRefusal {
 
 /** `/tw/n/<nodeId>/results/<id>/<n>`: signed by the node. */
 export type SigningResult = (
-  | { nodeId: number; ok: true; signatures: string[]; reportedAt: string }
-  | { nodeId: number; ok: false; code: string; error: string; culprits: number[]; reportedAt: string }
+  { nodeId: number; ok: true; signatures: string[]; reportedAt: string } | { nodeId: number; ok: false; code: string; error: string; culprits: number[]; reportedAt: string }
 ) & {
   /** What the result is about (signed with it). */
   txId?: string

@@ -9,16 +9,37 @@ import ByzantineViolations from './violations'
 const LIST: ViolationListDto = {
   violations: [
     {
-      id: '0a1b2c3d-1111-4000-8000-000000000001', type: 'invalid_signature', offender: 5, sessionId: 'tx-1.1', status: 'proven',
-      accusers: [1, 2, 3], evidence: { share: 'ff' }, reportedAt: '2025-01-01T00:00:01.000Z', provenAt: '2025-01-01T00:00:02.000Z',
+      id: '0a1b2c3d-1111-4000-8000-000000000001',
+      type: 'invalid_signature',
+      offender: 5,
+      sessionId: 'tx-1.1',
+      status: 'proven',
+      accusers: [1, 2, 3],
+      evidence: { share: 'ff' },
+      reportedAt: '2025-01-01T00:00:01.000Z',
+      provenAt: '2025-01-01T00:00:02.000Z',
     },
     {
-      id: '0a1b2c3d-2222-4000-8000-000000000002', type: 'double_vote', offender: 3, sessionId: 'tx-2.1', status: 'reported',
-      accusers: [1], evidence: {}, reportedAt: '2025-01-01T00:00:03.000Z', provenAt: null,
+      id: '0a1b2c3d-2222-4000-8000-000000000002',
+      type: 'double_vote',
+      offender: 3,
+      sessionId: 'tx-2.1',
+      status: 'reported',
+      accusers: [1],
+      evidence: {},
+      reportedAt: '2025-01-01T00:00:03.000Z',
+      provenAt: null,
     },
     {
-      id: '0a1b2c3d-3333-4000-8000-000000000003', type: 'invalid_signature', offender: 5, sessionId: 'tx-3.1', status: 'cleared',
-      accusers: [2, 4], evidence: {}, reportedAt: '2025-01-01T00:00:04.000Z', provenAt: null,
+      id: '0a1b2c3d-3333-4000-8000-000000000003',
+      type: 'invalid_signature',
+      offender: 5,
+      sessionId: 'tx-3.1',
+      status: 'cleared',
+      accusers: [2, 4],
+      evidence: {},
+      reportedAt: '2025-01-01T00:00:04.000Z',
+      provenAt: null,
     },
   ],
   bans: [{ nodeId: 5, reason: '2 proven violations (invalid_signature)', bannedAt: '2025-01-01T00:00:05.000Z', violations: ['0a1b2c3d-1111-4000-8000-000000000001'] }],
@@ -72,12 +93,21 @@ test('byzantine violations: table with short ids, bans with their reason, and th
 
 test('byzantine violations --offender / --status filter the table and the JSON', async () => {
   const off3 = JSON.parse((await runCommand(ByzantineViolations, ['--node', url, '--offender', '3', '--json'])).stdout) as ViolationListDto
-  assert.deepEqual(off3.violations.map((v) => v.offender), [3])
+  assert.deepEqual(
+    off3.violations.map((v) => v.offender),
+    [3],
+  )
   assert.deepEqual(off3.bans, [], 'node 3 is not banned')
   assert.equal(off3.banThreshold, 2)
   const proven5 = JSON.parse((await runCommand(ByzantineViolations, ['--node', url, '--offender', '5', '--status', 'proven', '--json'])).stdout) as ViolationListDto
-  assert.deepEqual(proven5.violations.map((v) => v.id), [LIST.violations[0].id])
-  assert.deepEqual(proven5.bans.map((b) => b.nodeId), [5])
+  assert.deepEqual(
+    proven5.violations.map((v) => v.id),
+    [LIST.violations[0].id],
+  )
+  assert.deepEqual(
+    proven5.bans.map((b) => b.nodeId),
+    [5],
+  )
   const cleared = await runCommand(ByzantineViolations, ['--node', url, '--status', 'cleared'])
   assert.match(cleared.stdout, /^0a1b2c3d\s+invalid_signature\s+5\s+cleared\s+2,4\s+/m)
   assert.doesNotMatch(cleared.stdout, /double_vote|proven\s+1,2,3/)
@@ -87,7 +117,11 @@ test('byzantine violations --offender / --status filter the table and the JSON',
 })
 
 test('byzantine violations: bad filters are usage errors that never reach the node', async () => {
-  for (const argv of [['--offender', '0'], ['--offender', '256'], ['--status', 'banned']]) {
+  for (const argv of [
+    ['--offender', '0'],
+    ['--offender', '256'],
+    ['--status', 'banned'],
+  ]) {
     const r = await runCommand(ByzantineViolations, ['--node', url, '--json', ...argv])
     assert.equal(r.exitCode, 2, argv.join(' '))
     assert.equal((JSON.parse(r.stdout) as ErrorOut).error.code, 'INVALID_FLAGS')
@@ -95,13 +129,16 @@ test('byzantine violations: bad filters are usage errors that never reach the no
   assert.equal(requests.length, 0)
 })
 
-test('byzantine drill shows the node\'s behaviours', async () => {
+test("byzantine drill shows the node's behaviours", async () => {
   const r = await runCommand(ByzantineDrill, ['--node', url])
   assert.equal(r.exitCode, 0, r.stderr)
   assert.match(r.stdout, /^Node:\s+5$/m)
   assert.match(r.stdout, /^Drill mode:\s+enabled/m)
   assert.match(r.stdout, /^Behaviours:\s+corrupt-share$/m)
-  assert.deepEqual(requests.map((q) => `${q.method} ${q.url}`), ['GET /api/v1/drill'])
+  assert.deepEqual(
+    requests.map((q) => `${q.method} ${q.url}`),
+    ['GET /api/v1/drill'],
+  )
   const j = await runCommand(ByzantineDrill, ['--node', url, '--json'])
   assert.deepEqual(JSON.parse(j.stdout) as DrillDto, drill)
 })
@@ -132,7 +169,7 @@ test('byzantine drill refuses unknown behaviours locally, listing the known ones
   assert.equal(requests.length, 0)
 })
 
-test("a node outside drill mode answers 403 DRILL_DISABLED: it comes through with its code (exit 1)", async () => {
+test('a node outside drill mode answers 403 DRILL_DISABLED: it comes through with its code (exit 1)', async () => {
   drillAllowed = false
   const r = await runCommand(ByzantineDrill, ['--node', url, '--set', 'drop', '--json'])
   assert.equal(r.exitCode, 1)

@@ -48,7 +48,11 @@ test('certs renew --node 2 with an offline CA key: new key and certificate, veri
   assert.notEqual(newKey, oldKey, 'a fresh key')
   assert.equal(statSync(join(dir, 'node-2.key')).mode & 0o777, 0o600)
   assert.equal(readFileSync(join(dir, 'node-1.crt'), 'utf8'), node1, 'other nodes untouched')
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporary files left')
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'no temporary files left',
+  )
   assert.ok(!existsSync(join(dir, 'ca.key')), 'the CA key stays where it was')
 
   const v = await runCommand<CertsVerifyResult>(CertsVerify, ['--dir', dir, '--json'])

@@ -25,7 +25,11 @@ test('certs verify passes for a freshly generated cluster and prints a row per f
   assert.equal(r.stderr, '')
   const lines = r.stdout.trimEnd().split('\n')
   assert.match(lines[0], /^FILE\s+NODE\s+NOT AFTER\s+DAYS LEFT\s+STATUS$/)
-  for (const f of ['ca.crt', 'node-1.crt', 'node-2.crt', 'node-3.crt']) assert.ok(lines.some((l) => l.startsWith(f) && /\sok$/.test(l)), f)
+  for (const f of ['ca.crt', 'node-1.crt', 'node-2.crt', 'node-3.crt'])
+    assert.ok(
+      lines.some((l) => l.startsWith(f) && /\sok$/.test(l)),
+      f,
+    )
   assert.match(lines[lines.length - 1], /^All 4 certificates valid\.$/)
 
   const json = await runCommand<CertsVerifyResult>(CertsVerify, ['--dir', dir, '--json'])

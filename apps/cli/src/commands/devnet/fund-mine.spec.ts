@@ -47,7 +47,7 @@ beforeEach(() => {
   chain.mines.length = 0
 })
 
-test('devnet fund: a fresh address from the devnet\'s node 1, the faucet, one block', async () => {
+test("devnet fund: a fresh address from the devnet's node 1, the faucet, one block", async () => {
   const r = await runCommand(DevnetFund, ['--dir', dir, '--amount', '1000000', '--type', 'taproot', '--json'])
   assert.equal(r.exitCode, 0, r.stderr)
   const out = JSON.parse(r.stdout) as DevnetFundResult
@@ -81,7 +81,7 @@ test('devnet fund: bad amounts are INVALID_AMOUNT before anything is called', as
   assert.equal(chain.faucets.length, 0)
 })
 
-test('devnet fund: the chain\'s error code is kept (faucet rejects the address)', async () => {
+test("devnet fund: the chain's error code is kept (faucet rejects the address)", async () => {
   const r = await runCommand(DevnetFund, ['--dir', dir, '--amount', '5000', '--address', 'tb1qwrongnet', '--json'])
   assert.equal(r.exitCode, 1)
   const e = JSON.parse(r.stdout) as ErrorJson

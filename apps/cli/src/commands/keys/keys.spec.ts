@@ -8,7 +8,15 @@ import KeysCreate from './create'
 import KeysList from './list'
 
 const pending: KeyDto = { id: 'k-2', protocol: 'schnorr', status: 'pending', publicKey: null, chainCode: null, reportedBy: [], createdAt: '2025-01-01T00:00:00Z' }
-const active: KeyDto = { id: 'k-1', protocol: 'ecdsa', status: 'active', publicKey: '02' + 'ab'.repeat(32), chainCode: 'cd'.repeat(32), reportedBy: [1, 2, 3, 4, 5], createdAt: '2025-01-01T00:00:00Z' }
+const active: KeyDto = {
+  id: 'k-1',
+  protocol: 'ecdsa',
+  status: 'active',
+  publicKey: '02' + 'ab'.repeat(32),
+  chainCode: 'cd'.repeat(32),
+  reportedBy: [1, 2, 3, 4, 5],
+  createdAt: '2025-01-01T00:00:00Z',
+}
 let polls = 0
 let server: JsonServer
 let url: string
@@ -28,7 +36,11 @@ before(async () => {
     }
     if (req.url === '/api/v1/cluster/status') {
       const s: ClusterStatusDto = {
-        nodeId: 1, clusterSize: 5, threshold: 4, leader: 2, leaderTerm: '7',
+        nodeId: 1,
+        clusterSize: 5,
+        threshold: 4,
+        leader: 2,
+        leaderTerm: '7',
         nodes: [1, 2, 3, 4, 5].map((n) => ({ nodeId: n, up: n !== 5, apiUrl: `http://127.0.0.1:808${n}`, quicAddr: `127.0.0.1:900${n}`, lastSeen: null, banned: false })),
         nodesUp: 4,
         etcd: { endpoints: ['http://127.0.0.1:2379'], members: [{ id: 'a', name: 'etcd-1', clientUrls: ['http://127.0.0.1:2379'] }], healthy: true },
@@ -43,7 +55,7 @@ before(async () => {
 })
 after(() => server.close())
 
-test('keys list --json prints the node\'s KeyListDto', async () => {
+test("keys list --json prints the node's KeyListDto", async () => {
   polls = 0
   const r = await runCommand<KeyListDto>(KeysList, ['--node', url, '--json'])
   assert.equal(r.exitCode, 0)
@@ -73,7 +85,7 @@ test('keys create --no-wait returns the pending key', async () => {
   assert.equal((JSON.parse(r.stdout) as KeyDto).status, 'pending')
 })
 
-test('keys create: the server\'s error code is the CLI\'s, on one line', async () => {
+test("keys create: the server's error code is the CLI's, on one line", async () => {
   const r = await runCommand(KeysCreate, ['--node', url, '--protocol', 'ecdsa'])
   assert.equal(r.exitCode, 1)
   assert.equal(r.stdout, '')

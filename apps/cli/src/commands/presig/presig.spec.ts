@@ -10,7 +10,7 @@ const node = new FakeWalletNode()
 before(async () => void (await node.start()))
 after(() => node.close())
 
-test('presig status --json is the node\'s PresignatureStatusDto', async () => {
+test("presig status --json is the node's PresignatureStatusDto", async () => {
   const r = await runCommand(PresigStatus, ['--node', node.url, '--json'])
   assert.equal(r.exitCode, 0, r.stderr)
   assert.deepEqual(JSON.parse(r.stdout) as PresignatureStatusDto, PRESIG_STATUS)

@@ -16,7 +16,9 @@ import TokensRevoke from './revoke'
 const ADMIN = 'tw_' + 'A'.repeat(43)
 const OTHER = 'tw_' + 'B'.repeat(43)
 const seen: (string | undefined)[] = []
-const tokens: TokenDto[] = [{ id: '0b6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b', name: 'bootstrap-admin', role: 'admin', createdAt: '2026-01-01T00:00:00Z', revokedAt: null, lastUsedAt: null }]
+const tokens: TokenDto[] = [
+  { id: '0b6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b', name: 'bootstrap-admin', role: 'admin', createdAt: '2026-01-01T00:00:00Z', revokedAt: null, lastUsedAt: null },
+]
 let server: JsonServer
 let url: string
 let home: string
@@ -86,10 +88,7 @@ test('token precedence: --token > TW_API_TOKEN > devnet token (devnet nodes only
   // A devnet in the working directory: its token for its nodes, the file's for others.
   const cwd = mkdtempSync(join(tmpdir(), 'tw-cli-cwd-'))
   mkdirSync(join(cwd, '.devnet', 'secrets'), { recursive: true })
-  writeFileSync(
-    join(cwd, '.devnet', 'state.json'),
-    JSON.stringify({ version: 1, nodes: [{ id: 1, apiPort: 18081 }], etcd: [] }),
-  )
+  writeFileSync(join(cwd, '.devnet', 'state.json'), JSON.stringify({ version: 1, nodes: [{ id: 1, apiPort: 18081 }], etcd: [] }))
   writeFileSync(devnetTokenPath('.devnet', cwd), 'tw_devnet\n', { mode: 0o600 })
   assert.equal(resolveToken(undefined, 'http://127.0.0.1:18081', env, cwd), 'tw_devnet')
   assert.equal(resolveToken(undefined, url, env, cwd), 'tw_file')

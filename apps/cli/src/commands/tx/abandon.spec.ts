@@ -36,15 +36,9 @@ test('tx abandon <id> --reason posts the reason, prints the released outpoints a
   const sent = node.calls('POST', '/api/v1/transactions/tx-failed/abandon').pop()
   assert.deepEqual(sent?.body, { reason: REASON })
   assert.match(r.stderr, /Asking the chain and releasing the coins of transaction tx-failed/)
-  assert.match(
-    r.stdout,
-    new RegExp(`^Released 1 coin reservation\\(s\\) of transaction tx-failed \\(txid ${TXID}\\) at 2025-02-03T04:05:06.000Z \\(audited\\):$`, 'm'),
-  )
+  assert.match(r.stdout, new RegExp(`^Released 1 coin reservation\\(s\\) of transaction tx-failed \\(txid ${TXID}\\) at 2025-02-03T04:05:06.000Z \\(audited\\):$`, 'm'))
   assert.match(r.stdout, new RegExp(`^  ${'aa'.repeat(32)}:1$`, 'm'))
-  assert.match(
-    r.stdout,
-    /^Warning: Transaction e+ stays valid while its inputs are unspent: whoever holds a signed copy can broadcast it later\..*pay them twice\.$/m,
-  )
+  assert.match(r.stdout, /^Warning: Transaction e+ stays valid while its inputs are unspent: whoever holds a signed copy can broadcast it later\..*pay them twice\.$/m)
   const again = await runCommand(TxAbandon, ['--node', node.url, 'tx-failed', '--reason', REASON])
   assert.equal(again.exitCode, 1)
   assert.match(again.stderr, /^Error \(TX_NOT_ABANDONABLE\): transaction tx-failed holds no coin reservations \(already released\).*\(HTTP 409\)$/m)

@@ -17,18 +17,24 @@ before(async () => {
 })
 after(() => node.close())
 
-test('tx list --json is the node\'s TransactionListDto', async () => {
+test("tx list --json is the node's TransactionListDto", async () => {
   const r = await runCommand(TxList, ['--node', node.url, '--json'])
   assert.equal(r.exitCode, 0, r.stderr)
   const list = JSON.parse(r.stdout) as TransactionListDto
-  assert.deepEqual(list.transactions.map((t) => `${t.id}:${t.state}`), ['tx-1:broadcast', 'tx-2:rejected'])
+  assert.deepEqual(
+    list.transactions.map((t) => `${t.id}:${t.state}`),
+    ['tx-1:broadcast', 'tx-2:rejected'],
+  )
 })
 
 test('tx list --state/--type/--since/--limit/--cursor go to the node as the query; --json prints the page with nextCursor', async () => {
   const r = await runCommand(TxList, ['--node', node.url, '--type', 'segwit', '--state', 'broadcast', '--since', '2025-01-01T00:00:00Z', '--limit', '1', '--json'])
   assert.equal(r.exitCode, 0, r.stderr)
   const page = JSON.parse(r.stdout) as TransactionListDto
-  assert.deepEqual(page.transactions.map((t) => t.id), ['tx-1'])
+  assert.deepEqual(
+    page.transactions.map((t) => t.id),
+    ['tx-1'],
+  )
   assert.equal(page.nextCursor, null)
   const asked = node.requests.filter((q) => q.method === 'GET' && q.url.startsWith('/api/v1/transactions?')).pop()
   assert.ok(asked)
@@ -43,7 +49,10 @@ test('tx list pages: the table ends with the next cursor; --cursor gets the next
   const m = /More: threshold-wallet tx list --cursor (\S+) \(same filters\)/.exec(first.stdout)
   assert.ok(m, first.stdout)
   const second = JSON.parse((await runCommand(TxList, ['--node', node.url, '--limit', '1', '--cursor', m[1], '--json'])).stdout) as TransactionListDto
-  assert.deepEqual(second.transactions.map((t) => t.id), ['tx-2'])
+  assert.deepEqual(
+    second.transactions.map((t) => t.id),
+    ['tx-2'],
+  )
   assert.equal(second.nextCursor, null)
 })
 
@@ -81,7 +90,7 @@ test('tx show: pairs, inputs, outputs, votes, history', async () => {
   assert.equal((JSON.parse(j.stdout) as TransactionDto).txid, 'bb'.repeat(32))
 })
 
-test('tx show of an unknown id is the node\'s NOT_FOUND; without an id it is a usage error', async () => {
+test("tx show of an unknown id is the node's NOT_FOUND; without an id it is a usage error", async () => {
   const r = await runCommand(TxShow, ['--node', node.url, 'nope', '--json'])
   assert.equal(r.exitCode, 1)
   assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'NOT_FOUND')

@@ -19,7 +19,14 @@ export default class WalletBalance extends NodeCommand<BalanceDto> {
       type Row = { type: string; keyId: string | null; confirmedSats: number; unconfirmedSats: number; reservedSats: number | null; utxos: number | null }
       const rows: Row[] = [
         ...b.wallets,
-        { type: 'TOTAL', keyId: null, confirmedSats: b.confirmedSats, unconfirmedSats: b.unconfirmedSats, reservedSats: b.wallets.reduce((s, w) => s + w.reservedSats, 0), utxos: b.wallets.reduce((s, w) => s + w.utxos, 0) },
+        {
+          type: 'TOTAL',
+          keyId: null,
+          confirmedSats: b.confirmedSats,
+          unconfirmedSats: b.unconfirmedSats,
+          reservedSats: b.wallets.reduce((s, w) => s + w.reservedSats, 0),
+          utxos: b.wallets.reduce((s, w) => s + w.utxos, 0),
+        },
       ]
       this.log(
         renderTable(rows, [

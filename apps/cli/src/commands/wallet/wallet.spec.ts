@@ -11,7 +11,7 @@ const node = new FakeWalletNode()
 before(async () => void (await node.start()))
 after(() => node.close())
 
-test('wallet balance --json is the node\'s BalanceDto', async () => {
+test("wallet balance --json is the node's BalanceDto", async () => {
   const r = await runCommand(WalletBalance, ['--node', node.url, '--json'])
   assert.equal(r.exitCode, 0, r.stderr)
   assert.deepEqual(JSON.parse(r.stdout) as BalanceDto, BALANCE)

@@ -7,15 +7,7 @@ import DevnetStatus from '../../commands/devnet/status'
 import DevnetUp from '../../commands/devnet/up'
 import { runCommand } from '../../testing/run-command'
 import { CliError } from '../errors'
-import {
-  byzantineBlockedWarning,
-  byzantineEnv,
-  byzantineWarning,
-  mergeByzantine,
-  parseBehaviours,
-  parseByzantineSpec,
-  planByzantine,
-} from './byzantine'
+import { byzantineBlockedWarning, byzantineEnv, byzantineWarning, mergeByzantine, parseBehaviours, parseByzantineSpec, planByzantine } from './byzantine'
 import type { DevnetStatusResult } from './devnet'
 import { nodeEnv } from './nodes'
 import { DevnetPaths, DevnetState, writeStateSync } from './state'
@@ -40,7 +32,11 @@ test('parseByzantineSpec rejects a missing colon, a node outside 1..5, no or unk
   throwsCode(() => parseByzantineSpec('corrupt-share'), 'BAD_BYZANTINE_SPEC', /<node>:<behaviour>/)
   for (const bad of ['0:drop', '6:drop', 'x:drop', '1.5:drop', ':drop', '-1:drop']) throwsCode(() => parseByzantineSpec(bad), 'BAD_BYZANTINE_SPEC', /node must be 1\.\.5/)
   throwsCode(() => parseByzantineSpec('5:'), 'UNKNOWN_BEHAVIOUR', /names no behaviour/)
-  throwsCode(() => parseByzantineSpec('5:corrupt-share,lie'), 'UNKNOWN_BEHAVIOUR', /"lie".*known: corrupt-share, equivocate-vote, replay, wrong-session, drop, delay, approve-everything, etcd-tamper/)
+  throwsCode(
+    () => parseByzantineSpec('5:corrupt-share,lie'),
+    'UNKNOWN_BEHAVIOUR',
+    /"lie".*known: corrupt-share, equivocate-vote, replay, wrong-session, drop, delay, approve-everything, etcd-tamper/,
+  )
   throwsCode(() => parseBehaviours('a,b'), 'UNKNOWN_BEHAVIOUR', /behaviours "a", "b"/)
 })
 
@@ -104,7 +100,11 @@ test('devnet up --byzantine: bad values are usage errors before anything starts;
   const dir = mkdtempSync(join(tmpdir(), 'tw-byz-'))
   const saved = process.env.TW_NODE_ENTRY
   try {
-    for (const [value, code] of [['6:drop', 'BAD_BYZANTINE_SPEC'], ['5:fly', 'UNKNOWN_BEHAVIOUR'], ['corrupt-share', 'BAD_BYZANTINE_SPEC']]) {
+    for (const [value, code] of [
+      ['6:drop', 'BAD_BYZANTINE_SPEC'],
+      ['5:fly', 'UNKNOWN_BEHAVIOUR'],
+      ['corrupt-share', 'BAD_BYZANTINE_SPEC'],
+    ]) {
       const r = await runCommand(DevnetUp, ['--dir', join(dir, 'd'), '--byzantine', '5:corrupt-share', '--byzantine', value, '--json'])
       assert.equal(r.exitCode, 2, value)
       const e = (JSON.parse(r.stdout) as ErrorOut).error

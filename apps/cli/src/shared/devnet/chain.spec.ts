@@ -25,11 +25,13 @@ test('planChain: kept when nothing is asked, switched only while no node runs', 
   assert.deepEqual(planChain(signet, 'embedded', []), { chain: undefined, changed: true })
   assert.throws(
     () => planChain(undefined, signet, [3, 5]),
-    (e: CliError) => e.code === 'DEVNET_CHAIN_IN_USE' && /nodes 3, 5 run against the embedded regtest chain; run `threshold-wallet devnet down` before switching to https:\/\/mempool\.space\/signet\/api \(signet\)/.test(e.message),
+    (e: CliError) =>
+      e.code === 'DEVNET_CHAIN_IN_USE' &&
+      /nodes 3, 5 run against the embedded regtest chain; run `threshold-wallet devnet down` before switching to https:\/\/mempool\.space\/signet\/api \(signet\)/.test(e.message),
   )
 })
 
-test('nodeEnv: the outside chain is the nodes\' TW_CHAIN_URL and TW_NETWORK', () => {
+test("nodeEnv: the outside chain is the nodes' TW_CHAIN_URL and TW_NETWORK", () => {
   const state = {
     version: 1,
     createdAt: new Date(0).toISOString(),
@@ -38,7 +40,16 @@ test('nodeEnv: the outside chain is the nodes\' TW_CHAIN_URL and TW_NETWORK', ()
     database: { mode: 'external', name: 'tw_devnet', port: null, pid: null },
     nodes: [1, 2, 3, 4, 5].map((id) => ({ id, apiPort: 8080 + id, quicPort: 9000 + id, pid: null })),
   } as DevnetState
-  const env = nodeEnv({ paths: new DevnetPaths('/d'), state, node: state.nodes[0], databaseUrl: 'postgres://h/x', chainUrl: signet.url, network: 'signet', passphrase: 'p', logLevel: 'log' })
+  const env = nodeEnv({
+    paths: new DevnetPaths('/d'),
+    state,
+    node: state.nodes[0],
+    databaseUrl: 'postgres://h/x',
+    chainUrl: signet.url,
+    network: 'signet',
+    passphrase: 'p',
+    logLevel: 'log',
+  })
   assert.equal(env.TW_CHAIN_URL, signet.url)
   assert.equal(env.TW_NETWORK, 'signet')
 })

@@ -19,11 +19,7 @@ export function requestedChain(network: DevnetNetwork | undefined, chainUrl: str
   if (chainUrl) return { network: network ?? 'regtest', url: chainUrl.replace(/\/+$/, '') }
   if (network === undefined) return undefined
   if (network === 'regtest') return 'embedded'
-  throw new CliError(
-    'CHAIN_URL_REQUIRED',
-    `--network ${network} needs --chain-url: the Esplora API base of a ${network} chain, e.g. ${PUBLIC_ESPLORA[network]}`,
-    EXIT_USAGE,
-  )
+  throw new CliError('CHAIN_URL_REQUIRED', `--network ${network} needs --chain-url: the Esplora API base of a ${network} chain, e.g. ${PUBLIC_ESPLORA[network]}`, EXIT_USAGE)
 }
 
 /**

@@ -55,7 +55,10 @@ test('devnet up, up again, restart a node, down (with a stand-in node service)',
   const again = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir], env))
   assert.deepEqual(again.started, { etcd: [], postgres: false, regtest: false, nodes: [] })
   assert.equal(again.keys.length, 2)
-  assert.deepEqual(again.nodes.map((n) => n.pid), up.nodes.map((n) => n.pid))
+  assert.deepEqual(
+    again.nodes.map((n) => n.pid),
+    up.nodes.map((n) => n.pid),
+  )
 
   // A node killed and brought back by `up` keeps its ports.
   process.kill(up.nodes[2].pid ?? 0, 'SIGKILL')
@@ -105,11 +108,18 @@ function environOf(pid: number): Record<string, string> {
 test('devnet up --chain-url: the nodes use the outside chain and no embedded chain starts; switching needs devnet down', async () => {
   // The outside chain runs in its own process: runBin blocks this one.
   const [chainPort] = [await pickFreeRange(1)]
-  const child = spawn(process.execPath, [env.TW_REGTEST_ENTRY, '--port', String(chainPort), '--data-dir', dir, '--block-interval-ms', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const outside = { url: await new Promise<string>((res, rej) => {
-    child.stdout.once('data', (d: Buffer) => res((JSON.parse(d.toString()) as { url: string }).url))
-    child.once('exit', (code) => rej(new Error(`fake-regtest exited ${code}`)))
-  }), close: async () => { child.kill('SIGTERM') } }
+  const child = spawn(process.execPath, [env.TW_REGTEST_ENTRY, '--port', String(chainPort), '--data-dir', dir, '--block-interval-ms', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const outside = {
+    url: await new Promise<string>((res, rej) => {
+      child.stdout.once('data', (d: Buffer) => res((JSON.parse(d.toString()) as { url: string }).url))
+      child.once('exit', (code) => rej(new Error(`fake-regtest exited ${code}`)))
+    }),
+    close: async () => {
+      child.kill('SIGTERM')
+    },
+  }
   const extDir = join(dir, 'outside-chain')
   const extDb = uniqueDbName('tw_cli_devnet_ext')
   try {
@@ -118,10 +128,18 @@ test('devnet up --chain-url: the nodes use the outside chain and no embedded cha
     assert.equal(usage.json.error.code, 'CHAIN_URL_REQUIRED')
 
     const basePort = await pickFreeRange(5)
-    const up = ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', extDir, '--db-name', extDb, '--base-port', String(basePort), '--no-keys', '--network', 'regtest', '--chain-url', outside.url], env))
+    const up = ok(
+      runBin<DevnetUpResult>(
+        ['devnet', 'up', '--dir', extDir, '--db-name', extDb, '--base-port', String(basePort), '--no-keys', '--network', 'regtest', '--chain-url', outside.url],
+        env,
+      ),
+    )
     assert.equal(up.healthyNodes, 5)
     assert.equal(up.started.regtest, false, 'no embedded chain started')
-    assert.deepEqual({ url: up.chain?.url, network: up.chain?.network, external: up.chain?.external, tip: up.chain?.tipHeight }, { url: outside.url, network: 'regtest', external: true, tip: 101 })
+    assert.deepEqual(
+      { url: up.chain?.url, network: up.chain?.network, external: up.chain?.external, tip: up.chain?.tipHeight },
+      { url: outside.url, network: 'regtest', external: true, tip: 101 },
+    )
     for (const n of up.nodes) {
       const vars = environOf(n.pid ?? 0)
       assert.equal(vars.TW_CHAIN_URL, outside.url, `node ${n.id}'s TW_CHAIN_URL`)

@@ -7,40 +7,19 @@ import { registerDevnetToken } from '../cli-config'
 import { CliError } from '../errors'
 import type { Reporter } from '../progress'
 import { applyEtcdAcl, etcdBootstrapped, etcdHealthy, etcdMarker, findEtcd, startEtcd } from './etcd'
-import {
-  databaseReachable,
-  DB_NAME_PATTERN,
-  embeddedUrl,
-  ensureDatabase,
-  maskUrl,
-  runningPostmaster,
-  startEmbeddedPostgres,
-  withDatabase,
-} from './postgres'
+import { databaseReachable, DB_NAME_PATTERN, embeddedUrl, ensureDatabase, maskUrl, runningPostmaster, startEmbeddedPostgres, withDatabase } from './postgres'
 import { DRILL_ENV_VARS, nodeCwd, nodeEntry, nodeEnv, nodeHealth, NodeHealth, nodeMarker } from './nodes'
 import { ByzantineAssignment, byzantineBlockedWarning, byzantineWarning, planByzantine } from './byzantine'
 import { describeChain, planChain, PUBLIC_ESPLORA } from './chain'
 import { pickFreePorts, tcpPortFree, udpPortFree } from './ports'
 import { isOurs, spawnDetached, stopGroup } from './processes'
 import { chainTipHeight, regtestEntry, regtestMarker, startRegtest } from './regtest'
-import {
-  CLUSTER_SIZE,
-  DevnetPaths,
-  DevnetState,
-  ETCD_MEMBERS,
-  ExternalChainState,
-  readStateSync,
-  RegtestState,
-  STATE_VERSION,
-  urls,
-  writeStateSync,
-} from './state'
+import { CLUSTER_SIZE, DevnetPaths, DevnetState, ETCD_MEMBERS, ExternalChainState, readStateSync, RegtestState, STATE_VERSION, urls, writeStateSync } from './state'
 
 /** Printed (stderr) by every `devnet up`, and part of its JSON result. */
 export const INSECURE_WARNING =
   'INSECURE DEVNET: nodes run with TW_INSECURE_TEST_PRIMES=true (public test primes shipped with the repo). ' +
-  'Anyone can recompute these keys\' Paillier secrets. Devnet only: never hold real funds.'
-
+  "Anyone can recompute these keys' Paillier secrets. Devnet only: never hold real funds."
 
 export interface UpOptions {
   basePort: number
@@ -216,7 +195,10 @@ export class Devnet {
   /** The server URL (no particular database) the devnet's database lives on. */
   private serverUrl(state: DevnetState, env: NodeJS.ProcessEnv): string {
     if (state.database.mode === 'embedded') {
-      return embeddedUrl(state.database.port ?? 0, this.secret(this.paths.postgresPasswordFile, () => randomBytes(24).toString('hex')))
+      return embeddedUrl(
+        state.database.port ?? 0,
+        this.secret(this.paths.postgresPasswordFile, () => randomBytes(24).toString('hex')),
+      )
     }
     if (env.DATABASE_URL) return env.DATABASE_URL
     if (existsSync(this.paths.databaseUrlFile)) return readFileSync(this.paths.databaseUrlFile, 'utf8').trim()
@@ -271,7 +253,10 @@ export class Devnet {
     if (!findEtcd(env)) throw new CliError('ETCD_NOT_FOUND', 'etcd not found on PATH: install it with `apt-get install etcd-server`')
     const chainEntry = regtestEntry(env)
     if (!existsSync(chainEntry)) {
-      throw new CliError('REGTEST_NOT_BUILT', `regtest chain not built: ${chainEntry} is missing; build it with \`npx tsc -b apps/regtest\` (package @tw/regtest) or set TW_REGTEST_ENTRY`)
+      throw new CliError(
+        'REGTEST_NOT_BUILT',
+        `regtest chain not built: ${chainEntry} is missing; build it with \`npx tsc -b apps/regtest\` (package @tw/regtest) or set TW_REGTEST_ENTRY`,
+      )
     }
     mkdirSync(this.paths.root, { recursive: true })
     let state = this.readState()
@@ -337,7 +322,10 @@ export class Devnet {
       await r.step(`Outside chain ${describeChain(external)}`, async () => {
         const tip = await chainTipHeight(external.url, 10_000)
         if (tip === undefined) {
-          throw new CliError('CHAIN_UNREACHABLE', `the chain at ${external.url} does not answer GET /blocks/tip/height; check --chain-url (an Esplora API base, e.g. ${external.network === 'regtest' ? 'http://127.0.0.1:3002' : PUBLIC_ESPLORA[external.network]})`)
+          throw new CliError(
+            'CHAIN_UNREACHABLE',
+            `the chain at ${external.url} does not answer GET /blocks/tip/height; check --chain-url (an Esplora API base, e.g. ${external.network === 'regtest' ? 'http://127.0.0.1:3002' : PUBLIC_ESPLORA[external.network]})`,
+          )
         }
         r.progress(`tip ${tip}`)
       })
@@ -431,7 +419,9 @@ export class Devnet {
     const running = isOurs(chain.pid, regtestMarker(this.paths))
     if (o.blockIntervalMs !== undefined && o.blockIntervalMs !== chain.blockIntervalMs) {
       if (running) {
-        r.warn(`Warning: the regtest chain already runs with a block interval of ${chain.blockIntervalMs / 1000}s; --block-interval ignored (run \`threshold-wallet devnet down\` first to change it).`)
+        r.warn(
+          `Warning: the regtest chain already runs with a block interval of ${chain.blockIntervalMs / 1000}s; --block-interval ignored (run \`threshold-wallet devnet down\` first to change it).`,
+        )
       } else {
         chain.blockIntervalMs = o.blockIntervalMs
       }
@@ -490,7 +480,10 @@ export class Devnet {
       r.progress(`cluster sees ${s?.nodesUp ?? 0}/${CLUSTER_SIZE} nodes up`)
       if (s && s.nodesUp === CLUSTER_SIZE && s.leader !== null) break
       if (Date.now() > deadline) {
-        throw new CliError('CLUSTER_UNAVAILABLE', `cluster shows ${s?.nodesUp ?? 0}/${CLUSTER_SIZE} nodes up${s?.leader == null ? ', no leader' : ''} after ${Math.round(timeoutMs / 1000)}s; see ${this.paths.logs}`)
+        throw new CliError(
+          'CLUSTER_UNAVAILABLE',
+          `cluster shows ${s?.nodesUp ?? 0}/${CLUSTER_SIZE} nodes up${s?.leader == null ? ', no leader' : ''} after ${Math.round(timeoutMs / 1000)}s; see ${this.paths.logs}`,
+        )
       }
       await sleep(1000)
     }
@@ -513,7 +506,14 @@ export class Devnet {
       }
     }
     for (;;) {
-      const lists = await Promise.all(clients.map((c) => c.listKeys().then((l) => l.keys, () => undefined)))
+      const lists = await Promise.all(
+        clients.map((c) =>
+          c.listKeys().then(
+            (l) => l.keys,
+            () => undefined,
+          ),
+        ),
+      )
       const done = PROTOCOLS.map((protocol) => {
         const first = lists[0]?.find((k) => k.protocol === protocol && k.status === 'active')
         const everywhere = first !== undefined && lists.every((l) => l?.some((k) => k.id === first.id && k.status === 'active' && k.publicKey === first.publicKey))
@@ -547,7 +547,14 @@ export class Devnet {
     const members = await Promise.all(
       state.etcd.map(async (m): Promise<DevnetEtcdStatus> => {
         const running = isOurs(m.pid, etcdMarker(this.paths, m))
-        return { name: m.name, clientUrl: urls.etcdClient(m), peerUrl: urls.etcdPeer(m), pid: running ? m.pid : null, running, healthy: running && (await etcdHealthy(this.paths, m)) }
+        return {
+          name: m.name,
+          clientUrl: urls.etcdClient(m),
+          peerUrl: urls.etcdPeer(m),
+          pid: running ? m.pid : null,
+          running,
+          healthy: running && (await etcdHealthy(this.paths, m)),
+        }
       }),
     )
     let url: string | undefined
@@ -556,7 +563,7 @@ export class Devnet {
     } catch {
       url = undefined
     }
-    const pgPid = state.database.mode === 'embedded' ? runningPostmaster(this.paths, state.database.pid) ?? null : null
+    const pgPid = state.database.mode === 'embedded' ? (runningPostmaster(this.paths, state.database.pid) ?? null) : null
     let chain: DevnetChainStatus | null = null
     if (state.externalChain) {
       const tip = await chainTipHeight(state.externalChain.url, 5000)

@@ -29,35 +29,46 @@ export const ETCD_RETENTION_ARGS = ['--auto-compaction-mode', 'periodic', '--aut
  * and peers from the devnet's etcd CA, and `--client-cert-auth` (a client's certificate CN is
  * its etcd user once the ACL enabled auth).
  */
-export function etcdArgs(
-  paths: DevnetPaths,
-  member: EtcdMemberState,
-  all: readonly EtcdMemberState[],
-  token: string,
-  clusterState: 'new' | 'existing',
-): string[] {
+export function etcdArgs(paths: DevnetPaths, member: EtcdMemberState, all: readonly EtcdMemberState[], token: string, clusterState: 'new' | 'existing'): string[] {
   return [
-    '--name', member.name,
-    '--data-dir', paths.etcdData(member.name),
-    '--listen-client-urls', urls.etcdClient(member),
-    '--advertise-client-urls', urls.etcdClient(member),
-    '--listen-peer-urls', urls.etcdPeer(member),
-    '--initial-advertise-peer-urls', urls.etcdPeer(member),
-    '--initial-cluster', all.map((m) => `${m.name}=${urls.etcdPeer(m)}`).join(','),
-    '--initial-cluster-token', token,
-    '--initial-cluster-state', clusterState,
-    '--cert-file', paths.etcdServerCert(),
-    '--key-file', paths.etcdServerKey(),
-    '--trusted-ca-file', paths.etcdCaCert(),
+    '--name',
+    member.name,
+    '--data-dir',
+    paths.etcdData(member.name),
+    '--listen-client-urls',
+    urls.etcdClient(member),
+    '--advertise-client-urls',
+    urls.etcdClient(member),
+    '--listen-peer-urls',
+    urls.etcdPeer(member),
+    '--initial-advertise-peer-urls',
+    urls.etcdPeer(member),
+    '--initial-cluster',
+    all.map((m) => `${m.name}=${urls.etcdPeer(m)}`).join(','),
+    '--initial-cluster-token',
+    token,
+    '--initial-cluster-state',
+    clusterState,
+    '--cert-file',
+    paths.etcdServerCert(),
+    '--key-file',
+    paths.etcdServerKey(),
+    '--trusted-ca-file',
+    paths.etcdCaCert(),
     '--client-cert-auth',
-    '--peer-cert-file', paths.etcdServerCert(),
-    '--peer-key-file', paths.etcdServerKey(),
-    '--peer-trusted-ca-file', paths.etcdCaCert(),
+    '--peer-cert-file',
+    paths.etcdServerCert(),
+    '--peer-key-file',
+    paths.etcdServerKey(),
+    '--peer-trusted-ca-file',
+    paths.etcdCaCert(),
     '--peer-client-cert-auth',
     // Old revisions are compacted hourly and the backend has a quota (an alarm, not a full disk).
     ...ETCD_RETENTION_ARGS,
-    '--logger', 'zap',
-    '--log-outputs', 'stderr',
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
   ]
 }
 
@@ -97,12 +108,7 @@ export function etcdAclEntry(env: NodeJS.ProcessEnv = process.env): string {
  * Applies the etcd ACL with the root certificate (users root and node-1..node-<nodes>, one role
  * per node, then auth enable). Idempotent: runs at every `devnet up`, so a changed table applies.
  */
-export async function applyEtcdAcl(
-  paths: DevnetPaths,
-  members: readonly EtcdMemberState[],
-  nodes: number,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<string> {
+export async function applyEtcdAcl(paths: DevnetPaths, members: readonly EtcdMemberState[], nodes: number, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const entry = etcdAclEntry(env)
   if (!existsSync(entry)) {
     throw new CliError('NODE_NOT_BUILT', `etcd ACL script not built: ${entry} is missing; run \`npx tsc -b\` at the repository root`)
@@ -134,12 +140,7 @@ export function etcdMarker(paths: DevnetPaths, member: EtcdMemberState): Process
  * Starts every member that is not running (first time with `new`, later `existing`) and
  * waits until all three are healthy. Returns the names of the members it started.
  */
-export async function startEtcd(
-  paths: DevnetPaths,
-  members: EtcdMemberState[],
-  token: string,
-  o: { timeoutMs: number; onProgress?: (s: string) => void },
-): Promise<string[]> {
+export async function startEtcd(paths: DevnetPaths, members: EtcdMemberState[], token: string, o: { timeoutMs: number; onProgress?: (s: string) => void }): Promise<string[]> {
   const bin = findEtcd()
   if (!bin) throw new CliError('ETCD_NOT_FOUND', 'etcd not found on PATH: install it with `apt-get install etcd-server`')
   const clusterState = etcdBootstrapped(paths, members) ? 'existing' : 'new'

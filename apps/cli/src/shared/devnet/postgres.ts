@@ -209,11 +209,12 @@ export async function startEmbeddedPostgres(
       else process.env.LD_LIBRARY_PATH = saved
     }
   }
-  const pid = spawnDetached(
-    bin.postgres,
-    ['-D', paths.postgres, '-p', String(o.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    { logFile: paths.postgresLog, env: { ...env, LC_MESSAGES: 'C' }, uid: ids?.uid, gid: ids?.gid },
-  )
+  const pid = spawnDetached(bin.postgres, ['-D', paths.postgres, '-p', String(o.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], {
+    logFile: paths.postgresLog,
+    env: { ...env, LC_MESSAGES: 'C' },
+    uid: ids?.uid,
+    gid: ids?.gid,
+  })
   await waitForDatabase(url, pid, paths, o.timeoutMs)
   return { pid, started: true }
 }
@@ -233,5 +234,10 @@ async function waitForDatabase(url: string, pid: number, paths: DevnetPaths, tim
 
 function firstLine(err: unknown): string {
   const m = err instanceof Error ? err.message : String(err)
-  return m.split('\n').find((l) => l.trim())?.trim() ?? 'unknown error'
+  return (
+    m
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? 'unknown error'
+  )
 }

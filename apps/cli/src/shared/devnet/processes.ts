@@ -147,10 +147,7 @@ function groupHasLiveMembers(pgid: number): boolean {
  * Stops the process group led by `pid`: `signal` (SIGTERM by default), then SIGKILL after
  * `graceMs`. Resolves to how it ended.
  */
-export async function stopGroup(
-  pid: number,
-  o: { graceMs: number; signal?: NodeJS.Signals },
-): Promise<'stopped' | 'killed' | 'not-running'> {
+export async function stopGroup(pid: number, o: { graceMs: number; signal?: NodeJS.Signals }): Promise<'stopped' | 'killed' | 'not-running'> {
   if (!groupAlive(pid)) return 'not-running'
   signalGroup(pid, o.signal ?? 'SIGTERM')
   const deadline = Date.now() + o.graceMs

@@ -21,7 +21,12 @@ after(async () => {
 
 test('regtestArgs and regtestEntry', () => {
   assert.deepEqual(regtestArgs(new DevnetPaths('/data/.devnet'), { port: 3002, pid: null, blockIntervalMs: 10_000 }), [
-    '--port', '3002', '--data-dir', '/data/.devnet/regtest', '--block-interval-ms', '10000',
+    '--port',
+    '3002',
+    '--data-dir',
+    '/data/.devnet/regtest',
+    '--block-interval-ms',
+    '10000',
   ])
   assert.equal(regtestEntry({ TW_REGTEST_ENTRY: 'x/main.js' }), resolve('x/main.js'))
   // Without the override: the @tw/regtest package's bin, or apps/regtest/dist/main.js of this checkout.

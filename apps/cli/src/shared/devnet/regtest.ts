@@ -17,7 +17,7 @@ export function regtestEntry(env: NodeJS.ProcessEnv = process.env): string {
   try {
     const pkgFile = require.resolve('@tw/regtest/package.json')
     const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { bin?: string | Record<string, string> }
-    const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.['tw-regtest'] ?? Object.values(pkg.bin ?? {})[0] ?? 'dist/main.js'
+    const bin = typeof pkg.bin === 'string' ? pkg.bin : (pkg.bin?.['tw-regtest'] ?? Object.values(pkg.bin ?? {})[0] ?? 'dist/main.js')
     return resolve(dirname(pkgFile), bin)
   } catch {
     return resolve(__dirname, '..', '..', '..', '..', 'regtest', 'dist', 'main.js')
@@ -103,7 +103,10 @@ export interface MineResult {
 /** The regtest chain's devnet endpoints (faucet, mining). */
 export class RegtestClient {
   private readonly api: ApiClient
-  constructor(readonly url: string, timeoutMs = 30_000) {
+  constructor(
+    readonly url: string,
+    timeoutMs = 30_000,
+  ) {
     this.api = new ApiClient({ baseUrl: url, timeoutMs })
   }
 

@@ -7,24 +7,6 @@ import { TransactionEntity } from './transaction.entity'
 import { VoteEntity } from './vote.entity'
 import { VotingRoundEntity } from './voting-round.entity'
 
-export {
-  ApiTokenEntity,
-  AuditLogEntity,
-  ByzantineViolationEntity,
-  NodeStatusEntity,
-  PresignatureUsageEntity,
-  TransactionEntity,
-  VoteEntity,
-  VotingRoundEntity,
-}
+export { ApiTokenEntity, AuditLogEntity, ByzantineViolationEntity, NodeStatusEntity, PresignatureUsageEntity, TransactionEntity, VoteEntity, VotingRoundEntity }
 
-export const ENTITIES = [
-  ApiTokenEntity,
-  AuditLogEntity,
-  ByzantineViolationEntity,
-  NodeStatusEntity,
-  PresignatureUsageEntity,
-  TransactionEntity,
-  VoteEntity,
-  VotingRoundEntity,
-]
+export const ENTITIES = [ApiTokenEntity, AuditLogEntity, ByzantineViolationEntity, NodeStatusEntity, PresignatureUsageEntity, TransactionEntity, VoteEntity, VotingRoundEntity]

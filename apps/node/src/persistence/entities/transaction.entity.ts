@@ -2,18 +2,7 @@ import { Column, Entity, Index } from 'typeorm'
 import { BaseEntity } from './base.entity'
 
 /** States of a spend (DESIGN §5 "Send"). */
-export const TRANSACTION_STATES = [
-  'pending',
-  'voting',
-  'approved',
-  'signing',
-  'signed',
-  'broadcast',
-  'confirmed',
-  'rejected',
-  'failed',
-  'expired',
-] as const
+export const TRANSACTION_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired'] as const
 export type TransactionState = (typeof TRANSACTION_STATES)[number]
 
 /** A spend as one node tracks it. */

@@ -43,9 +43,7 @@ export class InitialSchema1732435200000 implements MigrationInterface {
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now()
       )`)
-    await q.query(
-      `CREATE UNIQUE INDEX transactions_node_idempotency ON transactions (node_id, idempotency_key) WHERE idempotency_key IS NOT NULL`,
-    )
+    await q.query(`CREATE UNIQUE INDEX transactions_node_idempotency ON transactions (node_id, idempotency_key) WHERE idempotency_key IS NOT NULL`)
     await q.query(`CREATE INDEX transactions_state ON transactions (state)`)
 
     await q.query(`
@@ -143,9 +141,7 @@ export class InitialSchema1732435200000 implements MigrationInterface {
     await q.query(`REVOKE ALL ON audit_log FROM PUBLIC`)
     await q.query(`REVOKE ALL ON audit_log FROM tw_app`)
     await q.query(`GRANT SELECT, INSERT ON audit_log TO tw_app`)
-    await q.query(
-      `GRANT SELECT, INSERT, UPDATE, DELETE ON transactions, voting_rounds, votes, byzantine_violations, presignature_usage, node_status TO tw_app`,
-    )
+    await q.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON transactions, voting_rounds, votes, byzantine_violations, presignature_usage, node_status TO tw_app`)
     await q.query(`REVOKE TRUNCATE ON transactions, voting_rounds, votes, byzantine_violations, presignature_usage, node_status FROM PUBLIC, tw_app`)
   }
 

@@ -31,16 +31,31 @@ function vote(nodeId: number, proposalHash: string, signer = nodeId, approve = t
 
 function attempt(leader: number, approvers: number[], signers: number[]): SigningAttemptEvidence {
   const body: SigningAttemptEvidence = {
-    txId: TX, attempt: 2, signers, mode: 'full', presignatures: [null], createdAt: '2026-01-01T00:01:00.000Z', term: 'lease-1',
-    proposalHash: HASH_A, leader, approvals: approvers.map((n) => vote(n, HASH_A)),
+    txId: TX,
+    attempt: 2,
+    signers,
+    mode: 'full',
+    presignatures: [null],
+    createdAt: '2026-01-01T00:01:00.000Z',
+    term: 'lease-1',
+    proposalHash: HASH_A,
+    leader,
+    approvals: approvers.map((n) => vote(n, HASH_A)),
   }
   return { ...body, signature: sign(leader, attemptBody(body)) }
 }
 
 function violation(type: ViolationDto['type'], offender: number, evidence: Record<string, unknown>, accusers = [1, 2, 4]): ViolationDto {
   return {
-    id: `${type.slice(0, 4)}0000000000000000000000000000`.slice(0, 32), type, offender, sessionId: TX, status: 'proven', accusers, evidence,
-    reportedAt: '2026-01-01T00:02:00.000Z', provenAt: '2026-01-01T00:02:01.000Z',
+    id: `${type.slice(0, 4)}0000000000000000000000000000`.slice(0, 32),
+    type,
+    offender,
+    sessionId: TX,
+    status: 'proven',
+    accusers,
+    evidence,
+    reportedAt: '2026-01-01T00:02:00.000Z',
+    provenAt: '2026-01-01T00:02:01.000Z',
   }
 }
 
@@ -67,7 +82,10 @@ test('a genuine double vote (two votes signed by the offender, same transaction,
   assert.equal(r.report.verdict, 'proven')
   assert.equal(r.report.violationId, v.id)
   assert.equal(r.report.offender, 3)
-  assert.deepEqual(r.report.checks.map((c) => c.result), ['pass', 'pass', 'pass', 'pass'])
+  assert.deepEqual(
+    r.report.checks.map((c) => c.result),
+    ['pass', 'pass', 'pass', 'pass'],
+  )
   // The table: check | result, and the exit line.
   const t = await runCommand(ByzantineEvidenceVerify, [file(v), '--certs', certs])
   assert.equal(t.exitCode, 0, t.stderr)
@@ -93,16 +111,19 @@ test('a double vote with one signature tampered is not proven (exit 1, EVIDENCE_
   assert.match(h.stderr, /^Error \(EVIDENCE_NOT_PROVEN\): Evidence of violation \S+ not proven \(failed: second vote signed by node 3\)$/m)
 })
 
-test('a vote signed with another node\'s key is not proven, even when both votes conflict', async () => {
+test("a vote signed with another node's key is not proven, even when both votes conflict", async () => {
   const r = await verifyJson(violation('double_vote', 3, { txId: TX, first: vote(3, HASH_A), second: vote(3, HASH_B, 2) }))
   assert.equal(r.exitCode, 1)
   assert.equal(r.code, 'EVIDENCE_NOT_PROVEN')
-  assert.deepEqual(r.report.checks.map((c) => [c.check, c.result]), [
-    ['evidence holds two signed votes', 'pass'],
-    ['first vote signed by node 3', 'pass'],
-    ['second vote signed by node 3', 'fail'],
-    ['same transaction, different content', 'pass'],
-  ])
+  assert.deepEqual(
+    r.report.checks.map((c) => [c.check, c.result]),
+    [
+      ['evidence holds two signed votes', 'pass'],
+      ['first vote signed by node 3', 'pass'],
+      ['second vote signed by node 3', 'fail'],
+      ['same transaction, different content', 'pass'],
+    ],
+  )
   // Same for a minority-attack approval signed by someone else.
   const m = await verifyJson(violation('minority_attack', 3, { txId: TX, proposalHash: HASH_A, broken: 'amount over the per-send limit', vote: vote(3, HASH_A, 5) }))
   assert.equal(m.exitCode, 1)
@@ -139,7 +160,13 @@ test('a valid attempt (4 signed approvals, its signers among them) is not proven
   // An approval whose certificate is not given cannot be counted either way: undecidable, not proven.
   const partial = await runCommand<EvidenceReport>(ByzantineEvidenceVerify, [
     file(violation('invalid_decision', 2, { attempt: attempt(2, [1, 2, 3], [1, 2, 3, 4]) })),
-    '--ca', join(certs, 'ca.crt'), '--cert', `2=${join(certs, 'node-2.crt')}`, '--cert', `1=${join(certs, 'node-1.crt')}`, '--json',
+    '--ca',
+    join(certs, 'ca.crt'),
+    '--cert',
+    `2=${join(certs, 'node-2.crt')}`,
+    '--cert',
+    `1=${join(certs, 'node-1.crt')}`,
+    '--json',
   ])
   assert.equal(partial.exitCode, 1)
   const p = (JSON.parse(partial.stdout) as ErrorOut).error
@@ -165,7 +192,10 @@ test('minority_attack: a validly signed approval, but the policy breach is not r
   const r = await verifyJson(violation('minority_attack', 3, { txId: TX, proposalHash: HASH_A, broken: 'recipient on the deny list', vote: vote(3, HASH_A) }))
   assert.equal(r.exitCode, 1)
   assert.equal(r.code, 'EVIDENCE_NOT_PROVEN')
-  assert.deepEqual(r.report.checks.map((c) => c.result), ['pass', 'pass', 'pass', 'unchecked'])
+  assert.deepEqual(
+    r.report.checks.map((c) => c.result),
+    ['pass', 'pass', 'pass', 'unchecked'],
+  )
   assert.match(r.report.checks[3].detail ?? '', /policy breach not re-checked offline.*reported: recipient on the deny list/)
 })
 
@@ -198,7 +228,7 @@ test('input: a violations list needs --id; bad files and flags have stable codes
   assert.equal((JSON.parse(badCert.stdout) as ErrorOut).error.code, 'INVALID_FLAGS')
 })
 
-test('invalid_signature from a signed false result: the result\'s signature and proposal are checked, the Bitcoin signatures are not (not proven offline)', async () => {
+test("invalid_signature from a signed false result: the result's signature and proposal are checked, the Bitcoin signatures are not (not proven offline)", async () => {
   const proposal = { id: TX, keyId: 'k1', type: 'taproot', to: 'bcrt1q', amountSats: 1000, unsignedTx: '02000000', inputs: [], outputs: [] }
   const proposalHash = (await import('../../../shared/evidence')).proposalHashOf(proposal)
   const body = { nodeId: 4, ok: true, signatures: ['00'.repeat(64)], reportedAt: '2026-01-01T00:03:00.000Z', txId: TX, attempt: 2, proposalHash }
@@ -207,7 +237,10 @@ test('invalid_signature from a signed false result: the result\'s signature and 
   assert.equal(r.exitCode, 1)
   assert.equal(r.code, 'EVIDENCE_NOT_PROVEN')
   assert.equal(r.report.verdict, 'not-proven')
-  assert.deepEqual(r.report.checks.map((c) => c.result), ['pass', 'pass', 'pass', 'unchecked'])
+  assert.deepEqual(
+    r.report.checks.map((c) => c.result),
+    ['pass', 'pass', 'pass', 'unchecked'],
+  )
   // The same result presented with another proposal, or re-signed by another node, fails.
   const other = await verifyJson(violation('invalid_signature', 4, { result, proposal: { ...proposal, amountSats: 2000 } }))
   assert.equal(other.report.checks[2].result, 'fail')
@@ -217,8 +250,18 @@ test('invalid_signature from a signed false result: the result\'s signature and 
 
 function decision(leader: number, state: string, votes: SignedVoteEvidence[], clusterSize = 5): TxDecisionEvidence {
   const body: TxDecisionEvidence = {
-    txId: TX, state, from: 'voting', attempt: 0, proposalHash: HASH_A, term: '41', leader, clusterSize,
-    error: state === 'rejected' ? { code: 'POLICY_VIOLATION', message: 'rejected' } : null, excluded: [], votes, decidedAt: '2026-01-01T00:01:00.000Z',
+    txId: TX,
+    state,
+    from: 'voting',
+    attempt: 0,
+    proposalHash: HASH_A,
+    term: '41',
+    leader,
+    clusterSize,
+    error: state === 'rejected' ? { code: 'POLICY_VIOLATION', message: 'rejected' } : null,
+    excluded: [],
+    votes,
+    decidedAt: '2026-01-01T00:01:00.000Z',
   }
   return { ...body, signature: sign(leader, decisionBody(body)) }
 }
@@ -239,7 +282,15 @@ test('invalid_decision on a transaction record: a signed rejection with one vali
   assert.equal(two.exitCode, 1)
   assert.equal(two.code, 'EVIDENCE_NOT_PROVEN')
   // An approval on three approvals is proven; a rejection one of whose votes is signed by another node is not counted.
-  const three = await verifyJson(violation('invalid_decision', 3, { decision: decision(3, 'approved', [1, 2, 3].map((n) => vote(n, HASH_A))) }))
+  const three = await verifyJson(
+    violation('invalid_decision', 3, {
+      decision: decision(
+        3,
+        'approved',
+        [1, 2, 3].map((n) => vote(n, HASH_A)),
+      ),
+    }),
+  )
   assert.equal(three.report.verdict, 'proven')
   const forgedVote = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'rejected', [vote(4, HASH_A, 2, false), vote(5, HASH_A, 5, false)]) }))
   assert.equal(forgedVote.report.verdict, 'proven')
@@ -252,7 +303,9 @@ test('invalid_decision on a transaction record: a signed rejection with one vali
   const resigned = await verifyJson(violation('invalid_decision', 2, { decision: { ...d, signature: sign(3, decisionBody(d)) } }))
   assert.equal(resigned.report.checks.find((c) => c.check === 'decision signed by node 2')?.result, 'fail')
   // --cluster-size 6 --threshold 4: two rejections are no longer enough (needs 3).
-  const six = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'rejected', [vote(4, HASH_A, 4, false), vote(5, HASH_A, 5, false)], 6) }), ['--cluster-size', '6'])
+  const six = await verifyJson(violation('invalid_decision', 2, { decision: decision(2, 'rejected', [vote(4, HASH_A, 4, false), vote(5, HASH_A, 5, false)], 6) }), [
+    '--cluster-size',
+    '6',
+  ])
   assert.equal(six.report.verdict, 'proven')
 })
-
