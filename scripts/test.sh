@@ -2,7 +2,8 @@
 # The whole test suite, doing its own setup: installs npm dependencies and builds the addon
 # and the TypeScript packages if needed, then runs every layer:
 #   1. lint: ESLint with type information (floating and misused promises, exhaustive
-#      switches, unused code) and the import boundaries between rooms (eslint.config.mjs)
+#      switches, unused code) and the import boundaries between rooms (eslint.config.mjs);
+#      Prettier (--check); cargo fmt --check and cargo clippy -D warnings
 #   2. Rust: engine unit tests and five nodes over real QUIC + mTLS in one process
 #   3. addon: the JavaScript contract, five OS processes checked by an independent verifier
 #   4. libs/bitcoin: BIP32/84/86/341/380 vectors, coin selection, sighash messages, PSBT
@@ -26,7 +27,7 @@ npx tsc -b
 command -v etcd >/dev/null || { echo "test: etcd is required (apt-get install etcd-server)" >&2; exit 1; }
 command -v promtool >/dev/null || { echo "test: promtool is required (apt-get install prometheus)" >&2; exit 1; }
 
-echo "== 1/8 eslint"
+echo "== 1/8 lint (eslint, prettier, cargo fmt, clippy)"
 npm run lint
 
 echo "== 2/8 cargo test --workspace --release"
