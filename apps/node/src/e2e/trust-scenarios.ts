@@ -261,6 +261,72 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
     }
   })
 
+  it('trust: a Taproot key record inserted in etcd for a key no node holds, older than the real one: every node still hands out addresses of the key it holds, and reports the record', async () => {
+    const client = etcd()
+    const fake = EtcdKeys.key(`inserted-${randomUUID()}`)
+    try {
+      const real = (await api().listKeys()).keys.find((k) => k.protocol === 'schnorr' && k.status === 'active')!
+      const original = (await getJson<Record<string, unknown>>(client, EtcdKeys.key(real.id)))!
+      const old = '2020-01-01T00:00:00.000Z'
+      await client
+        .put(fake)
+        .value(
+          JSON.stringify({
+            ...original,
+            keyId: fake.split('/').pop(),
+            publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7',
+            createdAt: old,
+            activatedAt: old,
+          }),
+        )
+      for (const id of ctx.up()) {
+        const a = await ctx.client(id).address('taproot')
+        assert.equal(a.keyId, real.id, `node ${id} hands out an address of the key it holds`)
+      }
+      for (const id of ctx.up()) {
+        assert.match(
+          ctx.cluster().log(id),
+          new RegExp(`key record ${fake.split('/').pop()} in etcd names a schnorr key this node holds no share of: passed over`),
+          `node ${id} logs it`,
+        )
+      }
+    } finally {
+      await client.delete().key(fake)
+      client.close()
+    }
+  })
+
+  it('trust: the genuine signing attempt of a finished send replayed (its results deleted, the record set back to signing): no honest node signs again', async () => {
+    const before = await known()
+    await coins([40_000])
+    const sent = await sendConfirmed()
+    const client = etcd()
+    try {
+      const key = WalletKeys.tx(sent.id)
+      const original = (await getJson<TxRecord>(client, key))!
+      const n = original.attempt
+      const attemptKey = WalletKeys.attempt(sent.id, n)
+      const genuine = (await client.get(attemptKey).string())!
+      const signers = (JSON.parse(genuine) as SigningAttempt).signers
+      // The replay: the same signed bytes written again, every signer's result gone, the record back in signing.
+      for (const id of signers) await client.delete().key(WalletKeys.result(sent.id, n, id))
+      await client.put(key).value(JSON.stringify({ ...original, state: 'signing' }))
+      await client.put(attemptKey).value(genuine)
+      // Bounded wait: whatever the signers write back is a refusal, never a signature.
+      await new Promise((r) => setTimeout(r, 15_000))
+      const results = await perNode<SigningResult>(client, (id) => WalletKeys.result(sent.id, n, id), signers)
+      for (const r of results) assert.ok(!r.ok && ['FINISHED', 'RESTARTED', 'BAD_ATTEMPT'].includes(r.code), `node ${r.nodeId} answered the replay: ${JSON.stringify(r)}`)
+      for (const i of sent.inputs) {
+        const spend = await chainGet<{ spent: boolean; txid?: string }>(`/tx/${i.txid}/outspend/${i.vout}`)
+        assert.deepEqual([spend.spent, spend.txid], [true, sent.txid], 'its coins were spent once, by the approved transaction')
+      }
+      await noHonestAccused(before, [1, 2, 3, 4, 5])
+      await client.put(key).value(JSON.stringify(original))
+    } finally {
+      client.close()
+    }
+  })
+
   it('trust: a ban written straight into etcd (no evidence) is honoured by no node', async () => {
     const client = etcd()
     try {
