@@ -50,6 +50,7 @@ export async function runHistory(ctx) {
   const { TxStore, mirrorRowId } = dist('wallet/tx-store.js')
   const { attemptBody } = dist('wallet/leader-decision.js')
   const { resultBody } = dist('wallet/signing-check.js')
+  const { decisionBody } = require('@tw/api')
   const { proposerStatement } = dist('wallet/policy.js')
   const { canonicalJson } = dist('common/canonical-json.js')
   const { encodeCursor } = dist('wallet/history-cursor.js')
@@ -333,6 +334,12 @@ export async function runHistory(ctx) {
       return { payload, signature: byId.get(payload.nodeId).identity.sign(payload) }
     })
     const voteOf = new Map(votes.map((v) => [v.payload.nodeId, v]))
+    // The leader's signed decision on the final state, about this clone (followers refuse a decision about another record).
+    if (t.tx.decision) {
+      const d = t.tx.decision
+      const body = { ...decisionBody(d), txId: id, decidedAt: shift(d.decidedAt), votes: (d.votes ?? []).map((v) => voteOf.get(v.payload.nodeId) ?? v) }
+      tx.decision = { ...body, signature: (byId.get(d.leader) ?? nodes[0]).identity.sign(decisionBody(body)) }
+    }
     const attempts = t.attempts.map((a) => {
       const body = {
         ...attemptBody(a),
