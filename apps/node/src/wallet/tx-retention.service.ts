@@ -16,6 +16,8 @@ const DRAIN_EVERY_MS = 2_000
 export const LEADER_BATCH = 500
 /** At most this many keys of this node's partition are deleted per run. */
 export const PARTITION_BATCH = 2_000
+/** Partition keys deleted per etcd transaction (each compared unchanged since read). */
+export const DELETE_BATCH = 100
 /** A pass stops after this many failures in a row (etcd or PostgreSQL is down, not one bad record). */
 const MAX_ERRORS_IN_A_ROW = 5
 /** Idempotency-Key records outlive their transaction's etcd record this many times the retention. */
@@ -268,10 +270,20 @@ export class TxRetentionService {
   private async pruneOwnPartition(now: number, errors: PassErrors): Promise<number> {
     const me = this.config.nodeId
     let deleted = 0
+    const pending: EtcdEntry<unknown>[] = []
+    /** Deletes the pending keys, each only if unchanged since read, {@link DELETE_BATCH} to a transaction. */
+    const flush = async (): Promise<void> => {
+      const batch = pending.splice(0)
+      if (batch.length === 0) return
+      const all = await errors.step(() => this.etcd.atomic({ unchanged: batch.map((e): [string, string] => [e.key, e.modRevision]), deletes: batch.map((e) => e.key) }))
+      if (all) deleted += batch.length
+      // One of them changed since it was read: each on its own (an error leaves the rest for a later run).
+      else if (all === false) for (const e of batch) if (await errors.step(() => this.etcd.atomic({ unchanged: [[e.key, e.modRevision]], deletes: [e.key] }))) deleted++
+    }
     const drop = async (e: EtcdEntry<unknown>): Promise<boolean> => {
-      if (deleted >= PARTITION_BATCH) return false
-      // Only if unchanged since read (compare-and-delete in its own partition).
-      if (await errors.step(() => this.etcd.atomic({ unchanged: [[e.key, e.modRevision]], deletes: [e.key] }))) deleted++
+      if (deleted + pending.length >= PARTITION_BATCH) return false
+      pending.push(e)
+      if (pending.length >= DELETE_BATCH) await flush()
       return true
     }
     const verdicts = new Map<string, boolean>()
@@ -288,25 +300,31 @@ export class TxRetentionService {
       return v
     }
     try {
-      for (const kind of ['votes', 'results'] as const) {
-        const prefix = `${WalletKeys.partitions}${me}/${kind}/`
-        for await (const page of this.etcd.getPrefixPaged<unknown>(prefix)) {
-          for (const e of page) {
-            const id = e.key.slice(prefix.length).split('/')[0]
-            if ((await errors.step(() => txGone(id))) && !(await drop(e))) return deleted
-          }
-        }
-      }
-      const prefix = `${WalletKeys.partitions}${me}/presig-results/`
-      for await (const page of this.etcd.getPrefixPaged<unknown>(prefix)) {
-        for (const e of page) {
-          const id = e.key.slice(prefix.length).split('/')[0]
-          if ((await errors.step(async () => !(await this.etcd.get(WalletKeys.presig(id))))) && !(await drop(e))) return deleted
-        }
-      }
+      await this.walkOwnPartition(me, txGone, drop, errors)
+      await flush()
     } catch (err) {
       this.log.warn(`pruning this node's partition stopped: ${errorMessage(err)}`)
     }
     return deleted
+  }
+
+  /** Offers `drop` every key of this node's partition whose subject is gone; stops when `drop` says the run is full. */
+  private async walkOwnPartition(me: number, txGone: (id: string) => Promise<boolean>, drop: (e: EtcdEntry<unknown>) => Promise<boolean>, errors: PassErrors): Promise<void> {
+    for (const kind of ['votes', 'results'] as const) {
+      const prefix = `${WalletKeys.partitions}${me}/${kind}/`
+      for await (const page of this.etcd.getPrefixPaged<unknown>(prefix)) {
+        for (const e of page) {
+          const id = e.key.slice(prefix.length).split('/')[0]
+          if ((await errors.step(() => txGone(id))) && !(await drop(e))) return
+        }
+      }
+    }
+    const prefix = `${WalletKeys.partitions}${me}/presig-results/`
+    for await (const page of this.etcd.getPrefixPaged<unknown>(prefix)) {
+      for (const e of page) {
+        const id = e.key.slice(prefix.length).split('/')[0]
+        if ((await errors.step(async () => !(await this.etcd.get(WalletKeys.presig(id))))) && !(await drop(e))) return
+      }
+    }
   }
 }

@@ -15,7 +15,7 @@ import { FakeEtcd } from '../testing/fake-etcd'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { SendService } from './send.service'
 import { TxAbandonService } from './tx-abandon.service'
-import { LEADER_BATCH, TxRetentionService } from './tx-retention.service'
+import { DELETE_BATCH, LEADER_BATCH, TxRetentionService } from './tx-retention.service'
 import { TxStore } from './tx-store'
 import { WalletKeys, type PresigRecord, type SigningAttempt, type TxRecord } from './wallet.types'
 
@@ -259,6 +259,34 @@ describe('transaction retention (issue 14)', () => {
     assert.equal(dead.skipped, 5, 'etcd down: the pass stopped after five failures in a row, not one per record')
     down = () => false
     assert.equal((await retention(1).run()).transactions, 9, 'etcd back: every one goes')
+  })
+
+  it("a node's partition keys leave a hundred to an etcd transaction, not one transaction per key", async () => {
+    // The soak: five nodes deleting their partitions key by key kept etcd too busy for the
+    // leader's own pruning (a minute-long run for 2 000 keys per node).
+    const txs = Array.from({ length: 40 }, () => record())
+    for (const tx of txs) {
+      const { presig } = await seed(tx)
+      // The leader pruned the transaction and its presignature record already.
+      await etcd.delete(WalletKeys.tx(tx.id))
+      await etcd.delete(WalletKeys.presig(presig))
+    }
+    const mine = etcd.keys('/tw/n/3/').length
+    assert.equal(mine, 120, 'a vote, a result and a presignature result per transaction')
+    const before = etcd.atomics.length
+    const run = await retention(3).run()
+    assert.equal(run.partition, mine)
+    assert.deepEqual(etcd.keys('/tw/n/3/'), [])
+    assert.equal(etcd.atomics.length - before, Math.ceil(mine / DELETE_BATCH))
+    // Node 4: one of its keys changes after it was read (in the first batch): the others still go, that one stays.
+    const changed = WalletKeys.vote(txs[0].id, 4)
+    etcd.beforeAtomic = async (ops) => {
+      if ((ops.deletes ?? []).length > 1) await etcd.put(changed, { payload: { nodeId: 4, txId: txs[0].id }, signature: 'changed' })
+    }
+    const again = await retention(4).run()
+    etcd.beforeAtomic = null
+    assert.deepEqual(etcd.keys('/tw/n/4/'), [changed], 'the key changed after it was read stays')
+    assert.equal(again.partition, mine - 1)
   })
 
   it('reads /tw/tx/ page by page', async () => {
