@@ -268,17 +268,15 @@ export function trustScenarios(ctx: WalletScenarioContext): void {
       const real = (await api().listKeys()).keys.find((k) => k.protocol === 'schnorr' && k.status === 'active')!
       const original = (await getJson<Record<string, unknown>>(client, EtcdKeys.key(real.id)))!
       const old = '2020-01-01T00:00:00.000Z'
-      await client
-        .put(fake)
-        .value(
-          JSON.stringify({
-            ...original,
-            keyId: fake.split('/').pop(),
-            publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7',
-            createdAt: old,
-            activatedAt: old,
-          }),
-        )
+      await client.put(fake).value(
+        JSON.stringify({
+          ...original,
+          keyId: fake.split('/').pop(),
+          publicKey: '03cbcaa9c98c877a26977d00825c956a238e8dddfbd322cce4f74b0b5bd6ace4a7',
+          createdAt: old,
+          activatedAt: old,
+        }),
+      )
       for (const id of ctx.up()) {
         const a = await ctx.client(id).address('taproot')
         assert.equal(a.keyId, real.id, `node ${id} hands out an address of the key it holds`)
