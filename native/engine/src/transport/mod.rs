@@ -11,8 +11,10 @@
 //!   apart from a replay (see [`router`]). A certificate reload keeps it (same process).
 //! - A peer restarted on the same address (a killed process, no close sent) leaves this node's
 //!   outbound connection to it dead until the idle timeout. So each node keeps the last
-//!   incarnation seen per authenticated peer; a frame of another incarnation drops the outbound
-//!   connection to that peer from the map, and the next send connects afresh. A starting
+//!   incarnation seen per authenticated peer; a frame of a *new* incarnation drops the outbound
+//!   connection to that peer from the map, and the next send connects afresh. A frame of one of
+//!   the peer's earlier incarnations (a replay of a previous life, or a late frame) changes
+//!   nothing here: dropping the live connection for it would lose frames in flight. A starting
 //!   transport announces its new incarnation at once with a hello frame (see [`hello_frame`]) to
 //!   every peer; hellos are consumed here, never routed.
 //! - Oversized and malformed frames are refused without a panic; every refusal is recorded as a
@@ -108,8 +110,8 @@ struct Inner {
     max_frame_bytes: usize,
     router: Mutex<Router>,
     outbound: tokio::sync::Mutex<HashMap<u16, Arc<Outbound>>>,
-    /// Last incarnation seen per authenticated peer; a change means the peer restarted.
-    peer_incarnations: Mutex<HashMap<u16, u64>>,
+    /// Incarnations seen per authenticated peer: a new one means the peer restarted.
+    peer_incarnations: Mutex<HashMap<u16, PeerLives>>,
     banned: RwLock<HashSet<u16>>,
     seq: Mutex<HashMap<SessionKey, u64>>,
     wire_faults: Mutex<WireFaults>,
@@ -334,7 +336,9 @@ impl Transport {
 
     /// The last incarnation seen from `peer` (from frames on its authenticated connections).
     pub fn peer_incarnation(&self, peer: u16) -> Option<u64> {
-        lock(&self.inner.peer_incarnations).get(&peer).copied()
+        lock(&self.inner.peer_incarnations)
+            .get(&peer)
+            .map(|l| l.current)
     }
 
     /// The bound UDP address.
@@ -550,18 +554,65 @@ pub fn is_hello(frame: &Frame) -> bool {
     frame.protocol == Protocol::Ping && frame.session == [0u8; 32]
 }
 
-/// Records the incarnation of a frame from authenticated `peer`. If it differs from the last
-/// one seen, the peer restarted: this node's outbound connection to it goes to the dead process,
-/// so it is dropped from the map (not closed: nothing on it can be reordered with the new
-/// process's) and the next send connects afresh.
+/// Earlier incarnations remembered per peer (a few restarts' worth), so that a frame replayed
+/// from one of them is not taken for a new restart.
+const RETIRED_INCARNATIONS: usize = 8;
+
+/// The incarnations of one peer: the live one and the few before it.
+#[derive(Debug)]
+struct PeerLives {
+    current: u64,
+    retired: std::collections::VecDeque<u64>,
+}
+
+/// What a frame's incarnation says about its sender.
+#[derive(Debug, PartialEq, Eq)]
+enum Life {
+    /// The first incarnation seen, or the live one.
+    Current,
+    /// One never seen before: the peer restarted.
+    New,
+    /// One the peer had before: a replayed or late frame of an earlier life.
+    Earlier,
+}
+
+impl PeerLives {
+    /// Judges `incarnation`; a new one becomes the live one and the live one is retired.
+    fn note(lives: &mut HashMap<u16, PeerLives>, peer: u16, incarnation: u64) -> Life {
+        let Some(l) = lives.get_mut(&peer) else {
+            lives.insert(
+                peer,
+                PeerLives {
+                    current: incarnation,
+                    retired: Default::default(),
+                },
+            );
+            return Life::Current;
+        };
+        if l.current == incarnation {
+            return Life::Current;
+        }
+        if l.retired.contains(&incarnation) {
+            return Life::Earlier;
+        }
+        if l.retired.len() == RETIRED_INCARNATIONS {
+            l.retired.pop_front();
+        }
+        l.retired.push_back(l.current);
+        l.current = incarnation;
+        Life::New
+    }
+}
+
+/// Records the incarnation of a frame from authenticated `peer`. A new one means the peer
+/// restarted: this node's outbound connection to it goes to the dead process, so it is dropped
+/// from the map (not closed: nothing on it can be reordered with the new process's) and the
+/// next send connects afresh. A frame of an earlier incarnation leaves the connection alone.
 async fn note_incarnation(inner: &Inner, peer: u16, incarnation: u64) {
-    let restarted = lock(&inner.peer_incarnations)
-        .get(&peer)
-        .is_some_and(|&known| known != incarnation);
-    if restarted {
+    let life = PeerLives::note(&mut lock(&inner.peer_incarnations), peer, incarnation);
+    if life == Life::New {
         inner.outbound.lock().await.remove(&peer);
     }
-    lock(&inner.peer_incarnations).insert(peer, incarnation);
 }
 
 /// A random non-zero incarnation number for a transport starting now.
@@ -747,6 +798,87 @@ mod tests {
         // Nor was a hello buffered as an early frame of the all-zero session.
         let mut zero = t1.register([0u8; 32], Protocol::Ping, vec![1, 2]).unwrap();
         assert!(zero.try_recv().is_err(), "a hello is never routed");
+        t1.close();
+        t2.close();
+    }
+
+    #[test]
+    fn incarnations_new_current_and_earlier() {
+        let mut lives = HashMap::new();
+        assert_eq!(PeerLives::note(&mut lives, 2, 10), Life::Current);
+        assert_eq!(PeerLives::note(&mut lives, 2, 10), Life::Current);
+        assert_eq!(PeerLives::note(&mut lives, 2, 11), Life::New);
+        assert_eq!(PeerLives::note(&mut lives, 2, 10), Life::Earlier);
+        assert_eq!(lives[&2].current, 11);
+        // Only the last few lives are remembered.
+        for i in 0..RETIRED_INCARNATIONS as u64 {
+            assert_eq!(PeerLives::note(&mut lives, 2, 100 + i), Life::New);
+        }
+        assert_eq!(lives[&2].retired.len(), RETIRED_INCARNATIONS);
+        assert_eq!(PeerLives::note(&mut lives, 2, 11), Life::Earlier);
+        assert_eq!(PeerLives::note(&mut lives, 2, 10), Life::New, "forgotten");
+    }
+
+    /// Node 2 sends a hello of `incarnation`, then a frame of it on a fresh session, on the
+    /// same stream (in order): once node 1 has the frame, it has judged the hello.
+    async fn life(t1: &Transport, t2: &Transport, name: &str, incarnation: u64) {
+        let key = session_key(name);
+        let mut rx = t1.register(key, Protocol::Ping, vec![1, 2]).unwrap();
+        t2.send(1, &hello_frame(2, incarnation)).await.unwrap();
+        let frame = Frame {
+            session: key,
+            protocol: Protocol::Ping,
+            sender: 2,
+            incarnation,
+            seq: 0,
+            broadcast: true,
+            payload: vec![0xa0],
+        };
+        t2.send(1, &frame).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut rx))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, frame);
+    }
+
+    /// A frame replayed from a peer's earlier incarnation must not be taken for a restart: that
+    /// would drop this node's live outbound connection to the peer (frames in flight lost).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replayed_earlier_incarnation_keeps_the_outbound_connection() {
+        let ca = certs::generate_ca("tw test ca", 30).unwrap();
+        let socks: Vec<std::net::UdpSocket> = (0..2)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs: Vec<SocketAddr> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+        drop(socks);
+        let t1 = Transport::start(config(&ca, 1, &addrs)).unwrap();
+        let t2 = Transport::start(config(&ca, 2, &addrs)).unwrap();
+        let connected = || async { t1.inner.outbound.lock().await.contains_key(&2) };
+        let reconnect = || async { t1.send(2, &hello_frame(1, t1.incarnation())).await.unwrap() };
+        // Node 2's own life, then two more (restarts, as node 1 sees them: each drops node 1's
+        // outbound connection to node 2, and node 1's next send connects afresh).
+        let (first, second) = (t2.incarnation() ^ 0x5555, t2.incarnation() ^ 0xaaaa);
+        life(&t1, &t2, "own", t2.incarnation()).await;
+        reconnect().await;
+        life(&t1, &t2, "first", first).await;
+        assert!(
+            !connected().await,
+            "a restart drops the outbound connection"
+        );
+        reconnect().await;
+        life(&t1, &t2, "second", second).await;
+        assert!(!connected().await);
+        reconnect().await;
+        assert!(connected().await);
+        assert_eq!(t1.peer_incarnation(2), Some(second));
+        // A frame of the first life replayed: node 1 keeps its connection and the live incarnation.
+        life(&t1, &t2, "first-again", first).await;
+        assert!(
+            connected().await,
+            "the outbound connection to node 2 was dropped for a replayed earlier incarnation"
+        );
+        assert_eq!(t1.peer_incarnation(2), Some(second));
         t1.close();
         t2.close();
     }
