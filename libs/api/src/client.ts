@@ -26,7 +26,18 @@ import type {
   CreatedTokenDto,
   TokenDto,
   TokenListDto,
+  QuoteDto,
+  UtxoListDto,
+  UtxoListQuery,
 } from './dto'
+
+/** `?k=v&...` of the set fields of a query object; '' when none is set. */
+function queryString(query: object): string {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v))
+  const qs = params.toString()
+  return qs ? `?${qs}` : ''
+}
 
 /** Raised by {@link ApiClient} for any non-2xx answer or a network failure. */
 export class ApiError extends Error {
@@ -82,16 +93,21 @@ export class ApiClient {
   descriptors(): Promise<DescriptorsDto> {
     return this.request('GET', '/api/v1/wallet/descriptors')
   }
+  /** The wallet's coins with their status and reservations. */
+  utxos(query: UtxoListQuery = {}): Promise<UtxoListDto> {
+    return this.request('GET', `/api/v1/wallet/utxos${queryString(query)}`)
+  }
+  /** What `send(body)` would build now: coins, fee, size, change; nothing is reserved. */
+  quote(body: SendRequest): Promise<QuoteDto> {
+    return this.request('POST', '/api/v1/transactions/quote', body)
+  }
   /** Starts a spend; the same `idempotencyKey` twice gives one transaction. */
   send(body: SendRequest, idempotencyKey?: string, timeoutMs?: number): Promise<TransactionDto> {
     return this.request('POST', '/api/v1/transactions', body, { timeoutMs, headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} })
   }
   /** One page of the node's transaction history (newest first); pass `nextCursor` back as `cursor` for the next. */
   transactions(query: TransactionListQuery = {}): Promise<TransactionListDto> {
-    const params = new URLSearchParams()
-    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v))
-    const qs = params.toString()
-    return this.request('GET', `/api/v1/transactions${qs ? `?${qs}` : ''}`)
+    return this.request('GET', `/api/v1/transactions${queryString(query)}`)
   }
   transaction(id: string): Promise<TransactionDto> {
     return this.request('GET', `/api/v1/transactions/${encodeURIComponent(id)}`)

@@ -234,6 +234,69 @@ export interface TransactionListDto {
   nextCursor: string | null
 }
 
+/**
+ * `POST /api/v1/transactions/quote` (body: a {@link SendRequest}): what that send would be if
+ * made now — coins, fee, size, change — with nothing reserved and no address index used. The
+ * same request sent next, with nothing else spending meanwhile, builds this transaction.
+ */
+export interface QuoteDto {
+  type: WalletType
+  keyId: string
+  to: string
+  amountSats: number
+  feeSats: number
+  /** sat/vB the fee pays (the request's, or the chain's estimate within the policy's bounds). */
+  feeRate: number
+  vsize: number
+  inputs: { txid: string; vout: number; valueSats: number; path: string }[]
+  /** The payment first, then the change (if any; to the next change address, taken only by a send). */
+  outputs: { address: string; valueSats: number; change: boolean }[]
+  /** Satoshis back to the wallet; 0 when the change would be dust and goes to the fee. */
+  changeSats: number
+  /** How it would be signed: 'presignature' (every input has a ready presignature), 'full' or 'frost'. */
+  signingMode: 'presignature' | 'full' | 'frost'
+  /** The chain's tip height the quote was made at (the send's nLockTime). */
+  tipHeight: number
+}
+
+/** Where a wallet coin stands: spendable by a send, reserved by one in flight, or waiting for a confirmation. */
+export const UtxoStatuses = ['spendable', 'reserved', 'unconfirmed'] as const
+export type UtxoStatus = (typeof UtxoStatuses)[number]
+
+/** One wallet coin as `GET /api/v1/wallet/utxos` lists it. */
+export interface UtxoDto {
+  type: WalletType
+  keyId: string
+  txid: string
+  vout: number
+  valueSats: number
+  address: string
+  /** BIP32 path below the key, e.g. "m/0/7" (receive) or "m/1/2" (change). */
+  path: string
+  status: UtxoStatus
+  /** 0 while in the mempool. */
+  confirmations: number
+  /** Id of the send that reserved it (until that send's spend confirms); null when free. */
+  reservedBy: string | null
+  /** SegWit: a ready presignature for the preferred signer set covers it (a send of it signs in milliseconds). */
+  presigned: boolean
+}
+
+/** `GET /api/v1/wallet/utxos?type=&status=`: the wallet's coins, by outpoint. */
+export interface UtxoListDto {
+  network: BitcoinNetwork
+  tipHeight: number
+  utxos: UtxoDto[]
+  /** Sums over the listed coins, in satoshis. */
+  totals: { spendableSats: number; reservedSats: number; unconfirmedSats: number }
+}
+
+/** `GET /api/v1/wallet/utxos` query. */
+export interface UtxoListQuery {
+  type?: WalletType
+  status?: UtxoStatus
+}
+
 /** `POST /api/v1/transactions/:id/abandon` body: why (recorded in the audit log). */
 export interface AbandonRequest {
   /** 1..500 characters. */

@@ -184,3 +184,38 @@ test('--idempotency-key must be 1-200 printable ASCII characters without spaces 
   }
   assert.equal(node.requests.length, 0)
 })
+
+test('send --dry-run asks for a quote only: no transaction is posted, the coins, fee and change are printed', async () => {
+  const d = await runCommand(Send, [...base(), '--amount', '50000', '--fee-rate', '3', '--dry-run'])
+  assert.equal(d.exitCode, 0, d.stderr)
+  assert.deepEqual(
+    node.requests.map((c) => `${c.method} ${c.url}`),
+    ['POST /api/v1/transactions/quote'],
+    'a quote, no send',
+  )
+  assert.deepEqual(node.calls('POST', '/api/v1/transactions/quote')[0]?.body, { to: 'bcrt1qdest', amountSats: 50_000, type: 'segwit', feeRate: 3 })
+  assert.match(d.stdout, /^Dry run:\s+nothing reserved or sent/m)
+  assert.match(d.stdout, /^Fee:\s+423 sats \(3 sat\/vB\)$/m)
+  assert.match(d.stdout, new RegExp(`^Input 1:\\s+${'c1'.repeat(32)}:0 \\(100000000 sats, m/0/0\\)$`, 'm'))
+  assert.match(d.stdout, /^Change:\s+99949577 sats to bcrt1qchange7$/m)
+  assert.match(d.stdout, /^Signing mode:\s+presignature$/m)
+  assert.doesNotMatch(d.stderr, /Idempotency key/)
+})
+
+test('send --dry-run --json prints the quote; a refused quote keeps its code', async () => {
+  const j = await runCommand(Send, [...base(), '--amount', '1000', '--type', 'taproot', '--dry-run', '--json'])
+  assert.equal(j.exitCode, 0, j.stderr)
+  const q = JSON.parse(j.stdout) as { feeSats: number; signingMode: string; outputs: { address: string }[] }
+  assert.equal(q.signingMode, 'frost')
+  assert.equal(q.outputs[0].address, 'bcrt1qdest')
+  node.postError = { status: 422, code: 'INSUFFICIENT_FUNDS', message: 'need 1000 more sats' }
+  const e = await runCommand(Send, [...base(), '--amount', '1000', '--dry-run', '--json'])
+  assert.equal(e.exitCode, 1)
+  assert.equal((JSON.parse(e.stdout) as ErrorJson).error.code, 'INSUFFICIENT_FUNDS')
+})
+
+test('send --dry-run and --idempotency-key together are refused (a quote has no key)', async () => {
+  const r = await runCommand(Send, [...base(), '--amount', '1000', '--dry-run', '--idempotency-key', 'k1', '--json'])
+  assert.equal(r.exitCode, 2)
+  assert.equal(node.requests.length, 0)
+})

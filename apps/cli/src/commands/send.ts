@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Flags } from '@oclif/core'
-import { SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
+import { QuoteDto, SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
 import { parseAmountSats, parseFeeRate } from '../shared/amounts'
 import { NodeCommand } from '../shared/base-command'
 import { CliError, EXIT_USAGE } from '../shared/errors'
@@ -22,7 +22,7 @@ export interface SendResult {
   transaction: TransactionDto
 }
 
-export default class Send extends NodeCommand<SendResult> {
+export default class Send extends NodeCommand<SendResult | QuoteDto> {
   static summary = messages.get('summary')
   static description = messages.get('description')
   static examples = messages.lines('examples')
@@ -32,6 +32,7 @@ export default class Send extends NodeCommand<SendResult> {
     amount: Flags.string({ required: true, summary: messages.get('flags.amount.summary'), helpValue: '<sats>' }),
     'fee-rate': Flags.string({ summary: messages.get('flags.fee-rate.summary'), helpValue: '<sat/vB>' }),
     type: walletTypeFlag({ summary: messages.get('flags.type.summary'), default: 'segwit' }),
+    'dry-run': Flags.boolean({ default: false, summary: messages.get('flags.dry-run.summary'), exclusive: ['idempotency-key'] }),
     'idempotency-key': Flags.string({ summary: messages.get('flags.idempotency-key.summary'), helpValue: '<key>' }),
     wait: Flags.boolean({ default: true, allowNo: true, summary: messages.get('flags.wait.summary') }),
     timeout: Flags.integer({ default: 300, min: 1, summary: messages.get('flags.timeout.summary'), helpValue: '<seconds>' }),
@@ -39,7 +40,7 @@ export default class Send extends NodeCommand<SendResult> {
     'poll-interval': Flags.integer({ default: 1000, min: 10, hidden: true, summary: 'Milliseconds between status polls.' }),
   }
 
-  async run(): Promise<SendResult> {
+  async run(): Promise<SendResult | QuoteDto> {
     const { flags } = await this.parse(Send)
     // Everything the user typed is checked before anything is sent.
     const to = flags.to.trim()
@@ -52,6 +53,7 @@ export default class Send extends NodeCommand<SendResult> {
     }
     const deadline = Date.now() + flags.timeout * 1000
     const body: SendRequest = { to, amountSats, type: flags.type, ...(feeRate === undefined ? {} : { feeRate }) }
+    if (flags['dry-run']) return this.dryRun(flags.node, body)
     this.warnLine(messages.get('idempotencyKey', [idempotencyKey]))
 
     const client = this.client(flags.node)
@@ -102,6 +104,25 @@ export default class Send extends NodeCommand<SendResult> {
       this.log(messages.get('accepted', [tx.id, tx.state, tx.id]))
     }
     return { idempotencyKey, retried, states, transaction: tx }
+  }
+
+  /** `--dry-run`: the node's quote, printed; nothing is reserved or sent. */
+  private async dryRun(node: string, body: SendRequest): Promise<QuoteDto> {
+    const q = await this.step(messages.get('progress.quote', [body.amountSats, body.to]), () => this.client(node).quote(body))
+    const change = q.outputs.find((o) => o.change)
+    this.log(
+      renderPairs([
+        ['Dry run', messages.get('dryRun')],
+        ['Amount', `${q.amountSats} sats to ${q.to}`],
+        ['Fee', `${q.feeSats} sats (${q.feeRate} sat/vB)`],
+        ['Vsize', `${q.vsize} vB`],
+        ...q.inputs.map((i, n) => [`Input ${n + 1}`, `${i.txid}:${i.vout} (${i.valueSats} sats, ${i.path})`] as [string, string]),
+        ['Change', change ? `${change.valueSats} sats to ${change.address}` : messages.get('noChange')],
+        ['Signing mode', q.signingMode],
+        ['Wallet', `${q.type} (key ${q.keyId})`],
+      ]),
+    )
+    return q
   }
 
   private assertNotFailed(tx: TransactionDto): void {

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import type { BalanceDto, ClusterStatusDto, KeyListDto } from '@tw/api'
+import type { AddressDto, BalanceDto, ClusterStatusDto, KeyListDto, QuoteDto, UtxoListDto } from '@tw/api'
+import type { SendResult } from '../commands/send'
 import type { DevnetDemoResult } from '../commands/devnet/demo'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from '../shared/devnet/devnet'
 import { pickFreeRange } from '../shared/devnet/ports'
@@ -128,6 +129,48 @@ test('devnet demo: up again, fund both wallet types, a SegWit (ECDSA) and a Tapr
     assert.equal(confirmed, demo.balances.before[s.type] - s.amountSats - s.feeSats, `${s.type} balance`)
     assert.equal(confirmed, demo.balances.after[s.type])
   }
+
+  // `utxo list`: each spend's change is a confirmed, spendable coin of its wallet (the payment
+  // went to the faucet), and the coins add up to the balance.
+  const url = demo.nodeUrl
+  const coins = ok(runBin<UtxoListDto>(['utxo', 'list', '--node', url], env))
+  assert.equal(coins.totals.spendableSats + coins.totals.reservedSats, balance.confirmedSats)
+  for (const s of demo.spends) {
+    const change = coins.utxos.filter((u) => u.txid === s.txid)
+    assert.equal(change.length, 1, `${s.type}: its change output is listed`)
+    assert.equal(change[0].type, s.type)
+    assert.equal(change[0].status, 'spendable')
+    assert.equal(change[0].reservedBy, null)
+    assert.ok(change[0].confirmations >= 1)
+    assert.match(change[0].path, /^m\/1\/\d+$/)
+  }
+
+  // `send --dry-run` reserves nothing, and the same send made next is the quoted transaction
+  // (the SegWit wallet holds one coin now, so the choice of coins is not in doubt).
+  const dest = ok(runBin<AddressDto>(['wallet', 'address', '--node', url, '--type', 'taproot'], env)).address
+  const sendArgs = ['send', '--node', url, '--to', dest, '--amount', '20000', '--fee-rate', '2', '--type', 'segwit', '--timeout', '300']
+  const quote = ok(runBin<QuoteDto>([...sendArgs, '--dry-run'], env))
+  assert.equal(quote.inputs.length, 1)
+  assert.equal(quote.inputs[0].valueSats, quote.amountSats + quote.changeSats + quote.feeSats)
+  assert.deepEqual(ok(runBin<UtxoListDto>(['utxo', 'list', '--node', url, '--status', 'reserved'], env)).utxos, [], 'a quote reserves nothing')
+  const sent = ok(runBin<SendResult>(sendArgs, env)).transaction
+  assert.equal(sent.state, 'broadcast')
+  assert.equal(sent.feeSats, quote.feeSats)
+  assert.equal(sent.vsize, quote.vsize)
+  assert.deepEqual(sent.inputs, quote.inputs)
+  assert.deepEqual(sent.outputs, quote.outputs, 'same payment and the same change address: the quote took no address index')
+  const after = ok(runBin<UtxoListDto>(['utxo', 'list', '--node', url], env))
+  const spent = after.utxos.find((u) => u.txid === quote.inputs[0].txid && u.vout === quote.inputs[0].vout)
+  assert.ok(!spent || (spent.status === 'reserved' && spent.reservedBy === sent.id), 'the spent coin is gone or reserved by the send')
+  const outs = after.utxos.filter((u) => u.txid === sent.txid).map((u) => [u.type, u.valueSats])
+  assert.deepEqual(
+    outs.sort(),
+    [
+      ['segwit', quote.changeSats],
+      ['taproot', 20_000],
+    ].sort(),
+    'the payment to our own Taproot address and the change are listed',
+  )
 
   const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
   assert.deepEqual(down.busyPorts, [])

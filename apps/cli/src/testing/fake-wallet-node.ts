@@ -10,9 +10,11 @@ import type {
   DescriptorsDto,
   PresignatureJobsDto,
   PresignatureStatusDto,
+  QuoteDto,
   SendRequest,
   TransactionDto,
   TransactionStateDto,
+  UtxoListDto,
   WalletType,
 } from '@tw/api'
 import { JsonReply, JsonServer, RecordedRequest, reply, startJsonServer } from './json-server'
@@ -36,6 +38,78 @@ export const DESCRIPTORS: DescriptorsDto = {
     { type: 'segwit', keyId: 'k-ecdsa', receive: 'wpkh(tpubA/0/*)#abcd1234', change: 'wpkh(tpubA/1/*)#efgh5678' },
     { type: 'taproot', keyId: 'k-schnorr', receive: 'tr(tpubB/0/*)#ijkl9012', change: 'tr(tpubB/1/*)#mnop3456' },
   ],
+}
+
+export const UTXOS: UtxoListDto = {
+  network: 'regtest',
+  tipHeight: 150,
+  utxos: [
+    {
+      type: 'segwit',
+      keyId: 'k-ecdsa',
+      txid: 'c1'.repeat(32),
+      vout: 0,
+      valueSats: 100_000_000,
+      address: 'bcrt1qfirst',
+      path: 'm/0/0',
+      status: 'spendable',
+      confirmations: 12,
+      reservedBy: null,
+      presigned: true,
+    },
+    {
+      type: 'segwit',
+      keyId: 'k-ecdsa',
+      txid: 'c2'.repeat(32),
+      vout: 1,
+      valueSats: 5_000,
+      address: 'bcrt1qsecond',
+      path: 'm/0/1',
+      status: 'reserved',
+      confirmations: 3,
+      reservedBy: 'tx-9',
+      presigned: false,
+    },
+    {
+      type: 'taproot',
+      keyId: 'k-schnorr',
+      txid: 'c3'.repeat(32),
+      vout: 2,
+      valueSats: 20_000,
+      address: 'bcrt1pthird',
+      path: 'm/1/0',
+      status: 'unconfirmed',
+      confirmations: 0,
+      reservedBy: null,
+      presigned: false,
+    },
+  ],
+  totals: { spendableSats: 100_000_000, reservedSats: 5_000, unconfirmedSats: 20_000 },
+}
+
+/** The quote the fake answers for a send body: one 100 000 000-sat input, fee = 141 vB × rate. */
+export function quoteFor(b: SendRequest): QuoteDto {
+  const type = b.type ?? 'segwit'
+  const feeRate = b.feeRate ?? 2
+  const feeSats = Math.ceil(141 * feeRate)
+  const changeSats = 100_000_000 - b.amountSats - feeSats
+  return {
+    type,
+    keyId: type === 'segwit' ? 'k-ecdsa' : 'k-schnorr',
+    to: b.to,
+    amountSats: b.amountSats,
+    feeSats,
+    feeRate,
+    vsize: 141,
+    inputs: [{ txid: 'c1'.repeat(32), vout: 0, valueSats: 100_000_000, path: 'm/0/0' }],
+    outputs: [
+      { address: b.to, valueSats: b.amountSats, change: false },
+      { address: 'bcrt1qchange7', valueSats: changeSats, change: true },
+    ],
+    changeSats,
+    signingMode: type === 'taproot' ? 'frost' : 'presignature',
+    tipHeight: 150,
+  }
 }
 
 export const PRESIG_STATUS: PresignatureStatusDto = {
@@ -169,6 +243,17 @@ export class FakeWalletNode {
     const u = new URL(url, 'http://x')
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return reply(200, this.balance ? this.balance() : BALANCE)
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return reply(200, DESCRIPTORS)
+    if (req.method === 'GET' && u.pathname === '/api/v1/wallet/utxos') {
+      const type = u.searchParams.get('type')
+      const status = u.searchParams.get('status')
+      const utxos = UTXOS.utxos.filter((x) => (!type || x.type === type) && (!status || x.status === status))
+      const sum = (st: string) => utxos.filter((x) => x.status === st).reduce((a, x) => a + x.valueSats, 0)
+      return reply(200, { ...UTXOS, utxos, totals: { spendableSats: sum('spendable'), reservedSats: sum('reserved'), unconfirmedSats: sum('unconfirmed') } })
+    }
+    if (req.method === 'POST' && u.pathname === '/api/v1/transactions/quote') {
+      if (this.postError) return reply(this.postError.status, { error: { code: this.postError.code, message: this.postError.message } })
+      return reply(200, quoteFor(body as SendRequest))
+    }
     if (req.method === 'POST' && u.pathname === '/api/v1/wallet/address') {
       const asked = (body ?? {}) as { type?: WalletType; change?: boolean }
       const type = asked.type ?? 'segwit'

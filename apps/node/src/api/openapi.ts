@@ -1,5 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger'
 import type {
+  QuoteDto,
+  UtxoDto,
+  UtxoListDto,
+  UtxoStatus,
   AbandonDto,
   AbandonRequest,
   AddressDto,
@@ -29,7 +33,7 @@ import type {
   DrillDto,
   DrillBehaviour,
 } from '@tw/api'
-import { DrillBehaviours } from '@tw/api'
+import { DrillBehaviours, UtxoStatuses } from '@tw/api'
 
 // OpenAPI descriptions of the libs/api DTOs. The interfaces in libs/api are the contract;
 // these classes only document it (`implements` keeps them in step).
@@ -221,6 +225,55 @@ export class TransactionDoc implements TransactionDto {
 export class TransactionListDoc implements TransactionListDto {
   @ApiProperty({ type: [TransactionDoc] }) transactions!: TransactionDoc[]
   @ApiProperty({ type: String, nullable: true, description: 'pass as cursor for the next page; null on the last page' }) nextCursor!: string | null
+}
+
+export class QuoteOutputDoc {
+  @ApiProperty() address!: string
+  @ApiProperty() valueSats!: number
+  @ApiProperty() change!: boolean
+}
+
+export class QuoteDoc implements QuoteDto {
+  @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
+  @ApiProperty() keyId!: string
+  @ApiProperty() to!: string
+  @ApiProperty() amountSats!: number
+  @ApiProperty() feeSats!: number
+  @ApiProperty({ description: "sat/vB: the request's, or the chain's estimate within the policy's bounds" }) feeRate!: number
+  @ApiProperty() vsize!: number
+  @ApiProperty({ type: [TxInputDoc] }) inputs!: TxInputDoc[]
+  @ApiProperty({ type: [QuoteOutputDoc], description: 'the payment first, then the change (to the next change address, taken only by a send)' })
+  outputs!: QuoteOutputDoc[]
+  @ApiProperty({ description: '0 when the change would be dust and goes to the fee' }) changeSats!: number
+  @ApiProperty({ enum: ['presignature', 'full', 'frost'], description: 'the expected signing path' }) signingMode!: 'presignature' | 'full' | 'frost'
+  @ApiProperty({ description: "the chain's tip height (the send's nLockTime)" }) tipHeight!: number
+}
+
+export class UtxoDoc implements UtxoDto {
+  @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
+  @ApiProperty() keyId!: string
+  @ApiProperty() txid!: string
+  @ApiProperty() vout!: number
+  @ApiProperty() valueSats!: number
+  @ApiProperty() address!: string
+  @ApiProperty({ example: 'm/0/7' }) path!: string
+  @ApiProperty({ enum: UtxoStatuses }) status!: UtxoStatus
+  @ApiProperty({ description: '0 while in the mempool' }) confirmations!: number
+  @ApiProperty({ type: String, nullable: true, description: 'id of the send that reserved it; null when free' }) reservedBy!: string | null
+  @ApiProperty({ description: 'SegWit: a ready presignature for the preferred signer set covers it' }) presigned!: boolean
+}
+
+export class UtxoTotalsDoc {
+  @ApiProperty() spendableSats!: number
+  @ApiProperty() reservedSats!: number
+  @ApiProperty() unconfirmedSats!: number
+}
+
+export class UtxoListDoc implements UtxoListDto {
+  @ApiProperty({ enum: NETWORKS }) network!: BitcoinNetwork
+  @ApiProperty() tipHeight!: number
+  @ApiProperty({ type: [UtxoDoc] }) utxos!: UtxoDoc[]
+  @ApiProperty({ type: UtxoTotalsDoc }) totals!: UtxoTotalsDoc
 }
 
 export class PresignatureRequestDoc implements PresignatureRequest {

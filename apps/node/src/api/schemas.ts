@@ -1,4 +1,4 @@
-import { DrillBehaviours } from '@tw/api'
+import { DrillBehaviours, UtxoStatuses } from '@tw/api'
 import { z } from 'zod'
 import { decodeCursor } from '../wallet/history-cursor'
 
@@ -34,6 +34,9 @@ export const idempotencyKeySchema = z
   .optional()
 
 export const transactionIdSchema = z.uuid({ error: 'not a transaction id' })
+
+/** `GET /api/v1/transactions/:id`: the transaction id, or its Bitcoin txid (64 hex digits). */
+export const transactionRefSchema = z.union([z.uuid(), z.string().regex(/^[0-9a-fA-F]{64}$/)], { error: 'not a transaction id or a txid (64 hex digits)' })
 
 /** `POST /api/v1/transactions/:id/abandon` body: the reason, for the audit log. */
 export const abandonSchema = z.strictObject(
@@ -86,6 +89,15 @@ export const addressRequestSchema = z.preprocess(
     type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).default('segwit'),
     change: z.boolean({ error: 'change must be true or false' }).default(false),
   }),
+)
+
+/** `GET /api/v1/wallet/utxos` query. */
+export const utxoListQuerySchema = z.strictObject(
+  {
+    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+    status: z.enum(UtxoStatuses, { error: `status must be one of ${UtxoStatuses.join(', ')}` }).optional(),
+  },
+  { error: 'query must be key=value pairs' },
 )
 
 /** `POST /api/v1/presignatures` body. */

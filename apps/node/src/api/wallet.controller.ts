@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common'
-import { ApiBody, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
+import { ApiBody, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
 import type {
   AbandonDto,
   AbandonRequest,
@@ -9,13 +9,18 @@ import type {
   PresignatureJobsDto,
   PresignatureRequest,
   PresignatureStatusDto,
+  QuoteDto,
   SendRequest,
   TransactionDto,
   TransactionListDto,
+  UtxoListDto,
+  UtxoListQuery,
   WalletType,
 } from '@tw/api'
+import { UtxoStatuses } from '@tw/api'
 import { RequireRole } from '../auth/roles'
 import type { AuthenticatedRequest } from '../auth/token-throttler.guard'
+import { CoinsService } from '../wallet/coins.service'
 import { PresignatureService } from '../wallet/presignature.service'
 import { SendService } from '../wallet/send.service'
 import { TxAbandonService } from '../wallet/tx-abandon.service'
@@ -33,9 +38,21 @@ import {
   PresignatureStatusDoc,
   SendRequestDoc,
   TransactionDoc,
+  QuoteDoc,
   TransactionListDoc,
+  UtxoListDoc,
 } from './openapi'
-import { abandonSchema, addressRequestSchema, idempotencyKeySchema, presignatureRequestSchema, sendSchema, transactionIdSchema, transactionListQuerySchema } from './schemas'
+import {
+  abandonSchema,
+  addressRequestSchema,
+  idempotencyKeySchema,
+  presignatureRequestSchema,
+  sendSchema,
+  transactionIdSchema,
+  transactionListQuerySchema,
+  transactionRefSchema,
+  utxoListQuerySchema,
+} from './schemas'
 import type { HistoryQuery } from '../wallet/tx-store'
 import { ZodValidationPipe } from './zod-validation.pipe'
 
@@ -46,7 +63,10 @@ interface StatusSettable {
 @ApiTags('wallet')
 @Controller('api/v1/wallet')
 export class WalletController {
-  constructor(private readonly wallet: WalletService) {}
+  constructor(
+    private readonly wallet: WalletService,
+    private readonly coins: CoinsService,
+  ) {}
 
   /** A POST: it uses up an address index (a viewer token cannot burn them). */
   @Post('address')
@@ -67,6 +87,17 @@ export class WalletController {
   @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE' })
   balance(): Promise<BalanceDto> {
     return this.wallet.balance()
+  }
+
+  @Get('utxos')
+  @ApiOperation({ summary: "The wallet's coins: spendable, reserved by a send in flight (and which), or unconfirmed; SegWit coins say whether a presignature covers them" })
+  @ApiQuery({ name: 'type', required: false, enum: ['segwit', 'taproot'] })
+  @ApiQuery({ name: 'status', required: false, enum: UtxoStatuses })
+  @ApiOkResponse({ type: UtxoListDoc })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (a bad type or status)' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE, KEY_RECORD_MISMATCH' })
+  utxos(@Query(new ZodValidationPipe(utxoListQuerySchema)) q: UtxoListQuery): Promise<UtxoListDto> {
+    return this.coins.list(q)
   }
 
   @Get('descriptors')
@@ -106,6 +137,21 @@ export class TransactionsController {
     return tx
   }
 
+  /** Reserves nothing, but reads like a send: the same role. */
+  @Post('quote')
+  @HttpCode(200)
+  @RequireRole('operator')
+  @ApiOperation({ summary: 'Dry run of a send: the coins, fee, size and change it would have now; nothing is reserved and no address index is used' })
+  @ApiBody({ type: SendRequestDoc })
+  @ApiOkResponse({ type: QuoteDoc })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'INVALID_ADDRESS, WRONG_NETWORK, INVALID_AMOUNT, DUST_OUTPUT, FEE_RATE_OUT_OF_BOUNDS' })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY' })
+  @ApiResponse({ status: 422, type: ErrorDoc, description: 'INSUFFICIENT_FUNDS, FEE_TOO_HIGH, POLICY_VIOLATION' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE, KEY_RECORD_MISMATCH' })
+  quote(@Body(new ZodValidationPipe(sendSchema)) body: SendRequest): Promise<QuoteDto> {
+    return this.send.quote(body)
+  }
+
   @Get()
   @ApiOperation({ summary: "This node's transaction history (its PostgreSQL mirror), newest first, one page at a time" })
   @ApiQuery({ name: 'state', required: false, description: 'only transactions in this state' })
@@ -121,10 +167,13 @@ export class TransactionsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One transaction with its state history and every vote' })
+  @ApiOperation({ summary: 'One transaction with its state history and every vote; by its id or by its Bitcoin txid' })
+  @ApiParam({ name: 'id', description: 'the transaction id, or its Bitcoin txid (64 hex digits)' })
   @ApiOkResponse({ type: TransactionDoc })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED: neither a transaction id nor a txid' })
   @ApiResponse({ status: 404, type: ErrorDoc })
-  get(@Param('id', new ZodValidationPipe(transactionIdSchema)) id: string): Promise<TransactionDto> {
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'DEPENDENCY_UNAVAILABLE: a txid lookup needs the database, which is down' })
+  get(@Param('id', new ZodValidationPipe(transactionRefSchema)) id: string): Promise<TransactionDto> {
     return this.send.get(id)
   }
 

@@ -28,6 +28,7 @@ import { PresignatureService } from '../wallet/presignature.service'
 import { SendService } from '../wallet/send.service'
 import { TxAbandonService } from '../wallet/tx-abandon.service'
 import { WalletService } from '../wallet/wallet.service'
+import { CoinsService } from '../wallet/coins.service'
 import { ApiDenials } from './api-denials'
 import { AuthModule } from './auth.module'
 import { generateToken, hashToken } from './token'
@@ -47,11 +48,15 @@ const stubs = [
   { provide: KeysService, useValue: stub('keys', { create: async () => ({ done: true, key: { id: 'k1' } }), list: async () => ({ keys: [] }), get: async () => ({ id: 'k1' }) }) },
   { provide: ClusterService, useValue: stub('cluster', { status: async () => ({ nodeId: 1 }) }) },
   { provide: WalletService, useValue: stub('wallet', { nextAddress: async () => ({ address: 'x' }), balance: async () => ({}), descriptors: async () => ({}) }) },
-  { provide: SendService, useValue: stub('send', { create: async () => ({ tx, created: true }), list: async () => ({ transactions: [] }), get: async () => tx }) },
+  {
+    provide: SendService,
+    useValue: stub('send', { create: async () => ({ tx, created: true }), list: async () => ({ transactions: [] }), get: async () => tx, quote: async () => ({ feeSats: 1 }) }),
+  },
   {
     provide: TxAbandonService,
     useValue: stub('abandon', { abandon: async () => ({ id: TX_ID, txid: 'ee'.repeat(32), released: [], abandonedAt: '2025-01-01T00:00:00.000Z', warning: 'w' }) }),
   },
+  { provide: CoinsService, useValue: stub('coins', { list: async () => ({ utxos: [] }) }) },
   { provide: PresignatureService, useValue: stub('presig', { generate: async () => ({ jobs: [] }), status: async () => ({}) }) },
   { provide: ByzantineService, useValue: stub('byzantine', { list: async () => ({ violations: [] }), unban: async () => ({ nodeId: 2 }) }) },
   { provide: DrillService, useValue: stub('drill', { state: () => ({ enabled: true }), set: async () => ({ enabled: true }) }) },
@@ -81,12 +86,14 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role
   { method: 'POST', path: '/api/v1/wallet/address', body: { type: 'segwit' }, role: 'operator' },
   { method: 'GET', path: '/api/v1/wallet/balance', role: 'viewer' },
   { method: 'GET', path: '/api/v1/wallet/descriptors', role: 'viewer' },
+  { method: 'GET', path: '/api/v1/wallet/utxos', role: 'viewer' },
   { method: 'GET', path: '/api/v1/transactions', role: 'viewer' },
   { method: 'GET', path: `/api/v1/transactions/${TX_ID}`, role: 'viewer' },
   { method: 'GET', path: '/api/v1/presignatures/status', role: 'viewer' },
   { method: 'GET', path: '/api/v1/byzantine/violations', role: 'viewer' },
   { method: 'GET', path: '/api/v1/drill', role: 'viewer' },
   { method: 'POST', path: '/api/v1/transactions', body: { to: 'bcrt1qexample', amountSats: 1000 }, role: 'operator' },
+  { method: 'POST', path: '/api/v1/transactions/quote', body: { to: 'bcrt1qexample', amountSats: 1000 }, role: 'operator' },
   { method: 'POST', path: '/api/v1/presignatures', body: { count: 1 }, role: 'operator' },
   { method: 'POST', path: '/api/v1/keys', body: { protocol: 'schnorr' }, role: 'admin' },
   { method: 'POST', path: '/api/v1/cluster/nodes/2/unban', body: {}, role: 'admin' },

@@ -26,7 +26,7 @@ describe('migrations', () => {
         ).map((r) => r.tablename)
 
       const applied = await ds.runMigrations({ transaction: 'each' })
-      assert.equal(applied.length, 4)
+      assert.equal(applied.length, 5)
       assert.deepEqual(await tables(), TABLES)
       assert.equal(await ds.showMigrations(), false, 'nothing pending after up')
       const role = await ds.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tw_app'`)
@@ -48,6 +48,11 @@ describe('migrations', () => {
           }[]
         ).map((r) => r.column_name)
       assert.deepEqual(await columns(), ['body_hash', 'record', 'tx_id'])
+      // The per-node txid index (GET /transactions/:txid), gone after its down.
+      const txidIndex = async () => (await ds.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'transactions_txid_idx'`)).length
+      assert.equal(await txidIndex(), 1)
+      await ds.undoLastMigration({ transaction: 'each' })
+      assert.equal(await txidIndex(), 0)
       await ds.undoLastMigration({ transaction: 'each' })
       assert.deepEqual(await columns(), [])
       await ds.undoLastMigration({ transaction: 'each' })

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import type { SendRequest, TransactionDto, TransactionListDto, WalletType } from '@tw/api'
+import type { QuoteDto, SendRequest, TransactionDto, TransactionListDto, WalletType } from '@tw/api'
 import { BitcoinError, buildUnsignedTransaction, estimateVsize, parseAddress, parseAmountSats, selectCoins, type Selection, type SelectionRequest } from '@tw/bitcoin'
 import { createHash, randomUUID } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
@@ -7,14 +7,14 @@ import { DrillService } from '../byzantine/drill.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { errorMessage } from '../common/async'
 import { canonicalJson } from '../common/canonical-json'
-import { ConflictError, NotFoundError, WalletRequestError } from '../common/errors'
+import { ConflictError, DependencyUnavailableError, NotFoundError, WalletRequestError } from '../common/errors'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { listedDestination, proposalHash, proposerStatement } from './policy'
 import { PresignatureService } from './presignature.service'
 import { TxStore, type HistoryQuery } from './tx-store'
-import { WalletService } from './wallet.service'
+import { WalletService, type WalletKey } from './wallet.service'
 import { pathString, WalletKeys, type IdempotencyRecord, type TxRecord } from './wallet.types'
 
 /** HTTP status of each bad-request code of coin selection and validation. */
@@ -57,6 +57,15 @@ export function selectPreferringPresigned(req: SelectionRequest, presigned: ((pa
   }
 }
 
+/**
+ * Whether each of `paths` can take its own ready presignature. `ready` holds the paths with at
+ * least one; the same path twice is counted as covered once (a conservative guess).
+ */
+function coveredOnce(paths: string[], ready: Set<string>): boolean {
+  const left = new Set(ready)
+  return paths.every((p) => left.delete(p))
+}
+
 /** How long a request's claim on an Idempotency-Key holds before a retry may take it over. */
 export const IDEMPOTENCY_CLAIM_MS = 30_000
 /** How long a duplicate request waits for the first one's commit before answering 409 "retry shortly". */
@@ -74,6 +83,9 @@ interface IdempotencyEntry extends IdempotencyRecord {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A Bitcoin txid: 64 hex digits. */
+const TXID = /^[0-9a-fA-F]{64}$/
 
 /** Coin selections tried when concurrent sends keep taking the chosen coins first. */
 const PROPOSE_ATTEMPTS = 20
@@ -194,7 +206,9 @@ export class SendService {
     return this.store.history(q)
   }
 
-  async get(id: string): Promise<TransactionDto> {
+  /** One transaction by its id, or by its Bitcoin txid (64 hex digits; looked up in this node's mirror). */
+  async get(ref: string): Promise<TransactionDto> {
+    const id = TXID.test(ref) ? await this.idByTxid(ref.toLowerCase()) : ref
     const entry = await this.store.get(id)
     if (!entry) {
       // Finished and pruned from etcd: this node's mirror holds it (with the votes it recorded).
@@ -213,6 +227,17 @@ export class SendService {
       }
     }
     return this.store.toDto(r, confirmations)
+  }
+
+  private async idByTxid(txid: string): Promise<string> {
+    let id: string | null
+    try {
+      id = await this.store.idByTxid(txid)
+    } catch (err) {
+      throw new DependencyUnavailableError(`looking up txid ${txid} needs the database, which could not be read: ${errorMessage(err)}`)
+    }
+    if (!id) throw new NotFoundError(`no transaction of this wallet has txid ${txid}`)
+    return id
   }
 
   /** The transaction of a committed (or earlier version's) idempotency record. */
@@ -315,6 +340,86 @@ export class SendService {
     return Math.min(p.maxFeeRate, Math.max(p.minFeeRate, Math.ceil(rate)))
   }
 
+  /**
+   * `POST /api/v1/transactions/quote`: the transaction `body` would make now (coins, fee, size,
+   * change), checked like a send (the same codes), with nothing reserved and no address index
+   * taken. With nothing else spending meanwhile, the same request sent next builds exactly it.
+   */
+  async quote(body: SendRequest): Promise<QuoteDto> {
+    const type: WalletType = body.type ?? 'segwit'
+    const req = this.validate(body, type)
+    try {
+      const key = await this.wallet.key(type)
+      const feeRate = await this.feeRate(req.feeRate)
+      const { selection, outs, change, tip, presigned } = await this.draft(req, key, feeRate)
+      const inputs = selection.inputs
+      // Expected signing path, as the coordinator decides it: one ready presignature per input.
+      const fast =
+        presigned !== null &&
+        coveredOnce(
+          inputs.map((u) => pathString(u.path)),
+          presigned,
+        )
+      return {
+        type,
+        keyId: key.keyId,
+        to: req.to,
+        amountSats: req.amountSats,
+        feeSats: selection.fee,
+        feeRate,
+        vsize: estimateVsize(
+          inputs.map(() => type),
+          outs.map((o) => o.scriptPubKey),
+        ),
+        inputs: inputs.map((u) => ({ txid: u.txid, vout: u.vout, valueSats: u.value, path: pathString(u.path) })),
+        outputs: outs.map((o) => ({ address: o.isChange ? change.address : req.to, valueSats: o.value, change: o.isChange })),
+        changeSats: outs.filter((o) => o.isChange).reduce((a, o) => a + o.value, 0),
+        signingMode: type === 'taproot' ? 'frost' : fast ? 'presignature' : 'full',
+        tipHeight: tip,
+      }
+    } catch (err) {
+      throw toRequestError(err)
+    }
+  }
+
+  /**
+   * One coin selection for `req` as things stand: coins no send has reserved, the next change
+   * address (read, not taken), the chain's tip. Reserves nothing: `propose` commits it, `quote`
+   * only shows it.
+   */
+  private async draft(req: { to: string; amountSats: number }, key: WalletKey, feeRate: number) {
+    const type = key.type
+    const toScript = parseAddress(req.to, this.config.chain.network).scriptPubKey
+    const indexKey = WalletKeys.addressIndex(key.keyId, 1)
+    const [utxos, locks, tip, index, presigned] = await Promise.all([
+      this.wallet.confirmedUtxos(key),
+      this.wallet.reservations(),
+      this.wallet.chain().tipHeight(),
+      this.etcd.get<{ next: number }>(indexKey),
+      type === 'segwit' ? this.presignatures.readyPaths(key.keyId) : null,
+    ])
+    const spendable = utxos.filter((u) => !locks.has(`${u.txid}:${u.vout}`))
+    // The next change address, taken in the same etcd transaction as the coins: a refused
+    // request uses up no address index either.
+    const changePath = [1, index?.value.next ?? 0]
+    const change = this.wallet.derive(key, changePath)
+    const selection: Selection = selectPreferringPresigned(
+      {
+        utxos: spendable,
+        outputs: [{ scriptPubKey: toScript, value: req.amountSats }],
+        feeRate,
+        change: { scriptPubKey: change.scriptPubKey, keyType: type, path: changePath },
+        minFeeRate: this.config.policy.minFeeRate,
+        maxFeeRate: this.config.policy.maxFeeRate,
+        maxFeeSats: this.config.policy.maxFeeSats,
+      },
+      presigned && ((path) => presigned.has(pathString(path))),
+    )
+    // The payment first, change (if any) second: voters check exactly this shape.
+    const outs = [...selection.outputs].sort((a, b) => Number(a.isChange) - Number(b.isChange))
+    return { selection, outs, change, changePath, tip, index, indexKey, presigned }
+  }
+
   /** Builds and publishes the proposal; retries coin selection if another send took a coin first. */
   private async propose(
     txId: string,
@@ -323,39 +428,11 @@ export class SendService {
     claim: { key: string; modRevision: string; bodyHash: string } | null,
   ): Promise<TxRecord> {
     const key = await this.wallet.key(type)
-    const chain = this.wallet.chain()
     const feeRate = await this.feeRate(req.feeRate)
-    const toScript = parseAddress(req.to, this.config.chain.network).scriptPubKey
-    const indexKey = WalletKeys.addressIndex(key.keyId, 1)
     for (let attempt = 0; attempt < PROPOSE_ATTEMPTS; attempt++) {
       // After a lost race, a short random pause so that the racers do not collide again.
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt))
-      const [utxos, locks, tip, index, presigned] = await Promise.all([
-        this.wallet.confirmedUtxos(key),
-        this.wallet.reservations(),
-        chain.tipHeight(),
-        this.etcd.get<{ next: number }>(indexKey),
-        type === 'segwit' ? this.presignatures.readyPaths(key.keyId) : null,
-      ])
-      const spendable = utxos.filter((u) => !locks.has(`${u.txid}:${u.vout}`))
-      // The next change address, taken in the same etcd transaction as the coins: a refused
-      // request uses up no address index either.
-      const changePath = [1, index?.value.next ?? 0]
-      const change = this.wallet.derive(key, changePath)
-      const selection: Selection = selectPreferringPresigned(
-        {
-          utxos: spendable,
-          outputs: [{ scriptPubKey: toScript, value: req.amountSats }],
-          feeRate,
-          change: { scriptPubKey: change.scriptPubKey, keyType: type, path: changePath },
-          minFeeRate: this.config.policy.minFeeRate,
-          maxFeeRate: this.config.policy.maxFeeRate,
-          maxFeeSats: this.config.policy.maxFeeSats,
-        },
-        presigned && ((path) => presigned.has(pathString(path))),
-      )
-      // The payment first, change (if any) second: voters check exactly this shape.
-      const outs = [...selection.outputs].sort((a, b) => Number(a.isChange) - Number(b.isChange))
+      const { selection, outs, change, changePath, tip, index, indexKey } = await this.draft(req, key, feeRate)
       const unsignedTx = buildUnsignedTransaction({
         inputs: selection.inputs,
         outputs: outs.map((o) => ({ scriptPubKey: o.scriptPubKey, value: o.value })),

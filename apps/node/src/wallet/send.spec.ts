@@ -210,4 +210,54 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
     const res = await svc.create(BODY, null)
     assert.deepEqual(txIds(), [res.tx.id])
   })
+
+  it('a quote (dry run) writes nothing, and the same request sent next builds exactly the quoted transaction', async () => {
+    const svc = service()
+    const quote = await svc.quote(BODY)
+    assert.deepEqual(etcd.keys('/'), [], 'no coin reserved, no change index taken, no record')
+    assert.equal(etcd.atomics.length, 0)
+    assert.equal(quote.signingMode, 'frost')
+    assert.equal(quote.tipHeight, 200)
+    await svc.create(BODY, KEY)
+    const [id] = txIds()
+    const r = etcd.value(WalletKeys.tx(id)) as TxRecord
+    assert.equal(quote.feeSats, r.feeSats)
+    assert.equal(quote.vsize, r.vsize)
+    assert.equal(quote.feeRate, r.feeRate)
+    assert.deepEqual(
+      quote.inputs.map((i) => [i.txid, i.vout, i.valueSats]),
+      r.inputs.map((i) => [i.txid, i.vout, i.value]),
+    )
+    assert.deepEqual(
+      quote.outputs.map((o) => [o.address, o.valueSats, o.change]),
+      r.outputs.map((o) => [o.address, o.value, o.change]),
+    )
+    assert.equal(quote.changeSats, r.outputs.find((o) => o.change)?.value)
+    // The inputs pay exactly the outputs and the fee.
+    assert.equal(
+      quote.inputs.reduce((a, i) => a + i.valueSats, 0),
+      quote.amountSats + quote.changeSats + quote.feeSats,
+    )
+  })
+
+  it('a quote passes over coins reserved by a send in flight', async () => {
+    const svc = service()
+    await svc.create(BODY, KEY)
+    const reserved = etcd.keys('/tw/utxo-locks/').map((k) => k.slice('/tw/utxo-locks/'.length))
+    assert.equal(reserved.length, 1)
+    const quote = await svc.quote(BODY)
+    assert.equal(quote.inputs.length, 1)
+    assert.ok(!reserved.includes(`${quote.inputs[0].txid}:${quote.inputs[0].vout}`), 'the reserved coin is not quoted again')
+  })
+
+  it('a quote refuses what a send refuses, with the same codes, and writes nothing', async () => {
+    const svc = service()
+    coins = 0
+    await assert.rejects(svc.quote(BODY), (e: { code?: string; httpStatus?: number }) => e.code === 'INSUFFICIENT_FUNDS' && e.httpStatus === 422)
+    coins = 3
+    await assert.rejects(svc.quote({ ...BODY, to: 'bc1qnotregtest' }), (e: { code?: string }) => e.code === 'INVALID_ADDRESS')
+    await assert.rejects(svc.quote({ ...BODY, amountSats: 2_000_000 }), (e: { code?: string; httpStatus?: number }) => e.code === 'POLICY_VIOLATION' && e.httpStatus === 422)
+    await assert.rejects(svc.quote({ ...BODY, feeRate: 0.1 }), (e: { code?: string }) => e.code === 'FEE_RATE_OUT_OF_BOUNDS')
+    assert.deepEqual(etcd.keys('/'), [])
+  })
 })

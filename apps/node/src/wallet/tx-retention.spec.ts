@@ -393,7 +393,7 @@ describe('transaction retention (issue 14)', () => {
       // 7 transactions a minute apart: 5 confirmed Taproot, 2 rejected SegWit; another node's row is not listed.
       for (let i = 0; i < 7; i++) {
         const at = new Date(Date.UTC(2026, 0, 1, 12, i)).toISOString()
-        const tx = record({ createdAt: at, updatedAt: at, state: i < 5 ? 'confirmed' : 'rejected', type: i < 5 ? 'taproot' : 'segwit' })
+        const tx = record({ createdAt: at, updatedAt: at, state: i < 5 ? 'confirmed' : 'rejected', type: i < 5 ? 'taproot' : 'segwit', txid: String(i).padStart(64, 'c') })
         seeded.push(tx)
         await s.mirror(tx)
       }
@@ -475,6 +475,22 @@ describe('transaction retention (issue 14)', () => {
       const res = await fetch(`${base}/${seeded[2].id}`)
       assert.equal(res.status, 200)
       assert.equal(((await res.json()) as { id: string }).id, seeded[2].id)
+    })
+
+    it('GET /:txid: by its Bitcoin txid (either case); an unknown txid is 404, neither an id nor a txid 400', async () => {
+      for (const ref of [seeded[3].txid!, seeded[3].txid!.toUpperCase()]) {
+        const res = await fetch(`${base}/${ref}`)
+        assert.equal(res.status, 200, ref)
+        assert.equal(((await res.json()) as { id: string }).id, seeded[3].id)
+      }
+      const unknown = await fetch(`${base}/${'9'.repeat(64)}`)
+      assert.equal(unknown.status, 404)
+      assert.match(((await unknown.json()) as { error: { message: string } }).error.message, /no transaction of this wallet has txid 9{64}/)
+      for (const bad of ['c'.repeat(63), 'g'.repeat(64), 'not-an-id']) {
+        const res = await fetch(`${base}/${bad}`)
+        assert.equal(res.status, 400, bad)
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'VALIDATION_FAILED')
+      }
     })
   })
 })

@@ -192,6 +192,23 @@ export class TxStore {
   }
 
   /**
+   * Id of this node's transaction with Bitcoin txid `txid` (lowercase hex), from its mirror:
+   * the newest if several records name it. Null if none; throws when PostgreSQL cannot be read.
+   */
+  async idByTxid(txid: string): Promise<string | null> {
+    const row = await this.db.read((em) =>
+      em
+        .getRepository(TransactionEntity)
+        .createQueryBuilder('t')
+        .where('t.node_id = :me AND t.txid = :txid AND t.tx_id IS NOT NULL', { me: this.config.nodeId, txid })
+        .orderBy('t.created_at', 'DESC')
+        .limit(1)
+        .getOne(),
+    )
+    return row?.txId ?? null
+  }
+
+  /**
    * A page of this node's transaction history from PostgreSQL, newest first (record creation
    * time, then id), filtered; `cursor` is the opaque position {@link HistoryQuery.cursor}
    * after which the page starts.

@@ -6,6 +6,7 @@ import { CHAIN, chainErrorCounter, connectChain } from '../chain/chain.client'
 import { MetricsService } from '../metrics/metrics.service'
 import path from 'node:path'
 import { ApprovalLedger } from './approval-ledger'
+import { CoinsService } from './coins.service'
 import { PresignatureService } from './presignature.service'
 import { SendService } from './send.service'
 import { TxAbandonService } from './tx-abandon.service'
@@ -28,6 +29,7 @@ import { WalletService } from './wallet.service'
     },
     { provide: ApprovalLedger, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new ApprovalLedger(path.join(c.keystore.dir, 'approvals')) },
     WalletService,
+    CoinsService,
     TxStore,
     SendService,
     TxAbandonService,
@@ -36,6 +38,6 @@ import { WalletService } from './wallet.service'
     TxRetentionService,
     PresignatureService,
   ],
-  exports: [WalletService, SendService, TxAbandonService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
+  exports: [WalletService, CoinsService, SendService, TxAbandonService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
 })
 export class WalletModule {}

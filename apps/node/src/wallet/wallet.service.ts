@@ -41,6 +41,8 @@ export interface WalletKey {
 /** A wallet UTXO with what spending it needs. */
 export interface WalletUtxo extends Utxo {
   confirmed: boolean
+  /** Height of the block that holds it; null while in the mempool. */
+  blockHeight: number | null
   address: string
 }
 
@@ -223,7 +225,17 @@ export class WalletService {
         batch.map(async (path) => {
           const { address, scriptPubKey } = this.derive(key, path)
           const list: ChainUtxo[] = await chain.utxos(address)
-          return list.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value, scriptPubKey, keyType: key.type, path, confirmed: u.confirmed, address }))
+          return list.map((u) => ({
+            txid: u.txid,
+            vout: u.vout,
+            value: u.value,
+            scriptPubKey,
+            keyType: key.type,
+            path,
+            confirmed: u.confirmed,
+            blockHeight: u.blockHeight,
+            address,
+          }))
         }),
       )
       for (const f of found) out.push(...f)

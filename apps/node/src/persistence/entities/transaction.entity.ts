@@ -9,6 +9,7 @@ export type TransactionState = (typeof TRANSACTION_STATES)[number]
 @Entity('transactions')
 @Index(['nodeId', 'idempotencyKey'], { unique: true, where: 'idempotency_key IS NOT NULL' })
 @Index('transactions_tx_id_idx', ['txId'])
+@Index('transactions_txid_idx', ['nodeId', 'txid'])
 export class TransactionEntity extends BaseEntity {
   @Column({ name: 'node_id', type: 'int' })
   nodeId!: number
