@@ -296,6 +296,11 @@ export function renderCli({ bin, commands, topics }) {
       `\`${bin} <command> --help\` prints the same information. Every command takes \`--json\` ` +
       '(one JSON document on stdout, errors as `{"error":{"code","message"}}`).',
     '',
+    'Exit codes: **0** done; **1** failed (the error code says why: `TX_REJECTED`, `INSUFFICIENT_FUNDS`, `NODE_UNREACHABLE`, …); ' +
+      '**2** bad flags or arguments (`INVALID_FLAGS`, `INVALID_AMOUNT`, …; nothing was sent); ' +
+      '**3** accepted but not finished when the command stopped waiting (`TX_TIMEOUT`, `KEY_TIMEOUT`): it may still complete — ' +
+      'check with `tx show` / `keys list`, never repeat a send under a new Idempotency-Key.',
+    '',
   )
   out.push('| Command | Summary |', '|---|---|')
   for (const c of commands) out.push(`| [\`${c.usage}\`](#${anchor(c.usage)}) | ${esc(c.summary)} |`)

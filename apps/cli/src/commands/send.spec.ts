@@ -153,10 +153,10 @@ test('send --confirmations 2 waits for confirmed with 2 confirmations', async ()
   assert.equal(out.states[out.states.length - 1], 'confirmed')
 })
 
-test('send --timeout: a transaction stuck in voting is TX_TIMEOUT', async () => {
+test('send --timeout: a transaction stuck in voting is TX_TIMEOUT, exit 3 (it may still complete: unlike a rejection)', async () => {
   node.script = ['pending', 'voting']
   const r = await runCommand(Send, ['--node', node.url, '--to', 'bcrt1qdest', '--amount', '1000', '--timeout', '1', '--poll-interval', '100', '--json'])
-  assert.equal(r.exitCode, 1)
+  assert.equal(r.exitCode, 3)
   const e = JSON.parse(r.stdout) as ErrorJson
   assert.equal(e.error.code, 'TX_TIMEOUT')
   assert.match(e.error.message, /still voting after 1 s/)

@@ -4,7 +4,7 @@ import { Flags } from '@oclif/core'
 import { QuoteDto, SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
 import { parseAmountSats, parseFeeRate } from '../shared/amounts'
 import { NodeCommand } from '../shared/base-command'
-import { CliError, EXIT_USAGE } from '../shared/errors'
+import { CliError, EXIT_PENDING, EXIT_USAGE } from '../shared/errors'
 import { Messages } from '../shared/messages'
 import { renderPairs } from '../shared/table'
 import { followTransaction, isNetworkError, TX_FAILED_STATES } from '../shared/transactions'
@@ -80,7 +80,7 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
           pollMs: flags['poll-interval'],
           progress: (s) => this.progress(s),
           unreachable: messages.get('progress.unreachable'),
-          timeoutError: (t) => new CliError('TX_TIMEOUT', messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]), 1, { transaction: t }),
+          timeoutError: (t) => new CliError('TX_TIMEOUT', messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]), EXIT_PENDING, { transaction: t }),
         }),
       )
       // Outside the step, so its progress line does not end with "failed" (a state name of its own).

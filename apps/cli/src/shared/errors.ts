@@ -7,6 +7,11 @@ const messages = Messages.load('errors')
 /** Exit codes: 1 for failures, 2 for usage errors (bad flags), as oclif does. */
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
+/**
+ * 3: the node accepted the request but it had not finished when the command stopped waiting
+ * (TX_TIMEOUT, KEY_TIMEOUT). It may still complete: check it, never repeat it under a new key.
+ */
+export const EXIT_PENDING = 3
 
 /**
  * A user-facing failure: a stable `code` (SCREAMING_SNAKE), a one-line message and the

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Flags } from '@oclif/core'
 import { ApiClient, ApiError, KeyDto, KeyProtocol } from '@tw/api'
 import { NodeCommand } from '../../shared/base-command'
-import { CliError } from '../../shared/errors'
+import { CliError, EXIT_PENDING } from '../../shared/errors'
 import { Messages } from '../../shared/messages'
 import { renderPairs } from '../../shared/table'
 
@@ -61,7 +61,7 @@ export default class KeysCreate extends NodeCommand<KeyDto> {
   private async waitActive(client: ApiClient, key: KeyDto, deadline: number, timeoutS: number): Promise<KeyDto> {
     let current = key
     while (current.status === 'pending') {
-      if (Date.now() > deadline) throw new CliError('KEY_TIMEOUT', messages.get('error.Timeout', [key.id, current.status, timeoutS]))
+      if (Date.now() > deadline) throw new CliError('KEY_TIMEOUT', messages.get('error.Timeout', [key.id, current.status, timeoutS]), EXIT_PENDING)
       await sleep(2000)
       this.progress(`${current.status}, reported by ${current.reportedBy.length}/5`)
       const list = await client.listKeys()
