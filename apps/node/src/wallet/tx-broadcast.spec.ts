@@ -99,7 +99,7 @@ describe('TxCoordinatorService.broadcast: the chain is asked before a send is ca
     etcd.term = TERM
     chain = new FakeChain()
     const wallet = { chain: () => chain }
-    const store = { mirror: async () => undefined }
+    const store = { mirror: async () => undefined, get: (id: string) => etcd.get<TxRecord>(WalletKeys.tx(id)) }
     coordinator = new TxCoordinatorService(
       config,
       etcd as never,
@@ -168,6 +168,28 @@ describe('TxCoordinatorService.broadcast: the chain is asked before a send is ca
     assert.match(r.error!.message, /mandatory-script-verify-flag-failed/)
     assert.match(r.error!.message, /reserved/)
     assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks)
+  })
+
+  it('refused as CHAIN_REJECTED, then found on the chain after all: followed as broadcast again, confirmed, coins released (not held forever)', async () => {
+    chain.onBroadcast = refuse('sendrawtransaction RPC error: {"code":-26,"message":"non-mandatory-script-verify-flag"}')
+    await step('broadcast')
+    assert.equal((await record()).state, 'failed')
+    const recheck = () => (coordinator as unknown as { recheckRefused(term: string, active: Set<string>): Promise<void> }).recheckRefused(TERM, new Set())
+    // The chain still does not know it: nothing changes, the coins stay reserved.
+    await recheck()
+    assert.equal((await record()).state, 'failed')
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks)
+    // Another broadcast got it mined.
+    chain.status = { found: true, confirmed: true, blockHeight: 100 }
+    await recheck()
+    const r = await record()
+    assert.equal(r.state, 'broadcast')
+    assert.equal(r.error, null)
+    assert.equal(r.decision?.from, 'failed')
+    assert.ok(etcd.has(WalletKeys.active(tx.id)), 'back in the active index: the leader follows it')
+    await step('track')
+    assert.equal((await record()).state, 'confirmed')
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), [])
   })
 
   it('refused and the chain cannot be asked why: nothing decided, retried later', async () => {

@@ -42,6 +42,8 @@ const MAX_ATTEMPTS = 3
 const PRESIG_DEADLINE_MS = 10 * 60_000
 /** A broadcast transaction's status is asked at least this often even at the same chain tip. */
 const RECHECK_MS = 30_000
+/** How often the leader asks the chain about refused sends that still hold coins (recheckRefused). */
+const REFUSED_RECHECK_MS = 60_000
 
 /**
  * The leader's half of a spend (DESIGN §5 steps 3–5), every write fenced on its term so a
@@ -69,6 +71,8 @@ export class TxCoordinatorService {
   private indexedTerm: string | null = null
   /** Per broadcast transaction: the chain tip at its last status check, and when. */
   private readonly tracked = new Map<string, { tip: string; at: number }>()
+  /** When the refused sends holding coins were last asked about (see recheckRefused). */
+  private refusedCheckedAt = 0
   /** The chain tip, read at most once per step (only when a transaction is broadcast). */
   private stepTip: Promise<string | null> | null = null
 
@@ -118,6 +122,44 @@ export class TxCoordinatorService {
     for (const id of this.tracked.keys()) if (!ids.has(id)) this.tracked.delete(id)
     await Promise.all(active.map((entry) => this.follow(term, entry)))
     await this.settlePresignatures(term)
+    if (Date.now() - this.refusedCheckedAt >= REFUSED_RECHECK_MS) {
+      this.refusedCheckedAt = Date.now()
+      await this.recheckRefused(term, ids)
+    }
+  }
+
+  /**
+   * A send the chain refused as invalid (failed CHAIN_REJECTED) keeps its coins reserved: a
+   * signed version of it may still confirm (broadcast by someone else, or accepted by another
+   * backend). Once in a while the leader asks the chain about each such send that still holds
+   * coins (found from the reservations, never a scan of every transaction); if the chain has
+   * it after all, the send is followed as broadcast again — so it confirms, its coins are
+   * released and it counts as paid — instead of staying failed with its coins held forever.
+   */
+  private async recheckRefused(term: string, active: Set<string>): Promise<void> {
+    const holders = new Set((await this.etcd.getPrefix<{ txId: string }>(WalletKeys.utxoLocks)).map((e) => e.value.txId))
+    const chain = this.wallet.chain()
+    for (const id of holders) {
+      if (active.has(id)) continue
+      try {
+        const entry = await this.store.get(id)
+        const tx = entry?.value
+        if (!entry || !tx || tx.state !== 'failed' || tx.error?.code !== 'CHAIN_REJECTED' || !tx.txid || !tx.signedTx) continue
+        const status = await chain.txStatus(tx.txid)
+        if (!status.found) continue
+        const moved = await this.transition(
+          term,
+          entry,
+          'broadcast',
+          { error: null },
+          { puts: [[WalletKeys.active(id), { createdAt: tx.createdAt }]] },
+          { chain: { found: true, confirmed: status.confirmed, blockHeight: status.blockHeight, refusedBefore: tx.error.message } },
+        )
+        if (moved) this.log.warn(`transaction ${id}: refused by the chain earlier, but the chain has ${tx.txid} now: followed as broadcast again`)
+      } catch (err) {
+        this.log.warn(`rechecking refused transaction ${id}: ${errorMessage(err)}`)
+      }
+    }
   }
 
   /** Follows a transaction through every step it can take now (approved → signing, signed → broadcast). */
