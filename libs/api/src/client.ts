@@ -29,6 +29,8 @@ import type {
   QuoteDto,
   UtxoListDto,
   UtxoListQuery,
+  DepositListDto,
+  DepositListQuery,
 } from './dto'
 
 /** `?k=v&...` of the set fields of a query object; '' when none is set. */
@@ -96,6 +98,10 @@ export class ApiClient {
   /** The wallet's coins with their status and reservations. */
   utxos(query: UtxoListQuery = {}): Promise<UtxoListDto> {
     return this.request('GET', `/api/v1/wallet/utxos${queryString(query)}`)
+  }
+  /** Payments to the wallet's receive addresses, unconfirmed first, then newest first. */
+  deposits(query: DepositListQuery = {}): Promise<DepositListDto> {
+    return this.request('GET', `/api/v1/wallet/deposits${queryString(query)}`)
   }
   /** What `send(body)` would build now: coins, fee, size, change; nothing is reserved. */
   quote(body: SendRequest): Promise<QuoteDto> {

@@ -291,6 +291,41 @@ export interface UtxoListDto {
   totals: { spendableSats: number; reservedSats: number; unconfirmedSats: number }
 }
 
+/** One incoming payment to a wallet receive address, as `GET /api/v1/wallet/deposits` lists it. */
+export interface DepositDto {
+  type: WalletType
+  keyId: string
+  txid: string
+  vout: number
+  valueSats: number
+  address: string
+  /** BIP32 path of the receive address, e.g. "m/0/7". */
+  path: string
+  /** 0 while in the mempool. */
+  confirmations: number
+  blockHeight: number | null
+  /** Block time (ISO 8601); null in the mempool. */
+  blockTime: string | null
+  /** The paying transaction spends a coin of this wallet (a send to its own address), not an outside payment. */
+  fromWallet: boolean
+}
+
+/** `GET /api/v1/wallet/deposits?type=&limit=`: payments to the wallet's receive addresses, unconfirmed first, then newest first. */
+export interface DepositListDto {
+  network: BitcoinNetwork
+  tipHeight: number
+  deposits: DepositDto[]
+  /** Receive addresses asked (every one handed out so far). */
+  addressesScanned: number
+}
+
+/** `GET /api/v1/wallet/deposits` query. */
+export interface DepositListQuery {
+  type?: WalletType
+  /** 1..1000 (default 100). */
+  limit?: number
+}
+
 /** `GET /api/v1/wallet/utxos` query. */
 export interface UtxoListQuery {
   type?: WalletType

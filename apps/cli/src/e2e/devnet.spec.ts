@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import type { AddressDto, BalanceDto, ClusterStatusDto, KeyListDto, QuoteDto, UtxoListDto } from '@tw/api'
+import type { AddressDto, BalanceDto, ClusterStatusDto, DepositListDto, KeyListDto, QuoteDto, UtxoListDto } from '@tw/api'
 import type { SendResult } from '../commands/send'
 import type { DevnetDemoResult } from '../commands/devnet/demo'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from '../shared/devnet/devnet'
@@ -171,6 +171,24 @@ test('devnet demo: up again, fund both wallet types, a SegWit (ECDSA) and a Tapr
     ].sort(),
     'the payment to our own Taproot address and the change are listed',
   )
+
+  // `wallet deposits`: the two faucet payments came from outside, the send to our own Taproot
+  // address from the wallet; the change is no deposit.
+  const deposits = ok(runBin<DepositListDto>(['wallet', 'deposits', '--node', url], env)).deposits
+  const byTxid = (a: (string | number)[], b: (string | number)[]) => String(a[2]).localeCompare(String(b[2]))
+  assert.deepEqual(
+    deposits
+      .filter((d) => !d.fromWallet)
+      .map((d) => [d.type, d.valueSats, d.txid, d.address])
+      .sort(byTxid),
+    demo.funding.map((f) => [f.type, f.amountSats, f.txid, f.address]).sort(byTxid),
+  )
+  const own = deposits.filter((d) => d.fromWallet)
+  assert.deepEqual(
+    own.map((d) => [d.type, d.valueSats, d.txid, d.address]),
+    [['taproot', 20_000, sent.txid, dest]],
+  )
+  assert.ok(deposits.filter((d) => !d.fromWallet).every((d) => d.confirmations >= 2 && d.path.startsWith('m/0/')))
 
   const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
   assert.deepEqual(down.busyPorts, [])

@@ -7,6 +7,7 @@ import type {
   AbandonDto,
   AddressDto,
   BalanceDto,
+  DepositListDto,
   DescriptorsDto,
   PresignatureJobsDto,
   PresignatureStatusDto,
@@ -85,6 +86,40 @@ export const UTXOS: UtxoListDto = {
     },
   ],
   totals: { spendableSats: 100_000_000, reservedSats: 5_000, unconfirmedSats: 20_000 },
+}
+
+export const DEPOSITS: DepositListDto = {
+  network: 'regtest',
+  tipHeight: 150,
+  addressesScanned: 4,
+  deposits: [
+    {
+      type: 'taproot',
+      keyId: 'k-schnorr',
+      txid: 'd1'.repeat(32),
+      vout: 1,
+      valueSats: 20_000,
+      address: 'bcrt1pdeposit',
+      path: 'm/0/2',
+      confirmations: 0,
+      blockHeight: null,
+      blockTime: null,
+      fromWallet: true,
+    },
+    {
+      type: 'segwit',
+      keyId: 'k-ecdsa',
+      txid: 'd2'.repeat(32),
+      vout: 0,
+      valueSats: 200_000,
+      address: 'bcrt1qdeposit',
+      path: 'm/0/0',
+      confirmations: 12,
+      blockHeight: 139,
+      blockTime: '2025-01-01T00:00:00.000Z',
+      fromWallet: false,
+    },
+  ],
 }
 
 /** The quote the fake answers for a send body: one 100 000 000-sat input, fee = 141 vB × rate. */
@@ -243,6 +278,11 @@ export class FakeWalletNode {
     const u = new URL(url, 'http://x')
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return reply(200, this.balance ? this.balance() : BALANCE)
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return reply(200, DESCRIPTORS)
+    if (req.method === 'GET' && u.pathname === '/api/v1/wallet/deposits') {
+      const type = u.searchParams.get('type')
+      const limit = Number(u.searchParams.get('limit') ?? 100)
+      return reply(200, { ...DEPOSITS, deposits: DEPOSITS.deposits.filter((d) => !type || d.type === type).slice(0, limit) })
+    }
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/utxos') {
       const type = u.searchParams.get('type')
       const status = u.searchParams.get('status')

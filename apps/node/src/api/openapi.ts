@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger'
 import type {
+  DepositDto,
+  DepositListDto,
   QuoteDto,
   UtxoDto,
   UtxoListDto,
@@ -274,6 +276,27 @@ export class UtxoListDoc implements UtxoListDto {
   @ApiProperty() tipHeight!: number
   @ApiProperty({ type: [UtxoDoc] }) utxos!: UtxoDoc[]
   @ApiProperty({ type: UtxoTotalsDoc }) totals!: UtxoTotalsDoc
+}
+
+export class DepositDoc implements DepositDto {
+  @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
+  @ApiProperty() keyId!: string
+  @ApiProperty() txid!: string
+  @ApiProperty() vout!: number
+  @ApiProperty() valueSats!: number
+  @ApiProperty() address!: string
+  @ApiProperty({ example: 'm/0/7' }) path!: string
+  @ApiProperty({ description: '0 while in the mempool' }) confirmations!: number
+  @ApiProperty({ type: Number, nullable: true }) blockHeight!: number | null
+  @ApiProperty({ type: String, nullable: true, description: 'block time (ISO 8601); null in the mempool' }) blockTime!: string | null
+  @ApiProperty({ description: "the paying transaction spends one of the wallet's own coins (a send to its own address)" }) fromWallet!: boolean
+}
+
+export class DepositListDoc implements DepositListDto {
+  @ApiProperty({ enum: NETWORKS }) network!: BitcoinNetwork
+  @ApiProperty() tipHeight!: number
+  @ApiProperty({ type: [DepositDoc] }) deposits!: DepositDoc[]
+  @ApiProperty({ description: 'receive addresses asked (every one handed out so far)' }) addressesScanned!: number
 }
 
 export class PresignatureRequestDoc implements PresignatureRequest {

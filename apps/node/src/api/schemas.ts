@@ -100,6 +100,20 @@ export const utxoListQuerySchema = z.strictObject(
   { error: 'query must be key=value pairs' },
 )
 
+/** `GET /api/v1/wallet/deposits` query. */
+export const depositListQuerySchema = z.strictObject(
+  {
+    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+    limit: z.coerce
+      .number({ error: 'limit must be an integer' })
+      .int({ error: 'limit must be an integer' })
+      .min(1, { error: 'limit must be >= 1' })
+      .max(1000, { error: 'limit must be <= 1000' })
+      .default(100),
+  },
+  { error: 'query must be key=value pairs' },
+)
+
 /** `POST /api/v1/presignatures` body. */
 export const presignatureRequestSchema = z.strictObject(
   {

@@ -2,6 +2,8 @@ import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res 
 import { ApiBody, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
 import type {
   AbandonDto,
+  DepositListDto,
+  DepositListQuery,
   AbandonRequest,
   AddressDto,
   BalanceDto,
@@ -31,6 +33,7 @@ import {
   AddressDoc,
   AddressRequestDoc,
   BalanceDoc,
+  DepositListDoc,
   DescriptorsDoc,
   ErrorDoc,
   PresignatureJobsDoc,
@@ -45,6 +48,7 @@ import {
 import {
   abandonSchema,
   addressRequestSchema,
+  depositListQuerySchema,
   idempotencyKeySchema,
   presignatureRequestSchema,
   sendSchema,
@@ -98,6 +102,19 @@ export class WalletController {
   @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE, KEY_RECORD_MISMATCH' })
   utxos(@Query(new ZodValidationPipe(utxoListQuerySchema)) q: UtxoListQuery): Promise<UtxoListDto> {
     return this.coins.list(q)
+  }
+
+  @Get('deposits')
+  @ApiOperation({
+    summary: "Payments to the wallet's receive addresses, from the chain's history of each address handed out: unconfirmed first, then newest first",
+  })
+  @ApiQuery({ name: 'type', required: false, enum: ['segwit', 'taproot'] })
+  @ApiQuery({ name: 'limit', required: false, description: '1..1000 (default 100)' })
+  @ApiOkResponse({ type: DepositListDoc })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (a bad type or limit)' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE, KEY_RECORD_MISMATCH' })
+  deposits(@Query(new ZodValidationPipe(depositListQuerySchema)) q: DepositListQuery & { limit: number }): Promise<DepositListDto> {
+    return this.coins.deposits(q)
   }
 
   @Get('descriptors')

@@ -245,6 +245,32 @@ describe('the embedded regtest chain (apps/regtest) passes the probe', () => {
   })
   after(() => regtest.close())
 
+  it("addressTxs: an address's history, mempool first, page after page (Esplora's 25), at most max", async () => {
+    const client = new EsploraClient(regtest.url, { network: 'regtest' })
+    const address = 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080'
+    const post = (path: string, body: unknown) => fetch(`${regtest.url}${path}`, { method: 'POST', body: JSON.stringify(body) })
+    for (let i = 0; i < 27; i++) {
+      await post('/regtest/faucet', { address, amountSats: 1_000 + i })
+      await post('/regtest/mine', { blocks: 1 })
+    }
+    await post('/regtest/faucet', { address, amountSats: 999 })
+    const all = await client.addressTxs(address, 1000)
+    assert.equal(all.length, 28)
+    assert.equal(all[0].confirmed, false)
+    assert.equal(all[0].blockHeight, null)
+    assert.ok(
+      all.slice(1).every((t, i, a) => t.confirmed && (i === 0 || a[i - 1].blockHeight! > t.blockHeight!)),
+      'confirmed, newest first',
+    )
+    const pays = (t: (typeof all)[number]) => t.outputs.find((o) => o.scriptPubKey === '0014751e76e8199196d454941c45d1b3a323f1433bd6')?.value
+    assert.deepEqual(all.map(pays), [999, ...Array.from({ length: 27 }, (_, i) => 1_026 - i)])
+    assert.ok(
+      all.every((t) => t.inputScripts.length > 0 && t.inputScripts.every((sc) => typeof sc === 'string')),
+      'prevout scripts of the faucet inputs',
+    )
+    assert.equal((await client.addressTxs(address, 26)).length, 26)
+  })
+
   it('as regtest, and is refused as signet', async () => {
     assert.equal((await new EsploraClient(regtest.url, { network: 'regtest' }).probe()).network, 'regtest')
     assert.match(await misconfiguration(new EsploraClient(regtest.url, { network: 'signet' }).probe()), /serves the regtest chain, but TW_NETWORK=signet/)

@@ -40,6 +40,23 @@ export interface ChainBackend {
   broadcast(hex: string): Promise<string>
   /** sat/vB by confirmation target (blocks). */
   feeEstimates(): Promise<Record<string, number>>
+  /**
+   * Transactions paying or spending `address`: mempool ones first, then confirmed ones newest
+   * first, at most `max` in all (Esplora pages of 25 followed by txid).
+   */
+  addressTxs(address: string, max: number): Promise<ChainAddressTx[]>
+}
+
+/** A transaction touching an address, as `GET /address/<a>/txs` reports it (the parts the wallet reads). */
+export interface ChainAddressTx {
+  txid: string
+  confirmed: boolean
+  blockHeight: number | null
+  /** Block time (unix seconds); null in the mempool. */
+  blockTime: number | null
+  /** scriptPubKey (hex) of the output each input spends; null for a coinbase input. */
+  inputScripts: (string | null)[]
+  outputs: { vout: number; scriptPubKey: string; value: number }[]
 }
 
 /** The spender of an output, as `GET /tx/<txid>/outspend/<vout>` reports it. */
@@ -113,6 +130,27 @@ interface EsploraUtxo {
   vout: number
   value: number
   status: { confirmed: boolean; block_height?: number }
+}
+
+/** Esplora's page size for confirmed transactions of an address. */
+const ESPLORA_CHAIN_PAGE = 25
+
+interface EsploraTx {
+  txid: string
+  status: { confirmed: boolean; block_height?: number; block_time?: number }
+  vin: { is_coinbase?: boolean; prevout?: { scriptpubkey?: string } | null }[]
+  vout: { scriptpubkey: string; value: number }[]
+}
+
+function toAddressTx(t: EsploraTx): ChainAddressTx {
+  return {
+    txid: t.txid,
+    confirmed: t.status.confirmed,
+    blockHeight: t.status.block_height ?? null,
+    blockTime: t.status.block_time ?? null,
+    inputScripts: t.vin.map((i) => (i.is_coinbase ? null : (i.prevout?.scriptpubkey ?? null))),
+    outputs: t.vout.map((o, vout) => ({ vout, scriptPubKey: o.scriptpubkey, value: o.value })),
+  }
 }
 
 /** How an {@link EsploraClient} talks to its server. */
@@ -267,6 +305,20 @@ export class EsploraClient implements ChainBackend {
     if (res.status === 400) throw new ChainRejectedError(res.text.trim().slice(0, 500))
     if (!res.ok) throw new ChainUnavailableError(`chain: POST /tx answered HTTP ${res.status}`)
     return res.text.trim()
+  }
+
+  async addressTxs(address: string, max: number): Promise<ChainAddressTx[]> {
+    const base = `/address/${encodeURIComponent(address)}/txs`
+    const first = parseJson<EsploraTx[]>(await this.call('GET', base), base)
+    const out = first.map(toAddressTx)
+    // The first page holds the mempool and up to 25 confirmed; each next page the 25 confirmed after the last.
+    let page = first.filter((t) => t.status.confirmed)
+    while (page.length === ESPLORA_CHAIN_PAGE && out.length < max) {
+      const path = `${base}/chain/${page[page.length - 1].txid}`
+      page = parseJson<EsploraTx[]>(await this.call('GET', path), path)
+      out.push(...page.map(toAddressTx))
+    }
+    return out.slice(0, max)
   }
 
   async feeEstimates(): Promise<Record<string, number>> {

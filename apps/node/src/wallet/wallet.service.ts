@@ -188,6 +188,11 @@ export class WalletService {
     return [r?.value.next ?? 0, c?.value.next ?? 0]
   }
 
+  /** Paths of every address handed out so far (receive, then change). */
+  async issuedPaths(keyId: string): Promise<number[][]> {
+    return issuedPaths([0, 0], await this.issued(keyId))
+  }
+
   /** Every coin the chain reports for the key's issued addresses. */
   async utxos(key: WalletKey): Promise<WalletUtxo[]> {
     return this.scan(key, issuedPaths([0, 0], await this.issued(key.keyId)))

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import type { AddressDto, BalanceDto, DescriptorsDto } from '@tw/api'
-import { BALANCE, DESCRIPTORS, FakeWalletNode } from '../../testing/fake-wallet-node'
+import type { AddressDto, BalanceDto, DepositListDto, DescriptorsDto } from '@tw/api'
+import { BALANCE, DEPOSITS, DESCRIPTORS, FakeWalletNode } from '../../testing/fake-wallet-node'
 import { runCommand } from '../../testing/run-command'
 import WalletAddress from './address'
 import WalletBalance from './balance'
+import WalletDeposits from './deposits'
 import WalletDescriptors from './descriptors'
 
 const node = new FakeWalletNode()
@@ -54,4 +55,24 @@ test('wallet descriptors --json and text', async () => {
   assert.match(t.stdout, /^Receive:\s+wpkh\(tpubA\/0\/\*\)#abcd1234$/m)
   assert.match(t.stdout, /^Change:\s+tr\(tpubB\/1\/\*\)#mnop3456$/m)
   assert.match(t.stdout, /^Type:\s+taproot \(regtest\)$/m)
+})
+
+test("wallet deposits --json is the node's DepositListDto; the table says where each came from", async () => {
+  const j = await runCommand(WalletDeposits, ['--node', node.url, '--json'])
+  assert.equal(j.exitCode, 0, j.stderr)
+  assert.deepEqual(JSON.parse(j.stdout) as DepositListDto, DEPOSITS)
+  const t = await runCommand(WalletDeposits, ['--node', node.url])
+  const lines = t.stdout.split('\n')
+  assert.match(lines[0], /^TXID:VOUT\s+TYPE\s+VALUE \(sat\)\s+CONF\s+BLOCK TIME\s+FROM\s+PATH\s+ADDRESS$/)
+  assert.match(lines[2], new RegExp(`^${'d1'.repeat(32)}:1\\s+taproot\\s+20000\\s+0\\s+-\\s+wallet\\s+m/0/2\\s+bcrt1pdeposit$`))
+  assert.match(lines[3], new RegExp(`^${'d2'.repeat(32)}:0\\s+segwit\\s+200000\\s+12\\s+2025-01-01T00:00:00.000Z\\s+outside\\s+m/0/0\\s+bcrt1qdeposit$`))
+})
+
+test('wallet deposits --type and --limit go to the node; a full page says there may be more', async () => {
+  const r = await runCommand(WalletDeposits, ['--node', node.url, '--type', 'segwit', '--limit', '1'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.equal(node.calls('GET', '/api/v1/wallet/deposits').pop()?.url, '/api/v1/wallet/deposits?type=segwit&limit=1')
+  assert.match(r.stdout, /Only the newest 1 are shown; raise --limit for more\./)
+  const bad = await runCommand(WalletDeposits, ['--node', node.url, '--limit', '0', '--json'])
+  assert.equal(bad.exitCode, 2)
 })
