@@ -222,6 +222,10 @@ export function renderApi(doc) {
   )
   if (bearer(doc)) {
     out.push('Every `/api/v1` route needs `Authorization: Bearer <token>` (the examples read it from `TW_API_TOKEN`, the variable the CLI reads too).', '')
+    out.push(
+      'Every answer carries `X-Request-Id`: the one the request sent (1-128 printable characters), or one the node made. A send keeps it (`requestId` in the transaction), and every node logs its work on that send with it (`TW_LOG_FORMAT=json`: a `requestId` field), so one id finds a payment in every log.',
+      '',
+    )
   } else {
     out.push(
       '**Authentication:** this document declares none — the API answers anyone who can reach its port. ' + 'Keep it on loopback or behind a firewall/TLS proxy (see SECURITY.md).',

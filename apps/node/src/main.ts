@@ -14,6 +14,7 @@ import { AuditService } from './audit/audit.service'
 import { ApiDenials } from './auth/api-denials'
 import { TokenService } from './auth/token.service'
 import { errorMessage } from './common/async'
+import { NodeLogger } from './common/node-logger'
 import { ClusterService } from './cluster/cluster.service'
 import { ConfigError, loadConfig, redactConfig, type AppConfig, type LogLevel } from './config/config'
 import { EngineRepository } from './engine/engine.repository'
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   }
   const log = new Logger('Main')
   const app = await NestFactory.create(AppModule.forRoot(config), {
-    logger: nestLevels(config.logLevel),
+    logger: new NodeLogger(config.nodeId, { levels: nestLevels(config.logLevel), json: config.logFormat === 'json' }),
     forceCloseConnections: true,
   })
   configureApp(app, { nodeId: config.nodeId, maxBodyBytes: config.auth.maxBodyBytes, denials: app.get(ApiDenials) })

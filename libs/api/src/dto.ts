@@ -201,6 +201,8 @@ export interface VoteDto {
 /** One spend, as `POST/GET /api/v1/transactions[/:id]` return it. */
 export interface TransactionDto {
   id: string
+  /** The `X-Request-Id` of the request that made it (or the one the node gave it); null for older records. Every node's log lines about it carry it. */
+  requestId: string | null
   state: TransactionStateDto
   type: WalletType
   keyId: string

@@ -94,6 +94,7 @@ export function transactionPairs(tx: TransactionDto): [string, string | number |
     ['Signing mode', tx.signingMode],
     ['Created', tx.createdAt],
     ['Updated', tx.updatedAt],
+    ['Request id', tx.requestId],
   ]
 }
 

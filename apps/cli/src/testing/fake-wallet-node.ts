@@ -160,6 +160,7 @@ export const PRESIG_STATUS: PresignatureStatusDto = {
 export function makeTx(over: Partial<TransactionDto> = {}): TransactionDto {
   return {
     id: 'tx-1',
+    requestId: 'req-1',
     state: 'pending',
     type: 'segwit',
     keyId: 'k-ecdsa',

@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express'
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger'
 import helmet from 'helmet'
 import type { ApiDenials } from '../auth/api-denials'
+import { requestIdFrom, withRequestId } from '../common/request-context'
 import { ApiExceptionFilter } from './exception.filter'
 
 /** Default largest request body (`TW_MAX_BODY_BYTES`): 64 KiB. */
@@ -25,6 +26,13 @@ interface ResponseLike {
 export function configureApp(app: INestApplication, opts: { nodeId?: number; maxBodyBytes?: number; denials?: ApiDenials } = {}): void {
   const filter = new ApiExceptionFilter()
   app.useGlobalFilters(filter)
+  // Every request runs under a request id (the client's X-Request-Id, or a fresh one), echoed
+  // in the answer and carried by every log line of the work it starts (common/request-context).
+  app.use((req: RequestLike, res: { setHeader(name: string, value: string): unknown }, next: () => void) => {
+    const id = requestIdFrom(req.headers['x-request-id'])
+    res.setHeader('X-Request-Id', id)
+    withRequestId(id, next)
+  })
   app.use(helmet())
   const denials = opts.denials
   if (denials) {

@@ -201,6 +201,7 @@ export class TxHistoryDoc {
 
 export class TransactionDoc implements TransactionDto {
   @ApiProperty() id!: string
+  @ApiProperty({ type: String, nullable: true, description: 'the X-Request-Id of the request that made it; every log line about it carries it' }) requestId!: string | null
   @ApiProperty({ enum: TX_STATES }) state!: TransactionStateDto
   @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
   @ApiProperty() keyId!: string

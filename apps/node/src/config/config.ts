@@ -12,6 +12,8 @@ export interface AppConfig {
   clusterSize: number
   threshold: number
   logLevel: LogLevel
+  /** `TW_LOG_FORMAT`: text lines for a terminal, or one JSON object per line for log pipelines. */
+  logFormat: 'text' | 'json'
   api: { host: string; port: number; advertisedUrl: string }
   quic: { listen: string; peers: Record<string, string> }
   tls: { caCertPath: string; nodeCertPath: string; nodeKeyPath: string }
@@ -186,6 +188,7 @@ const envSchema = z.object({
   TW_ENV: z.preprocess((v) => blankToUndefined(v) ?? 'development', z.enum(['development', 'production'], { error: 'must be development or production' })),
   TW_INSECURE_TEST_PRIMES: bool(false),
   TW_PRIME_POOL_TARGET: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 16)),
+  TW_LOG_FORMAT: z.preprocess((v) => blankToUndefined(v) ?? 'text', z.enum(['text', 'json'], { error: 'must be text|json' })),
   TW_LOG_LEVEL: z.preprocess((v) => blankToUndefined(v) ?? 'log', z.enum(['error', 'warn', 'log', 'debug', 'verbose'], { error: 'must be error|warn|log|debug|verbose' })),
   TW_DKG_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '120000', int(1000, 3_600_000)),
   TW_SESSION_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '60000', int(1000, 3_600_000)),
@@ -326,6 +329,7 @@ export function loadConfig(env: Env): AppConfig {
     clusterSize: v.TW_CLUSTER_SIZE,
     threshold: v.TW_THRESHOLD,
     logLevel: v.TW_LOG_LEVEL,
+    logFormat: v.TW_LOG_FORMAT,
     api: {
       host: v.TW_API_HOST,
       port: v.TW_API_PORT,

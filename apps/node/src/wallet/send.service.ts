@@ -7,6 +7,7 @@ import { DrillService } from '../byzantine/drill.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { errorMessage } from '../common/async'
 import { canonicalJson } from '../common/canonical-json'
+import { currentRequestId } from '../common/request-context'
 import { ConflictError, DependencyUnavailableError, NotFoundError, WalletRequestError } from '../common/errors'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
@@ -288,7 +289,15 @@ export class SendService {
     await this.store.mirror(record, idempotencyKey, bodyHash)
     await this.audit.record(
       'tx.proposed',
-      { txId: record.id, type: record.type, to: record.to, amountSats: record.amountSats, feeSats: record.feeSats, inputs: record.inputs.length },
+      {
+        txId: record.id,
+        type: record.type,
+        to: record.to,
+        amountSats: record.amountSats,
+        feeSats: record.feeSats,
+        inputs: record.inputs.length,
+        requestId: record.requestId ?? null,
+      },
       'api',
     )
     return this.store.toDto(record)
@@ -467,6 +476,7 @@ export class SendService {
         locktime: tip,
         proposalHash: proposalHash(base),
         proposedBy: this.config.nodeId,
+        requestId: currentRequestId(),
         // The proposer answers for it: voters refuse a proposal no node signed (an etcd writer's).
         proposerSignature: this.identity.sign(proposerStatement(proposalHash(base), this.config.nodeId)),
         state: 'voting',

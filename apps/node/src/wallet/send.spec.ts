@@ -4,6 +4,7 @@ import { beforeEach, describe, it } from 'node:test'
 import { deriveEcdsaChild, taprootAddress } from '@tw/bitcoin'
 import type { SendRequest } from '@tw/api'
 import { canonicalJson } from '../common/canonical-json'
+import { withRequestId } from '../common/request-context'
 import type { AppConfig } from '../config/config'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { SendService } from './send.service'
@@ -209,6 +210,13 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
     etcd.failAtomic.push('after')
     const res = await svc.create(BODY, null)
     assert.deepEqual(txIds(), [res.tx.id])
+  })
+
+  it("the record keeps the id of the request that made it (every node's log lines about it carry it)", async () => {
+    const svc = service()
+    await withRequestId('order-9', () => svc.create(BODY, KEY))
+    const [id] = txIds()
+    assert.equal((etcd.value(WalletKeys.tx(id)) as TxRecord).requestId, 'order-9')
   })
 
   it('a quote (dry run) writes nothing, and the same request sent next builds exactly the quoted transaction', async () => {

@@ -4,6 +4,7 @@ import type { TransactionStateDto } from '@tw/api'
 import { attachWitnesses, deriveEcdsaChild, deriveTaprootOutputKey } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage } from '../common/async'
+import { withRequestId } from '../common/request-context'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
@@ -120,7 +121,8 @@ export class TxCoordinatorService {
     const active = await this.store.active()
     const ids = new Set(active.map((e) => e.value.id))
     for (const id of this.tracked.keys()) if (!ids.has(id)) this.tracked.delete(id)
-    await Promise.all(active.map((entry) => this.follow(term, entry)))
+    // Each transaction's steps (and their log lines) under the id of the request that made it.
+    await Promise.all(active.map((entry) => withRequestId(entry.value.requestId, () => this.follow(term, entry))))
     await this.settlePresignatures(term)
     if (Date.now() - this.refusedCheckedAt >= REFUSED_RECHECK_MS) {
       this.refusedCheckedAt = Date.now()

@@ -308,6 +308,7 @@ export class TxStore {
     }
     return {
       id: record.id,
+      requestId: record.requestId ?? null,
       state: record.state,
       type: record.type,
       keyId: record.keyId,

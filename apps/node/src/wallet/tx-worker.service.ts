@@ -11,6 +11,7 @@ import { errorMessage, sleep } from '../common/async'
 import { BoundedMap, BoundedSet } from '../common/bounded'
 import { canonicalJson } from '../common/canonical-json'
 import { Reconciler } from '../common/reconciler'
+import { withRequestId } from '../common/request-context'
 import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
@@ -151,7 +152,8 @@ export class TxWorkerService {
     this.votesTouched.clear()
     const { txs, full } = await this.read()
     // Independent transactions are handled side by side (a vote's chain lookups do not hold up a signing).
-    await Promise.all(txs.map((tx) => this.handle(tx, full || votesDue.has(tx.id))))
+    // Each transaction's work (and its log lines) under the id of the request that made it.
+    await Promise.all(txs.map((tx) => withRequestId(tx.requestId, () => this.handle(tx, full || votesDue.has(tx.id)))))
     await this.maybePresign()
   }
 

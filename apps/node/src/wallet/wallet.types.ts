@@ -60,6 +60,8 @@ export interface TxOutputRecord {
 /** `/tw/tx/<id>`: created by the proposing node, then advanced by the leader (fenced). */
 export interface TxRecord {
   id: string
+  /** The id of the API request that made it (`X-Request-Id`, or the one the node gave it): every node's log lines about it carry it. Not part of the proposal. */
+  requestId?: string | null
   type: WalletType
   keyId: string
   to: string
