@@ -763,8 +763,8 @@ mod tests {
         )
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_hello_frame_produces_no_event_and_is_never_routed() {
+    /// Nodes 1 and 2 on loopback ports, with certificates from a fresh cluster CA.
+    fn two_transports() -> (Transport, Transport) {
         let ca = certs::generate_ca("tw test ca", 30).unwrap();
         let socks: Vec<std::net::UdpSocket> = (0..2)
             .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -773,26 +773,15 @@ mod tests {
         drop(socks);
         let t1 = Transport::start(config(&ca, 1, &addrs)).unwrap();
         let t2 = Transport::start(config(&ca, 2, &addrs)).unwrap();
-        let key = session_key("after-hello");
-        let mut rx = t1.register(key, Protocol::Ping, vec![1, 2]).unwrap();
+        (t1, t2)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hello_frame_produces_no_event_and_is_never_routed() {
+        let (t1, t2) = two_transports();
         // Node 2 announced itself on start; it sends another hello, then a real frame on the same
         // stream (so in order): once the real frame is in, both hellos were read.
-        t2.send(1, &hello_frame(2, t2.incarnation())).await.unwrap();
-        let real = Frame {
-            session: key,
-            protocol: Protocol::Ping,
-            sender: 2,
-            incarnation: t2.incarnation(),
-            seq: 0,
-            broadcast: true,
-            payload: vec![0xa0],
-        };
-        t2.send(1, &real).await.unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut rx))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, real);
+        life(&t1, &t2, "after-hello", t2.incarnation()).await;
         assert_eq!(t1.peer_incarnation(2), Some(t2.incarnation()));
         assert!(t1.drain_events().is_empty(), "a hello records no event");
         // Nor was a hello buffered as an early frame of the all-zero session.
@@ -846,14 +835,7 @@ mod tests {
     /// would drop this node's live outbound connection to the peer (frames in flight lost).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_replayed_earlier_incarnation_keeps_the_outbound_connection() {
-        let ca = certs::generate_ca("tw test ca", 30).unwrap();
-        let socks: Vec<std::net::UdpSocket> = (0..2)
-            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let addrs: Vec<SocketAddr> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
-        drop(socks);
-        let t1 = Transport::start(config(&ca, 1, &addrs)).unwrap();
-        let t2 = Transport::start(config(&ca, 2, &addrs)).unwrap();
+        let (t1, t2) = two_transports();
         let connected = || async { t1.inner.outbound.lock().await.contains_key(&2) };
         let reconnect = || async { t1.send(2, &hello_frame(1, t1.incarnation())).await.unwrap() };
         // Node 2's own life, then two more (restarts, as node 1 sees them: each drops node 1's
