@@ -31,6 +31,8 @@ import type {
   UtxoListQuery,
   DepositListDto,
   DepositListQuery,
+  AddressListDto,
+  AddressListQuery,
 } from './dto'
 
 /** `?k=v&...` of the set fields of a query object; '' when none is set. */
@@ -86,8 +88,12 @@ export class ApiClient {
   metrics(): Promise<string> {
     return this.request('GET', '/metrics', undefined, { text: true })
   }
-  address(type: WalletType, change = false): Promise<AddressDto> {
-    return this.request('POST', '/api/v1/wallet/address', { type, change })
+  address(type: WalletType, change = false, label?: string): Promise<AddressDto> {
+    return this.request('POST', '/api/v1/wallet/address', { type, change, ...(label !== undefined ? { label } : {}) })
+  }
+  /** Addresses handed out, newest first, with their labels and whether the chain has paid them. */
+  addresses(query: AddressListQuery = {}): Promise<AddressListDto> {
+    return this.request('GET', `/api/v1/wallet/addresses${queryString(query)}`)
   }
   balance(): Promise<BalanceDto> {
     return this.request('GET', '/api/v1/wallet/balance')

@@ -136,10 +136,12 @@ export type WalletErrorCode = (typeof WalletErrorCodes)[number]
 export type WalletType = 'segwit' | 'taproot'
 export type BitcoinNetwork = 'mainnet' | 'testnet' | 'testnet4' | 'signet' | 'regtest'
 
-/** `POST /api/v1/wallet/address {type?, change?}`: a fresh address, never handed out before (operator role: it uses up an index). */
+/** `POST /api/v1/wallet/address {type?, change?, label?}`: a fresh address, never handed out before (operator role: it uses up an index). */
 export interface AddressRequest {
   type?: WalletType
   change?: boolean
+  /** Kept with the address (1..100 characters), e.g. a customer or invoice reference. */
+  label?: string
 }
 
 /** A fresh address, never handed out before. */
@@ -152,6 +154,36 @@ export interface AddressDto {
   index: number
   change: boolean
   network: BitcoinNetwork
+  /** The label given when it was handed out; null without one. */
+  label: string | null
+}
+
+/** One address handed out, with what the chain says of it (`GET /api/v1/wallet/addresses`). */
+export interface AddressInfoDto extends AddressDto {
+  /** The chain has a payment to it (confirmed or in the mempool). */
+  used: boolean
+  txCount: number
+  /** Satoshis ever paid to it (confirmed and mempool). */
+  receivedSats: number
+}
+
+/** `GET /api/v1/wallet/addresses?type=&change=&used=&limit=`: addresses handed out, newest first. */
+export interface AddressListDto {
+  network: BitcoinNetwork
+  addresses: AddressInfoDto[]
+  /** Addresses handed out on the listed chain(s), before the filter and the limit. */
+  issued: number
+}
+
+/** `GET /api/v1/wallet/addresses` query. */
+export interface AddressListQuery {
+  type?: WalletType
+  /** true: change addresses (m/1/i); default: receive addresses (m/0/i). */
+  change?: boolean
+  /** true: only addresses the chain has a payment to; false: only unused ones. */
+  used?: boolean
+  /** 1..1000 (default 100). */
+  limit?: number
 }
 
 /** `GET /api/v1/wallet/balance`. Amounts in satoshis (as numbers; < 2^53). */

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import type { AddressDto, BalanceDto, ClusterStatusDto, DepositListDto, KeyListDto, QuoteDto, UtxoListDto } from '@tw/api'
+import type { AddressDto, AddressListDto, BalanceDto, ClusterStatusDto, DepositListDto, KeyListDto, QuoteDto, UtxoListDto } from '@tw/api'
 import type { SendResult } from '../commands/send'
 import type { DevnetDemoResult } from '../commands/devnet/demo'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from '../shared/devnet/devnet'
@@ -147,7 +147,7 @@ test('devnet demo: up again, fund both wallet types, a SegWit (ECDSA) and a Tapr
 
   // `send --dry-run` reserves nothing, and the same send made next is the quoted transaction
   // (the SegWit wallet holds one coin now, so the choice of coins is not in doubt).
-  const dest = ok(runBin<AddressDto>(['wallet', 'address', '--node', url, '--type', 'taproot'], env)).address
+  const dest = ok(runBin<AddressDto>(['wallet', 'address', '--node', url, '--type', 'taproot', '--label', 'e2e self-payment'], env)).address
   const sendArgs = ['send', '--node', url, '--to', dest, '--amount', '20000', '--fee-rate', '2', '--type', 'segwit', '--timeout', '300']
   const quote = ok(runBin<QuoteDto>([...sendArgs, '--dry-run'], env))
   assert.equal(quote.inputs.length, 1)
@@ -189,6 +189,14 @@ test('devnet demo: up again, fund both wallet types, a SegWit (ECDSA) and a Tapr
     [['taproot', 20_000, sent.txid, dest]],
   )
   assert.ok(deposits.filter((d) => !d.fromWallet).every((d) => d.confirmations >= 2 && d.path.startsWith('m/0/')))
+
+  // `wallet addresses`: the labelled address is listed newest first, used, with what it received.
+  const taproot = ok(runBin<AddressListDto>(['wallet', 'addresses', '--node', url, '--type', 'taproot'], env)).addresses
+  assert.deepEqual([taproot[0].address, taproot[0].label, taproot[0].used, taproot[0].receivedSats], [dest, 'e2e self-payment', true, 20_000])
+  assert.ok(
+    taproot.slice(1).every((a) => a.label === null),
+    'only that one is labelled',
+  )
 
   const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
   assert.deepEqual(down.busyPorts, [])

@@ -6,6 +6,7 @@
 import type {
   AbandonDto,
   AddressDto,
+  AddressListDto,
   BalanceDto,
   DepositListDto,
   DescriptorsDto,
@@ -86,6 +87,40 @@ export const UTXOS: UtxoListDto = {
     },
   ],
   totals: { spendableSats: 100_000_000, reservedSats: 5_000, unconfirmedSats: 20_000 },
+}
+
+export const ADDRESSES: AddressListDto = {
+  network: 'regtest',
+  issued: 3,
+  addresses: [
+    { address: 'bcrt1qthird', type: 'segwit', keyId: 'k-ecdsa', path: 'm/0/2', index: 2, change: false, network: 'regtest', label: null, used: false, txCount: 0, receivedSats: 0 },
+    {
+      address: 'bcrt1qsecond',
+      type: 'segwit',
+      keyId: 'k-ecdsa',
+      path: 'm/0/1',
+      index: 1,
+      change: false,
+      network: 'regtest',
+      label: 'acme',
+      used: true,
+      txCount: 2,
+      receivedSats: 70_000,
+    },
+    {
+      address: 'bcrt1qfirst',
+      type: 'segwit',
+      keyId: 'k-ecdsa',
+      path: 'm/0/0',
+      index: 0,
+      change: false,
+      network: 'regtest',
+      label: 'invoice 42',
+      used: false,
+      txCount: 0,
+      receivedSats: 0,
+    },
+  ],
 }
 
 export const DEPOSITS: DepositListDto = {
@@ -279,6 +314,10 @@ export class FakeWalletNode {
     const u = new URL(url, 'http://x')
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return reply(200, this.balance ? this.balance() : BALANCE)
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return reply(200, DESCRIPTORS)
+    if (req.method === 'GET' && u.pathname === '/api/v1/wallet/addresses') {
+      const used = u.searchParams.get('used')
+      return reply(200, { ...ADDRESSES, addresses: ADDRESSES.addresses.filter((a) => used === null || String(a.used) === used) })
+    }
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/deposits') {
       const type = u.searchParams.get('type')
       const limit = Number(u.searchParams.get('limit') ?? 100)
@@ -296,7 +335,7 @@ export class FakeWalletNode {
       return reply(200, quoteFor(body as SendRequest))
     }
     if (req.method === 'POST' && u.pathname === '/api/v1/wallet/address') {
-      const asked = (body ?? {}) as { type?: WalletType; change?: boolean }
+      const asked = (body ?? {}) as { type?: WalletType; change?: boolean; label?: string }
       const type = asked.type ?? 'segwit'
       if (type !== 'segwit' && type !== 'taproot') return reply(400, { error: { code: 'VALIDATION_FAILED', message: 'type must be segwit or taproot' } })
       const change = asked.change === true
@@ -309,6 +348,7 @@ export class FakeWalletNode {
         index,
         change,
         network: 'regtest',
+        label: asked.label ?? null,
       }
       return reply(200, a)
     }

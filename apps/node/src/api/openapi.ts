@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger'
 import type {
+  AddressInfoDto,
+  AddressListDto,
   DepositDto,
   DepositListDto,
   QuoteDto,
@@ -120,6 +122,7 @@ const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadc
 export class AddressRequestDoc implements AddressRequest {
   @ApiPropertyOptional({ enum: WALLET_TYPES, default: 'segwit' }) type?: WalletType
   @ApiPropertyOptional({ default: false, description: 'a change address (m/1/i) instead of a receive address (m/0/i)' }) change?: boolean
+  @ApiPropertyOptional({ description: 'kept with the address (1..100 characters), e.g. a customer or invoice reference' }) label?: string
 }
 
 export class AddressDoc implements AddressDto {
@@ -130,6 +133,19 @@ export class AddressDoc implements AddressDto {
   @ApiProperty() index!: number
   @ApiProperty() change!: boolean
   @ApiProperty({ enum: NETWORKS }) network!: BitcoinNetwork
+  @ApiProperty({ type: String, nullable: true }) label!: string | null
+}
+
+export class AddressInfoDoc extends AddressDoc implements AddressInfoDto {
+  @ApiProperty({ description: 'the chain has a payment to it (confirmed or in the mempool)' }) used!: boolean
+  @ApiProperty() txCount!: number
+  @ApiProperty({ description: 'satoshis ever paid to it (confirmed and mempool)' }) receivedSats!: number
+}
+
+export class AddressListDoc implements AddressListDto {
+  @ApiProperty({ enum: NETWORKS }) network!: BitcoinNetwork
+  @ApiProperty({ type: [AddressInfoDoc] }) addresses!: AddressInfoDoc[]
+  @ApiProperty({ description: 'addresses handed out on the listed chain, before the filter and the limit' }) issued!: number
 }
 
 export class WalletBalanceDoc {

@@ -88,7 +88,31 @@ export const addressRequestSchema = z.preprocess(
   z.strictObject({
     type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).default('segwit'),
     change: z.boolean({ error: 'change must be true or false' }).default(false),
+    label: z
+      .string({ error: 'label must be a string' })
+      .trim()
+      .min(1, { error: 'label must be 1-100 characters' })
+      .max(100, { error: 'label must be 1-100 characters' })
+      .optional(),
   }),
+)
+
+const queryBoolean = (name: string) => z.enum(['true', 'false'], { error: `${name} must be true or false` }).transform((v) => v === 'true')
+
+/** `GET /api/v1/wallet/addresses` query. */
+export const addressListQuerySchema = z.strictObject(
+  {
+    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+    change: queryBoolean('change').optional(),
+    used: queryBoolean('used').optional(),
+    limit: z.coerce
+      .number({ error: 'limit must be an integer' })
+      .int({ error: 'limit must be an integer' })
+      .min(1, { error: 'limit must be >= 1' })
+      .max(1000, { error: 'limit must be <= 1000' })
+      .default(100),
+  },
+  { error: 'query must be key=value pairs' },
 )
 
 /** `GET /api/v1/wallet/utxos` query. */

@@ -2,6 +2,8 @@ import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res 
 import { ApiBody, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
 import type {
   AbandonDto,
+  AddressListDto,
+  AddressListQuery,
   DepositListDto,
   DepositListQuery,
   AbandonRequest,
@@ -31,6 +33,7 @@ import {
   AbandonDoc,
   AbandonRequestDoc,
   AddressDoc,
+  AddressListDoc,
   AddressRequestDoc,
   BalanceDoc,
   DepositListDoc,
@@ -47,6 +50,7 @@ import {
 } from './openapi'
 import {
   abandonSchema,
+  addressListQuerySchema,
   addressRequestSchema,
   depositListQuerySchema,
   idempotencyKeySchema,
@@ -81,8 +85,23 @@ export class WalletController {
   @ApiOkResponse({ type: AddressDoc })
   @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY' })
   @ApiResponse({ status: 503, type: ErrorDoc, description: "KEY_RECORD_MISMATCH: the key record in etcd does not match this node's share" })
-  address(@Body(new ZodValidationPipe(addressRequestSchema)) q: { type: WalletType; change: boolean }): Promise<AddressDto> {
-    return this.wallet.nextAddress(q.type, q.change)
+  address(@Body(new ZodValidationPipe(addressRequestSchema)) q: { type: WalletType; change: boolean; label?: string }): Promise<AddressDto> {
+    return this.wallet.nextAddress(q.type, q.change, q.label ?? null)
+  }
+
+  @Get('addresses')
+  @ApiOperation({
+    summary: 'Addresses handed out (receive, or change with change=true), newest first per wallet type, with their labels and whether the chain has paid them',
+  })
+  @ApiQuery({ name: 'type', required: false, enum: ['segwit', 'taproot'] })
+  @ApiQuery({ name: 'change', required: false, enum: ['true', 'false'] })
+  @ApiQuery({ name: 'used', required: false, enum: ['true', 'false'], description: 'true: only used; false: only unused' })
+  @ApiQuery({ name: 'limit', required: false, description: '1..1000 (default 100)' })
+  @ApiOkResponse({ type: AddressListDoc })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (a bad type, change, used or limit)' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CHAIN_UNAVAILABLE, KEY_RECORD_MISMATCH' })
+  addresses(@Query(new ZodValidationPipe(addressListQuerySchema)) q: AddressListQuery & { limit: number }): Promise<AddressListDto> {
+    return this.wallet.listAddresses(q)
   }
 
   @Get('balance')

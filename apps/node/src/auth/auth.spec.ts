@@ -47,7 +47,15 @@ const tx = { id: TX_ID, state: 'voting' }
 const stubs = [
   { provide: KeysService, useValue: stub('keys', { create: async () => ({ done: true, key: { id: 'k1' } }), list: async () => ({ keys: [] }), get: async () => ({ id: 'k1' }) }) },
   { provide: ClusterService, useValue: stub('cluster', { status: async () => ({ nodeId: 1 }) }) },
-  { provide: WalletService, useValue: stub('wallet', { nextAddress: async () => ({ address: 'x' }), balance: async () => ({}), descriptors: async () => ({}) }) },
+  {
+    provide: WalletService,
+    useValue: stub('wallet', {
+      nextAddress: async () => ({ address: 'x' }),
+      balance: async () => ({}),
+      descriptors: async () => ({}),
+      listAddresses: async () => ({ addresses: [] }),
+    }),
+  },
   {
     provide: SendService,
     useValue: stub('send', { create: async () => ({ tx, created: true }), list: async () => ({ transactions: [] }), get: async () => tx, quote: async () => ({ feeSats: 1 }) }),
@@ -88,6 +96,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role
   { method: 'GET', path: '/api/v1/wallet/descriptors', role: 'viewer' },
   { method: 'GET', path: '/api/v1/wallet/utxos', role: 'viewer' },
   { method: 'GET', path: '/api/v1/wallet/deposits', role: 'viewer' },
+  { method: 'GET', path: '/api/v1/wallet/addresses', role: 'viewer' },
   { method: 'GET', path: '/api/v1/transactions', role: 'viewer' },
   { method: 'GET', path: `/api/v1/transactions/${TX_ID}`, role: 'viewer' },
   { method: 'GET', path: '/api/v1/presignatures/status', role: 'viewer' },

@@ -269,6 +269,8 @@ describe('the embedded regtest chain (apps/regtest) passes the probe', () => {
       'prevout scripts of the faucet inputs',
     )
     assert.equal((await client.addressTxs(address, 26)).length, 26)
+    // addressStats: confirmed and mempool together.
+    assert.deepEqual(await client.addressStats(address), { txCount: 28, receivedSats: 999 + Array.from({ length: 27 }, (_, i) => 1_000 + i).reduce((a, b) => a + b, 0) })
   })
 
   it('as regtest, and is refused as signet', async () => {

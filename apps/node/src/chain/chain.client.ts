@@ -45,6 +45,8 @@ export interface ChainBackend {
    * first, at most `max` in all (Esplora pages of 25 followed by txid).
    */
   addressTxs(address: string, max: number): Promise<ChainAddressTx[]>
+  /** What `GET /address/<a>` tells of an address: transactions and satoshis paid to it (confirmed and mempool). */
+  addressStats(address: string): Promise<{ txCount: number; receivedSats: number }>
 }
 
 /** A transaction touching an address, as `GET /address/<a>/txs` reports it (the parts the wallet reads). */
@@ -305,6 +307,17 @@ export class EsploraClient implements ChainBackend {
     if (res.status === 400) throw new ChainRejectedError(res.text.trim().slice(0, 500))
     if (!res.ok) throw new ChainUnavailableError(`chain: POST /tx answered HTTP ${res.status}`)
     return res.text.trim()
+  }
+
+  async addressStats(address: string): Promise<{ txCount: number; receivedSats: number }> {
+    const path = `/address/${encodeURIComponent(address)}`
+    type Stats = { tx_count?: number; funded_txo_sum?: number }
+    const s = parseJson<{ chain_stats?: Stats; mempool_stats?: Stats }>(await this.call('GET', path), path)
+    const n = (v: number | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v : 0)
+    return {
+      txCount: n(s.chain_stats?.tx_count) + n(s.mempool_stats?.tx_count),
+      receivedSats: n(s.chain_stats?.funded_txo_sum) + n(s.mempool_stats?.funded_txo_sum),
+    }
   }
 
   async addressTxs(address: string, max: number): Promise<ChainAddressTx[]> {

@@ -63,6 +63,13 @@ export const ETCD_ACL: readonly AclEntry[] = [
   { scope: 'shared', match: 'prefix', path: '/tw/utxo-locks/', access: 'write', why: 'the proposing node reserves the coins it spends' },
   { scope: 'shared', match: 'prefix', path: '/tw/idempotency/', access: 'write', why: 'any node records the idempotency key of a send request' },
   { scope: 'shared', match: 'prefix', path: '/tw/wallet/index/', access: 'write', why: 'any node hands out the next receive/change address index' },
+  {
+    scope: 'shared',
+    match: 'prefix',
+    path: '/tw/address-labels/',
+    access: 'write',
+    why: "any node keeps the operator's label of an address it hands out (a label moves no money: addresses come from each node's own share)",
+  },
   { scope: 'shared', match: 'prefix', path: '/tw/presig/', access: 'write', why: 'any node requests a presignature; the leader advances it' },
   { scope: 'shared', match: 'prefix', path: '/tw/violations/', access: 'write', why: 'the first accuser creates a violation; the leader sets its status' },
   { scope: 'shared', match: 'prefix', path: '/tw/bans/', access: 'write', why: 'any node holding enough proofs writes the ban; an unban deletes it' },

@@ -7,6 +7,7 @@ import type { AuditService } from '../audit/audit.service'
 import type { EngineRepository } from '../engine/engine.repository'
 import type { KeyRecord } from '../keys/dkg.types'
 import { MetricsService } from '../metrics/metrics.service'
+import { FakeEtcd } from '../testing/fake-etcd'
 import { WalletService, type WalletKey } from './wallet.service'
 import { WalletKeys } from './wallet.types'
 
@@ -29,6 +30,8 @@ class FakeChain implements Partial<ChainBackend> {
     this.lookups++
     return this.coins.get(address) ?? []
   }
+  stats = new Map<string, { txCount: number; receivedSats: number }>()
+  addressStats = async (address: string) => this.stats.get(address) ?? { txCount: 0, receivedSats: 0 }
 }
 
 /** What this node's share says of key k1 (the engine's answer). */
@@ -139,5 +142,58 @@ describe("addresses come from this node's key share, not from etcd (trust model)
     // A node that holds no share of any active key still says so.
     const lost = wallet({ [EtcdKeys.key('k0')]: inserted })
     await assert.rejects(lost.w.key('segwit'), (err: unknown) => (err as { code?: string }).code === 'NO_ACTIVE_KEY')
+  })
+})
+
+describe('addresses: labels and what the chain says of each', () => {
+  it('a label is stored with the index it takes (one etcd transaction); the list is newest first with labels, used or not, and filters', async () => {
+    const etcd = new FakeEtcd()
+    await etcd.put(EtcdKeys.key('k1'), {
+      keyId: 'k1',
+      protocol: 'ecdsa',
+      status: 'active',
+      publicKey: SHARE.publicKey,
+      chainCode: SHARE.chainCode,
+      createdAt: '2026-01-01T00:00:00Z',
+    })
+    const chain = new FakeChain()
+    const config = { nodeId: 1, threshold: 4, chain: { network: 'regtest' } } as AppConfig
+    const engine = { isStarted: true, keyInfo: (protocol: string, keyId: string) => (protocol === 'ecdsa' && keyId === 'k1' ? SHARE : null) }
+    const w = new WalletService(config, etcd as unknown as EtcdRepository, chain as unknown as ChainBackend, engine as unknown as EngineRepository, new MetricsService(config), {
+      record: async () => undefined,
+    } as unknown as AuditService)
+    const first = await w.nextAddress('segwit', false, 'invoice 42')
+    assert.equal(first.label, 'invoice 42')
+    assert.equal(first.index, 0)
+    const commit = etcd.atomics[etcd.atomics.length - 1]
+    assert.deepEqual(
+      commit.puts?.map(([k]) => k),
+      [WalletKeys.addressIndex('k1', 0), WalletKeys.addressLabel('k1', 0, 0)],
+    )
+    const second = await w.nextAddress('segwit', false)
+    const third = await w.nextAddress('segwit', false)
+    assert.equal(third.label, null)
+    chain.stats.set(second.address, { txCount: 2, receivedSats: 70_000 })
+
+    const all = await w.listAddresses({ limit: 100 })
+    assert.equal(all.issued, 3)
+    assert.deepEqual(
+      all.addresses.map((a) => [a.index, a.label, a.used, a.txCount, a.receivedSats]),
+      [
+        [2, null, false, 0, 0],
+        [1, null, true, 2, 70_000],
+        [0, 'invoice 42', false, 0, 0],
+      ],
+    )
+    assert.deepEqual(
+      (await w.listAddresses({ used: false, limit: 1 })).addresses.map((a) => a.index),
+      [2],
+    )
+    assert.deepEqual(
+      (await w.listAddresses({ used: true, limit: 100 })).addresses.map((a) => a.address),
+      [second.address],
+    )
+    const change = await w.listAddresses({ change: true, limit: 100 })
+    assert.deepEqual([change.issued, change.addresses.length], [0, 0])
   })
 })

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import type { AddressDto, BalanceDto, DescriptorsDto, WalletType } from '@tw/api'
+import type { AddressDto, AddressInfoDto, AddressListDto, AddressListQuery, BalanceDto, DescriptorsDto, WalletType } from '@tw/api'
 import { deriveEcdsaChild, deriveTaprootOutputKey, segwitAddress, taprootAddress, walletDescriptors, type Utxo } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
@@ -160,22 +160,26 @@ export class WalletService {
     return out
   }
 
-  /** A fresh address: takes the next index of the chain with a compare-and-swap. */
-  async nextAddress(type: WalletType, change: boolean): Promise<AddressDto> {
+  /** A fresh address: takes the next index of the chain with a compare-and-swap (and its label, in the same etcd transaction). */
+  async nextAddress(type: WalletType, change: boolean, label: string | null = null): Promise<AddressDto> {
     const key = await this.key(type)
-    const index = await this.takeIndex(key.keyId, change ? 1 : 0)
-    const path = [change ? 1 : 0, index]
+    const chain = change ? 1 : 0
+    const index = await this.takeIndex(key.keyId, chain, label)
+    const path = [chain, index]
     const { address } = this.derive(key, path)
-    return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network }
+    return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network, label }
   }
 
-  /** Reserves the next index of `chain` for `keyId` (never handed out twice). */
-  async takeIndex(keyId: string, chain: 0 | 1): Promise<number> {
+  /** Reserves the next index of `chain` for `keyId` (never handed out twice); with a label, stores it with the index. */
+  async takeIndex(keyId: string, chain: 0 | 1, label: string | null = null): Promise<number> {
     const k = WalletKeys.addressIndex(keyId, chain)
     for (let attempt = 0; attempt < 50; attempt++) {
       const cur = await this.etcd.get<{ next: number }>(k)
       const index = cur?.value.next ?? 0
-      const ok = await this.etcd.atomic(cur ? { unchanged: [[k, cur.modRevision]], puts: [[k, { next: index + 1 }]] } : { absent: [k], puts: [[k, { next: 1 }]] })
+      const labelled: [string, unknown][] = label === null ? [] : [[WalletKeys.addressLabel(keyId, chain, index), { label, at: new Date().toISOString() }]]
+      const ok = await this.etcd.atomic(
+        cur ? { unchanged: [[k, cur.modRevision]], puts: [[k, { next: index + 1 }], ...labelled] } : { absent: [k], puts: [[k, { next: 1 }], ...labelled] },
+      )
       if (ok) return index
     }
     throw new ChainUnavailableError('address index contended: try again')
@@ -186,6 +190,43 @@ export class WalletService {
     const r = await this.etcd.get<{ next: number }>(WalletKeys.addressIndex(keyId, 0))
     const c = await this.etcd.get<{ next: number }>(WalletKeys.addressIndex(keyId, 1))
     return [r?.value.next ?? 0, c?.value.next ?? 0]
+  }
+
+  /**
+   * `GET /api/v1/wallet/addresses`: the addresses handed out on one chain (receive, or change),
+   * newest first, each with its label and what the chain says of it (used, transactions,
+   * satoshis received). With `used`, only used (true) or unused (false) ones.
+   */
+  async listAddresses(q: AddressListQuery & { limit: number }): Promise<AddressListDto> {
+    const chain = this.chain()
+    const change = q.change === true
+    const out: AddressInfoDto[] = []
+    let issued = 0
+    for (const type of WALLET_TYPES) {
+      if (q.type && q.type !== type) continue
+      const key = await this.findKey(type)
+      if (!key) continue
+      const [counts, labels] = await Promise.all([this.issued(key.keyId), this.etcd.getPrefix<{ label: string }>(WalletKeys.addressLabels(key.keyId))])
+      const labelOf = new Map(labels.map((e) => [e.key.slice(WalletKeys.addressLabels(key.keyId).length), e.value.label]))
+      const count = counts[change ? 1 : 0]
+      issued += count
+      // Newest first; without a used filter only the page is asked of the chain.
+      const indexes = Array.from({ length: count }, (_, i) => count - 1 - i)
+      for (let i = 0; i < indexes.length && (q.used !== undefined || out.length < q.limit); i += SYNC_CONCURRENCY) {
+        const batch = indexes.slice(i, i + SYNC_CONCURRENCY)
+        const infos = await Promise.all(
+          batch.map(async (index): Promise<AddressInfoDto> => {
+            const path = [change ? 1 : 0, index]
+            const { address } = this.derive(key, path)
+            const stats = await chain.addressStats(address)
+            const label = labelOf.get(`${change ? 1 : 0}/${index}`) ?? null
+            return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network, label, used: stats.txCount > 0, ...stats }
+          }),
+        )
+        out.push(...infos.filter((a) => q.used === undefined || a.used === q.used))
+      }
+    }
+    return { network: this.network, addresses: out.slice(0, q.limit), issued }
   }
 
   /** Paths of every address handed out so far (receive, then change). */

@@ -3,6 +3,9 @@ import type { SignedVoteEvidence, SigningAttemptEvidence, TransactionStateDto, T
 /** etcd layout of the wallet (all under `/tw/`). */
 export const WalletKeys = {
   addressIndex: (keyId: string, chain: 0 | 1) => `/tw/wallet/index/${keyId}/${chain}`,
+  /** An operator's label of the address at m/<chain>/<index> (written with the index it takes). */
+  addressLabel: (keyId: string, chain: 0 | 1, index: number) => `/tw/address-labels/${keyId}/${chain}/${index}`,
+  addressLabels: (keyId: string) => `/tw/address-labels/${keyId}/`,
   txs: '/tw/tx/',
   tx: (id: string) => `/tw/tx/${id}`,
   /** Ids of the transactions not yet in a terminal state (written and deleted with the record's state). */

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import type { AddressDto, BalanceDto, DepositListDto, DescriptorsDto } from '@tw/api'
-import { BALANCE, DEPOSITS, DESCRIPTORS, FakeWalletNode } from '../../testing/fake-wallet-node'
+import type { AddressDto, AddressListDto, BalanceDto, DepositListDto, DescriptorsDto } from '@tw/api'
+import { ADDRESSES, BALANCE, DEPOSITS, DESCRIPTORS, FakeWalletNode } from '../../testing/fake-wallet-node'
 import { runCommand } from '../../testing/run-command'
 import WalletAddress from './address'
+import WalletAddresses from './addresses'
 import WalletBalance from './balance'
 import WalletDeposits from './deposits'
 import WalletDescriptors from './descriptors'
@@ -75,4 +76,35 @@ test('wallet deposits --type and --limit go to the node; a full page says there 
   assert.match(r.stdout, /Only the newest 1 are shown; raise --limit for more\./)
   const bad = await runCommand(WalletDeposits, ['--node', node.url, '--limit', '0', '--json'])
   assert.equal(bad.exitCode, 2)
+})
+
+test('wallet address --label sends the label and prints it; a blank or over-long label is INVALID_LABEL, nothing sent', async () => {
+  const r = await runCommand(WalletAddress, ['--node', node.url, '--label', 'invoice 42'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.deepEqual(node.calls('POST', '/api/v1/wallet/address').pop()?.body, { type: 'segwit', change: false, label: 'invoice 42' })
+  assert.match(r.stdout, /^Label:\s+invoice 42$/m)
+  const before = node.calls('POST', '/api/v1/wallet/address').length
+  for (const bad of ['   ', 'x'.repeat(101)]) {
+    const e = await runCommand(WalletAddress, ['--node', node.url, '--label', bad, '--json'])
+    assert.equal(e.exitCode, 2)
+    assert.equal((JSON.parse(e.stdout) as { error: { code: string } }).error.code, 'INVALID_LABEL')
+  }
+  assert.equal(node.calls('POST', '/api/v1/wallet/address').length, before)
+})
+
+test('wallet addresses: newest first with labels and use; --unused and --used filter; --json is the node answer', async () => {
+  const j = await runCommand(WalletAddresses, ['--node', node.url, '--json'])
+  assert.deepEqual(JSON.parse(j.stdout) as AddressListDto, ADDRESSES)
+  const t = await runCommand(WalletAddresses, ['--node', node.url])
+  const lines = t.stdout.split('\n')
+  assert.match(lines[0], /^ADDRESS\s+TYPE\s+PATH\s+USED\s+TXS\s+RECEIVED \(sat\)\s+LABEL$/)
+  assert.match(lines[3], /^bcrt1qsecond\s+segwit\s+m\/0\/1\s+yes\s+2\s+70000\s+acme$/)
+  const u = await runCommand(WalletAddresses, ['--node', node.url, '--unused', '--json'])
+  assert.equal(node.calls('GET', '/api/v1/wallet/addresses').pop()?.url, '/api/v1/wallet/addresses?used=false&limit=100')
+  assert.deepEqual(
+    (JSON.parse(u.stdout) as AddressListDto).addresses.map((a) => a.index),
+    [2, 0],
+  )
+  const both = await runCommand(WalletAddresses, ['--node', node.url, '--used', '--unused'])
+  assert.equal(both.exitCode, 2)
 })
