@@ -1,5 +1,6 @@
 import type {
   AddressDto,
+  AuditVerifyDto,
   BalanceDto,
   ClusterStatusDto,
   CreateKeyRequest,
@@ -84,6 +85,10 @@ export class ApiClient {
   }
   createKey(body: CreateKeyRequest, timeoutMs?: number): Promise<KeyDto> {
     return this.request('POST', '/api/v1/keys', body, { timeoutMs })
+  }
+  /** The node's audit log hash chain recomputed: ok, rows checked, the first broken row. */
+  auditVerify(): Promise<AuditVerifyDto> {
+    return this.request('GET', '/api/v1/audit/verify')
   }
   metrics(): Promise<string> {
     return this.request('GET', '/metrics', undefined, { text: true })

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { DEFAULT_DEVNET_DIR, readStateSync, urls } from './devnet/state'
@@ -37,6 +37,14 @@ export function writeCliConfig(config: CliConfig, env: NodeJS.ProcessEnv = proce
   chmodSync(tmp, 0o600)
   renameSync(tmp, file)
   return file
+}
+
+/** Deletes the login config (`threshold-wallet logout`). Returns whether there was one. */
+export function removeCliConfig(env: NodeJS.ProcessEnv = process.env): boolean {
+  const file = configFilePath(env)
+  if (!existsSync(file)) return false
+  rmSync(file, { force: true })
+  return true
 }
 
 /** Where a devnet keeps its admin API token (mode 0600): `<devnet dir>/secrets/api-admin-token`. */

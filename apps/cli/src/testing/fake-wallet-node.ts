@@ -264,6 +264,8 @@ export class FakeWalletNode {
   dropPosts = 0
   /** If set, `POST /api/v1/transactions` answers with this error. */
   postError?: { status: number; code: string; message: string }
+  /** `GET /api/v1/audit/verify`: intact (null) or broken at this row. */
+  auditBrokenAt: string | null = null
   /** If set, answers `GET /api/v1/wallet/balance` (else {@link BALANCE}). */
   balance?: () => BalanceDto
   /** If set, the txid a transaction gets once signed (else `bb…bb` for all). */
@@ -293,6 +295,7 @@ export class FakeWalletNode {
     this.dropPosts = 0
     this.postError = undefined
     this.balance = undefined
+    this.auditBrokenAt = null
     this.txidOf = undefined
     this.onChain.clear()
     this.abandoned.clear()
@@ -314,6 +317,13 @@ export class FakeWalletNode {
     const u = new URL(url, 'http://x')
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/balance') return reply(200, this.balance ? this.balance() : BALANCE)
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/descriptors') return reply(200, DESCRIPTORS)
+    if (req.method === 'GET' && u.pathname === '/api/v1/audit/verify') {
+      const broken = this.auditBrokenAt
+      return reply(
+        200,
+        broken ? { ok: false, checked: 41, firstBrokenId: broken, reason: 'hash does not match the row' } : { ok: true, checked: 120, firstBrokenId: null, reason: null },
+      )
+    }
     if (req.method === 'GET' && u.pathname === '/api/v1/wallet/addresses') {
       const used = u.searchParams.get('used')
       return reply(200, { ...ADDRESSES, addresses: ADDRESSES.addresses.filter((a) => used === null || String(a.used) === used) })

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, test } from 'node:test'
 import type { TokenDto } from '@tw/api'
-import { configFilePath, devnetTokenPath, resolveToken } from '../../shared/cli-config'
+import { configFilePath, devnetTokenPath, readCliConfig, resolveToken } from '../../shared/cli-config'
 import { JsonServer, reply, startJsonServer } from '../../testing/json-server'
 import { runCommand } from '../../testing/run-command'
 import Login from '../login'
+import Logout from '../logout'
 import KeysList from '../keys/list'
 import TokensCreate from './create'
 import TokensList from './list'
@@ -75,6 +76,13 @@ test('login checks the token, saves node and token with mode 0600; later command
   const list = await runCommand(KeysList, ['--json'])
   assert.equal(list.exitCode, 0, list.stderr)
   assert.equal(seen.at(-1), `Bearer ${ADMIN}`)
+  // logout forgets both (nothing is read back), and a second logout says there was nothing.
+  const out = await runCommand<{ configFile: string; removed: boolean }>(Logout, ['--json'])
+  assert.deepEqual(out.result, { configFile: configFilePath(), removed: true })
+  assert.equal(existsSync(configFilePath()), false)
+  const again = await runCommand(Logout, [])
+  assert.match(again.stdout, /^Not logged in/)
+  assert.deepEqual(readCliConfig(), {})
   rmSync(home, { recursive: true, force: true })
 })
 
