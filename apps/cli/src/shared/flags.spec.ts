@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { writeCliConfig } from './cli-config'
 import { CliError } from './errors'
 import { defaultNodeUrl, FALLBACK_NODE_URL, parseNodeUrl } from './flags'
 import { DevnetPaths, DevnetState, writeStateSync } from './devnet/state'
@@ -18,7 +19,7 @@ function stateWithNode1Port(port: number): DevnetState {
   }
 }
 
-test('--node default: TW_NODE_URL, then ./.devnet node 1, then the fallback', () => {
+test('--node default: TW_NODE_URL, then the login node, then ./.devnet node 1, then the fallback', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'tw-cli-flags-'))
   try {
     assert.equal(defaultNodeUrl({}, cwd), FALLBACK_NODE_URL)
@@ -27,6 +28,12 @@ test('--node default: TW_NODE_URL, then ./.devnet node 1, then the fallback', ()
     assert.equal(defaultNodeUrl({ TW_NODE_URL: 'http://10.0.0.1:8080/' }, cwd), 'http://10.0.0.1:8080')
     writeStateSync(new DevnetPaths('other', cwd), stateWithNode1Port(18191))
     assert.equal(defaultNodeUrl({ TW_DEVNET_DIR: 'other' }, cwd), 'http://127.0.0.1:18191')
+    // A saved login wins over the devnet in the working directory; TW_NODE_URL over both.
+    const home = { XDG_CONFIG_HOME: join(cwd, 'config') }
+    assert.equal(defaultNodeUrl(home, cwd), 'http://127.0.0.1:18091')
+    writeCliConfig({ node: 'https://node1.example:8443', token: 'tw_x' }, home)
+    assert.equal(defaultNodeUrl(home, cwd), 'https://node1.example:8443')
+    assert.equal(defaultNodeUrl({ ...home, TW_NODE_URL: 'http://10.0.0.1:8080' }, cwd), 'http://10.0.0.1:8080')
   } finally {
     rmSync(cwd, { recursive: true, force: true })
   }

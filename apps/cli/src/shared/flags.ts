@@ -10,18 +10,13 @@ const messages = Messages.load('errors')
 export const FALLBACK_NODE_URL = 'http://127.0.0.1:8081'
 
 /**
- * The node a command talks to when `--node` is absent: `TW_NODE_URL`, else node 1 of the
- * devnet in `./.devnet` (or `TW_DEVNET_DIR`) if its state file exists, else the node saved by
- * `threshold-wallet login`, else {@link FALLBACK_NODE_URL}.
+ * The node a command talks to when `--node` is absent: `TW_NODE_URL`, else the node saved by
+ * `threshold-wallet login` (an explicit choice wins over a devnet that happens to be in the
+ * working directory), else node 1 of the devnet in `./.devnet` (or `TW_DEVNET_DIR`) if its
+ * state file exists, else {@link FALLBACK_NODE_URL}.
  */
 export function defaultNodeUrl(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
   if (env.TW_NODE_URL) return parseNodeUrl(env.TW_NODE_URL)
-  try {
-    const node1 = readStateSync(env.TW_DEVNET_DIR ?? DEFAULT_DEVNET_DIR, cwd)?.nodes.find((n) => n.id === 1)
-    if (node1) return urls.api(node1)
-  } catch {
-    // An unreadable state file is reported by the devnet commands, not by every command.
-  }
   const saved = readCliConfig(env).node
   if (saved) {
     try {
@@ -29,6 +24,12 @@ export function defaultNodeUrl(env: NodeJS.ProcessEnv = process.env, cwd: string
     } catch {
       // A bad saved URL: fall through (login validates what it writes).
     }
+  }
+  try {
+    const node1 = readStateSync(env.TW_DEVNET_DIR ?? DEFAULT_DEVNET_DIR, cwd)?.nodes.find((n) => n.id === 1)
+    if (node1) return urls.api(node1)
+  } catch {
+    // An unreadable state file is reported by the devnet commands, not by every command.
   }
   return FALLBACK_NODE_URL
 }
@@ -47,14 +48,14 @@ export function parseNodeUrl(input: string): string {
   return input.replace(/\/+$/, '')
 }
 
-/** `--node <url>`: explicit value → TW_NODE_URL → the local devnet's node 1 → http://127.0.0.1:8081. */
+/** `--node <url>`: explicit value → TW_NODE_URL → the login node → the local devnet's node 1 → http://127.0.0.1:8081. */
 export const nodeFlag = Flags.custom<string>({
   summary: 'Base URL of the node to talk to.',
-  description: 'Defaults to $TW_NODE_URL, else node 1 of the devnet in ./.devnet (or $TW_DEVNET_DIR), else the node saved by `threshold-wallet login`, else http://127.0.0.1:8081.',
+  description: 'Defaults to $TW_NODE_URL, else the node saved by `threshold-wallet login`, else node 1 of the devnet in ./.devnet (or $TW_DEVNET_DIR), else http://127.0.0.1:8081.',
   helpValue: '<url>',
   parse: async (input) => parseNodeUrl(input),
   default: async () => defaultNodeUrl(),
-  defaultHelp: async () => 'TW_NODE_URL, devnet node 1, the login node, or http://127.0.0.1:8081',
+  defaultHelp: async () => 'TW_NODE_URL, the login node, devnet node 1, or http://127.0.0.1:8081',
 })
 
 /** `--dir` of the devnet commands: the devnet's data directory. */
