@@ -34,6 +34,28 @@ describe('docs', () => {
     for (const p of ['/api/v1/transactions', '/api/v1/cluster/status', '/api/v1/keys', '/health']) assert.ok(doc.paths[p], p)
   })
 
+  it('the OpenAPI document says what each route really answers: auth, throttling and body-limit errors, 202s as sent, integer amounts, readable operation ids', () => {
+    const ids = new Set()
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        assert.match(op.operationId, /^[a-z][A-Za-z]+$/, `${method} ${path}: ${op.operationId}`)
+        assert.ok(!ids.has(op.operationId), `operationId ${op.operationId} twice`)
+        ids.add(op.operationId)
+        if (!path.startsWith('/api/v1')) continue
+        const statuses = Object.keys(op.responses)
+        for (const s of ['401', '403', '429', ...(method === 'get' ? [] : ['413'])]) assert.ok(statuses.includes(s), `${method} ${path} lacks ${s}`)
+        assert.equal(op.responses['401'].content['application/json'].schema.$ref, '#/components/schemas/ErrorDoc')
+      }
+    }
+    const send = Object.keys(doc.paths['/api/v1/transactions'].post.responses)
+    assert.ok(send.includes('202') && send.includes('200') && !send.includes('201'), `POST /api/v1/transactions answers ${send}`)
+    assert.ok(Object.keys(doc.paths['/api/v1/presignatures'].post.responses).includes('202'))
+    for (const [name, schema] of Object.entries(doc.components.schemas)) {
+      for (const [prop, p] of Object.entries(schema.properties ?? {})) if (/Sats$/.test(prop)) assert.equal(p.type, 'integer', `${name}.${prop}`)
+    }
+    assert.equal(doc.components.securitySchemes.bearer.bearerFormat, 'opaque')
+  })
+
   it('every CLI invocation in the docs names an existing command and only its flags', () => {
     const { problems, checked } = check.checkCommands(cli, files)
     assert.deepEqual(problems, [])

@@ -5,6 +5,7 @@ import helmet from 'helmet'
 import type { ApiDenials } from '../auth/api-denials'
 import { requestIdFrom, withRequestId } from '../common/request-context'
 import { ApiExceptionFilter } from './exception.filter'
+import { finishOpenApi, operationId } from './openapi-finish'
 
 /** Default largest request body (`TW_MAX_BODY_BYTES`): 64 KiB. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -61,7 +62,7 @@ export function configureApp(app: INestApplication, opts: { nodeId?: number; max
     .setTitle('threshold-wallet node')
     .setDescription(`REST API of a threshold-wallet node${opts.nodeId ? ` (this is node ${opts.nodeId})` : ''}. Every error is \`{"error":{"code","message","details"}}\`.`)
     .setVersion('0.1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'tw_... API token (roles: viewer, operator, admin)' })
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'tw_... API token (roles: viewer, operator, admin); opaque: never parse it' })
     .build()
-  SwaggerModule.setup('api/docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'api/docs-json' })
+  SwaggerModule.setup('api/docs', app, () => finishOpenApi(SwaggerModule.createDocument(app, doc, { operationIdFactory: operationId })), { jsonDocumentUrl: 'api/docs-json' })
 }

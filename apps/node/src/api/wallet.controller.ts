@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common'
-import { ApiBody, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
+import { ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger'
 import type {
   AbandonDto,
   AddressListDto,
@@ -158,7 +158,8 @@ export class TransactionsController {
   @ApiOperation({ summary: 'Send: build, reserve coins and propose a spend for voting; poll GET /api/v1/transactions/{id}' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'the same key and body give the same transaction; another body gives 409' })
   @ApiBody({ type: SendRequestDoc })
-  @ApiCreatedResponse({ type: TransactionDoc })
+  @ApiResponse({ status: 202, type: TransactionDoc, description: 'proposed: coins reserved, voting started' })
+  @ApiOkResponse({ type: TransactionDoc, description: 'the same Idempotency-Key and body again: the one transaction it made' })
   @ApiResponse({ status: 400, type: ErrorDoc, description: 'INVALID_ADDRESS, WRONG_NETWORK, INVALID_AMOUNT, DUST_OUTPUT, FEE_RATE_OUT_OF_BOUNDS' })
   @ApiResponse({ status: 409, type: ErrorDoc, description: 'IDEMPOTENCY_KEY_REUSED, NO_ACTIVE_KEY' })
   @ApiResponse({ status: 422, type: ErrorDoc, description: 'INSUFFICIENT_FUNDS, FEE_TOO_HIGH, POLICY_VIOLATION' })
@@ -251,7 +252,7 @@ export class PresignaturesController {
   @RequireRole('operator')
   @ApiOperation({ summary: 'Queue presignature generation where coverage is thinnest (preferred signer set)' })
   @ApiBody({ type: PresignatureRequestDoc })
-  @ApiCreatedResponse({ type: PresignatureJobsDoc })
+  @ApiResponse({ status: 202, type: PresignatureJobsDoc, description: 'queued' })
   generate(@Body(new ZodValidationPipe(presignatureRequestSchema)) body: PresignatureRequest): Promise<PresignatureJobsDto> {
     return this.presignatures.generate(body.count, body.signers)
   }
