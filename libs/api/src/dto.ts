@@ -214,9 +214,13 @@ export interface DescriptorsDto {
 export interface SendRequest {
   to: string
   amountSats: number
-  /** sat/vB; default: the chain's 6-block estimate (at least 1). */
+  /** sat/vB; default: the chain's estimate for `targetBlocks` (within the policy's bounds). */
   feeRate?: number
   type?: WalletType
+  /** Confirmation target in blocks (1..1008) for the chain's fee estimate; default 6. Not with `feeRate`. */
+  targetBlocks?: number
+  /** The most sat/vB this send may pay: a higher estimate (or feeRate) is refused with FEE_TOO_HIGH, nothing reserved. */
+  maxFeeRate?: number
 }
 
 export type TransactionStateDto = 'pending' | 'voting' | 'approved' | 'signing' | 'signed' | 'broadcast' | 'confirmed' | 'rejected' | 'failed' | 'expired'

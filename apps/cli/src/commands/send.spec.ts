@@ -219,3 +219,23 @@ test('send --dry-run and --idempotency-key together are refused (a quote has no 
   assert.equal(r.exitCode, 2)
   assert.equal(node.requests.length, 0)
 })
+
+test('send --priority and --target-blocks ask the node for an estimate at that target; --max-fee-rate caps it; --fee-rate excludes both', async () => {
+  const low = await runCommand(Send, [...base(), '--amount', '1000', '--priority', 'low', '--max-fee-rate', '5', '--dry-run', '--json'])
+  assert.equal(low.exitCode, 0, low.stderr)
+  assert.deepEqual(node.calls('POST', '/api/v1/transactions/quote').pop()?.body, { to: 'bcrt1qdest', amountSats: 1000, type: 'segwit', targetBlocks: 144, maxFeeRate: 5 })
+  const t = await runCommand(Send, [...base(), '--amount', '1000', '--target-blocks', '3', '--dry-run', '--json'])
+  assert.equal(t.exitCode, 0, t.stderr)
+  assert.equal((node.calls('POST', '/api/v1/transactions/quote').pop()?.body as { targetBlocks?: number }).targetBlocks, 3)
+  const before = node.requests.length
+  for (const args of [
+    ['--fee-rate', '2', '--priority', 'high'],
+    ['--fee-rate', '2', '--target-blocks', '2'],
+    ['--target-blocks', '0'],
+    ['--max-fee-rate', '0'],
+  ]) {
+    const r = await runCommand(Send, [...base(), '--amount', '1000', ...args, '--json'])
+    assert.equal(r.exitCode, 2, args.join(' '))
+  }
+  assert.equal(node.requests.length, before, 'nothing sent')
+})

@@ -12,6 +12,9 @@ import { walletTypeFlag } from '../shared/wallet-flags'
 
 const messages = Messages.load('send')
 
+/** `--priority`: the confirmation target of the chain's fee estimate it stands for. */
+export const PRIORITY_TARGET = { high: 1, normal: 6, low: 144 } as const
+
 export interface SendResult {
   /** The Idempotency-Key the request was sent with (pass it again to retry this very send). */
   idempotencyKey: string
@@ -30,7 +33,10 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
   static flags = {
     to: Flags.string({ required: true, summary: messages.get('flags.to.summary'), helpValue: '<address>' }),
     amount: Flags.string({ required: true, summary: messages.get('flags.amount.summary'), helpValue: '<sats>' }),
-    'fee-rate': Flags.string({ summary: messages.get('flags.fee-rate.summary'), helpValue: '<sat/vB>' }),
+    'fee-rate': Flags.string({ summary: messages.get('flags.fee-rate.summary'), helpValue: '<sat/vB>', exclusive: ['target-blocks', 'priority'] }),
+    'target-blocks': Flags.integer({ min: 1, max: 1008, summary: messages.get('flags.target-blocks.summary'), exclusive: ['fee-rate', 'priority'] }),
+    priority: Flags.option({ options: ['high', 'normal', 'low'] as const, summary: messages.get('flags.priority.summary'), exclusive: ['fee-rate', 'target-blocks'] })(),
+    'max-fee-rate': Flags.string({ summary: messages.get('flags.max-fee-rate.summary'), helpValue: '<sat/vB>' }),
     type: walletTypeFlag({ summary: messages.get('flags.type.summary'), default: 'segwit' }),
     'dry-run': Flags.boolean({ default: false, summary: messages.get('flags.dry-run.summary'), exclusive: ['idempotency-key'] }),
     'idempotency-key': Flags.string({ summary: messages.get('flags.idempotency-key.summary'), helpValue: '<key>' }),
@@ -52,7 +58,16 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
       throw new CliError('INVALID_IDEMPOTENCY_KEY', messages.get('error.BadIdempotencyKey'), EXIT_USAGE)
     }
     const deadline = Date.now() + flags.timeout * 1000
-    const body: SendRequest = { to, amountSats, type: flags.type, ...(feeRate === undefined ? {} : { feeRate }) }
+    const maxFeeRate = flags['max-fee-rate'] === undefined ? undefined : parseFeeRate(flags['max-fee-rate'], '--max-fee-rate')
+    const targetBlocks = flags['target-blocks'] ?? (flags.priority ? PRIORITY_TARGET[flags.priority] : undefined)
+    const body: SendRequest = {
+      to,
+      amountSats,
+      type: flags.type,
+      ...(feeRate === undefined ? {} : { feeRate }),
+      ...(targetBlocks === undefined ? {} : { targetBlocks }),
+      ...(maxFeeRate === undefined ? {} : { maxFeeRate }),
+    }
     if (flags['dry-run']) return this.dryRun(flags.node, body)
     this.warnLine(messages.get('idempotencyKey', [idempotencyKey]))
 

@@ -182,6 +182,9 @@ export class SendRequestDoc implements SendRequest {
   @ApiProperty({ example: 50000, description: 'positive integer number of satoshis' }) amountSats!: number
   @ApiPropertyOptional({ description: "sat/vB; default: the chain's 6-block estimate" }) feeRate?: number
   @ApiPropertyOptional({ enum: WALLET_TYPES, default: 'segwit' }) type?: WalletType
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1008, default: 6, description: "confirmation target for the chain's fee estimate; not with feeRate" })
+  targetBlocks?: number
+  @ApiPropertyOptional({ description: 'the most sat/vB this send may pay: a higher rate is refused (FEE_TOO_HIGH), nothing reserved' }) maxFeeRate?: number
 }
 
 export class VoteDoc implements VoteDto {

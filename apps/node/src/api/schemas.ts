@@ -17,15 +17,24 @@ export const keyIdSchema = z.string().regex(/^[A-Za-z0-9._-]{1,160}$/, { error: 
  * addresses are checked by the wallet, which answers with their own stable codes
  * (INVALID_AMOUNT, FEE_RATE_OUT_OF_BOUNDS, INVALID_ADDRESS, WRONG_NETWORK...).
  */
-export const sendSchema = z.strictObject(
-  {
-    to: z.string({ error: 'to must be an address string' }).min(1, { error: 'to must be an address string' }).max(200),
-    amountSats: z.unknown().refine((v) => v !== undefined, { error: 'amountSats is required' }),
-    feeRate: z.unknown().optional(),
-    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
-  },
-  { error: 'body must be a JSON object' },
-)
+export const sendSchema = z
+  .strictObject(
+    {
+      to: z.string({ error: 'to must be an address string' }).min(1, { error: 'to must be an address string' }).max(200),
+      amountSats: z.unknown().refine((v) => v !== undefined, { error: 'amountSats is required' }),
+      feeRate: z.unknown().optional(),
+      type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+      targetBlocks: z
+        .number({ error: 'targetBlocks must be an integer number of blocks (1..1008)' })
+        .int({ error: 'targetBlocks must be an integer number of blocks (1..1008)' })
+        .min(1, { error: 'targetBlocks must be an integer number of blocks (1..1008)' })
+        .max(1008, { error: 'targetBlocks must be an integer number of blocks (1..1008)' })
+        .optional(),
+      maxFeeRate: z.unknown().optional(),
+    },
+    { error: 'body must be a JSON object' },
+  )
+  .refine((b) => b.feeRate === undefined || b.targetBlocks === undefined, { error: 'give feeRate or targetBlocks, not both' })
 
 /** `Idempotency-Key` header: printable, at most 200 characters. */
 export const idempotencyKeySchema = z

@@ -85,6 +85,16 @@ interface IdempotencyEntry extends IdempotencyRecord {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** How a send's fee rate is chosen: given, or from the chain's estimate for a target, capped by the request. */
+interface FeeChoice {
+  feeRate: number | null
+  targetBlocks?: number
+  maxFeeRate?: number
+}
+
+/** Confirmation target of the fee estimate when a send names neither feeRate nor targetBlocks. */
+const DEFAULT_TARGET_BLOCKS = 6
+
 /** A Bitcoin txid: 64 hex digits. */
 const TXID = /^[0-9a-fA-F]{64}$/
 
@@ -304,7 +314,7 @@ export class SendService {
   }
 
   /** Edge validation: every problem of the request body, before any state is touched. */
-  private validate(body: SendRequest, type: WalletType): { to: string; amountSats: number; feeRate: number | null; type: WalletType } {
+  private validate(body: SendRequest, type: WalletType): FeeChoice & { to: string; amountSats: number; type: WalletType } {
     if (type !== 'segwit' && type !== 'taproot') throw new WalletRequestError('INVALID_ADDRESS', 400, 'type must be segwit or taproot')
     let toScript: string
     try {
@@ -335,18 +345,54 @@ export class SendService {
       }
       feeRate = body.feeRate
     }
-    return { to: body.to, amountSats, feeRate, type }
+    let maxFeeRate: number | undefined
+    if (body.maxFeeRate !== undefined && body.maxFeeRate !== null) {
+      if (typeof body.maxFeeRate !== 'number' || !Number.isFinite(body.maxFeeRate) || body.maxFeeRate <= 0) {
+        throw new WalletRequestError('FEE_RATE_OUT_OF_BOUNDS', 400, 'maxFeeRate must be a number of sat/vB greater than 0')
+      }
+      maxFeeRate = body.maxFeeRate
+    }
+    // Only the fields given: a request without them hashes as it always did (Idempotency-Key).
+    return {
+      to: body.to,
+      amountSats,
+      feeRate,
+      type,
+      ...(body.targetBlocks !== undefined ? { targetBlocks: body.targetBlocks } : {}),
+      ...(maxFeeRate !== undefined ? { maxFeeRate } : {}),
+    }
   }
 
-  private async feeRate(requested: number | null): Promise<number> {
-    if (requested !== null) return requested
+  /**
+   * The fee rate of a send: the request's, else the chain's estimate for its confirmation
+   * target (the estimate of the largest target the chain gives at or below it; default 6
+   * blocks), rounded up and kept within the policy's bounds. Above the request's
+   * `maxFeeRate`: FEE_TOO_HIGH, before anything is reserved.
+   */
+  private async feeRate(req: FeeChoice): Promise<number> {
     const p = this.config.policy
-    const est = await this.wallet
-      .chain()
-      .feeEstimates()
-      .catch(() => ({}) as Record<string, number>)
-    const rate = est['6'] ?? est['3'] ?? est['1'] ?? p.minFeeRate
-    return Math.min(p.maxFeeRate, Math.max(p.minFeeRate, Math.ceil(rate)))
+    let rate: number
+    if (req.feeRate !== null) {
+      rate = req.feeRate
+    } else {
+      const est = await this.wallet
+        .chain()
+        .feeEstimates()
+        .catch(() => ({}) as Record<string, number>)
+      const target = req.targetBlocks ?? DEFAULT_TARGET_BLOCKS
+      const usable = Object.keys(est)
+        .map(Number)
+        .filter((t) => Number.isInteger(t) && t <= target && Number.isFinite(est[String(t)]))
+      const best = usable.length ? Math.max(...usable) : null
+      rate = Math.min(p.maxFeeRate, Math.max(p.minFeeRate, Math.ceil(best === null ? p.minFeeRate : est[String(best)])))
+    }
+    if (req.maxFeeRate !== undefined && rate > req.maxFeeRate) {
+      throw new WalletRequestError('FEE_TOO_HIGH', 422, `the fee rate would be ${rate} sat/vB, above this request's maxFeeRate of ${req.maxFeeRate}`, {
+        feeRate: rate,
+        maxFeeRate: req.maxFeeRate,
+      })
+    }
+    return rate
   }
 
   /**
@@ -359,7 +405,7 @@ export class SendService {
     const req = this.validate(body, type)
     try {
       const key = await this.wallet.key(type)
-      const feeRate = await this.feeRate(req.feeRate)
+      const feeRate = await this.feeRate(req)
       const { selection, outs, change, tip, presigned } = await this.draft(req, key, feeRate)
       const inputs = selection.inputs
       // Expected signing path, as the coordinator decides it: one ready presignature per input.
@@ -432,12 +478,12 @@ export class SendService {
   /** Builds and publishes the proposal; retries coin selection if another send took a coin first. */
   private async propose(
     txId: string,
-    req: { to: string; amountSats: number; feeRate: number | null },
+    req: FeeChoice & { to: string; amountSats: number },
     type: WalletType,
     claim: { key: string; modRevision: string; bodyHash: string } | null,
   ): Promise<TxRecord> {
     const key = await this.wallet.key(type)
-    const feeRate = await this.feeRate(req.feeRate)
+    const feeRate = await this.feeRate(req)
     for (let attempt = 0; attempt < PROPOSE_ATTEMPTS; attempt++) {
       // After a lost race, a short random pause so that the racers do not collide again.
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt))

@@ -41,6 +41,7 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
   let etcd: FakeEtcd
   let failToDto: number
   let coins: number
+  let estimates: Record<string, number>
 
   function service(): SendService {
     const key = { keyId: 'k1', type: 'taproot' }
@@ -57,7 +58,7 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
       }))
     const wallet = {
       key: async () => key,
-      chain: () => ({ tipHeight: async () => 200, feeEstimates: async () => ({}) }),
+      chain: () => ({ tipHeight: async () => 200, feeEstimates: async () => estimates }),
       confirmedUtxos: async () => utxos(),
       reservations: async () => new Map((await etcd.getPrefix<{ txId: string }>(WalletKeys.utxoLocks)).map((e) => [e.key.slice(WalletKeys.utxoLocks.length), e.value.txId])),
       derive: (_k: unknown, path: number[]) => own(path),
@@ -87,6 +88,7 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
     etcd = new FakeEtcd()
     failToDto = 0
     coins = 3
+    estimates = {}
   })
 
   it('a commit whose answer was lost (the atomic commits, then throws): the retry returns the same transaction, one record', async () => {
@@ -256,6 +258,28 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
     const quote = await svc.quote(BODY)
     assert.equal(quote.inputs.length, 1)
     assert.ok(!reserved.includes(`${quote.inputs[0].txid}:${quote.inputs[0].vout}`), 'the reserved coin is not quoted again')
+  })
+
+  it("the fee rate: the chain's estimate for the request's target (the largest target it gives at or below it; default 6), and maxFeeRate refuses a dearer one", async () => {
+    const svc = service()
+    estimates = { '1': 20.2, '3': 10, '6': 4.5, '144': 1.5 }
+    const { feeRate: _given, ...noRate } = BODY
+    const rate = async (over: Partial<SendRequest>) => (await svc.quote({ ...noRate, ...over } as SendRequest)).feeRate
+    assert.equal(await rate({}), 5, 'default target 6: 4.5 rounded up')
+    assert.equal(await rate({ targetBlocks: 1 }), 21)
+    assert.equal(await rate({ targetBlocks: 2 }), 21, 'no estimate for 2: the one for 1')
+    assert.equal(await rate({ targetBlocks: 100 }), 5)
+    assert.equal(await rate({ targetBlocks: 1008 }), 2)
+    await assert.rejects(
+      svc.quote({ ...noRate, targetBlocks: 1, maxFeeRate: 15 } as SendRequest),
+      (e: { code?: string; httpStatus?: number; message?: string }) =>
+        e.code === 'FEE_TOO_HIGH' && e.httpStatus === 422 && /21 sat\/vB, above this request's maxFeeRate of 15/.test(e.message ?? ''),
+    )
+    assert.equal(await rate({ targetBlocks: 3, maxFeeRate: 15 }), 10)
+    await assert.rejects(svc.quote({ ...BODY, maxFeeRate: 0 }), (e: { code?: string }) => e.code === 'FEE_RATE_OUT_OF_BOUNDS')
+    // A send refused for its maxFeeRate reserves nothing.
+    await assert.rejects(svc.create({ ...noRate, targetBlocks: 1, maxFeeRate: 15 } as SendRequest, KEY), (e: { code?: string }) => e.code === 'FEE_TOO_HIGH')
+    assert.deepEqual(etcd.keys('/tw/utxo-locks/'), [])
   })
 
   it('a quote refuses what a send refuses, with the same codes, and writes nothing', async () => {
