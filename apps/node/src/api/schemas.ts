@@ -2,6 +2,18 @@ import { DrillBehaviours, UtxoStatuses } from '@tw/api'
 import { z } from 'zod'
 import { decodeCursor } from '../wallet/history-cursor'
 
+/** `limit` of a paged list: an integer 1..`max`, `dflt` when absent. */
+const pageLimit = (max: number, dflt: number) =>
+  z.coerce
+    .number({ error: 'limit must be an integer' })
+    .int({ error: 'limit must be an integer' })
+    .min(1, { error: 'limit must be >= 1' })
+    .max(max, { error: `limit must be <= ${max}` })
+    .default(dflt)
+
+/** `type` of a send body or a wallet list query. */
+const walletTypeField = z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional()
+
 /** `POST /api/v1/keys` body. */
 export const createKeySchema = z.strictObject(
   {
@@ -23,7 +35,7 @@ export const sendSchema = z
       to: z.string({ error: 'to must be an address string' }).min(1, { error: 'to must be an address string' }).max(200),
       amountSats: z.unknown().refine((v) => v !== undefined, { error: 'amountSats is required' }),
       feeRate: z.unknown().optional(),
-      type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+      type: walletTypeField,
       targetBlocks: z
         .number({ error: 'targetBlocks must be an integer number of blocks (1..1008)' })
         .int({ error: 'targetBlocks must be an integer number of blocks (1..1008)' })
@@ -65,14 +77,9 @@ const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadc
 export const transactionListQuerySchema = z.strictObject(
   {
     state: z.enum(TX_STATES, { error: `state must be one of ${TX_STATES.join(', ')}` }).optional(),
-    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+    type: walletTypeField,
     since: z.iso.datetime({ offset: true, error: 'since must be an ISO 8601 time, e.g. 2025-01-31T00:00:00Z' }).optional(),
-    limit: z.coerce
-      .number({ error: 'limit must be an integer' })
-      .int({ error: 'limit must be an integer' })
-      .min(1, { error: 'limit must be >= 1' })
-      .max(500, { error: 'limit must be <= 500' })
-      .default(50),
+    limit: pageLimit(500, 50),
     cursor: z
       .string()
       .max(300, { error: 'cursor is not one this node handed out' })
@@ -111,15 +118,10 @@ const queryBoolean = (name: string) => z.enum(['true', 'false'], { error: `${nam
 /** `GET /api/v1/wallet/addresses` query. */
 export const addressListQuerySchema = z.strictObject(
   {
-    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+    type: walletTypeField,
     change: queryBoolean('change').optional(),
     used: queryBoolean('used').optional(),
-    limit: z.coerce
-      .number({ error: 'limit must be an integer' })
-      .int({ error: 'limit must be an integer' })
-      .min(1, { error: 'limit must be >= 1' })
-      .max(1000, { error: 'limit must be <= 1000' })
-      .default(100),
+    limit: pageLimit(1000, 100),
   },
   { error: 'query must be key=value pairs' },
 )
@@ -127,7 +129,7 @@ export const addressListQuerySchema = z.strictObject(
 /** `GET /api/v1/wallet/utxos` query. */
 export const utxoListQuerySchema = z.strictObject(
   {
-    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
+    type: walletTypeField,
     status: z.enum(UtxoStatuses, { error: `status must be one of ${UtxoStatuses.join(', ')}` }).optional(),
   },
   { error: 'query must be key=value pairs' },
@@ -136,13 +138,8 @@ export const utxoListQuerySchema = z.strictObject(
 /** `GET /api/v1/wallet/deposits` query. */
 export const depositListQuerySchema = z.strictObject(
   {
-    type: z.enum(['segwit', 'taproot'], { error: 'type must be "segwit" or "taproot"' }).optional(),
-    limit: z.coerce
-      .number({ error: 'limit must be an integer' })
-      .int({ error: 'limit must be an integer' })
-      .min(1, { error: 'limit must be >= 1' })
-      .max(1000, { error: 'limit must be <= 1000' })
-      .default(100),
+    type: walletTypeField,
+    limit: pageLimit(1000, 100),
   },
   { error: 'query must be key=value pairs' },
 )

@@ -22,6 +22,13 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
 }
 
 /** Message of anything thrown. */
+/** `fn` over `items`, at most `size` at a time (each batch awaited before the next), results in order. */
+export async function mapInBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(fn))))
+  return out
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }

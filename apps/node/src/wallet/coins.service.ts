@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common'
 import type { DepositDto, DepositListDto, DepositListQuery, UtxoDto, UtxoListDto, UtxoListQuery } from '@tw/api'
+import { mapInBatches } from '../common/async'
 import { PresignatureService } from './presignature.service'
 import { WALLET_TYPES, WalletService, type WalletKey } from './wallet.service'
 import { pathString } from './wallet.types'
@@ -86,29 +87,26 @@ export class CoinsService {
       }
     }
     const deposits: DepositDto[] = []
-    for (let i = 0; i < receive.length; i += SCAN_CONCURRENCY) {
-      const batch = receive.slice(i, i + SCAN_CONCURRENCY)
-      const histories = await Promise.all(batch.map((r) => chain.addressTxs(r.address, MAX_TXS_PER_ADDRESS)))
-      for (const [n, txs] of histories.entries()) {
-        const r = batch[n]
-        for (const tx of txs) {
-          const fromWallet = tx.inputScripts.some((sc) => sc !== null && ours.has(sc))
-          for (const out of tx.outputs) {
-            if (out.scriptPubKey !== r.script) continue
-            deposits.push({
-              type: r.key.type,
-              keyId: r.key.keyId,
-              txid: tx.txid,
-              vout: out.vout,
-              valueSats: out.value,
-              address: r.address,
-              path: pathString(r.path),
-              confirmations: tx.confirmed && tx.blockHeight !== null ? Math.max(0, tipHeight - tx.blockHeight + 1) : 0,
-              blockHeight: tx.confirmed ? tx.blockHeight : null,
-              blockTime: tx.confirmed && tx.blockTime !== null ? new Date(tx.blockTime * 1000).toISOString() : null,
-              fromWallet,
-            })
-          }
+    const histories = await mapInBatches(receive, SCAN_CONCURRENCY, (r) => chain.addressTxs(r.address, MAX_TXS_PER_ADDRESS))
+    for (const [n, txs] of histories.entries()) {
+      const r = receive[n]
+      for (const tx of txs) {
+        const fromWallet = tx.inputScripts.some((sc) => sc !== null && ours.has(sc))
+        for (const out of tx.outputs) {
+          if (out.scriptPubKey !== r.script) continue
+          deposits.push({
+            type: r.key.type,
+            keyId: r.key.keyId,
+            txid: tx.txid,
+            vout: out.vout,
+            valueSats: out.value,
+            address: r.address,
+            path: pathString(r.path),
+            confirmations: tx.confirmed && tx.blockHeight !== null ? Math.max(0, tipHeight - tx.blockHeight + 1) : 0,
+            blockHeight: tx.confirmed ? tx.blockHeight : null,
+            blockTime: tx.confirmed && tx.blockTime !== null ? new Date(tx.blockTime * 1000).toISOString() : null,
+            fromWallet,
+          })
         }
       }
     }

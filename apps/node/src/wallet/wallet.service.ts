@@ -8,6 +8,7 @@ import { MetricsService } from '../metrics/metrics.service'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { WalletRequestError } from '../common/errors'
+import { mapInBatches } from '../common/async'
 import { BoundedMap } from '../common/bounded'
 import type { KeyRecord } from '../keys/dkg.types'
 import { CHAIN, type ChainBackend, type ChainUtxo, ChainUnavailableError } from '../chain/chain.client'
@@ -211,20 +212,16 @@ export class WalletService {
       const count = counts[change ? 1 : 0]
       issued += count
       // Newest first; without a used filter only the page is asked of the chain.
-      const indexes = Array.from({ length: count }, (_, i) => count - 1 - i)
-      for (let i = 0; i < indexes.length && (q.used !== undefined || out.length < q.limit); i += SYNC_CONCURRENCY) {
-        const batch = indexes.slice(i, i + SYNC_CONCURRENCY)
-        const infos = await Promise.all(
-          batch.map(async (index): Promise<AddressInfoDto> => {
-            const path = [change ? 1 : 0, index]
-            const { address } = this.derive(key, path)
-            const stats = await chain.addressStats(address)
-            const label = labelOf.get(`${change ? 1 : 0}/${index}`) ?? null
-            return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network, label, used: stats.txCount > 0, ...stats }
-          }),
-        )
-        out.push(...infos.filter((a) => q.used === undefined || a.used === q.used))
-      }
+      const newest = Array.from({ length: count }, (_, i) => count - 1 - i)
+      const asked = q.used === undefined ? newest.slice(0, Math.max(0, q.limit - out.length)) : newest
+      const infos = await mapInBatches(asked, SYNC_CONCURRENCY, async (index): Promise<AddressInfoDto> => {
+        const path = [change ? 1 : 0, index]
+        const { address } = this.derive(key, path)
+        const stats = await chain.addressStats(address)
+        const label = labelOf.get(`${change ? 1 : 0}/${index}`) ?? null
+        return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network, label, used: stats.txCount > 0, ...stats }
+      })
+      out.push(...infos.filter((a) => q.used === undefined || a.used === q.used))
     }
     return { network: this.network, addresses: out.slice(0, q.limit), issued }
   }
@@ -263,30 +260,23 @@ export class WalletService {
   /** What the chain reports for the addresses at `paths`, a few requests at a time. */
   private async scan(key: WalletKey, paths: number[][]): Promise<WalletUtxo[]> {
     const chain = this.chain()
-    const out: WalletUtxo[] = []
     // A few requests at a time: enough to be quick, few enough not to hammer a public Esplora.
-    for (let i = 0; i < paths.length; i += SYNC_CONCURRENCY) {
-      const batch = paths.slice(i, i + SYNC_CONCURRENCY)
-      const found = await Promise.all(
-        batch.map(async (path) => {
-          const { address, scriptPubKey } = this.derive(key, path)
-          const list: ChainUtxo[] = await chain.utxos(address)
-          return list.map((u) => ({
-            txid: u.txid,
-            vout: u.vout,
-            value: u.value,
-            scriptPubKey,
-            keyType: key.type,
-            path,
-            confirmed: u.confirmed,
-            blockHeight: u.blockHeight,
-            address,
-          }))
-        }),
-      )
-      for (const f of found) out.push(...f)
-    }
-    return out.sort(byOutpoint)
+    const found = await mapInBatches(paths, SYNC_CONCURRENCY, async (path) => {
+      const { address, scriptPubKey } = this.derive(key, path)
+      const list: ChainUtxo[] = await chain.utxos(address)
+      return list.map((u) => ({
+        txid: u.txid,
+        vout: u.vout,
+        value: u.value,
+        scriptPubKey,
+        keyType: key.type,
+        path,
+        confirmed: u.confirmed,
+        blockHeight: u.blockHeight,
+        address,
+      }))
+    })
+    return found.flat().sort(byOutpoint)
   }
 
   /** Outpoints reserved by sends in flight (`txid:vout` → transaction id). */
