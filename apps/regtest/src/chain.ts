@@ -332,10 +332,16 @@ export class Chain {
     const known = this.txs.get(txid)
     if (known && known.height === undefined) return txid
     if (known) throw new RejectError(-27, 'Transaction already in block chain')
+    // Mempool transactions spending the same outputs: replaced if BIP125 allows it, else a conflict.
+    const conflicts = new Map<string, TxRecord>()
     const lookup = (ptxid: string, vout: number): Coin | RejectError => {
       const k = key(ptxid, vout)
       const spend = this.mempoolSpends.get(k)
-      if (spend) return new RejectError(-26, `txn-mempool-conflict (output ${k} already spent by ${spend.txid} in the mempool)`)
+      if (spend) {
+        const other = this.mempool.get(spend.txid) as TxRecord
+        if (!signalsRbf(other.tx)) return new RejectError(-26, `txn-mempool-conflict (output ${k} already spent by ${spend.txid} in the mempool)`)
+        conflicts.set(spend.txid, other)
+      }
       const coin = this.utxos.get(k)
       if (coin) return coin
       const parent = this.mempool.get(ptxid)
@@ -349,12 +355,65 @@ export class Chain {
     const vsize = Math.ceil(tx.weight() / 4)
     const minFee = BigInt(vsize * MIN_RELAY_FEE_RATE)
     if (fee < minFee) throw new RejectError(-26, `min relay fee not met, ${fee} < ${minFee}`)
+    const evicted = conflicts.size > 0 ? this.replacementEvictions(tx, txid, fee, vsize, conflicts) : []
+    for (const r of evicted) this.dropFromMempool(r)
     const rec: TxRecord = { txid, tx, raw, prevouts, fee, weight: tx.weight() }
     this.txs.set(txid, rec)
     this.mempool.set(txid, rec)
     tx.ins.forEach((input, vin) => this.mempoolSpends.set(key(displayHash(input.hash), input.index), { txid, vin }))
     if (opts.persist !== false) this.saveMempool()
     return txid
+  }
+
+  /**
+   * BIP125 replacement (Bitcoin Core's rules, opt-in signalling): `tx` (fee `fee`, `vsize`)
+   * replaces the mempool transactions it conflicts with, each signalling replaceability, when
+   * it pays a higher fee rate than each of them (Core's PaysMoreThanConflicts), at least their
+   * fees and their descendants' (rule 3) plus its own relay fee (rule 4), evicts at most 100
+   * transactions (rule 5) and spends no output of what it evicts. Returns what it evicts
+   * (conflicts and their descendants), or throws RejectError -26 as Core words it.
+   */
+  private replacementEvictions(tx: bitcoin.Transaction, txid: string, fee: bigint, vsize: number, conflicts: Map<string, TxRecord>): TxRecord[] {
+    for (const c of conflicts.values()) {
+      const oldRate = Number(c.fee) / Math.ceil(c.weight / 4)
+      const newRate = Number(fee) / vsize
+      if (newRate <= oldRate) {
+        throw new RejectError(-26, `insufficient fee, rejecting replacement ${txid}; new feerate ${fmtRate(newRate)} <= old feerate ${fmtRate(oldRate)}`)
+      }
+    }
+    // The conflicts and every mempool descendant of them.
+    const evicted = new Map(conflicts)
+    for (let grew = true; grew;) {
+      grew = false
+      for (const r of this.mempool.values()) {
+        if (evicted.has(r.txid)) continue
+        if (r.tx.ins.some((i) => evicted.has(displayHash(i.hash)))) {
+          evicted.set(r.txid, r)
+          grew = true
+        }
+      }
+    }
+    if (evicted.size > 100) throw new RejectError(-26, `too many potential replacements, rejecting replacement ${txid}; too many potential replacements (${evicted.size} > 100)`)
+    if (tx.ins.some((i) => evicted.has(displayHash(i.hash)))) {
+      throw new RejectError(-26, `bad-txns-spends-conflicting-tx, ${txid} spends conflicting transaction`)
+    }
+    const oldFees = [...evicted.values()].reduce((n, r) => n + r.fee, 0n)
+    if (fee < oldFees) throw new RejectError(-26, `insufficient fee, rejecting replacement ${txid}, less fees than conflicting txs; ${fmtBtc(fee)} < ${fmtBtc(oldFees)}`)
+    const relay = BigInt(vsize * MIN_RELAY_FEE_RATE)
+    if (fee - oldFees < relay) {
+      throw new RejectError(-26, `insufficient fee, rejecting replacement ${txid}, not enough additional fees to relay; ${fmtBtc(fee - oldFees)} < ${fmtBtc(relay)}`)
+    }
+    return [...evicted.values()]
+  }
+
+  /** Removes a mempool transaction (replaced): it is no longer known to the chain. */
+  private dropFromMempool(r: TxRecord): void {
+    this.mempool.delete(r.txid)
+    this.txs.delete(r.txid)
+    r.tx.ins.forEach((input) => {
+      const k = key(displayHash(input.hash), input.index)
+      if (this.mempoolSpends.get(k)?.txid === r.txid) this.mempoolSpends.delete(k)
+    })
   }
 
   // ---------------------------------------------------------------- blocks
@@ -579,4 +638,14 @@ function fmtBtc(sats: bigint): string {
   const neg = sats < 0n
   const a = neg ? -sats : sats
   return `${neg ? '-' : ''}${a / COIN}.${(a % COIN).toString().padStart(8, '0')}`
+}
+
+/** BIP125 opt-in: some input's nSequence is below 0xfffffffe. */
+function signalsRbf(tx: bitcoin.Transaction): boolean {
+  return tx.ins.some((i) => i.sequence < 0xfffffffe)
+}
+
+/** A fee rate in sat/vB as Core prints rates in its messages (BTC/kvB). */
+function fmtRate(satPerVb: number): string {
+  return `${(satPerVb / 100_000).toFixed(8)} BTC/kvB`
 }

@@ -287,6 +287,37 @@ test('mempool txs may spend mempool outputs; one block mines the chain in order'
   assert.equal(tUtxo.value, 49_000n)
 })
 
+test('BIP125: a signalling transaction is replaced by one paying a higher rate and the fees it evicts; its child goes with it', async () => {
+  const f = await devPost<{ txid: string }>('/regtest/faucet', { address: wpkh.address, amountSats: 100_000 })
+  await mine()
+  const u = await utxoOf(wpkh.address!)
+  assert.equal(u.txid, f.txid)
+  // The original (fee 200, signals RBF: nSequence 0xfffffffd) and a child spending its output.
+  const original = spendWpkhRaw(u, { script: wpkh.output!, value: 99_800n })
+  assert.equal((await post('/tx', original.toHex())).status, 200)
+  const child = spendWpkhRaw({ txid: original.getId(), vout: 0, value: 99_800n }, { script: faucetScript, value: 99_600n })
+  assert.equal((await post('/tx', child.toHex())).status, 200)
+  const vsize = Math.ceil(original.weight() / 4)
+  const replace = (fee: bigint) => spendWpkhRaw(u, { script: faucetScript, value: 100_000n - fee })
+  // Same rate: refused. Higher rate but less than the 400 sats the original and its child pay: refused.
+  await refused(replace(200n).toHex(), /^insufficient fee, rejecting replacement \w{64}; new feerate .* <= old feerate/, -26)
+  await refused(replace(300n).toHex(), /less fees than conflicting txs/, -26)
+  // Enough fees, but not 1 sat/vB more of its own to relay: refused.
+  await refused(replace(BigInt(400 + vsize - 1)).toHex(), /not enough additional fees to relay/, -26)
+  const winner = replace(BigInt(400 + vsize))
+  const r = await post('/tx', winner.toHex())
+  assert.equal(r.status, 200, r.text)
+  assert.deepEqual(await mempoolTxids(), [winner.getId()], 'the original and its child are gone')
+  assert.equal((await get(`/tx/${original.getId()}`)).status, 404)
+  assert.equal((await get(`/tx/${child.getId()}`)).status, 404)
+  assert.deepEqual(await json(`/tx/${child.getId()}/status`), { confirmed: false }, 'as Esplora answers for a transaction it does not know')
+  assert.deepEqual(await json(`/tx/${u.txid}/outspend/${u.vout}`), { spent: true, txid: winner.getId(), vin: 0, status: { confirmed: false } })
+  // The replaced original cannot come back: its input is spent by the replacement, which pays a higher rate.
+  await refused(original.toHex(), /insufficient fee, rejecting replacement/, -26)
+  const mined = await mine()
+  assert.deepEqual((await json<string[]>(`/block/${mined.hashes[0]}/txids`)).slice(1), [winner.getId()])
+})
+
 test('coinbase matures after 100 blocks', async () => {
   const m = await mine(1, wpkh.address)
   const cbTxid = (await json<string[]>(`/block/${m.hashes[0]}/txids`))[0]
