@@ -177,10 +177,15 @@ function curlFor(method, path, op, doc) {
   const secured = (op.security ?? doc.security ?? []).length > 0
   if (secured || (bearer(doc) && path.startsWith('/api/v1'))) parts.push('-H "Authorization: Bearer $TW_API_TOKEN"')
   for (const h of (op.parameters ?? []).filter((p) => p.in === 'header')) parts.push(`-H "${h.name}: $(uuidgen)"`)
-  const body = op.requestBody?.content?.['application/json']?.schema
+  const content = op.requestBody?.content?.['application/json']
+  const body = content?.schema
+  const lines = []
   if (body) {
     parts.push('-H "Content-Type: application/json"')
-    parts.push(`-d '${JSON.stringify(exampleValue(body, doc))}'`)
+    // The operation's named examples, one curl line each; else one built from the schema.
+    const examples = Object.values(content.examples ?? {}).map((e) => e.value)
+    for (const value of examples.length ? examples : [exampleValue(body, doc)]) lines.push([...parts, `-d '${JSON.stringify(value)}'`, `"${url}${qs}"`].join(' '))
+    return lines.join('\n')
   }
   parts.push(`"${url}${qs}"`)
   return parts.join(' ')

@@ -21,6 +21,7 @@ import type {
   UnbanDto,
   AbandonDto,
   AbandonRequest,
+  ReplaceRequest,
   DrillDto,
   DrillBehaviour,
   CreateTokenRequest,
@@ -130,6 +131,10 @@ export class ApiClient {
     return this.request('GET', `/api/v1/transactions/${encodeURIComponent(id)}`)
   }
   /** Admin: releases the coin reservations of a failed send the chain does not have (audited with `reason`). */
+  /** Operator: a BIP125 replacement of a broadcast, unconfirmed transaction (the same payments at `feeRate`, or everything back to the wallet); follow it like a send. */
+  replaceTransaction(id: string, kind: 'bump' | 'cancel', body: ReplaceRequest = {}): Promise<TransactionDto> {
+    return this.request('POST', `/api/v1/transactions/${encodeURIComponent(id)}/${kind}`, body)
+  }
   abandonTransaction(id: string, reason: string): Promise<AbandonDto> {
     return this.request('POST', `/api/v1/transactions/${encodeURIComponent(id)}/abandon`, { reason } satisfies AbandonRequest)
   }

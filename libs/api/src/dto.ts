@@ -118,6 +118,8 @@ export const WalletErrorCodes = [
   'INSUFFICIENT_FUNDS',
   'NO_ACTIVE_KEY',
   'IDEMPOTENCY_KEY_REUSED',
+  /** A batch names the same address twice (pay it once with the sum). */
+  'DUPLICATE_RECIPIENT',
   'CHAIN_UNAVAILABLE',
   'POLICY_VIOLATION',
   'KEY_RECORD_MISMATCH',
@@ -125,6 +127,12 @@ export const WalletErrorCodes = [
   'CHAIN_REJECTED',
   /** A transaction record's error: another transaction spent one of its inputs (its coins are released). */
   'INPUTS_SPENT_ELSEWHERE',
+  /** A transaction record's error: the chain took its replacement (fee bump or cancellation) instead; `replacedBy` names it. */
+  'REPLACED',
+  /** A replacement's error: the chain kept the transaction it was to replace (which confirmed, or which the chain would not evict). */
+  'REPLACEMENT_REFUSED',
+  /** `tx bump` / `tx cancel` refused: the transaction is not broadcast and unconfirmed, or a bump has no change to pay the higher fee from. */
+  'TX_NOT_REPLACEABLE',
   /** `tx abandon` refused: the transaction is not failed, or no coin reservation names it any more (already released). */
   'TX_NOT_ABANDONABLE',
   /** `tx abandon` refused: the chain has the signed transaction (mempool or block) or one of its inputs is spent by it. */
@@ -211,9 +219,31 @@ export interface DescriptorsDto {
 }
 
 /** `POST /api/v1/transactions` body (header `Idempotency-Key` recommended). */
-export interface SendRequest {
+/** One payment of a batch send (`SendRequest.recipients`). */
+export interface RecipientRequest {
   to: string
   amountSats: number
+}
+
+/** Most payments one send may make (`recipients`). */
+export const MAX_RECIPIENTS = 200
+
+/**
+ * `POST /api/v1/transactions` (and `/quote`) body. One payment (`to` + `amountSats`) or a batch
+ * (`recipients`, 1..{@link MAX_RECIPIENTS}, each address once), never both.
+ */
+export interface SendRequest {
+  to?: string
+  /** Satoshis, or `"max"`: every spendable coin of the wallet type, no change, the fee out of the payment (one recipient only). */
+  amountSats?: number | 'max'
+  /** A batch payout: one output per recipient, in this order, then the change. */
+  recipients?: RecipientRequest[]
+  /** The fee comes out of the payments (split evenly over the recipients, the first ones paying any remainder) instead of on top. */
+  subtractFeeFromAmount?: boolean
+  /** A note kept with the record (1-500 characters), shown in history; every node votes on it with the rest of the proposal. */
+  memo?: string
+  /** The caller's own reference (an invoice or payout id; 1-200 printable characters), kept with the record. */
+  externalId?: string
   /** sat/vB; default: the chain's estimate for `targetBlocks` (within the policy's bounds). */
   feeRate?: number
   type?: WalletType
@@ -234,6 +264,12 @@ export interface VoteDto {
   votedAt: string
 }
 
+/** One payment of a send, as it is made (after any fee taken out of it). */
+export interface RecipientDto {
+  address: string
+  amountSats: number
+}
+
 /** One spend, as `POST/GET /api/v1/transactions[/:id]` return it. */
 export interface TransactionDto {
   id: string
@@ -242,8 +278,18 @@ export interface TransactionDto {
   state: TransactionStateDto
   type: WalletType
   keyId: string
+  /** The first (or only) recipient. */
   to: string
+  /** What the payments add up to (the fee not included). */
   amountSats: number
+  /** Every payment, in output order (one for a plain send). */
+  recipients: RecipientDto[]
+  memo: string | null
+  externalId: string | null
+  /** A fee bump or cancellation (BIP125 replacement): the transaction it replaces. */
+  replacement: { of: string; kind: 'bump' | 'cancel' } | null
+  /** On a transaction that ended failed REPLACED: the replacement the chain took instead. */
+  replacedBy: string | null
   feeSats: number
   feeRate: number
   vsize: number
@@ -281,7 +327,9 @@ export interface QuoteDto {
   type: WalletType
   keyId: string
   to: string
+  /** What the payments add up to (after the fee when it comes out of them). */
   amountSats: number
+  recipients: RecipientDto[]
   feeSats: number
   /** sat/vB the fee pays (the request's, or the chain's estimate within the policy's bounds). */
   feeRate: number
@@ -370,6 +418,15 @@ export interface UtxoListQuery {
   status?: UtxoStatus
 }
 
+/**
+ * `POST /api/v1/transactions/:id/bump` (feeRate required) and `/cancel` (feeRate optional: by
+ * default 1 sat/vB above the replaced rate) body. The replacement pays more than the replaced
+ * fee rate, and at least the replaced fee plus 1 sat/vB of its own size (BIP125).
+ */
+export interface ReplaceRequest {
+  feeRate?: number
+}
+
 /** `POST /api/v1/transactions/:id/abandon` body: why (recorded in the audit log). */
 export interface AbandonRequest {
   /** 1..500 characters. */
@@ -398,6 +455,8 @@ export interface TransactionListQuery {
   type?: WalletType
   /** ISO time: transactions created at or after it. */
   since?: string
+  /** Only the transactions sent with this `externalId`. */
+  externalId?: string
   /** 1..500 (default 50). */
   limit?: number
   /** `nextCursor` of the page before. */

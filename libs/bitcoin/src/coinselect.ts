@@ -185,6 +185,16 @@ export function selectCoins(req: SelectionRequest): Selection {
   return selection
 }
 
+/**
+ * The least a selection by {@link selectCoins} can leave for the fee when it pays `outScripts`
+ * at `feeRate` with coins of `keyType`: one input, no change, rounded up piecewise as the
+ * selection rounds. Any selection's inputs hold at least the outputs plus this, so outputs
+ * lowered by it are still covered by the coins paying the full outputs (fee out of the amount).
+ */
+export function leastSelectionFee(keyType: KeyType, outScripts: Uint8Array[], feeRate: number): number {
+  return Math.ceil(feeRate * Math.ceil(baseWeight(1, outScripts) / 4)) + Math.ceil(feeRate * Math.ceil(inputWeight(keyType) / 4))
+}
+
 function checkSats(v: number, what: string): void {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0 || v > MAX_MONEY) {
     throw new BitcoinError('INVALID_AMOUNT', `${what}: ${String(v)} is not a valid amount in satoshis`, { value: v })

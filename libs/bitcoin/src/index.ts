@@ -17,7 +17,7 @@ export {
   type AddressType,
 } from './keys'
 export { parseAmountSats, INPUT_VBYTES, INPUT_WEIGHT, MAX_MONEY, outputVbytes, estimateVsize, dustThreshold } from './fees'
-export { selectCoins, LONG_TERM_FEE_RATE, type Utxo, type SelectionRequest, type Selection } from './coinselect'
+export { selectCoins, leastSelectionFee, LONG_TERM_FEE_RATE, type Utxo, type SelectionRequest, type Selection } from './coinselect'
 export {
   buildUnsignedTransaction,
   segwitSighashPreimage,

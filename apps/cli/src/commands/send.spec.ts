@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { after, before, beforeEach, test } from 'node:test'
 import { FakeWalletNode } from '../testing/fake-wallet-node'
 import { runCommand } from '../testing/run-command'
@@ -238,4 +241,94 @@ test('send --priority and --target-blocks ask the node for an estimate at that t
     assert.equal(r.exitCode, 2, args.join(' '))
   }
   assert.equal(node.requests.length, before, 'nothing sent')
+})
+
+const noTo = (): string[] => ['--node', node.url, ...FAST]
+
+test('send --to <address>:<sats> repeated is one batch payout: recipients in order, printed one per line, memo and external id sent and shown', async () => {
+  const r = await runCommand(Send, [
+    ...noTo(),
+    '--to',
+    'bcrt1qa:25000',
+    '--to',
+    'bcrt1qb:40000',
+    '--to',
+    'bcrt1qc:1000',
+    '--memo',
+    'March payroll',
+    '--external-id',
+    'payroll-2026-03',
+  ])
+  assert.equal(r.exitCode, 0, r.stderr)
+  const body = node.calls('POST', '/api/v1/transactions')[0]?.body
+  assert.deepEqual(body, {
+    recipients: [
+      { to: 'bcrt1qa', amountSats: 25_000 },
+      { to: 'bcrt1qb', amountSats: 40_000 },
+      { to: 'bcrt1qc', amountSats: 1_000 },
+    ],
+    type: 'segwit',
+    memo: 'March payroll',
+    externalId: 'payroll-2026-03',
+  })
+  assert.match(r.stderr, /Sending 3 payments, 66000 sats/)
+  assert.match(r.stdout, /^Total:\s+66000 sats to 3 recipients$/m)
+  assert.match(r.stdout, /^Payment 2:\s+40000 sats to bcrt1qb$/m)
+  assert.match(r.stdout, /^Memo:\s+March payroll$/m)
+  assert.match(r.stdout, /^External id:\s+payroll-2026-03$/m)
+})
+
+test('send --csv reads "address,sats" lines (header, comments and blank lines skipped) with any --to <address>:<sats>; a bad line is named', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tw-csv-'))
+  const file = path.join(dir, 'payouts.csv')
+  writeFileSync(file, 'address,amount\n# March\nbcrt1qa,25000\r\n\n"bcrt1qb", 40000\n')
+  const r = await runCommand(Send, [...noTo(), '--to', 'bcrt1qz:5000', '--csv', file, '--subtract-fee', '--dry-run', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.deepEqual(node.calls('POST', '/api/v1/transactions/quote')[0]?.body, {
+    recipients: [
+      { to: 'bcrt1qz', amountSats: 5_000 },
+      { to: 'bcrt1qa', amountSats: 25_000 },
+      { to: 'bcrt1qb', amountSats: 40_000 },
+    ],
+    type: 'segwit',
+    subtractFeeFromAmount: true,
+  })
+  writeFileSync(file, 'bcrt1qa,25000\nbcrt1qb,4.5\n')
+  const bad = await runCommand(Send, [...noTo(), '--csv', file, '--json'])
+  assert.equal(bad.exitCode, 2)
+  assert.match((JSON.parse(bad.stdout) as ErrorJson).error.message, /payouts\.csv line 2/)
+  const missing = await runCommand(Send, [...noTo(), '--csv', path.join(dir, 'nope.csv'), '--json'])
+  assert.equal(missing.exitCode, 2)
+  assert.equal((JSON.parse(missing.stdout) as ErrorJson).error.code, 'FILE_UNREADABLE')
+  assert.deepEqual(
+    node.requests.map((c) => c.url),
+    ['/api/v1/transactions/quote'],
+    'the bad files sent nothing',
+  )
+})
+
+test('send --amount max asks for every spendable coin to one address; the fee comes out of it', async () => {
+  const r = await runCommand(Send, [...base(), '--amount', 'max', '--fee-rate', '2', '--dry-run'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.deepEqual(node.calls('POST', '/api/v1/transactions/quote')[0]?.body, { to: 'bcrt1qdest', amountSats: 'max', type: 'segwit', feeRate: 2 })
+  assert.match(r.stderr, /Quoting the maximum to bcrt1qdest/)
+  assert.match(r.stdout, /^Amount:\s+99999718 sats to bcrt1qdest$/m)
+  assert.match(r.stdout, /^Change:\s+none/m)
+})
+
+test('send payment flags that do not fit together are usage errors (exit 2), nothing sent', async () => {
+  for (const [args, why] of [
+    [['--to', 'bcrt1qa'], /has no amount/],
+    [['--to', 'bcrt1qa', '--to', 'bcrt1qb:5', '--amount', '5'], /--amount goes with exactly one --to/],
+    [['--to', 'bcrt1qa:0'], /at least 1 satoshi/],
+    [['--to', ':500'], /the address is missing/],
+    [[], /no payment given/],
+    [['--to', 'bcrt1qa', '--amount', '5', '--memo', ' '], /--memo must be 1-500 characters/],
+    [['--to', 'bcrt1qa', '--amount', '5', '--external-id', 'has space'], /--external-id must be 1-200 printable/],
+  ] as [string[], RegExp][]) {
+    const r = await runCommand(Send, [...noTo(), ...args, '--json'])
+    assert.equal(r.exitCode, 2, args.join(' '))
+    assert.match((JSON.parse(r.stdout) as ErrorJson).error.message, why)
+  }
+  assert.equal(node.requests.length, 0)
 })

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Flags } from '@oclif/core'
-import { QuoteDto, SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
-import { parseAmountSats, parseFeeRate } from '../shared/amounts'
+import { QuoteDto, RecipientDto, SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
+import { parseFeeRate } from '../shared/amounts'
 import { NodeCommand } from '../shared/base-command'
 import { CliError, EXIT_PENDING, EXIT_USAGE } from '../shared/errors'
 import { Messages } from '../shared/messages'
+import { paymentFields, parseRecipients, type TypedRecipient } from '../shared/recipients'
 import { renderPairs } from '../shared/table'
 import { followTransaction, isNetworkError, TX_FAILED_STATES } from '../shared/transactions'
 import { walletTypeFlag } from '../shared/wallet-flags'
@@ -14,6 +16,33 @@ const messages = Messages.load('send')
 
 /** `--priority`: the confirmation target of the chain's fee estimate it stands for. */
 export const PRIORITY_TARGET = { high: 1, normal: 6, low: 144 } as const
+
+/** The CSV of `--csv`: a file, or standard input for `-`. */
+async function readCsv(file: string): Promise<string> {
+  try {
+    if (file !== '-') return await readFile(file, 'utf8')
+    const chunks: Buffer[] = []
+    for await (const c of process.stdin) chunks.push(Buffer.from(c as Buffer))
+    return Buffer.concat(chunks).toString('utf8')
+  } catch (err) {
+    throw new CliError('FILE_UNREADABLE', messages.get('error.CsvUnreadable', [file, (err as Error).message]), EXIT_USAGE)
+  }
+}
+
+/** "50000 sats to bcrt1q…", "the maximum to bcrt1q…" or "3 payments, 75000 sats". */
+function describePayments(r: TypedRecipient[]): string {
+  if (r.length > 1) return `${r.length} payments, ${r.reduce((n, x) => n + (x.amountSats as number), 0)} sats`
+  return r[0].amountSats === 'max' ? `the maximum to ${r[0].to}` : `${r[0].amountSats} sats to ${r[0].to}`
+}
+
+/** The Amount line of one payment, or a Total line and one line per recipient of a batch. */
+function paymentLines(recipients: RecipientDto[], total: number): [string, string][] {
+  if (recipients.length <= 1) return [['Amount', `${total} sats to ${recipients[0]?.address ?? '-'}`]]
+  return [
+    ['Total', `${total} sats to ${recipients.length} recipients`],
+    ...recipients.map((r, i) => [`Payment ${i + 1}`, `${r.amountSats} sats to ${r.address}`] as [string, string]),
+  ]
+}
 
 export interface SendResult {
   /** The Idempotency-Key the request was sent with (pass it again to retry this very send). */
@@ -31,8 +60,12 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
   static examples = messages.lines('examples')
 
   static flags = {
-    to: Flags.string({ required: true, summary: messages.get('flags.to.summary'), helpValue: '<address>' }),
-    amount: Flags.string({ required: true, summary: messages.get('flags.amount.summary'), helpValue: '<sats>' }),
+    to: Flags.string({ multiple: true, summary: messages.get('flags.to.summary'), helpValue: '<address>[:<sats>]' }),
+    amount: Flags.string({ summary: messages.get('flags.amount.summary'), helpValue: '<sats>|max' }),
+    csv: Flags.string({ summary: messages.get('flags.csv.summary'), helpValue: '<file>|-' }),
+    'subtract-fee': Flags.boolean({ default: false, summary: messages.get('flags.subtract-fee.summary') }),
+    memo: Flags.string({ summary: messages.get('flags.memo.summary'), helpValue: '<text>' }),
+    'external-id': Flags.string({ summary: messages.get('flags.external-id.summary'), helpValue: '<id>' }),
     'fee-rate': Flags.string({ summary: messages.get('flags.fee-rate.summary'), helpValue: '<sat/vB>', exclusive: ['target-blocks', 'priority'] }),
     'target-blocks': Flags.integer({ min: 1, max: 1008, summary: messages.get('flags.target-blocks.summary'), exclusive: ['fee-rate', 'priority'] }),
     priority: Flags.option({ options: ['high', 'normal', 'low'] as const, summary: messages.get('flags.priority.summary'), exclusive: ['fee-rate', 'target-blocks'] })(),
@@ -49,9 +82,14 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
   async run(): Promise<SendResult | QuoteDto> {
     const { flags } = await this.parse(Send)
     // Everything the user typed is checked before anything is sent.
-    const to = flags.to.trim()
-    if (!to) throw new CliError('INVALID_ADDRESS', messages.get('error.EmptyAddress'), EXIT_USAGE)
-    const amountSats = parseAmountSats(flags.amount)
+    const csv = flags.csv === undefined ? undefined : { name: flags.csv === '-' ? 'stdin' : flags.csv, text: await readCsv(flags.csv) }
+    const recipients = parseRecipients({ to: flags.to ?? [], amount: flags.amount, csv })
+    const memo = flags.memo?.trim()
+    if (memo !== undefined && (memo.length < 1 || memo.length > 500)) throw new CliError('INVALID_MEMO', messages.get('error.BadMemo'), EXIT_USAGE)
+    const externalId = flags['external-id']
+    if (externalId !== undefined && !/^[\x21-\x7e]{1,200}$/.test(externalId)) {
+      throw new CliError('INVALID_EXTERNAL_ID', messages.get('error.BadExternalId'), EXIT_USAGE)
+    }
     const feeRate = flags['fee-rate'] === undefined ? undefined : parseFeeRate(flags['fee-rate'])
     const idempotencyKey = flags['idempotency-key'] ?? randomUUID()
     if (!/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
@@ -61,19 +99,21 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
     const maxFeeRate = flags['max-fee-rate'] === undefined ? undefined : parseFeeRate(flags['max-fee-rate'], '--max-fee-rate')
     const targetBlocks = flags['target-blocks'] ?? (flags.priority ? PRIORITY_TARGET[flags.priority] : undefined)
     const body: SendRequest = {
-      to,
-      amountSats,
+      ...paymentFields(recipients),
       type: flags.type,
+      ...(flags['subtract-fee'] ? { subtractFeeFromAmount: true } : {}),
+      ...(memo === undefined ? {} : { memo }),
+      ...(externalId === undefined ? {} : { externalId }),
       ...(feeRate === undefined ? {} : { feeRate }),
       ...(targetBlocks === undefined ? {} : { targetBlocks }),
       ...(maxFeeRate === undefined ? {} : { maxFeeRate }),
     }
-    if (flags['dry-run']) return this.dryRun(flags.node, body)
+    if (flags['dry-run']) return this.dryRun(flags.node, body, recipients)
     this.warnLine(messages.get('idempotencyKey', [idempotencyKey]))
 
     const client = this.client(flags.node)
     let retried = false
-    let tx = await this.step(messages.get('progress.submit', [amountSats, to]), async () => {
+    let tx = await this.step(messages.get('progress.submit', [describePayments(recipients)]), async () => {
       try {
         return await client.send(body, idempotencyKey, Math.max(1000, deadline - Date.now()))
       } catch (err) {
@@ -105,11 +145,13 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
           ['Txid', tx.txid],
           ['Transaction', tx.id],
           ['State', tx.state + (tx.confirmations > 0 ? ` (${tx.confirmations} confirmation${tx.confirmations === 1 ? '' : 's'})` : '')],
-          ['Amount', `${tx.amountSats} sats to ${tx.to}`],
+          ...paymentLines(tx.recipients, tx.amountSats),
           ['Fee', `${tx.feeSats} sats (${tx.feeRate} sat/vB)`],
           ['Vsize', `${tx.vsize} vB`],
           ['Signers', tx.signers?.length ? tx.signers.join(', ') : null],
           ['Signing mode', tx.signingMode],
+          ['Memo', tx.memo],
+          ['External id', tx.externalId],
           ['Idempotency key', idempotencyKey],
         ]),
       )
@@ -122,13 +164,13 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
   }
 
   /** `--dry-run`: the node's quote, printed; nothing is reserved or sent. */
-  private async dryRun(node: string, body: SendRequest): Promise<QuoteDto> {
-    const q = await this.step(messages.get('progress.quote', [body.amountSats, body.to]), () => this.client(node).quote(body))
+  private async dryRun(node: string, body: SendRequest, recipients: TypedRecipient[]): Promise<QuoteDto> {
+    const q = await this.step(messages.get('progress.quote', [describePayments(recipients)]), () => this.client(node).quote(body))
     const change = q.outputs.find((o) => o.change)
     this.log(
       renderPairs([
         ['Dry run', messages.get('dryRun')],
-        ['Amount', `${q.amountSats} sats to ${q.to}`],
+        ...paymentLines(q.recipients, q.amountSats),
         ['Fee', `${q.feeSats} sats (${q.feeRate} sat/vB)`],
         ['Vsize', `${q.vsize} vB`],
         ...q.inputs.map((i, n) => [`Input ${n + 1}`, `${i.txid}:${i.vout} (${i.valueSats} sats, ${i.path})`] as [string, string]),

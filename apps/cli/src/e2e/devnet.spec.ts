@@ -4,12 +4,13 @@
  * PostgreSQL and the embedded regtest chain (@tw/regtest), creates keys, survives a node restart, and goes down leaving nothing running.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import type { AddressDto, AddressListDto, BalanceDto, ClusterStatusDto, DepositListDto, KeyListDto, QuoteDto, UtxoListDto } from '@tw/api'
+import type { AddressDto, AddressListDto, BalanceDto, ClusterStatusDto, DepositListDto, KeyListDto, QuoteDto, TransactionDto, UtxoListDto } from '@tw/api'
 import type { SendResult } from '../commands/send'
+import type { ReplaceResult } from '../shared/replace-command'
 import type { DevnetDemoResult } from '../commands/devnet/demo'
 import type { DevnetDownResult, DevnetStatusResult, DevnetUpResult } from '../shared/devnet/devnet'
 import { pickFreeRange } from '../shared/devnet/ports'
@@ -197,6 +198,106 @@ test('devnet demo: up again, fund both wallet types, a SegWit (ECDSA) and a Tapr
     taproot.slice(1).every((a) => a.label === null),
     'only that one is labelled',
   )
+
+  // A batch payout from the Taproot wallet: 20 recipients from a CSV file, one transaction;
+  // once mined, the chain shows each address paid exactly its amount by that transaction.
+  const payees = Array.from({ length: 20 }, () => ok(runBin<AddressDto>(['wallet', 'address', '--node', url, '--type', 'segwit'], env)).address)
+  const csv = join(dir, 'payouts.csv')
+  writeFileSync(csv, ['address,sats', ...payees.map((a, i) => `${a},${5_000 + 100 * i}`)].join('\n'))
+  const batch = ok(
+    runBin<SendResult>(['send', '--node', url, '--csv', csv, '--type', 'taproot', '--fee-rate', '2', '--memo', 'e2e payouts', '--external-id', 'batch-1', '--timeout', '300'], env),
+  ).transaction
+  assert.equal(batch.state, 'broadcast')
+  assert.deepEqual(
+    batch.recipients.map((r) => [r.address, r.amountSats]),
+    payees.map((a, i) => [a, 5_000 + 100 * i]),
+  )
+  assert.equal(batch.amountSats, 20 * 5_000 + 100 * 190)
+  assert.deepEqual(
+    batch.outputs.slice(0, 20).map((o) => [o.address, o.valueSats, o.change]),
+    payees.map((a, i) => [a, 5_000 + 100 * i, false]),
+  )
+  ok(runBin(['devnet', 'mine', '--dir', dir], env))
+  const shown = ok(runBin<TransactionDto>(['tx', 'show', batch.txid ?? '', '--node', url], env))
+  assert.deepEqual([shown.id, shown.memo, shown.externalId], [batch.id, 'e2e payouts', 'batch-1'])
+  assert.ok(shown.confirmations >= 1, `batch confirmations ${shown.confirmations}`)
+  const paid = ok(runBin<DepositListDto>(['wallet', 'deposits', '--node', url, '--type', 'segwit', '--limit', '100'], env)).deposits.filter((d) => d.txid === batch.txid)
+  assert.deepEqual(
+    paid.map((d) => [d.address, d.valueSats, d.fromWallet, d.confirmations >= 1]).sort(),
+    payees.map((a, i) => [a, 5_000 + 100 * i, true, true]).sort(),
+    'each recipient paid exactly its amount, once, by the batch',
+  )
+
+  // Fee bump (BIP125): a send at 1 sat/vB is replaced by one at 5 sat/vB paying the same; once
+  // mined, the bump is confirmed, the original never is (failed REPLACED, naming the bump), and
+  // the payee got the payment once. A cancellation pays the coins back to the wallet instead.
+  const [payee, unpaid] = payees
+  const lowFee = ['--node', url, '--type', 'taproot', '--fee-rate', '1', '--timeout', '300']
+  const slow = ok(runBin<SendResult>(['send', '--to', payee, '--amount', '10000', ...lowFee], env)).transaction
+  assert.equal(slow.state, 'broadcast')
+  const bumped = ok(runBin<ReplaceResult>(['tx', 'bump', slow.id, '--fee-rate', '5', '--node', url, '--timeout', '300'], env)).transaction
+  assert.deepEqual([bumped.state, bumped.replacement], ['broadcast', { of: slow.id, kind: 'bump' }])
+  assert.ok(bumped.feeRate >= 5 && bumped.feeSats > slow.feeSats)
+  assert.deepEqual(bumped.inputs, slow.inputs)
+  const toBe = (o: { address: string | null; valueSats: number; change: boolean }[]) => o.filter((x) => !x.change).map((x) => [x.address, x.valueSats])
+  assert.deepEqual(toBe(bumped.outputs), toBe(slow.outputs))
+  const cancelled = ok(runBin<SendResult>(['send', '--to', unpaid, '--amount', '10000', ...lowFee], env)).transaction
+  const cancel = ok(runBin<ReplaceResult>(['tx', 'cancel', cancelled.id, '--node', url, '--timeout', '300'], env)).transaction
+  assert.deepEqual([cancel.state, cancel.amountSats, cancel.outputs.length, cancel.outputs[0].change], ['broadcast', 0, 1, true])
+  ok(runBin(['devnet', 'mine', '--dir', dir], env))
+  const ended = (id: string) => {
+    for (let i = 0; i < 120; i++) {
+      const t = ok(runBin<TransactionDto>(['tx', 'show', id, '--node', url], env))
+      if (t.state === 'failed') return t
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+    }
+    assert.fail(`transaction ${id} did not end`)
+  }
+  for (const [orig, repl] of [
+    [slow, bumped],
+    [cancelled, cancel],
+  ]) {
+    const o = ended(orig.id)
+    assert.deepEqual([o.error?.code, o.replacedBy], ['REPLACED', repl.id])
+    assert.ok(ok(runBin<TransactionDto>(['tx', 'show', repl.id, '--node', url], env)).confirmations >= 1, `${repl.id} confirmed`)
+  }
+  const received = ok(runBin<DepositListDto>(['wallet', 'deposits', '--node', url, '--type', 'segwit', '--limit', '100'], env)).deposits
+  assert.deepEqual(
+    received.filter((d) => d.address === payee && d.txid !== batch.txid).map((d) => [d.valueSats, d.txid]),
+    [[10_000, bumped.txid]],
+    'the payee got the payment once, by the bump',
+  )
+  assert.deepEqual(
+    received.filter((d) => d.address === unpaid && d.txid !== batch.txid),
+    [],
+    'the cancelled payment never arrived',
+  )
+  const back = ok(runBin<UtxoListDto>(['utxo', 'list', '--node', url, '--type', 'taproot'], env)).utxos.filter((u) => u.txid === cancel.txid)
+  assert.deepEqual(
+    back.map((u) => u.valueSats),
+    [cancelled.inputs.reduce((n, i) => n + i.valueSats, 0) - cancel.feeSats],
+    'the cancelled coins are back in the wallet, less the fee',
+  )
+
+  // `send --amount max` empties the Taproot wallet into the SegWit one: every confirmed coin,
+  // one output, no change, the fee out of it.
+  const sweepTo = ok(runBin<AddressDto>(['wallet', 'address', '--node', url, '--type', 'segwit'], env)).address
+  const taprootCoins = ok(runBin<UtxoListDto>(['utxo', 'list', '--node', url, '--type', 'taproot', '--status', 'spendable'], env)).utxos
+  assert.ok(taprootCoins.length >= 2, `${taprootCoins.length} Taproot coins to sweep`)
+  const sweep = ok(runBin<SendResult>(['send', '--node', url, '--to', sweepTo, '--amount', 'max', '--type', 'taproot', '--fee-rate', '2', '--timeout', '300'], env)).transaction
+  assert.equal(sweep.state, 'broadcast')
+  assert.deepEqual(
+    sweep.outputs.map((o) => [o.address, o.change]),
+    [[sweepTo, false]],
+  )
+  assert.deepEqual(sweep.inputs.map((i) => `${i.txid}:${i.vout}`).sort(), taprootCoins.map((u) => `${u.txid}:${u.vout}`).sort())
+  assert.equal(
+    sweep.amountSats + sweep.feeSats,
+    taprootCoins.reduce((n, u) => n + u.valueSats, 0),
+    'every Taproot coin, less the fee, to one address',
+  )
+  ok(runBin(['devnet', 'mine', '--dir', dir], env))
+  assert.equal(ok(runBin<BalanceDto>(['wallet', 'balance', '--node', url], env)).wallets.find((w) => w.type === 'taproot')?.confirmedSats, 0, 'the Taproot wallet is empty')
 
   const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
   assert.deepEqual(down.busyPorts, [])

@@ -157,24 +157,36 @@ export const DEPOSITS: DepositListDto = {
   ],
 }
 
+/** The payments of a send body as the fake makes them ("max": the input less the fee). */
+function paymentsFor(b: SendRequest, feeSats: number): { address: string; amountSats: number }[] {
+  const asked = b.recipients ?? [{ to: b.to ?? '', amountSats: b.amountSats ?? 0 }]
+  return asked.map((r, i) => ({
+    address: r.to,
+    amountSats: (r.amountSats === 'max' ? 100_000_000 : Number(r.amountSats)) - (b.subtractFeeFromAmount || r.amountSats === 'max' ? (i === 0 ? feeSats : 0) : 0),
+  }))
+}
+
 /** The quote the fake answers for a send body: one 100 000 000-sat input, fee = 141 vB × rate. */
 export function quoteFor(b: SendRequest): QuoteDto {
   const type = b.type ?? 'segwit'
   const feeRate = b.feeRate ?? 2
   const feeSats = Math.ceil(141 * feeRate)
-  const changeSats = 100_000_000 - b.amountSats - feeSats
+  const recipients = paymentsFor(b, feeSats)
+  const amountSats = recipients.reduce((n, r) => n + r.amountSats, 0)
+  const changeSats = b.amountSats === 'max' ? 0 : 100_000_000 - amountSats - feeSats
   return {
     type,
     keyId: type === 'segwit' ? 'k-ecdsa' : 'k-schnorr',
-    to: b.to,
-    amountSats: b.amountSats,
+    to: recipients[0].address,
+    amountSats,
+    recipients,
     feeSats,
     feeRate,
     vsize: 141,
     inputs: [{ txid: 'c1'.repeat(32), vout: 0, valueSats: 100_000_000, path: 'm/0/0' }],
     outputs: [
-      { address: b.to, valueSats: b.amountSats, change: false },
-      { address: 'bcrt1qchange7', valueSats: changeSats, change: true },
+      ...recipients.map((r) => ({ address: r.address, valueSats: r.amountSats, change: false })),
+      ...(changeSats > 0 ? [{ address: 'bcrt1qchange7', valueSats: changeSats, change: true }] : []),
     ],
     changeSats,
     signingMode: type === 'taproot' ? 'frost' : 'presignature',
@@ -201,6 +213,11 @@ export function makeTx(over: Partial<TransactionDto> = {}): TransactionDto {
     keyId: 'k-ecdsa',
     to: 'bcrt1qdest',
     amountSats: 50_000,
+    recipients: [{ address: 'bcrt1qdest', amountSats: 50_000 }],
+    memo: null,
+    externalId: null,
+    replacement: null,
+    replacedBy: null,
     feeSats: 282,
     feeRate: 2,
     vsize: 141,
@@ -373,7 +390,18 @@ export class FakeWalletNode {
       if (known) return reply(200, this.txs.get(known)?.tx)
       const b = body as SendRequest
       const id = `tx-${this.txs.size + 1}`
-      let tx = makeTx({ id, to: b.to, amountSats: b.amountSats, type: b.type ?? 'segwit', feeRate: b.feeRate ?? 2, history: [] })
+      const q = quoteFor(b)
+      let tx = makeTx({
+        id,
+        to: q.to,
+        amountSats: q.amountSats,
+        recipients: q.recipients,
+        memo: b.memo ?? null,
+        externalId: b.externalId ?? null,
+        type: b.type ?? 'segwit',
+        feeRate: b.feeRate ?? 2,
+        history: [],
+      })
       tx = advance({ ...tx, history: [] }, this.script[0], { error: this.failure, confirmationsAtEnd: this.confirmationsAtEnd, txid: this.txidOf?.(id) })
       this.txs.set(id, { tx, step: 0 })
       if (typeof key === 'string') this.byKey.set(key, id)
@@ -390,7 +418,13 @@ export class FakeWalletNode {
       const since = q.get('since')
       const all = [...this.txs.values()]
         .map((t) => t.tx)
-        .filter((t) => (!q.get('state') || t.state === q.get('state')) && (!q.get('type') || t.type === q.get('type')) && (!since || Date.parse(t.createdAt) >= Date.parse(since)))
+        .filter(
+          (t) =>
+            (!q.get('state') || t.state === q.get('state')) &&
+            (!q.get('type') || t.type === q.get('type')) &&
+            (!since || Date.parse(t.createdAt) >= Date.parse(since)) &&
+            (!q.get('externalId') || t.externalId === q.get('externalId')),
+        )
       const from = cursor ? Number(cursor.slice(1)) : 0
       const page = all.slice(from, from + limit)
       return reply(200, { transactions: page, nextCursor: from + limit < all.length ? `c${from + limit}` : null })
@@ -409,6 +443,8 @@ export class FakeWalletNode {
     }
     const abandon = /^\/api\/v1\/transactions\/([^/]+)\/abandon$/.exec(u.pathname)
     if (req.method === 'POST' && abandon) return this.abandon(decodeURIComponent(abandon[1]), body)
+    const replace = /^\/api\/v1\/transactions\/([^/]+)\/(bump|cancel)$/.exec(u.pathname)
+    if (req.method === 'POST' && replace) return this.replace(decodeURIComponent(replace[1]), replace[2] as 'bump' | 'cancel', body)
     if (req.method === 'POST' && u.pathname === '/api/v1/presignatures') {
       const count = (body as { count?: number } | undefined)?.count ?? 0
       const jobs: PresignatureJobsDto = {
@@ -418,6 +454,38 @@ export class FakeWalletNode {
     }
     if (req.method === 'GET' && u.pathname === '/api/v1/presignatures/status') return reply(200, PRESIG_STATUS)
     return reply(404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } })
+  }
+
+  /** `POST /api/v1/transactions/:id/bump|cancel`: a replacement walking the send states (a broadcast original only). */
+  private replace(id: string, kind: 'bump' | 'cancel', body: unknown): JsonReply {
+    const x = this.txs.get(id)?.tx
+    if (!x) return reply(404, { error: { code: 'NOT_FOUND', message: `no unfinished transaction ${id}` } })
+    if (x.state !== 'broadcast')
+      return reply(409, { error: { code: 'TX_NOT_REPLACEABLE', message: `transaction ${id} is ${x.state}: only a broadcast transaction that has not confirmed can be replaced` } })
+    const feeRate = (body as { feeRate?: number } | undefined)?.feeRate ?? Math.floor(x.feeRate) + 1
+    if (!(feeRate > x.feeRate)) return reply(400, { error: { code: 'FEE_RATE_OUT_OF_BOUNDS', message: `feeRate must be above the ${x.feeRate} sat/vB transaction ${id} pays` } })
+    const rid = `tx-${this.txs.size + 1}`
+    const feeSats = Math.ceil(feeRate * x.vsize)
+    const sumIn = x.inputs.reduce((n, i) => n + i.valueSats, 0)
+    const outputs =
+      kind === 'bump'
+        ? x.outputs.map((o) => (o.change ? { ...o, valueSats: o.valueSats - (feeSats - x.feeSats) } : o))
+        : [{ address: 'bcrt1qchange', valueSats: sumIn - feeSats, change: true }]
+    let tx = makeTx({
+      ...x,
+      id: rid,
+      feeRate,
+      feeSats,
+      outputs,
+      amountSats: kind === 'bump' ? x.amountSats : 0,
+      recipients: kind === 'bump' ? x.recipients : [],
+      replacement: { of: id, kind },
+      txid: null,
+      history: [],
+    })
+    tx = advance({ ...tx, history: [] }, this.script[0], { error: this.failure, confirmationsAtEnd: this.confirmationsAtEnd, txid: this.txidOf?.(rid) })
+    this.txs.set(rid, { tx, step: 0 })
+    return reply(202, tx)
   }
 
   /** `POST /api/v1/transactions/:id/abandon` as the node answers it (its checks in the same order). */

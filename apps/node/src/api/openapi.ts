@@ -1,6 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger'
 import type {
   AddressInfoDto,
+  ReplaceRequest,
+  RecipientDto,
+  RecipientRequest,
   AddressListDto,
   DepositDto,
   DepositListDto,
@@ -37,7 +40,7 @@ import type {
   DrillDto,
   DrillBehaviour,
 } from '@tw/api'
-import { DrillBehaviours, UtxoStatuses } from '@tw/api'
+import { DrillBehaviours, MAX_RECIPIENTS, UtxoStatuses } from '@tw/api'
 
 // OpenAPI descriptions of the libs/api DTOs. The interfaces in libs/api are the contract;
 // these classes only document it (`implements` keeps them in step).
@@ -177,14 +180,53 @@ export class DescriptorsDoc implements DescriptorsDto {
   @ApiProperty({ type: [DescriptorDoc] }) descriptors!: DescriptorDoc[]
 }
 
-export class SendRequestDoc implements SendRequest {
+export class RecipientRequestDoc implements RecipientRequest {
   @ApiProperty({ example: 'bcrt1q...' }) to!: string
-  @ApiProperty({ example: 50000, description: 'positive integer number of satoshis' }) amountSats!: number
+  @ApiProperty({ type: 'integer', example: 25000, description: 'positive integer number of satoshis' }) amountSats!: number
+}
+
+export class RecipientDoc implements RecipientDto {
+  @ApiProperty() address!: string
+  @ApiProperty({ type: 'integer', description: 'satoshis paid (after any fee taken out of it)' }) amountSats!: number
+}
+
+export class SendRequestDoc implements SendRequest {
+  @ApiPropertyOptional({ example: 'bcrt1q...', description: 'one payment: its address (with amountSats); not with recipients' }) to?: string
+  @ApiPropertyOptional({
+    oneOf: [
+      { type: 'integer', minimum: 1 },
+      { type: 'string', enum: ['max'] },
+    ],
+    example: 50000,
+    description: 'positive integer number of satoshis, or "max": every spendable coin, no change, the fee out of the payment',
+  })
+  amountSats?: number | 'max'
+  @ApiPropertyOptional({
+    type: [RecipientRequestDoc],
+    description: `a batch: one output per recipient in this order (1..${MAX_RECIPIENTS}, each address once); not with to/amountSats`,
+  })
+  recipients?: RecipientRequestDoc[]
+  @ApiPropertyOptional({ description: 'take the fee out of the payments (split evenly) instead of adding it', default: false }) subtractFeeFromAmount?: boolean
+  @ApiPropertyOptional({ maxLength: 500, description: 'a note kept with the record (part of what the nodes vote on)' }) memo?: string
+  @ApiPropertyOptional({ maxLength: 200, description: "the caller's reference (invoice or payout id), kept with the record" }) externalId?: string
   @ApiPropertyOptional({ description: "sat/vB; default: the chain's 6-block estimate" }) feeRate?: number
   @ApiPropertyOptional({ enum: WALLET_TYPES, default: 'segwit' }) type?: WalletType
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1008, default: 6, description: "confirmation target for the chain's fee estimate; not with feeRate" })
   targetBlocks?: number
   @ApiPropertyOptional({ description: 'the most sat/vB this send may pay: a higher rate is refused (FEE_TOO_HIGH), nothing reserved' }) maxFeeRate?: number
+}
+
+export class BumpRequestDoc implements ReplaceRequest {
+  @ApiProperty({ example: 5, description: 'sat/vB: above the replaced rate; the fee is also at least the replaced fee plus 1 sat/vB of the replacement' }) feeRate!: number
+}
+
+export class CancelRequestDoc implements ReplaceRequest {
+  @ApiPropertyOptional({ example: 5, description: 'sat/vB; default 1 sat/vB above the replaced rate' }) feeRate?: number
+}
+
+export class ReplacementDoc {
+  @ApiProperty({ description: 'the transaction it replaces' }) of!: string
+  @ApiProperty({ enum: ['bump', 'cancel'] }) kind!: 'bump' | 'cancel'
 }
 
 export class VoteDoc implements VoteDto {
@@ -224,8 +266,13 @@ export class TransactionDoc implements TransactionDto {
   @ApiProperty({ enum: TX_STATES }) state!: TransactionStateDto
   @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
   @ApiProperty() keyId!: string
-  @ApiProperty() to!: string
-  @ApiProperty() amountSats!: number
+  @ApiProperty({ description: 'the first (or only) recipient' }) to!: string
+  @ApiProperty({ description: 'what the payments add up to (the fee not included)' }) amountSats!: number
+  @ApiProperty({ type: [RecipientDoc], description: 'every payment, in output order' }) recipients!: RecipientDoc[]
+  @ApiProperty({ type: String, nullable: true }) memo!: string | null
+  @ApiProperty({ type: String, nullable: true }) externalId!: string | null
+  @ApiProperty({ type: ReplacementDoc, nullable: true, description: 'a fee bump or cancellation: the transaction it replaces' }) replacement!: ReplacementDoc | null
+  @ApiProperty({ type: String, nullable: true, description: 'on a send that ended failed REPLACED: its replacement' }) replacedBy!: string | null
   @ApiProperty() feeSats!: number
   @ApiProperty() feeRate!: number
   @ApiProperty() vsize!: number
@@ -259,7 +306,8 @@ export class QuoteDoc implements QuoteDto {
   @ApiProperty({ enum: WALLET_TYPES }) type!: WalletType
   @ApiProperty() keyId!: string
   @ApiProperty() to!: string
-  @ApiProperty() amountSats!: number
+  @ApiProperty({ description: 'what the payments add up to (after the fee when it comes out of them)' }) amountSats!: number
+  @ApiProperty({ type: [RecipientDoc] }) recipients!: RecipientDoc[]
   @ApiProperty() feeSats!: number
   @ApiProperty({ description: "sat/vB: the request's, or the chain's estimate within the policy's bounds" }) feeRate!: number
   @ApiProperty() vsize!: number

@@ -1,4 +1,4 @@
-import { DrillBehaviours, UtxoStatuses } from '@tw/api'
+import { DrillBehaviours, MAX_RECIPIENTS, UtxoStatuses } from '@tw/api'
 import { z } from 'zod'
 import { decodeCursor } from '../wallet/history-cursor'
 
@@ -24,6 +24,18 @@ export const createKeySchema = z.strictObject(
 
 export const keyIdSchema = z.string().regex(/^[A-Za-z0-9._-]{1,160}$/, { error: 'not a key id' })
 
+/** A caller's own reference of a send (`externalId`): 1-200 printable ASCII characters. */
+const externalIdField = z
+  .string({ error: 'externalId must be a string' })
+  .regex(/^[\x21-\x7e]{1,200}$/, { error: 'externalId must be 1-200 printable ASCII characters without spaces' })
+  .optional()
+
+const addressField = (what: string) =>
+  z
+    .string({ error: `${what} must be an address string` })
+    .min(1, { error: `${what} must be an address string` })
+    .max(200)
+
 /**
  * `POST /api/v1/transactions` body. Only the shape is checked here; amounts, fee rates and
  * addresses are checked by the wallet, which answers with their own stable codes
@@ -32,8 +44,22 @@ export const keyIdSchema = z.string().regex(/^[A-Za-z0-9._-]{1,160}$/, { error: 
 export const sendSchema = z
   .strictObject(
     {
-      to: z.string({ error: 'to must be an address string' }).min(1, { error: 'to must be an address string' }).max(200),
-      amountSats: z.unknown().refine((v) => v !== undefined, { error: 'amountSats is required' }),
+      to: addressField('to').optional(),
+      amountSats: z.unknown().optional(),
+      recipients: z
+        .array(
+          z.strictObject(
+            { to: addressField('recipients[].to'), amountSats: z.unknown().refine((v) => v !== undefined, { error: 'recipients[].amountSats is required' }) },
+            { error: 'each recipient must be an object {to, amountSats}' },
+          ),
+          { error: `recipients must be an array of 1..${MAX_RECIPIENTS} {to, amountSats}` },
+        )
+        .min(1, { error: `recipients must be an array of 1..${MAX_RECIPIENTS} {to, amountSats}` })
+        .max(MAX_RECIPIENTS, { error: `recipients must be an array of 1..${MAX_RECIPIENTS} {to, amountSats}` })
+        .optional(),
+      subtractFeeFromAmount: z.boolean({ error: 'subtractFeeFromAmount must be true or false' }).optional(),
+      memo: z.string({ error: 'memo must be a string' }).min(1, { error: 'memo must be 1-500 characters' }).max(500, { error: 'memo must be 1-500 characters' }).optional(),
+      externalId: externalIdField,
       feeRate: z.unknown().optional(),
       type: walletTypeField,
       targetBlocks: z
@@ -47,6 +73,11 @@ export const sendSchema = z
     { error: 'body must be a JSON object' },
   )
   .refine((b) => b.feeRate === undefined || b.targetBlocks === undefined, { error: 'give feeRate or targetBlocks, not both' })
+  .refine((b) => (b.recipients === undefined) !== (b.to === undefined && b.amountSats === undefined), {
+    error: 'give either to and amountSats (one payment) or recipients (a batch), not both',
+  })
+  .refine((b) => b.recipients !== undefined || (b.to !== undefined && b.amountSats !== undefined), { error: 'to and amountSats are required (or recipients)' })
+  .refine((b) => b.amountSats !== 'max' || b.subtractFeeFromAmount !== false, { error: '"max" always takes the fee out of the payment' })
 
 /** `Idempotency-Key` header: printable, at most 200 characters. */
 export const idempotencyKeySchema = z
@@ -58,6 +89,17 @@ export const transactionIdSchema = z.uuid({ error: 'not a transaction id' })
 
 /** `GET /api/v1/transactions/:id`: the transaction id, or its Bitcoin txid (64 hex digits). */
 export const transactionRefSchema = z.union([z.uuid(), z.string().regex(/^[0-9a-fA-F]{64}$/)], { error: 'not a transaction id or a txid (64 hex digits)' })
+
+const replaceFeeRate = z
+  .number({ error: 'feeRate must be a number of sat/vB' })
+  .positive({ error: 'feeRate must be a number of sat/vB' })
+  .refine((n) => Number.isFinite(n), { error: 'feeRate must be a number of sat/vB' })
+
+/** `POST /api/v1/transactions/:id/bump` body: the new fee rate. */
+export const bumpSchema = z.strictObject({ feeRate: replaceFeeRate }, { error: 'body must be a JSON object {feeRate}' })
+
+/** `POST /api/v1/transactions/:id/cancel` body: the fee rate, optional. */
+export const cancelSchema = z.strictObject({ feeRate: replaceFeeRate.optional() }, { error: 'body must be a JSON object {feeRate?}' })
 
 /** `POST /api/v1/transactions/:id/abandon` body: the reason, for the audit log. */
 export const abandonSchema = z.strictObject(
@@ -79,6 +121,7 @@ export const transactionListQuerySchema = z.strictObject(
     state: z.enum(TX_STATES, { error: `state must be one of ${TX_STATES.join(', ')}` }).optional(),
     type: walletTypeField,
     since: z.iso.datetime({ offset: true, error: 'since must be an ISO 8601 time, e.g. 2025-01-31T00:00:00Z' }).optional(),
+    externalId: externalIdField,
     limit: pageLimit(500, 50),
     cursor: z
       .string()

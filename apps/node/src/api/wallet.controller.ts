@@ -7,6 +7,7 @@ import type {
   DepositListDto,
   DepositListQuery,
   AbandonRequest,
+  ReplaceRequest,
   AddressDto,
   BalanceDto,
   DescriptorsDto,
@@ -27,11 +28,14 @@ import type { AuthenticatedRequest } from '../auth/token-throttler.guard'
 import { CoinsService } from '../wallet/coins.service'
 import { PresignatureService } from '../wallet/presignature.service'
 import { SendService } from '../wallet/send.service'
+import { ReplaceService } from '../wallet/replace.service'
 import { TxAbandonService } from '../wallet/tx-abandon.service'
 import { WalletService } from '../wallet/wallet.service'
 import {
   AbandonDoc,
   AbandonRequestDoc,
+  BumpRequestDoc,
+  CancelRequestDoc,
   AddressDoc,
   AddressListDoc,
   AddressRequestDoc,
@@ -50,6 +54,8 @@ import {
 } from './openapi'
 import {
   abandonSchema,
+  bumpSchema,
+  cancelSchema,
   addressListQuerySchema,
   addressRequestSchema,
   depositListQuerySchema,
@@ -66,6 +72,24 @@ import { ZodValidationPipe } from './zod-validation.pipe'
 
 interface StatusSettable {
   status(code: number): unknown
+}
+
+/** Send bodies shown in the API reference: one payment, a batch payout, a sweep. */
+const SEND_EXAMPLES = {
+  payment: { summary: 'one payment', value: { to: 'bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qzf3zd4', amountSats: 50000, type: 'segwit' } },
+  batch: {
+    summary: 'a batch payout',
+    value: {
+      recipients: [
+        { to: 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', amountSats: 25000 },
+        { to: 'bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qzf3zd4', amountSats: 40000 },
+      ],
+      memo: 'March payroll',
+      externalId: 'payroll-2026-03',
+      targetBlocks: 6,
+    },
+  },
+  sweep: { summary: 'every spendable coin to one address', value: { to: 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', amountSats: 'max', type: 'taproot' } },
 }
 
 @ApiTags('wallet')
@@ -150,6 +174,7 @@ export class TransactionsController {
   constructor(
     private readonly send: SendService,
     private readonly abandoner: TxAbandonService,
+    private readonly replacer: ReplaceService,
   ) {}
 
   @Post()
@@ -157,7 +182,7 @@ export class TransactionsController {
   @RequireRole('operator')
   @ApiOperation({ summary: 'Send: build, reserve coins and propose a spend for voting; poll GET /api/v1/transactions/{id}' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'the same key and body give the same transaction; another body gives 409' })
-  @ApiBody({ type: SendRequestDoc })
+  @ApiBody({ type: SendRequestDoc, examples: SEND_EXAMPLES })
   @ApiResponse({ status: 202, type: TransactionDoc, description: 'proposed: coins reserved, voting started' })
   @ApiOkResponse({ type: TransactionDoc, description: 'the same Idempotency-Key and body again: the one transaction it made' })
   @ApiResponse({ status: 400, type: ErrorDoc, description: 'INVALID_ADDRESS, WRONG_NETWORK, INVALID_AMOUNT, DUST_OUTPUT, FEE_RATE_OUT_OF_BOUNDS' })
@@ -179,7 +204,7 @@ export class TransactionsController {
   @HttpCode(200)
   @RequireRole('operator')
   @ApiOperation({ summary: 'Dry run of a send: the coins, fee, size and change it would have now; nothing is reserved and no address index is used' })
-  @ApiBody({ type: SendRequestDoc })
+  @ApiBody({ type: SendRequestDoc, examples: SEND_EXAMPLES })
   @ApiOkResponse({ type: QuoteDoc })
   @ApiResponse({ status: 400, type: ErrorDoc, description: 'INVALID_ADDRESS, WRONG_NETWORK, INVALID_AMOUNT, DUST_OUTPUT, FEE_RATE_OUT_OF_BOUNDS' })
   @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY' })
@@ -194,6 +219,7 @@ export class TransactionsController {
   @ApiQuery({ name: 'state', required: false, description: 'only transactions in this state' })
   @ApiQuery({ name: 'type', required: false, enum: ['segwit', 'taproot'] })
   @ApiQuery({ name: 'since', required: false, description: 'ISO time: created at or after it' })
+  @ApiQuery({ name: 'externalId', required: false, description: 'only the transactions sent with this externalId' })
   @ApiQuery({ name: 'limit', required: false, description: '1..500 (default 50)' })
   @ApiQuery({ name: 'cursor', required: false, description: 'the nextCursor of the page before' })
   @ApiOkResponse({ type: TransactionListDoc })
@@ -212,6 +238,42 @@ export class TransactionsController {
   @ApiResponse({ status: 503, type: ErrorDoc, description: 'DEPENDENCY_UNAVAILABLE: a txid lookup needs the database, which is down' })
   get(@Param('id', new ZodValidationPipe(transactionRefSchema)) id: string): Promise<TransactionDto> {
     return this.send.get(id)
+  }
+
+  @Post(':id/bump')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @ApiOperation({
+    summary:
+      'Fee bump (BIP125): a replacement of a broadcast, unconfirmed send paying the same payments at a higher fee rate, the extra fee out of its change; voted and signed like a send; the replaced send ends failed REPLACED',
+  })
+  @ApiParam({ name: 'id', description: 'the transaction to replace' })
+  @ApiBody({ type: BumpRequestDoc })
+  @ApiResponse({ status: 202, type: TransactionDoc, description: 'the replacement, proposed; poll it like a send' })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'FEE_RATE_OUT_OF_BOUNDS (not above the replaced rate, or above the policy maximum)' })
+  @ApiResponse({ status: 404, type: ErrorDoc })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'TX_NOT_REPLACEABLE (not broadcast, confirmed, or no change to pay from), CONFLICT (changed meanwhile: retry)' })
+  @ApiResponse({ status: 422, type: ErrorDoc, description: 'FEE_TOO_HIGH' })
+  bump(@Param('id', new ZodValidationPipe(transactionIdSchema)) id: string, @Body(new ZodValidationPipe(bumpSchema)) body: ReplaceRequest): Promise<TransactionDto> {
+    return this.replacer.replace(id, 'bump', body)
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @ApiOperation({
+    summary:
+      'Cancel (BIP125): a replacement of a broadcast, unconfirmed send paying all its coins back to the wallet at a higher fee rate (default: 1 sat/vB above it); voted and signed like a send',
+  })
+  @ApiParam({ name: 'id', description: 'the transaction to replace' })
+  @ApiBody({ type: CancelRequestDoc, required: false })
+  @ApiResponse({ status: 202, type: TransactionDoc, description: 'the replacement, proposed; poll it like a send' })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'FEE_RATE_OUT_OF_BOUNDS' })
+  @ApiResponse({ status: 404, type: ErrorDoc })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'TX_NOT_REPLACEABLE (not broadcast, or confirmed), CONFLICT (changed meanwhile: retry)' })
+  @ApiResponse({ status: 422, type: ErrorDoc, description: 'FEE_TOO_HIGH' })
+  cancel(@Param('id', new ZodValidationPipe(transactionIdSchema)) id: string, @Body(new ZodValidationPipe(cancelSchema)) body: ReplaceRequest): Promise<TransactionDto> {
+    return this.replacer.replace(id, 'cancel', body ?? {})
   }
 
   /** Admin, like unban: it gives up the guarantee that a reserved coin is spent at most once by this wallet. */

@@ -26,6 +26,7 @@ import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { until } from '../testing/until'
 import { PresignatureService } from '../wallet/presignature.service'
 import { SendService } from '../wallet/send.service'
+import { ReplaceService } from '../wallet/replace.service'
 import { TxAbandonService } from '../wallet/tx-abandon.service'
 import { WalletService } from '../wallet/wallet.service'
 import { CoinsService } from '../wallet/coins.service'
@@ -60,6 +61,7 @@ const stubs = [
     provide: SendService,
     useValue: stub('send', { create: async () => ({ tx, created: true }), list: async () => ({ transactions: [] }), get: async () => tx, quote: async () => ({ feeSats: 1 }) }),
   },
+  { provide: ReplaceService, useValue: stub('replace', { replace: async () => tx }) },
   {
     provide: TxAbandonService,
     useValue: stub('abandon', { abandon: async () => ({ id: TX_ID, txid: 'ee'.repeat(32), released: [], abandonedAt: '2025-01-01T00:00:00.000Z', warning: 'w' }) }),
@@ -104,6 +106,8 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role
   { method: 'GET', path: '/api/v1/drill', role: 'viewer' },
   { method: 'POST', path: '/api/v1/transactions', body: { to: 'bcrt1qexample', amountSats: 1000 }, role: 'operator' },
   { method: 'POST', path: '/api/v1/transactions/quote', body: { to: 'bcrt1qexample', amountSats: 1000 }, role: 'operator' },
+  { method: 'POST', path: `/api/v1/transactions/${TX_ID}/bump`, body: { feeRate: 5 }, role: 'operator' },
+  { method: 'POST', path: `/api/v1/transactions/${TX_ID}/cancel`, body: {}, role: 'operator' },
   { method: 'POST', path: '/api/v1/presignatures', body: { count: 1 }, role: 'operator' },
   { method: 'POST', path: '/api/v1/keys', body: { protocol: 'schnorr' }, role: 'admin' },
   { method: 'POST', path: '/api/v1/cluster/nodes/2/unban', body: {}, role: 'admin' },

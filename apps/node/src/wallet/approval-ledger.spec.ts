@@ -115,4 +115,24 @@ describe('ApprovalLedger (the local record of what this node approved)', () => {
     assert.match(readdirSync(dir)[0], /^[0-9a-f]{64}\.json$/)
     assert.equal(new ApprovalLedger(dir).get('../../etc/x')?.txId, '../../etc/x')
   })
+
+  it('a fee bump counts toward the daily limit only what it pays beyond what it replaces; approvedChain walks the bumps back', () => {
+    const dir = fresh()
+    const now = new Date().toISOString()
+    const ledger = new ApprovalLedger(dir)
+    const original = { ...record('r1', '0200'), amountSats: 40_000 } as TxRecord
+    const bump = { ...record('r2', '0201'), amountSats: 40_000, replacement: { of: 'r1', kind: 'bump' as const } } as TxRecord
+    const cancel = { ...record('r3', '0202'), amountSats: 0, replacement: { of: 'r2', kind: 'cancel' as const } } as TxRecord
+    for (const tx of [original, bump, cancel]) ledger.recordVote(tx, voteOn(tx, true, now))
+    assert.equal(ledger.approvedSince(Date.now() - 3600_000, 'none'), 40_000, 'the payment once, not three times')
+    assert.equal(new ApprovalLedger(dir).approvedSince(Date.now() - 3600_000, 'none'), 40_000, 'and so after a restart')
+    assert.deepEqual(
+      ledger.approvedChain('r3').map((e) => e.txId),
+      ['r3', 'r2', 'r1'],
+    )
+    // A transaction this node rejected is no link of the chain.
+    const refused = { ...record('r4', '0203'), replacement: { of: 'r1', kind: 'bump' as const } } as TxRecord
+    ledger.recordVote(refused, voteOn(refused, false, now))
+    assert.deepEqual(ledger.approvedChain('r4'), [])
+  })
 })

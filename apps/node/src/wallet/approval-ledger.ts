@@ -105,10 +105,38 @@ export class ApprovalLedger {
       return
     }
     const neverSigned = entry.attempts.length === 0 && entry.finalState !== undefined && UNSPENT_OUTCOMES.includes(entry.finalState)
-    this.spends.set(entry.txId, { amountSats: entry.proposal.amountSats, votedAt, counts: !neverSigned })
+    // A replacement (fee bump, cancellation) counts only what it pays beyond the transaction it
+    // replaces: at most one of them can confirm, and that one is counted already.
+    const replaced = entry.proposal.replacement ? this.getQuietly(entry.proposal.replacement.of) : null
+    const amountSats = replaced ? Math.max(0, entry.proposal.amountSats - replaced.proposal.amountSats) : entry.proposal.amountSats
+    this.spends.set(entry.txId, { amountSats, votedAt, counts: !neverSigned })
     if (this.spends.size > 100_000) {
       for (const [id, s] of this.spends) if (s.votedAt <= Date.now() - TWO_DAYS_MS) this.spends.delete(id)
     }
+  }
+
+  /** {@link get}, null when the entry is unreadable. */
+  private getQuietly(txId: string): ApprovalEntry | null {
+    try {
+      return this.get(txId)
+    } catch {
+      return null
+    }
+  }
+
+  /**
+   * What this node approved of `txId` and of what it replaces in turn (a chain of fee bumps),
+   * nearest first: empty when this node did not approve `txId`. At most 25 links.
+   */
+  approvedChain(txId: string): ApprovalEntry[] {
+    const chain: ApprovalEntry[] = []
+    for (let id: string | undefined = txId; id && chain.length < 25;) {
+      const e = this.getQuietly(id)
+      if (!e || !e.vote.payload.approve || chain.some((c) => c.txId === e.txId)) break
+      chain.push(e)
+      id = e.proposal.replacement?.of
+    }
+    return chain
   }
 
   /** This node's entry for `txId`, or null if it never voted on it. */

@@ -1,6 +1,19 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import type { QuoteDto, SendRequest, TransactionDto, TransactionListDto, WalletType } from '@tw/api'
-import { BitcoinError, buildUnsignedTransaction, estimateVsize, parseAddress, parseAmountSats, selectCoins, type Selection, type SelectionRequest } from '@tw/bitcoin'
+import { MAX_RECIPIENTS, type QuoteDto, type SendRequest, type TransactionDto, type TransactionListDto, type WalletType } from '@tw/api'
+import {
+  BitcoinError,
+  buildUnsignedTransaction,
+  dustThreshold,
+  estimateVsize,
+  INPUT_VBYTES,
+  leastSelectionFee,
+  parseAddress,
+  parseAmountSats,
+  selectCoins,
+  type Selection,
+  type SelectionRequest,
+  type Utxo,
+} from '@tw/bitcoin'
 import { createHash, randomUUID } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
 import { DrillService } from '../byzantine/drill.service'
@@ -12,7 +25,7 @@ import { ConflictError, DependencyUnavailableError, NotFoundError, WalletRequest
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
-import { listedDestination, proposalHash, proposerStatement } from './policy'
+import { listedDestination, proposalHash, proposerStatement, type ProposalBody } from './policy'
 import { PresignatureService } from './presignature.service'
 import { TxStore, type HistoryQuery } from './tx-store'
 import { WalletService, type WalletKey } from './wallet.service'
@@ -24,6 +37,7 @@ const STATUS_OF: Record<string, number> = {
   WRONG_NETWORK: 400,
   INVALID_AMOUNT: 400,
   DUST_OUTPUT: 400,
+  DUPLICATE_RECIPIENT: 400,
   FEE_RATE_OUT_OF_BOUNDS: 400,
   FEE_TOO_HIGH: 422,
   INSUFFICIENT_FUNDS: 422,
@@ -92,6 +106,108 @@ interface FeeChoice {
   maxFeeRate?: number
 }
 
+/** One payment of a checked request: its address, script and the amount asked (0 for "max"). */
+interface Payment {
+  to: string
+  script: Uint8Array
+  amountSats: number
+}
+
+/** A send request checked at the edge. */
+interface CheckedSend extends FeeChoice {
+  type: WalletType
+  payments: Payment[]
+  /** `amountSats: "max"`: every spendable coin, no change, the fee out of the one payment. */
+  max: boolean
+  /** The fee comes out of the payments. */
+  subtractFee: boolean
+  memo?: string
+  externalId?: string
+  /** What the Idempotency-Key's body hash covers (a plain send's hashes as before batches existed). */
+  canonical: Record<string, unknown>
+}
+
+/** Most coins a "max" send spends (about 68 000 vB of SegWit inputs, under the 100 000 vB standard limit): the largest ones. */
+const MAX_SWEEP_INPUTS = 1000
+
+/** `fee` split over `n` payments: each pays floor(fee / n), the first (fee mod n) one sat more. */
+function feeShare(fee: number, n: number, i: number): number {
+  return Math.floor(fee / n) + (i < fee % n ? 1 : 0)
+}
+
+/**
+ * The transaction that spends exactly `inputs` and takes its fee out of `payments`: the wallet
+ * pays the payments' amounts (the coins' sum less that goes to change, when it is not dust) and
+ * the recipients share the fee. For "max", the payments' amount is the coins' sum: no change.
+ * Any payment left below dust by its share: DUST_OUTPUT.
+ */
+export function feeFromPayments(p: {
+  inputs: Utxo[]
+  payments: { script: Uint8Array; amountSats: number }[]
+  change: { scriptPubKey: Uint8Array; path: number[] }
+  feeRate: number
+  maxFeeSats: number
+}): Selection {
+  const sumIn = p.inputs.reduce((n, u) => n + u.value, 0)
+  const asked = p.payments.reduce((n, x) => n + x.amountSats, 0)
+  const kinds = p.inputs.map((u) => u.keyType)
+  const scripts = p.payments.map((x) => x.script)
+  const left = sumIn - asked
+  if (left < 0) throw new BitcoinError('INSUFFICIENT_FUNDS', `the coins hold ${sumIn} sats, less than the ${asked} sats asked`, { available: sumIn, needed: asked })
+  const withChange = left >= dustThreshold(p.change.scriptPubKey)
+  const vsize = estimateVsize(kinds, withChange ? [...scripts, p.change.scriptPubKey] : scripts)
+  const fee = Math.ceil(p.feeRate * vsize)
+  // Below dust, what is left over goes to the fee, as in any changeless spend.
+  const totalFee = withChange ? fee : fee + left
+  if (totalFee > p.maxFeeSats)
+    throw new BitcoinError('FEE_TOO_HIGH', `fee of ${totalFee} sats exceeds the cap of ${p.maxFeeSats}`, { fee: totalFee, maxFeeSats: p.maxFeeSats, feeRate: p.feeRate })
+  const outputs: Selection['outputs'] = p.payments.map((x, i) => {
+    const value = x.amountSats - feeShare(fee, p.payments.length, i)
+    if (value < dustThreshold(x.script)) {
+      throw new BitcoinError('DUST_OUTPUT', `after its share of the ${fee} sats fee, payment ${i + 1} would be ${value} sats: dust`, { value, fee })
+    }
+    return { scriptPubKey: x.script, value, isChange: false }
+  })
+  if (withChange) outputs.push({ scriptPubKey: p.change.scriptPubKey, value: left, isChange: true, path: [...p.change.path] })
+  return { inputs: [...p.inputs], outputs, fee: totalFee, vsize, algorithm: 'fee-from-payments' }
+}
+
+/**
+ * A proposal as its node publishes it for voting (`/tw/tx/<id>` in state `voting`): the body
+ * votes are about, its hash, the proposer's signature over it and the request's id.
+ */
+export function newProposal(
+  base: ProposalBody,
+  p: { feeSats: number; feeRate: number; vsize: number; locktime: number; proposedBy: number; sign: (statement: object) => string; now: string },
+): TxRecord {
+  const hash = proposalHash(base)
+  return {
+    ...base,
+    feeSats: p.feeSats,
+    feeRate: p.feeRate,
+    vsize: p.vsize,
+    locktime: p.locktime,
+    proposalHash: hash,
+    proposedBy: p.proposedBy,
+    requestId: currentRequestId(),
+    // The proposer answers for it: voters refuse a proposal no node signed (an etcd writer's).
+    proposerSignature: p.sign(proposerStatement(hash, p.proposedBy)),
+    state: 'voting',
+    attempt: 0,
+    signers: null,
+    signingMode: null,
+    signedTx: null,
+    txid: null,
+    error: null,
+    createdAt: p.now,
+    updatedAt: p.now,
+    history: [
+      { state: 'pending', at: p.now },
+      { state: 'voting', at: p.now },
+    ],
+  }
+}
+
 /** Confirmation target of the fee estimate when a send names neither feeRate nor targetBlocks. */
 const DEFAULT_TARGET_BLOCKS = 6
 
@@ -126,13 +242,12 @@ export class SendService {
   ) {}
 
   async create(body: SendRequest, idempotencyKey: string | null): Promise<{ tx: TransactionDto; created: boolean }> {
-    const type: WalletType = body.type ?? 'segwit'
-    const request = this.validate(body, type)
+    const request = this.validate(body)
     if (idempotencyKey === null) {
       const txId = randomUUID()
       let record: TxRecord
       try {
-        record = await this.propose(txId, request, type, null)
+        record = await this.propose(txId, request, null)
       } catch (err) {
         // A timed-out commit may have gone through: the record tells.
         const committed = await this.committed(txId)
@@ -141,7 +256,7 @@ export class SendService {
       }
       return { tx: await this.published(record, null), created: true }
     }
-    const bodyHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
+    const bodyHash = createHash('sha256').update(canonicalJson(request.canonical)).digest('hex')
     const idemKey = WalletKeys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'))
     const waitUntil = Date.now() + IDEMPOTENCY_WAIT_MS
     for (let round = 0; ; round++) {
@@ -192,7 +307,7 @@ export class SendService {
       if (!mine || mine.value.txId !== txId) continue // taken over already: see what it became
       let record: TxRecord
       try {
-        record = await this.propose(txId, request, type, { key: idemKey, modRevision: mine.modRevision, bodyHash })
+        record = await this.propose(txId, request, { key: idemKey, modRevision: mine.modRevision, bodyHash })
       } catch (err) {
         // Never delete blindly: the commit (record + claim in one etcd transaction) may have
         // gone through even though the call failed. Read it back; if it is not there, release
@@ -304,8 +419,10 @@ export class SendService {
         type: record.type,
         to: record.to,
         amountSats: record.amountSats,
+        recipients: record.recipients?.length ?? 1,
         feeSats: record.feeSats,
         inputs: record.inputs.length,
+        ...(record.externalId ? { externalId: record.externalId } : {}),
         requestId: record.requestId ?? null,
       },
       'api',
@@ -314,29 +431,48 @@ export class SendService {
   }
 
   /** Edge validation: every problem of the request body, before any state is touched. */
-  private validate(body: SendRequest, type: WalletType): FeeChoice & { to: string; amountSats: number; type: WalletType } {
+  private validate(body: SendRequest): CheckedSend {
+    const type: WalletType = body.type ?? 'segwit'
     if (type !== 'segwit' && type !== 'taproot') throw new WalletRequestError('INVALID_ADDRESS', 400, 'type must be segwit or taproot')
-    let toScript: string
-    try {
-      toScript = Buffer.from(parseAddress(body.to, this.config.chain.network).scriptPubKey).toString('hex')
-    } catch (err) {
-      throw toRequestError(err)
-    }
-    let amountSats: number
-    try {
-      amountSats = parseAmountSats(body.amountSats)
-    } catch (err) {
-      throw toRequestError(err)
+    const batch = body.recipients !== undefined
+    const asked = batch ? (body.recipients ?? []) : [{ to: body.to ?? '', amountSats: body.amountSats }]
+    if (asked.length < 1 || asked.length > MAX_RECIPIENTS) throw new WalletRequestError('INVALID_ADDRESS', 400, `a send has 1..${MAX_RECIPIENTS} recipients`)
+    const max = !batch && body.amountSats === 'max'
+    const payments: Payment[] = []
+    const seen = new Map<string, number>()
+    for (const [i, r] of asked.entries()) {
+      const which = batch ? `recipient ${i + 1}: ` : ''
+      let script: Uint8Array
+      let amountSats = 0
+      try {
+        script = parseAddress(r.to, this.config.chain.network).scriptPubKey
+        if (!max) amountSats = parseAmountSats(r.amountSats)
+      } catch (err) {
+        if (batch && err instanceof BitcoinError) throw new WalletRequestError(err.code as never, STATUS_OF[err.code] ?? 400, which + err.message, { recipient: i + 1 })
+        throw toRequestError(err)
+      }
+      const hex = Buffer.from(script).toString('hex')
+      const earlier = seen.get(hex)
+      if (earlier !== undefined) {
+        throw new WalletRequestError('DUPLICATE_RECIPIENT', 400, `recipients ${earlier + 1} and ${i + 1} pay the same address: pay it once with the sum`, {
+          recipient: i + 1,
+        })
+      }
+      seen.set(hex, i)
+      payments.push({ to: r.to, script, amountSats })
     }
     const p = this.config.policy
     // A compromised proposer (drill: approve-everything) skips its own policy check; the
     // other nodes' votes must stop it.
     const pushAnything = this.drill.has('approve-everything')
-    if (amountSats > p.maxAmountSats && !pushAnything) {
-      throw new WalletRequestError('POLICY_VIOLATION', 422, `amount ${amountSats} sats exceeds the per-transaction limit of ${p.maxAmountSats} sats`)
+    const total = payments.reduce((n, x) => n + x.amountSats, 0)
+    if (total > p.maxAmountSats && !pushAnything) {
+      throw new WalletRequestError('POLICY_VIOLATION', 422, `amount ${total} sats exceeds the per-transaction limit of ${p.maxAmountSats} sats`)
     }
-    if (!pushAnything && listedDestination(p, toScript, this.config.chain.network)) {
-      throw new WalletRequestError('POLICY_VIOLATION', 422, 'the destination is not allowed by the spending policy')
+    for (const [i, x] of payments.entries()) {
+      if (!pushAnything && listedDestination(p, Buffer.from(x.script).toString('hex'), this.config.chain.network)) {
+        throw new WalletRequestError('POLICY_VIOLATION', 422, `${batch ? `recipient ${i + 1}: ` : ''}the destination is not allowed by the spending policy`)
+      }
     }
     let feeRate: number | null = null
     if (body.feeRate !== undefined && body.feeRate !== null) {
@@ -352,15 +488,22 @@ export class SendService {
       }
       maxFeeRate = body.maxFeeRate
     }
-    // Only the fields given: a request without them hashes as it always did (Idempotency-Key).
-    return {
-      to: body.to,
-      amountSats,
-      feeRate,
-      type,
+    const subtractFee = body.subtractFeeFromAmount === true || max
+    const extras = {
       ...(body.targetBlocks !== undefined ? { targetBlocks: body.targetBlocks } : {}),
       ...(maxFeeRate !== undefined ? { maxFeeRate } : {}),
+      ...(body.memo !== undefined ? { memo: body.memo } : {}),
+      ...(body.externalId !== undefined ? { externalId: body.externalId } : {}),
     }
+    // Only the fields given: a plain request hashes as it always did (Idempotency-Key).
+    const canonical = {
+      ...(batch ? { recipients: payments.map((x) => ({ to: x.to, amountSats: x.amountSats })) } : { to: payments[0].to, amountSats: max ? 'max' : payments[0].amountSats }),
+      feeRate,
+      type,
+      ...(body.subtractFeeFromAmount === true ? { subtractFeeFromAmount: true } : {}),
+      ...extras,
+    }
+    return { type, payments, max, subtractFee, feeRate, ...extras, canonical }
   }
 
   /**
@@ -401,8 +544,8 @@ export class SendService {
    * taken. With nothing else spending meanwhile, the same request sent next builds exactly it.
    */
   async quote(body: SendRequest): Promise<QuoteDto> {
-    const type: WalletType = body.type ?? 'segwit'
-    const req = this.validate(body, type)
+    const req = this.validate(body)
+    const type = req.type
     try {
       const key = await this.wallet.key(type)
       const feeRate = await this.feeRate(req)
@@ -415,11 +558,13 @@ export class SendService {
           inputs.map((u) => pathString(u.path)),
           presigned,
         )
+      const recipients = req.payments.map((x, i) => ({ address: x.to, amountSats: outs[i].value }))
       return {
         type,
         keyId: key.keyId,
-        to: req.to,
-        amountSats: req.amountSats,
+        to: req.payments[0].to,
+        amountSats: recipients.reduce((n, r) => n + r.amountSats, 0),
+        recipients,
         feeSats: selection.fee,
         feeRate,
         vsize: estimateVsize(
@@ -427,7 +572,7 @@ export class SendService {
           outs.map((o) => o.scriptPubKey),
         ),
         inputs: inputs.map((u) => ({ txid: u.txid, vout: u.vout, valueSats: u.value, path: pathString(u.path) })),
-        outputs: outs.map((o) => ({ address: o.isChange ? change.address : req.to, valueSats: o.value, change: o.isChange })),
+        outputs: outs.map((o, i) => ({ address: o.isChange ? change.address : req.payments[i].to, valueSats: o.value, change: o.isChange })),
         changeSats: outs.filter((o) => o.isChange).reduce((a, o) => a + o.value, 0),
         signingMode: type === 'taproot' ? 'frost' : fast ? 'presignature' : 'full',
         tipHeight: tip,
@@ -440,11 +585,12 @@ export class SendService {
   /**
    * One coin selection for `req` as things stand: coins no send has reserved, the next change
    * address (read, not taken), the chain's tip. Reserves nothing: `propose` commits it, `quote`
-   * only shows it.
+   * only shows it. "max" spends every spendable coin (the largest {@link MAX_SWEEP_INPUTS}
+   * that pay for themselves); with the fee out of the payments, coins are chosen for the
+   * payments less the least fee any such transaction pays, then the fee is taken out exactly.
    */
-  private async draft(req: { to: string; amountSats: number }, key: WalletKey, feeRate: number) {
+  private async draft(req: CheckedSend, key: WalletKey, feeRate: number) {
     const type = key.type
-    const toScript = parseAddress(req.to, this.config.chain.network).scriptPubKey
     const indexKey = WalletKeys.addressIndex(key.keyId, 1)
     const [utxos, locks, tip, index, presigned] = await Promise.all([
       this.wallet.confirmedUtxos(key),
@@ -458,30 +604,62 @@ export class SendService {
     // request uses up no address index either.
     const changePath = [1, index?.value.next ?? 0]
     const change = this.wallet.derive(key, changePath)
-    const selection: Selection = selectPreferringPresigned(
-      {
-        utxos: spendable,
-        outputs: [{ scriptPubKey: toScript, value: req.amountSats }],
+    const p = this.config.policy
+    const scripts = req.payments.map((x) => x.script)
+    let selection: Selection
+    if (req.max) {
+      const coins = spendable
+        .filter((u) => u.value > Math.ceil(INPUT_VBYTES[type] * feeRate))
+        .sort((a, b) => b.value - a.value)
+        .slice(0, MAX_SWEEP_INPUTS)
+      if (coins.length === 0) throw new BitcoinError('INSUFFICIENT_FUNDS', 'no spendable coin is worth more than the fee to spend it', { available: 0, needed: 1 })
+      const all = coins.reduce((n, u) => n + u.value, 0)
+      selection = feeFromPayments({
+        inputs: coins,
+        payments: [{ script: scripts[0], amountSats: all }],
+        change: { ...change, path: changePath },
         feeRate,
-        change: { scriptPubKey: change.scriptPubKey, keyType: type, path: changePath },
-        minFeeRate: this.config.policy.minFeeRate,
-        maxFeeRate: this.config.policy.maxFeeRate,
-        maxFeeSats: this.config.policy.maxFeeSats,
-      },
-      presigned && ((path) => presigned.has(pathString(path))),
-    )
-    // The payment first, change (if any) second: voters check exactly this shape.
+        maxFeeSats: p.maxFeeSats,
+      })
+    } else {
+      // With the fee out of the payments, the coins need cover only the payments less the
+      // least fee a selection leaves (one input, no change): whatever they hold beyond the
+      // payments is change.
+      const least = req.subtractFee ? leastSelectionFee(type, scripts, feeRate) : 0
+      const chosen = selectPreferringPresigned(
+        {
+          utxos: spendable,
+          outputs: req.payments.map((x, i) => ({ scriptPubKey: x.script, value: x.amountSats - feeShare(least, scripts.length, i) })),
+          feeRate,
+          change: { scriptPubKey: change.scriptPubKey, keyType: type, path: changePath },
+          minFeeRate: p.minFeeRate,
+          maxFeeRate: p.maxFeeRate,
+          maxFeeSats: p.maxFeeSats,
+        },
+        presigned && ((path) => presigned.has(pathString(path))),
+      )
+      selection = req.subtractFee
+        ? feeFromPayments({
+            inputs: chosen.inputs,
+            payments: req.payments.map((x) => ({ script: x.script, amountSats: x.amountSats })),
+            change: { ...change, path: changePath },
+            feeRate,
+            maxFeeSats: p.maxFeeSats,
+          })
+        : chosen
+    }
+    // The payments first (in the request's order), change (if any) last: voters check exactly this shape.
     const outs = [...selection.outputs].sort((a, b) => Number(a.isChange) - Number(b.isChange))
+    const paid = req.payments.reduce((n, _x, i) => n + outs[i].value, 0)
+    if (paid > p.maxAmountSats && !this.drill.has('approve-everything')) {
+      throw new WalletRequestError('POLICY_VIOLATION', 422, `amount ${paid} sats exceeds the per-transaction limit of ${p.maxAmountSats} sats`)
+    }
     return { selection, outs, change, changePath, tip, index, indexKey, presigned }
   }
 
   /** Builds and publishes the proposal; retries coin selection if another send took a coin first. */
-  private async propose(
-    txId: string,
-    req: FeeChoice & { to: string; amountSats: number },
-    type: WalletType,
-    claim: { key: string; modRevision: string; bodyHash: string } | null,
-  ): Promise<TxRecord> {
+  private async propose(txId: string, req: CheckedSend, claim: { key: string; modRevision: string; bodyHash: string } | null): Promise<TxRecord> {
+    const type = req.type
     const key = await this.wallet.key(type)
     const feeRate = await this.feeRate(req)
     for (let attempt = 0; attempt < PROPOSE_ATTEMPTS; attempt++) {
@@ -495,24 +673,28 @@ export class SendService {
         rbf: true,
       })
       const now = new Date().toISOString()
+      const payments = req.payments.map((x, i) => ({ to: x.to, amountSats: outs[i].value }))
       const base = {
         id: txId,
         keyId: key.keyId,
         type,
-        to: req.to,
-        amountSats: req.amountSats,
+        to: payments[0].to,
+        amountSats: payments.reduce((n, x) => n + x.amountSats, 0),
+        // One payment: `to` and `amountSats` say it all, and the proposal hashes as it always did.
+        ...(payments.length > 1 ? { recipients: payments } : {}),
+        ...(req.memo !== undefined ? { memo: req.memo } : {}),
+        ...(req.externalId !== undefined ? { externalId: req.externalId } : {}),
         unsignedTx,
         inputs: selection.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value, scriptPubKey: Buffer.from(u.scriptPubKey).toString('hex'), path: u.path })),
-        outputs: outs.map((o) => ({
+        outputs: outs.map((o, i) => ({
           scriptPubKey: Buffer.from(o.scriptPubKey).toString('hex'),
-          address: o.isChange ? change.address : req.to,
+          address: o.isChange ? change.address : req.payments[i].to,
           value: o.value,
           change: o.isChange,
           ...(o.isChange ? { path: changePath } : {}),
         })),
       }
-      const record: TxRecord = {
-        ...base,
+      const record = newProposal(base, {
         feeSats: selection.fee,
         feeRate,
         vsize: estimateVsize(
@@ -520,25 +702,10 @@ export class SendService {
           outs.map((o) => o.scriptPubKey),
         ),
         locktime: tip,
-        proposalHash: proposalHash(base),
         proposedBy: this.config.nodeId,
-        requestId: currentRequestId(),
-        // The proposer answers for it: voters refuse a proposal no node signed (an etcd writer's).
-        proposerSignature: this.identity.sign(proposerStatement(proposalHash(base), this.config.nodeId)),
-        state: 'voting',
-        attempt: 0,
-        signers: null,
-        signingMode: null,
-        signedTx: null,
-        txid: null,
-        error: null,
-        createdAt: now,
-        updatedAt: now,
-        history: [
-          { state: 'pending', at: now },
-          { state: 'voting', at: now },
-        ],
-      }
+        sign: (statement) => this.identity.sign(statement),
+        now,
+      })
       const lockKeys = record.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
       const ok = await this.etcd.atomic({
         absent: [WalletKeys.tx(txId), ...lockKeys, ...(index ? [] : [indexKey])],

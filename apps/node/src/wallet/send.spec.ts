@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { beforeEach, describe, it } from 'node:test'
-import { deriveEcdsaChild, taprootAddress } from '@tw/bitcoin'
+import { buildUnsignedTransaction, decodeTransaction, deriveEcdsaChild, estimateVsize, taprootAddress, transactionId } from '@tw/bitcoin'
 import type { SendRequest } from '@tw/api'
 import { canonicalJson } from '../common/canonical-json'
 import { withRequestId } from '../common/request-context'
 import type { AppConfig } from '../config/config'
 import { FakeEtcd } from '../testing/fake-etcd'
+import { checkProposal, proposalBody, proposalHash, type PolicyContext } from './policy'
+import { ReplaceService } from './replace.service'
 import { SendService } from './send.service'
 import { WalletKeys, type TxRecord } from './wallet.types'
 
@@ -26,7 +28,7 @@ const config = {
   threshold: 4,
   clusterSize: 5,
   chain: { network: 'regtest', confirmations: 1 },
-  policy: { maxAmountSats: 1_000_000, dailyLimitSats: 10_000_000, maxFeeSats: 50_000, minFeeRate: 1, maxFeeRate: 100, allow: [], deny: [] },
+  policy: { maxAmountSats: 1_000_000, dailyLimitSats: 10_000_000, maxFeeSats: 50_000, minFeeRate: 1, maxFeeRate: 100, allow: [], deny: [own([9, 7]).address] },
 } as unknown as AppConfig
 
 const BODY: SendRequest = { to: DEST.address, amountSats: 50_000, feeRate: 2, type: 'taproot' } as SendRequest
@@ -291,5 +293,302 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
     await assert.rejects(svc.quote({ ...BODY, amountSats: 2_000_000 }), (e: { code?: string; httpStatus?: number }) => e.code === 'POLICY_VIOLATION' && e.httpStatus === 422)
     await assert.rejects(svc.quote({ ...BODY, feeRate: 0.1 }), (e: { code?: string }) => e.code === 'FEE_RATE_OUT_OF_BOUNDS')
     assert.deepEqual(etcd.keys('/'), [])
+  })
+
+  /** A voter's view of `r`: the wallet's own derivation, the coins as the chain has them, the locks in etcd. */
+  function voterContext(): PolicyContext {
+    const locks = new Map(etcd.keys('/tw/utxo-locks/').map((k) => [k.slice('/tw/utxo-locks/'.length), (etcd.value(k) as { txId: string }).txId]))
+    return {
+      network: 'regtest',
+      policy: config.policy,
+      scriptAt: (path) => Buffer.from(own(path).scriptPubKey).toString('hex'),
+      utxoExists: (txid, vout, value) => vout === 0 && value === 100_000 && Number(txid.replace(/^a+/, '')) <= coins,
+      lockOf: (txid, vout) => locks.get(`${txid}:${vout}`),
+      spentToday: 0,
+    }
+  }
+  const onlyRecord = () => etcd.value(WalletKeys.tx(txIds()[0])) as TxRecord
+  const paysOf = (r: TxRecord) => decodeTransaction(r.unsignedTx).outputs.map((o) => [Buffer.from(o.scriptPubKey).toString('hex'), o.value])
+  const scriptOf = (address: string) => Buffer.from(address === DEST.address ? DEST.scriptPubKey : own([9, Number(address.slice(-1))]).scriptPubKey).toString('hex')
+  const R = [own([9, 1]), own([9, 2]), own([9, 3])]
+
+  it('a batch: one output per recipient in order, then the change; the record and the proposal hash carry the recipients, memo and external id; voters approve it', async () => {
+    const svc = service()
+    const body = {
+      recipients: [
+        { to: R[0].address, amountSats: 30_000 },
+        { to: R[1].address, amountSats: 45_000 },
+        { to: R[2].address, amountSats: 60_000 },
+      ],
+      feeRate: 2,
+      type: 'taproot',
+      memo: 'March payroll',
+      externalId: 'payroll-2026-03',
+    } as SendRequest
+    await svc.create(body, KEY)
+    const r = onlyRecord()
+    assert.deepEqual(r.recipients, [
+      { to: R[0].address, amountSats: 30_000 },
+      { to: R[1].address, amountSats: 45_000 },
+      { to: R[2].address, amountSats: 60_000 },
+    ])
+    assert.equal(r.to, R[0].address)
+    assert.equal(r.amountSats, 135_000)
+    assert.deepEqual([r.memo, r.externalId], ['March payroll', 'payroll-2026-03'])
+    const outs = paysOf(r)
+    assert.deepEqual(outs.slice(0, 3), [
+      [Buffer.from(R[0].scriptPubKey).toString('hex'), 30_000],
+      [Buffer.from(R[1].scriptPubKey).toString('hex'), 45_000],
+      [Buffer.from(R[2].scriptPubKey).toString('hex'), 60_000],
+    ])
+    assert.equal(outs.length, 4)
+    assert.equal(r.outputs[3].change, true)
+    const inSum = r.inputs.reduce((n, i) => n + i.value, 0)
+    assert.equal(inSum, 135_000 + r.outputs[3].value + r.feeSats, 'the inputs pay the payments, the change and the fee')
+    assert.deepEqual(checkProposal(r, voterContext()), { approve: true, reason: null })
+
+    // What votes sign covers every recipient, the memo and the external id.
+    for (const tampered of [
+      { ...r, recipients: [r.recipients![0], { ...r.recipients![1], amountSats: 45_001 }, r.recipients![2]] },
+      { ...r, memo: 'another memo' },
+      { ...r, externalId: 'payroll-2026-04' },
+    ]) {
+      assert.notEqual(proposalHash(tampered), r.proposalHash)
+      assert.deepEqual(checkProposal(tampered, voterContext()), { approve: false, reason: 'proposal hash does not match its contents' })
+    }
+  })
+
+  it('voters refuse a batch whose recipients and outputs disagree, or whose payments do not add up, even when its hash is recomputed', async () => {
+    const svc = service()
+    await svc.create(
+      {
+        recipients: [
+          { to: R[0].address, amountSats: 30_000 },
+          { to: R[1].address, amountSats: 45_000 },
+        ],
+        feeRate: 2,
+        type: 'taproot',
+      } as SendRequest,
+      KEY,
+    )
+    const r = onlyRecord()
+    const rehash = (t: TxRecord): TxRecord => ({ ...t, proposalHash: proposalHash(t) })
+    const cases: [TxRecord, RegExp][] = [
+      [rehash({ ...r, recipients: [r.recipients![0], { to: R[1].address, amountSats: 44_000 }], amountSats: 74_000 }), /output 1 does not pay recipient 2 its amount/],
+      [rehash({ ...r, recipients: [r.recipients![0], { to: R[2].address, amountSats: 45_000 }] }), /output 1 does not pay recipient 2 its amount/],
+      [rehash({ ...r, amountSats: 70_000 }), /payments add up to 75000 sats, not the proposal's 70000/],
+      [rehash({ ...r, recipients: [r.recipients![1], r.recipients![0]], to: R[1].address }), /output 0 does not pay recipient 1 its amount/],
+      [rehash({ ...r, recipients: [r.recipients![0]] }), /a batch has 2\.\.200 recipients/],
+      [rehash({ ...r, to: R[2].address }), /the first recipient is not the destination/],
+      [rehash({ ...r, recipients: [r.recipients![0], { to: own([9, 7]).address, amountSats: 45_000 }] }), /recipient 2: destination is on the deny list/],
+    ]
+    for (const [t, why] of cases) {
+      const v = checkProposal(t, voterContext())
+      assert.equal(v.approve, false, String(why))
+      assert.match(v.reason ?? '', why)
+    }
+  })
+
+  it('a plain send hashes as before batches existed: no recipients, memo or external id in its proposal', async () => {
+    const svc = service()
+    await svc.create(BODY, KEY)
+    const r = onlyRecord()
+    assert.equal('recipients' in r || 'memo' in r || 'externalId' in r, false)
+    const before = createHash('sha256')
+      .update(canonicalJson({ id: r.id, keyId: r.keyId, type: r.type, to: r.to, amountSats: r.amountSats, unsignedTx: r.unsignedTx, inputs: r.inputs, outputs: r.outputs }))
+      .digest('hex')
+    assert.equal(r.proposalHash, before)
+    assert.equal((etcd.value(idemKey) as { bodyHash: string }).bodyHash, bodyHash(BODY))
+  })
+
+  it('a batch naming an address twice is DUPLICATE_RECIPIENT; a refused recipient is named; nothing is written', async () => {
+    const svc = service()
+    await assert.rejects(
+      svc.create(
+        {
+          recipients: [
+            { to: R[0].address, amountSats: 30_000 },
+            { to: R[1].address, amountSats: 1_000 },
+            { to: R[0].address.toUpperCase(), amountSats: 5_000 },
+          ],
+          type: 'taproot',
+        } as SendRequest,
+        KEY,
+      ),
+      (e: { code?: string; httpStatus?: number; message?: string }) => e.code === 'DUPLICATE_RECIPIENT' && e.httpStatus === 400 && /recipients 1 and 3/.test(e.message ?? ''),
+    )
+    await assert.rejects(
+      svc.quote({
+        recipients: [
+          { to: R[0].address, amountSats: 30_000 },
+          { to: own([9, 7]).address, amountSats: 1_000 },
+        ],
+        type: 'taproot',
+      } as SendRequest),
+      (e: { code?: string; message?: string }) => e.code === 'POLICY_VIOLATION' && /^recipient 2: /.test(e.message ?? ''),
+    )
+    await assert.rejects(
+      svc.quote({
+        recipients: [
+          { to: R[0].address, amountSats: 30_000 },
+          { to: R[1].address, amountSats: 0 },
+        ],
+        type: 'taproot',
+      } as SendRequest),
+      (e: { code?: string; message?: string }) => e.code === 'INVALID_AMOUNT' && /^recipient 2: /.test(e.message ?? ''),
+    )
+    assert.deepEqual(etcd.keys('/'), [])
+  })
+
+  it('"max" spends every coin to one output with no change, the fee out of it; voters approve', async () => {
+    const svc = service()
+    const quote = await svc.quote({ to: DEST.address, amountSats: 'max', feeRate: 3, type: 'taproot' })
+    await svc.create({ to: DEST.address, amountSats: 'max', feeRate: 3, type: 'taproot' }, KEY)
+    const r = onlyRecord()
+    const vsize = estimateVsize(['taproot', 'taproot', 'taproot'], [DEST.scriptPubKey])
+    assert.equal(r.inputs.length, 3)
+    assert.equal(r.feeSats, Math.ceil(3 * vsize))
+    assert.equal(r.amountSats, 300_000 - r.feeSats)
+    assert.deepEqual(paysOf(r), [[scriptOf(DEST.address), 300_000 - r.feeSats]])
+    assert.deepEqual([quote.amountSats, quote.feeSats, quote.changeSats], [r.amountSats, r.feeSats, 0])
+    assert.deepEqual(checkProposal(r, voterContext()), { approve: true, reason: null })
+    assert.equal(etcd.keys('/tw/utxo-locks/').length, 3)
+    // Nothing left to send.
+    await assert.rejects(svc.quote({ to: DEST.address, amountSats: 'max', feeRate: 3, type: 'taproot' }), (e: { code?: string }) => e.code === 'INSUFFICIENT_FUNDS')
+  })
+
+  it('subtractFeeFromAmount: a coin sent whole pays its value less the fee (no second coin needed); in a batch the recipients share the fee and the wallet pays exactly the amounts', async () => {
+    const svc = service()
+    await svc.create({ to: DEST.address, amountSats: 100_000, feeRate: 2, type: 'taproot', subtractFeeFromAmount: true }, KEY)
+    const one = onlyRecord()
+    assert.equal(one.inputs.length, 1, 'the payment is the coin: no second input for the fee')
+    assert.deepEqual(paysOf(one), [[scriptOf(DEST.address), 100_000 - one.feeSats]])
+    assert.equal(one.feeSats, Math.ceil(2 * estimateVsize(['taproot'], [DEST.scriptPubKey])))
+    assert.deepEqual(checkProposal(one, voterContext()), { approve: true, reason: null })
+
+    etcd = new FakeEtcd()
+    const svc2 = service()
+    await svc2.create(
+      {
+        recipients: [
+          { to: R[0].address, amountSats: 30_000 },
+          { to: R[1].address, amountSats: 45_000 },
+          { to: R[2].address, amountSats: 20_000 },
+        ],
+        feeRate: 2,
+        type: 'taproot',
+        subtractFeeFromAmount: true,
+      } as SendRequest,
+      'client-key-2',
+    )
+    const batch = onlyRecord()
+    const fee = batch.feeSats
+    const share = Math.floor(fee / 3)
+    const extra = fee % 3
+    assert.deepEqual(
+      batch.recipients!.map((x) => x.amountSats),
+      [30_000 - share - (extra > 0 ? 1 : 0), 45_000 - share - (extra > 1 ? 1 : 0), 20_000 - share],
+    )
+    const change = batch.outputs.find((o) => o.change)!
+    assert.equal(batch.inputs.reduce((n, i) => n + i.value, 0) - change.value, 95_000, 'the wallet pays exactly the amounts asked')
+    assert.deepEqual(checkProposal(batch, voterContext()), { approve: true, reason: null })
+  })
+
+  /** The proposer's ReplaceService over the same etcd; the chain says the original is in the mempool (or confirmed). */
+  function replacer(confirmed = false): ReplaceService {
+    const wallet = {
+      keyById: async () => ({ keyId: 'k1', type: 'taproot' }),
+      chain: () => ({ tipHeight: async () => 201, txStatus: async () => ({ found: true, confirmed, blockHeight: confirmed ? 201 : null }) }),
+      derive: (_k: unknown, path: number[]) => own(path),
+    }
+    const store = {
+      get: (id: string) => etcd.get<TxRecord>(WalletKeys.tx(id)),
+      mirror: async () => undefined,
+      toDto: async (r: TxRecord) => ({ id: r.id, state: r.state }) as never,
+    }
+    return new ReplaceService(config, etcd as never, wallet as never, store as never, { record: async () => undefined } as never, { sign: () => 'signed-by-the-proposer' } as never)
+  }
+  /** One send, as broadcast (its txid is the unsigned transaction's: witnesses are not part of it). */
+  async function broadcastOne(): Promise<TxRecord> {
+    await service().create(BODY, null)
+    const r = onlyRecord()
+    const sent: TxRecord = { ...r, state: 'broadcast', txid: transactionId(r.unsignedTx) }
+    await etcd.put(WalletKeys.tx(r.id), sent)
+    return sent
+  }
+  const replacementOf = (x: TxRecord) =>
+    txIds()
+      .map((id) => etcd.value(WalletKeys.tx(id)) as TxRecord)
+      .find((r) => r.replacement?.of === x.id)!
+  const approvedOriginal = (x: TxRecord): PolicyContext => ({ ...voterContext(), replaced: [proposalBody(x)] })
+  const lockOwners = () => etcd.keys('/tw/utxo-locks/').map((k) => (etcd.value(k) as { txId: string }).txId)
+
+  it('a fee bump: the same inputs and payments at a higher rate, the extra fee out of the change, the coins still reserved for the original; voters who approved the original approve it', async () => {
+    const x = await broadcastOne()
+    await replacer().replace(x.id, 'bump', { feeRate: 6 })
+    const r = replacementOf(x)
+    assert.deepEqual(r.replacement, { of: x.id, kind: 'bump' })
+    assert.deepEqual(r.inputs, x.inputs)
+    assert.deepEqual(paysOf(r)[0], paysOf(x)[0], 'the payment is untouched')
+    const change = (t: TxRecord) => t.outputs.find((o) => o.change)!
+    assert.deepEqual(change(r).path, change(x).path, 'the same change address')
+    assert.equal(change(r).value, change(x).value - (r.feeSats - x.feeSats))
+    assert.equal(r.feeSats, Math.ceil(6 * r.vsize))
+    assert.ok(r.feeSats >= x.feeSats + r.vsize, 'BIP125: the old fee plus its own relay fee')
+    assert.deepEqual(lockOwners(), [x.id], 'the reservations stay with the original until the bump confirms')
+    assert.deepEqual(checkProposal(r, approvedOriginal(x)), { approve: true, reason: null })
+    // It adds nothing to the day's total: the payment counts once.
+    assert.deepEqual(checkProposal(r, { ...approvedOriginal(x), spentToday: config.policy.dailyLimitSats - 1 }), { approve: true, reason: null })
+    // The checks every node makes alike (no ledger) pass too: approvers are not minority attackers.
+    assert.deepEqual(checkProposal(r, { ...voterContext(), lockOf: () => r.id }), { approve: true, reason: null })
+  })
+
+  it('voters refuse a replacement of a transaction they did not approve, one that pays otherwise, and one that does not pay the BIP125 fees', async () => {
+    const x = await broadcastOne()
+    await replacer().replace(x.id, 'bump', { feeRate: 6 })
+    const r = replacementOf(x)
+    assert.match(checkProposal(r, { ...voterContext(), replaced: [] }).reason ?? '', /which this node did not approve/)
+    // The same coins, but half the payment back as change (hash recomputed, outputs rebuilt).
+    const rebuilt = (outs: { value: number }[], patch: Partial<TxRecord>): TxRecord => {
+      const outputs = r.outputs.map((o, i) => ({ ...o, value: outs[i].value }))
+      const unsignedTx = buildUnsignedTransaction({
+        inputs: r.inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: 'taproot' as const })),
+        outputs: outputs.map((o) => ({ scriptPubKey: Buffer.from(o.scriptPubKey, 'hex'), value: o.value })),
+        locktime: 201,
+        rbf: true,
+      })
+      const t = { ...r, ...patch, outputs, unsignedTx }
+      return { ...t, feeSats: t.inputs.reduce((n, i) => n + i.value, 0) - outputs.reduce((n, o) => n + o.value, 0), proposalHash: proposalHash(t) }
+    }
+    const halfPaid = rebuilt([{ value: 25_000 }, { value: r.outputs[1].value + 25_000 }], { amountSats: 25_000 })
+    assert.match(checkProposal(halfPaid, approvedOriginal(x)).reason ?? '', /a fee bump pays exactly what transaction .* paid/)
+    const cheap = rebuilt([{ value: 50_000 }, { value: x.outputs[1].value - 1 }], {})
+    assert.match(checkProposal(cheap, approvedOriginal(x)).reason ?? '', /a replacement pays more than .* sat\/vB and at least \d+ sats/)
+  })
+
+  it('a cancellation pays every coin back to the change address at 1 sat/vB above the original rate by default; voters approve it', async () => {
+    const x = await broadcastOne()
+    await replacer().replace(x.id, 'cancel', {})
+    const r = replacementOf(x)
+    assert.deepEqual(r.replacement, { of: x.id, kind: 'cancel' })
+    assert.equal(r.amountSats, 0)
+    assert.equal(r.outputs.length, 1)
+    const [back] = r.outputs
+    assert.deepEqual([back.change, back.path, back.address], [true, x.outputs[1].path, x.outputs[1].address])
+    assert.equal(back.value, 100_000 - r.feeSats)
+    assert.ok(r.feeSats / r.vsize > x.feeSats / x.vsize && r.feeSats >= x.feeSats + r.vsize)
+    assert.deepEqual(checkProposal(r, approvedOriginal(x)), { approve: true, reason: null })
+    assert.deepEqual(lockOwners(), [x.id])
+  })
+
+  it('only a broadcast, unconfirmed transaction can be replaced, and only at a higher rate', async () => {
+    const x = await broadcastOne()
+    const code = (e: { code?: string; httpStatus?: number }) => `${e.code} ${e.httpStatus}`
+    assert.equal(await replacer().replace(x.id, 'bump', { feeRate: 2 }).catch(code), 'FEE_RATE_OUT_OF_BOUNDS 400')
+    assert.equal(await replacer(true).replace(x.id, 'bump', { feeRate: 6 }).catch(code), 'TX_NOT_REPLACEABLE 409')
+    await etcd.put(WalletKeys.tx(x.id), { ...x, state: 'voting', txid: null })
+    assert.equal(await replacer().replace(x.id, 'cancel', {}).catch(code), 'TX_NOT_REPLACEABLE 409')
+    assert.equal(await replacer().replace('00000000-0000-4000-8000-00000000dead', 'bump', { feeRate: 6 }).catch(code), 'NOT_FOUND 404')
+    assert.equal(txIds().length, 1, 'no replacement proposed')
   })
 })

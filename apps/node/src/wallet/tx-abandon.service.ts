@@ -63,6 +63,9 @@ export class TxAbandonService {
     }
     const tx = entry.value
     if (tx.state !== 'failed') throw notAbandonable(`transaction ${id} is ${tx.state}, not failed: only a failed send's coins can be released this way`)
+    if (tx.error?.code === 'REPLACED') {
+      throw notAbandonable(`transaction ${id} was replaced by ${tx.replacedBy ?? 'its fee bump or cancellation'}, which holds these coins until it confirms: nothing to release`)
+    }
     const locks = await this.locksNaming(tx)
     if (locks.length === 0) throw notAbandonable(`transaction ${id} holds no coin reservations (already released): nothing to release`)
     const txid = txidOf(tx)

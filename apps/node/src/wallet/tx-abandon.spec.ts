@@ -186,6 +186,17 @@ describe("TxAbandonService: a failed send's coins are released only when the cha
     assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks)
   })
 
+  it('a send replaced by its fee bump: TX_NOT_ABANDONABLE, the coins stay reserved for the bump (which the chain has)', async () => {
+    const bumpId = '00000000-0000-4000-8000-0000000000f2'
+    await etcd.put(WalletKeys.tx(tx.id), { ...tx, error: { code: 'REPLACED', message: 'replaced' }, replacedBy: bumpId })
+    chain.spenders.set(`${'aa'.repeat(32)}:0`, { spent: true, txid: OTHER, confirmed: false })
+    const e = await refusal(svc.abandon(tx.id, REASON, CALLER))
+    assert.equal(e.code, 'TX_NOT_ABANDONABLE')
+    assert.match(e.message, new RegExp(`replaced by ${bumpId}`))
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks)
+    assert.equal(audited.length, 0)
+  })
+
   it('a second abandon after the locks are gone: TX_NOT_ABANDONABLE "already released", audited once', async () => {
     await svc.abandon(tx.id, REASON, CALLER)
     const e = await refusal(svc.abandon(tx.id, REASON, CALLER))

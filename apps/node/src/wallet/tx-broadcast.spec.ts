@@ -79,6 +79,28 @@ function signedTx(): TxRecord {
   }
 }
 
+/** The leader's coordinator over `etcd` and `chain` (its store reads the records and the active index from etcd). */
+function leaderOver(etcd: FakeEtcd, chain: FakeChain): TxCoordinatorService {
+  const store = {
+    mirror: async () => undefined,
+    get: (id: string) => etcd.get<TxRecord>(WalletKeys.tx(id)),
+    active: async () =>
+      (await Promise.all(etcd.keys(WalletKeys.actives).map((k) => etcd.get<TxRecord>(WalletKeys.tx(k.slice(WalletKeys.actives.length)))))).filter((e) => e !== null),
+    idByTxid: async () => null,
+  }
+  return new TxCoordinatorService(
+    config,
+    etcd as never,
+    { isLeader: true, leaderTerm: TERM } as never,
+    { chain: () => chain } as never,
+    store as never,
+    { record: async () => undefined } as never,
+    new MetricsService(config),
+    fakeIdentity(1) as never,
+    {} as never,
+  )
+}
+
 describe('TxCoordinatorService.broadcast: the chain is asked before a send is called failed', () => {
   let etcd: FakeEtcd
   let chain: FakeChain
@@ -86,8 +108,8 @@ describe('TxCoordinatorService.broadcast: the chain is asked before a send is ca
   const tx = signedTx()
   const locks = tx.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
   const record = async () => (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!.value
-  const step = async (method: 'broadcast' | 'track') => {
-    const entry = (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!
+  const step = async (method: 'broadcast' | 'track', id = tx.id) => {
+    const entry = (await etcd.get<TxRecord>(WalletKeys.tx(id)))!
     await (coordinator as unknown as Record<string, (term: string, e: typeof entry) => Promise<void>>)[method](TERM, entry)
   }
   const refuse = (reason: string) => () => {
@@ -98,19 +120,7 @@ describe('TxCoordinatorService.broadcast: the chain is asked before a send is ca
     etcd = new FakeEtcd()
     etcd.term = TERM
     chain = new FakeChain()
-    const wallet = { chain: () => chain }
-    const store = { mirror: async () => undefined, get: (id: string) => etcd.get<TxRecord>(WalletKeys.tx(id)) }
-    coordinator = new TxCoordinatorService(
-      config,
-      etcd as never,
-      { isLeader: true, leaderTerm: TERM } as never,
-      wallet as never,
-      store as never,
-      { record: async () => undefined } as never,
-      new MetricsService(config),
-      fakeIdentity(1) as never,
-      {} as never,
-    )
+    coordinator = leaderOver(etcd, chain)
     await etcd.put(WalletKeys.tx(tx.id), tx)
     await etcd.put(WalletKeys.active(tx.id), { createdAt: tx.createdAt })
     for (const k of locks) await etcd.put(k, { txId: tx.id })
@@ -209,6 +219,66 @@ describe('TxCoordinatorService.broadcast: the chain is asked before a send is ca
     assert.equal(r.state, 'failed')
     assert.equal(r.error?.code, 'INPUTS_SPENT_ELSEWHERE')
     assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), [])
+  })
+})
+
+describe('TxCoordinatorService: a fee bump and the transaction it replaces (BIP125)', () => {
+  let etcd: FakeEtcd
+  let chain: FakeChain
+  let coordinator: TxCoordinatorService
+  const original: TxRecord = { ...signedTx(), state: 'broadcast' }
+  const bump: TxRecord = { ...signedTx(), id: '00000000-0000-4000-8000-0000000000b2', txid: OTHER, state: 'broadcast', replacement: { of: original.id, kind: 'bump' } }
+  const locks = original.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
+  const record = async (id: string) => (await etcd.get<TxRecord>(WalletKeys.tx(id)))!.value
+  const step = async (method: 'broadcast' | 'track', id: string) => {
+    const entry = (await etcd.get<TxRecord>(WalletKeys.tx(id)))!
+    await (coordinator as unknown as Record<string, (term: string, e: typeof entry) => Promise<void>>)[method](TERM, entry)
+  }
+
+  beforeEach(async () => {
+    etcd = new FakeEtcd()
+    etcd.term = TERM
+    chain = new FakeChain()
+    coordinator = leaderOver(etcd, chain)
+    for (const t of [original, bump]) {
+      await etcd.put(WalletKeys.tx(t.id), t)
+      await etcd.put(WalletKeys.active(t.id), { createdAt: t.createdAt })
+    }
+    // The reservations name the original: the bump shares them.
+    for (const k of locks) await etcd.put(k, { txId: original.id })
+  })
+
+  it('the chain took the bump: the original ends failed REPLACED naming it, the coins stay reserved until the bump confirms and releases them', async () => {
+    chain.onBroadcast = () => {
+      throw new ChainRejectedError('sendrawtransaction RPC error: {"code":-26,"message":"insufficient fee, rejecting replacement"}')
+    }
+    chain.spenders.set(`${'aa'.repeat(32)}:0`, { spent: true, txid: OTHER, confirmed: false })
+    await step('track', original.id)
+    const o = await record(original.id)
+    assert.equal(o.state, 'failed')
+    assert.equal(o.error?.code, 'REPLACED')
+    assert.equal(o.replacedBy, bump.id)
+    assert.match(o.error!.message, new RegExp(`replaced by transaction ${bump.id}`))
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks, 'kept: the bump is not confirmed yet')
+    chain.status = { found: true, confirmed: true, blockHeight: 101 }
+    await step('track', bump.id)
+    assert.equal((await record(bump.id)).state, 'confirmed')
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), [], 'released by the confirmed bump')
+  })
+
+  it('the chain kept the original: the bump ends failed REPLACEMENT_REFUSED and never releases the coins the original holds', async () => {
+    await etcd.put(WalletKeys.tx(bump.id), { ...bump, state: 'signed' })
+    chain.onBroadcast = () => {
+      throw new ChainRejectedError('sendrawtransaction RPC error: {"code":-26,"message":"insufficient fee, rejecting replacement; new feerate <= old feerate"}')
+    }
+    chain.spenders.set(`${'aa'.repeat(32)}:0`, { spent: true, txid: TXID, confirmed: false })
+    await step('broadcast', bump.id)
+    const b = await record(bump.id)
+    assert.equal(b.state, 'failed')
+    assert.equal(b.error?.code, 'REPLACEMENT_REFUSED')
+    assert.match(b.error!.message, new RegExp(`the chain kept transaction ${original.id}`))
+    assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks, "still the original's")
+    assert.equal((await record(original.id)).state, 'broadcast')
   })
 })
 

@@ -268,7 +268,13 @@ export class TxCoordinatorService {
     return ok
   }
 
-  private lockKeys(tx: TxRecord): string[] {
+  /**
+   * The coin reservations a transaction releases when it ends: its inputs'. A replacement (fee
+   * bump, cancellation) shares those of the transaction it replaces and releases them only by
+   * confirming: until then they hold what it replaces, which may still confirm.
+   */
+  private lockKeys(tx: TxRecord, confirmed = false): string[] {
+    if (tx.replacement && !confirmed) return []
     return tx.inputs.map((i) => WalletKeys.utxoLock(i.txid, i.vout))
   }
 
@@ -577,7 +583,7 @@ export class TxCoordinatorService {
       this.log.log(`transaction ${tx.id}: the chain already has ${tx.txid} (${refusal.reason}); following it`)
       await this.transition(term, entry, 'broadcast', {}, {}, { chain: { refusal: refusal.reason, known: true } })
     } else if (verdict.kind === 'spentElsewhere') {
-      await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) }, { chain: { ...verdict, refusal: refusal.reason } })
+      await this.spentElsewhere(term, entry, verdict, refusal.reason)
     } else {
       // Signed transactions keep their coins reserved: they may still confirm later.
       const message = `${refusal.reason} (its coins stay reserved: this signed transaction may still confirm)`
@@ -607,17 +613,61 @@ export class TxCoordinatorService {
       } catch (err) {
         if (!(err instanceof ChainRejectedError)) return
         const verdict = await classifyRejection(chain, tx, err).catch(() => null)
-        if (verdict?.kind === 'spentElsewhere') {
-          await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) }, { chain: { ...verdict } })
-        }
+        if (verdict?.kind === 'spentElsewhere') await this.spentElsewhere(term, entry, verdict, err.reason)
       }
       return
     }
     if (!status.confirmed || status.blockHeight === null) return
     const confirmations = (await chain.tipHeight()) - status.blockHeight + 1
     if (confirmations >= this.config.chain.confirmations) {
-      await this.transition(term, entry, 'confirmed', {}, { deletes: this.lockKeys(tx) }, { chain: { blockHeight: status.blockHeight, confirmations } })
+      await this.transition(term, entry, 'confirmed', {}, { deletes: this.lockKeys(tx, true) }, { chain: { blockHeight: status.blockHeight, confirmations } })
     }
+  }
+
+  /**
+   * Another transaction spent an input of `entry`'s, so it will never confirm. If that is its
+   * replacement (fee bump, cancellation), it ended REPLACED and the reservations pass to the
+   * replacement; if it is a replacement and the spender the transaction it replaces, the chain
+   * kept that one (REPLACEMENT_REFUSED) and the reservations stay with it; otherwise the coins
+   * are gone (INPUTS_SPENT_ELSEWHERE) and their reservations released.
+   */
+  private async spentElsewhere(term: string, entry: EtcdEntry<TxRecord>, verdict: Extract<RejectionVerdict, { kind: 'spentElsewhere' }>, refusal: string): Promise<void> {
+    const tx = entry.value
+    const detail = { chain: { ...verdict, refusal } }
+    const replacement = await this.replacementSpending(tx, verdict.spender)
+    if (replacement) {
+      const message = `replaced by transaction ${replacement.id} (txid ${verdict.spender}, ${verdict.confirmed ? 'confirmed' : 'in the mempool'}); its coin reservations pass to it`
+      await this.transition(term, entry, 'failed', { error: { code: 'REPLACED', message }, replacedBy: replacement.id }, {}, detail)
+      return
+    }
+    const kept = tx.replacement ? await this.replacedSpending(tx, verdict.spender) : null
+    if (kept) {
+      const message = `the chain kept transaction ${kept.id} (txid ${verdict.spender}) instead of this ${tx.replacement?.kind === 'cancel' ? 'cancellation' : 'fee bump'}: ${refusal}`
+      await this.transition(term, entry, 'failed', { error: { code: 'REPLACEMENT_REFUSED', message } }, {}, detail)
+      return
+    }
+    await this.transition(term, entry, 'failed', { error: spentElsewhereError(verdict) }, { deletes: this.lockKeys(tx) }, detail)
+  }
+
+  /** The replacement of `tx` whose txid is `spender` (among the active transactions, else by txid in this node's mirror), or null. */
+  private async replacementSpending(tx: TxRecord, spender: string): Promise<TxRecord | null> {
+    const active = (await this.store.active()).map((e) => e.value).find((r) => r.txid === spender && r.replacement?.of === tx.id)
+    if (active) return active
+    const id = await this.store.idByTxid(spender).catch(() => null)
+    const found = id ? ((await this.store.get(id))?.value ?? null) : null
+    return found?.replacement?.of === tx.id ? found : null
+  }
+
+  /** Of the transactions `tx` replaces (a chain of fee bumps), the one whose txid is `spender`, or null. */
+  private async replacedSpending(tx: TxRecord, spender: string): Promise<TxRecord | null> {
+    let of = tx.replacement?.of
+    for (let hop = 0; of && hop < 25; hop++) {
+      const r: TxRecord | undefined = (await this.store.get(of))?.value
+      if (!r) return null
+      if (r.txid === spender) return r
+      of = r.replacement?.of
+    }
+    return null
   }
 
   // ------------------------------------------------------------------ presignatures

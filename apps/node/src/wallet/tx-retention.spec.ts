@@ -14,6 +14,7 @@ import { DatabaseRepository } from '../persistence/database.repository'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { SendService } from './send.service'
+import { ReplaceService } from './replace.service'
 import { TxAbandonService } from './tx-abandon.service'
 import { DELETE_BATCH, LEADER_BATCH, TxRetentionService } from './tx-retention.service'
 import { TxStore } from './tx-store'
@@ -393,7 +394,14 @@ describe('transaction retention (issue 14)', () => {
       // 7 transactions a minute apart: 5 confirmed Taproot, 2 rejected SegWit; another node's row is not listed.
       for (let i = 0; i < 7; i++) {
         const at = new Date(Date.UTC(2026, 0, 1, 12, i)).toISOString()
-        const tx = record({ createdAt: at, updatedAt: at, state: i < 5 ? 'confirmed' : 'rejected', type: i < 5 ? 'taproot' : 'segwit', txid: String(i).padStart(64, 'c') })
+        const tx = record({
+          createdAt: at,
+          updatedAt: at,
+          state: i < 5 ? 'confirmed' : 'rejected',
+          type: i < 5 ? 'taproot' : 'segwit',
+          txid: String(i).padStart(64, 'c'),
+          ...(i === 2 || i === 6 ? { externalId: 'payout-7' } : {}),
+        })
         seeded.push(tx)
         await s.mirror(tx)
       }
@@ -404,6 +412,7 @@ describe('transaction retention (issue 14)', () => {
         providers: [
           { provide: SendService, useValue: svc },
           { provide: TxAbandonService, useValue: {} },
+          { provide: ReplaceService, useValue: {} },
         ],
       })
       class HistoryModule {}
@@ -440,7 +449,16 @@ describe('transaction retention (issue 14)', () => {
       )
     })
 
-    it('filters by state, type and since', async () => {
+    it('filters by state, type, since and externalId', async () => {
+      const byRef = (await list('?externalId=payout-7')).body.transactions
+      assert.deepEqual(
+        byRef.map((t) => [t.id, t.externalId]),
+        [
+          [seeded[6].id, 'payout-7'],
+          [seeded[2].id, 'payout-7'],
+        ],
+      )
+      assert.deepEqual((await list('?externalId=payout-8')).body.transactions, [])
       assert.deepEqual(
         (await list('?state=rejected')).body.transactions.map((t) => t.id),
         [seeded[6].id, seeded[5].id],
@@ -454,6 +472,14 @@ describe('transaction retention (issue 14)', () => {
       assert.equal(since.body.nextCursor, null)
     })
 
+    it('a cancellation (it pays nothing out: amount 0) is mirrored and found by its txid', async () => {
+      const other = new TxStore(config(3), etcd as never, hist, identity as never, engine as never)
+      const cancel = record({ amountSats: 0, replacement: { of: seeded[0].id, kind: 'cancel' }, state: 'broadcast', txid: 'dd'.repeat(32) })
+      await other.mirror(cancel)
+      assert.equal(await other.idByTxid('dd'.repeat(32)), cancel.id)
+      assert.deepEqual((await other.fromMirror(cancel.id))?.replacement, { of: seeded[0].id, kind: 'cancel' })
+    })
+
     it('a bad cursor, limit, state or since: 400 VALIDATION_FAILED', async () => {
       for (const qs of [
         '?cursor=not-a-cursor',
@@ -463,6 +489,7 @@ describe('transaction retention (issue 14)', () => {
         '?state=lost',
         '?since=yesterday',
         '?type=legacy',
+        '?externalId=has%20space',
         '?extra=1',
       ]) {
         const r = await list(qs)

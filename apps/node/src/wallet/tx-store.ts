@@ -12,6 +12,7 @@ import { DatabaseRepository } from '../persistence/database.repository'
 import { TransactionEntity, VoteEntity, VotingRoundEntity } from '../persistence/entities'
 import { toPsbt } from '@tw/bitcoin'
 import { decodeCursor, encodeCursor } from './history-cursor'
+import { paymentsOf } from './policy'
 import { clusterNodeIds, pathString, TERMINAL_STATES, WalletKeys, type PresigResult, type SignedVote, type SigningResult, type TxRecord } from './wallet.types'
 
 /** PSBTs kept in memory (one per proposal; a few KB each). */
@@ -220,6 +221,7 @@ export class TxStore {
       if (q.state) qb.andWhere('t.state = :state', { state: q.state })
       if (q.type) qb.andWhere('t.key_type = :kt', { kt: q.type === 'segwit' ? 'ecdsa' : 'schnorr' })
       if (q.since) qb.andWhere('t.created_at >= :since', { since: q.since })
+      if (q.externalId) qb.andWhere("t.record->>'externalId' = :ext", { ext: q.externalId })
       if (after) qb.andWhere('(t.created_at, t.tx_id) < (:ac, :ai)', { ac: new Date(after.createdAt), ai: after.id })
       return qb
         .orderBy('t.created_at', 'DESC')
@@ -314,6 +316,11 @@ export class TxStore {
       keyId: record.keyId,
       to: record.to,
       amountSats: record.amountSats,
+      recipients: paymentsOf(record).map((r) => ({ address: r.to, amountSats: r.amountSats })),
+      memo: record.memo ?? null,
+      externalId: record.externalId ?? null,
+      replacement: record.replacement ?? null,
+      replacedBy: record.replacedBy ?? null,
       feeSats: record.feeSats,
       feeRate: record.feeRate,
       vsize: record.vsize,
@@ -339,6 +346,7 @@ export interface HistoryQuery {
   state?: TransactionStateDto
   type?: WalletType
   since?: string
+  externalId?: string
   limit: number
   cursor?: string
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import { createHash } from 'node:crypto'
 import { decisionBody, decisionFault } from '@tw/api'
-import { buildUnsignedTransaction, segwitAddress, segwitSighashPreimage, taprootAddress, taprootSigMsg } from '@tw/bitcoin'
+import { buildUnsignedTransaction, segwitAddress, segwitSighashPreimage, taprootAddress, taprootSigMsg, transactionId } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { ByzantineService } from '../byzantine/byzantine.service'
@@ -66,6 +66,9 @@ const FULL_SCAN_MS = 60_000
  * reported on is not rerun, and one the other signers already finished is reported as
  * missed rather than run alone (it could only time out).
  */
+/** Failures that say another transaction spent one of the transaction's inputs. */
+const SPENT_BY_ANOTHER = ['INPUTS_SPENT_ELSEWHERE', 'REPLACED', 'REPLACEMENT_REFUSED']
+
 @Injectable()
 export class TxWorkerService {
   private readonly log = new Logger('TxWorker')
@@ -290,8 +293,8 @@ export class TxWorkerService {
   /**
    * Before this node stops for good on a transaction it approved (its ledger entry is still
    * open), the decisions that rest on the chain are asked of the chain itself: `confirmed`
-   * needs the transaction confirmed, INPUTS_SPENT_ELSEWHERE an input spent by another
-   * transaction. Not provable to others (the chain's answer is not evidence), so never an
+   * needs the transaction confirmed, INPUTS_SPENT_ELSEWHERE, REPLACED and REPLACEMENT_REFUSED an
+   * input spent by another transaction. Not provable to others (the chain's answer is not evidence), so never an
    * accusation; a chain that cannot be asked leaves it open until the next step.
    */
   private async chainAgrees(tx: TxRecord): Promise<boolean> {
@@ -302,7 +305,7 @@ export class TxWorkerService {
       if (tx.state === 'confirmed') {
         const status = tx.txid ? await chain.txStatus(tx.txid) : null
         if (status?.confirmed) return true
-      } else if (tx.state === 'failed' && tx.error?.code === 'INPUTS_SPENT_ELSEWHERE') {
+      } else if (tx.state === 'failed' && SPENT_BY_ANOTHER.includes(tx.error?.code ?? '')) {
         for (const i of mine.proposal.inputs) {
           const s = await chain.outspend(i.txid, i.vout)
           if (s.spent && s.txid && s.txid !== tx.txid) return true
@@ -581,6 +584,18 @@ export class TxWorkerService {
       const addresses = [...new Set(tx.inputs.map((inp) => this.ownOutput(tx, inp.path).address))]
       const [found, locks] = await Promise.all([Promise.all(addresses.map((a) => chain.utxos(a))), this.wallet.reservations()])
       for (const u of found.flat()) if (u.confirmed) unspent.add(`${u.txid}:${u.vout}:${u.value}`)
+      // A replacement: what this node approved of the transactions it replaces (its ledger, never
+      // etcd). Their inputs are spent in the mempool by one of them: still there to replace.
+      const replaced = tx.replacement ? this.approvals.approvedChain(tx.replacement.of) : undefined
+      if (replaced?.[0]?.finalState === 'confirmed') return { approve: false, reason: `transaction ${tx.replacement?.of} is confirmed: nothing to replace` }
+      if (replaced?.length) {
+        const theirs = new Set(replaced.map((e) => transactionId(e.proposal.unsignedTx)))
+        const spends = await Promise.all(tx.inputs.map((i) => chain.outspend(i.txid, i.vout)))
+        tx.inputs.forEach((i, n) => {
+          const s = spends[n]
+          if (s.spent && !s.confirmed && s.txid && theirs.has(s.txid)) unspent.add(`${i.txid}:${i.vout}:${replaced[0].proposal.inputs[n]?.value}`)
+        })
+      }
       // What this node itself approved in the last 24 h (its ledger; nothing in etcd lowers it).
       const spentToday = this.approvals.approvedSince(Date.now() - 24 * 3600_000, tx.id)
       return checkProposal(tx, {
@@ -590,6 +605,7 @@ export class TxWorkerService {
         utxoExists: (txid, vout, value) => unspent.has(`${txid}:${vout}:${value}`),
         lockOf: (txid, vout) => locks.get(`${txid}:${vout}`),
         spentToday,
+        replaced: replaced?.map((e) => e.proposal),
       })
     } catch (err) {
       return { approve: false, reason: `could not check the proposal: ${errorMessage(err)}` }

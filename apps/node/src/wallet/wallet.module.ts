@@ -8,6 +8,7 @@ import path from 'node:path'
 import { ApprovalLedger } from './approval-ledger'
 import { CoinsService } from './coins.service'
 import { PresignatureService } from './presignature.service'
+import { ReplaceService } from './replace.service'
 import { SendService } from './send.service'
 import { TxAbandonService } from './tx-abandon.service'
 import { TxCoordinatorService } from './tx-coordinator.service'
@@ -32,12 +33,13 @@ import { WalletService } from './wallet.service'
     CoinsService,
     TxStore,
     SendService,
+    ReplaceService,
     TxAbandonService,
     TxWorkerService,
     TxCoordinatorService,
     TxRetentionService,
     PresignatureService,
   ],
-  exports: [WalletService, CoinsService, SendService, TxAbandonService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
+  exports: [WalletService, CoinsService, SendService, ReplaceService, TxAbandonService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
 })
 export class WalletModule {}

@@ -60,6 +60,8 @@ export interface TxOutputRecord {
   path?: number[]
 }
 
+export type ReplacementKind = 'bump' | 'cancel'
+
 /** `/tw/tx/<id>`: created by the proposing node, then advanced by the leader (fenced). */
 export interface TxRecord {
   id: string
@@ -67,8 +69,24 @@ export interface TxRecord {
   requestId?: string | null
   type: WalletType
   keyId: string
+  /** The first (or only) recipient. */
   to: string
+  /** What the payments add up to (the fee not included). */
   amountSats: number
+  /** A batch's payments, in output order (absent for one payment: `to` and `amountSats` say it). */
+  recipients?: { to: string; amountSats: number }[]
+  /** The request's note and external reference (absent when not given); part of the proposal. */
+  memo?: string
+  externalId?: string
+  /**
+   * A BIP125 replacement of broadcast transaction `of` (part of the proposal): `bump` pays the
+   * same payments at a higher fee rate, `cancel` pays its coins back to the wallet. It spends
+   * exactly the inputs of `of`, whose coin reservations it shares (never releases but by
+   * confirming).
+   */
+  replacement?: { of: string; kind: ReplacementKind }
+  /** Set by the leader on a transaction that ended failed REPLACED: the replacement the chain took instead. */
+  replacedBy?: string
   feeSats: number
   feeRate: number
   vsize: number

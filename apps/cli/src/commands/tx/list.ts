@@ -18,15 +18,23 @@ export default class TxList extends NodeCommand<TransactionListDto> {
     type: Flags.option({ options: ['segwit', 'taproot'] as const, summary: messages.get('flags.type.summary') })(),
     limit: Flags.integer({ min: 1, max: 500, default: 50, summary: messages.get('flags.limit.summary') }),
     since: Flags.string({ summary: messages.get('flags.since.summary'), helpValue: '<ISO time>' }),
+    'external-id': Flags.string({ summary: messages.get('flags.external-id.summary'), helpValue: '<id>' }),
     cursor: Flags.string({ summary: messages.get('flags.cursor.summary'), helpValue: '<cursor>' }),
   }
 
   async run(): Promise<TransactionListDto> {
     const { flags } = await this.parse(TxList)
     if (flags.since !== undefined && Number.isNaN(Date.parse(flags.since))) this.error(messages.get('badSince', [flags.since]))
-    const list = await this.client(flags.node).transactions({ state: flags.state, type: flags.type, limit: flags.limit, since: flags.since, cursor: flags.cursor })
+    const list = await this.client(flags.node).transactions({
+      state: flags.state,
+      type: flags.type,
+      limit: flags.limit,
+      since: flags.since,
+      externalId: flags['external-id'],
+      cursor: flags.cursor,
+    })
     if (list.transactions.length === 0) {
-      const filtered = flags.state || flags.type || flags.since || flags.cursor
+      const filtered = flags.state || flags.type || flags.since || flags['external-id'] || flags.cursor
       this.log(filtered ? messages.get('noneMatching') : messages.get('none'))
       return list
     }

@@ -27,7 +27,9 @@ test("tx list --json is the node's TransactionListDto", async () => {
   )
 })
 
-test('tx list --state/--type/--since/--limit/--cursor go to the node as the query; --json prints the page with nextCursor', async () => {
+test('tx list --state/--type/--since/--external-id/--limit/--cursor go to the node as the query; --json prints the page with nextCursor', async () => {
+  const none = await runCommand(TxList, ['--node', node.url, '--external-id', 'payout-7'])
+  assert.match(none.stdout, /match/i, 'no transaction carries that external id')
   const r = await runCommand(TxList, ['--node', node.url, '--type', 'segwit', '--state', 'broadcast', '--since', '2025-01-01T00:00:00Z', '--limit', '1', '--json'])
   assert.equal(r.exitCode, 0, r.stderr)
   const page = JSON.parse(r.stdout) as TransactionListDto
