@@ -214,6 +214,7 @@ export function transactionId(txHex: string): string {
 
 export function decodeTransaction(txHex: string): {
   txid: string
+  version: number
   locktime: number
   inputs: { txid: string; vout: number; sequence: number }[]
   outputs: { scriptPubKey: Uint8Array; value: number }[]
@@ -221,6 +222,7 @@ export function decodeTransaction(txHex: string): {
   const tx = parseTx(txHex)
   return {
     txid: tx.getId(),
+    version: tx.version,
     locktime: tx.locktime,
     inputs: tx.ins.map((i) => ({ txid: toHex(new Uint8Array(i.hash).reverse()), vout: i.index, sequence: i.sequence })),
     outputs: tx.outs.map((o) => ({ scriptPubKey: new Uint8Array(o.script), value: Number(o.value) })),

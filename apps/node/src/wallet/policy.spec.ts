@@ -18,7 +18,7 @@ const DEST = at([0, 99]) // any regtest P2WPKH address
 const policy: SpendPolicy = { maxAmountSats: 1_000_000, dailyLimitSats: 2_000_000, maxFeeSats: 50_000, minFeeRate: 1, maxFeeRate: 100, allow: [], deny: [] }
 
 /** A proposal as SendService builds it: 2 inputs, payment first, change second. */
-function proposal(over: { amount?: number; fee?: number; changeScript?: Uint8Array; to?: string } = {}): TxRecord {
+function proposal(over: { amount?: number; fee?: number; changeScript?: Uint8Array; to?: string; sequence?: number; locktime?: number } = {}): TxRecord {
   const inputs = [
     { txid: 'aa'.repeat(32), vout: 0, value: 60_000, scriptPubKey: hex(at([0, 0]).scriptPubKey), path: [0, 0] },
     { txid: 'bb'.repeat(32), vout: 1, value: 40_000, scriptPubKey: hex(at([0, 1]).scriptPubKey), path: [0, 1] },
@@ -33,9 +33,9 @@ function proposal(over: { amount?: number; fee?: number; changeScript?: Uint8Arr
     { scriptPubKey: hex(changeScript), address: null, value: 100_000 - amount - fee, change: true, path: [1, 0] },
   ]
   const unsignedTx = buildUnsignedTransaction({
-    inputs: inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: 'segwit' as const })),
+    inputs: inputs.map((i) => ({ ...i, scriptPubKey: Buffer.from(i.scriptPubKey, 'hex'), keyType: 'segwit' as const, sequence: over.sequence })),
     outputs: outputs.map((o) => ({ scriptPubKey: Buffer.from(o.scriptPubKey, 'hex'), value: o.value })),
-    locktime: 200,
+    locktime: over.locktime ?? 200,
   })
   const base = { id: '00000000-0000-4000-8000-000000000001', keyId: 'k1', type: 'segwit' as const, to, amountSats: amount, unsignedTx, inputs, outputs }
   return {
@@ -113,6 +113,12 @@ describe('a voter checks a proposal itself', () => {
     assert.match(rejection(tx, { policy: { ...policy, deny: [DEST.address] } }), /deny list/)
     assert.match(rejection(proposal(), { policy: { ...policy, deny: [upper] } }), /deny list/)
     assert.equal(checkProposal(tx, ctx(tx, { policy: { ...policy, allow: [DEST.address] } })).approve, true)
+  })
+
+  it('rejects a relative timelock (nSequence) or an nLockTime that is a time: coins held back are not what the wallet proposes', () => {
+    assert.match(rejection(proposal({ sequence: 144 })), /input 0 has nSequence 0x90, not one the wallet uses/)
+    assert.match(rejection(proposal({ locktime: 1_900_000_000 })), /nLockTime 1900000000 is a time/)
+    assert.equal(checkProposal(proposal({ sequence: 0xfffffffd }), ctx(proposal({ sequence: 0xfffffffd }))).approve, true)
   })
 
   it('rejects a destination of another network', () => {

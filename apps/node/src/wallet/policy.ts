@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { MAX_RECIPIENTS } from '@tw/api'
-import { decodeTransaction, dustThreshold, estimateVsize, parseAddress, type BitcoinError } from '@tw/bitcoin'
+import { decodeTransaction, dustThreshold, estimateVsize, parseAddress, SEQUENCE_NO_RBF, SEQUENCE_RBF, type BitcoinError } from '@tw/bitcoin'
 import type { BitcoinNetwork, SpendPolicy } from '../config/config'
 import { canonicalJson } from '../common/canonical-json'
 import type { TxRecord } from './wallet.types'
@@ -48,6 +48,9 @@ export function proposalFee(p: Pick<ProposalBody, 'type' | 'inputs' | 'outputs'>
   )
   return { fee, vsize }
 }
+
+/** nLockTime values from here on are Unix times, below it block heights (BIP65's LOCKTIME_THRESHOLD). */
+const LOCKTIME_THRESHOLD = 500_000_000
 
 /** Bitcoin Core's minimum relay fee rate (sat/vB): what a replacement pays on top of the fees it evicts (BIP125 rule 4). */
 export const MIN_RELAY_FEE_RATE = 1
@@ -165,6 +168,12 @@ export function checkProposal(tx: TxRecord, ctx: PolicyContext): Verdict {
   const adds = ctx.replaced?.length ? Math.max(0, tx.amountSats - ctx.replaced[0].amountSats) : tx.amountSats
   if (ctx.spentToday + adds > ctx.policy.dailyLimitSats) return no(`daily limit ${ctx.policy.dailyLimitSats} sats would be exceeded`)
 
+  // The transaction as the wallet builds it: version 2, nLockTime a block height, every input
+  // final or signalling replaceability — no relative timelock (BIP68) can hold the coins back.
+  if (decoded.version !== 2) return no(`the transaction is version ${decoded.version}, not 2`)
+  if (decoded.locktime >= LOCKTIME_THRESHOLD) return no(`nLockTime ${decoded.locktime} is a time, not a block height`)
+  const oddSequence = decoded.inputs.findIndex((d) => d.sequence !== SEQUENCE_RBF && d.sequence !== SEQUENCE_NO_RBF)
+  if (oddSequence >= 0) return no(`input ${oddSequence} has nSequence 0x${decoded.inputs[oddSequence].sequence.toString(16)}, not one the wallet uses`)
   // Inputs: exactly the proposal's, each ours (re-derived), unspent on chain, locked for this tx.
   if (decoded.inputs.length !== tx.inputs.length || decoded.inputs.length === 0) return no('inputs do not match the proposal')
   let inSum = 0
