@@ -131,6 +131,10 @@ export const WalletErrorCodes = [
   'REPLACED',
   /** A replacement's error: the chain kept the transaction it was to replace (which confirmed, or which the chain would not evict). */
   'REPLACEMENT_REFUSED',
+  /** `POST /wallet/address`: the last TW_ADDRESS_GAP_LIMIT receive addresses handed out are all unused (BIP44 gap limit). */
+  'GAP_LIMIT_REACHED',
+  /** Coin control: a named input is not a confirmed coin of the wallet type, or another send holds it. */
+  'COIN_NOT_SPENDABLE',
   /** `tx bump` / `tx cancel` refused: the transaction is not broadcast and unconfirmed, or a bump has no change to pay the higher fee from. */
   'TX_NOT_REPLACEABLE',
   /** `tx abandon` refused: the transaction is not failed, or no coin reservation names it any more (already released). */
@@ -228,6 +232,9 @@ export interface RecipientRequest {
 /** Most payments one send may make (`recipients`). */
 export const MAX_RECIPIENTS = 200
 
+/** Most coins one send spends ("max", a consolidation, or `inputs`): about 68 000 vB of SegWit inputs, under the 100 000 vB standard limit. */
+export const MAX_SWEEP_INPUTS = 1000
+
 /**
  * `POST /api/v1/transactions` (and `/quote`) body. One payment (`to` + `amountSats`) or a batch
  * (`recipients`, 1..{@link MAX_RECIPIENTS}, each address once), never both.
@@ -244,6 +251,10 @@ export interface SendRequest {
   memo?: string
   /** The caller's own reference (an invoice or payout id; 1-200 printable characters), kept with the record. */
   externalId?: string
+  /** Coin control: spend exactly these coins (confirmed coins of the wallet type no send holds), change as needed. */
+  inputs?: { txid: string; vout: number }[]
+  /** A consolidation: no payment; the coins (`inputs`, or every spendable one, smallest first, up to 1 000) to one change output of the wallet. Not with to, amountSats or recipients. */
+  consolidate?: boolean
   /** sat/vB; default: the chain's estimate for `targetBlocks` (within the policy's bounds). */
   feeRate?: number
   type?: WalletType
@@ -290,6 +301,8 @@ export interface TransactionDto {
   replacement: { of: string; kind: 'bump' | 'cancel' } | null
   /** On a transaction that ended failed REPLACED: the replacement the chain took instead. */
   replacedBy: string | null
+  /** A consolidation: no payment, the coins to one change output of the wallet. */
+  consolidation: boolean
   feeSats: number
   feeRate: number
   vsize: number

@@ -6,6 +6,7 @@ import { after, before, beforeEach, test } from 'node:test'
 import { FakeWalletNode } from '../testing/fake-wallet-node'
 import { runCommand } from '../testing/run-command'
 import Send, { SendResult } from './send'
+import UtxoConsolidate from './utxo/consolidate'
 
 type ErrorJson = { error: { code: string; message: string; details?: unknown } }
 const node = new FakeWalletNode()
@@ -331,4 +332,29 @@ test('send payment flags that do not fit together are usage errors (exit 2), not
     assert.match((JSON.parse(r.stdout) as ErrorJson).error.message, why)
   }
   assert.equal(node.requests.length, 0)
+})
+
+test('coin control: send --input <txid>:<vout> (repeatable) names the coins; a malformed one is a usage error', async () => {
+  const coin = 'a1'.repeat(32)
+  const r = await runCommand(Send, [...base(), '--amount', '1000', '--input', `${coin.toUpperCase()}:0`, '--input', `${coin}:3`, '--dry-run', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.deepEqual((node.calls('POST', '/api/v1/transactions/quote')[0]?.body as { inputs?: unknown }).inputs, [
+    { txid: coin, vout: 0 },
+    { txid: coin, vout: 3 },
+  ])
+  const bad = await runCommand(Send, [...base(), '--amount', '1000', '--input', 'abc:0', '--json'])
+  assert.equal(bad.exitCode, 2)
+  assert.equal((JSON.parse(bad.stdout) as ErrorJson).error.code, 'INVALID_INPUT')
+})
+
+test('utxo consolidate (send --consolidate): no payment flags, the coins named or all, printed as what comes back', async () => {
+  const r = await runCommand(UtxoConsolidate, ['--node', node.url, '--type', 'taproot', '--fee-rate', '1', ...FAST])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.deepEqual(node.calls('POST', '/api/v1/transactions')[0]?.body, { consolidate: true, type: 'taproot', feeRate: 1 })
+  assert.match(r.stderr, /Sending a consolidation of every spendable coin/)
+  assert.match(r.stdout, /^Consolidated:\s+\d+ sats back to bcrt1qchange/m)
+  const mixed = await runCommand(Send, [...base(), '--consolidate', '--json'])
+  assert.equal(mixed.exitCode, 2, '--consolidate pays no one: not with --to')
+  const withTo = await runCommand(UtxoConsolidate, ['--node', node.url, '--to', 'bcrt1qa', '--json'])
+  assert.equal(withTo.exitCode, 2, 'utxo consolidate has no --to')
 })

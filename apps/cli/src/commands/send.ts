@@ -5,11 +5,11 @@ import { Flags } from '@oclif/core'
 import { QuoteDto, RecipientDto, SendRequest, TransactionDto, TransactionStateDto } from '@tw/api'
 import { parseFeeRate } from '../shared/amounts'
 import { NodeCommand } from '../shared/base-command'
-import { CliError, EXIT_PENDING, EXIT_USAGE } from '../shared/errors'
+import { CliError, EXIT_USAGE } from '../shared/errors'
 import { Messages } from '../shared/messages'
 import { paymentFields, parseRecipients, type TypedRecipient } from '../shared/recipients'
 import { renderPairs } from '../shared/table'
-import { followTransaction, isNetworkError, TX_FAILED_STATES } from '../shared/transactions'
+import { isNetworkError, TX_FAILED_STATES } from '../shared/transactions'
 import { walletTypeFlag } from '../shared/wallet-flags'
 
 const messages = Messages.load('send')
@@ -29,19 +29,28 @@ async function readCsv(file: string): Promise<string> {
   }
 }
 
-/** "50000 sats to bcrt1q…", "the maximum to bcrt1q…" or "3 payments, 75000 sats". */
-function describePayments(r: TypedRecipient[]): string {
+/** "50000 sats to bcrt1q…", "the maximum to bcrt1q…", "3 payments, 75000 sats" or "a consolidation of 4 coins". */
+function describePayments(r: TypedRecipient[], inputs: number): string {
+  if (r.length === 0) return `a consolidation of ${inputs ? `${inputs} coins` : 'every spendable coin'}`
   if (r.length > 1) return `${r.length} payments, ${r.reduce((n, x) => n + (x.amountSats as number), 0)} sats`
   return r[0].amountSats === 'max' ? `the maximum to ${r[0].to}` : `${r[0].amountSats} sats to ${r[0].to}`
 }
 
-/** The Amount line of one payment, or a Total line and one line per recipient of a batch. */
-function paymentLines(recipients: RecipientDto[], total: number): [string, string][] {
+/** The Amount line of one payment, a Total line and one line per recipient of a batch, or what a consolidation keeps. */
+function paymentLines(recipients: RecipientDto[], total: number, outputs: { address: string | null; valueSats: number; change: boolean }[]): [string, string][] {
+  if (recipients.length === 0) return [['Consolidated', outputs.map((o) => `${o.valueSats} sats back to ${o.address}`).join(', ')]]
   if (recipients.length <= 1) return [['Amount', `${total} sats to ${recipients[0]?.address ?? '-'}`]]
   return [
     ['Total', `${total} sats to ${recipients.length} recipients`],
     ...recipients.map((r, i) => [`Payment ${i + 1}`, `${r.amountSats} sats to ${r.address}`] as [string, string]),
   ]
+}
+
+/** `--input <txid>:<vout>`: a coin to spend (coin control). */
+function parseOutpoint(text: string): { txid: string; vout: number } {
+  const m = /^([0-9a-fA-F]{64}):(\d{1,6})$/.exec(text.trim())
+  if (!m) throw new CliError('INVALID_INPUT', messages.get('error.BadInput', [text]), EXIT_USAGE)
+  return { txid: m[1].toLowerCase(), vout: Number(m[2]) }
 }
 
 export interface SendResult {
@@ -64,6 +73,8 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
     amount: Flags.string({ summary: messages.get('flags.amount.summary'), helpValue: '<sats>|max' }),
     csv: Flags.string({ summary: messages.get('flags.csv.summary'), helpValue: '<file>|-' }),
     'subtract-fee': Flags.boolean({ default: false, summary: messages.get('flags.subtract-fee.summary') }),
+    input: Flags.string({ multiple: true, summary: messages.get('flags.input.summary'), helpValue: '<txid>:<vout>' }),
+    consolidate: Flags.boolean({ default: false, summary: messages.get('flags.consolidate.summary'), exclusive: ['to', 'amount', 'csv', 'subtract-fee'] }),
     memo: Flags.string({ summary: messages.get('flags.memo.summary'), helpValue: '<text>' }),
     'external-id': Flags.string({ summary: messages.get('flags.external-id.summary'), helpValue: '<id>' }),
     'fee-rate': Flags.string({ summary: messages.get('flags.fee-rate.summary'), helpValue: '<sat/vB>', exclusive: ['target-blocks', 'priority'] }),
@@ -79,11 +90,17 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
     'poll-interval': Flags.integer({ default: 1000, min: 10, hidden: true, summary: 'Milliseconds between status polls.' }),
   }
 
+  /** Set by `utxo consolidate`: every run is a consolidation. */
+  static consolidating = false
+
   async run(): Promise<SendResult | QuoteDto> {
-    const { flags } = await this.parse(Send)
+    const command = this.constructor as typeof Send
+    const { flags } = await this.parse(command)
+    flags.consolidate ||= command.consolidating
     // Everything the user typed is checked before anything is sent.
     const csv = flags.csv === undefined ? undefined : { name: flags.csv === '-' ? 'stdin' : flags.csv, text: await readCsv(flags.csv) }
-    const recipients = parseRecipients({ to: flags.to ?? [], amount: flags.amount, csv })
+    const recipients = flags.consolidate ? [] : parseRecipients({ to: flags.to ?? [], amount: flags.amount, csv })
+    const inputs = flags.input?.map(parseOutpoint)
     const memo = flags.memo?.trim()
     if (memo !== undefined && (memo.length < 1 || memo.length > 500)) throw new CliError('INVALID_MEMO', messages.get('error.BadMemo'), EXIT_USAGE)
     const externalId = flags['external-id']
@@ -99,7 +116,8 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
     const maxFeeRate = flags['max-fee-rate'] === undefined ? undefined : parseFeeRate(flags['max-fee-rate'], '--max-fee-rate')
     const targetBlocks = flags['target-blocks'] ?? (flags.priority ? PRIORITY_TARGET[flags.priority] : undefined)
     const body: SendRequest = {
-      ...paymentFields(recipients),
+      ...(flags.consolidate ? { consolidate: true } : paymentFields(recipients)),
+      ...(inputs ? { inputs } : {}),
       type: flags.type,
       ...(flags['subtract-fee'] ? { subtractFeeFromAmount: true } : {}),
       ...(memo === undefined ? {} : { memo }),
@@ -108,12 +126,13 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
       ...(targetBlocks === undefined ? {} : { targetBlocks }),
       ...(maxFeeRate === undefined ? {} : { maxFeeRate }),
     }
-    if (flags['dry-run']) return this.dryRun(flags.node, body, recipients)
+    const what = describePayments(recipients, inputs?.length ?? 0)
+    if (flags['dry-run']) return this.dryRun(flags.node, body, what)
     this.warnLine(messages.get('idempotencyKey', [idempotencyKey]))
 
     const client = this.client(flags.node)
     let retried = false
-    let tx = await this.step(messages.get('progress.submit', [describePayments(recipients)]), async () => {
+    let tx = await this.step(messages.get('progress.submit', [what]), async () => {
       try {
         return await client.send(body, idempotencyKey, Math.max(1000, deadline - Date.now()))
       } catch (err) {
@@ -127,17 +146,14 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
     })
     const states: TransactionStateDto[] = []
     if (flags.wait) {
-      const first = tx
-      tx = await this.step(messages.get('progress.follow', [tx.id]), () =>
-        followTransaction(client, first, states, {
-          confirmations: flags.confirmations,
-          deadline,
-          pollMs: flags['poll-interval'],
-          progress: (s) => this.progress(s),
-          unreachable: messages.get('progress.unreachable'),
-          timeoutError: (t) => new CliError('TX_TIMEOUT', messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]), EXIT_PENDING, { transaction: t }),
-        }),
-      )
+      tx = await this.followAccepted(client, tx, states, {
+        label: messages.get('progress.follow', [tx.id]),
+        unreachable: messages.get('progress.unreachable'),
+        confirmations: flags.confirmations,
+        deadline,
+        pollMs: flags['poll-interval'],
+        timeoutMessage: (t) => messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]),
+      })
       // Outside the step, so its progress line does not end with "failed" (a state name of its own).
       this.assertNotFailed(tx)
       this.log(
@@ -145,7 +161,7 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
           ['Txid', tx.txid],
           ['Transaction', tx.id],
           ['State', tx.state + (tx.confirmations > 0 ? ` (${tx.confirmations} confirmation${tx.confirmations === 1 ? '' : 's'})` : '')],
-          ...paymentLines(tx.recipients, tx.amountSats),
+          ...paymentLines(tx.recipients, tx.amountSats, tx.outputs),
           ['Fee', `${tx.feeSats} sats (${tx.feeRate} sat/vB)`],
           ['Vsize', `${tx.vsize} vB`],
           ['Signers', tx.signers?.length ? tx.signers.join(', ') : null],
@@ -164,13 +180,13 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
   }
 
   /** `--dry-run`: the node's quote, printed; nothing is reserved or sent. */
-  private async dryRun(node: string, body: SendRequest, recipients: TypedRecipient[]): Promise<QuoteDto> {
-    const q = await this.step(messages.get('progress.quote', [describePayments(recipients)]), () => this.client(node).quote(body))
+  private async dryRun(node: string, body: SendRequest, what: string): Promise<QuoteDto> {
+    const q = await this.step(messages.get('progress.quote', [what]), () => this.client(node).quote(body))
     const change = q.outputs.find((o) => o.change)
     this.log(
       renderPairs([
         ['Dry run', messages.get('dryRun')],
-        ...paymentLines(q.recipients, q.amountSats),
+        ...paymentLines(q.recipients, q.amountSats, q.outputs),
         ['Fee', `${q.feeSats} sats (${q.feeRate} sat/vB)`],
         ['Vsize', `${q.vsize} vB`],
         ...q.inputs.map((i, n) => [`Input ${n + 1}`, `${i.txid}:${i.vout} (${i.valueSats} sats, ${i.path})`] as [string, string]),

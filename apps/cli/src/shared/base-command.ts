@@ -1,9 +1,10 @@
 import { Command, Flags, Interfaces, ux } from '@oclif/core'
-import { ApiClient } from '@tw/api'
-import { toCliError } from './errors'
+import { ApiClient, type TransactionDto, type TransactionStateDto } from '@tw/api'
+import { CliError, EXIT_PENDING, toCliError } from './errors'
 import { Reporter, stderrReporter } from './progress'
 import { nodeFlag } from './flags'
 import { resolveToken } from './cli-config'
+import { followTransaction } from './transactions'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -76,5 +77,28 @@ export abstract class NodeCommand<T> extends BaseCommand<T> {
   /** A client for `url` with the token of `--token` > $TW_API_TOKEN > devnet > login file. */
   protected client(url: string, timeoutMs?: number): ApiClient {
     return new ApiClient({ baseUrl: url, token: resolveToken(this.tokenFromFlag, url), timeoutMs })
+  }
+
+  /**
+   * Follows a transaction the node accepted until broadcast (or `confirmations`), as one
+   * progress step labelled `label`, recording every state in `states`. Past `deadline`:
+   * TX_TIMEOUT, exit 3 (it may still complete), with `timeoutMessage`.
+   */
+  protected followAccepted(
+    client: ApiClient,
+    tx: TransactionDto,
+    states: TransactionStateDto[],
+    o: { label: string; unreachable: string; confirmations: number; deadline: number; pollMs: number; timeoutMessage: (t: TransactionDto) => string },
+  ): Promise<TransactionDto> {
+    return this.step(o.label, () =>
+      followTransaction(client, tx, states, {
+        confirmations: o.confirmations,
+        deadline: o.deadline,
+        pollMs: o.pollMs,
+        progress: (s) => this.progress(s),
+        unreachable: o.unreachable,
+        timeoutError: (t) => new CliError('TX_TIMEOUT', o.timeoutMessage(t), EXIT_PENDING, { transaction: t }),
+      }),
+    )
   }
 }

@@ -2,10 +2,10 @@ import { Args, Flags } from '@oclif/core'
 import type { TransactionDto, TransactionStateDto } from '@tw/api'
 import { parseFeeRate } from './amounts'
 import { NodeCommand } from './base-command'
-import { CliError, EXIT_PENDING } from './errors'
+import { CliError } from './errors'
 import { Messages } from './messages'
 import { renderPairs } from './table'
-import { followTransaction, TX_FAILED_STATES } from './transactions'
+import { TX_FAILED_STATES } from './transactions'
 
 const messages = Messages.load('tx.replace')
 
@@ -48,17 +48,14 @@ export abstract class ReplaceCommand extends NodeCommand<ReplaceResult> {
     let tx = await this.step(messages.get(`progress.${kind}`, [id]), () => client.replaceTransaction(id, kind, feeRate === undefined ? {} : { feeRate }))
     const states: TransactionStateDto[] = []
     if (flags.wait) {
-      const first = tx
-      tx = await this.step(messages.get('progress.follow', [tx.id]), () =>
-        followTransaction(client, first, states, {
-          confirmations: flags.confirmations,
-          deadline,
-          pollMs: flags['poll-interval'],
-          progress: (s) => this.progress(s),
-          unreachable: messages.get('progress.unreachable'),
-          timeoutError: (t) => new CliError('TX_TIMEOUT', messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]), EXIT_PENDING, { transaction: t }),
-        }),
-      )
+      tx = await this.followAccepted(client, tx, states, {
+        label: messages.get('progress.follow', [tx.id]),
+        unreachable: messages.get('progress.unreachable'),
+        confirmations: flags.confirmations,
+        deadline,
+        pollMs: flags['poll-interval'],
+        timeoutMessage: (t) => messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]),
+      })
     } else {
       states.push(tx.state)
     }

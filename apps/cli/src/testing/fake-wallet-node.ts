@@ -159,6 +159,7 @@ export const DEPOSITS: DepositListDto = {
 
 /** The payments of a send body as the fake makes them ("max": the input less the fee). */
 function paymentsFor(b: SendRequest, feeSats: number): { address: string; amountSats: number }[] {
+  if (b.consolidate) return []
   const asked = b.recipients ?? [{ to: b.to ?? '', amountSats: b.amountSats ?? 0 }]
   return asked.map((r, i) => ({
     address: r.to,
@@ -177,7 +178,7 @@ export function quoteFor(b: SendRequest): QuoteDto {
   return {
     type,
     keyId: type === 'segwit' ? 'k-ecdsa' : 'k-schnorr',
-    to: recipients[0].address,
+    to: recipients[0]?.address ?? 'bcrt1qchange7',
     amountSats,
     recipients,
     feeSats,
@@ -218,6 +219,7 @@ export function makeTx(over: Partial<TransactionDto> = {}): TransactionDto {
     externalId: null,
     replacement: null,
     replacedBy: null,
+    consolidation: false,
     feeSats: 282,
     feeRate: 2,
     vsize: 141,
@@ -398,6 +400,8 @@ export class FakeWalletNode {
         recipients: q.recipients,
         memo: b.memo ?? null,
         externalId: b.externalId ?? null,
+        consolidation: b.consolidate === true,
+        ...(b.consolidate ? { outputs: q.outputs } : {}),
         type: b.type ?? 'segwit',
         feeRate: b.feeRate ?? 2,
         history: [],

@@ -190,6 +190,11 @@ export class RecipientDoc implements RecipientDto {
   @ApiProperty({ type: 'integer', description: 'satoshis paid (after any fee taken out of it)' }) amountSats!: number
 }
 
+export class OutpointDoc {
+  @ApiProperty({ example: 'a1'.repeat(32) }) txid!: string
+  @ApiProperty({ type: 'integer', minimum: 0 }) vout!: number
+}
+
 export class SendRequestDoc implements SendRequest {
   @ApiPropertyOptional({ example: 'bcrt1q...', description: 'one payment: its address (with amountSats); not with recipients' }) to?: string
   @ApiPropertyOptional({
@@ -209,6 +214,11 @@ export class SendRequestDoc implements SendRequest {
   @ApiPropertyOptional({ description: 'take the fee out of the payments (split evenly) instead of adding it', default: false }) subtractFeeFromAmount?: boolean
   @ApiPropertyOptional({ maxLength: 500, description: 'a note kept with the record (part of what the nodes vote on)' }) memo?: string
   @ApiPropertyOptional({ maxLength: 200, description: "the caller's reference (invoice or payout id), kept with the record" }) externalId?: string
+  @ApiPropertyOptional({ type: [OutpointDoc], description: 'coin control: spend exactly these coins (confirmed, not reserved), change as needed' }) inputs?: OutpointDoc[]
+  @ApiPropertyOptional({
+    description: 'a consolidation: no payment, the coins (inputs, or every spendable one, smallest first) to one change output; not with to/amountSats/recipients',
+  })
+  consolidate?: boolean
   @ApiPropertyOptional({ description: "sat/vB; default: the chain's 6-block estimate" }) feeRate?: number
   @ApiPropertyOptional({ enum: WALLET_TYPES, default: 'segwit' }) type?: WalletType
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1008, default: 6, description: "confirmation target for the chain's fee estimate; not with feeRate" })
@@ -273,6 +283,7 @@ export class TransactionDoc implements TransactionDto {
   @ApiProperty({ type: String, nullable: true }) externalId!: string | null
   @ApiProperty({ type: ReplacementDoc, nullable: true, description: 'a fee bump or cancellation: the transaction it replaces' }) replacement!: ReplacementDoc | null
   @ApiProperty({ type: String, nullable: true, description: 'on a send that ended failed REPLACED: its replacement' }) replacedBy!: string | null
+  @ApiProperty({ description: 'a consolidation: no payment, the coins to one change output of the wallet' }) consolidation!: boolean
   @ApiProperty() feeSats!: number
   @ApiProperty() feeRate!: number
   @ApiProperty() vsize!: number

@@ -43,6 +43,11 @@ describe('sendSchema', () => {
       [{ to: 'bcrt1qa', amountSats: 1, memo: 'x'.repeat(501) }, /memo must be 1-500 characters/],
       [{ to: 'bcrt1qa', amountSats: 1, externalId: 'has space' }, /externalId must be 1-200 printable/],
       [{ to: 'bcrt1qa', amountSats: 1, subtractFeeFromAmount: 'yes' }, /subtractFeeFromAmount must be true or false/],
+      [{ consolidate: true, to: 'bcrt1qa', amountSats: 1 }, /a consolidation pays nothing out/],
+      [{ consolidate: false }, /consolidate must be true/],
+      [{ to: 'bcrt1qa', amountSats: 1, inputs: [] }, /inputs must be an array of 1\.\.1000/],
+      [{ to: 'bcrt1qa', amountSats: 1, inputs: [{ txid: 'xyz', vout: 0 }] }, /inputs\[\]\.txid must be 64 hex digits/],
+      [{ to: 'bcrt1qa', amountSats: 1, inputs: [{ txid: 'a1'.repeat(32), vout: -1 }] }, /inputs\[\]\.vout must be an integer >= 0/],
     ]
     for (const [body, why] of cases) {
       const got = errors(body)

@@ -1,4 +1,4 @@
-import { DrillBehaviours, MAX_RECIPIENTS, UtxoStatuses } from '@tw/api'
+import { DrillBehaviours, MAX_RECIPIENTS, MAX_SWEEP_INPUTS, UtxoStatuses } from '@tw/api'
 import { z } from 'zod'
 import { decodeCursor } from '../wallet/history-cursor'
 
@@ -58,6 +58,24 @@ export const sendSchema = z
         .max(MAX_RECIPIENTS, { error: `recipients must be an array of 1..${MAX_RECIPIENTS} {to, amountSats}` })
         .optional(),
       subtractFeeFromAmount: z.boolean({ error: 'subtractFeeFromAmount must be true or false' }).optional(),
+      inputs: z
+        .array(
+          z.strictObject(
+            {
+              txid: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: 'inputs[].txid must be 64 hex digits' }),
+              vout: z
+                .number({ error: 'inputs[].vout must be an integer >= 0' })
+                .int({ error: 'inputs[].vout must be an integer >= 0' })
+                .min(0, { error: 'inputs[].vout must be an integer >= 0' }),
+            },
+            { error: 'each input must be an object {txid, vout}' },
+          ),
+          { error: `inputs must be an array of 1..${MAX_SWEEP_INPUTS} {txid, vout}` },
+        )
+        .min(1, { error: `inputs must be an array of 1..${MAX_SWEEP_INPUTS} {txid, vout}` })
+        .max(MAX_SWEEP_INPUTS, { error: `inputs must be an array of 1..${MAX_SWEEP_INPUTS} {txid, vout}` })
+        .optional(),
+      consolidate: z.literal(true, { error: 'consolidate must be true (or absent)' }).optional(),
       memo: z.string({ error: 'memo must be a string' }).min(1, { error: 'memo must be 1-500 characters' }).max(500, { error: 'memo must be 1-500 characters' }).optional(),
       externalId: externalIdField,
       feeRate: z.unknown().optional(),
@@ -73,10 +91,15 @@ export const sendSchema = z
     { error: 'body must be a JSON object' },
   )
   .refine((b) => b.feeRate === undefined || b.targetBlocks === undefined, { error: 'give feeRate or targetBlocks, not both' })
-  .refine((b) => (b.recipients === undefined) !== (b.to === undefined && b.amountSats === undefined), {
+  .refine((b) => b.consolidate === undefined || (b.to === undefined && b.amountSats === undefined && b.recipients === undefined && b.subtractFeeFromAmount === undefined), {
+    error: 'a consolidation pays nothing out: no to, amountSats, recipients or subtractFeeFromAmount',
+  })
+  .refine((b) => b.consolidate !== undefined || (b.recipients === undefined) !== (b.to === undefined && b.amountSats === undefined), {
     error: 'give either to and amountSats (one payment) or recipients (a batch), not both',
   })
-  .refine((b) => b.recipients !== undefined || (b.to !== undefined && b.amountSats !== undefined), { error: 'to and amountSats are required (or recipients)' })
+  .refine((b) => b.consolidate !== undefined || b.recipients !== undefined || (b.to !== undefined && b.amountSats !== undefined), {
+    error: 'to and amountSats are required (or recipients, or consolidate)',
+  })
   .refine((b) => b.amountSats !== 'max' || b.subtractFeeFromAmount !== false, { error: '"max" always takes the fee out of the payment' })
 
 /** `Idempotency-Key` header: printable, at most 200 characters. */

@@ -107,7 +107,7 @@ export class WalletController {
   @ApiOperation({ summary: "A fresh receive (or change) address derived from this node's key share; never handed out twice" })
   @ApiBody({ type: AddressRequestDoc, required: false })
   @ApiOkResponse({ type: AddressDoc })
-  @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY' })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'NO_ACTIVE_KEY, GAP_LIMIT_REACHED (the last TW_ADDRESS_GAP_LIMIT receive addresses are all unused)' })
   @ApiResponse({ status: 503, type: ErrorDoc, description: "KEY_RECORD_MISMATCH: the key record in etcd does not match this node's share" })
   address(@Body(new ZodValidationPipe(addressRequestSchema)) q: { type: WalletType; change: boolean; label?: string }): Promise<AddressDto> {
     return this.wallet.nextAddress(q.type, q.change, q.label ?? null)

@@ -43,6 +43,12 @@ export interface AppConfig {
    */
   txRetentionS: number
   /**
+   * BIP44's gap limit on receive addresses: a new one is refused (GAP_LIMIT_REACHED) while the
+   * last this many handed out have received nothing, so a wallet restored from the descriptors
+   * with this gap finds every coin. 0: no limit.
+   */
+  addressGapLimit: number
+  /**
    * The Bitcoin network and the Esplora-compatible chain API the wallet speaks to: its base URL,
    * an optional header sent with every request (a paid Esplora's API key; never logged), and how
    * many requests may be in flight at once (a public Esplora rate-limits).
@@ -194,6 +200,7 @@ const envSchema = z.object({
   TW_SESSION_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '60000', int(1000, 3_600_000)),
   TW_CERT_RELOAD_INTERVAL_S: z.preprocess((v) => blankToUndefined(v) ?? '10', int(1, 3600)),
   TW_TX_RETENTION_S: z.preprocess((v) => blankToUndefined(v) ?? '86400', int(60, 31_536_000)),
+  TW_ADDRESS_GAP_LIMIT: z.preprocess((v) => blankToUndefined(v) ?? '20', int(0, 10_000)),
   TW_NETWORK: z.preprocess(
     (v) => blankToUndefined(v) ?? 'regtest',
     z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest'], { error: 'must be mainnet|testnet|testnet4|signet|regtest' }),
@@ -347,6 +354,7 @@ export function loadConfig(env: Env): AppConfig {
     sessionTimeoutMs: v.TW_SESSION_TIMEOUT_MS,
     certReloadIntervalS: v.TW_CERT_RELOAD_INTERVAL_S,
     txRetentionS: v.TW_TX_RETENTION_S,
+    addressGapLimit: v.TW_ADDRESS_GAP_LIMIT,
     chain: {
       network: v.TW_NETWORK,
       url: v.TW_CHAIN_URL?.replace(/\/+$/, '') ?? null,

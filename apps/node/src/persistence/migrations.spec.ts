@@ -26,7 +26,7 @@ describe('migrations', () => {
         ).map((r) => r.tablename)
 
       const applied = await ds.runMigrations({ transaction: 'each' })
-      assert.equal(applied.length, 5)
+      assert.equal(applied.length, 6)
       assert.deepEqual(await tables(), TABLES)
       assert.equal(await ds.showMigrations(), false, 'nothing pending after up')
       const role = await ds.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tw_app'`)
@@ -48,6 +48,12 @@ describe('migrations', () => {
           }[]
         ).map((r) => r.column_name)
       assert.deepEqual(await columns(), ['body_hash', 'record', 'tx_id'])
+      // A cancellation's amount is 0 (issue 16): allowed, and refused again (for new rows only) after the down.
+      const amountCheck = async () =>
+        ((await ds.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'transactions_amount_sats_check'`)) as { def: string }[])[0]?.def
+      assert.equal(await amountCheck(), 'CHECK ((amount_sats >= 0))')
+      await ds.undoLastMigration({ transaction: 'each' })
+      assert.equal(await amountCheck(), 'CHECK ((amount_sats > 0)) NOT VALID')
       // The per-node txid index (GET /transactions/:txid), gone after its down.
       const txidIndex = async () => (await ds.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'transactions_txid_idx'`)).length
       assert.equal(await txidIndex(), 1)

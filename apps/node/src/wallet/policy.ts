@@ -8,7 +8,7 @@ import type { TxRecord } from './wallet.types'
 /** The part of a proposal votes are about: everything the transaction and its sighashes depend on. */
 export type ProposalBody = Pick<
   TxRecord,
-  'id' | 'keyId' | 'type' | 'to' | 'amountSats' | 'recipients' | 'memo' | 'externalId' | 'replacement' | 'unsignedTx' | 'inputs' | 'outputs'
+  'id' | 'keyId' | 'type' | 'to' | 'amountSats' | 'recipients' | 'memo' | 'externalId' | 'replacement' | 'consolidation' | 'unsignedTx' | 'inputs' | 'outputs'
 >
 
 /**
@@ -27,15 +27,16 @@ export function proposalBody(tx: ProposalBody): ProposalBody {
     memo: tx.memo,
     externalId: tx.externalId,
     replacement: tx.replacement,
+    consolidation: tx.consolidation,
     unsignedTx: tx.unsignedTx,
     inputs: tx.inputs,
     outputs: tx.outputs,
   }
 }
 
-/** The payments of a proposal, in output order: a batch's recipients, else its one payment; none for a cancellation. */
-export function paymentsOf(tx: Pick<TxRecord, 'to' | 'amountSats' | 'recipients' | 'replacement'>): { to: string; amountSats: number }[] {
-  if (tx.replacement?.kind === 'cancel') return []
+/** The payments of a proposal, in output order: a batch's recipients, else its one payment; none for a cancellation or a consolidation. */
+export function paymentsOf(tx: Pick<TxRecord, 'to' | 'amountSats' | 'recipients' | 'replacement' | 'consolidation'>): { to: string; amountSats: number }[] {
+  if (tx.replacement?.kind === 'cancel' || tx.consolidation === true) return []
   return tx.recipients ?? [{ to: tx.to, amountSats: tx.amountSats }]
 }
 
@@ -136,6 +137,9 @@ export function checkProposal(tx: TxRecord, ctx: PolicyContext): Verdict {
   }
   const replacing = tx.replacement !== undefined ? checkReplacement(tx, ctx) : null
   if (replacing) return no(replacing)
+  if (tx.consolidation !== undefined && (tx.consolidation !== true || tx.amountSats !== 0 || tx.recipients !== undefined || tx.replacement !== undefined)) {
+    return no('a consolidation pays nothing out')
+  }
   // Payments: each to a valid address of this network the lists allow, a positive amount; a
   // batch's first payment is `to` and its payments add up to `amountSats`.
   if (tx.recipients !== undefined) {
@@ -205,7 +209,7 @@ export function checkProposal(tx: TxRecord, ctx: PolicyContext): Verdict {
     }
   }
   const change = tx.outputs[k]
-  if (tx.replacement?.kind === 'cancel' && !change) return no('a cancellation pays its coins back to the wallet in one change output')
+  if (k === 0 && !change) return no(`a ${tx.consolidation ? 'consolidation' : 'cancellation'} pays its coins back to the wallet in one change output`)
   if (change) {
     if (!change.change || !change.path || change.path[0] !== 1) return no(`output ${k} is not a change output`)
     if (ctx.scriptAt(change.path) !== change.scriptPubKey) return no('the change output does not pay the wallet')

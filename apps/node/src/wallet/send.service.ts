@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import { MAX_RECIPIENTS, type QuoteDto, type SendRequest, type TransactionDto, type TransactionListDto, type WalletType } from '@tw/api'
+import { MAX_RECIPIENTS, MAX_SWEEP_INPUTS, type QuoteDto, type SendRequest, type TransactionDto, type TransactionListDto, type WalletType } from '@tw/api'
 import {
   BitcoinError,
   buildUnsignedTransaction,
@@ -121,14 +121,15 @@ interface CheckedSend extends FeeChoice {
   max: boolean
   /** The fee comes out of the payments. */
   subtractFee: boolean
+  /** Coin control: exactly these coins are spent. */
+  inputs?: { txid: string; vout: number }[]
+  /** A consolidation: no payment, the coins (all spendable ones, or `inputs`) to one change output. */
+  consolidate: boolean
   memo?: string
   externalId?: string
   /** What the Idempotency-Key's body hash covers (a plain send's hashes as before batches existed). */
   canonical: Record<string, unknown>
 }
-
-/** Most coins a "max" send spends (about 68 000 vB of SegWit inputs, under the 100 000 vB standard limit): the largest ones. */
-const MAX_SWEEP_INPUTS = 1000
 
 /** `fee` split over `n` payments: each pays floor(fee / n), the first (fee mod n) one sat more. */
 function feeShare(fee: number, n: number, i: number): number {
@@ -136,40 +137,60 @@ function feeShare(fee: number, n: number, i: number): number {
 }
 
 /**
- * The transaction that spends exactly `inputs` and takes its fee out of `payments`: the wallet
- * pays the payments' amounts (the coins' sum less that goes to change, when it is not dust) and
- * the recipients share the fee. For "max", the payments' amount is the coins' sum: no change.
- * Any payment left below dust by its share: DUST_OUTPUT.
+ * The transaction that spends exactly `inputs` on `payments` (none for a consolidation: all to
+ * change). With `feeFromPayments`, the wallet pays the payments' amounts and the recipients
+ * share the fee (for "max", the payments' amount is the coins' sum: no change); otherwise the
+ * fee comes on top. What is left goes to change unless it would be dust, then to the fee.
+ * A payment left below dust by its share: DUST_OUTPUT; coins that cannot pay: INSUFFICIENT_FUNDS.
  */
-export function feeFromPayments(p: {
+export function spendExactly(p: {
   inputs: Utxo[]
   payments: { script: Uint8Array; amountSats: number }[]
   change: { scriptPubKey: Uint8Array; path: number[] }
   feeRate: number
   maxFeeSats: number
+  feeFromPayments: boolean
 }): Selection {
   const sumIn = p.inputs.reduce((n, u) => n + u.value, 0)
   const asked = p.payments.reduce((n, x) => n + x.amountSats, 0)
   const kinds = p.inputs.map((u) => u.keyType)
   const scripts = p.payments.map((x) => x.script)
-  const left = sumIn - asked
-  if (left < 0) throw new BitcoinError('INSUFFICIENT_FUNDS', `the coins hold ${sumIn} sats, less than the ${asked} sats asked`, { available: sumIn, needed: asked })
-  const withChange = left >= dustThreshold(p.change.scriptPubKey)
-  const vsize = estimateVsize(kinds, withChange ? [...scripts, p.change.scriptPubKey] : scripts)
-  const fee = Math.ceil(p.feeRate * vsize)
-  // Below dust, what is left over goes to the fee, as in any changeless spend.
-  const totalFee = withChange ? fee : fee + left
-  if (totalFee > p.maxFeeSats)
-    throw new BitcoinError('FEE_TOO_HIGH', `fee of ${totalFee} sats exceeds the cap of ${p.maxFeeSats}`, { fee: totalFee, maxFeeSats: p.maxFeeSats, feeRate: p.feeRate })
+  const sizeOf = (withChange: boolean) => estimateVsize(kinds, withChange ? [...scripts, p.change.scriptPubKey] : scripts)
+  const changeDust = dustThreshold(p.change.scriptPubKey)
+  const short = (needed: number) => new BitcoinError('INSUFFICIENT_FUNDS', `the coins hold ${sumIn} sats, less than the ${needed} sats needed`, { available: sumIn, needed })
+  let fee: number
+  let changeValue: number
+  let shared = 0
+  if (p.feeFromPayments) {
+    const left = sumIn - asked
+    if (left < 0) throw short(asked)
+    const withChange = left >= changeDust
+    shared = Math.ceil(p.feeRate * sizeOf(withChange))
+    changeValue = withChange ? left : 0
+    // Below dust, what is left over goes to the fee, as in any changeless spend.
+    fee = withChange ? shared : shared + left
+  } else {
+    const withChange = sumIn - asked - Math.ceil(p.feeRate * sizeOf(true))
+    if (withChange >= changeDust) {
+      changeValue = withChange
+      fee = sumIn - asked - withChange
+    } else {
+      const needed = asked + Math.ceil(p.feeRate * sizeOf(false))
+      if (sumIn < needed || p.payments.length === 0) throw short(p.payments.length === 0 ? Math.ceil(p.feeRate * sizeOf(true)) + changeDust : needed)
+      changeValue = 0
+      fee = sumIn - asked
+    }
+  }
+  if (fee > p.maxFeeSats) throw new BitcoinError('FEE_TOO_HIGH', `fee of ${fee} sats exceeds the cap of ${p.maxFeeSats}`, { fee, maxFeeSats: p.maxFeeSats, feeRate: p.feeRate })
   const outputs: Selection['outputs'] = p.payments.map((x, i) => {
-    const value = x.amountSats - feeShare(fee, p.payments.length, i)
+    const value = x.amountSats - feeShare(shared, p.payments.length, i)
     if (value < dustThreshold(x.script)) {
-      throw new BitcoinError('DUST_OUTPUT', `after its share of the ${fee} sats fee, payment ${i + 1} would be ${value} sats: dust`, { value, fee })
+      throw new BitcoinError('DUST_OUTPUT', `after its share of the ${shared} sats fee, payment ${i + 1} would be ${value} sats: dust`, { value, fee: shared })
     }
     return { scriptPubKey: x.script, value, isChange: false }
   })
-  if (withChange) outputs.push({ scriptPubKey: p.change.scriptPubKey, value: left, isChange: true, path: [...p.change.path] })
-  return { inputs: [...p.inputs], outputs, fee: totalFee, vsize, algorithm: 'fee-from-payments' }
+  if (changeValue > 0) outputs.push({ scriptPubKey: p.change.scriptPubKey, value: changeValue, isChange: true, path: [...p.change.path] })
+  return { inputs: [...p.inputs], outputs, fee, vsize: sizeOf(changeValue > 0), algorithm: 'exact' }
 }
 
 /**
@@ -435,8 +456,9 @@ export class SendService {
     const type: WalletType = body.type ?? 'segwit'
     if (type !== 'segwit' && type !== 'taproot') throw new WalletRequestError('INVALID_ADDRESS', 400, 'type must be segwit or taproot')
     const batch = body.recipients !== undefined
-    const asked = batch ? (body.recipients ?? []) : [{ to: body.to ?? '', amountSats: body.amountSats }]
-    if (asked.length < 1 || asked.length > MAX_RECIPIENTS) throw new WalletRequestError('INVALID_ADDRESS', 400, `a send has 1..${MAX_RECIPIENTS} recipients`)
+    const consolidate = body.consolidate === true
+    const asked = consolidate ? [] : batch ? (body.recipients ?? []) : [{ to: body.to ?? '', amountSats: body.amountSats }]
+    if (!consolidate && (asked.length < 1 || asked.length > MAX_RECIPIENTS)) throw new WalletRequestError('INVALID_ADDRESS', 400, `a send has 1..${MAX_RECIPIENTS} recipients`)
     const max = !batch && body.amountSats === 'max'
     const payments: Payment[] = []
     const seen = new Map<string, number>()
@@ -489,6 +511,10 @@ export class SendService {
       maxFeeRate = body.maxFeeRate
     }
     const subtractFee = body.subtractFeeFromAmount === true || max
+    const inputs = body.inputs?.map((i) => ({ txid: i.txid.toLowerCase(), vout: i.vout }))
+    if (inputs && new Set(inputs.map((i) => `${i.txid}:${i.vout}`)).size !== inputs.length) {
+      throw new WalletRequestError('COIN_NOT_SPENDABLE', 400, 'inputs name the same coin twice')
+    }
     const extras = {
       ...(body.targetBlocks !== undefined ? { targetBlocks: body.targetBlocks } : {}),
       ...(maxFeeRate !== undefined ? { maxFeeRate } : {}),
@@ -497,13 +523,18 @@ export class SendService {
     }
     // Only the fields given: a plain request hashes as it always did (Idempotency-Key).
     const canonical = {
-      ...(batch ? { recipients: payments.map((x) => ({ to: x.to, amountSats: x.amountSats })) } : { to: payments[0].to, amountSats: max ? 'max' : payments[0].amountSats }),
+      ...(consolidate
+        ? { consolidate: true }
+        : batch
+          ? { recipients: payments.map((x) => ({ to: x.to, amountSats: x.amountSats })) }
+          : { to: payments[0].to, amountSats: max ? 'max' : payments[0].amountSats }),
+      ...(inputs ? { inputs } : {}),
       feeRate,
       type,
       ...(body.subtractFeeFromAmount === true ? { subtractFeeFromAmount: true } : {}),
       ...extras,
     }
-    return { type, payments, max, subtractFee, feeRate, ...extras, canonical }
+    return { type, payments, max, subtractFee, consolidate, ...(inputs ? { inputs } : {}), feeRate, ...extras, canonical }
   }
 
   /**
@@ -562,7 +593,7 @@ export class SendService {
       return {
         type,
         keyId: key.keyId,
-        to: req.payments[0].to,
+        to: req.consolidate ? change.address : req.payments[0].to,
         amountSats: recipients.reduce((n, r) => n + r.amountSats, 0),
         recipients,
         feeSats: selection.fee,
@@ -606,21 +637,36 @@ export class SendService {
     const change = this.wallet.derive(key, changePath)
     const p = this.config.policy
     const scripts = req.payments.map((x) => x.script)
+    const exactly = (inputs: Utxo[], payments: { script: Uint8Array; amountSats: number }[], feeFromPayments: boolean) =>
+      spendExactly({ inputs, payments, change: { ...change, path: changePath }, feeRate, maxFeeSats: p.maxFeeSats, feeFromPayments })
+    // Coin control: exactly the coins named, each a confirmed coin of this wallet no send holds.
+    const named = req.inputs?.map(({ txid, vout }) => {
+      const at = `${txid}:${vout}`
+      const coin = utxos.find((u) => u.txid === txid && u.vout === vout)
+      if (!coin) throw new WalletRequestError('COIN_NOT_SPENDABLE', 422, `${at} is not a confirmed coin of the ${type} wallet`, { input: at })
+      const holder = locks.get(at)
+      if (holder) throw new WalletRequestError('COIN_NOT_SPENDABLE', 422, `${at} is reserved by transaction ${holder}`, { input: at, reservedBy: holder })
+      return coin
+    })
     let selection: Selection
-    if (req.max) {
-      const coins = spendable
-        .filter((u) => u.value > Math.ceil(INPUT_VBYTES[type] * feeRate))
-        .sort((a, b) => b.value - a.value)
-        .slice(0, MAX_SWEEP_INPUTS)
+    if (req.max || req.consolidate) {
+      // Every spendable coin worth spending (the largest for a sweep, the smallest for a
+      // consolidation, at most MAX_SWEEP_INPUTS), or exactly the coins named.
+      const coins =
+        named ??
+        spendable
+          .filter((u) => u.value > Math.ceil(INPUT_VBYTES[type] * feeRate))
+          .sort((a, b) => (req.consolidate ? a.value - b.value : b.value - a.value))
+          .slice(0, MAX_SWEEP_INPUTS)
       if (coins.length === 0) throw new BitcoinError('INSUFFICIENT_FUNDS', 'no spendable coin is worth more than the fee to spend it', { available: 0, needed: 1 })
       const all = coins.reduce((n, u) => n + u.value, 0)
-      selection = feeFromPayments({
-        inputs: coins,
-        payments: [{ script: scripts[0], amountSats: all }],
-        change: { ...change, path: changePath },
-        feeRate,
-        maxFeeSats: p.maxFeeSats,
-      })
+      selection = req.max ? exactly(coins, [{ script: scripts[0], amountSats: all }], true) : exactly(coins, [], false)
+    } else if (named) {
+      selection = exactly(
+        named,
+        req.payments.map((x) => ({ script: x.script, amountSats: x.amountSats })),
+        req.subtractFee,
+      )
     } else {
       // With the fee out of the payments, the coins need cover only the payments less the
       // least fee a selection leaves (one input, no change): whatever they hold beyond the
@@ -639,13 +685,11 @@ export class SendService {
         presigned && ((path) => presigned.has(pathString(path))),
       )
       selection = req.subtractFee
-        ? feeFromPayments({
-            inputs: chosen.inputs,
-            payments: req.payments.map((x) => ({ script: x.script, amountSats: x.amountSats })),
-            change: { ...change, path: changePath },
-            feeRate,
-            maxFeeSats: p.maxFeeSats,
-          })
+        ? exactly(
+            chosen.inputs,
+            req.payments.map((x) => ({ script: x.script, amountSats: x.amountSats })),
+            true,
+          )
         : chosen
     }
     // The payments first (in the request's order), change (if any) last: voters check exactly this shape.
@@ -678,10 +722,12 @@ export class SendService {
         id: txId,
         keyId: key.keyId,
         type,
-        to: payments[0].to,
+        // A consolidation pays nothing out: its one output goes to the wallet's next change address.
+        to: req.consolidate ? change.address : payments[0].to,
         amountSats: payments.reduce((n, x) => n + x.amountSats, 0),
         // One payment: `to` and `amountSats` say it all, and the proposal hashes as it always did.
         ...(payments.length > 1 ? { recipients: payments } : {}),
+        ...(req.consolidate ? { consolidation: true as const } : {}),
         ...(req.memo !== undefined ? { memo: req.memo } : {}),
         ...(req.externalId !== undefined ? { externalId: req.externalId } : {}),
         unsignedTx,

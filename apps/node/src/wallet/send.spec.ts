@@ -591,4 +591,48 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
     assert.equal(await replacer().replace('00000000-0000-4000-8000-00000000dead', 'bump', { feeRate: 6 }).catch(code), 'NOT_FOUND 404')
     assert.equal(txIds().length, 1, 'no replacement proposed')
   })
+
+  const coin = (i: number) => ({ txid: String(i + 1).padStart(64, 'a'), vout: 0 })
+
+  it('coin control: exactly the coins named are spent, the fee on top, change as needed; a reserved or unknown coin is COIN_NOT_SPENDABLE naming it', async () => {
+    const svc = service()
+    await svc.create({ ...BODY, amountSats: 150_000, inputs: [coin(2), coin(0)] }, KEY)
+    const r = onlyRecord()
+    assert.deepEqual(r.inputs.map((i) => [i.txid, i.vout]).sort(), [coin(0), coin(2)].map((c) => [c.txid, c.vout]).sort())
+    assert.deepEqual(paysOf(r)[0], [scriptOf(DEST.address), 150_000])
+    assert.equal(r.outputs[1].value, 200_000 - 150_000 - r.feeSats)
+    assert.deepEqual(checkProposal(r, voterContext()), { approve: true, reason: null })
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => 'accepted',
+        (e: { code?: string; httpStatus?: number; message?: string }) => `${e.code} ${e.httpStatus} ${e.message}`,
+      )
+    assert.match(await refusal(svc.quote({ ...BODY, inputs: [coin(0)] })), new RegExp(`^COIN_NOT_SPENDABLE 422 ${coin(0).txid}:0 is reserved by transaction ${r.id}`))
+    assert.match(
+      await refusal(svc.quote({ ...BODY, inputs: [{ txid: 'f'.repeat(64), vout: 3 }] })),
+      /^COIN_NOT_SPENDABLE 422 f{64}:3 is not a confirmed coin of the taproot wallet/,
+    )
+    assert.match(await refusal(svc.quote({ ...BODY, amountSats: 99_990, inputs: [coin(1)] })), /^INSUFFICIENT_FUNDS 422/)
+  })
+
+  it('a consolidation: every spendable coin (or those named) to one change output, nothing paid out; voters approve it and it adds nothing to the day', async () => {
+    const svc = service()
+    const body = { type: 'taproot', feeRate: 2, consolidate: true } as SendRequest
+    const quote = await svc.quote(body)
+    assert.deepEqual([quote.amountSats, quote.recipients, quote.outputs.length, quote.outputs[0].change], [0, [], 1, true])
+    await svc.create(body, KEY)
+    const r = onlyRecord()
+    assert.equal(r.consolidation, true)
+    assert.equal(r.inputs.length, 3)
+    assert.equal(r.amountSats, 0)
+    assert.deepEqual(
+      r.outputs.map((o) => [o.change, o.path, o.value]),
+      [[true, [1, 0], 300_000 - r.feeSats]],
+    )
+    assert.equal(r.feeSats, Math.ceil(2 * estimateVsize(['taproot', 'taproot', 'taproot'], [own([1, 0]).scriptPubKey])))
+    assert.deepEqual(checkProposal(r, { ...voterContext(), spentToday: config.policy.dailyLimitSats }), { approve: true, reason: null })
+    // A consolidation that pays someone is no consolidation.
+    const paying = { ...r, amountSats: 1_000, proposalHash: '' }
+    assert.match(checkProposal({ ...paying, proposalHash: proposalHash(paying) }, voterContext()).reason ?? '', /a consolidation pays nothing out/)
+  })
 })

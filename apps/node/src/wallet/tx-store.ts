@@ -321,6 +321,7 @@ export class TxStore {
       externalId: record.externalId ?? null,
       replacement: record.replacement ?? null,
       replacedBy: record.replacedBy ?? null,
+      consolidation: record.consolidation === true,
       feeSats: record.feeSats,
       feeRate: record.feeRate,
       vsize: record.vsize,

@@ -195,5 +195,28 @@ describe('addresses: labels and what the chain says of each', () => {
     )
     const change = await w.listAddresses({ change: true, limit: 100 })
     assert.deepEqual([change.issued, change.addresses.length], [0, 0])
+
+    // BIP44's gap limit (3 here): a fourth receive address while the last three are unused is
+    // refused; once one of them has a transaction, issuing goes on. Change addresses are not limited.
+    const gapped = new WalletService(
+      { ...config, addressGapLimit: 3 } as AppConfig,
+      etcd as unknown as EtcdRepository,
+      chain as unknown as ChainBackend,
+      engine as unknown as EngineRepository,
+      new MetricsService(config),
+      {
+        record: async () => undefined,
+      } as unknown as AuditService,
+    )
+    chain.stats.clear()
+    await assert.rejects(gapped.nextAddress('segwit', false), (err: { code?: string; httpStatus?: number; message?: string }) => {
+      assert.deepEqual([err.code, err.httpStatus], ['GAP_LIMIT_REACHED', 409])
+      assert.match(err.message ?? '', /the last 3 receive addresses handed out \(m\/0\/0\.\.m\/0\/2\) have received nothing/)
+      return true
+    })
+    assert.equal((await gapped.nextAddress('segwit', true)).path, 'm/1/0')
+    chain.stats.set(first.address, { txCount: 1, receivedSats: 1_000 })
+    assert.equal((await gapped.nextAddress('segwit', false)).index, 3)
+    await assert.rejects(gapped.nextAddress('segwit', false), (err: { code?: string }) => err.code === 'GAP_LIMIT_REACHED')
   })
 })

@@ -165,10 +165,34 @@ export class WalletService {
   async nextAddress(type: WalletType, change: boolean, label: string | null = null): Promise<AddressDto> {
     const key = await this.key(type)
     const chain = change ? 1 : 0
+    if (!change) await this.withinGapLimit(key)
     const index = await this.takeIndex(key.keyId, chain, label)
     const path = [chain, index]
     const { address } = this.derive(key, path)
     return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network, label }
+  }
+
+  /**
+   * Refuses a new receive address (GAP_LIMIT_REACHED, 409) while the last
+   * `TW_ADDRESS_GAP_LIMIT` handed out have no transaction (in a block or the mempool): a wallet
+   * restored from the descriptors stops looking after that many unused addresses (BIP44), and
+   * would miss a coin paid to the next one. Concurrent requests may each pass the check once.
+   */
+  private async withinGapLimit(key: WalletKey): Promise<void> {
+    const gap = this.config.addressGapLimit
+    if (!gap) return
+    const [issued] = await this.issued(key.keyId)
+    if (issued < gap) return
+    const chain = this.chain()
+    const window = Array.from({ length: gap }, (_, i) => issued - 1 - i)
+    const used = await mapInBatches(window, SYNC_CONCURRENCY, async (index) => (await chain.addressStats(this.derive(key, [0, index]).address)).txCount > 0)
+    if (used.some(Boolean)) return
+    throw new WalletRequestError(
+      'GAP_LIMIT_REACHED',
+      409,
+      `the last ${gap} receive addresses handed out (m/0/${issued - gap}..m/0/${issued - 1}) have received nothing: a wallet restored from the descriptors would not look past them (BIP44 gap limit). Use one of them (\`threshold-wallet wallet addresses --unused\`), or raise TW_ADDRESS_GAP_LIMIT on every node and in the watching wallet.`,
+      { gapLimit: gap, unusedFrom: issued - gap },
+    )
   }
 
   /** Reserves the next index of `chain` for `keyId` (never handed out twice); with a label, stores it with the index. */

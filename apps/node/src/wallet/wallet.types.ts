@@ -85,6 +85,8 @@ export interface TxRecord {
    * confirming).
    */
   replacement?: { of: string; kind: ReplacementKind }
+  /** A consolidation (part of the proposal): no payment, the coins to one change output of the wallet. */
+  consolidation?: true
   /** Set by the leader on a transaction that ended failed REPLACED: the replacement the chain took instead. */
   replacedBy?: string
   feeSats: number
