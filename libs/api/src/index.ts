@@ -5,3 +5,4 @@
 export * from './dto'
 export * from './client'
 export * from './evidence'
+export * from './token'

@@ -1,8 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { TokenRole } from '@tw/api'
-
-/** `tw_` + base64url of 32 random bytes (43 characters). */
-const TOKEN_RE = /^tw_[A-Za-z0-9_-]{43}$/
+import { timingSafeEqual } from 'node:crypto'
+import { API_TOKEN_RE, apiTokenHash, generateApiToken, type TokenRole } from '@tw/api'
 
 export const ROLE_RANK: Record<TokenRole, number> = { viewer: 1, operator: 2, admin: 3 }
 
@@ -11,18 +8,14 @@ export function roleAllows(has: TokenRole, needs: TokenRole): boolean {
   return ROLE_RANK[has] >= ROLE_RANK[needs]
 }
 
-/** A fresh token: 32 bytes from the CSPRNG, shown to its owner once. */
-export function generateToken(): string {
-  return `tw_${randomBytes(32).toString('base64url')}`
-}
+/** A fresh token: 32 bytes from the CSPRNG, shown to its owner once (one definition with the CLI's `tokens bootstrap`, in @tw/api). */
+export const generateToken = generateApiToken
 
 /** Lower-case hex SHA-256 of the token string; what the database stores. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex')
-}
+export const hashToken = apiTokenHash
 
 export function isWellFormedToken(token: string): boolean {
-  return TOKEN_RE.test(token)
+  return API_TOKEN_RE.test(token)
 }
 
 /**

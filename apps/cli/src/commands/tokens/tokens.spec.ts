@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import { runCommand } from '../../testing/run-command'
 import Login from '../login'
 import Logout from '../logout'
 import KeysList from '../keys/list'
+import TokensBootstrap, { withBootstrapHash, type BootstrapResult } from './bootstrap'
 import TokensCreate from './create'
 import TokensList from './list'
 import TokensRevoke from './revoke'
@@ -124,4 +126,29 @@ test('tokens create | list | revoke send the admin token and show the new token 
   assert.equal(flag.exitCode, 1, '--token wins over TW_API_TOKEN')
   assert.equal(seen.at(-1), `Bearer ${OTHER}`)
   rmSync(home, { recursive: true, force: true })
+})
+
+test('tokens bootstrap: a fresh admin token printed once, only its SHA-256 written into the env file (mode kept); a hash already set stays unless --force', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-bootstrap-'))
+  try {
+    const env = join(dir, '.env')
+    writeFileSync(env, '# API access control\nTW_BOOTSTRAP_ADMIN_TOKEN_SHA256=\nTW_METRICS_TOKEN_REQUIRED=false\n', { mode: 0o600 })
+    const r = await runCommand(TokensBootstrap, ['--env-file', env, '--json'])
+    assert.equal(r.exitCode, 0, r.stderr)
+    const out = JSON.parse(r.stdout) as BootstrapResult
+    assert.match(out.token, /^tw_[A-Za-z0-9_-]{43}$/)
+    assert.equal(out.sha256, createHash('sha256').update(out.token).digest('hex'))
+    assert.equal(readFileSync(env, 'utf8'), `# API access control\nTW_BOOTSTRAP_ADMIN_TOKEN_SHA256=${out.sha256}\nTW_METRICS_TOKEN_REQUIRED=false\n`)
+    assert.ok(!readFileSync(env, 'utf8').includes(out.token), 'the token itself is never written')
+    assert.equal(statSync(env).mode & 0o777, 0o600)
+    const again = await runCommand(TokensBootstrap, ['--env-file', env, '--json'])
+    assert.equal(again.exitCode, 1)
+    assert.equal((JSON.parse(again.stdout) as { error: { code: string } }).error.code, 'BOOTSTRAP_HASH_SET')
+    assert.match(readFileSync(env, 'utf8'), new RegExp(`=${out.sha256}\n`), 'kept')
+    const forced = JSON.parse((await runCommand(TokensBootstrap, ['--env-file', env, '--force', '--json'])).stdout) as BootstrapResult
+    assert.match(readFileSync(env, 'utf8'), new RegExp(`^TW_BOOTSTRAP_ADMIN_TOKEN_SHA256=${forced.sha256}$`, 'm'))
+    assert.equal(withBootstrapHash('A=1', 'ab', false), 'A=1\nTW_BOOTSTRAP_ADMIN_TOKEN_SHA256=ab\n', 'appended when absent')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
