@@ -1,6 +1,6 @@
 import { ApiClient } from '@tw/api'
 import { NodeCommand } from '../shared/base-command'
-import { writeCliConfig } from '../shared/cli-config'
+import { selectedProfile, writeCliConfig } from '../shared/cli-config'
 import { CliError, EXIT_USAGE } from '../shared/errors'
 import { Messages } from '../shared/messages'
 
@@ -10,6 +10,8 @@ export interface LoginResult {
   node: string
   nodeId: number
   configFile: string
+  /** The profile it was saved under; null for the default login. */
+  profile: string | null
 }
 
 export default class Login extends NodeCommand<LoginResult> {
@@ -23,8 +25,9 @@ export default class Login extends NodeCommand<LoginResult> {
     const token = flags.token ?? process.env.TW_API_TOKEN
     if (!token) throw new CliError('NO_TOKEN', messages.get('noToken'), EXIT_USAGE)
     const status = await new ApiClient({ baseUrl: flags.node, token }).clusterStatus()
-    const configFile = writeCliConfig({ node: flags.node, token })
-    this.log(messages.get('done', [flags.node, status.nodeId, configFile]))
-    return { node: flags.node, nodeId: status.nodeId, configFile }
+    const profile = selectedProfile(flags.profile)
+    const configFile = writeCliConfig({ node: flags.node, token }, process.env, profile)
+    this.log(messages.get('done', [flags.node, status.nodeId, configFile]) + (profile ? ` ${messages.get('asProfile', [profile, profile])}` : ''))
+    return { node: flags.node, nodeId: status.nodeId, configFile, profile: profile ?? null }
   }
 }

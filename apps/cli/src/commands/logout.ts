@@ -1,5 +1,6 @@
 import { BaseCommand } from '../shared/base-command'
-import { configFilePath, removeCliConfig } from '../shared/cli-config'
+import { configFilePath, removeCliConfig, selectedProfile } from '../shared/cli-config'
+import { profileFlag } from '../shared/flags'
 import { Messages } from '../shared/messages'
 
 const messages = Messages.load('logout')
@@ -8,6 +9,8 @@ export interface LogoutResult {
   configFile: string
   /** False when there was no saved login. */
   removed: boolean
+  /** The profile forgotten; null for the default login. */
+  profile: string | null
 }
 
 export default class Logout extends BaseCommand<LogoutResult> {
@@ -15,11 +18,15 @@ export default class Logout extends BaseCommand<LogoutResult> {
   static description = messages.get('description')
   static examples = messages.lines('examples')
 
+  static flags = { profile: profileFlag() }
+
   async run(): Promise<LogoutResult> {
-    await this.parse(Logout)
+    const { flags } = await this.parse(Logout)
     const configFile = configFilePath()
-    const removed = removeCliConfig()
-    this.log(removed ? messages.get('done', [configFile]) : messages.get('none', [configFile]))
-    return { configFile, removed }
+    const profile = selectedProfile(flags.profile)
+    const removed = removeCliConfig(process.env, profile)
+    const which = profile ? messages.get('profile', [profile]) : messages.get('default')
+    this.log(removed ? messages.get('done', [which, configFile]) : messages.get('none', [which, configFile]))
+    return { configFile, removed, profile: profile ?? null }
   }
 }

@@ -2,8 +2,8 @@ import { Command, Flags, Interfaces, ux } from '@oclif/core'
 import { ApiClient, type TransactionDto, type TransactionStateDto } from '@tw/api'
 import { CliError, EXIT_PENDING, toCliError } from './errors'
 import { Reporter, stderrReporter } from './progress'
-import { nodeFlag } from './flags'
-import { resolveToken } from './cli-config'
+import { nodeFlag, profileFlag } from './flags'
+import { resolveToken, selectedProfile } from './cli-config'
 import { followTransaction } from './transactions'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -64,19 +64,21 @@ export const tokenFlag = () =>
 
 /** Base of commands that talk to one node's REST API (`--node`, `--token`). */
 export abstract class NodeCommand<T> extends BaseCommand<T> {
-  static baseFlags = { node: nodeFlag(), token: tokenFlag() }
+  static baseFlags = { node: nodeFlag(), token: tokenFlag(), profile: profileFlag() }
 
   private tokenFromFlag: string | undefined
+  private profile: string | undefined
 
   override async init(): Promise<void> {
     await super.init()
     const { flags } = await this.parse(this.ctor as unknown as typeof NodeCommand)
     this.tokenFromFlag = (flags as { token?: string }).token
+    this.profile = selectedProfile((flags as { profile?: string }).profile)
   }
 
-  /** A client for `url` with the token of `--token` > $TW_API_TOKEN > devnet > login file. */
+  /** A client for `url` with the token of `--token` > $TW_API_TOKEN > the profile's > devnet > login file. */
   protected client(url: string, timeoutMs?: number): ApiClient {
-    return new ApiClient({ baseUrl: url, token: resolveToken(this.tokenFromFlag, url), timeoutMs })
+    return new ApiClient({ baseUrl: url, token: resolveToken(this.tokenFromFlag, url, process.env, process.cwd(), undefined, this.profile), timeoutMs })
   }
 
   /**

@@ -10,6 +10,7 @@ import { JsonServer, reply, startJsonServer } from '../../testing/json-server'
 import { runCommand } from '../../testing/run-command'
 import Login from '../login'
 import Logout from '../logout'
+import Profiles, { type ProfilesResult } from '../profiles'
 import KeysList from '../keys/list'
 import TokensBootstrap, { withBootstrapHash, type BootstrapResult } from './bootstrap'
 import TokensCreate from './create'
@@ -80,7 +81,7 @@ test('login checks the token, saves node and token with mode 0600; later command
   assert.equal(seen.at(-1), `Bearer ${ADMIN}`)
   // logout forgets both (nothing is read back), and a second logout says there was nothing.
   const out = await runCommand<{ configFile: string; removed: boolean }>(Logout, ['--json'])
-  assert.deepEqual(out.result, { configFile: configFilePath(), removed: true })
+  assert.deepEqual(out.result, { configFile: configFilePath(), removed: true, profile: null })
   assert.equal(existsSync(configFilePath()), false)
   const again = await runCommand(Logout, [])
   assert.match(again.stdout, /^Not logged in/)
@@ -150,5 +151,44 @@ test('tokens bootstrap: a fresh admin token printed once, only its SHA-256 writt
     assert.equal(withBootstrapHash('A=1', 'ab', false), 'A=1\nTW_BOOTSTRAP_ADMIN_TOKEN_SHA256=ab\n', 'appended when absent')
   } finally {
     rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('named profiles: login --profile saves a second cluster beside the default login; --profile / TW_PROFILE pick its node and token; an unknown one is refused; logout --profile forgets only it', async () => {
+  const prod = await startJsonServer((req) => {
+    seen.push(`prod ${req.headers.authorization}`)
+    if (req.headers.authorization !== `Bearer ${OTHER}`) return reply(401, { error: { code: 'UNAUTHORIZED', message: 'invalid or revoked token' } })
+    if (req.url === '/api/v1/cluster/status') return reply(200, { nodeId: 4 })
+    if (req.url === '/api/v1/keys') return reply(200, { keys: [] })
+    return reply(404, { error: { code: 'NOT_FOUND', message: 'no such route' } })
+  })
+  try {
+    assert.equal((await runCommand(Login, ['--node', url, '--token', ADMIN])).exitCode, 0)
+    const saved = await runCommand<{ profile: string | null }>(Login, ['--profile', 'prod', '--node', prod.url, '--token', OTHER, '--json'])
+    assert.equal(saved.exitCode, 0, saved.stderr)
+    assert.equal(saved.result?.profile, 'prod')
+    assert.deepEqual(JSON.parse(readFileSync(configFilePath(), 'utf8')), { node: url, token: ADMIN, profiles: { prod: { node: prod.url, token: OTHER } } })
+    // No --node/--token: the default login, or the profile's node and token.
+    assert.equal((await runCommand(KeysList, ['--json'])).exitCode, 0)
+    assert.equal(seen.at(-1), `Bearer ${ADMIN}`)
+    assert.equal((await runCommand(KeysList, ['--profile', 'prod', '--json'])).exitCode, 0)
+    assert.equal(seen.at(-1), `prod Bearer ${OTHER}`)
+    process.env.TW_PROFILE = 'prod'
+    assert.equal((await runCommand(KeysList, ['--json'])).exitCode, 0)
+    assert.equal(seen.at(-1), `prod Bearer ${OTHER}`)
+    const listed = await runCommand<ProfilesResult>(Profiles, ['--json'])
+    assert.deepEqual(listed.result, { configFile: configFilePath(), default: url, profiles: [{ name: 'prod', node: prod.url }], current: 'prod' })
+    assert.ok(!listed.stdout.includes(OTHER) && !listed.stdout.includes(ADMIN), 'tokens are never listed')
+    delete process.env.TW_PROFILE
+    const typo = await runCommand(KeysList, ['--profile', 'prdo', '--json'])
+    assert.equal(typo.exitCode, 2)
+    assert.match((JSON.parse(typo.stdout) as { error: { code: string; message: string } }).error.message, /no saved profile "prdo" \(saved: prod\)/)
+    assert.equal((await runCommand(KeysList, ['--profile', 'no spaces', '--json'])).exitCode, 2)
+    assert.equal((await runCommand(Logout, ['--profile', 'prod'])).exitCode, 0)
+    assert.deepEqual(JSON.parse(readFileSync(configFilePath(), 'utf8')), { node: url, token: ADMIN })
+    assert.equal((await runCommand(Logout, [])).exitCode, 0)
+    assert.equal(existsSync(configFilePath()), false, 'nothing left: the file is gone')
+  } finally {
+    await prod.close()
   }
 })
