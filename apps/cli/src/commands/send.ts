@@ -146,14 +146,7 @@ export default class Send extends NodeCommand<SendResult | QuoteDto> {
     })
     const states: TransactionStateDto[] = []
     if (flags.wait) {
-      tx = await this.followAccepted(client, tx, states, {
-        label: messages.get('progress.follow', [tx.id]),
-        unreachable: messages.get('progress.unreachable'),
-        confirmations: flags.confirmations,
-        deadline,
-        pollMs: flags['poll-interval'],
-        timeoutMessage: (t) => messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]),
-      })
+      tx = await this.followAccepted(client, tx, states, flags, deadline, messages)
       // Outside the step, so its progress line does not end with "failed" (a state name of its own).
       this.assertNotFailed(tx)
       this.log(

@@ -4,6 +4,7 @@ import { CliError, EXIT_PENDING, toCliError } from './errors'
 import { Reporter, stderrReporter } from './progress'
 import { nodeFlag, profileFlag } from './flags'
 import { resolveToken, selectedProfile } from './cli-config'
+import type { Messages } from './messages'
 import { followTransaction } from './transactions'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -82,24 +83,27 @@ export abstract class NodeCommand<T> extends BaseCommand<T> {
   }
 
   /**
-   * Follows a transaction the node accepted until broadcast (or `confirmations`), as one
-   * progress step labelled `label`, recording every state in `states`. Past `deadline`:
-   * TX_TIMEOUT, exit 3 (it may still complete), with `timeoutMessage`.
+   * Follows a transaction the node accepted until broadcast (or `--confirmations`), as one
+   * progress step, recording every state in `states`; the command's messages give the step's
+   * words (`progress.follow`, `progress.unreachable`, `error.Timeout`). Past `deadline`:
+   * TX_TIMEOUT, exit 3 (it may still complete).
    */
   protected followAccepted(
     client: ApiClient,
     tx: TransactionDto,
     states: TransactionStateDto[],
-    o: { label: string; unreachable: string; confirmations: number; deadline: number; pollMs: number; timeoutMessage: (t: TransactionDto) => string },
+    flags: { confirmations: number; timeout: number; 'poll-interval': number },
+    deadline: number,
+    messages: Messages,
   ): Promise<TransactionDto> {
-    return this.step(o.label, () =>
+    return this.step(messages.get('progress.follow', [tx.id]), () =>
       followTransaction(client, tx, states, {
-        confirmations: o.confirmations,
-        deadline: o.deadline,
-        pollMs: o.pollMs,
+        confirmations: flags.confirmations,
+        deadline,
+        pollMs: flags['poll-interval'],
         progress: (s) => this.progress(s),
-        unreachable: o.unreachable,
-        timeoutError: (t) => new CliError('TX_TIMEOUT', o.timeoutMessage(t), EXIT_PENDING, { transaction: t }),
+        unreachable: messages.get('progress.unreachable'),
+        timeoutError: (t) => new CliError('TX_TIMEOUT', messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]), EXIT_PENDING, { transaction: t }),
       }),
     )
   }

@@ -48,14 +48,7 @@ export abstract class ReplaceCommand extends NodeCommand<ReplaceResult> {
     let tx = await this.step(messages.get(`progress.${kind}`, [id]), () => client.replaceTransaction(id, kind, feeRate === undefined ? {} : { feeRate }))
     const states: TransactionStateDto[] = []
     if (flags.wait) {
-      tx = await this.followAccepted(client, tx, states, {
-        label: messages.get('progress.follow', [tx.id]),
-        unreachable: messages.get('progress.unreachable'),
-        confirmations: flags.confirmations,
-        deadline,
-        pollMs: flags['poll-interval'],
-        timeoutMessage: (t) => messages.get('error.Timeout', [t.id, t.state, flags.timeout, t.id]),
-      })
+      tx = await this.followAccepted(client, tx, states, flags, deadline, messages)
     } else {
       states.push(tx.state)
     }
