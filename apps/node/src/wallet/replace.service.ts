@@ -10,12 +10,9 @@ import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { MIN_RELAY_FEE_RATE, proposalFee, type ProposalBody } from './policy'
 import { newProposal } from './send.service'
-import { TxStore } from './tx-store'
+import { MAX_REPLACED, replacedChain, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import { WalletKeys, type ReplacementKind, type TxOutputRecord, type TxRecord } from './wallet.types'
-
-/** Most links followed back through a chain of fee bumps. */
-const MAX_CHAIN = 25
 
 /**
  * `POST /api/v1/transactions/:id/bump` and `/cancel`: a BIP125 replacement of a broadcast
@@ -185,14 +182,10 @@ export class ReplaceService {
     return this.store.toDto(record)
   }
 
-  /** The transactions whose coin reservations `x` may hold: itself and what it replaces in turn. */
+  /** The transactions whose coin reservations `x` may hold: itself and every one named along its chain of replacements. */
   private async reservationOwners(x: TxRecord): Promise<Set<string>> {
-    const ids = new Set([x.id])
-    let of = x.replacement?.of
-    for (let hop = 0; of && hop < MAX_CHAIN && !ids.has(of); hop++) {
-      ids.add(of)
-      of = (await this.store.get(of))?.value.replacement?.of
-    }
-    return ids
+    const chain = await replacedChain(x, (id) => this.store.get(id))
+    const named = [x, ...chain].flatMap((r) => (r.replacement ? [r.replacement.of] : []))
+    return new Set([x.id, ...named.slice(0, MAX_REPLACED)])
   }
 }

@@ -18,7 +18,7 @@ import { decisionBody } from '@tw/api'
 import { attemptBody } from './leader-decision'
 import { proposalBody, proposalHash } from './policy'
 import { blame, resultBody, signaturesValid } from './signing-check'
-import { TxStore } from './tx-store'
+import { replacedChain, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
   isSigningRefusal,
@@ -660,14 +660,7 @@ export class TxCoordinatorService {
 
   /** Of the transactions `tx` replaces (a chain of fee bumps), the one whose txid is `spender`, or null. */
   private async replacedSpending(tx: TxRecord, spender: string): Promise<TxRecord | null> {
-    let of = tx.replacement?.of
-    for (let hop = 0; of && hop < 25; hop++) {
-      const r: TxRecord | undefined = (await this.store.get(of))?.value
-      if (!r) return null
-      if (r.txid === spender) return r
-      of = r.replacement?.of
-    }
-    return null
+    return (await replacedChain(tx, (id) => this.store.get(id))).find((r) => r.txid === spender) ?? null
   }
 
   // ------------------------------------------------------------------ presignatures

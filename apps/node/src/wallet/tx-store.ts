@@ -342,6 +342,26 @@ export class TxStore {
   }
 }
 
+/** Most links followed back through a chain of fee bumps. */
+export const MAX_REPLACED = 25
+
+/**
+ * What `tx` replaces, and what that replaced in turn (a chain of fee bumps), nearest first, as
+ * `get` reads them; the walk stops at a record it cannot read, at a loop, or after 25 links.
+ */
+export async function replacedChain(tx: Pick<TxRecord, 'id' | 'replacement'>, get: (id: string) => Promise<EtcdEntry<TxRecord> | null>): Promise<TxRecord[]> {
+  const chain: TxRecord[] = []
+  const seen = new Set([tx.id])
+  for (let of = tx.replacement?.of; of && !seen.has(of) && chain.length < MAX_REPLACED;) {
+    seen.add(of)
+    const r = (await get(of))?.value
+    if (!r) break
+    chain.push(r)
+    of = r.replacement?.of
+  }
+  return chain
+}
+
 /** `GET /api/v1/transactions` query (validated: api/schemas.ts). */
 export interface HistoryQuery {
   state?: TransactionStateDto
