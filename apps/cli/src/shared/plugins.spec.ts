@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { stripVTControlCharacters } from 'node:util'
 import { BIN } from '../testing/cli-bin'
 
 // The oclif plugins the CLI ships with, through the built binary as a user runs it.
@@ -29,8 +30,10 @@ test('a mistyped command is named as not a command, with where to look, exit 127
   try {
     const r = run(['wallet', 'balanse'], home)
     assert.equal(r.status, 127)
-    assert.match(r.stderr, /wallet balanse is not a threshold-wallet command/)
-    assert.match(r.stderr, /threshold-wallet help wallet/)
+    // The plugin colours the command names whenever chalk thinks it may (CI sets FORCE_COLOR).
+    const stderr = stripVTControlCharacters(r.stderr)
+    assert.match(stderr, /wallet balanse is not a threshold-wallet command/)
+    assert.match(stderr, /threshold-wallet help wallet/)
   } finally {
     rmSync(home, { recursive: true, force: true })
   }
