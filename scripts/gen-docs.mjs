@@ -176,7 +176,13 @@ function curlFor(method, path, op, doc) {
   if (method !== 'get') parts.push(`-X ${method.toUpperCase()}`)
   const secured = (op.security ?? doc.security ?? []).length > 0
   if (secured || (bearer(doc) && path.startsWith('/api/v1'))) parts.push('-H "Authorization: Bearer $TW_API_TOKEN"')
-  for (const h of (op.parameters ?? []).filter((p) => p.in === 'header')) parts.push(`-H "${h.name}: $(uuidgen)"`)
+  // An idempotency key is a fresh UUID; other optional headers (Last-Event-ID) only with their example.
+  for (const h of (op.parameters ?? []).filter((p) => p.in === 'header')) {
+    if (/idempotency/i.test(h.name)) parts.push(`-H "${h.name}: $(uuidgen)"`)
+    else if (h.example !== undefined) parts.push(`-H "${h.name}: ${h.example}"`)
+  }
+  // A stream is printed as it comes.
+  if (op.responses?.['200']?.content?.['text/event-stream']) parts.splice(1, 0, '-N')
   const content = op.requestBody?.content?.['application/json']
   const body = content?.schema
   const lines = []

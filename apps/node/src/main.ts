@@ -18,6 +18,8 @@ import { NodeLogger } from './common/node-logger'
 import { ClusterService } from './cluster/cluster.service'
 import { ConfigError, loadConfig, redactConfig, type AppConfig, type LogLevel } from './config/config'
 import { EngineRepository } from './engine/engine.repository'
+import { EventLogService } from './events/event-log.service'
+import { WebhooksService } from './events/webhooks.service'
 import { PrimePoolService } from './engine/prime-pool.service'
 import { DkgCoordinatorService } from './keys/dkg-coordinator.service'
 import { DkgWorkerService } from './keys/dkg-worker.service'
@@ -69,6 +71,8 @@ async function main(): Promise<void> {
   const drill = app.get(DrillService)
   const certReload = app.get(CertReloadService)
   const tokens = app.get(TokenService)
+  const eventLog = app.get(EventLogService)
+  const webhooks = app.get(WebhooksService)
 
   await engine.start()
   primes.start() // background: safe primes take minutes; readiness goes to /tw/primes/<id>
@@ -85,6 +89,8 @@ async function main(): Promise<void> {
   await txCoordinator.start()
   presignatures.start()
   txRetention.start() // every minute: finished transactions past TW_TX_RETENTION_S leave etcd
+  await eventLog.start() // the event log in memory; the leader writes it
+  await webhooks.start() // the leader delivers events to webhooks
   await app.listen(config.api.port, config.api.host)
   log.log(`API listening on http://${config.api.host}:${config.api.port} (advertised ${config.api.advertisedUrl})`)
 
@@ -99,6 +105,8 @@ async function main(): Promise<void> {
     }, SHUTDOWN_DEADLINE_MS)
     hard.unref()
     const steps: [string, () => Promise<unknown> | unknown][] = [
+      ['webhooks', () => webhooks.stop()],
+      ['event log', () => eventLog.stop()],
       ['presignatures', () => presignatures.stop()],
       ['tx retention', () => txRetention.stop()],
       ['byzantine', () => byzantine.stop()],

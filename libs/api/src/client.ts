@@ -35,6 +35,14 @@ import type {
   DepositListQuery,
   AddressListDto,
   AddressListQuery,
+  CreateWebhookRequest,
+  CreatedWebhookDto,
+  EventFilter,
+  WalletEventDto,
+  WebhookDeliveryDto,
+  WebhookDeliveryListDto,
+  WebhookDto,
+  WebhookListDto,
 } from './dto'
 
 /** `?k=v&...` of the set fields of a query object; '' when none is set. */
@@ -167,6 +175,79 @@ export class ApiClient {
   /** Admin: revoke a token; it stops working at once. */
   revokeToken(id: string): Promise<TokenDto> {
     return this.request('POST', `/api/v1/tokens/${encodeURIComponent(id)}/revoke`, {})
+  }
+
+  /** Admin: subscribe a URL to events; `secret` (which signs every delivery) is in this answer only. */
+  createWebhook(body: CreateWebhookRequest): Promise<CreatedWebhookDto> {
+    return this.request('POST', '/api/v1/webhooks', body)
+  }
+  /** Admin: every webhook with its delivery progress (never a secret). */
+  webhooks(): Promise<WebhookListDto> {
+    return this.request('GET', '/api/v1/webhooks')
+  }
+  webhook(id: string): Promise<WebhookDto> {
+    return this.request('GET', `/api/v1/webhooks/${encodeURIComponent(id)}`)
+  }
+  deleteWebhook(id: string): Promise<WebhookDto> {
+    return this.request('DELETE', `/api/v1/webhooks/${encodeURIComponent(id)}`)
+  }
+  webhookDeliveries(id: string, limit?: number): Promise<WebhookDeliveryListDto> {
+    return this.request('GET', `/api/v1/webhooks/${encodeURIComponent(id)}/deliveries${queryString({ limit })}`)
+  }
+  /** Admin: a `webhook.ping` sent now by the node asked, and what the URL answered. */
+  testWebhook(id: string): Promise<WebhookDeliveryDto> {
+    return this.request('POST', `/api/v1/webhooks/${encodeURIComponent(id)}/test`, {})
+  }
+
+  /**
+   * The event stream (`GET /api/v1/events`, Server-Sent Events), event by event. Ends when the
+   * node closes it (`follow: false`: after the replay) or `signal` aborts; resumes after
+   * `lastEventId` when given. No timeout: a followed stream stays open.
+   *
+   * @example
+   * for await (const e of client.events({ types: ['deposit.*'], since: 0 })) console.log(e.type, e.data)
+   */
+  async *events(query: { types?: EventFilter[]; since?: number; follow?: boolean } = {}, o: { signal?: AbortSignal; lastEventId?: number } = {}): AsyncGenerator<WalletEventDto> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' }
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`
+    if (o.lastEventId !== undefined) headers['last-event-id'] = String(o.lastEventId)
+    const path = `/api/v1/events${queryString({ types: query.types?.join(','), since: query.since, follow: query.follow })}`
+    let res: Response
+    try {
+      res = await fetch(this.base + path, { headers, signal: o.signal })
+    } catch (err) {
+      throw new ApiError(0, 'UNREACHABLE', `GET ${this.base}${path}: ${(err as Error).message}`)
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text()
+      let err: ErrorBody['error'] | undefined
+      try {
+        err = (JSON.parse(text) as ErrorBody).error
+      } catch {
+        err = undefined
+      }
+      throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? `HTTP ${res.status}`, err?.details)
+    }
+    const decoder = new TextDecoder()
+    let buffered = ''
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true })
+        for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
+          const frame = buffered.slice(0, end)
+          buffered = buffered.slice(end + 2)
+          const data = frame
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trimStart())
+            .join('\n')
+          if (data) yield JSON.parse(data) as WalletEventDto
+        }
+      }
+    } catch (err) {
+      if (o.signal?.aborted) return
+      throw new ApiError(0, 'UNREACHABLE', `GET ${this.base}${path}: the stream broke (${(err as Error).message})`)
+    }
   }
 
   /** Low-level request; throws {@link ApiError} with the server's code on failure. */

@@ -575,3 +575,117 @@ export interface CreatedTokenDto extends TokenDto {
 export interface TokenListDto {
   tokens: TokenDto[]
 }
+
+// ------------------------------------------------------------------ events and webhooks
+
+/** Transaction states that produce an event `transaction.<state>` when a send reaches them. */
+export const TransactionEventStates = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired'] as const
+
+/**
+ * Every event type: `transaction.<state>` as a send (payment, batch, bump, cancel,
+ * consolidation) reaches each state, `deposit.pending` when a payment to a receive address
+ * is first seen unconfirmed and `deposit.confirmed` when it is in a block. `webhook.ping` is
+ * only sent by `POST /api/v1/webhooks/{id}/test`.
+ */
+export const EventTypes = [...TransactionEventStates.map((s) => `transaction.${s}` as const), 'deposit.pending', 'deposit.confirmed', 'webhook.ping'] as const
+export type EventType = (typeof EventTypes)[number]
+
+/** What a webhook or stream subscribes to: an event type, `<group>.*` or `*`. */
+export type EventFilter = EventType | 'transaction.*' | 'deposit.*' | '*'
+export const EventFilters: readonly EventFilter[] = ['*', 'transaction.*', 'deposit.*', ...EventTypes.filter((t) => t !== 'webhook.ping')]
+
+/** Whether event type `type` matches any of `filters` (an empty list matches everything). */
+export function eventMatches(type: string, filters: readonly string[]): boolean {
+  if (filters.length === 0) return true
+  return filters.some((f) => f === '*' || f === type || (f.endsWith('.*') && type.startsWith(f.slice(0, -1))))
+}
+
+/** `data` of a `transaction.*` event: the send as it stood when the event was written. */
+export interface TransactionEventData {
+  transactionId: string
+  /** The state this event announces (the send may have moved on since). */
+  state: TransactionStateDto
+  type: WalletType
+  keyId: string
+  /** Bitcoin txid once signed (null before). */
+  txid: string | null
+  amountSats: number
+  feeSats: number
+  feeRate: number
+  recipients: { to: string; amountSats: number }[]
+  memo: string | null
+  externalId: string | null
+  /** Set on a fee bump or cancellation: the send it replaces and how. */
+  replacement: { of: string; kind: 'bump' | 'cancel' } | null
+  /** Set when the chain took a replacement of this send instead. */
+  replacedBy: string | null
+  error: { code: string; message: string } | null
+}
+
+/** `data` of a `deposit.*` event: the payment, as `GET /api/v1/wallet/deposits` lists it. */
+export type DepositEventData = DepositDto
+
+/**
+ * One event of the cluster's event log (kept 3 days): `seq` orders them (an etcd revision:
+ * increasing, with gaps); `id` is stable (`tx.<transactionId>.<n>`,
+ * `deposit.<txid>.<vout>.<pending|confirmed>`), so a receiver that sees an id twice drops the
+ * second (deliveries are at least once).
+ */
+export interface WalletEventDto {
+  id: string
+  seq: number
+  type: EventType
+  /** When it happened (ISO 8601). */
+  at: string
+  data: TransactionEventData | DepositEventData | { webhookId: string; message: string }
+}
+
+/** `POST /api/v1/webhooks` body. */
+export interface CreateWebhookRequest {
+  /** Where events are POSTed: an http(s) URL. */
+  url: string
+  /** Event types, `transaction.*`, `deposit.*` or `*` (the default). */
+  events?: EventFilter[]
+  description?: string
+}
+
+/** A webhook subscription (never its secret, but when created). */
+export interface WebhookDto {
+  id: string
+  url: string
+  events: EventFilter[]
+  description: string | null
+  createdAt: string
+  /** The event of the log delivered last (or given up on), and what is waiting for a retry. */
+  delivery: { lastSeq: number | null; retrying: { eventId: string; attempts: number; nextAttemptAt: string } | null }
+}
+
+/** `POST /api/v1/webhooks`: the signing secret (`whsec_<base64url>`) is in this answer only. */
+export interface CreatedWebhookDto extends WebhookDto {
+  secret: string
+}
+
+export interface WebhookListDto {
+  webhooks: WebhookDto[]
+}
+
+/** One delivery attempt of one event to one webhook. */
+export interface WebhookDeliveryDto {
+  webhookId: string
+  eventId: string
+  eventType: string
+  seq: number | null
+  attempt: number
+  /** delivered (2xx), failed (will be retried), gave_up (the last attempt failed), refused (the event did not check out: never sent). */
+  outcome: 'delivered' | 'failed' | 'gave_up' | 'refused'
+  httpStatus: number | null
+  error: string | null
+  durationMs: number
+  /** The node that made the attempt (the leader of the moment; any node for a test). */
+  nodeId: number
+  at: string
+}
+
+export interface WebhookDeliveryListDto {
+  deliveries: WebhookDeliveryDto[]
+}

@@ -1,4 +1,4 @@
-import { DrillBehaviours, MAX_RECIPIENTS, MAX_SWEEP_INPUTS, UtxoStatuses } from '@tw/api'
+import { DrillBehaviours, EventFilters, MAX_RECIPIENTS, MAX_SWEEP_INPUTS, UtxoStatuses, type EventFilter } from '@tw/api'
 import { z } from 'zod'
 import { decodeCursor } from '../wallet/history-cursor'
 
@@ -236,4 +236,63 @@ export const nodeIdParamSchema = z.coerce
 export const drillSchema = z.strictObject(
   { behaviours: z.array(z.enum(DrillBehaviours, { error: `behaviours: each one of ${DrillBehaviours.join(', ')}` })).max(7) },
   { error: 'body must be a JSON object' },
+)
+
+// ------------------------------------------------------------------ events and webhooks
+
+const eventFilterField = z.enum(EventFilters as [EventFilter, ...EventFilter[]], { error: `an event filter must be one of ${EventFilters.join(', ')}` })
+
+/** `POST /api/v1/webhooks` body. */
+export const webhookCreateSchema = z.strictObject(
+  {
+    url: z
+      .string({ error: 'url must be a string' })
+      .max(2048, { error: 'url must be at most 2048 characters' })
+      .refine(
+        (u) => {
+          try {
+            const p = new URL(u)
+            return (p.protocol === 'http:' || p.protocol === 'https:') && p.hostname !== ''
+          } catch {
+            return false
+          }
+        },
+        { error: 'url must be an http(s) URL' },
+      ),
+    events: z
+      .array(eventFilterField, { error: 'events must be an array of event filters' })
+      .min(1, { error: 'events must name at least one filter (or leave it out for every event)' })
+      .max(20, { error: 'events takes at most 20 filters' })
+      .refine((l) => new Set(l).size === l.length, { error: 'events names a filter twice' })
+      .optional(),
+    description: z.string({ error: 'description must be a string' }).max(200, { error: 'description must be at most 200 characters' }).optional(),
+  },
+  { error: 'body must be a JSON object' },
+)
+
+export const webhookIdSchema = z.uuid({ error: 'not a webhook id' })
+
+/** `GET /api/v1/webhooks/{id}/deliveries` query. */
+export const webhookDeliveriesQuerySchema = z.strictObject({ limit: pageLimit(1000, 50) }, { error: 'query must be key=value pairs' })
+
+/** `GET /api/v1/events` query. */
+export const eventStreamQuerySchema = z.strictObject(
+  {
+    types: z
+      .string({ error: 'types must be a comma-separated list' })
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(eventFilterField))
+      .optional(),
+    since: z.coerce.number({ error: 'since must be an event seq' }).int({ error: 'since must be an event seq' }).min(0, { error: 'since must be >= 0' }).optional(),
+    follow: z
+      .enum(['true', 'false'], { error: 'follow must be true or false' })
+      .transform((v) => v === 'true')
+      .default(true),
+  },
+  { error: 'query must be key=value pairs' },
 )

@@ -48,6 +48,8 @@ export type AuditAction =
   | 'drill.changed'
   | 'token.created'
   | 'token.revoked'
+  | 'webhook.created'
+  | 'webhook.deleted'
   | 'api.denied'
 
 /** Entries written per database transaction at most. */

@@ -17,6 +17,9 @@ import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { loadConfig, type AppConfig } from '../config/config'
 import { ConfigModule } from '../config/config.module'
+import { EventLogService } from '../events/event-log.service'
+import { EventsController, WebhooksController } from '../events/events.controller'
+import { WebhooksService } from '../events/webhooks.service'
 import { KeysService } from '../keys/keys.service'
 import { MetricsModule } from '../metrics/metrics.module'
 import { DatabaseRepository } from '../persistence/database.repository'
@@ -70,6 +73,18 @@ const stubs = [
   { provide: PresignatureService, useValue: stub('presig', { generate: async () => ({ jobs: [] }), status: async () => ({}) }) },
   { provide: ByzantineService, useValue: stub('byzantine', { list: async () => ({ violations: [] }), unban: async () => ({ nodeId: 2 }) }) },
   { provide: DrillService, useValue: stub('drill', { state: () => ({ enabled: true }), set: async () => ({ enabled: true }) }) },
+  { provide: EventLogService, useValue: stub('events', { since: () => [], subscribe: () => () => undefined, checkOrFalse: async () => true }) },
+  {
+    provide: WebhooksService,
+    useValue: stub('webhooks', {
+      create: async () => ({ id: TX_ID, secret: 'whsec_x' }),
+      list: async () => [],
+      get: async () => ({ id: TX_ID }),
+      remove: async () => ({ id: TX_ID }),
+      deliveries: async () => [],
+      test: async () => ({ outcome: 'delivered' }),
+    }),
+  },
 ]
 
 /** Same routes as the real HealthController (the guard decides by route, not by class). */
@@ -88,7 +103,7 @@ class HealthStubController {
 
 type Role = 'viewer' | 'operator' | 'admin'
 /** Every /api/v1 route and the least role it needs. */
-const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role }[] = [
+const ROUTES: { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown; role: Role }[] = [
   { method: 'GET', path: '/api/v1/cluster/status', role: 'viewer' },
   { method: 'GET', path: '/api/v1/keys', role: 'viewer' },
   { method: 'GET', path: '/api/v1/keys/k1', role: 'viewer' },
@@ -104,6 +119,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role
   { method: 'GET', path: '/api/v1/presignatures/status', role: 'viewer' },
   { method: 'GET', path: '/api/v1/byzantine/violations', role: 'viewer' },
   { method: 'GET', path: '/api/v1/drill', role: 'viewer' },
+  { method: 'GET', path: '/api/v1/events?follow=false', role: 'viewer' },
   { method: 'POST', path: '/api/v1/transactions', body: { to: 'bcrt1qexample', amountSats: 1000 }, role: 'operator' },
   { method: 'POST', path: '/api/v1/transactions/quote', body: { to: 'bcrt1qexample', amountSats: 1000 }, role: 'operator' },
   { method: 'POST', path: `/api/v1/transactions/${TX_ID}/bump`, body: { feeRate: 5 }, role: 'operator' },
@@ -115,6 +131,12 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; role: Role
   { method: 'POST', path: '/api/v1/drill', body: { behaviours: [] }, role: 'admin' },
   { method: 'GET', path: '/api/v1/tokens', role: 'admin' },
   { method: 'POST', path: '/api/v1/tokens', body: { name: 'made-in-matrix', role: 'viewer' }, role: 'admin' },
+  { method: 'GET', path: '/api/v1/webhooks', role: 'admin' },
+  { method: 'POST', path: '/api/v1/webhooks', body: { url: 'https://erp.example.com/hook' }, role: 'admin' },
+  { method: 'GET', path: `/api/v1/webhooks/${TX_ID}`, role: 'admin' },
+  { method: 'GET', path: `/api/v1/webhooks/${TX_ID}/deliveries`, role: 'admin' },
+  { method: 'POST', path: `/api/v1/webhooks/${TX_ID}/test`, body: {}, role: 'admin' },
+  { method: 'DELETE', path: `/api/v1/webhooks/${TX_ID}`, role: 'admin' },
 ]
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 }
 
@@ -153,7 +175,18 @@ async function startNode(config: AppConfig): Promise<Node> {
   class EtcdTestModule {}
   @Module({
     imports: [ConfigModule.forRoot(config), PersistenceModule, AuditModule, MetricsModule, EtcdTestModule, AuthModule],
-    controllers: [KeysController, ClusterController, AuditController, WalletController, TransactionsController, PresignaturesController, ByzantineController, HealthStubController],
+    controllers: [
+      KeysController,
+      ClusterController,
+      AuditController,
+      WalletController,
+      TransactionsController,
+      PresignaturesController,
+      ByzantineController,
+      EventsController,
+      WebhooksController,
+      HealthStubController,
+    ],
     providers: stubs,
   })
   class TestNodeModule {}

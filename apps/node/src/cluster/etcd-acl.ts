@@ -75,6 +75,21 @@ export const ETCD_ACL: readonly AclEntry[] = [
   { scope: 'shared', match: 'prefix', path: '/tw/bans/', access: 'write', why: 'any node holding enough proofs writes the ban; an unban deletes it' },
   { scope: 'shared', match: 'prefix', path: '/tw/unbans/', access: 'write', why: "the operator's unban, through any node's API" },
   { scope: 'shared', match: 'prefix', path: '/tw/tokens/revoked/', access: 'write', why: "API token revocations, through any node's API" },
+  {
+    scope: 'shared',
+    match: 'prefix',
+    path: '/tw/events/',
+    access: 'write',
+    why: 'the event log, written and pruned by the leader (fenced); deposit events are checked by every node before they are passed on',
+  },
+  { scope: 'shared', match: 'prefix', path: '/tw/webhooks/', access: 'write', why: "webhook subscriptions, made and removed through any node's API (admin)" },
+  {
+    scope: 'shared',
+    match: 'prefix',
+    path: '/tw/webhook-state/',
+    access: 'write',
+    why: "webhook delivery progress: the leader (fenced); a removal through any node's API deletes it",
+  },
 ]
 
 /** The etcd user (and role) of node `id`: the CN of its etcd client certificate. */

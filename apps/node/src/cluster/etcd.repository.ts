@@ -312,12 +312,15 @@ export class EtcdRepository extends EventEmitter {
     return res.succeeded
   }
 
-  /** Calls `onChange(key)` on every put/delete under `prefix`; reconnects by itself. */
-  async watchPrefix(prefix: string, onChange: (key: string, deleted: boolean) => void): Promise<void> {
+  /**
+   * Calls `onChange(key, deleted, entry)` on every put/delete under `prefix` (`entry`: the value
+   * put, null for a delete or a value that is not JSON); reconnects by itself.
+   */
+  async watchPrefix(prefix: string, onChange: (key: string, deleted: boolean, entry: EtcdEntry<unknown> | null) => void): Promise<void> {
     const watcher = await this.timed(this.client.watch().prefix(prefix).create(), `watch ${prefix}`)
     this.watchers.add(watcher)
-    watcher.on('put', (kv) => onChange(kv.key.toString(), false))
-    watcher.on('delete', (kv) => onChange(kv.key.toString(), true))
+    watcher.on('put', (kv) => onChange(kv.key.toString(), false, parseEntry(kv)))
+    watcher.on('delete', (kv) => onChange(kv.key.toString(), true, null))
     watcher.on('error', (err) => this.log.debug(`watch ${prefix}: ${errorMessage(err)}`))
   }
 
@@ -361,6 +364,14 @@ function toEntry<T>(kv: IKeyValue): EtcdEntry<T> {
     createRevision: String(kv.create_revision),
     modRevision: String(kv.mod_revision),
     lease: String(kv.lease),
+  }
+}
+
+function parseEntry(kv: IKeyValue): EtcdEntry<unknown> | null {
+  try {
+    return toEntry<unknown>(kv)
+  } catch {
+    return null
   }
 }
 

@@ -48,6 +48,8 @@ export interface AppConfig {
    * with this gap finds every coin. 0: no limit.
    */
   addressGapLimit: number
+  /** The event log and webhooks (events/): how often the leader looks for deposits, and how webhook deliveries retry. */
+  events: { depositScanMs: number; webhookRetryBaseMs: number; webhookMaxAttempts: number; webhookTimeoutMs: number }
   /**
    * The Bitcoin network and the Esplora-compatible chain API the wallet speaks to: its base URL,
    * an optional header sent with every request (a paid Esplora's API key; never logged), and how
@@ -201,6 +203,10 @@ const envSchema = z.object({
   TW_CERT_RELOAD_INTERVAL_S: z.preprocess((v) => blankToUndefined(v) ?? '10', int(1, 3600)),
   TW_TX_RETENTION_S: z.preprocess((v) => blankToUndefined(v) ?? '86400', int(60, 31_536_000)),
   TW_ADDRESS_GAP_LIMIT: z.preprocess((v) => blankToUndefined(v) ?? '20', int(0, 10_000)),
+  TW_DEPOSIT_SCAN_S: z.preprocess((v) => blankToUndefined(v) ?? '15', int(1, 3600)),
+  TW_WEBHOOK_RETRY_BASE_MS: z.preprocess((v) => blankToUndefined(v) ?? '5000', int(100, 3_600_000)),
+  TW_WEBHOOK_MAX_ATTEMPTS: z.preprocess((v) => blankToUndefined(v) ?? '10', int(1, 30)),
+  TW_WEBHOOK_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '10000', int(100, 60_000)),
   TW_NETWORK: z.preprocess(
     (v) => blankToUndefined(v) ?? 'regtest',
     z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest'], { error: 'must be mainnet|testnet|testnet4|signet|regtest' }),
@@ -355,6 +361,12 @@ export function loadConfig(env: Env): AppConfig {
     certReloadIntervalS: v.TW_CERT_RELOAD_INTERVAL_S,
     txRetentionS: v.TW_TX_RETENTION_S,
     addressGapLimit: v.TW_ADDRESS_GAP_LIMIT,
+    events: {
+      depositScanMs: v.TW_DEPOSIT_SCAN_S * 1000,
+      webhookRetryBaseMs: v.TW_WEBHOOK_RETRY_BASE_MS,
+      webhookMaxAttempts: v.TW_WEBHOOK_MAX_ATTEMPTS,
+      webhookTimeoutMs: v.TW_WEBHOOK_TIMEOUT_MS,
+    },
     chain: {
       network: v.TW_NETWORK,
       url: v.TW_CHAIN_URL?.replace(/\/+$/, '') ?? null,

@@ -7,6 +7,7 @@ import { NodeCluster } from '../testing/node-cluster'
 import { until as poll } from '../testing/until'
 import { byzantineScenarios } from './byzantine-scenarios'
 import { trustScenarios } from './trust-scenarios'
+import { eventScenarios } from './events-scenarios'
 import { walletScenarios } from './wallet-scenarios'
 import { deriveEcdsaChild, segwitAddress } from '@tw/bitcoin'
 
@@ -162,6 +163,7 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     },
   }
   walletScenarios(scenarioContext)
+  eventScenarios(scenarioContext)
   byzantineScenarios({ ...scenarioContext, deniedAddress: DENIED })
   trustScenarios(scenarioContext)
 

@@ -85,6 +85,18 @@ export class MetricsService {
     help: 'Records the retention left for a later run after an error on them (an etcd or PostgreSQL timeout)',
     registers: [this.registry],
   })
+  readonly eventsWritten = new Counter({
+    name: 'mpc_events_written_total',
+    help: 'Events the leader added to the event log (kind: transaction, deposit)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  })
+  readonly webhookDeliveries = new Counter({
+    name: 'mpc_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome (delivered, failed: retried later, gave_up, refused: the event did not check out)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
   readonly dkgJobs = new Counter({
     name: 'mpc_dkg_jobs_total',
     help: 'DKG runs on this node by protocol and outcome',

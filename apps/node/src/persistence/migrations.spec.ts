@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { createDataSource } from './data-source'
 
-const TABLES = ['api_tokens', 'audit_log', 'byzantine_violations', 'node_status', 'presignature_usage', 'transactions', 'votes', 'voting_rounds']
+const TABLES = ['api_tokens', 'audit_log', 'byzantine_violations', 'node_status', 'presignature_usage', 'transactions', 'votes', 'voting_rounds', 'webhook_deliveries']
 
 describe('migrations', () => {
   let db: TestDatabase
@@ -26,7 +26,7 @@ describe('migrations', () => {
         ).map((r) => r.tablename)
 
       const applied = await ds.runMigrations({ transaction: 'each' })
-      assert.equal(applied.length, 6)
+      assert.equal(applied.length, 7)
       assert.deepEqual(await tables(), TABLES)
       assert.equal(await ds.showMigrations(), false, 'nothing pending after up')
       const role = await ds.query(`SELECT 1 FROM pg_roles WHERE rolname = 'tw_app'`)
@@ -48,6 +48,14 @@ describe('migrations', () => {
           }[]
         ).map((r) => r.column_name)
       assert.deepEqual(await columns(), ['body_hash', 'record', 'tx_id'])
+      // The webhook delivery log (issue 16): tw_app appends, never rewrites; gone after its down.
+      const log = await ds.query(`SELECT has_table_privilege('tw_app', 'webhook_deliveries', 'INSERT') AS i, has_table_privilege('tw_app', 'webhook_deliveries', 'UPDATE') AS u`)
+      assert.deepEqual(log[0], { i: true, u: false })
+      await ds.undoLastMigration({ transaction: 'each' })
+      assert.deepEqual(
+        await tables(),
+        TABLES.filter((t) => t !== 'webhook_deliveries'),
+      )
       // A cancellation's amount is 0 (issue 16): allowed, and refused again (for new rows only) after the down.
       const amountCheck = async () =>
         ((await ds.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'transactions_amount_sats_check'`)) as { def: string }[])[0]?.def
@@ -66,7 +74,7 @@ describe('migrations', () => {
       await ds.undoLastMigration({ transaction: 'each' })
       assert.deepEqual(
         await tables(),
-        TABLES.filter((t) => t !== 'api_tokens'),
+        TABLES.filter((t) => t !== 'api_tokens' && t !== 'webhook_deliveries'),
       )
       await ds.undoLastMigration({ transaction: 'each' })
       assert.deepEqual(await tables(), [])

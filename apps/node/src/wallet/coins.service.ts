@@ -116,4 +116,23 @@ export class CoinsService {
     const unique = deposits.filter((d, i) => i === 0 || d.txid !== deposits[i - 1].txid || d.vout !== deposits[i - 1].vout)
     return { network: this.wallet.network, tipHeight, deposits: unique.slice(0, q.limit), addressesScanned: receive.length }
   }
+  /**
+   * Whether deposit `d` (as an event claims it) is real for this node: `d.address` is the
+   * receive address at `d.path` of this node's own key share, handed out, and the chain has
+   * transaction `d.txid` paying it `d.valueSats` at output `d.vout` (in a block, when `d` says
+   * it is confirmed). What a node checks before it passes a deposit event on (events/), so a
+   * deposit written into the event log by someone else is never announced. Throws when the
+   * chain cannot be asked.
+   */
+  async confirmDeposit(d: DepositDto): Promise<boolean> {
+    const key = await this.wallet.findKey(d.type)
+    const index = /^m\/0\/(\d+)$/.exec(d.path)?.[1]
+    if (!key || key.keyId !== d.keyId || index === undefined) return false
+    if (!(await this.wallet.issuedPaths(key.keyId)).some((p) => p[0] === 0 && p[1] === Number(index))) return false
+    const { address, scriptPubKey } = this.wallet.derive(key, [0, Number(index)])
+    if (address !== d.address) return false
+    const tx = (await this.wallet.chain().addressTxs(address, MAX_TXS_PER_ADDRESS)).find((t) => t.txid === d.txid)
+    const out = tx?.outputs.find((o) => o.vout === d.vout)
+    return tx !== undefined && out !== undefined && out.scriptPubKey === hex(scriptPubKey) && out.value === d.valueSats && (d.confirmations === 0 || tx.confirmed)
+  }
 }

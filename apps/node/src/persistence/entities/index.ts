@@ -6,7 +6,28 @@ import { PresignatureUsageEntity } from './presignature-usage.entity'
 import { TransactionEntity } from './transaction.entity'
 import { VoteEntity } from './vote.entity'
 import { VotingRoundEntity } from './voting-round.entity'
+import { WebhookDeliveryEntity } from './webhook-delivery.entity'
 
-export { ApiTokenEntity, AuditLogEntity, ByzantineViolationEntity, NodeStatusEntity, PresignatureUsageEntity, TransactionEntity, VoteEntity, VotingRoundEntity }
+export {
+  ApiTokenEntity,
+  AuditLogEntity,
+  ByzantineViolationEntity,
+  NodeStatusEntity,
+  PresignatureUsageEntity,
+  TransactionEntity,
+  VoteEntity,
+  VotingRoundEntity,
+  WebhookDeliveryEntity,
+}
 
-export const ENTITIES = [ApiTokenEntity, AuditLogEntity, ByzantineViolationEntity, NodeStatusEntity, PresignatureUsageEntity, TransactionEntity, VoteEntity, VotingRoundEntity]
+export const ENTITIES = [
+  ApiTokenEntity,
+  AuditLogEntity,
+  ByzantineViolationEntity,
+  NodeStatusEntity,
+  PresignatureUsageEntity,
+  TransactionEntity,
+  VoteEntity,
+  VotingRoundEntity,
+  WebhookDeliveryEntity,
+]

@@ -4,6 +4,7 @@ import { InvalidDecision1765000000000 } from './1765000000000-InvalidDecision'
 import { TransactionHistory1766000000000 } from './1766000000000-TransactionHistory'
 import { TransactionTxid1767000000000 } from './1767000000000-TransactionTxid'
 import { CancellationAmount1768000000000 } from './1768000000000-CancellationAmount'
+import { WebhookDeliveries1769000000000 } from './1769000000000-WebhookDeliveries'
 
 /** Every migration, oldest first. Add new ones at the end. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   TransactionHistory1766000000000,
   TransactionTxid1767000000000,
   CancellationAmount1768000000000,
+  WebhookDeliveries1769000000000,
 ]

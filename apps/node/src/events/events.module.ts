@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common'
+import { WalletModule } from '../wallet/wallet.module'
+import { EventLogService } from './event-log.service'
+import { EventsController, WebhooksController } from './events.controller'
+import { WebhooksService } from './webhooks.service'
+
+/** The event log (`/tw/events/`), its stream (`GET /api/v1/events`) and webhooks. */
+@Module({
+  imports: [WalletModule],
+  providers: [EventLogService, WebhooksService],
+  controllers: [EventsController, WebhooksController],
+  exports: [EventLogService, WebhooksService],
+})
+export class EventsModule {}
