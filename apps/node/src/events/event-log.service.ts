@@ -46,6 +46,8 @@ export class EventLogService {
     () => this.step(),
     () => this.metrics.stepErrors.inc({ loop: 'EventLog' }),
   )
+  /** Deposits on their own loop: a slow scan of many addresses never holds up transaction events. */
+  private depositScan: Reconciler | null = null
   private readonly events = new Map<string, WalletEventDto>()
   private ordered: WalletEventDto[] | null = null
   /** The highest seq told to listeners. */
@@ -58,7 +60,6 @@ export class EventLogService {
   private readonly written = new Set<string>()
   private producerTerm: string | null = null
   private fullScanAt = 0
-  private depositScanAt = 0
   private prunedAt = 0
   /** Deposit checks by event id: done once per event (a failed check is asked again). */
   private readonly checks = new Map<string, Promise<boolean>>()
@@ -81,11 +82,21 @@ export class EventLogService {
       })
       .catch(() => undefined)
     this.reconciler.start()
+    if (this.config.chain.url) {
+      this.depositScan = new Reconciler(
+        'DepositEvents',
+        this.config.events.depositScanMs,
+        () => this.scanDeposits(),
+        () => this.metrics.stepErrors.inc({ loop: 'DepositEvents' }),
+      )
+      this.depositScan.start()
+    }
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.listeners.clear()
-    return this.reconciler.stop()
+    await this.depositScan?.stop()
+    await this.reconciler.stop()
   }
 
   /** Calls `listener` with every new event (in seq order) until the returned function is called. */
@@ -199,15 +210,20 @@ export class EventLogService {
         }
       }
     }
-    if (this.config.chain.url && now - this.depositScanAt >= this.config.events.depositScanMs) {
-      this.depositScanAt = now
-      const { deposits } = await this.coins.deposits({ limit: 1000 })
-      for (const d of deposits) await this.write(term, 'deposit', depositEvents(d, this.known, now))
-    }
     if (now - this.prunedAt >= PRUNE_MS) {
       this.prunedAt = now
       await this.prune(term)
     }
+  }
+
+  /** The leader's deposit scan: every receive address handed out, the newest 1000 payments. */
+  private async scanDeposits(): Promise<void> {
+    // Only once the log is read (so events already written are known) and in a term whose start-up scan is done.
+    const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
+    if (!term || this.producerTerm !== term) return
+    const { deposits } = await this.coins.deposits({ limit: 1000 })
+    const now = Date.now()
+    for (const d of deposits) await this.write(term, 'deposit', depositEvents(d, this.known, now))
   }
 
   private readonly known = (id: string): boolean => this.events.has(id) || this.written.has(id)
