@@ -26,6 +26,7 @@ npx tsc -b
 
 command -v etcd >/dev/null || { echo "test: etcd is required (apt-get install etcd-server)" >&2; exit 1; }
 command -v promtool >/dev/null || { echo "test: promtool is required (apt-get install prometheus)" >&2; exit 1; }
+command -v amtool >/dev/null || { echo "test: amtool is required (apt-get install prometheus-alertmanager)" >&2; exit 1; }
 
 echo "== 1/8 lint (eslint, prettier, cargo fmt, clippy)"
 npm run lint

@@ -1,5 +1,5 @@
 // Shared helpers of the ops checks (test/ops/*.test.mjs). Installs nothing.
-import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,10 +74,12 @@ export function configVariables() {
 
 /** Metric names the node registers (`name: 'mpc_...'` in metrics.service.ts). */
 export function nodeMetricNames() {
-  const src = read(join(ROOT, 'apps/node/src/metrics/metrics.service.ts'))
-  const names = [...src.matchAll(/name:\s*'(mpc_[a-z_]+)'/g)].map((m) => m[1])
-  if (names.length === 0) throw new Error('no metric names found in metrics.service.ts')
-  return names
+  // metrics.service.ts holds most; a few live beside what they measure (api-denials,
+  // cert-reload, chain.client): every product file under apps/node/src is read.
+  const files = readdirSync(join(ROOT, 'apps/node/src'), { recursive: true }).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))
+  const names = files.flatMap((f) => [...read(join(ROOT, 'apps/node/src', f)).matchAll(/name:\s*'(mpc_[a-z_]+)'/g)].map((m) => m[1]))
+  if (!names.includes('mpc_active_nodes')) throw new Error('no metric names found under apps/node/src')
+  return [...new Set(names)]
 }
 
 /** Absolute path of `tool` on PATH, or null. */

@@ -68,7 +68,20 @@ describe('monitoring/prometheus', () => {
     assert.match(exprOf('TwByzantineViolation'), /increase\(mpc_byzantine_violations_total\[5m\]\) > 0/)
     assert.match(exprOf('TwPresignaturePoolLow'), /mpc_presignature_pool_size/)
     assert.match(exprOf('TwSigningLatencyHigh'), /histogram_quantile\(.*mpc_signature_duration_seconds_bucket/)
-    for (const a of ['TwEtcdMemberDown', 'TwEtcdNoLeader', 'TwDatabaseDown', 'TwNodeNotInEtcd']) exprOf(a)
+    for (const a of ['TwEtcdMemberDown', 'TwEtcdNoLeader', 'TwDatabaseDown', 'TwNodeNotInEtcd', 'TwEtcdDatabaseNearQuota']) exprOf(a)
+    // Issue 17: certificate expiry, API denials, a send stuck in broadcast, chain backend errors.
+    assert.match(exprOf('TwCertificateExpiringSoon'), /mpc_certificate_expiry_timestamp_seconds - time\(\)/)
+    assert.match(exprOf('TwApiDenialsHigh'), /mpc_api_denied_total/)
+    assert.match(exprOf('TwTransactionStuckInBroadcast'), /mpc_transaction_oldest_broadcast_age_seconds/)
+    assert.match(exprOf('TwChainBackendErrors'), /mpc_chain_request_errors_total/)
+    assert.match(exprOf('TwWebhookDeliveriesFailing'), /mpc_webhook_deliveries_total\{outcome="gave_up"\}/)
+    // Every alert has a scenario in alerts.test.yml.
+    const tested = new Set(
+      loadYaml(read(join(PROM, 'alerts.test.yml')))
+        .tests.flatMap((t) => t.alert_rule_test ?? [])
+        .map((a) => a.alertname),
+    )
+    for (const r of rules) assert.ok(tested.has(r.alert), `alert ${r.alert} has no promtool scenario in alerts.test.yml`)
     const known = allowedMetricNames()
     for (const r of rules) for (const m of mpcNames(r.expr)) assert.ok(known.has(m), `alert ${r.alert} uses ${m}, which the node does not register`)
   })
@@ -146,5 +159,41 @@ describe('monitoring/grafana', () => {
     const mount = compose.services.grafana.volumes.find((v) => v.startsWith('../monitoring/grafana/dashboards:'))
     assert.ok(mount, 'grafana mounts the dashboards')
     assert.equal(mount.split(':')[1], prov[0].options.path, 'the provider reads where compose mounts the dashboards')
+  })
+})
+
+describe('monitoring/alertmanager', () => {
+  const AM = join(MONITORING, 'alertmanager')
+
+  it('amtool check-config alertmanager.yml', () => {
+    const bin = which('amtool')
+    assert.ok(bin, 'amtool is not installed: `apt-get install -y prometheus-alertmanager` (Debian package; add it to .ci/run)')
+    const r = spawnSync(bin, ['check-config', 'alertmanager.yml'], { cwd: AM, encoding: 'utf8' })
+    assert.equal(r.status, 0, `amtool check-config exited ${r.status}\n${r.stdout}\n${r.stderr}`)
+    assert.match(r.stdout + r.stderr, /SUCCESS/)
+  })
+
+  it('Prometheus sends alerts to the compose alertmanager, which mounts this config; inhibitions name real alerts', () => {
+    const prom = loadYaml(read(join(PROM, 'prometheus.yml')))
+    const targets = prom.alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((s) => s.targets))
+    assert.deepEqual(targets, ['alertmanager:9093'])
+    const compose = loadYaml(read(join(DOCKER, 'docker-compose.yml')))
+    const am = compose.services.alertmanager
+    assert.ok(am, 'an alertmanager service')
+    assert.ok(am.profiles.includes('monitoring'))
+    assert.ok(am.volumes.includes('../monitoring/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro'))
+    assert.ok([am.command].flat().includes('--config.file=/etc/alertmanager/alertmanager.yml'))
+    const alerts = new Set(
+      loadYaml(read(join(PROM, 'alerts.yml')))
+        .groups.flatMap((g) => g.rules)
+        .map((r) => r.alert),
+    )
+    const cfg = loadYaml(read(join(AM, 'alertmanager.yml')))
+    for (const rule of cfg.inhibit_rules) {
+      for (const m of [...rule.source_matchers, ...rule.target_matchers]) {
+        const name = /^alertname="(\w+)"$/.exec(m)?.[1]
+        assert.ok(name && alerts.has(name), `inhibit rule matcher ${m} names an alert of alerts.yml`)
+      }
+    }
   })
 })

@@ -85,6 +85,11 @@ export class MetricsService {
     help: 'Records the retention left for a later run after an error on them (an etcd or PostgreSQL timeout)',
     registers: [this.registry],
   })
+  readonly oldestBroadcastAge = new Gauge({
+    name: 'mpc_transaction_oldest_broadcast_age_seconds',
+    help: 'Seconds since the oldest send still in broadcast (unconfirmed) was broadcast; set by the leader, 0 elsewhere and when none',
+    registers: [this.registry],
+  })
   readonly eventsWritten = new Counter({
     name: 'mpc_events_written_total',
     help: 'Events the leader added to the event log (kind: transaction, deposit)',

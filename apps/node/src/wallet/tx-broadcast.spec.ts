@@ -7,7 +7,7 @@ import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { fakeIdentity } from '../testing/fake-identity'
-import { TxCoordinatorService } from './tx-coordinator.service'
+import { oldestBroadcastAgeS, TxCoordinatorService } from './tx-coordinator.service'
 import { WalletKeys, type TxRecord } from './wallet.types'
 
 // The leader's broadcast step over an in-memory etcd and a scripted chain: a refusal is a
@@ -279,6 +279,33 @@ describe('TxCoordinatorService: a fee bump and the transaction it replaces (BIP1
     assert.match(b.error!.message, new RegExp(`the chain kept transaction ${original.id}`))
     assert.deepEqual(etcd.keys(WalletKeys.utxoLocks), locks, "still the original's")
     assert.equal((await record(original.id)).state, 'broadcast')
+  })
+})
+
+describe('mpc_transaction_oldest_broadcast_age_seconds (TwTransactionStuckInBroadcast)', () => {
+  it('is the age of the send waiting longest in broadcast; 0 with none', () => {
+    const now = Date.parse('2026-01-01T12:00:00Z')
+    const at = (iso: string, state: TxRecord['state']) => ({ ...signedTx(), state, history: [{ state: 'broadcast' as const, at: iso }] })
+    assert.equal(oldestBroadcastAgeS([], now), 0)
+    assert.equal(oldestBroadcastAgeS([at('2026-01-01T11:00:00Z', 'confirmed')], now), 0, 'a confirmed send is not waiting')
+    assert.equal(oldestBroadcastAgeS([at('2026-01-01T11:30:00Z', 'broadcast'), at('2026-01-01T10:00:00Z', 'broadcast')], now), 7200)
+  })
+
+  it('the leader sets it at each step; a node that is not the leader says 0', async () => {
+    const etcd = new FakeEtcd()
+    etcd.term = TERM
+    const tx = { ...signedTx(), state: 'broadcast' as const, history: [{ state: 'broadcast' as const, at: new Date(Date.now() - 5400_000).toISOString() }] }
+    await etcd.put(WalletKeys.tx(tx.id), tx)
+    await etcd.put(WalletKeys.active(tx.id), { createdAt: tx.createdAt })
+    const coordinator = leaderOver(etcd, new FakeChain())
+    ;(coordinator as unknown as { indexedTerm: string }).indexedTerm = TERM // the index is etcd's already
+    const metrics = (coordinator as unknown as { metrics: MetricsService }).metrics
+    const gauge = async () => (await metrics.oldestBroadcastAge.get()).values[0]?.value
+    await (coordinator as unknown as { step(): Promise<void> }).step()
+    assert.ok(Math.abs((await gauge()) - 5400) <= 2, String(await gauge()))
+    ;(coordinator as unknown as { cluster: { isLeader: boolean; leaderTerm: string | null } }).cluster = { isLeader: false, leaderTerm: null }
+    await (coordinator as unknown as { step(): Promise<void> }).step()
+    assert.equal(await gauge(), 0)
   })
 })
 

@@ -113,12 +113,16 @@ export class TxCoordinatorService {
 
   private async step(): Promise<void> {
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
-    if (!term) return
+    if (!term) {
+      this.metrics.oldestBroadcastAge.set(0)
+      return
+    }
     if (this.indexedTerm !== term) await this.indexActive(term)
     this.stepTip = null
     // Transactions are independent (every write is fenced and compare-and-swapped), so they
     // advance side by side: one slow chain call or signer does not hold up the others.
     const active = await this.store.active()
+    this.metrics.oldestBroadcastAge.set(oldestBroadcastAgeS(active.map((e) => e.value)))
     const ids = new Set(active.map((e) => e.value.id))
     for (const id of this.tracked.keys()) if (!ids.has(id)) this.tracked.delete(id)
     // Each transaction's steps (and their log lines) under the id of the request that made it.
@@ -764,4 +768,15 @@ function spentElsewhereError(v: Extract<RejectionVerdict, { kind: 'spentElsewher
     code: 'INPUTS_SPENT_ELSEWHERE',
     message: `input ${v.outpoint} is spent by transaction ${v.spender} (${v.confirmed ? 'confirmed' : 'in the mempool'}); the coin reservations are released`,
   }
+}
+
+/** Seconds since the longest-waiting send in `broadcast` got there (0 when none): what TwTransactionStuckInBroadcast watches. */
+export function oldestBroadcastAgeS(records: readonly TxRecord[], now = Date.now()): number {
+  let oldest = now
+  for (const r of records) {
+    if (r.state !== 'broadcast') continue
+    const at = Date.parse([...r.history].reverse().find((h) => h.state === 'broadcast')?.at ?? r.updatedAt)
+    if (Number.isFinite(at)) oldest = Math.min(oldest, at)
+  }
+  return Math.max(0, Math.round((now - oldest) / 1000))
 }
