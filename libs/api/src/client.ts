@@ -207,18 +207,34 @@ export class ApiClient {
    * @example
    * for await (const e of client.events({ types: ['deposit.*'], since: 0 })) console.log(e.type, e.data)
    */
-  async *events(query: { types?: EventFilter[]; since?: number; follow?: boolean } = {}, o: { signal?: AbortSignal; lastEventId?: number } = {}): AsyncGenerator<WalletEventDto> {
+  async *events(
+    query: { types?: EventFilter[]; since?: number; follow?: boolean } = {},
+    o: { signal?: AbortSignal; lastEventId?: number; onLastEventId?: (seq: number) => void; idleTimeoutMs?: number } = {},
+  ): AsyncGenerator<WalletEventDto> {
     const headers: Record<string, string> = { accept: 'text/event-stream' }
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`
     if (o.lastEventId !== undefined) headers['last-event-id'] = String(o.lastEventId)
     const path = `/api/v1/events${queryString({ types: query.types?.join(','), since: query.since, follow: query.follow })}`
+    // A stream that says nothing for this long (the node sends a keepalive every 15 s) is dead.
+    const idleMs = o.idleTimeoutMs ?? 45_000
+    const idle = new AbortController()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const alive = () => {
+      clearTimeout(timer)
+      timer = setTimeout(() => idle.abort(), idleMs)
+    }
+    const signal = o.signal ? AbortSignal.any([o.signal, idle.signal]) : idle.signal
     let res: Response
+    alive()
     try {
-      res = await fetch(this.base + path, { headers, signal: o.signal })
+      res = await fetch(this.base + path, { headers, signal })
     } catch (err) {
-      throw new ApiError(0, 'UNREACHABLE', `GET ${this.base}${path}: ${(err as Error).message}`)
+      clearTimeout(timer)
+      if (o.signal?.aborted) return
+      throw new ApiError(0, 'UNREACHABLE', `GET ${this.base}${path}: ${idle.signal.aborted ? `no answer within ${idleMs} ms` : (err as Error).message}`)
     }
     if (!res.ok || !res.body) {
+      clearTimeout(timer)
       const text = await res.text()
       let err: ErrorBody['error'] | undefined
       try {
@@ -232,12 +248,14 @@ export class ApiClient {
     let buffered = ''
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        alive()
         buffered += decoder.decode(chunk, { stream: true })
         for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
-          const frame = buffered.slice(0, end)
+          const lines = buffered.slice(0, end).split('\n')
           buffered = buffered.slice(end + 2)
-          const data = frame
-            .split('\n')
+          const id = lines.find((l) => l.startsWith('id:'))
+          if (id !== undefined && /^\d+$/.test(id.slice(3).trim())) o.onLastEventId?.(Number(id.slice(3).trim()))
+          const data = lines
             .filter((l) => l.startsWith('data:'))
             .map((l) => l.slice(5).trimStart())
             .join('\n')
@@ -246,7 +264,9 @@ export class ApiClient {
       }
     } catch (err) {
       if (o.signal?.aborted) return
-      throw new ApiError(0, 'UNREACHABLE', `GET ${this.base}${path}: the stream broke (${(err as Error).message})`)
+      throw new ApiError(0, 'UNREACHABLE', `GET ${this.base}${path}: the stream broke (${idle.signal.aborted ? `nothing for ${idleMs} ms` : (err as Error).message})`)
+    } finally {
+      clearTimeout(timer)
     }
   }
 

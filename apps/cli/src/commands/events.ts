@@ -47,7 +47,8 @@ export default class Events extends NodeCommand<EventsResult> {
     let last: number | undefined = flags.since
     for (;;) {
       try {
-        const stream = client.events({ types, ...(last !== undefined ? { since: last } : {}), follow: flags.follow })
+        // The node names where a stream starts (an id-only frame): a reconnect before any event resumes there.
+        const stream = client.events({ types, ...(last !== undefined ? { since: last } : {}), follow: flags.follow }, { onLastEventId: (seq) => (last = seq) })
         for await (const e of stream) {
           last = e.seq
           if (streaming && this.jsonEnabled()) ux.stdout(JSON.stringify(e))
@@ -60,11 +61,11 @@ export default class Events extends NodeCommand<EventsResult> {
         if (!flags.follow) return { events: collected }
         this.warnLine(messages.get('closed', [RECONNECT_MS / 1000]))
       } catch (err) {
-        // Bad input or a refused token is final; a broken stream is opened again.
-        if (!flags.follow || !(err instanceof ApiError) || err.status !== 0) throw err
+        // Bad input or a refused token is final; a broken stream or a node (or proxy) in the
+        // middle of a restart is opened again.
+        if (!flags.follow || !(err instanceof ApiError) || ![0, 502, 503, 504].includes(err.status)) throw err
         this.warnLine(messages.get('broken', [err.message, RECONNECT_MS / 1000]))
       }
-      // The next stream resumes after the last event seen (or from now, when none was).
       await new Promise((r) => setTimeout(r, RECONNECT_MS))
     }
   }

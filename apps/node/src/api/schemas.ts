@@ -258,6 +258,17 @@ export const webhookCreateSchema = z.strictObject(
           }
         },
         { error: 'url must be an http(s) URL' },
+      )
+      .refine(
+        (u) => {
+          try {
+            const p = new URL(u)
+            return p.username === '' && p.password === ''
+          } catch {
+            return true
+          }
+        },
+        { error: 'url must not carry a user name or password (deliveries are signed with the webhook secret: check TW-Signature instead)' },
       ),
     events: z
       .array(eventFilterField, { error: 'events must be an array of event filters' })

@@ -73,7 +73,7 @@ const stubs = [
   { provide: PresignatureService, useValue: stub('presig', { generate: async () => ({ jobs: [] }), status: async () => ({}) }) },
   { provide: ByzantineService, useValue: stub('byzantine', { list: async () => ({ violations: [] }), unban: async () => ({ nodeId: 2 }) }) },
   { provide: DrillService, useValue: stub('drill', { state: () => ({ enabled: true }), set: async () => ({ enabled: true }) }) },
-  { provide: EventLogService, useValue: stub('events', { since: () => [], subscribe: () => () => undefined, checkOrFalse: async () => true }) },
+  { provide: EventLogService, useValue: stub('events', { since: () => [], subscribe: () => () => undefined, checkOrFalse: async () => true, whenReady: async () => true }) },
   {
     provide: WebhooksService,
     useValue: stub('webhooks', {

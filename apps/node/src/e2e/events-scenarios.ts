@@ -42,7 +42,7 @@ export function eventScenarios(ctx: WalletScenarioContext): void {
     try {
       const streamed: WalletEventDto[] = []
       const reading = (async () => {
-        for await (const e of ctx.client(viaStream).events({ types: ['deposit.*', 'transaction.*'] }, { signal: stop.signal })) streamed.push(e)
+        for await (const e of ctx.client(viaStream).events({ types: ['deposit.*', 'transaction.*'], since: 0 }, { signal: stop.signal })) streamed.push(e)
       })()
       const api = ctx.client(ctx.up()[0])
 

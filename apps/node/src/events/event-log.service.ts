@@ -54,6 +54,7 @@ export class EventLogService {
   private maxSeq = 0
   private loadedAt = 0
   private readonly listeners = new Set<(e: WalletEventDto) => void>()
+  private readonly watching = { events: false, txs: false }
   /** Transaction records named by the watch since the leader's last step. */
   private readonly changed = new Map<string, TxRecord>()
   /** Ids this leader wrote (or found written) in its term, before the watch brings them back. */
@@ -73,14 +74,7 @@ export class EventLogService {
   ) {}
 
   async start(): Promise<void> {
-    await this.etcd.watchPrefix(EventKeys.events, (key, deleted, entry) => this.onEvent(key, deleted, entry)).catch(() => undefined)
-    await this.etcd
-      .watchPrefix(WalletKeys.txs, (key, deleted, entry) => {
-        if (deleted || !entry || !this.cluster.isLeader) return
-        this.changed.set(key.slice(WalletKeys.txs.length), entry.value as TxRecord)
-        this.reconciler.kick()
-      })
-      .catch(() => undefined)
+    await this.watch()
     this.reconciler.start()
     if (this.config.chain.url) {
       this.depositScan = new Reconciler(
@@ -107,12 +101,17 @@ export class EventLogService {
 
   /** The kept events with seq above `afterSeq` matching `filters` (all when empty), oldest first, at most `limit`. */
   since(afterSeq: number, filters: readonly string[] = [], limit = Number.MAX_SAFE_INTEGER): WalletEventDto[] {
-    this.ordered ??= [...this.events.values()].sort((a, b) => a.seq - b.seq)
-    const out: WalletEventDto[] = []
-    for (const e of this.ordered) {
-      if (out.length >= limit) break
-      if (e.seq > afterSeq && eventMatches(e.type, filters)) out.push(e)
+    const ordered = (this.ordered ??= [...this.events.values()].sort((a, b) => a.seq - b.seq))
+    // The first event after afterSeq, by bisection (webhooks ask for one event at a time).
+    let lo = 0
+    let hi = ordered.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (ordered[mid].seq <= afterSeq) lo = mid + 1
+      else hi = mid
     }
+    const out: WalletEventDto[] = []
+    for (let i = lo; i < ordered.length && out.length < limit; i++) if (eventMatches(ordered[i].type, filters)) out.push(ordered[i])
     return out
   }
 
@@ -130,14 +129,51 @@ export class EventLogService {
     if (!e.type.startsWith('deposit.')) return Promise.resolve(true)
     let done = this.checks.get(e.id)
     if (!done) {
-      done = this.coins.confirmDeposit(e.data as DepositDto).then((ok) => {
-        if (!ok) this.log.warn(`event ${e.id} (seq ${e.seq}) names a deposit this node cannot find on the chain for its own address: not passed on`)
-        return ok
-      })
+      done = this.coins.confirmDeposit(e.data as DepositDto)
       this.checks.set(e.id, done)
-      done.catch(() => this.checks.delete(e.id))
+      // Only a deposit found is remembered: one not found (yet: the chain backend may be a
+      // block behind) is asked about again next time.
+      done.then(
+        (ok) => {
+          if (ok) return
+          this.checks.delete(e.id)
+          this.log.warn(`event ${e.id} (seq ${e.seq}) names a deposit this node cannot find on the chain for its own address: not passed on`)
+        },
+        () => this.checks.delete(e.id),
+      )
     }
     return done
+  }
+
+  private async watch(): Promise<void> {
+    if (!this.watching.events) {
+      this.watching.events = await this.etcd
+        .watchPrefix(EventKeys.events, (key, deleted, entry) => this.onEvent(key, deleted, entry))
+        .then(() => true)
+        .catch(() => false)
+    }
+    if (!this.watching.txs) {
+      this.watching.txs = await this.etcd
+        .watchPrefix(WalletKeys.txs, (key, deleted, entry) => {
+          if (deleted || !entry || !this.cluster.isLeader) return
+          this.changed.set(key.slice(WalletKeys.txs.length), entry.value as TxRecord)
+          this.reconciler.kick()
+        })
+        .then(() => true)
+        .catch(() => false)
+    }
+  }
+
+  /** Whether the whole log has been read once (before that, nothing is delivered or replayed from it). */
+  get ready(): boolean {
+    return this.loadedAt > 0
+  }
+
+  /** Resolves true once {@link ready}, false after `timeoutMs` without it. */
+  async whenReady(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs
+    while (!this.ready && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
+    return this.ready
   }
 
   private onEvent(key: string, deleted: boolean, entry: EtcdEntry<unknown> | null): void {
@@ -181,6 +217,7 @@ export class EventLogService {
   }
 
   private async step(): Promise<void> {
+    await this.watch()
     if (Date.now() - this.loadedAt >= RESYNC_MS) await this.load()
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
     if (!term) {

@@ -32,14 +32,16 @@ import { eventStreamQuerySchema, webhookCreateSchema, webhookDeliveriesQuerySche
 import { ZodValidationPipe } from '../api/zod-validation.pipe'
 import { RequireRole } from '../auth/roles'
 import type { AuthenticatedRequest } from '../auth/token-throttler.guard'
-import { ValidationFailedError } from '../common/errors'
+import { DependencyUnavailableError, ValidationFailedError } from '../common/errors'
 import { EventLogService } from './event-log.service'
 import { WebhooksService } from './webhooks.service'
 
 /** A comment line this often keeps proxies and clients from closing an idle stream. */
 const KEEPALIVE_MS = 15_000
-/** Events replayed at most when a stream starts (the rest: ask again with since=). */
-const REPLAY_MAX = 10_000
+/** A node just started waits this long for its first read of the log before a stream is refused. */
+const READY_WAIT_MS = 10_000
+/** Bytes a stream may have waiting for a slow client before it is dropped (it resumes with Last-Event-ID). */
+const MAX_BUFFERED = 8 * 1024 * 1024
 
 class WalletEventDoc implements WalletEventDto {
   @ApiProperty({ example: 'tx.0b6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b.5', description: 'stable: the same event always has the same id' }) id!: string
@@ -109,6 +111,11 @@ interface StreamResponse {
   flushHeaders(): void
   write(chunk: string): boolean
   end(): void
+  destroy(): void
+  readonly destroyed: boolean
+  readonly writableLength: number
+  on(event: 'close' | 'drain', f: () => void): unknown
+  off(event: 'close' | 'drain', f: () => void): unknown
 }
 
 const actorOf = (req: AuthenticatedRequest) => `token:${req.twAuth?.tokenId ?? 'unknown'}`
@@ -136,13 +143,15 @@ export class EventsController {
     content: { 'text/event-stream': { schema: { $ref: getSchemaPath(WalletEventDoc) } } },
   })
   @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (types, since, follow or Last-Event-ID)' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'DEPENDENCY_UNAVAILABLE: the node has not read the event log yet (just started, etcd unreachable)' })
   async stream(
     @Query(new ZodValidationPipe(eventStreamQuerySchema)) q: { types?: EventFilter[]; since?: number; follow: boolean },
     @Headers('last-event-id') lastEventId: string | undefined,
-    @Req() req: AuthenticatedRequest & { on(event: 'close', f: () => void): unknown },
     @Res() res: StreamResponse,
   ): Promise<void> {
     if (lastEventId !== undefined && !/^\d{1,15}$/.test(lastEventId.trim())) throw new ValidationFailedError('Last-Event-ID must be an event seq')
+    // A node that has not read the log yet (just started) would replay nothing: wait a little, else 503.
+    if (!(await this.events.whenReady(READY_WAIT_MS))) throw new DependencyUnavailableError('the event log is not read yet (etcd unreachable?); try again', { dependency: 'etcd' })
     const filters = q.types ?? []
     let last = lastEventId !== undefined ? Number(lastEventId.trim()) : (q.since ?? (q.follow ? this.events.lastSeq : 0))
     res.status(200)
@@ -150,32 +159,49 @@ export class EventsController {
     res.setHeader('cache-control', 'no-cache, no-transform')
     res.setHeader('x-accel-buffering', 'no')
     res.flushHeaders()
-    res.write(`retry: 3000\n: threshold-wallet events after seq ${last}\n\n`)
+    // An id-only frame: a client that reconnects before any event resumes from here.
+    res.write(`retry: 3000\nid: ${last}\n\n`)
     let closed = false
+    let unsubscribe = () => undefined as unknown
+    const close = () => {
+      closed = true
+      unsubscribe()
+    }
+    res.on('close', close)
     let queue = Promise.resolve()
-    // Frames go out one at a time in seq order, each deposit once this node checked it.
+    // Frames go out one at a time in seq order, each deposit once this node checked it; a
+    // client slower than the events is waited for (drain), and dropped past MAX_BUFFERED.
     const emit = (e: WalletEventDto) => {
       queue = queue.then(async () => {
         if (closed || e.seq <= last) return
         if (!(await this.events.checkOrFalse(e))) return
         last = e.seq
-        if (!closed) res.write(sseFrame(e))
+        if (closed) return
+        if (res.write(sseFrame(e))) return
+        if (res.writableLength > MAX_BUFFERED) return res.destroy()
+        await new Promise<void>((done) => {
+          const go = () => {
+            res.off('drain', go)
+            res.off('close', go)
+            done()
+          }
+          res.on('drain', go)
+          res.on('close', go)
+        })
       })
     }
-    for (const e of this.events.since(last, filters, REPLAY_MAX)) emit(e)
+    for (const e of this.events.since(last, filters)) emit(e)
     // Subscribed in the same tick as the replay was read: nothing falls in between.
-    const unsubscribe = q.follow ? this.events.subscribe((e) => (eventMatches(e.type, filters) ? emit(e) : undefined)) : () => undefined
+    if (q.follow) unsubscribe = this.events.subscribe((e) => (eventMatches(e.type, filters) ? emit(e) : undefined))
+    if (res.destroyed) close() // the client went away before the listener was in place
     if (!q.follow) {
       await queue
-      res.end()
+      if (!closed) res.end()
       return
     }
+    if (closed) return
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS)
-    req.on('close', () => {
-      closed = true
-      clearInterval(keepalive)
-      unsubscribe()
-    })
+    res.on('close', () => clearInterval(keepalive))
   }
 }
 

@@ -62,6 +62,8 @@ export class WebhooksService {
     () => this.metrics.stepErrors.inc({ loop: 'Webhooks' }),
   )
   private unsubscribe: (() => void) | null = null
+  /** Webhooks whose deliveries are under way (a step still running them is not doubled). */
+  private readonly inFlight = new Set<string>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -149,17 +151,36 @@ export class WebhooksService {
 
   private async step(): Promise<void> {
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
-    if (!term) return
+    // Not before this node has read the whole event log: a webhook's next event is looked up there.
+    if (!term || !this.events.ready) return
     const [hooks, states] = await Promise.all([this.etcd.getPrefix<WebhookRecord>(EventKeys.webhooks), this.etcd.getPrefix<WebhookState>(EventKeys.webhookStates)])
     const state = new Map(states.map((s) => [s.key.slice(EventKeys.webhookStates.length), s.value]))
-    // Webhooks are independent: a slow or failing one holds up only itself.
-    await Promise.all(hooks.map((h) => this.deliver(term, h, state.get(h.value.id) ?? { lastSeq: null, retrying: null })))
+    // Webhooks are independent: a slow or failing one holds up only itself, and one still
+    // delivering from an earlier step is left to it (never two loops on one webhook).
+    const results = await Promise.allSettled(
+      hooks
+        .filter((h) => !this.inFlight.has(h.value.id))
+        .map(async (h) => {
+          this.inFlight.add(h.value.id)
+          try {
+            await this.deliver(term, h, state.get(h.value.id) ?? { lastSeq: null, retrying: null })
+          } finally {
+            this.inFlight.delete(h.value.id)
+          }
+        }),
+    )
     // Progress of a webhook removed meanwhile goes too.
     const ids = new Set(hooks.map((h) => h.value.id))
-    for (const id of state.keys()) if (!ids.has(id)) await this.etcd.fencedDelete(term, EventKeys.webhookState(id))
+    for (const id of state.keys()) if (!ids.has(id) && !this.inFlight.has(id)) await this.etcd.fencedDelete(term, EventKeys.webhookState(id))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason
   }
 
-  /** Delivers webhook `hook`'s next events in order, from `state`; stops at one that waits for a retry. */
+  /**
+   * Delivers webhook `hook`'s next events in order, from `state`; stops at one that waits for a
+   * retry. Each step's progress is written only while the webhook is unchanged (a webhook
+   * removed meanwhile gets nothing more).
+   */
   private async deliver(term: string, hook: EtcdEntry<WebhookRecord>, state: WebhookState): Promise<void> {
     // Only the events written after the webhook was.
     const floor = () => Math.max(state.lastSeq ?? 0, Number(hook.createRevision))
@@ -170,7 +191,7 @@ export class WebhooksService {
       if (retrying && Date.parse(retrying.nextAttemptAt) > Date.now()) return
       if (!this.cluster.isLeader) return
       const attempt = (retrying?.attempts ?? 0) + 1
-      const result = (await this.events.check(next)) ? await this.attempt(hook.value, next, attempt, false) : await this.refused(hook.value, next, attempt)
+      const result = (await this.events.checkOrFalse(next)) ? await this.attempt(hook.value, next, attempt, false) : await this.unconfirmed(hook.value, next, attempt)
       const after: WebhookState =
         result.outcome === 'failed'
           ? {
@@ -183,7 +204,8 @@ export class WebhooksService {
               },
             }
           : { lastSeq: next.seq, retrying: null }
-      if (!(await this.etcd.fencedPut(term, EventKeys.webhookState(hook.value.id), after))) return
+      const written = await this.etcd.fencedTxn(term, { unchanged: [[hook.key, hook.modRevision]], puts: [[EventKeys.webhookState(hook.value.id), after]] })
+      if (!written) return
       state = after
       if (result.outcome === 'failed') return
     }
@@ -222,8 +244,17 @@ export class WebhooksService {
     return this.logged(hook, event, attempt, outcome, httpStatus, error, Date.now() - started)
   }
 
-  private refused(hook: WebhookRecord, event: WalletEventDto, attempt: number): Promise<WebhookDeliveryDto> {
-    return this.logged(hook, event, attempt, 'refused', null, 'the event does not check out against this node (a deposit not on the chain for its own address)', 0)
+  /**
+   * A deposit event this node could not find on the chain (for its own address): retried like a
+   * failed delivery (the chain backend may be a block behind), `refused` once the attempts are
+   * used up; never sent.
+   */
+  private unconfirmed(hook: WebhookRecord, event: WalletEventDto, attempt: number): Promise<WebhookDeliveryDto> {
+    const last = attempt >= this.config.events.webhookMaxAttempts
+    const error = last
+      ? "the deposit is not on the chain for this node's own address: refused, never sent"
+      : "the deposit is not on the chain for this node's own address (yet): checked again later"
+    return this.logged(hook, event, attempt, last ? 'refused' : 'failed', null, error, 0)
   }
 
   private async logged(
@@ -301,9 +332,9 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Why a fetch failed, in words (no URL, no secret). */
+/** Why a fetch failed, in words: never a URL (it may carry a token in its query). */
 function fetchError(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${timeoutMs} ms`
   const cause = err instanceof Error ? (err as Error & { cause?: { code?: string; message?: string } }).cause : undefined
-  return cause?.code ?? cause?.message ?? errorMessage(err)
+  return (cause?.code ?? cause?.message ?? errorMessage(err)).replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
 }

@@ -73,6 +73,24 @@ before(async () => {
   sse = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x')
     sseRequests.push({ url: req.url ?? '', lastEventId: req.headers['last-event-id'] as string | undefined })
+    if (u.searchParams.get('types') === 'deposit.pending' && !u.searchParams.has('since')) {
+      // A node that restarts right after naming where the stream starts: the client comes back from there.
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end('retry: 3000\nid: 12\n\n')
+      return
+    }
+    if (u.searchParams.get('types') === 'deposit.pending' && u.searchParams.get('since') === '12') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const e = {
+        id: 'deposit.cc.0.pending',
+        seq: 13,
+        type: 'deposit.pending',
+        at: '2026-01-01T00:00:02Z',
+        data: { txid: 'cc', vout: 0, valueSats: 1000, address: 'bcrt1qours', confirmations: 0 },
+      }
+      res.write(`id: 13\nevent: deposit.pending\ndata: ${JSON.stringify(e)}\n\n`)
+      return
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream' })
     res.write(': hello\n\n')
     const types = u.searchParams.get('types')?.split(',') ?? []
@@ -159,4 +177,15 @@ test('events: the replay as lines or one JSON object; filters and since reach th
     limited.result?.events.map((e) => e.seq),
     [10, 12],
   )
+})
+
+test('events: a followed stream the node closes is opened again from where it started, nothing missed', async () => {
+  const r = await runCommand<EventsResult>(Events, ['--node', sseUrl, '--type', 'deposit.pending', '--limit', '1', '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.deepEqual(
+    r.result?.events.map((e) => e.seq),
+    [13],
+  )
+  assert.match(r.stderr, /closed the stream; opening it again in 2 s/)
+  assert.match(sseRequests.at(-1)?.url ?? '', /types=deposit\.pending&since=12&follow=true/)
 })
