@@ -16,7 +16,9 @@ import {
   HALVING_INTERVAL,
   MAX_BLOCK_WEIGHT,
   MAX_MONEY,
-  MIN_RELAY_FEE_RATE,
+  feeAt,
+  INCREMENTAL_RELAY_FEE_SAT_PER_KVB,
+  MIN_RELAY_FEE_SAT_PER_KVB,
   NETWORK,
   REGTEST_BITS,
   sha256d,
@@ -353,7 +355,7 @@ export class Chain {
     }
     const { prevouts, fee } = this.check(tx, raw, lookup, this.height + 1)
     const vsize = Math.ceil(tx.weight() / 4)
-    const minFee = BigInt(vsize * MIN_RELAY_FEE_RATE)
+    const minFee = feeAt(MIN_RELAY_FEE_SAT_PER_KVB, vsize)
     if (fee < minFee) throw new RejectError(-26, `min relay fee not met, ${fee} < ${minFee}`)
     const evicted = conflicts.size > 0 ? this.replacementEvictions(tx, txid, fee, vsize, conflicts) : []
     for (const r of evicted) this.dropFromMempool(r)
@@ -399,7 +401,7 @@ export class Chain {
     }
     const oldFees = [...evicted.values()].reduce((n, r) => n + r.fee, 0n)
     if (fee < oldFees) throw new RejectError(-26, `insufficient fee, rejecting replacement ${txid}, less fees than conflicting txs; ${fmtBtc(fee)} < ${fmtBtc(oldFees)}`)
-    const relay = BigInt(vsize * MIN_RELAY_FEE_RATE)
+    const relay = feeAt(INCREMENTAL_RELAY_FEE_SAT_PER_KVB, vsize)
     if (fee - oldFees < relay) {
       throw new RejectError(-26, `insufficient fee, rejecting replacement ${txid}, not enough additional fees to relay; ${fmtBtc(fee - oldFees)} < ${fmtBtc(relay)}`)
     }

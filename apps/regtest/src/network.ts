@@ -16,8 +16,17 @@ export const COINBASE_MATURITY = 100
 export const HALVING_INTERVAL = 150
 /** Regtest proof-of-work limit, as compact bits. */
 export const REGTEST_BITS = 0x207fffff
-/** Core's default minimum relay fee: 1 sat/vB. */
-export const MIN_RELAY_FEE_RATE = 1
+/**
+ * Core's default minimum relay fee and incremental relay fee since 29.1 (-minrelaytxfee,
+ * -incrementalrelayfee): 100 sat/kvB, 0.1 sat/vB. Before 29.1 both were 1 sat/vB.
+ */
+export const MIN_RELAY_FEE_SAT_PER_KVB = 100
+export const INCREMENTAL_RELAY_FEE_SAT_PER_KVB = 100
+
+/** The fee at `satPerKvB` for `vsize` virtual bytes, rounded up as Core's CFeeRate::GetFee does. */
+export function feeAt(satPerKvB: number, vsize: number): bigint {
+  return (BigInt(satPerKvB) * BigInt(vsize) + 999n) / 1000n
+}
 /** Core's MAX_BLOCK_WEIGHT: no tx may be heavier than a block. */
 export const MAX_BLOCK_WEIGHT = 4_000_000
 

@@ -210,8 +210,8 @@ test('bad spends are refused with 400 and leave the mempool unchanged', async ()
   // A nonexistent output.
   await refused(spendWpkh({ ...wUtxo, vout: 7 }, back(999_000n)).toHex(), /bad-txns-inputs-missingorspent/, -25)
   await refused(spendWpkh({ ...wUtxo, txid: 'cd'.repeat(32) }, back(999_000n)).toHex(), /bad-txns-inputs-missingorspent/, -25)
-  // Below the minimum relay fee.
-  await refused(spendWpkh(wUtxo, back(999_990n)).toHex(), /min relay fee not met/, -26)
+  // Below the minimum relay fee (0.1 sat/vB since Core 29.1): 10 sats for about 110 vB.
+  await refused(spendWpkh(wUtxo, back(999_990n)).toHex(), /min relay fee not met, 10 < 11\b/, -26)
   // Duplicate inputs.
   const dup = new bitcoin.Transaction()
   dup.addInput(Buffer.from(wUtxo.txid, 'hex').reverse(), wUtxo.vout)
@@ -302,9 +302,10 @@ test('BIP125: a signalling transaction is replaced by one paying a higher rate a
   // Same rate: refused. Higher rate but less than the 400 sats the original and its child pay: refused.
   await refused(replace(200n).toHex(), /^insufficient fee, rejecting replacement \w{64}; new feerate .* <= old feerate/, -26)
   await refused(replace(300n).toHex(), /less fees than conflicting txs/, -26)
-  // Enough fees, but not 1 sat/vB more of its own to relay: refused.
-  await refused(replace(BigInt(400 + vsize - 1)).toHex(), /not enough additional fees to relay/, -26)
-  const winner = replace(BigInt(400 + vsize))
+  // Enough fees, but not 0.1 sat/vB more of its own to relay (Core 29.1+'s incremental relay fee): refused.
+  const relay = Math.ceil(vsize / 10)
+  await refused(replace(BigInt(400 + relay - 1)).toHex(), /not enough additional fees to relay/, -26)
+  const winner = replace(BigInt(400 + relay))
   const r = await post('/tx', winner.toHex())
   assert.equal(r.status, 200, r.text)
   assert.deepEqual(await mempoolTxids(), [winner.getId()], 'the original and its child are gone')
@@ -316,6 +317,21 @@ test('BIP125: a signalling transaction is replaced by one paying a higher rate a
   await refused(original.toHex(), /insufficient fee, rejecting replacement/, -26)
   const mined = await mine()
   assert.deepEqual((await json<string[]>(`/block/${mined.hashes[0]}/txids`)).slice(1), [winner.getId()])
+})
+
+test('relay fee: Core 29.1+ defaults, 0.1 sat/vB — a spend at 0.5 sat/vB is taken, one below 0.1 sat/vB is not', async () => {
+  const f = await devPost<{ txid: string }>('/regtest/faucet', { address: wpkh.address, amountSats: 60_000 })
+  await mine()
+  const u = await utxoOf(wpkh.address!)
+  assert.equal(u.txid, f.txid)
+  const spend = (fee: bigint) => spendWpkhRaw(u, { script: faucetScript, value: 60_000n - fee })
+  const vsize = Math.ceil(spend(0n).weight() / 4)
+  await refused(spend(BigInt(Math.ceil(vsize / 10) - 1)).toHex(), /min relay fee not met/, -26)
+  const half = spend(BigInt(Math.ceil(vsize / 2)))
+  const r = await post('/tx', half.toHex())
+  assert.equal(r.status, 200, r.text)
+  const mined = await mine()
+  assert.deepEqual((await json<string[]>(`/block/${mined.hashes[0]}/txids`)).slice(1), [half.getId()])
 })
 
 test('coinbase matures after 100 blocks', async () => {

@@ -133,6 +133,11 @@ describe('loadConfig', () => {
     assert.match(problemsOf({ ...valid, TW_POLICY_ALLOW: 'bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4' }).join(), /TW_POLICY_ALLOW: .* is not a regtest address/)
     assert.equal(c.policy.maxFeeRate, 50)
     assert.match(problemsOf({ ...valid, TW_POLICY_MIN_FEE_RATE: '60', TW_POLICY_MAX_FEE_RATE: '50' }).join(), /MIN_FEE_RATE must be <=/)
+    // Below 1 sat/vB where the chain relays it (Bitcoin Core 29.1+: 0.1 sat/vB), never below that.
+    assert.equal(loadConfig({ ...valid, TW_POLICY_MIN_FEE_RATE: '0.1' }).policy.minFeeRate, 0.1)
+    assert.equal(c.policy.minFeeRate, 1, 'default 1 sat/vB')
+    assert.match(problemsOf({ ...valid, TW_POLICY_MIN_FEE_RATE: '0.05' }).join(), /TW_POLICY_MIN_FEE_RATE.*>= 0\.1/)
+    assert.match(problemsOf({ ...valid, TW_POLICY_MIN_FEE_RATE: 'abc' }).join(), /TW_POLICY_MIN_FEE_RATE.*number/)
     assert.match(problemsOf({ ...valid, TW_CHAIN_URL: 'ftp://x' }).join(), /TW_CHAIN_URL/)
   })
 

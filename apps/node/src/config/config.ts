@@ -123,6 +123,17 @@ type Env = Record<string, string | undefined>
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v)
 const str = () => z.preprocess(blankToUndefined, z.string({ error: 'is required' }))
 const optStr = () => z.preprocess(blankToUndefined, z.string().optional())
+/** A decimal number in [min, max] (fee rates in sat/vB). */
+const decimal = (min: number, max: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .refine((n) => Number.isFinite(n), { error: 'must be a number' })
+      .refine((n) => n >= min, { error: `must be >= ${min}` })
+      .refine((n) => n <= max, { error: `must be <= ${max}` }),
+  )
+
 const int = (min: number, max: number) =>
   z.preprocess(
     blankToUndefined,
@@ -225,7 +236,8 @@ const envSchema = z.object({
   TW_POLICY_MAX_AMOUNT_SATS: z.preprocess((v) => blankToUndefined(v) ?? '1000000000', int(1, 2_100_000_000_000_000)),
   TW_POLICY_DAILY_LIMIT_SATS: z.preprocess((v) => blankToUndefined(v) ?? '10000000000', int(1, 2_100_000_000_000_000)),
   TW_POLICY_MAX_FEE_SATS: z.preprocess((v) => blankToUndefined(v) ?? '1000000', int(1, 100_000_000)),
-  TW_POLICY_MIN_FEE_RATE: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 10_000)),
+  // Bitcoin Core relays from 0.1 sat/vB since 29.1 (older nodes: 1 sat/vB, the default here).
+  TW_POLICY_MIN_FEE_RATE: z.preprocess((v) => blankToUndefined(v) ?? '1', decimal(0.1, 10_000)),
   TW_POLICY_MAX_FEE_RATE: z.preprocess((v) => blankToUndefined(v) ?? '1000', int(1, 100_000)),
   TW_POLICY_ALLOW: optStr(),
   TW_POLICY_DENY: optStr(),

@@ -558,7 +558,9 @@ export class SendService {
         .map(Number)
         .filter((t) => Number.isInteger(t) && t <= target && Number.isFinite(est[String(t)]))
       const best = usable.length ? Math.max(...usable) : null
-      rate = Math.min(p.maxFeeRate, Math.max(p.minFeeRate, Math.ceil(best === null ? p.minFeeRate : est[String(best)])))
+      // Rounded up to 0.1 sat/vB (the smallest step Bitcoin Core 29.1+ relays), within the policy's bounds.
+      const estimate = best === null ? p.minFeeRate : Math.ceil(Math.round(est[String(best)] * 1000) / 100) / 10
+      rate = Math.min(p.maxFeeRate, Math.max(p.minFeeRate, estimate))
     }
     if (req.maxFeeRate !== undefined && rate > req.maxFeeRate) {
       throw new WalletRequestError('FEE_TOO_HIGH', 422, `the fee rate would be ${rate} sat/vB, above this request's maxFeeRate of ${req.maxFeeRate}`, {

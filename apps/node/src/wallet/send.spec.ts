@@ -267,15 +267,20 @@ describe('SendService: an Idempotency-Key gives exactly one transaction', () => 
     estimates = { '1': 20.2, '3': 10, '6': 4.5, '144': 1.5 }
     const { feeRate: _given, ...noRate } = BODY
     const rate = async (over: Partial<SendRequest>) => (await svc.quote({ ...noRate, ...over } as SendRequest)).feeRate
-    assert.equal(await rate({}), 5, 'default target 6: 4.5 rounded up')
-    assert.equal(await rate({ targetBlocks: 1 }), 21)
-    assert.equal(await rate({ targetBlocks: 2 }), 21, 'no estimate for 2: the one for 1')
-    assert.equal(await rate({ targetBlocks: 100 }), 5)
-    assert.equal(await rate({ targetBlocks: 1008 }), 2)
+    assert.equal(await rate({}), 4.5, 'default target 6')
+    assert.equal(await rate({ targetBlocks: 1 }), 20.2)
+    assert.equal(await rate({ targetBlocks: 2 }), 20.2, 'no estimate for 2: the one for 1')
+    assert.equal(await rate({ targetBlocks: 100 }), 4.5)
+    assert.equal(await rate({ targetBlocks: 1008 }), 1.5)
+    // Rounded up to 0.1 sat/vB, never below the policy's minimum (1 sat/vB here).
+    estimates = { '6': 4.01, '144': 0.34 }
+    assert.equal(await rate({}), 4.1)
+    assert.equal(await rate({ targetBlocks: 144 }), 1)
+    estimates = { '1': 20.2, '3': 10, '6': 4.5, '144': 1.5 }
     await assert.rejects(
       svc.quote({ ...noRate, targetBlocks: 1, maxFeeRate: 15 } as SendRequest),
       (e: { code?: string; httpStatus?: number; message?: string }) =>
-        e.code === 'FEE_TOO_HIGH' && e.httpStatus === 422 && /21 sat\/vB, above this request's maxFeeRate of 15/.test(e.message ?? ''),
+        e.code === 'FEE_TOO_HIGH' && e.httpStatus === 422 && /20\.2 sat\/vB, above this request's maxFeeRate of 15/.test(e.message ?? ''),
     )
     assert.equal(await rate({ targetBlocks: 3, maxFeeRate: 15 }), 10)
     await assert.rejects(svc.quote({ ...BODY, maxFeeRate: 0 }), (e: { code?: string }) => e.code === 'FEE_RATE_OUT_OF_BOUNDS')

@@ -73,6 +73,8 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     TW_DATABASE_URL: i.databaseUrl,
     TW_CHAIN_URL: i.chainUrl,
     TW_NETWORK: i.network ?? 'regtest',
+    // The embedded chain relays from 0.1 sat/vB (Bitcoin Core 29.1+'s default): so may the devnet's sends.
+    ...((i.network ?? 'regtest') === 'regtest' ? { TW_POLICY_MIN_FEE_RATE: '0.1' } : {}),
     TW_ENV: 'development',
     // Devnet fast start: public test primes. INSECURE — devnet only.
     TW_INSECURE_TEST_PRIMES: 'true',
