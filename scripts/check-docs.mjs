@@ -13,7 +13,9 @@
 //    build): none missing, none the node no longer reads;
 // 6. every `curl` shown in code that calls an `/api/v1/` route carries an `Authorization`
 //    header unless the node's own guard rule (`routeAccess`, apps/node/src/auth/roles.ts, with
-//    the default TW_METRICS_TOKEN_REQUIRED=false) makes that route public.
+//    the default TW_METRICS_TOKEN_REQUIRED=false) makes that route public;
+// 7. the "Metrics used" section of monitoring/README.md names exactly the `mpc_*` metrics the
+//    node registers (every `name: 'mpc_…'` under apps/node/src): none missing, none gone.
 //
 // Usage: node scripts/check-docs.mjs      (exit 1 and one line per problem)
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -232,6 +234,40 @@ export function checkConfigVariables(variables, doc) {
   ]
 }
 
+/** Where the node's metrics are listed, and the heading of that section. */
+export const METRICS_DOC = 'monitoring/README.md'
+export const METRICS_HEADING = '## Metrics used'
+
+/** The `mpc_*` metrics the node registers: every `name: 'mpc_…'` in apps/node/src (specs aside). */
+export function loadNodeMetrics() {
+  const src = join(ROOT, 'apps', 'node', 'src')
+  const files = readdirSync(src, { recursive: true }).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))
+  const names = new Set(files.flatMap((f) => [...readFileSync(join(src, f), 'utf8').matchAll(/name:\s*'(mpc_[a-z_]+)'/g)].map((m) => m[1])))
+  if (!names.has('mpc_active_nodes')) throw new Error('no mpc_ metrics found under apps/node/src: is the scanner broken?')
+  return [...names].sort()
+}
+
+/** Problems with `doc`'s "Metrics used" section against `metrics` (what the node registers). */
+export function checkMetrics(metrics, doc) {
+  const lines = doc.text.split('\n')
+  const start = lines.findIndex((l) => l.startsWith(METRICS_HEADING))
+  if (start < 0) return [`${doc.name}: no "${METRICS_HEADING}" section`]
+  const end = lines.findIndex((l, i) => i > start && /^## /.test(l))
+  const named = new Set(
+    [
+      ...lines
+        .slice(start + 1, end < 0 ? undefined : end)
+        .join('\n')
+        .matchAll(/`(mpc_[a-z_]+)(?:\{[^}`]*\})?`/g),
+    ].map((m) => m[1]),
+  )
+  const registered = new Set(metrics)
+  return [
+    ...metrics.filter((m) => !named.has(m)).map((m) => `${doc.name}: ${m} (registered by the node) is missing from "${METRICS_HEADING}"`),
+    ...[...named].filter((m) => !registered.has(m)).map((m) => `${doc.name}: "${METRICS_HEADING}" names ${m}, which the node does not register`),
+  ]
+}
+
 /** Whether a route is open without a token, by the node's own guard rule (default configuration). */
 export function loadPublicRoute() {
   const { routeAccess } = requireFromNode(join(NODE_DIST, 'auth', 'roles.js'))
@@ -291,6 +327,7 @@ export async function checkAll() {
       ...(await checkGenerated(generated)),
       ...checkConfigVariables(loadConfigVariables(), configDoc),
       ...curls.problems,
+      ...checkMetrics(loadNodeMetrics(), { name: METRICS_DOC, text: readFileSync(join(ROOT, METRICS_DOC), 'utf8') }),
     ],
     commandsChecked: commands.checked,
     pathsChecked: api.checked,

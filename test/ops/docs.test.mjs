@@ -5,7 +5,7 @@
 // exactly the node's TW_ variables, and every curl to an /api/v1 route sends a token. Needs
 // the build (`npm ci` runs `tsc -b`); no cluster, etcd or database.
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
 import { configVariables, ROOT } from './helpers.mjs'
@@ -101,6 +101,18 @@ describe('docs', () => {
     assert.match(problems[0], /TW_NOT_DOCUMENTED .*missing/)
     assert.match(problems[1], /names TW_GONE, which the node does not read/)
     assert.match(check.checkConfigVariables(['TW_NODE_ID'], { name: 'fake.md', text: '| `TW_NODE_ID` | — | x |' })[0], /no "### Every variable" table/)
+  })
+
+  it('monitoring/README.md lists exactly the mpc_ metrics the node registers; the check refuses a missing and a stale one', () => {
+    const metrics = check.loadNodeMetrics()
+    assert.ok(metrics.includes('mpc_api_denied_total') && metrics.includes('mpc_webhook_deliveries_total'), 'metrics registered outside metrics.service.ts are found too')
+    const doc = { name: check.METRICS_DOC, text: readFileSync(join(ROOT, check.METRICS_DOC), 'utf8') }
+    assert.deepEqual(check.checkMetrics(metrics, doc), [])
+    const fake = { name: 'fake.md', text: '## Metrics used\n\n`mpc_active_nodes`, `mpc_gone_total{x}`\n\n## Alerts\n\n`mpc_new_total`\n' }
+    const problems = check.checkMetrics(['mpc_active_nodes', 'mpc_new_total'], fake)
+    assert.equal(problems.length, 2, problems.join('\n'))
+    assert.match(problems[0], /mpc_new_total .*missing/)
+    assert.match(problems[1], /names mpc_gone_total, which the node does not register/)
   })
 
   it('every curl to an /api/v1 route in the docs sends an Authorization header', () => {
