@@ -88,6 +88,23 @@ test('devnet: up, status, cluster status, keys on every node, a node restart, do
   for (const p of statePids()) seenPids.add(p)
   assertSameKeysEverywhere(urls)
 
+  // A node's keystore lost and restored from its encrypted backup (`nodes backup`, `nodes
+  // restore`): it derives addresses from its own shares again. Without them it cannot.
+  const keystore = join(dir, 'keystore', `node-${victim.id}`)
+  const backupEnv = { ...env, TW_BACKUP_PASSPHRASE: 'e2e backup passphrase' }
+  const backupFile = join(dir, `node${victim.id}.twbackup`)
+  const backup = ok(runBin<{ files: number; skipped: string[] }>(['nodes', 'backup', '--keystore', keystore, '--out', backupFile], backupEnv))
+  assert.ok(backup.files >= 4, `${backup.files} files backed up`)
+  const restartedPid = readStateSync(dir, '/')?.nodes.find((n) => n.id === victim.id)?.pid ?? 0
+  process.kill(restartedPid, 'SIGKILL')
+  rmSync(keystore, { recursive: true, force: true })
+  ok(runBin(['nodes', 'restore', '--in', backupFile, '--keystore', keystore], backupEnv))
+  assert.deepEqual(ok(runBin<DevnetUpResult>(['devnet', 'up', '--dir', dir], env)).started.nodes, [victim.id])
+  for (const p of statePids()) seenPids.add(p)
+  const fromShare = ok(runBin<AddressDto>(['wallet', 'address', '--type', 'taproot', '--node', victim.apiUrl], env))
+  assert.match(fromShare.address, /^bcrt1p/, 'the restored node derives addresses from its restored share')
+  assertSameKeysEverywhere(urls)
+
   const down = ok(runBin<DevnetDownResult>(['devnet', 'down', '--dir', dir], env))
   assert.deepEqual(down.busyPorts, [])
   for (const pid of seenPids) assert.ok(!isAlive(pid), `pid ${pid} still alive after devnet down`)
