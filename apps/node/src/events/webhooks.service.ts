@@ -104,8 +104,7 @@ export class WebhooksService {
   }
 
   async list(): Promise<WebhookDto[]> {
-    const [hooks, states] = await Promise.all([this.etcd.getPrefix<WebhookRecord>(EventKeys.webhooks), this.etcd.getPrefix<WebhookState>(EventKeys.webhookStates)])
-    const state = new Map(states.map((s) => [s.key.slice(EventKeys.webhookStates.length), s.value]))
+    const { hooks, state } = await this.readAll()
     return hooks.map((h) => toDto(h.value, state.get(h.value.id) ?? null)).sort((a, b) => a.createdAt.localeCompare(b.createdAt))
   }
 
@@ -143,6 +142,12 @@ export class WebhooksService {
     return this.attempt(hook, event, 1, true)
   }
 
+  /** Every webhook and every delivery progress (by webhook id), in one pair of reads. */
+  private async readAll(): Promise<{ hooks: EtcdEntry<WebhookRecord>[]; state: Map<string, WebhookState> }> {
+    const [hooks, states] = await Promise.all([this.etcd.getPrefix<WebhookRecord>(EventKeys.webhooks), this.etcd.getPrefix<WebhookState>(EventKeys.webhookStates)])
+    return { hooks, state: new Map(states.map((s) => [s.key.slice(EventKeys.webhookStates.length), s.value])) }
+  }
+
   private async record(id: string): Promise<EtcdEntry<WebhookRecord>> {
     const hook = await this.etcd.get<WebhookRecord>(EventKeys.webhook(id))
     if (!hook) throw new NotFoundError(`no webhook ${id}`)
@@ -153,8 +158,7 @@ export class WebhooksService {
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
     // Not before this node has read the whole event log: a webhook's next event is looked up there.
     if (!term || !this.events.ready) return
-    const [hooks, states] = await Promise.all([this.etcd.getPrefix<WebhookRecord>(EventKeys.webhooks), this.etcd.getPrefix<WebhookState>(EventKeys.webhookStates)])
-    const state = new Map(states.map((s) => [s.key.slice(EventKeys.webhookStates.length), s.value]))
+    const { hooks, state } = await this.readAll()
     // Webhooks are independent: a slow or failing one holds up only itself, and one still
     // delivering from an earlier step is left to it (never two loops on one webhook).
     const results = await Promise.allSettled(
