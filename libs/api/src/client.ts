@@ -236,13 +236,13 @@ export class ApiClient {
     if (!res.ok || !res.body) {
       clearTimeout(timer)
       const text = await res.text()
-      let err: ErrorBody['error'] | undefined
+      let body: unknown
       try {
-        err = (JSON.parse(text) as ErrorBody).error
+        body = JSON.parse(text)
       } catch {
-        err = undefined
+        body = undefined
       }
-      throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? `HTTP ${res.status}`, err?.details)
+      throw errorOf(res.status, body)
     }
     const decoder = new TextDecoder()
     let buffered = ''
@@ -302,7 +302,12 @@ export class ApiClient {
       throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: answer is not JSON (HTTP ${res.status})`)
     }
     if (res.ok || (o.acceptErrorBody && res.status === 503)) return json as T
-    const err = (json as ErrorBody | undefined)?.error
-    throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? `HTTP ${res.status}`, err?.details)
+    throw errorOf(res.status, json)
   }
+}
+
+/** The {@link ApiError} of a non-2xx answer: the node's `{error: {code, message, details}}`, else `HTTP_<status>`. */
+function errorOf(status: number, body: unknown): ApiError {
+  const err = (body as ErrorBody | undefined)?.error
+  return new ApiError(status, err?.code ?? 'HTTP_' + status, err?.message ?? `HTTP ${status}`, err?.details)
 }

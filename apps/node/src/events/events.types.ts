@@ -1,4 +1,5 @@
 import type { DepositDto, EventFilter, EventType, TransactionEventData, TransactionStateDto, WalletEventDto } from '@tw/api'
+import { paymentsOf } from '../wallet/policy'
 import type { TxRecord } from '../wallet/wallet.types'
 
 /**
@@ -58,7 +59,7 @@ export function transactionEventData(record: TxRecord, state: TransactionStateDt
     amountSats: record.amountSats,
     feeSats: record.feeSats,
     feeRate: record.feeRate,
-    recipients: record.recipients ?? (record.amountSats > 0 ? [{ to: record.to, amountSats: record.amountSats }] : []),
+    recipients: paymentsOf(record),
     memo: record.memo ?? null,
     externalId: record.externalId ?? null,
     replacement: record.replacement ?? null,
