@@ -313,14 +313,15 @@ export class EtcdRepository extends EventEmitter {
   }
 
   /**
-   * Calls `onChange(key, deleted, entry)` on every put/delete under `prefix` (`entry`: the value
-   * put, null for a delete or a value that is not JSON); reconnects by itself.
+   * Calls `onChange(key, deleted, entry)` on every put/delete under `prefix`; `entry()` parses
+   * the value put (null for a delete or a value that is not JSON) only for a watcher that asks,
+   * so watchers that only need the key parse nothing. Reconnects by itself.
    */
-  async watchPrefix(prefix: string, onChange: (key: string, deleted: boolean, entry: EtcdEntry<unknown> | null) => void): Promise<void> {
+  async watchPrefix(prefix: string, onChange: (key: string, deleted: boolean, entry: () => EtcdEntry<unknown> | null) => void): Promise<void> {
     const watcher = await this.timed(this.client.watch().prefix(prefix).create(), `watch ${prefix}`)
     this.watchers.add(watcher)
-    watcher.on('put', (kv) => onChange(kv.key.toString(), false, parseEntry(kv)))
-    watcher.on('delete', (kv) => onChange(kv.key.toString(), true, null))
+    watcher.on('put', (kv) => onChange(kv.key.toString(), false, () => parseEntry(kv)))
+    watcher.on('delete', (kv) => onChange(kv.key.toString(), true, () => null))
     watcher.on('error', (err) => this.log.debug(`watch ${prefix}: ${errorMessage(err)}`))
   }
 

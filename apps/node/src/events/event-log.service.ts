@@ -155,8 +155,11 @@ export class EventLogService {
     if (!this.watching.txs) {
       this.watching.txs = await this.etcd
         .watchPrefix(WalletKeys.txs, (key, deleted, entry) => {
-          if (deleted || !entry || !this.cluster.isLeader) return
-          this.changed.set(key.slice(WalletKeys.txs.length), entry.value as TxRecord)
+          // Only the leader writes events: the others never parse the record.
+          if (deleted || !this.cluster.isLeader) return
+          const record = entry()
+          if (!record) return
+          this.changed.set(key.slice(WalletKeys.txs.length), record.value as TxRecord)
           this.reconciler.kick()
         })
         .then(() => true)
@@ -176,14 +179,15 @@ export class EventLogService {
     return this.ready
   }
 
-  private onEvent(key: string, deleted: boolean, entry: EtcdEntry<unknown> | null): void {
+  private onEvent(key: string, deleted: boolean, entry: () => EtcdEntry<unknown> | null): void {
     const id = key.slice(EventKeys.events.length)
     if (deleted) {
       if (this.events.delete(id)) this.ordered = null
       this.checks.delete(id)
       return
     }
-    if (entry) this.add(entry as EtcdEntry<StoredEvent>, true)
+    const e = entry()
+    if (e) this.add(e as EtcdEntry<StoredEvent>, true)
   }
 
   /** Keeps `entry`; tells the listeners when it is newer than anything they were told. */
