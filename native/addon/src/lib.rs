@@ -421,6 +421,52 @@ impl ClusterNode {
         Ok(sig.to_vec().into())
     }
 
+    /// Runs a proactive share refresh of key `keyId` (either type) with all nodes; an ECDSA key's
+    /// new share is completed with aux info `auxId` (generate fresh aux info first). The new
+    /// share is sealed as pending; the key signs with its live share until `commitRefresh`.
+    /// Resolves to the pending share's 32-byte fingerprint, which every node must report alike.
+    #[napi]
+    pub async fn refresh_key(
+        &self,
+        session_id: String,
+        key_id: String,
+        aux_id: Option<String>,
+    ) -> Result<Buffer> {
+        let fp = self
+            .inner
+            .refresh_key(&session_id, &key_id, aux_id.as_deref())
+            .await
+            .map_err(to_napi)?;
+        Ok(fp.to_vec().into())
+    }
+
+    /// The 32-byte fingerprint of key `keyId`'s live share (equal on every node; a refresh
+    /// changes it).
+    #[napi]
+    pub fn key_fingerprint(&self, key_id: String) -> Result<Buffer> {
+        self.inner
+            .key_fingerprint(&key_id)
+            .map(|f| f.to_vec().into())
+            .map_err(to_napi)
+    }
+
+    /// Makes the pending refreshed share of `keyId` live if its fingerprint is `fingerprint`,
+    /// consuming the key's presignatures; idempotent once committed.
+    #[napi]
+    pub fn commit_refresh(&self, key_id: String, fingerprint: Buffer) -> Result<()> {
+        let fp: [u8; 32] = fingerprint
+            .as_ref()
+            .try_into()
+            .map_err(|_| bad_arg("a key fingerprint is 32 bytes"))?;
+        self.inner.commit_refresh(&key_id, &fp).map_err(to_napi)
+    }
+
+    /// Deletes the pending refreshed share of `keyId`; false if there was none.
+    #[napi]
+    pub fn discard_refresh(&self, key_id: String) -> Result<bool> {
+        self.inner.discard_refresh(&key_id).map_err(to_napi)
+    }
+
     /// Replaces this node's certificate and key (renewal, no restart). Refused (`BAD_ARGUMENT`,
     /// nothing changed) unless the certificate chains to the cluster CA, names this node and is
     /// valid now.

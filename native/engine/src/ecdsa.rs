@@ -9,7 +9,7 @@
 //! (`DataToSign`, never a bare `PrehashedDataToSign`).
 
 use cggmp24::generic_ec::coords::AlwaysHasAffineX;
-use cggmp24::generic_ec::{Point, Scalar};
+use cggmp24::generic_ec::{NonZero, Point, Scalar, SecretScalar};
 use cggmp24::key_share::AnyKeyShare;
 use cggmp24::security_level::SecurityLevel128;
 use cggmp24::signing::{
@@ -111,6 +111,102 @@ pub fn complete_share(
 ) -> Result<KeyShare<E, L>> {
     KeyShare::from_parts((core, aux))
         .map_err(|e| EngineError::bad_arg(format!("key share and aux info do not match: {e}")))
+}
+
+/// Proactive share refresh of an ECDSA key ([`crate::refresh`]), completed with fresh aux info
+/// `aux` (new Paillier keys, from an aux info generation run for this refresh): the same public
+/// key and chain code, so every address stays; a new secret share and new public shares. `eid`
+/// must be fresh for every run.
+///
+/// # Errors
+/// `BadArgument` for a key the refresh cannot handle (additive n-of-n, share indices other
+/// than `1..=n`) or aux info of another party; the protocol's errors (`PeerMisbehaved` naming
+/// node ids, `ProtocolFailed`, `Transport`).
+pub async fn refresh<M>(
+    party: M,
+    eid: &[u8],
+    share: &KeyShare<E, L>,
+    aux: cggmp24::key_share::AuxInfo<L>,
+) -> Result<KeyShare<E, L>>
+where
+    M: Mpc<ProtocolMessage = crate::refresh::RefreshMsg>,
+{
+    let old = shamir(share)?;
+    let new = crate::refresh::refresh_shamir(party, eid, &old).await?;
+    let mut core = share.core.clone();
+    let secret = Zeroizing::new(<[u8; 32]>::from(new.secret.to_bytes()));
+    let secret = SecretScalar::<E>::from_be_bytes(secret.as_slice())
+        .map_err(|_| EngineError::internal("refreshed share out of range"))?;
+    core.x = NonZero::from_secret_scalar(secret)
+        .ok_or_else(|| EngineError::new(ErrorCode::ProtocolFailed, "refreshed share is zero"))?;
+    core.key_info.public_shares = new
+        .public_shares
+        .iter()
+        .map(|p| {
+            let bytes = crate::frost::point_bytes(p)?;
+            Point::<E>::from_bytes(bytes)
+                .ok()
+                .and_then(NonZero::from_point)
+                .ok_or_else(|| EngineError::internal("refreshed public share is not a point"))
+        })
+        .collect::<Result<_>>()?;
+    let core = IncompleteKeyShare::<E>::validate(core).map_err(|e| {
+        EngineError::internal(format!(
+            "refresh produced an inconsistent share: {}",
+            e.error()
+        ))
+    })?;
+    complete_share(core, aux)
+}
+
+/// The public-share fingerprint of an ECDSA key (see [`crate::refresh`]): equal on every party
+/// of the key and changed by every refresh.
+///
+/// # Errors
+/// `BadArgument` as [`refresh`].
+pub fn fingerprint(share: &KeyShare<E, L>) -> Result<[u8; 32]> {
+    shamir(share)?.fingerprint()
+}
+
+/// The core share as the refresh protocol sees it.
+fn shamir(share: &KeyShare<E, L>) -> Result<crate::refresh::ShamirShare> {
+    let core = &share.core;
+    let info = &core.key_info;
+    let vss = info.vss_setup.as_ref().ok_or_else(|| {
+        EngineError::bad_arg("an additive (n-of-n) ECDSA key cannot be refreshed")
+    })?;
+    let n = u16::try_from(info.public_shares.len())
+        .map_err(|_| EngineError::bad_arg("too many parties"))?;
+    for (j, point) in (1u64..).zip(&vss.I) {
+        if *AsRef::<Scalar<E>>::as_ref(point) != Scalar::<E>::from(j) {
+            return Err(EngineError::bad_arg(
+                "the key's share indices are not 1..=n: it cannot be refreshed",
+            ));
+        }
+    }
+    let to_k256 = |p: &Point<E>| {
+        crate::frost::point_from_bytes(p.to_bytes(true).as_bytes())
+            .ok_or_else(|| EngineError::internal("public share is not a point"))
+    };
+    let secret = Zeroizing::new(
+        <[u8; 32]>::try_from(AsRef::<Scalar<E>>::as_ref(&core.x).to_be_bytes().as_bytes())
+            .map_err(|_| EngineError::internal("secret share is not 32 bytes"))?,
+    );
+    Ok(crate::refresh::ShamirShare {
+        i: core.i,
+        n,
+        t: vss.min_signers,
+        secret: Zeroizing::new(
+            crate::frost::scalar_from_bytes(&secret)
+                .ok_or_else(|| EngineError::internal("secret share out of range"))?,
+        ),
+        group: to_k256(&info.shared_public_key)?,
+        public_shares: info
+            .public_shares
+            .iter()
+            .map(|p| to_k256(p))
+            .collect::<Result<_>>()?,
+    })
 }
 
 fn check_path(path: &[u32]) -> Result<()> {

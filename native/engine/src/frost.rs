@@ -329,6 +329,19 @@ impl FrostKeyShare {
         FrostKeyShare::from_parts(kp.to_vec(), pkp, chain_code, i, n, t).map_err(|m| bad(&m))
     }
 
+    /// The public-share fingerprint (see [`crate::refresh`]): equal on every party of this key
+    /// and changed by every refresh.
+    pub fn fingerprint(&self) -> Result<[u8; 32]> {
+        self.shamir()?.fingerprint()
+    }
+
+    /// This share as the refresh protocol sees it.
+    fn shamir(&self) -> Result<crate::refresh::ShamirShare> {
+        let kp = self.key_package()?;
+        let pkp = self.public_key_package()?;
+        crate::refresh::ShamirShare::from_packages(self.i, self.n, self.t, &kp, &pkp)
+    }
+
     fn key_package(&self) -> Result<KeyPackage> {
         KeyPackage::deserialize(&self.key_package)
             .map_err(|e| EngineError::internal(format!("stored key package unreadable: {e}")))
@@ -513,18 +526,18 @@ fn taptweak(x: &[u8; 32]) -> Result<Scalar> {
         .ok_or_else(|| EngineError::bad_arg("taproot tweak out of range"))
 }
 
-fn scalar_from_bytes(bytes: &[u8; 32]) -> Option<Scalar> {
+pub(crate) fn scalar_from_bytes(bytes: &[u8; 32]) -> Option<Scalar> {
     Option::from(Scalar::from_repr((*bytes).into()))
 }
 
-fn point_from_bytes(bytes: &[u8]) -> Option<ProjectivePoint> {
+pub(crate) fn point_from_bytes(bytes: &[u8]) -> Option<ProjectivePoint> {
     let encoded = EncodedPoint::from_bytes(bytes).ok()?;
     let affine: AffinePoint = Option::from(AffinePoint::from_encoded_point(&encoded))?;
     let p = ProjectivePoint::from(affine);
     (p != ProjectivePoint::IDENTITY).then_some(p)
 }
 
-fn point_bytes(p: &ProjectivePoint) -> Result<[u8; 33]> {
+pub(crate) fn point_bytes(p: &ProjectivePoint) -> Result<[u8; 33]> {
     let encoded = p.to_affine().to_encoded_point(true);
     <[u8; 33]>::try_from(encoded.as_bytes())
         .map_err(|_| EngineError::internal("cannot encode the point at infinity"))
@@ -543,14 +556,14 @@ fn x_only(p: &ProjectivePoint) -> [u8; 32] {
 // through the canonical encodings: 33-byte compressed points, 32-byte big-endian scalars)
 // ---------------------------------------------------------------------------------------------
 
-fn identifier(index: u16) -> Result<Identifier> {
+pub(crate) fn identifier(index: u16) -> Result<Identifier> {
     let id = index
         .checked_add(1)
         .ok_or_else(|| EngineError::bad_arg("party index out of range"))?;
     Identifier::try_from(id).map_err(|e| EngineError::internal(format!("frost identifier: {e}")))
 }
 
-fn signing_share_scalar(share: &SigningShare) -> Result<Scalar> {
+pub(crate) fn signing_share_scalar(share: &SigningShare) -> Result<Scalar> {
     let bytes = Zeroizing::new(share.serialize());
     let arr: Zeroizing<[u8; 32]> = Zeroizing::new(
         bytes
@@ -567,7 +580,7 @@ fn signing_share_from(s: &Scalar) -> Result<SigningShare> {
         .map_err(|e| EngineError::internal(format!("signing share encoding: {e}")))
 }
 
-fn verifying_share_point(share: &VerifyingShare) -> Result<ProjectivePoint> {
+pub(crate) fn verifying_share_point(share: &VerifyingShare) -> Result<ProjectivePoint> {
     let bytes = share
         .serialize()
         .map_err(|e| EngineError::internal(format!("verifying share encoding: {e}")))?;
@@ -579,7 +592,7 @@ fn verifying_share_from(p: &ProjectivePoint) -> Result<VerifyingShare> {
         .map_err(|e| EngineError::internal(format!("verifying share encoding: {e}")))
 }
 
-fn verifying_key_point(key: &VerifyingKey) -> Result<ProjectivePoint> {
+pub(crate) fn verifying_key_point(key: &VerifyingKey) -> Result<ProjectivePoint> {
     let bytes = key
         .serialize()
         .map_err(|e| EngineError::internal(format!("verifying key encoding: {e}")))?;
@@ -611,11 +624,11 @@ fn frost_error(
     }
 }
 
-fn internal_frost(what: &str, e: frost::Error) -> EngineError {
+pub(crate) fn internal_frost(what: &str, e: frost::Error) -> EngineError {
     EngineError::internal(format!("{what}: {e}"))
 }
 
-fn send_error<E: std::error::Error>(e: E) -> EngineError {
+pub(crate) fn send_error<E: std::error::Error>(e: E) -> EngineError {
     EngineError::new(
         ErrorCode::Transport,
         format!("failed to send a protocol message: {e}"),
@@ -623,7 +636,7 @@ fn send_error<E: std::error::Error>(e: E) -> EngineError {
 }
 
 /// Maps a round completion error; `node_of` turns a round-based party index into a node id.
-fn round_error<E: std::error::Error + 'static>(
+pub(crate) fn round_error<E: std::error::Error + 'static>(
     round: &str,
     e: CompleteRoundError<RoundInputError, E>,
     node_of: impl Fn(u16) -> u16,
@@ -653,7 +666,7 @@ fn round_error<E: std::error::Error + 'static>(
     }
 }
 
-fn put_len_prefixed(h: &mut Sha256, bytes: &[u8]) {
+pub(crate) fn put_len_prefixed(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_be_bytes());
     h.update(bytes);
 }
@@ -759,7 +772,7 @@ where
         .into_iter()
         .map(|m| m.hash)
         .collect();
-    check_echoes(&echoes, i, node_of)?;
+    check_echoes("dkg echo round", &echoes, i, node_of)?;
 
     // Parse the (now agreed) round-1 packages.
     let mut round1_packages = BTreeMap::new();
@@ -867,9 +880,57 @@ where
         .map_err(|m| EngineError::internal(format!("dkg produced an inconsistent share: {m}")))
 }
 
-/// Checks the echo round. Everyone agreeing is success. Otherwise, if a strict majority agrees
-/// with this node, the dissenters are named; if not, nobody can be blamed from here.
-fn check_echoes(echoes: &[[u8; 32]], i: u16, node_of: impl Fn(u16) -> u16) -> Result<()> {
+/// Proactive share refresh of a FROST key as party `share.i()`, with every party of the key
+/// ([`crate::refresh`]): the same group key, chain code and addresses; new shares. `eid` must
+/// be fresh for every run.
+///
+/// Errors: as [`crate::refresh`]'s protocol (`PeerMisbehaved` naming node ids, `ProtocolFailed`,
+/// `Transport`).
+pub async fn refresh<M>(party: M, eid: &[u8], share: &FrostKeyShare) -> Result<FrostKeyShare>
+where
+    M: Mpc<ProtocolMessage = crate::refresh::RefreshMsg>,
+{
+    let old = share.shamir()?;
+    let new = crate::refresh::refresh_shamir(party, eid, &old).await?;
+    let kp = KeyPackage::new(
+        identifier(new.i)?,
+        signing_share_from(&new.secret)?,
+        verifying_share_from(&new.public_shares[usize::from(new.i)])?,
+        verifying_key_from(&new.group)?,
+        new.t,
+    );
+    let mut shares = BTreeMap::new();
+    for (j, p) in (0u16..).zip(&new.public_shares) {
+        shares.insert(identifier(j)?, verifying_share_from(p)?);
+    }
+    let pkp = PublicKeyPackage::new(shares, verifying_key_from(&new.group)?, Some(new.t));
+    let kp_bytes = Zeroizing::new(
+        kp.serialize()
+            .map_err(|e| internal_frost("key package encoding", e))?,
+    );
+    let pkp_bytes = pkp
+        .serialize()
+        .map_err(|e| internal_frost("public key package encoding", e))?;
+    FrostKeyShare::from_parts(
+        kp_bytes.to_vec(),
+        pkp_bytes,
+        share.chain_code,
+        share.i,
+        share.n,
+        share.t,
+    )
+    .map_err(|m| EngineError::internal(format!("refresh produced an inconsistent share: {m}")))
+}
+
+/// Checks an echo round (`round` names it in errors). Everyone agreeing is success. Otherwise,
+/// if a strict majority agrees with this node, the dissenters are named; if not, nobody can be
+/// blamed from here.
+pub(crate) fn check_echoes(
+    round: &str,
+    echoes: &[[u8; 32]],
+    i: u16,
+    node_of: impl Fn(u16) -> u16,
+) -> Result<()> {
     let mine = echoes[usize::from(i)];
     if echoes.iter().all(|h| *h == mine) {
         return Ok(());
@@ -883,13 +944,13 @@ fn check_echoes(echoes: &[[u8; 32]], i: u16, node_of: impl Fn(u16) -> u16) -> Re
                 (0u16..).zip(echoes).filter(|(_, h)| **h != mine).map(|(j, _)| node_of(j)).collect();
             Err(EngineError::blame(
                 ErrorCode::PeerMisbehaved,
-                "dkg echo round: parties report a different view of the round-1 broadcasts",
+                format!("{round}: parties report a different view of the round-1 broadcasts"),
                 culprits,
             ))
         }
         _ => Err(EngineError::new(
             ErrorCode::ProtocolFailed,
-            "dkg echo round: this node's view of round 1 is not shared by a majority (a party equivocated)",
+            format!("{round}: this node's view of round 1 is not shared by a majority (a party equivocated)"),
         )),
     }
 }
@@ -1511,6 +1572,155 @@ mod tests {
             let e = r.unwrap_err();
             assert_eq!(e.code, ErrorCode::PeerMisbehaved, "{e}");
             assert_eq!(e.culprits, vec![4]);
+        }
+    }
+
+    async fn run_refresh(shares: &[FrostKeyShare], eid: &'static [u8]) -> Vec<FrostKeyShare> {
+        let n = shares.len() as u16;
+        async_env::run(n, |i, party| {
+            let share = shares[usize::from(i)].clone();
+            async move { refresh(party, eid, &share).await }
+        })
+        .await
+        .expect_ok()
+        .into_vec()
+    }
+
+    /// A refresh keeps the key, chain code and every address; the new shares sign; an old
+    /// share among new ones does not.
+    #[tokio::test]
+    async fn refresh_keeps_the_key_and_retires_old_shares() {
+        let old = run_dkg(5, 4).await;
+        let new = run_refresh(&old, b"refresh-1").await;
+        let path = [0u32, 7];
+        let fp = new[0].fingerprint().unwrap();
+        for (o, s) in old.iter().zip(&new) {
+            assert_eq!(s.group_public_key(), o.group_public_key());
+            assert_eq!(s.chain_code(), o.chain_code());
+            assert_eq!(s.output_key(&path).unwrap(), o.output_key(&path).unwrap());
+            assert_eq!(
+                s.fingerprint().unwrap(),
+                fp,
+                "every party agrees on the new shares"
+            );
+            assert_ne!(o.fingerprint().unwrap(), fp, "the public shares changed");
+            assert_ne!(s.key_package, o.key_package, "the secret share changed");
+        }
+        let message = [0x42u8; 32];
+        let xonly = new[0].output_key(&path).unwrap();
+        for set in all_sets(5, 4) {
+            let sigs = run_sign(&new, &set, &path, message, None).await;
+            let sig = sigs[0].as_ref().unwrap();
+            assert!(
+                verify_bip340(&xonly, &message, sig),
+                "set {set:?} signs after the refresh"
+            );
+        }
+
+        // Party 3 (node 4) still holds its share from before the refresh.
+        let mut mixed = new.clone();
+        mixed[3] = old[3].clone();
+        let results = run_sign(&mixed, &[0, 1, 2, 3], &path, message, None).await;
+        assert!(
+            results.iter().all(|r| r.is_err()),
+            "an old share does not sign with new ones: {results:?}"
+        );
+        let named_by_new: Vec<_> = results[..3]
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().culprits.clone())
+            .collect();
+        assert!(
+            named_by_new.iter().all(|c| *c == vec![4]),
+            "{named_by_new:?}"
+        );
+
+        // A second refresh works on the refreshed shares and changes them again.
+        let again = run_refresh(&new, b"refresh-2").await;
+        assert_eq!(again[0].output_key(&path).unwrap(), xonly);
+        assert_ne!(again[0].fingerprint().unwrap(), fp);
+        let sigs = run_sign(&again, &[1, 2, 3, 4], &path, message, None).await;
+        assert!(verify_bip340(&xonly, &message, sigs[0].as_ref().unwrap()));
+    }
+
+    /// Party 2 broadcasts honest commitments but sends shares of another polynomial: every
+    /// other party names node 3, and nobody ends with a share.
+    #[tokio::test]
+    async fn refresh_share_that_breaks_its_commitments_is_named() {
+        use crate::refresh::RefreshMsg;
+        let (n, t) = (4u16, 3u16);
+        let old = run_dkg(n, t).await;
+        let mut net = async_env::Network::<RefreshMsg>::new();
+        let parties: Vec<_> = (0..n).map(|_| net.add_party()).collect();
+        let mut futs = Vec::new();
+        for (i, party) in (0u16..).zip(parties) {
+            let share = old[usize::from(i)].clone();
+            futs.push(async move {
+                if i != 2 {
+                    return Some(refresh(party, b"refresh-bad", &share).await);
+                }
+                let MpcParty { delivery, .. } = party.into_party();
+                let (incoming, mut outgoing) = delivery.split();
+                let mut rounds = RoundsRouter::<RefreshMsg>::builder();
+                let r1 = rounds.add_round(RoundInput::<DkgRound1>::broadcast(i, n));
+                let echo = rounds.add_round(RoundInput::<DkgEcho>::broadcast(i, n));
+                let _r2 = rounds.add_round(RoundInput::<DkgRound2>::p2p(i, n));
+                let mut rounds = rounds.listen(incoming);
+                let me = identifier(i).unwrap();
+                let (_honest, pkg) =
+                    frost::keys::refresh::refresh_dkg_part1(me, n, t, OsRng).unwrap();
+                let (other, _) = frost::keys::refresh::refresh_dkg_part1(me, n, t, OsRng).unwrap();
+                let bytes = pkg.serialize().unwrap();
+                outgoing
+                    .send(Outgoing::broadcast(RefreshMsg::Round1(DkgRound1 {
+                        package: bytes.clone(),
+                    })))
+                    .await
+                    .unwrap();
+                let packages: Vec<Vec<u8>> = rounds
+                    .complete(r1)
+                    .await
+                    .unwrap()
+                    .into_iter_including_me(DkgRound1 { package: bytes })
+                    .map(|m| m.package)
+                    .collect();
+                // Echo what everybody saw, so the echo round passes.
+                outgoing
+                    .send(Outgoing::broadcast(RefreshMsg::Echo(DkgEcho {
+                        hash: crate::refresh::echo_hash(b"refresh-bad", n, t, &packages),
+                    })))
+                    .await
+                    .unwrap();
+                rounds.complete(echo).await.unwrap();
+                // Shares of `other`'s polynomial, not of the committed one.
+                let mut others = BTreeMap::new();
+                for (j, p) in (0u16..).zip(&packages) {
+                    if j != i {
+                        others.insert(
+                            identifier(j).unwrap(),
+                            frost::keys::dkg::round1::Package::deserialize(p).unwrap(),
+                        );
+                    }
+                }
+                let (_, shares) = frost::keys::refresh::refresh_dkg_part2(other, &others).unwrap();
+                for (j, p) in (0u16..n).filter(|&j| j != i).zip(shares.values()) {
+                    outgoing
+                        .send(Outgoing::p2p(
+                            j,
+                            RefreshMsg::Round2(DkgRound2 {
+                                package: p.serialize().unwrap(),
+                            }),
+                        ))
+                        .await
+                        .unwrap();
+                }
+                None
+            });
+        }
+        let results = futures::future::join_all(futs).await;
+        for r in results.into_iter().flatten() {
+            let e = r.unwrap_err();
+            assert_eq!(e.code, ErrorCode::PeerMisbehaved, "{e}");
+            assert_eq!(e.culprits, vec![3]);
         }
     }
 

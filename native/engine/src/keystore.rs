@@ -126,17 +126,23 @@ pub enum SecretKind {
     Primes,
     /// The node's identity secrets (e.g. its TLS private key).
     Identity,
+    /// A refreshed ECDSA key share waiting for every node to agree before it replaces the live one.
+    EcdsaKeySharePending,
+    /// A refreshed FROST key share waiting for every node to agree before it replaces the live one.
+    FrostKeySharePending,
 }
 
 impl SecretKind {
     /// All kinds, in kind-code order.
-    pub const ALL: [SecretKind; 6] = [
+    pub const ALL: [SecretKind; 8] = [
         SecretKind::EcdsaKeyShare,
         SecretKind::EcdsaAuxInfo,
         SecretKind::FrostKeyShare,
         SecretKind::Presignature,
         SecretKind::Primes,
         SecretKind::Identity,
+        SecretKind::EcdsaKeySharePending,
+        SecretKind::FrostKeySharePending,
     ];
 
     /// The kind's stable name, also its directory name.
@@ -148,6 +154,8 @@ impl SecretKind {
             SecretKind::Presignature => "presig",
             SecretKind::Primes => "primes",
             SecretKind::Identity => "identity",
+            SecretKind::EcdsaKeySharePending => "ecdsa-share-pending",
+            SecretKind::FrostKeySharePending => "frost-share-pending",
         }
     }
 
@@ -160,6 +168,8 @@ impl SecretKind {
             SecretKind::Presignature => 4,
             SecretKind::Primes => 5,
             SecretKind::Identity => 6,
+            SecretKind::EcdsaKeySharePending => 7,
+            SecretKind::FrostKeySharePending => 8,
         }
     }
 
@@ -172,6 +182,8 @@ impl SecretKind {
             SecretKind::Presignature => "presignature",
             SecretKind::Primes => "primes",
             SecretKind::Identity => "identity",
+            SecretKind::EcdsaKeySharePending => "pending ecdsa key share",
+            SecretKind::FrostKeySharePending => "pending frost key share",
         }
     }
 }

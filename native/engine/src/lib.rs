@@ -6,6 +6,7 @@
 //! - [`keystore`]: AEAD-sealed secrets at rest
 //! - [`certs`]: cluster CA and node certificates
 //! - [`primes`]: safe-prime pool for aux info
+//! - [`refresh`]: proactive share refresh (same key and addresses, new shares) for both key types
 //! - [`script`]: consensus script verification (Bitcoin Core's libbitcoinconsensus, Taproot included)
 //! - [`node`]: one node: transport + keystore + protocols, driven by session ids
 //!
@@ -19,6 +20,7 @@ pub mod frost;
 pub mod keystore;
 pub mod node;
 pub mod primes;
+pub mod refresh;
 pub mod script;
 pub mod session;
 pub mod transport;

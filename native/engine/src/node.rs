@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::ecdsa::{self, EcdsaSignature};
 use crate::error::{EngineError, ErrorCode, Result};
@@ -676,6 +677,186 @@ impl Node {
             frost::sign(party, &eid, i, &idx, &share, &path, &message, faults).await
         })
         .await
+    }
+
+    // ---------------------------------------------------------------- share refresh
+
+    /// The key type of `key_id` here: its live and pending keystore kinds.
+    fn refresh_kinds(&self, key_id: &str) -> Result<(SecretKind, SecretKind)> {
+        if self.keystore.contains(SecretKind::EcdsaKeyShare, key_id) {
+            Ok((SecretKind::EcdsaKeyShare, SecretKind::EcdsaKeySharePending))
+        } else if self.keystore.contains(SecretKind::FrostKeyShare, key_id) {
+            Ok((SecretKind::FrostKeyShare, SecretKind::FrostKeySharePending))
+        } else {
+            Err(EngineError::new(
+                ErrorCode::NotFound,
+                format!("no key '{key_id}' on node {}", self.node_id()),
+            ))
+        }
+    }
+
+    /// Runs a proactive share refresh of key `key_id` (either type) among all nodes; an ECDSA
+    /// key's new share is completed with aux info `aux_id` (a fresh generation made for the
+    /// refresh with [`Node::ecdsa_aux_info`]; ignored for a FROST key). The new share is sealed
+    /// as *pending*: the key keeps signing with its live share until [`Node::commit_refresh`].
+    /// Returns the pending share's fingerprint; every node must report the same one before any
+    /// node commits (a node left with an old share could no longer sign with the others).
+    ///
+    /// # Errors
+    /// `NotFound` (key, aux info), `BadArgument`, protocol errors naming culprits.
+    pub async fn refresh_key(
+        &self,
+        session_id: &str,
+        key_id: &str,
+        aux_id: Option<&str>,
+    ) -> Result<[u8; 32]> {
+        check_session_id(session_id)?;
+        let (live, pending) = self.refresh_kinds(key_id)?;
+        let eid = session_id.as_bytes().to_vec();
+        let spec = self.spec(
+            session_id,
+            Protocol::KeyRefresh,
+            self.all_nodes(),
+            self.cfg.session_timeout,
+        );
+        let (bytes, fingerprint) = if live == SecretKind::EcdsaKeyShare {
+            let aux_id = aux_id.ok_or_else(|| {
+                EngineError::bad_arg("refreshing an ECDSA key needs fresh aux info (aux_id)")
+            })?;
+            let aux_bytes = self.keystore.get(SecretKind::EcdsaAuxInfo, aux_id)?;
+            let aux: cggmp24::key_share::AuxInfo<ecdsa::L> = serde_json::from_slice(&aux_bytes)
+                .map_err(|_| EngineError::bad_arg("stored aux info is malformed"))?;
+            let share = self.ecdsa_share(key_id)?;
+            let new = session::run::<crate::refresh::RefreshMsg, _, _, _>(
+                &self.transport,
+                spec,
+                move |party, _| async move { ecdsa::refresh(party, &eid, &share, aux).await },
+            )
+            .await?;
+            let bytes = serde_json::to_vec(&new)
+                .map_err(|e| EngineError::internal(format!("encode key share: {e}")))?;
+            (Zeroizing::new(bytes), ecdsa::fingerprint(&new)?)
+        } else {
+            let share = self.frost_share(key_id)?;
+            let new = session::run::<crate::refresh::RefreshMsg, _, _, _>(
+                &self.transport,
+                spec,
+                move |party, _| async move { frost::refresh(party, &eid, &share).await },
+            )
+            .await?;
+            (Zeroizing::new(new.to_bytes()?), new.fingerprint()?)
+        };
+        self.keystore.put(pending, key_id, &bytes)?;
+        Ok(fingerprint)
+    }
+
+    /// The fingerprint of key `key_id`'s live share: equal on every node, changed by a refresh.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub fn key_fingerprint(&self, key_id: &str) -> Result<[u8; 32]> {
+        let (live, _) = self.refresh_kinds(key_id)?;
+        if live == SecretKind::EcdsaKeyShare {
+            ecdsa::fingerprint(&*self.ecdsa_share(key_id)?)
+        } else {
+            self.frost_share(key_id)?.fingerprint()
+        }
+    }
+
+    /// Makes the pending refreshed share of `key_id` the live one, if its fingerprint is
+    /// `fingerprint` (the one every node reported), and consumes every presignature of the key
+    /// (they were made with the old share). The old share is overwritten. Idempotent: when the
+    /// live share already has `fingerprint` (a commit interrupted by a crash, or repeated), only
+    /// the presignatures are swept again.
+    ///
+    /// # Errors
+    /// `NotFound` when neither the pending nor the live share has `fingerprint`; `BadArgument`
+    /// when the pending share is another refresh's.
+    pub fn commit_refresh(&self, key_id: &str, fingerprint: &[u8; 32]) -> Result<()> {
+        let (live, pending) = self.refresh_kinds(key_id)?;
+        let bytes = match self.keystore.get(pending, key_id) {
+            Ok(b) => Some(b),
+            Err(e) if e.code == ErrorCode::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let Some(bytes) = bytes else {
+            if self.key_fingerprint(key_id)? != *fingerprint {
+                return Err(EngineError::new(
+                    ErrorCode::NotFound,
+                    format!("no refreshed share of key '{key_id}' with this fingerprint"),
+                ));
+            }
+            self.consume_presignatures_of(key_id)?;
+            return Ok(());
+        };
+        let (group_now, group_new, fp_new) = if live == SecretKind::EcdsaKeyShare {
+            let new: cggmp24::KeyShare<ecdsa::E, ecdsa::L> = serde_json::from_slice(&bytes)
+                .map_err(|_| EngineError::bad_arg("stored pending key share is malformed"))?;
+            (
+                ecdsa::extended_public_key(&*self.ecdsa_share(key_id)?)?,
+                ecdsa::extended_public_key(&new)?,
+                ecdsa::fingerprint(&new)?,
+            )
+        } else {
+            let new = FrostKeyShare::from_bytes(&bytes)?;
+            let now = self.frost_share(key_id)?;
+            (
+                (now.group_public_key(), now.chain_code()),
+                (new.group_public_key(), new.chain_code()),
+                new.fingerprint()?,
+            )
+        };
+        if fp_new != *fingerprint {
+            return Err(EngineError::bad_arg(format!(
+                "the pending refresh of key '{key_id}' is not the one agreed (fingerprint differs)"
+            )));
+        }
+        if group_new != group_now {
+            return Err(EngineError::internal(format!(
+                "the pending refresh of key '{key_id}' has another public key"
+            )));
+        }
+        self.consume_presignatures_of(key_id)?;
+        self.keystore.put(live, key_id, &bytes)?;
+        self.ecdsa_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key_id);
+        self.keystore.delete(pending, key_id)?;
+        Ok(())
+    }
+
+    /// Deletes the pending refreshed share of `key_id` (a refresh that not every node
+    /// finished); `Ok(false)` if there was none.
+    ///
+    /// # Errors
+    /// Keystore errors.
+    pub fn discard_refresh(&self, key_id: &str) -> Result<bool> {
+        let mut removed = false;
+        for kind in [
+            SecretKind::EcdsaKeySharePending,
+            SecretKind::FrostKeySharePending,
+        ] {
+            removed |= self.keystore.delete(kind, key_id)?;
+        }
+        Ok(removed)
+    }
+
+    /// Takes (consumes, single-use) every presignature of `key_id`; returns how many.
+    fn consume_presignatures_of(&self, key_id: &str) -> Result<usize> {
+        let mut consumed = 0;
+        for id in self.keystore.list(SecretKind::Presignature)? {
+            let belongs = match self.keystore.get(SecretKind::Presignature, &id) {
+                Ok(bytes) => ecdsa::StoredPresignature::from_bytes(&bytes)
+                    .map(|p| p.key_id == key_id)
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if belongs && self.keystore.take(SecretKind::Presignature, &id).is_ok() {
+                consumed += 1;
+            }
+        }
+        Ok(consumed)
     }
 
     // ---------------------------------------------------------------- cluster

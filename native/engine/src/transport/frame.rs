@@ -48,6 +48,8 @@ pub enum Protocol {
     FrostSign = 7,
     /// Transport liveness probe.
     Ping = 8,
+    /// Proactive share refresh (either key type).
+    KeyRefresh = 9,
 }
 
 impl Protocol {
@@ -71,6 +73,7 @@ impl Protocol {
             6 => Self::FrostDkg,
             7 => Self::FrostSign,
             8 => Self::Ping,
+            9 => Self::KeyRefresh,
             _ => return None,
         })
     }
@@ -85,6 +88,7 @@ impl Protocol {
             Self::FrostDkg => "frost-dkg",
             Self::FrostSign => "frost-sign",
             Self::Ping => "ping",
+            Self::KeyRefresh => "key-refresh",
         }
     }
 }
