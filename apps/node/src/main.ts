@@ -22,6 +22,7 @@ import { EventLogService } from './events/event-log.service'
 import { WebhooksService } from './events/webhooks.service'
 import { PrimePoolService } from './engine/prime-pool.service'
 import { DkgCoordinatorService } from './keys/dkg-coordinator.service'
+import { KeyRefreshService } from './keys/key-refresh.service'
 import { DkgWorkerService } from './keys/dkg-worker.service'
 import { DatabaseRepository } from './persistence/database.repository'
 
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
   const cluster = app.get(ClusterService)
   const coordinator = app.get(DkgCoordinatorService)
   const worker = app.get(DkgWorkerService)
+  const keyRefresh = app.get(KeyRefreshService)
   const primes = app.get(PrimePoolService)
   const txWorker = app.get(TxWorkerService)
   const txCoordinator = app.get(TxCoordinatorService)
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
   await tokens.start() // bootstrap admin token row, etcd revocation watch
   await coordinator.start()
   await worker.start()
+  await keyRefresh.start()
   drill.start()
   certReload.start()
   await byzantine.start()
@@ -113,6 +116,7 @@ async function main(): Promise<void> {
       ['certificates', () => certReload.stop()],
       ['tx coordinator', () => txCoordinator.stop()],
       ['tx worker', () => txWorker.stop()],
+      ['key refresh', () => keyRefresh.stop()],
       ['worker', () => worker.stop()],
       ['coordinator', () => coordinator.stop()],
       ['primes', () => primes.stop()],

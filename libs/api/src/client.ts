@@ -9,6 +9,7 @@ import type {
   HealthDto,
   KeyDto,
   KeyListDto,
+  KeyRefreshDto,
   PresignatureJobsDto,
   PresignatureRequest,
   PresignatureStatusDto,
@@ -94,6 +95,14 @@ export class ApiClient {
   }
   createKey(body: CreateKeyRequest, timeoutMs?: number): Promise<KeyDto> {
     return this.request('POST', '/api/v1/keys', body, { timeoutMs })
+  }
+  /** Starts a proactive share refresh of `keyId` (admin): same key and addresses, new shares. */
+  refreshKey(keyId: string): Promise<KeyRefreshDto> {
+    return this.request('POST', `/api/v1/keys/${encodeURIComponent(keyId)}/refresh`)
+  }
+  /** The key's latest share refresh and where it stands. */
+  keyRefresh(keyId: string): Promise<KeyRefreshDto> {
+    return this.request('GET', `/api/v1/keys/${encodeURIComponent(keyId)}/refresh`)
   }
   /** The node's audit log hash chain recomputed: ok, rows checked, the first broken row. */
   auditVerify(): Promise<AuditVerifyDto> {

@@ -56,6 +56,24 @@ export interface KeyListDto {
   keys: KeyDto[]
 }
 
+/** Where a key's share refresh stands (`running` → `committing` → `done`, or `failed`). */
+export type KeyRefreshState = 'running' | 'committing' | 'done' | 'failed'
+
+/** A proactive share refresh of one key, as `POST/GET /api/v1/keys/{id}/refresh` return it. */
+export interface KeyRefreshDto {
+  jobId: string
+  keyId: string
+  protocol: KeyProtocol
+  state: KeyRefreshState
+  /** Nodes whose signed success is in (all of them from `committing` on). */
+  reportedBy: number[]
+  /** Nodes whose refreshed share is live. */
+  committedBy: number[]
+  requestedAt: string
+  /** Why it failed (the key kept its shares); null otherwise. */
+  error: string | null
+}
+
 export interface NodeStatusDto {
   nodeId: number
   /** Heartbeat lease alive in etcd. */

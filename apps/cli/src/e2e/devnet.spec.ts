@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import type { AddressDto, AddressListDto, BalanceDto, ClusterStatusDto, DepositListDto, KeyListDto, QuoteDto, TransactionDto, UtxoListDto } from '@tw/api'
+import type { AddressDto, AddressListDto, BalanceDto, ClusterStatusDto, DepositListDto, KeyListDto, KeyRefreshDto, QuoteDto, TransactionDto, UtxoListDto } from '@tw/api'
 import type { SendResult } from '../commands/send'
 import type { ReplaceResult } from '../shared/replace-command'
 import type { DevnetDemoResult } from '../commands/devnet/demo'
@@ -298,6 +298,30 @@ test('devnet demo: up again, fund both wallet types, a SegWit (ECDSA) and a Tapr
     [cancelled.inputs.reduce((n, i) => n + i.valueSats, 0) - cancel.feeSats],
     'the cancelled coins are back in the wallet, less the fee',
   )
+
+  // Share refresh of both keys (`keys refresh`): every node gets new shares of the same keys;
+  // the public keys, chain codes and addresses stay; the sends after it confirm (a SegWit one
+  // here, the Taproot consolidation and sweep below).
+  const activeKeys = () =>
+    keysOn(url)
+      .keys.filter((k) => k.status === 'active')
+      .map((k) => [k.id, k.protocol, k.publicKey, k.chainCode, k.outputKey ?? null])
+  const keysBefore = activeKeys()
+  const addressesBefore = ok(runBin<AddressListDto>(['wallet', 'addresses', '--node', url, '--limit', '100'], env)).addresses.map((a) => a.address)
+  for (const [id] of keysBefore) {
+    const r = ok(runBin<KeyRefreshDto>(['keys', 'refresh', String(id), '--node', url, '--timeout', '600'], env))
+    assert.deepEqual([r.keyId, r.state, r.committedBy, r.error], [id, 'done', [1, 2, 3, 4, 5], null])
+  }
+  assert.deepEqual(activeKeys(), keysBefore, 'the same keys, public keys and chain codes after the refresh')
+  assert.deepEqual(
+    ok(runBin<AddressListDto>(['wallet', 'addresses', '--node', url, '--limit', '100'], env)).addresses.map((a) => a.address),
+    addressesBefore,
+    'every address is the same',
+  )
+  const refreshed = ok(runBin<SendResult>(['send', '--node', url, '--to', dest, '--amount', '15000', '--type', 'segwit', '--fee-rate', '2', '--timeout', '300'], env)).transaction
+  assert.equal(refreshed.state, 'broadcast', 'a SegWit send signs with the refreshed shares')
+  ok(runBin(['devnet', 'mine', '--dir', dir], env))
+  assert.ok(ok(runBin<TransactionDto>(['tx', 'show', refreshed.id, '--node', url], env)).confirmations >= 1, 'and confirms')
 
   // Coin control and consolidation: two named Taproot coins merged into one change output;
   // nothing leaves the wallet but the fee.

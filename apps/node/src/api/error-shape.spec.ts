@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { AuditService } from '../audit/audit.service'
 import { ClusterService } from '../cluster/cluster.service'
 import { DependencyUnavailableError } from '../common/errors'
+import { KeyRefreshService } from '../keys/key-refresh.service'
 import { KeysService } from '../keys/keys.service'
 import { AuditController } from './audit.controller'
 import { ClusterController } from './cluster.controller'
@@ -38,6 +39,7 @@ const auditStub = {
   controllers: [KeysController, ClusterController, AuditController],
   providers: [
     { provide: KeysService, useValue: keysStub },
+    { provide: KeyRefreshService, useValue: {} },
     { provide: ClusterService, useValue: { status: async () => ({ nodeId: 1 }) } },
     { provide: AuditService, useValue: auditStub },
   ],

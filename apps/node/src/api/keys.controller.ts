@@ -1,8 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common'
 import { ApiAcceptedResponse, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger'
-import type { CreateKeyRequest, KeyDto, KeyListDto } from '@tw/api'
+import type { CreateKeyRequest, KeyDto, KeyListDto, KeyRefreshDto } from '@tw/api'
+import { KeyRefreshService } from '../keys/key-refresh.service'
 import { KeysService } from '../keys/keys.service'
-import { CreateKeyRequestDoc, ErrorDoc, KeyDoc, KeyListDoc } from './openapi'
+import { CreateKeyRequestDoc, ErrorDoc, KeyDoc, KeyListDoc, KeyRefreshDoc } from './openapi'
 import { createKeySchema, keyIdSchema } from './schemas'
 import { ZodValidationPipe } from './zod-validation.pipe'
 import { RequireRole } from '../auth/roles'
@@ -14,7 +15,10 @@ interface StatusSettable {
 @ApiTags('keys')
 @Controller('api/v1/keys')
 export class KeysController {
-  constructor(private readonly keys: KeysService) {}
+  constructor(
+    private readonly keys: KeysService,
+    private readonly refresh: KeyRefreshService,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -45,5 +49,29 @@ export class KeysController {
   @ApiResponse({ status: 404, type: ErrorDoc })
   get(@Param('id', new ZodValidationPipe(keyIdSchema)) id: string): Promise<KeyDto> {
     return this.keys.get(id)
+  }
+
+  @Post(':id/refresh')
+  @HttpCode(202)
+  @RequireRole('admin')
+  @ApiOperation({
+    summary: 'Refresh the key shares: every node gets a new share of the same key (same public key and addresses); old shares and backups no longer sign',
+    description:
+      'All nodes must be up. Signing and presignatures with this key pause until every node has its new share; the key keeps its shares if any node fails. Poll GET /api/v1/keys/{id}/refresh.',
+  })
+  @ApiAcceptedResponse({ type: KeyRefreshDoc, description: 'filed; state running' })
+  @ApiResponse({ status: 404, type: ErrorDoc, description: 'NOT_FOUND: no such key' })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'CONFLICT: the key is not active, or a refresh of it runs' })
+  @ApiResponse({ status: 503, type: ErrorDoc, description: 'CLUSTER_UNAVAILABLE: not every node is up' })
+  requestRefresh(@Param('id', new ZodValidationPipe(keyIdSchema)) id: string): Promise<KeyRefreshDto> {
+    return this.refresh.request(id)
+  }
+
+  @Get(':id/refresh')
+  @ApiOperation({ summary: "The key's latest share refresh and where it stands" })
+  @ApiOkResponse({ type: KeyRefreshDoc })
+  @ApiResponse({ status: 404, type: ErrorDoc, description: 'NOT_FOUND: no such key, or never refreshed' })
+  refreshStatus(@Param('id', new ZodValidationPipe(keyIdSchema)) id: string): Promise<KeyRefreshDto> {
+    return this.refresh.status(id)
   }
 }

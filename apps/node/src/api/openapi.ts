@@ -23,6 +23,8 @@ import type {
   ErrorBody,
   KeyDto,
   KeyListDto,
+  KeyRefreshDto,
+  KeyRefreshState,
   NodeStatusDto,
   PresignatureJobsDto,
   PresignatureRequest,
@@ -68,6 +70,18 @@ export class KeyDoc implements KeyDto {
   @ApiProperty({ type: [Number] }) reportedBy!: number[]
   @ApiProperty() createdAt!: string
   @ApiPropertyOptional({ type: String, nullable: true }) error?: string | null
+}
+
+export class KeyRefreshDoc implements KeyRefreshDto {
+  @ApiProperty({ example: 'refresh-m3x1y2-a1b2c3d4e5' }) jobId!: string
+  @ApiProperty({ example: 'schnorr-m3x1y2-a1b2c3d4e5' }) keyId!: string
+  @ApiProperty({ enum: ['ecdsa', 'schnorr'] }) protocol!: 'ecdsa' | 'schnorr'
+  @ApiProperty({ enum: ['running', 'committing', 'done', 'failed'], description: 'done: every node signs with its new share; failed: the key kept its shares' })
+  state!: KeyRefreshState
+  @ApiProperty({ type: [Number], description: 'nodes whose signed success is in' }) reportedBy!: number[]
+  @ApiProperty({ type: [Number], description: 'nodes whose new share is live' }) committedBy!: number[]
+  @ApiProperty() requestedAt!: string
+  @ApiProperty({ type: String, nullable: true }) error!: string | null
 }
 
 export class KeyListDoc implements KeyListDto {

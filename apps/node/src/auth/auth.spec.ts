@@ -20,6 +20,7 @@ import { ConfigModule } from '../config/config.module'
 import { EventLogService } from '../events/event-log.service'
 import { EventsController, WebhooksController } from '../events/events.controller'
 import { WebhooksService } from '../events/webhooks.service'
+import { KeyRefreshService } from '../keys/key-refresh.service'
 import { KeysService } from '../keys/keys.service'
 import { MetricsModule } from '../metrics/metrics.module'
 import { DatabaseRepository } from '../persistence/database.repository'
@@ -50,6 +51,7 @@ const TX_ID = '0b6f1d1e-4a57-4a4e-9b1e-8a3f7e1d2c3b'
 const tx = { id: TX_ID, state: 'voting' }
 const stubs = [
   { provide: KeysService, useValue: stub('keys', { create: async () => ({ done: true, key: { id: 'k1' } }), list: async () => ({ keys: [] }), get: async () => ({ id: 'k1' }) }) },
+  { provide: KeyRefreshService, useValue: stub('refresh', { request: async () => ({ jobId: 'j1' }), status: async () => ({ jobId: 'j1' }) }) },
   { provide: ClusterService, useValue: stub('cluster', { status: async () => ({ nodeId: 1 }) }) },
   {
     provide: WalletService,
@@ -107,6 +109,7 @@ const ROUTES: { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown;
   { method: 'GET', path: '/api/v1/cluster/status', role: 'viewer' },
   { method: 'GET', path: '/api/v1/keys', role: 'viewer' },
   { method: 'GET', path: '/api/v1/keys/k1', role: 'viewer' },
+  { method: 'GET', path: '/api/v1/keys/k1/refresh', role: 'viewer' },
   { method: 'GET', path: '/api/v1/audit/verify', role: 'viewer' },
   { method: 'POST', path: '/api/v1/wallet/address', body: { type: 'segwit' }, role: 'operator' },
   { method: 'GET', path: '/api/v1/wallet/balance', role: 'viewer' },
@@ -126,6 +129,7 @@ const ROUTES: { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown;
   { method: 'POST', path: `/api/v1/transactions/${TX_ID}/cancel`, body: {}, role: 'operator' },
   { method: 'POST', path: '/api/v1/presignatures', body: { count: 1 }, role: 'operator' },
   { method: 'POST', path: '/api/v1/keys', body: { protocol: 'schnorr' }, role: 'admin' },
+  { method: 'POST', path: '/api/v1/keys/k1/refresh', role: 'admin' },
   { method: 'POST', path: '/api/v1/cluster/nodes/2/unban', body: {}, role: 'admin' },
   { method: 'POST', path: `/api/v1/transactions/${TX_ID}/abandon`, body: { reason: 'refused as invalid; checked' }, role: 'admin' },
   { method: 'POST', path: '/api/v1/drill', body: { behaviours: [] }, role: 'admin' },

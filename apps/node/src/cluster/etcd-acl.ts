@@ -52,6 +52,13 @@ export const ETCD_ACL: readonly AclEntry[] = [
   { scope: 'shared', match: 'prefix', path: '/tw/keys/', access: 'write', why: 'key status, written by the leader (fenced)' },
   {
     scope: 'shared',
+    match: 'prefix',
+    path: '/tw/refresh/',
+    access: 'write',
+    why: "any node files a key's share refresh job (signed by its identity key); results and commits are signed, in each node's partition",
+  },
+  {
+    scope: 'shared',
     match: 'key',
     path: '/tw/aux/current',
     access: 'write',

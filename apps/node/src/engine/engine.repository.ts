@@ -20,6 +20,8 @@ export interface KeyShareInfo {
 export class EngineRepository {
   private readonly log = new Logger('Engine')
   private node: ClusterNode | null = null
+  /** Keys mid-refresh: no session signs or presigns with them (see {@link pauseKey}). */
+  private readonly paused = new Set<string>()
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
@@ -101,6 +103,53 @@ export class EngineRepository {
     return { publicKey: k.publicKey.toString('hex'), chainCode: k.chainCode.toString('hex'), outputKey: k.outputKey.toString('hex') }
   }
 
+  /**
+   * Runs a proactive share refresh of `keyId` with all nodes (an ECDSA key's new share takes
+   * aux info `auxId`, generated for the refresh). The new share is pending until
+   * {@link commitRefresh}. Resolves to its fingerprint (hex), which every node must report alike.
+   */
+  async refreshKey(sessionId: string, keyId: string, auxId: string | null): Promise<string> {
+    return (await this.engine().refreshKey(sessionId, keyId, auxId ?? undefined)).toString('hex')
+  }
+
+  /** The live share's fingerprint (hex): the same on every node, changed by each refresh. */
+  keyFingerprint(keyId: string): string {
+    return this.engine().keyFingerprint(keyId).toString('hex')
+  }
+
+  /** Makes the pending refreshed share live if its fingerprint is `fingerprint`; idempotent. */
+  commitRefresh(keyId: string, fingerprint: string): void {
+    this.engine().commitRefresh(keyId, Buffer.from(fingerprint, 'hex'))
+  }
+
+  /** Deletes the pending refreshed share of `keyId` (a refresh not every node finished). */
+  discardRefresh(keyId: string): boolean {
+    return this.engine().discardRefresh(keyId)
+  }
+
+  /**
+   * Stops every new signing and presignature session with `keyId` (refused with code
+   * `KEY_REFRESHING`, which blames nobody) while a share refresh runs: nodes switch to their new
+   * shares one by one, and a session mixing old and new shares would fail and name honest nodes.
+   * Sessions already running keep the share they loaded.
+   */
+  pauseKey(keyId: string): void {
+    this.paused.add(keyId)
+  }
+
+  resumeKey(keyId: string): void {
+    this.paused.delete(keyId)
+  }
+
+  isPaused(keyId: string): boolean {
+    return this.paused.has(keyId)
+  }
+
+  private usable(keyId: string): ClusterNode {
+    if (this.paused.has(keyId)) throw Object.assign(new Error(`key ${keyId} is being refreshed: signing resumes when every node has its new share`), { code: 'KEY_REFRESHING' })
+    return this.engine()
+  }
+
   /** Compressed ECDSA child public key at a non-hardened path (hex). */
   ecdsaPublicKey(keyId: string, path: number[]): string {
     return this.engine().ecdsaPublicKey(keyId, path).toString('hex')
@@ -112,8 +161,8 @@ export class EngineRepository {
   }
 
   /** Runs one presignature session with `signers`, bound to `path`; sealed as `presignatureId`. */
-  ecdsaPresign(presignatureId: string, keyId: string, signers: number[], path: number[]): Promise<void> {
-    return this.engine().ecdsaPresign(presignatureId, keyId, signers, path)
+  async ecdsaPresign(presignatureId: string, keyId: string, signers: number[], path: number[]): Promise<void> {
+    return this.usable(keyId).ecdsaPresign(presignatureId, keyId, signers, path)
   }
 
   /** Presignature ids sealed on this node (not yet consumed). */
@@ -123,19 +172,19 @@ export class EngineRepository {
 
   /** One-round signing of a BIP143 preimage with a presignature (consumed). Returns DER hex. */
   async ecdsaSignWithPresignature(sessionId: string, keyId: string, presignatureId: string, preimage: Uint8Array): Promise<string> {
-    const sig = await this.engine().ecdsaSignWithPresignature(sessionId, keyId, presignatureId, Buffer.from(preimage))
+    const sig = await this.usable(keyId).ecdsaSignWithPresignature(sessionId, keyId, presignatureId, Buffer.from(preimage))
     return sig.der.toString('hex')
   }
 
   /** Full threshold ECDSA signing of a BIP143 preimage. Returns DER hex. */
   async ecdsaSign(sessionId: string, keyId: string, signers: number[], path: number[], preimage: Uint8Array): Promise<string> {
-    const sig = await this.engine().ecdsaSign(sessionId, keyId, signers, path, Buffer.from(preimage))
+    const sig = await this.usable(keyId).ecdsaSign(sessionId, keyId, signers, path, Buffer.from(preimage))
     return sig.der.toString('hex')
   }
 
   /** FROST signing of a BIP341 SigMsg with the child key at `path`. Returns the 64-byte signature hex. */
   async frostSign(sessionId: string, keyId: string, signers: number[], path: number[], sigMsg: Uint8Array): Promise<string> {
-    const sig = await this.engine().frostSign(sessionId, keyId, signers, path, Buffer.from(sigMsg))
+    const sig = await this.usable(keyId).frostSign(sessionId, keyId, signers, path, Buffer.from(sigMsg))
     return sig.toString('hex')
   }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
 import { AuditService } from '../audit/audit.service'
-import { errorMessage, sleep } from '../common/async'
+import { errorMessage, sleep, writeWithRetry } from '../common/async'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
 import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
@@ -206,16 +206,7 @@ export class DkgWorkerService {
   }
 
   /** Results must not be lost to a short etcd outage: retry until written or stopping. */
-  private async putWithRetry(key: string, value: unknown): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.etcd.put(key, value)
-        return
-      } catch (err) {
-        if (this.stopped || attempt > 600) throw err
-        this.log.warn(`writing ${key} failed (${errorMessage(err)}); retrying`)
-        await sleep(1000)
-      }
-    }
+  private putWithRetry(key: string, value: unknown): Promise<void> {
+    return writeWithRetry(key, () => this.etcd.put(key, value), { stopped: () => this.stopped, warn: (m) => this.log.warn(m) })
   }
 }

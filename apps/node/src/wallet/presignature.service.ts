@@ -8,6 +8,7 @@ import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
+import { EngineRepository } from '../engine/engine.repository'
 import { WalletService, type WalletKey } from './wallet.service'
 import { pathString, WalletKeys, type PresigRecord } from './wallet.types'
 
@@ -42,6 +43,7 @@ export class PresignatureService {
     private readonly etcd: EtcdRepository,
     private readonly cluster: ClusterService,
     private readonly wallet: WalletService,
+    private readonly engine: EngineRepository,
   ) {}
 
   start(): void {
@@ -92,6 +94,9 @@ export class PresignatureService {
   /** Queues `count` presignature jobs where coverage is thinnest (for the preferred set). */
   async generate(count: number, requested?: number[]): Promise<PresignatureJobsDto> {
     const key = await this.wallet.key('segwit')
+    if (this.engine.isPaused(key.keyId)) {
+      throw new ClusterUnavailableError(`key ${key.keyId} is being refreshed: presignatures resume when every node has its new share`)
+    }
     const signers = requested ? [...requested].sort((a, b) => a - b) : this.preferredSigners()
     if (requested) {
       const up = new Set(this.cluster.upNodes())
@@ -157,7 +162,7 @@ export class PresignatureService {
     if (!this.cluster.isLeader) return
     try {
       const key = await this.wallet.findKey('segwit')
-      if (!key) return
+      if (!key || this.engine.isPaused(key.keyId)) return // mid-refresh: the signers would refuse
       const pool = await this.pool()
       if (pool.some((p) => p.status === 'generating')) return // one at a time: the CPU is shared with signing
       const signers = this.preferredSigners()

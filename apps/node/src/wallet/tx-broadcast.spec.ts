@@ -98,6 +98,7 @@ function leaderOver(etcd: FakeEtcd, chain: FakeChain): TxCoordinatorService {
     new MetricsService(config),
     fakeIdentity(1) as never,
     {} as never,
+    { isPaused: () => false } as never,
   )
 }
 

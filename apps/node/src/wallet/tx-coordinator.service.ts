@@ -10,6 +10,7 @@ import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
+import { EngineRepository } from '../engine/engine.repository'
 import { MetricsService } from '../metrics/metrics.service'
 import { ChainRejectedError, type ChainBackend } from '../chain/chain.client'
 import { ByzantineService } from '../byzantine/byzantine.service'
@@ -87,6 +88,7 @@ export class TxCoordinatorService {
     private readonly metrics: MetricsService,
     private readonly identity: NodeIdentityService,
     private readonly byzantine: ByzantineService,
+    private readonly engine: EngineRepository,
   ) {}
 
   async start(): Promise<void> {
@@ -343,6 +345,9 @@ export class TxCoordinatorService {
       this.log.error(`transaction ${tx.id}: its record no longer matches its proposal hash; no signing attempt`)
       return
     }
+    // A share refresh of the key is switching nodes to their new shares: a session now could
+    // mix old and new shares. The send waits, approved, and signs once the refresh is over.
+    if (this.engine.isPaused(tx.keyId)) return
     const ballots = read ?? (await this.ballots(tx))
     // Culprits of misbehaviour in any earlier attempt stay out, not only those of the last one
     // (a ban may be written after the next attempt is picked).

@@ -165,7 +165,7 @@ export function noConfidenceBody(mark: NoConfidenceMark): Omit<NoConfidenceMark,
  * Result codes of a signer that did not take part in an attempt's session (it refused, or it
  * was not running): the others would only time out, so the leader moves on at once.
  */
-export const SIGNING_REFUSALS = ['NO_QUORUM', 'NOT_APPROVED', 'MISSED', 'RESTARTED', 'PROPOSAL_CHANGED', 'FINISHED', 'BAD_ATTEMPT'] as const
+export const SIGNING_REFUSALS = ['NO_QUORUM', 'NOT_APPROVED', 'MISSED', 'RESTARTED', 'PROPOSAL_CHANGED', 'FINISHED', 'BAD_ATTEMPT', 'KEY_REFRESHING'] as const
 export type SigningRefusal = (typeof SIGNING_REFUSALS)[number]
 
 export function isSigningRefusal(code: string): code is SigningRefusal {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import type { ClusterStatusDto, KeyDto, KeyListDto } from '@tw/api'
+import type { ClusterStatusDto, KeyDto, KeyListDto, KeyRefreshDto } from '@tw/api'
 import { JsonServer, reply, startJsonServer } from '../../testing/json-server'
 import { runCommand } from '../../testing/run-command'
 import ClusterStatus from '../cluster/status'
 import KeysCreate from './create'
 import KeysList from './list'
+import KeysRefresh from './refresh'
+import KeysRefreshStatus from './refresh-status'
 
 const pending: KeyDto = { id: 'k-2', protocol: 'schnorr', status: 'pending', publicKey: null, chainCode: null, reportedBy: [], createdAt: '2025-01-01T00:00:00Z' }
 const active: KeyDto = {
@@ -18,6 +20,18 @@ const active: KeyDto = {
   createdAt: '2025-01-01T00:00:00Z',
 }
 let polls = 0
+let refreshPolls = 0
+const refreshing = (over: Partial<KeyRefreshDto>): KeyRefreshDto => ({
+  jobId: 'refresh-1',
+  keyId: 'k-1',
+  protocol: 'ecdsa',
+  state: 'running',
+  reportedBy: [],
+  committedBy: [],
+  requestedAt: '2025-01-01T00:00:00Z',
+  error: null,
+  ...over,
+})
 let server: JsonServer
 let url: string
 
@@ -33,6 +47,18 @@ before(async () => {
       const { protocol } = req.body as { protocol: string }
       if (protocol === 'ecdsa') return reply(409, { error: { code: 'KEY_EXISTS', message: 'an ecdsa key is already being generated' } })
       return reply(202, pending)
+    }
+    // k-1 refreshes: running, then committing, then done; k-2's refresh fails (node 3).
+    if (req.method === 'POST' && req.url === '/api/v1/keys/k-1/refresh') return reply(202, refreshing({}))
+    if (req.method === 'POST' && req.url === '/api/v1/keys/k-2/refresh') return reply(202, refreshing({ keyId: 'k-2', protocol: 'schnorr' }))
+    if (req.method === 'POST' && req.url === '/api/v1/keys/k-9/refresh') return reply(404, { error: { code: 'NOT_FOUND', message: 'no key k-9' } })
+    if (req.method === 'GET' && req.url === '/api/v1/keys/k-1/refresh') {
+      refreshPolls++
+      if (refreshPolls === 1) return reply(200, refreshing({ state: 'committing', reportedBy: [1, 2, 3, 4, 5], committedBy: [1, 2] }))
+      return reply(200, refreshing({ state: 'done', reportedBy: [1, 2, 3, 4, 5], committedBy: [1, 2, 3, 4, 5] }))
+    }
+    if (req.method === 'GET' && req.url === '/api/v1/keys/k-2/refresh') {
+      return reply(200, refreshing({ keyId: 'k-2', protocol: 'schnorr', state: 'failed', error: 'node 3: TIMEOUT: session timed out' }))
     }
     if (req.url === '/api/v1/cluster/status') {
       const s: ClusterStatusDto = {
@@ -112,4 +138,35 @@ test('an unreachable node is NODE_UNREACHABLE, exit 1', async () => {
   const r = await runCommand(KeysList, ['--node', 'http://127.0.0.1:1', '--json'])
   assert.equal(r.exitCode, 1)
   assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'NODE_UNREACHABLE')
+})
+
+test('keys refresh follows the refresh until every node switched', async () => {
+  refreshPolls = 0
+  const r = await runCommand<KeyRefreshDto>(KeysRefresh, ['k-1', '--node', url, '--json'])
+  assert.equal(r.exitCode, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as KeyRefreshDto
+  assert.equal(out.state, 'done')
+  assert.deepEqual(out.committedBy, [1, 2, 3, 4, 5])
+  assert.ok(refreshPolls >= 2, 'it polled through committing to done')
+})
+
+test('keys refresh --no-wait returns the filed job; refresh-status shows it', async () => {
+  const r = await runCommand<KeyRefreshDto>(KeysRefresh, ['k-1', '--node', url, '--no-wait', '--json'])
+  assert.equal((JSON.parse(r.stdout) as KeyRefreshDto).state, 'running')
+  refreshPolls = 5
+  const t = await runCommand(KeysRefreshStatus, ['k-1', '--node', url])
+  assert.equal(t.exitCode, 0, t.stderr)
+  assert.match(t.stdout, /State:\s+done/)
+  assert.match(t.stdout, /Committed by:\s+1, 2, 3, 4, 5/)
+})
+
+test('a failed refresh exits 1 with REFRESH_FAILED and the reason; an unknown key is NOT_FOUND', async () => {
+  const r = await runCommand(KeysRefresh, ['k-2', '--node', url, '--json'])
+  assert.equal(r.exitCode, 1)
+  const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error
+  assert.equal(err.code, 'REFRESH_FAILED')
+  assert.match(err.message, /kept its shares.*node 3: TIMEOUT/)
+  const missing = await runCommand(KeysRefresh, ['k-9', '--node', url, '--json'])
+  assert.equal(missing.exitCode, 1)
+  assert.equal((JSON.parse(missing.stdout) as { error: { code: string } }).error.code, 'NOT_FOUND')
 })

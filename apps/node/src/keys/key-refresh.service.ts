@@ -1,0 +1,317 @@
+import { Inject, Injectable, Logger } from '@nestjs/common'
+import type { KeyRefreshDto } from '@tw/api'
+import { randomBytes } from 'node:crypto'
+import { AuditService } from '../audit/audit.service'
+import { errorMessage, writeWithRetry } from '../common/async'
+import { ClusterUnavailableError, ConflictError, NotFoundError } from '../common/errors'
+import { Reconciler } from '../common/reconciler'
+import { ClusterService } from '../cluster/cluster.service'
+import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
+import { APP_CONFIG } from '../config/config.module'
+import type { AppConfig } from '../config/config'
+import { EngineRepository, engineErrorCode } from '../engine/engine.repository'
+import { PrimePoolService } from '../engine/prime-pool.service'
+import { NodeIdentityService } from '../byzantine/identity.service'
+import { clusterNodeIds, partitionKey, WalletKeys, type PresigRecord } from '../wallet/wallet.types'
+import type { KeyRecord } from './dkg.types'
+import {
+  decideRefresh,
+  REFRESH_KINDS,
+  RefreshKeys,
+  refreshFinished,
+  unsigned,
+  type RefreshCommitRecord,
+  type RefreshDecision,
+  type RefreshJobRecord,
+  type RefreshResultRecord,
+} from './key-refresh'
+
+/**
+ * Proactive share refresh (`POST /api/v1/keys/{id}/refresh`, `threshold-wallet keys refresh`):
+ * every node gets a new share of the same key. Public keys, chain codes and every address stay;
+ * a share from before the refresh (a stolen disk, an old backup) no longer signs.
+ *
+ * Flow, with no step trusting etcd (key-refresh.ts):
+ * 1. The API node files the job `/tw/refresh/<keyId>`, signed by its identity key (one job per
+ *    key at a time; an ECDSA job names a fresh aux info generation for the new shares).
+ * 2. Every node that holds the key checks the signature, stops signing and presigning with it
+ *    ({@link EngineRepository.pauseKey}), runs the aux info session (ECDSA) and the refresh
+ *    session, keeps the new share *pending* in its keystore and reports a signed result with
+ *    the new shares' fingerprint in its own partition.
+ * 3. When all nodes' signed results agree, each node on its own makes its pending share live
+ *    (the engine also consumes the key's presignatures, made with the old share) and reports a
+ *    signed commit carrying those results as evidence, so a node that comes later commits from
+ *    the evidence even if a node rewrites its result afterwards. A failure reported by any node
+ *    makes every node drop its pending share: the key keeps the shares it had.
+ * 4. With every commit in, signing resumes; the leader marks the key's presignature records burned.
+ *
+ * A job never gives up on a clock: a node that reported success may have switched already.
+ */
+@Injectable()
+export class KeyRefreshService {
+  private readonly log = new Logger('KeyRefresh')
+  private readonly reconciler = new Reconciler('KeyRefresh', 2000, () => this.step())
+  private readonly running = new Map<string, Promise<void>>()
+  /** Jobs this node finished handling (done or failed): nothing more to do for them. */
+  private readonly settled = new Set<string>()
+  private stopped = false
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly etcd: EtcdRepository,
+    private readonly cluster: ClusterService,
+    private readonly engine: EngineRepository,
+    private readonly identity: NodeIdentityService,
+    private readonly audit: AuditService,
+    private readonly primes: PrimePoolService,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.etcd.watchPrefix(RefreshKeys.jobs, () => this.reconciler.kick()).catch(() => undefined)
+    await this.etcd
+      .watchPrefix(WalletKeys.partitions, (key) => {
+        if (REFRESH_KINDS.has(partitionKey(key)?.kind ?? '')) this.reconciler.kick()
+      })
+      .catch(() => undefined)
+    // Before the signing services start: a key mid-refresh is paused from the first moment, so
+    // a restarted node never joins a session with a share the others already replaced.
+    await this.step().catch((err) => this.log.warn(`first refresh step: ${errorMessage(err)}`))
+    this.reconciler.start()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    await this.reconciler.stop()
+  }
+
+  // ------------------------------------------------------------------ API
+
+  /** Files a refresh of `keyId` (any node); 409 while one runs, 503 unless all nodes are up. */
+  async request(keyId: string): Promise<KeyRefreshDto> {
+    const key = (await this.etcd.get<KeyRecord>(EtcdKeys.key(keyId)))?.value
+    if (!key) throw new NotFoundError(`no key ${keyId}`)
+    if (key.status !== 'active') throw new ConflictError(`key ${keyId} is ${key.status}: only an active key is refreshed`)
+    const up = this.cluster.upNodes().length
+    if (up < this.config.clusterSize) {
+      throw new ClusterUnavailableError(`a share refresh needs all ${this.config.clusterSize} nodes; ${up} up`, { nodesUp: this.cluster.upNodes() })
+    }
+    const current = await this.etcd.get<RefreshJobRecord>(RefreshKeys.job(keyId))
+    if (current && !refreshFinished(await this.decision(current.value))) {
+      throw new ConflictError(`a share refresh of key ${keyId} is running (job ${current.value.jobId})`, { jobId: current.value.jobId })
+    }
+    const jobId = `refresh-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`
+    const ecdsa = key.protocol === 'ecdsa'
+    const body: Omit<RefreshJobRecord, 'signature'> = {
+      jobId,
+      keyId,
+      protocol: key.protocol,
+      sessionId: `${jobId}.refresh`,
+      auxSessionId: ecdsa ? `${jobId}.aux` : null,
+      auxId: ecdsa ? `${jobId}-aux` : null,
+      requestedBy: this.config.nodeId,
+      requestedAt: new Date().toISOString(),
+    }
+    const job: RefreshJobRecord = { ...body, signature: this.identity.sign(body) }
+    const filed = await this.etcd.atomic(
+      current
+        ? { unchanged: [[RefreshKeys.job(keyId), current.modRevision]], puts: [[RefreshKeys.job(keyId), job]] }
+        : { absent: [RefreshKeys.job(keyId)], puts: [[RefreshKeys.job(keyId), job]] },
+    )
+    if (!filed) throw new ConflictError(`another share refresh of key ${keyId} was filed at the same time`)
+    this.log.log(`share refresh of ${keyId} requested: job ${jobId}`)
+    await this.audit.record('key.refresh_requested', { keyId, jobId, protocol: key.protocol }, 'api')
+    this.reconciler.kick()
+    return this.toDto(job, await this.decision(job))
+  }
+
+  /** The key's latest refresh job and where it stands; 404 if it was never refreshed. */
+  async status(keyId: string): Promise<KeyRefreshDto> {
+    const job = (await this.etcd.get<RefreshJobRecord>(RefreshKeys.job(keyId)))?.value
+    if (!job) throw new NotFoundError(`key ${keyId} was never refreshed`)
+    return this.toDto(job, await this.decision(job))
+  }
+
+  private toDto(job: RefreshJobRecord, d: RefreshDecision): KeyRefreshDto {
+    return {
+      jobId: job.jobId,
+      keyId: job.keyId,
+      protocol: job.protocol,
+      state: d.kind === 'failed' ? 'failed' : d.kind === 'wait' ? 'running' : d.done ? 'done' : 'committing',
+      reportedBy: d.kind === 'wait' ? d.reported : d.kind === 'commit' ? clusterNodeIds(this.config.clusterSize) : [],
+      committedBy: d.kind === 'commit' ? d.committed : [],
+      requestedAt: job.requestedAt,
+      error: d.kind === 'failed' ? d.reason : null,
+    }
+  }
+
+  // ------------------------------------------------------------------ every node
+
+  private async step(): Promise<void> {
+    if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
+    const jobs = await this.etcd.getPrefix<RefreshJobRecord>(RefreshKeys.jobs)
+    for (const { value: job } of jobs) {
+      if (this.settled.has(job.jobId) || this.running.has(job.jobId)) continue
+      if (!(await this.identity.verify(job.requestedBy, unsigned(job), job.signature))) {
+        this.log.warn(`refresh job for ${job.keyId} is not signed by node ${job.requestedBy}: ignored`)
+        continue
+      }
+      if (!this.engine.keyInfo(job.protocol, job.keyId)) continue // not a key this node holds
+      await this.handle(job)
+    }
+  }
+
+  private async handle(job: RefreshJobRecord): Promise<void> {
+    const me = this.config.nodeId
+    const d = await this.decision(job)
+    if (d.kind === 'failed') {
+      if (this.engine.discardRefresh(job.keyId)) this.log.warn(`share refresh ${job.jobId} of ${job.keyId} failed (${d.reason}): pending share dropped, the key keeps its shares`)
+      await this.audit.record('key.refresh_failed', { keyId: job.keyId, jobId: job.jobId, reason: d.reason })
+      this.finish(job)
+      return
+    }
+    this.engine.pauseKey(job.keyId)
+    if (d.kind === 'commit') {
+      if (!d.committed.includes(me)) await this.commit(job, d.fingerprint)
+      if (d.done) {
+        await this.burnPresignatures(job.keyId)
+        this.log.log(`share refresh ${job.jobId} of ${job.keyId} done on all ${this.config.clusterSize} nodes`)
+        this.finish(job)
+      }
+      return
+    }
+    // Not every node reported: run it, unless this node reported already or missed it.
+    if (d.reported.includes(me)) return
+    if (d.reported.length > 0) {
+      await this.report(job, { ok: false, fingerprint: null, code: 'MISSED', error: 'this node was not running when the refresh session ran' })
+      return
+    }
+    const run = this.run(job).finally(() => {
+      this.running.delete(job.jobId)
+      this.reconciler.kick()
+    })
+    this.running.set(job.jobId, run)
+  }
+
+  private finish(job: RefreshJobRecord): void {
+    this.engine.resumeKey(job.keyId)
+    this.settled.add(job.jobId)
+  }
+
+  private async run(job: RefreshJobRecord): Promise<void> {
+    const started = Date.now()
+    try {
+      if (job.protocol === 'ecdsa') {
+        if (!this.engine.hasAuxInfo(job.auxId!)) {
+          if (!this.config.insecureTestPrimes && this.engine.primePoolSize() === 0) await this.primes.ensureOne()
+          await this.engine.ecdsaAuxInfo(job.auxSessionId!, job.auxId!)
+          this.primes.kick()
+        }
+      }
+      const fingerprint = await this.engine.refreshKey(job.sessionId, job.keyId, job.auxId)
+      this.log.log(`share refresh ${job.jobId} of ${job.keyId}: new share pending (${fingerprint.slice(0, 12)}…) after ${Date.now() - started} ms`)
+      await this.report(job, { ok: true, fingerprint, code: null, error: null })
+    } catch (err) {
+      const code = engineErrorCode(err) ?? (err as { code?: string }).code ?? 'INTERNAL'
+      this.log.error(`share refresh ${job.jobId} of ${job.keyId} failed here: ${code}: ${errorMessage(err)}`)
+      await this.report(job, { ok: false, fingerprint: null, code, error: errorMessage(err) })
+    }
+  }
+
+  private async report(job: RefreshJobRecord, outcome: Pick<RefreshResultRecord, 'ok' | 'fingerprint' | 'code' | 'error'>): Promise<void> {
+    const body: Omit<RefreshResultRecord, 'signature'> = { nodeId: this.config.nodeId, jobId: job.jobId, keyId: job.keyId, ...outcome, reportedAt: new Date().toISOString() }
+    await this.putWithRetry(RefreshKeys.result(job.jobId, this.config.nodeId), { ...body, signature: this.identity.sign(body) })
+  }
+
+  private async commit(job: RefreshJobRecord, fingerprint: string): Promise<void> {
+    try {
+      this.engine.commitRefresh(job.keyId, fingerprint)
+    } catch (err) {
+      // Cannot happen to an honest node that reported this fingerprint; loud, and retried.
+      this.log.error(`share refresh ${job.jobId} of ${job.keyId}: commit failed: ${engineErrorCode(err) ?? 'ERROR'}: ${errorMessage(err)}`)
+      return
+    }
+    const results = await this.verifiedResults(job)
+    const body: Omit<RefreshCommitRecord, 'signature'> = {
+      nodeId: this.config.nodeId,
+      jobId: job.jobId,
+      keyId: job.keyId,
+      fingerprint,
+      committedAt: new Date().toISOString(),
+      results,
+    }
+    await this.putWithRetry(RefreshKeys.commit(job.jobId, this.config.nodeId), { ...body, signature: this.identity.sign(body) })
+    this.log.log(`share refresh ${job.jobId} of ${job.keyId}: the refreshed share is live here`)
+    await this.audit.record('key.refreshed', { keyId: job.keyId, jobId: job.jobId, fingerprint })
+  }
+
+  /** The leader marks the key's presignature records burned: every node consumed them at its commit. */
+  private async burnPresignatures(keyId: string): Promise<void> {
+    const term = this.cluster.leaderTerm
+    if (!term) return
+    for (const { key, value } of await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)) {
+      if (value.keyId === keyId && (value.status === 'ready' || value.status === 'generating')) {
+        await this.etcd.fencedPut(term, key, { ...value, status: 'burned' })
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ reading statements
+
+  /** Every node's signed result for the job, verified (signature, node, job, key). */
+  private async verifiedResults(job: RefreshJobRecord): Promise<RefreshResultRecord[]> {
+    const out: RefreshResultRecord[] = []
+    for (const id of clusterNodeIds(this.config.clusterSize)) {
+      const r = (await this.etcd.get<RefreshResultRecord>(RefreshKeys.result(job.jobId, id)))?.value
+      if (r && (await this.resultValid(job, id, r))) out.push(r)
+    }
+    return out
+  }
+
+  private async resultValid(job: RefreshJobRecord, nodeId: number, r: RefreshResultRecord): Promise<boolean> {
+    return (
+      r.nodeId === nodeId &&
+      r.jobId === job.jobId &&
+      r.keyId === job.keyId &&
+      (!r.ok || typeof r.fingerprint === 'string') &&
+      (await this.identity.verify(nodeId, unsigned(r), r.signature))
+    )
+  }
+
+  /**
+   * Where the job stands from this node's view of the signed statements. A valid commit (its
+   * signature, and inside it every node's signed success with one fingerprint) settles the job
+   * as committed whatever the results read now: a node that rewrites its result after others
+   * switched cannot split the cluster.
+   */
+  async decision(job: RefreshJobRecord): Promise<RefreshDecision> {
+    const n = this.config.clusterSize
+    const commits: RefreshCommitRecord[] = []
+    let evidence: RefreshResultRecord[] | null = null
+    for (const id of clusterNodeIds(n)) {
+      const c = (await this.etcd.get<RefreshCommitRecord>(RefreshKeys.commit(job.jobId, id)))?.value
+      if (!c || c.nodeId !== id || c.jobId !== job.jobId || c.keyId !== job.keyId || !Array.isArray(c.results)) continue
+      if (!(await this.identity.verify(id, unsigned(c), c.signature))) continue
+      const proven = await this.evidenceValid(job, c.results, c.fingerprint)
+      if (!proven) continue
+      commits.push(c)
+      evidence ??= c.results
+    }
+    const results = evidence ?? (await this.verifiedResults(job))
+    return decideRefresh(n, results, commits)
+  }
+
+  private async evidenceValid(job: RefreshJobRecord, results: RefreshResultRecord[], fingerprint: string): Promise<boolean> {
+    const ids = clusterNodeIds(this.config.clusterSize)
+    if (results.length !== ids.length) return false
+    for (const [i, id] of ids.entries()) {
+      const r = results[i]
+      if (!r || !r.ok || r.fingerprint !== fingerprint || !(await this.resultValid(job, id, r))) return false
+    }
+    return true
+  }
+
+  /** Statements must not be lost to a short etcd outage: retry until written or stopping. */
+  private putWithRetry(key: string, value: unknown): Promise<void> {
+    return writeWithRetry(key, () => this.etcd.put(key, value), { stopped: () => this.stopped, warn: (m) => this.log.warn(m) })
+  }
+}
