@@ -20,8 +20,8 @@ export interface KeyShareInfo {
 export class EngineRepository {
   private readonly log = new Logger('Engine')
   private node: ClusterNode | null = null
-  /** Keys mid-refresh: no session signs or presigns with them (see {@link pauseKey}). */
-  private readonly paused = new Set<string>()
+  /** Keys mid-refresh, with when they were paused: no session signs or presigns with them (see {@link pauseKey}). */
+  private readonly paused = new Map<string, number>()
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
@@ -134,7 +134,7 @@ export class EngineRepository {
    * Sessions already running keep the share they loaded.
    */
   pauseKey(keyId: string): void {
-    this.paused.add(keyId)
+    if (!this.paused.has(keyId)) this.paused.set(keyId, Date.now())
   }
 
   resumeKey(keyId: string): void {
@@ -143,6 +143,13 @@ export class EngineRepository {
 
   isPaused(keyId: string): boolean {
     return this.paused.has(keyId)
+  }
+
+  /** Seconds the longest-paused key has been paused (0 when none). */
+  pausedForS(now = Date.now()): number {
+    let oldest = now
+    for (const since of this.paused.values()) oldest = Math.min(oldest, since)
+    return (now - oldest) / 1000
   }
 
   private usable(keyId: string): ClusterNode {

@@ -11,6 +11,7 @@ import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository, engineErrorCode } from '../engine/engine.repository'
 import { PrimePoolService } from '../engine/prime-pool.service'
+import { MetricsService } from '../metrics/metrics.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { clusterNodeIds, partitionKey, WalletKeys, type PresigRecord } from '../wallet/wallet.types'
 import type { KeyRecord } from './dkg.types'
@@ -25,6 +26,9 @@ import {
   type RefreshJobRecord,
   type RefreshResultRecord,
 } from './key-refresh'
+
+/** See {@link KeyRefreshService.stragglerGraceMs}. */
+const STRAGGLER_GRACE_MS = 60_000
 
 /**
  * Proactive share refresh (`POST /api/v1/keys/{id}/refresh`, `threshold-wallet keys refresh`):
@@ -54,6 +58,10 @@ export class KeyRefreshService {
   private readonly running = new Map<string, Promise<void>>()
   /** Jobs this node finished handling (done or failed): nothing more to do for them. */
   private readonly settled = new Set<string>()
+  /** When this node switched to the new share, per job (a commit before a restart counts as long ago). */
+  private readonly committedAt = new Map<string, number>()
+  /** How long a node that switched keeps the key paused for the others to switch too. */
+  private readonly stragglerGraceMs = STRAGGLER_GRACE_MS
   private stopped = false
 
   constructor(
@@ -64,6 +72,7 @@ export class KeyRefreshService {
     private readonly identity: NodeIdentityService,
     private readonly audit: AuditService,
     private readonly primes: PrimePoolService,
+    private readonly metrics: MetricsService,
   ) {}
 
   async start(): Promise<void> {
@@ -147,6 +156,14 @@ export class KeyRefreshService {
   // ------------------------------------------------------------------ every node
 
   private async step(): Promise<void> {
+    try {
+      await this.stepJobs()
+    } finally {
+      this.metrics.keyRefreshPaused.set(this.engine.isStarted ? this.engine.pausedForS() : 0)
+    }
+  }
+
+  private async stepJobs(): Promise<void> {
     if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
     const jobs = await this.etcd.getPrefix<RefreshJobRecord>(RefreshKeys.jobs)
     for (const { value: job } of jobs) {
@@ -166,19 +183,43 @@ export class KeyRefreshService {
     if (d.kind === 'failed') {
       if (this.engine.discardRefresh(job.keyId)) this.log.warn(`share refresh ${job.jobId} of ${job.keyId} failed (${d.reason}): pending share dropped, the key keeps its shares`)
       await this.audit.record('key.refresh_failed', { keyId: job.keyId, jobId: job.jobId, reason: d.reason })
+      this.metrics.keyRefreshes.inc({ protocol: job.protocol, outcome: 'failed' })
       this.finish(job)
       return
     }
-    this.engine.pauseKey(job.keyId)
     if (d.kind === 'commit') {
-      if (!d.committed.includes(me)) await this.commit(job, d.fingerprint)
+      if (!d.committed.includes(me)) {
+        this.engine.pauseKey(job.keyId)
+        if (await this.commit(job, d.fingerprint)) {
+          this.committedAt.set(job.jobId, Date.now())
+          // Every presignature of the key is consumed on this node now: none of them signs again.
+          await this.burnPresignatures(job.keyId)
+        }
+      }
       if (d.done) {
         await this.burnPresignatures(job.keyId)
         this.log.log(`share refresh ${job.jobId} of ${job.keyId} done on all ${this.config.clusterSize} nodes`)
         this.finish(job)
+        return
+      }
+      // This node switched, some have not. Every node that has not is paused (it saw the job
+      // before it reported), so resuming here can never mix shares in a session; waiting a
+      // little only spares sends the refusals of nodes about to switch. A node that cannot
+      // switch (its pending share lost) must not stop the key for good: after the grace the
+      // others sign without it, and it refuses every session of the key until it switches.
+      const at = d.committed.includes(me) ? (this.committedAt.get(job.jobId) ?? 0) : undefined
+      if (at !== undefined && Date.now() - at >= this.stragglerGraceMs) {
+        if (this.engine.isPaused(job.keyId)) {
+          const missing = clusterNodeIds(this.config.clusterSize).filter((id) => !d.committed.includes(id))
+          this.log.warn(`share refresh ${job.jobId} of ${job.keyId}: node(s) ${missing.join(',')} have not switched; signing resumes without them`)
+          this.engine.resumeKey(job.keyId)
+        }
+      } else {
+        this.engine.pauseKey(job.keyId)
       }
       return
     }
+    this.engine.pauseKey(job.keyId)
     // Not every node reported: run it, unless this node reported already or missed it.
     if (d.reported.includes(me)) return
     if (d.reported.length > 0) {
@@ -222,13 +263,15 @@ export class KeyRefreshService {
     await this.putWithRetry(RefreshKeys.result(job.jobId, this.config.nodeId), { ...body, signature: this.identity.sign(body) })
   }
 
-  private async commit(job: RefreshJobRecord, fingerprint: string): Promise<void> {
+  /** Makes the pending share live and says so (signed, with the evidence); false if it cannot. */
+  private async commit(job: RefreshJobRecord, fingerprint: string): Promise<boolean> {
     try {
       this.engine.commitRefresh(job.keyId, fingerprint)
     } catch (err) {
-      // Cannot happen to an honest node that reported this fingerprint; loud, and retried.
+      // Only if this node lost its pending share after reporting it: loud, retried every step,
+      // and the key stays paused here (the others go on without this node after the grace).
       this.log.error(`share refresh ${job.jobId} of ${job.keyId}: commit failed: ${engineErrorCode(err) ?? 'ERROR'}: ${errorMessage(err)}`)
-      return
+      return false
     }
     const results = await this.verifiedResults(job)
     const body: Omit<RefreshCommitRecord, 'signature'> = {
@@ -242,6 +285,8 @@ export class KeyRefreshService {
     await this.putWithRetry(RefreshKeys.commit(job.jobId, this.config.nodeId), { ...body, signature: this.identity.sign(body) })
     this.log.log(`share refresh ${job.jobId} of ${job.keyId}: the refreshed share is live here`)
     await this.audit.record('key.refreshed', { keyId: job.keyId, jobId: job.jobId, fingerprint })
+    this.metrics.keyRefreshes.inc({ protocol: job.protocol, outcome: 'switched' })
+    return true
   }
 
   /** The leader marks the key's presignature records burned: every node consumed them at its commit. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { beforeEach, describe, it } from 'node:test'
 import type { AppConfig } from '../config/config'
 import { EtcdKeys } from '../cluster/etcd.repository'
+import { MetricsService } from '../metrics/metrics.service'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { fakeIdentity, signAs } from '../testing/fake-identity'
 import { WalletKeys, type PresigRecord } from '../wallet/wallet.types'
@@ -17,6 +18,12 @@ const config = { nodeId: 1, clusterSize: 5, threshold: 4, insecureTestPrimes: tr
 class FakeEngine {
   calls: string[] = []
   paused = new Set<string>()
+  pausedForS() {
+    return this.paused.size ? 1 : 0
+  }
+  isPaused(keyId: string) {
+    return this.paused.has(keyId)
+  }
   fingerprint = FP
   refreshFails: Error | null = null
   isStarted = true
@@ -110,6 +117,7 @@ describe('share refresh: one node', () => {
       fakeIdentity(1) as never,
       { record: async () => undefined } as never,
       { ensureOne: async () => undefined, kick: () => undefined } as never,
+      new MetricsService(config),
     )
     const key: KeyRecord = {
       keyId: KEY,
@@ -167,6 +175,38 @@ describe('share refresh: one node', () => {
     assert.equal(etcd.value<PresigRecord>(WalletKeys.presig('p1'))!.status, 'burned', 'the leader burns the presignatures of the old shares')
     assert.equal(engine.calls.filter((c) => c.startsWith('refresh')).length, 1, 'the session ran once')
     assert.equal((await svc.status(KEY)).state, 'done')
+  })
+
+  it('a node that switched resumes after the grace though another never switches; one that cannot switch stays paused', async () => {
+    await etcd.put(RefreshKeys.job(KEY), job())
+    await step()
+    for (const n of [2, 3, 4, 5]) await etcd.put(RefreshKeys.result('refresh-1', n), result(n))
+    await step()
+    assert.ok(engine.paused.has(KEY), 'within the grace: the others are about to switch')
+    ;(svc as unknown as { stragglerGraceMs: number }).stragglerGraceMs = 0
+    await step()
+    assert.ok(!engine.paused.has(KEY), 'node 5 never switched: this node signs without it')
+    assert.equal((await svc.status(KEY)).state, 'committing')
+
+    // A node whose commit fails (its pending share lost) keeps the key paused.
+    const stuck = new FakeEngine()
+    stuck.commitRefresh = () => {
+      throw Object.assign(new Error('no refreshed share of key with this fingerprint'), { code: 'NOT_FOUND' })
+    }
+    const other = new KeyRefreshService(
+      { ...config, nodeId: 2 } as AppConfig,
+      etcd as never,
+      { upNodes: () => [1, 2, 3, 4, 5], leaderTerm: null } as never,
+      stuck as never,
+      fakeIdentity(2) as never,
+      { record: async () => undefined } as never,
+      {} as never,
+      new MetricsService({ ...config, nodeId: 2 } as AppConfig),
+    )
+    ;(other as unknown as { stragglerGraceMs: number }).stragglerGraceMs = 0
+    await (other as unknown as { step(): Promise<void> }).step()
+    assert.ok(stuck.paused.has(KEY), 'it refuses every session of the key until it switches')
+    assert.equal(etcd.value(RefreshKeys.commit('refresh-1', 2)), undefined)
   })
 
   it('a result not signed by its node does not count', async () => {

@@ -90,6 +90,17 @@ export class MetricsService {
     help: 'Seconds since the oldest send still in broadcast (unconfirmed) was broadcast; set by the leader, 0 elsewhere and when none',
     registers: [this.registry],
   })
+  readonly keyRefreshPaused = new Gauge({
+    name: 'mpc_key_refresh_paused_seconds',
+    help: 'Seconds the longest-paused key has had signing paused on this node for a share refresh; 0 when none',
+    registers: [this.registry],
+  })
+  readonly keyRefreshes = new Counter({
+    name: 'mpc_key_refreshes_total',
+    help: 'Share refreshes as this node saw them end (outcome: switched = its new share is live, failed = it kept its share)',
+    labelNames: ['protocol', 'outcome'] as const,
+    registers: [this.registry],
+  })
   readonly eventsWritten = new Counter({
     name: 'mpc_events_written_total',
     help: 'Events the leader added to the event log (kind: transaction, deposit)',

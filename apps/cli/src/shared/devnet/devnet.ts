@@ -459,11 +459,19 @@ export class Devnet {
     }
   }
 
+  /**
+   * What the node's log says it died of: the message line of its last stack trace (the last
+   * line that is not a stack frame), else its last line.
+   */
   private lastLogLine(id: number): string {
     try {
       const lines = readFileSync(this.paths.nodeLog(id), 'utf8').trim().split('\n')
-      const last = lines[lines.length - 1]?.trim()
-      return last ? ` (last log line: ${last.length > 200 ? last.slice(0, 200) + '…' : last})` : ''
+      const frame = /^\s*at /
+      let i = lines.length - 1
+      while (i > 0 && frame.test(lines[i])) i--
+      const last = lines[i]?.trim()
+      const shown = last && last.length > 300 ? last.slice(0, 300) + '…' : last
+      return shown ? ` (${i < lines.length - 1 ? 'it died of' : 'last log line'}: ${shown})` : ''
     } catch {
       return ''
     }
