@@ -16,7 +16,11 @@ export function auxResults(etcd: Pick<EtcdRepository, 'get'>, auxId: string, clu
   return perNode<AuxResultRecord>(etcd, (id) => EtcdKeys.auxResult(auxId, id), clusterSize)
 }
 
-async function perNode<T extends { nodeId: number }>(etcd: Pick<EtcdRepository, 'get'>, keyOf: (id: number) => string, clusterSize: number): Promise<T[]> {
+/**
+ * Each node's record under `keyOf(nodeId)` (one get per node, concurrently), dropping a record
+ * that names another node than the partition it sits in.
+ */
+export async function perNode<T extends { nodeId: number }>(etcd: Pick<EtcdRepository, 'get'>, keyOf: (id: number) => string, clusterSize: number): Promise<T[]> {
   const ids = clusterNodeIds(clusterSize)
   const found = await Promise.all(ids.map((id) => etcd.get<T>(keyOf(id))))
   return found.flatMap((e, i) => (e && e.value && e.value.nodeId === ids[i] ? [e.value] : []))

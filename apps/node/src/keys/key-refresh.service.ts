@@ -14,6 +14,7 @@ import { PrimePoolService } from '../engine/prime-pool.service'
 import { MetricsService } from '../metrics/metrics.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { clusterNodeIds, partitionKey, WalletKeys, type PresigRecord } from '../wallet/wallet.types'
+import { perNode } from './dkg-results'
 import type { KeyRecord } from './dkg.types'
 import {
   decideRefresh,
@@ -190,7 +191,7 @@ export class KeyRefreshService {
     if (d.kind === 'commit') {
       if (!d.committed.includes(me)) {
         this.engine.pauseKey(job.keyId)
-        if (await this.commit(job, d.fingerprint)) {
+        if (await this.commit(job, d.fingerprint, d.results)) {
           this.committedAt.set(job.jobId, Date.now())
           // Every presignature of the key is consumed on this node now: none of them signs again.
           await this.burnPresignatures(job.keyId)
@@ -264,7 +265,7 @@ export class KeyRefreshService {
   }
 
   /** Makes the pending share live and says so (signed, with the evidence); false if it cannot. */
-  private async commit(job: RefreshJobRecord, fingerprint: string): Promise<boolean> {
+  private async commit(job: RefreshJobRecord, fingerprint: string, results: RefreshResultRecord[]): Promise<boolean> {
     try {
       this.engine.commitRefresh(job.keyId, fingerprint)
     } catch (err) {
@@ -273,7 +274,6 @@ export class KeyRefreshService {
       this.log.error(`share refresh ${job.jobId} of ${job.keyId}: commit failed: ${engineErrorCode(err) ?? 'ERROR'}: ${errorMessage(err)}`)
       return false
     }
-    const results = await this.verifiedResults(job)
     const body: Omit<RefreshCommitRecord, 'signature'> = {
       nodeId: this.config.nodeId,
       jobId: job.jobId,
@@ -304,12 +304,9 @@ export class KeyRefreshService {
 
   /** Every node's signed result for the job, verified (signature, node, job, key). */
   private async verifiedResults(job: RefreshJobRecord): Promise<RefreshResultRecord[]> {
-    const out: RefreshResultRecord[] = []
-    for (const id of clusterNodeIds(this.config.clusterSize)) {
-      const r = (await this.etcd.get<RefreshResultRecord>(RefreshKeys.result(job.jobId, id)))?.value
-      if (r && (await this.resultValid(job, id, r))) out.push(r)
-    }
-    return out
+    const found = await perNode<RefreshResultRecord>(this.etcd, (id) => RefreshKeys.result(job.jobId, id), this.config.clusterSize)
+    const valid = await Promise.all(found.map((r) => this.resultValid(job, r.nodeId, r)))
+    return found.filter((_, i) => valid[i])
   }
 
   private async resultValid(job: RefreshJobRecord, nodeId: number, r: RefreshResultRecord): Promise<boolean> {
@@ -332,10 +329,9 @@ export class KeyRefreshService {
     const n = this.config.clusterSize
     const commits: RefreshCommitRecord[] = []
     let evidence: RefreshResultRecord[] | null = null
-    for (const id of clusterNodeIds(n)) {
-      const c = (await this.etcd.get<RefreshCommitRecord>(RefreshKeys.commit(job.jobId, id)))?.value
-      if (!c || c.nodeId !== id || c.jobId !== job.jobId || c.keyId !== job.keyId || !Array.isArray(c.results)) continue
-      if (!(await this.identity.verify(id, unsigned(c), c.signature))) continue
+    for (const c of await perNode<RefreshCommitRecord>(this.etcd, (id) => RefreshKeys.commit(job.jobId, id), n)) {
+      if (c.jobId !== job.jobId || c.keyId !== job.keyId || !Array.isArray(c.results)) continue
+      if (!(await this.identity.verify(c.nodeId, unsigned(c), c.signature))) continue
       const proven = await this.evidenceValid(job, c.results, c.fingerprint)
       if (!proven) continue
       commits.push(c)

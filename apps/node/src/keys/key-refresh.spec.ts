@@ -87,9 +87,9 @@ describe('share refresh: the decision', () => {
     assert.deepEqual(decideRefresh(5, ok.slice(0, 4), []), { kind: 'wait', reported: [1, 2, 3, 4] })
     assert.equal(decideRefresh(5, [...ok.slice(0, 4), result(5, false)], []).kind, 'failed')
     assert.equal(decideRefresh(5, [...ok.slice(0, 4), result(5, true, 'cd'.repeat(32))], []).kind, 'failed')
-    assert.deepEqual(decideRefresh(5, ok, []), { kind: 'commit', fingerprint: FP, committed: [], done: false })
+    assert.deepEqual(decideRefresh(5, ok, []), { kind: 'commit', fingerprint: FP, committed: [], done: false, results: ok })
     const commits = [3, 1, 2, 4, 5].map((n) => ({ nodeId: n, fingerprint: FP }) as RefreshCommitRecord)
-    assert.deepEqual(decideRefresh(5, ok, commits), { kind: 'commit', fingerprint: FP, committed: [1, 2, 3, 4, 5], done: true })
+    assert.deepEqual(decideRefresh(5, ok, commits), { kind: 'commit', fingerprint: FP, committed: [1, 2, 3, 4, 5], done: true, results: ok })
   })
 })
 

@@ -70,13 +70,16 @@ export function unsigned<T extends { signature: string }>(record: T): Omit<T, 's
  * commits whose signature, node id, job and key were checked):
  * - `failed`: a node reported failure, or two nodes reported different fingerprints: every
  *   node drops its pending share (the key keeps its live shares, nothing changed);
- * - `commit`: every node reported success with the same fingerprint: switch to the new share;
+ * - `commit`: every node reported success with the same fingerprint: switch to the new share
+ *   (`results` are those successes, the evidence a node's commit carries);
  * - `wait`: not every node has reported yet. Never decided by a clock: a node that reported
  *   success may already have switched, so giving up on time could split the cluster.
  * A job is `done` once every node's commit is in.
  */
 export type RefreshDecision =
-  { kind: 'wait'; reported: number[] } | { kind: 'failed'; reason: string } | { kind: 'commit'; fingerprint: string; committed: number[]; done: boolean }
+  | { kind: 'wait'; reported: number[] }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'commit'; fingerprint: string; committed: number[]; done: boolean; results: RefreshResultRecord[] }
 
 export function decideRefresh(clusterSize: number, results: RefreshResultRecord[], commits: RefreshCommitRecord[]): RefreshDecision {
   const failed = results.find((r) => !r.ok)
@@ -89,7 +92,7 @@ export function decideRefresh(clusterSize: number, results: RefreshResultRecord[
     .filter((c) => c.fingerprint === fingerprint)
     .map((c) => c.nodeId)
     .sort((a, b) => a - b)
-  return { kind: 'commit', fingerprint, committed, done: committed.length === clusterSize }
+  return { kind: 'commit', fingerprint, committed, done: committed.length === clusterSize, results }
 }
 
 /** A job is over (signing and presignatures of its key may go on) once it failed or is done. */
