@@ -56,8 +56,12 @@ export interface KeyListDto {
   keys: KeyDto[]
 }
 
-/** Where a key's share refresh stands (`running` → `committing` → `done`, or `failed`). */
-export type KeyRefreshState = 'running' | 'committing' | 'done' | 'failed'
+/**
+ * Where a key's share refresh stands: `voting` (every node judges the job; the key still signs)
+ * → `running` → `committing` → `done`; `rejected` (a node voted against it, nothing ran) or
+ * `failed` (the key kept its shares).
+ */
+export type KeyRefreshState = 'voting' | 'running' | 'committing' | 'done' | 'rejected' | 'failed'
 
 /** A proactive share refresh of one key, as `POST/GET /api/v1/keys/{id}/refresh` return it. */
 export interface KeyRefreshDto {
@@ -65,12 +69,14 @@ export interface KeyRefreshDto {
   keyId: string
   protocol: KeyProtocol
   state: KeyRefreshState
+  /** Nodes whose signed approval is in (all of them from `running` on). */
+  approvedBy: number[]
   /** Nodes whose signed success is in (all of them from `committing` on). */
   reportedBy: number[]
   /** Nodes whose refreshed share is live. */
   committedBy: number[]
   requestedAt: string
-  /** Why it failed (the key kept its shares); null otherwise. */
+  /** Why it was rejected (the node and its reason) or failed (the key kept its shares); null otherwise. */
   error: string | null
 }
 

@@ -57,11 +57,15 @@ export class KeysController {
   @ApiOperation({
     summary: 'Refresh the key shares: every node gets a new share of the same key (same public key and addresses); old shares and backups no longer sign',
     description:
-      'All nodes must be up. Signing and presignatures with this key pause until every node has its new share; the key keeps its shares if any node fails. Poll GET /api/v1/keys/{id}/refresh.',
+      'All nodes must be up. Every node votes on the job (refused: filed by a banned node, or sooner than TW_REFRESH_MIN_INTERVAL_S after the last refresh of the key); once all approved, signing and presignatures with this key pause until every node has its new share; the key keeps its shares if any node rejects or fails. Poll GET /api/v1/keys/{id}/refresh.',
   })
-  @ApiAcceptedResponse({ type: KeyRefreshDoc, description: 'filed; state running' })
+  @ApiAcceptedResponse({ type: KeyRefreshDoc, description: 'filed; state voting' })
   @ApiResponse({ status: 404, type: ErrorDoc, description: 'NOT_FOUND: no such key' })
-  @ApiResponse({ status: 409, type: ErrorDoc, description: 'CONFLICT: the key is not active, or a refresh of it runs' })
+  @ApiResponse({
+    status: 409,
+    type: ErrorDoc,
+    description: 'CONFLICT: the key is not active, a refresh of it runs, or this node would reject it (details.reason: REQUESTER_BANNED, KEY_NOT_HELD, TOO_SOON)',
+  })
   @ApiResponse({ status: 503, type: ErrorDoc, description: 'CLUSTER_UNAVAILABLE: not every node is up' })
   requestRefresh(@Param('id', new ZodValidationPipe(keyIdSchema)) id: string): Promise<KeyRefreshDto> {
     return this.refresh.request(id)

@@ -76,8 +76,13 @@ export class KeyRefreshDoc implements KeyRefreshDto {
   @ApiProperty({ example: 'refresh-m3x1y2-a1b2c3d4e5' }) jobId!: string
   @ApiProperty({ example: 'schnorr-m3x1y2-a1b2c3d4e5' }) keyId!: string
   @ApiProperty({ enum: ['ecdsa', 'schnorr'] }) protocol!: 'ecdsa' | 'schnorr'
-  @ApiProperty({ enum: ['running', 'committing', 'done', 'failed'], description: 'done: every node signs with its new share; failed: the key kept its shares' })
+  @ApiProperty({
+    enum: ['voting', 'running', 'committing', 'done', 'rejected', 'failed'],
+    description:
+      'voting: every node judges the job (the key still signs); done: every node signs with its new share; rejected: a node voted against it, nothing ran; failed: the key kept its shares',
+  })
   state!: KeyRefreshState
+  @ApiProperty({ type: [Number], description: 'nodes whose signed approval is in' }) approvedBy!: number[]
   @ApiProperty({ type: [Number], description: 'nodes whose signed success is in' }) reportedBy!: number[]
   @ApiProperty({ type: [Number], description: 'nodes whose new share is live' }) committedBy!: number[]
   @ApiProperty() requestedAt!: string

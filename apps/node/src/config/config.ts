@@ -66,6 +66,8 @@ export interface AppConfig {
   policy: SpendPolicy
   /** Presignature pool: refill in the background for the preferred signer set. */
   presignatures: { autofill: boolean; lookahead: number }
+  /** Share refresh policy every node votes by: TW_REFRESH_MIN_INTERVAL_S between approved refreshes of a key. */
+  refresh: { minIntervalS: number }
   /** Bans: proven violations before a ban; distinct accusers (not the offender) a proof needs. */
   byzantine: { banThreshold: number; minAccusers: number; /** TW_LEADER_STALL_S: a leader that stalls a send this long while alive loses the lead. */ leaderStallS: number }
   /**
@@ -246,6 +248,7 @@ const envSchema = z.object({
   TW_BAN_THRESHOLD: z.preprocess((v) => blankToUndefined(v) ?? '1', int(1, 1000)),
   TW_BAN_MIN_ACCUSERS: z.preprocess((v) => blankToUndefined(v) ?? '3', int(2, 254)),
   TW_LEADER_STALL_S: z.preprocess((v) => blankToUndefined(v) ?? '30', int(5, 3600)),
+  TW_REFRESH_MIN_INTERVAL_S: z.preprocess((v) => blankToUndefined(v) ?? '600', int(0, 30 * 86_400)),
   TW_BYZANTINE_DRILL: bool(false),
   TW_BYZANTINE: z.preprocess(
     (v) => blankToUndefined(v) ?? '',
@@ -396,6 +399,7 @@ export function loadConfig(env: Env): AppConfig {
       deny: splitList(v.TW_POLICY_DENY),
     },
     presignatures: { autofill: v.TW_PRESIG_AUTOFILL, lookahead: v.TW_PRESIG_LOOKAHEAD },
+    refresh: { minIntervalS: v.TW_REFRESH_MIN_INTERVAL_S },
     byzantine: { banThreshold: v.TW_BAN_THRESHOLD, minAccusers: v.TW_BAN_MIN_ACCUSERS, leaderStallS: v.TW_LEADER_STALL_S },
     drill: { enabled: v.TW_BYZANTINE_DRILL || v.TW_BYZANTINE.length > 0, behaviours: v.TW_BYZANTINE },
     auth: {

@@ -112,11 +112,6 @@ export class EngineRepository {
     return (await this.engine().refreshKey(sessionId, keyId, auxId ?? undefined)).toString('hex')
   }
 
-  /** The live share's fingerprint (hex): the same on every node, changed by each refresh. */
-  keyFingerprint(keyId: string): string {
-    return this.engine().keyFingerprint(keyId).toString('hex')
-  }
-
   /** Makes the pending refreshed share live if its fingerprint is `fingerprint`; idempotent. */
   commitRefresh(keyId: string, fingerprint: string): void {
     this.engine().commitRefresh(keyId, Buffer.from(fingerprint, 'hex'))

@@ -18,6 +18,7 @@ import { perNode } from './dkg-results'
 import type { KeyRecord } from './dkg.types'
 import {
   decideRefresh,
+  judgeRefresh,
   REFRESH_KINDS,
   RefreshKeys,
   refreshFinished,
@@ -26,7 +27,9 @@ import {
   type RefreshDecision,
   type RefreshJobRecord,
   type RefreshResultRecord,
+  type RefreshVoteRecord,
 } from './key-refresh'
+import { RefreshVoteLedger } from './refresh-votes'
 
 /** See {@link KeyRefreshService.stragglerGraceMs}. */
 const STRAGGLER_GRACE_MS = 60_000
@@ -39,16 +42,20 @@ const STRAGGLER_GRACE_MS = 60_000
  * Flow, with no step trusting etcd (key-refresh.ts):
  * 1. The API node files the job `/tw/refresh/<keyId>`, signed by its identity key (one job per
  *    key at a time; an ECDSA job names a fresh aux info generation for the new shares).
- * 2. Every node that holds the key checks the signature, stops signing and presigning with it
+ * 2. Every node checks the signature and votes on the job ({@link judgeRefresh}: not filed by a
+ *    banned node, a key it holds, not sooner than TW_REFRESH_MIN_INTERVAL_S after the last
+ *    refresh of the key it approved), keeping its vote on its own disk before publishing it
+ *    signed. One rejection ends the job; nothing is paused while the nodes vote.
+ * 3. Once every node approved, each node stops signing and presigning with the key
  *    ({@link EngineRepository.pauseKey}), runs the aux info session (ECDSA) and the refresh
  *    session, keeps the new share *pending* in its keystore and reports a signed result with
  *    the new shares' fingerprint in its own partition.
- * 3. When all nodes' signed results agree, each node on its own makes its pending share live
+ * 4. When all nodes' signed results agree, each node on its own makes its pending share live
  *    (the engine also consumes the key's presignatures, made with the old share) and reports a
  *    signed commit carrying those results as evidence, so a node that comes later commits from
  *    the evidence even if a node rewrites its result afterwards. A failure reported by any node
  *    makes every node drop its pending share: the key keeps the shares it had.
- * 4. With every commit in, signing resumes; the leader marks the key's presignature records burned.
+ * 5. With every commit in, signing resumes; the leader marks the key's presignature records burned.
  *
  * A job never gives up on a clock: a node that reported success may have switched already.
  */
@@ -74,6 +81,7 @@ export class KeyRefreshService {
     private readonly audit: AuditService,
     private readonly primes: PrimePoolService,
     private readonly metrics: MetricsService,
+    private readonly votes: RefreshVoteLedger,
   ) {}
 
   async start(): Promise<void> {
@@ -109,6 +117,9 @@ export class KeyRefreshService {
     if (current && !refreshFinished(await this.decision(current.value))) {
       throw new ConflictError(`a share refresh of key ${keyId} is running (job ${current.value.jobId})`, { jobId: current.value.jobId })
     }
+    // This node will vote on the job too: a job it would reject is refused here, with the reason.
+    const mine = this.judge({ keyId, requestedBy: this.config.nodeId, protocol: key.protocol })
+    if (!mine.approve) throw new ConflictError(`share refresh of key ${keyId} refused: ${mine.reason}`, { reason: mine.code })
     const jobId = `refresh-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`
     const ecdsa = key.protocol === 'ecdsa'
     const body: Omit<RefreshJobRecord, 'signature'> = {
@@ -142,15 +153,17 @@ export class KeyRefreshService {
   }
 
   private toDto(job: RefreshJobRecord, d: RefreshDecision): KeyRefreshDto {
+    const all = clusterNodeIds(this.config.clusterSize)
     return {
       jobId: job.jobId,
       keyId: job.keyId,
       protocol: job.protocol,
-      state: d.kind === 'failed' ? 'failed' : d.kind === 'wait' ? 'running' : d.done ? 'done' : 'committing',
-      reportedBy: d.kind === 'wait' ? d.reported : d.kind === 'commit' ? clusterNodeIds(this.config.clusterSize) : [],
+      state: d.kind === 'approved' ? 'running' : d.kind === 'commit' ? (d.done ? 'done' : 'committing') : d.kind,
+      approvedBy: d.kind === 'voting' ? d.approved : d.kind === 'approved' || d.kind === 'commit' ? all : [],
+      reportedBy: d.kind === 'approved' ? d.reported : d.kind === 'commit' ? all : [],
       committedBy: d.kind === 'commit' ? d.committed : [],
       requestedAt: job.requestedAt,
-      error: d.kind === 'failed' ? d.reason : null,
+      error: d.kind === 'failed' || d.kind === 'rejected' ? d.reason : null,
     }
   }
 
@@ -173,7 +186,6 @@ export class KeyRefreshService {
         this.log.warn(`refresh job for ${job.keyId} is not signed by node ${job.requestedBy}: ignored`)
         continue
       }
-      if (!this.engine.keyInfo(job.protocol, job.keyId)) continue // not a key this node holds
       await this.handle(job)
     }
   }
@@ -181,6 +193,17 @@ export class KeyRefreshService {
   private async handle(job: RefreshJobRecord): Promise<void> {
     const me = this.config.nodeId
     const d = await this.decision(job)
+    if (d.kind === 'voting') {
+      await this.vote(job)
+      return
+    }
+    if (d.kind === 'rejected') {
+      this.log.warn(`share refresh ${job.jobId} of ${job.keyId} rejected (${d.reason}): nothing ran, the key keeps its shares`)
+      await this.audit.record('key.refresh_rejected', { keyId: job.keyId, jobId: job.jobId, reason: d.reason })
+      this.metrics.keyRefreshes.inc({ protocol: job.protocol, outcome: 'rejected' })
+      this.finish(job)
+      return
+    }
     if (d.kind === 'failed') {
       if (this.engine.discardRefresh(job.keyId)) this.log.warn(`share refresh ${job.jobId} of ${job.keyId} failed (${d.reason}): pending share dropped, the key keeps its shares`)
       await this.audit.record('key.refresh_failed', { keyId: job.keyId, jobId: job.jobId, reason: d.reason })
@@ -221,7 +244,8 @@ export class KeyRefreshService {
       return
     }
     this.engine.pauseKey(job.keyId)
-    // Not every node reported: run it, unless this node reported already or missed it.
+    // Every node approved, not every node reported: run it, unless this node reported already
+    // or missed it.
     if (d.reported.includes(me)) return
     if (d.reported.length > 0) {
       await this.report(job, { ok: false, fingerprint: null, code: 'MISSED', error: 'this node was not running when the refresh session ran' })
@@ -232,6 +256,46 @@ export class KeyRefreshService {
       this.reconciler.kick()
     })
     this.running.set(job.jobId, run)
+  }
+
+  /** What this node says of a job: its policy (see {@link judgeRefresh}). */
+  private judge(job: Pick<RefreshJobRecord, 'keyId' | 'requestedBy' | 'protocol'>) {
+    return judgeRefresh({
+      job,
+      bannedNodes: this.cluster.bannedNodes(),
+      holdsKey: this.engine.keyInfo(job.protocol, job.keyId) !== null,
+      lastApprovedAt: this.votes.lastApprovedAt(job.keyId),
+      now: Date.now(),
+      minIntervalS: this.config.refresh.minIntervalS,
+    })
+  }
+
+  /**
+   * Casts this node's one vote on the job: kept on its own disk first, then published signed. A
+   * vote already cast (in this life or an earlier one) is published again byte for byte, never
+   * judged again.
+   */
+  private async vote(job: RefreshJobRecord): Promise<void> {
+    let vote = this.votes.get(job.jobId)
+    if (!vote) {
+      const verdict = this.judge(job)
+      const body: Omit<RefreshVoteRecord, 'signature'> = {
+        nodeId: this.config.nodeId,
+        jobId: job.jobId,
+        keyId: job.keyId,
+        approve: verdict.approve,
+        code: verdict.approve ? null : verdict.code,
+        reason: verdict.approve ? null : verdict.reason,
+        votedAt: new Date().toISOString(),
+      }
+      vote = this.votes.record({ ...body, signature: this.identity.sign(body) })
+      if (vote.approve) this.log.log(`share refresh ${job.jobId} of ${job.keyId} (filed by node ${job.requestedBy}): approved`)
+      else this.log.warn(`share refresh ${job.jobId} of ${job.keyId} (filed by node ${job.requestedBy}): rejected: ${vote.code}: ${vote.reason}`)
+      await this.audit.record('key.refresh_voted', { keyId: job.keyId, jobId: job.jobId, approve: vote.approve, code: vote.code })
+    }
+    const key = RefreshKeys.vote(job.jobId, this.config.nodeId)
+    const published = (await this.etcd.get<RefreshVoteRecord>(key))?.value
+    if (!published || JSON.stringify(published) !== JSON.stringify(vote)) await this.putWithRetry(key, vote)
   }
 
   private finish(job: RefreshJobRecord): void {
@@ -338,7 +402,17 @@ export class KeyRefreshService {
       evidence ??= c.results
     }
     const results = evidence ?? (await this.verifiedResults(job))
-    return decideRefresh(n, results, commits)
+    const votes = results.length === 0 && commits.length === 0 ? await this.verifiedVotes(job) : []
+    return decideRefresh(n, votes, results, commits)
+  }
+
+  /** Every node's signed vote on the job, verified (signature, node, job, key). */
+  private async verifiedVotes(job: RefreshJobRecord): Promise<RefreshVoteRecord[]> {
+    const found = await perNode<RefreshVoteRecord>(this.etcd, (id) => RefreshKeys.vote(job.jobId, id), this.config.clusterSize)
+    const valid = await Promise.all(
+      found.map(async (v) => v.jobId === job.jobId && v.keyId === job.keyId && typeof v.approve === 'boolean' && (await this.identity.verify(v.nodeId, unsigned(v), v.signature))),
+    )
+    return found.filter((_, i) => valid[i])
   }
 
   private async evidenceValid(job: RefreshJobRecord, results: RefreshResultRecord[], fingerprint: string): Promise<boolean> {

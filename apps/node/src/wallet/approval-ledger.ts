@@ -1,7 +1,8 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { BoundedMap } from '../common/bounded'
+import { writeFileDurably } from '../common/durable-file'
 import { proposalHash, type ProposalBody, proposalBody } from './policy'
 import type { SignedVote, TxRecord } from './wallet.types'
 
@@ -212,23 +213,8 @@ export class ApprovalLedger {
   }
 
   private write(entry: ApprovalEntry): void {
-    const target = this.file(entry.txId)
-    const tmp = `${target}.tmp`
-    const fd = openSync(tmp, 'w', 0o600)
-    try {
-      writeFileSync(fd, JSON.stringify(entry))
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, target)
+    writeFileDurably(this.file(entry.txId), JSON.stringify(entry))
     this.index(entry)
-    const dirFd = openSync(this.dir, 'r')
-    try {
-      fsyncSync(dirFd)
-    } finally {
-      closeSync(dirFd)
-    }
     this.remember(entry.txId, entry)
   }
 

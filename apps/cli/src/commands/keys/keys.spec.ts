@@ -25,7 +25,8 @@ const refreshing = (over: Partial<KeyRefreshDto>): KeyRefreshDto => ({
   jobId: 'refresh-1',
   keyId: 'k-1',
   protocol: 'ecdsa',
-  state: 'running',
+  state: 'voting',
+  approvedBy: [],
   reportedBy: [],
   committedBy: [],
   requestedAt: '2025-01-01T00:00:00Z',
@@ -48,14 +49,19 @@ before(async () => {
       if (protocol === 'ecdsa') return reply(409, { error: { code: 'KEY_EXISTS', message: 'an ecdsa key is already being generated' } })
       return reply(202, pending)
     }
-    // k-1 refreshes: running, then committing, then done; k-2's refresh fails (node 3).
+    // k-1 refreshes: voting, then committing, then done; k-2's refresh fails (node 3); node 4 rejects k-3's.
     if (req.method === 'POST' && req.url === '/api/v1/keys/k-1/refresh') return reply(202, refreshing({}))
     if (req.method === 'POST' && req.url === '/api/v1/keys/k-2/refresh') return reply(202, refreshing({ keyId: 'k-2', protocol: 'schnorr' }))
+    if (req.method === 'POST' && req.url === '/api/v1/keys/k-3/refresh') return reply(202, refreshing({ keyId: 'k-3', approvedBy: [1] }))
+    if (req.method === 'GET' && req.url === '/api/v1/keys/k-3/refresh') {
+      return reply(200, refreshing({ keyId: 'k-3', state: 'rejected', approvedBy: [1, 2, 3], error: 'node 4: TOO_SOON: the last refresh of key k-3 was approved 12 s ago' }))
+    }
     if (req.method === 'POST' && req.url === '/api/v1/keys/k-9/refresh') return reply(404, { error: { code: 'NOT_FOUND', message: 'no key k-9' } })
     if (req.method === 'GET' && req.url === '/api/v1/keys/k-1/refresh') {
       refreshPolls++
-      if (refreshPolls === 1) return reply(200, refreshing({ state: 'committing', reportedBy: [1, 2, 3, 4, 5], committedBy: [1, 2] }))
-      return reply(200, refreshing({ state: 'done', reportedBy: [1, 2, 3, 4, 5], committedBy: [1, 2, 3, 4, 5] }))
+      const all = [1, 2, 3, 4, 5]
+      if (refreshPolls === 1) return reply(200, refreshing({ state: 'committing', approvedBy: all, reportedBy: all, committedBy: [1, 2] }))
+      return reply(200, refreshing({ state: 'done', approvedBy: all, reportedBy: [1, 2, 3, 4, 5], committedBy: [1, 2, 3, 4, 5] }))
     }
     if (req.method === 'GET' && req.url === '/api/v1/keys/k-2/refresh') {
       return reply(200, refreshing({ keyId: 'k-2', protocol: 'schnorr', state: 'failed', error: 'node 3: TIMEOUT: session timed out' }))
@@ -152,12 +158,21 @@ test('keys refresh follows the refresh until every node switched', async () => {
 
 test('keys refresh --no-wait returns the filed job; refresh-status shows it', async () => {
   const r = await runCommand<KeyRefreshDto>(KeysRefresh, ['k-1', '--node', url, '--no-wait', '--json'])
-  assert.equal((JSON.parse(r.stdout) as KeyRefreshDto).state, 'running')
+  assert.equal((JSON.parse(r.stdout) as KeyRefreshDto).state, 'voting')
   refreshPolls = 5
   const t = await runCommand(KeysRefreshStatus, ['k-1', '--node', url])
   assert.equal(t.exitCode, 0, t.stderr)
   assert.match(t.stdout, /State:\s+done/)
   assert.match(t.stdout, /Committed by:\s+1, 2, 3, 4, 5/)
+  assert.match(t.stdout, /Approved by:\s+1, 2, 3, 4, 5/)
+})
+
+test('a rejected refresh exits 1 with REFRESH_REJECTED, naming the node and its reason', async () => {
+  const r = await runCommand(KeysRefresh, ['k-3', '--node', url, '--json'])
+  assert.equal(r.exitCode, 1)
+  const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error
+  assert.equal(err.code, 'REFRESH_REJECTED')
+  assert.match(err.message, /nothing ran.*node 4: TOO_SOON/)
 })
 
 test('a failed refresh exits 1 with REFRESH_FAILED and the reason; an unknown key is NOT_FOUND', async () => {

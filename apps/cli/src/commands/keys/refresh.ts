@@ -14,6 +14,7 @@ export function refreshPairs(r: KeyRefreshDto): [string, string | null][] {
     ['Key', r.keyId],
     ['Job', r.jobId],
     ['State', r.state],
+    ['Approved by', r.approvedBy.join(', ') || '-'],
     ['Reported by', r.reportedBy.join(', ') || '-'],
     ['Committed by', r.committedBy.join(', ') || '-'],
     ['Requested', r.requestedAt],
@@ -49,15 +50,16 @@ export default class KeysRefresh extends NodeCommand<KeyRefreshDto> {
 
   private async waitDone(client: ApiClient, filed: KeyRefreshDto, deadline: number, timeoutS: number): Promise<KeyRefreshDto> {
     let current = filed
-    while (current.state === 'running' || current.state === 'committing') {
+    while (current.state === 'voting' || current.state === 'running' || current.state === 'committing') {
       if (Date.now() > deadline) {
         throw new CliError('REFRESH_TIMEOUT', messages.get('error.Timeout', [filed.keyId, current.state, timeoutS, filed.keyId]), EXIT_PENDING)
       }
       await sleep(2000)
       current = await client.keyRefresh(filed.keyId)
       if (current.jobId !== filed.jobId) break
-      this.progress(`${current.state}, reported ${current.reportedBy.length}/5, switched ${current.committedBy.length}/5`)
+      this.progress(`${current.state}, approved ${current.approvedBy.length}/5, reported ${current.reportedBy.length}/5, switched ${current.committedBy.length}/5`)
     }
+    if (current.state === 'rejected') throw new CliError('REFRESH_REJECTED', messages.get('error.Rejected', [filed.keyId, current.error ?? 'no reason given']))
     if (current.state === 'failed') throw new CliError('REFRESH_FAILED', messages.get('error.Failed', [filed.keyId, current.error ?? 'no reason given']))
     return current
   }
