@@ -26,9 +26,13 @@ export class ByzantineController {
   @Post('cluster/nodes/:id/unban')
   @RequireRole('admin')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Lift a ban (operator action, audited); earlier violations stop counting' })
+  @ApiOperation({
+    summary: 'Lift a ban (operator action, audited); earlier violations stop counting',
+    description: "The unban record is signed by this node and checked by every node. Ask another node than the banned one: a node's own unban would not count.",
+  })
   @ApiOkResponse({ type: UnbanDoc })
   @ApiResponse({ status: 400, type: ErrorDoc })
+  @ApiResponse({ status: 409, type: ErrorDoc, description: 'CONFLICT: the banned node is this node (its own unban would not count)' })
   unban(@Param('id', new ZodValidationPipe(nodeIdParamSchema)) id: number): Promise<UnbanDto> {
     return this.byzantine.unban(id, 'api')
   }

@@ -66,6 +66,11 @@ function accusation(v: ViolationRecord, accuser: number, at: string, signer = ac
   return { payload, signature: signAs(signer, payload) }
 }
 
+function unbanRecord(nodeId: number, unbannedAt: string, signedBy: number, signer = signedBy): UnbanRecord {
+  const body: Omit<UnbanRecord, 'signature'> = { nodeId, unbannedAt, by: 'test', signedBy }
+  return { ...body, signature: signAs(signer, body) }
+}
+
 describe('every node judges; bans are verified, not trusted; a banned leader loses the lead', () => {
   let etcdCluster: EtcdCluster
   let admin: EtcdRepository
@@ -180,7 +185,7 @@ describe('every node judges; bans are verified, not trusted; a banned leader los
     const v = violation('protocol_violation', 4, 'replay:tx-old', old, 1)
     await admin.putIfAbsent(ByzantineKeys.violation(v.id), v)
     for (const a of [1, 2, 3]) await admin.putIfAbsent(ByzantineKeys.accusation(v.id, a), accusation(v, a, old))
-    await admin.put(ByzantineKeys.unban(4), { nodeId: 4, unbannedAt: new Date(Date.now() - 30_000).toISOString(), by: 'test' } satisfies UnbanRecord)
+    await admin.put(ByzantineKeys.unban(4), unbanRecord(4, new Date(Date.now() - 30_000).toISOString(), 2))
     await judgeStep(n2)
     assert.equal(await admin.get(EtcdKeys.ban(4)), null, 'evidence cleared by the unban bans nobody')
     await admin.put(EtcdKeys.ban(4), { nodeId: 4, reason: 'replayed', bannedAt: new Date().toISOString(), violations: [v.id] } satisfies BanRecordWithEvidence)
@@ -201,6 +206,44 @@ describe('every node judges; bans are verified, not trusted; a banned leader los
     assert.deepEqual((await admin.get<BanRecordWithEvidence>(EtcdKeys.ban(4)))?.value.violations, [fresh.id])
     await tick(n2)
     assert.deepEqual(n2.cluster.bannedNodes(), [1, 4])
+  })
+
+  it('an unban not signed by another node lifts nothing: the ban is written again; one signed through another node lifts it', async () => {
+    const [n2, n3] = [nodes.get(2)!, nodes.get(3)!]
+    const now = new Date().toISOString()
+    const v = violation('invalid_signature', 5, 'tx-unban.1', now, 2)
+    await admin.putIfAbsent(ByzantineKeys.violation(v.id), v)
+    for (const a of [1, 2, 3]) await admin.putIfAbsent(ByzantineKeys.accusation(v.id, a), accusation(v, a, now))
+    await judgeStep(n2)
+    assert.deepEqual((await admin.get<BanRecordWithEvidence>(EtcdKeys.ban(5)))?.value.violations, [v.id])
+
+    const later = new Date(Date.now() + 1000).toISOString()
+    const forged: UnbanRecord[] = [
+      { nodeId: 5, unbannedAt: later, by: 'etcd writer' } as UnbanRecord, // unsigned, as before this check
+      unbanRecord(5, later, 5), // the banned node's own word
+      unbanRecord(5, later, 2, 5), // names node 2, signed by node 5
+    ]
+    for (const unban of forged) {
+      await admin.delete(EtcdKeys.ban(5))
+      await admin.put(ByzantineKeys.unban(5), unban)
+      await judgeStep(n3)
+      assert.deepEqual((await admin.get<BanRecordWithEvidence>(EtcdKeys.ban(5)))?.value.violations, [v.id], `still banned after ${JSON.stringify(unban)}`)
+      await tick(n2)
+      assert.ok(n2.cluster.bannedNodes().includes(5))
+      assert.notEqual((await n2.byzantine.list()).violations.find((x) => x.id === v.id)?.status, 'cleared')
+    }
+    assert.ok(n3.audits.some((a) => a.action === 'node.unban_refused' && a.details.nodeId === 5))
+
+    await assert.rejects(n2.byzantine.unban(2, 'test'), (e: Error & { code?: string }) => e.code === 'CONFLICT' && /through another node/.test(e.message))
+    const lifted = await n3.byzantine.unban(5, 'test')
+    assert.equal(lifted.wasBanned, true)
+    const record = (await admin.get<UnbanRecord>(ByzantineKeys.unban(5)))!.value
+    assert.equal(record.signedBy, 3)
+    await judgeStep(n2)
+    assert.equal(await admin.get(EtcdKeys.ban(5)), null, 'a signed unban clears the evidence before it')
+    await tick(n2)
+    assert.ok(!n2.cluster.bannedNodes().includes(5))
+    assert.equal((await n2.byzantine.list()).violations.find((x) => x.id === v.id)?.status, 'cleared')
   })
 })
 

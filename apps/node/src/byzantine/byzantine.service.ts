@@ -5,7 +5,7 @@ import { AuditService } from '../audit/audit.service'
 import { errorMessage } from '../common/async'
 import { BoundedMap, BoundedSet } from '../common/bounded'
 import { canonicalJson } from '../common/canonical-json'
-import { NotFoundError, ValidationFailedError } from '../common/errors'
+import { ConflictError, NotFoundError, ValidationFailedError } from '../common/errors'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
 import { EtcdKeys, EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
@@ -68,6 +68,8 @@ export class ByzantineService {
   private readonly verifiers = new Map<ViolationType, EvidenceVerifier>()
   private readonly firstVotes = new BoundedMap<string, SignedVote>(MEMO_MAX)
   private readonly refusalsLogged = new BoundedMap<string, number>(1000)
+  /** Mod revisions of unban records that did not verify, already logged and audited. */
+  private readonly unverifiedUnbans = new BoundedSet<string>(1000)
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -239,9 +241,31 @@ export class ByzantineService {
     return provenBy(await this.validAccusers(v, accusations, since), v.offender, this.config.byzantine.minAccusers).proven
   }
 
+  /**
+   * When `nodeId` was last unbanned, from an unban record that verifies (signed by another node
+   * than the unbanned one, about that node); `entry` is the record as read, verified or not (the
+   * ban write is conditional on it).
+   */
   private async unbannedAt(nodeId: number): Promise<{ at: string | null; entry: EtcdEntry<UnbanRecord> | null }> {
     const entry = await this.etcd.get<UnbanRecord>(ByzantineKeys.unban(nodeId))
-    return { at: entry?.value.unbannedAt ?? null, entry }
+    if (!entry) return { at: null, entry }
+    const { signature, ...body } = entry.value
+    const valid =
+      body.nodeId === nodeId &&
+      typeof body.unbannedAt === 'string' &&
+      Number.isInteger(body.signedBy) &&
+      body.signedBy !== nodeId &&
+      typeof signature === 'string' &&
+      (await this.identity.verify(body.signedBy, body, signature))
+    if (!valid) {
+      if (!this.unverifiedUnbans.has(entry.modRevision)) {
+        this.unverifiedUnbans.add(entry.modRevision)
+        this.log.warn(`unban record of node ${nodeId} is not signed by another node: ignored (its violations keep counting)`)
+        await this.audit.record('node.unban_refused', { nodeId, by: entry.value.by ?? null, signedBy: entry.value.signedBy ?? null })
+      }
+      return { at: null, entry }
+    }
+    return { at: body.unbannedAt, entry }
   }
 
   /**
@@ -332,14 +356,16 @@ export class ByzantineService {
   async list(): Promise<ViolationListDto> {
     const records = (await this.etcd.getPrefix<ViolationRecord>(ByzantineKeys.violations)).map((e) => e.value)
     const violations: ViolationDto[] = []
+    const unbans = new Map<number, string | null>()
     for (const v of records) {
-      const unban = (await this.etcd.get<UnbanRecord>(ByzantineKeys.unban(v.offender)))?.value
+      if (!unbans.has(v.offender)) unbans.set(v.offender, (await this.unbannedAt(v.offender)).at)
+      const unbannedAt = unbans.get(v.offender)!
       violations.push({
         id: v.id,
         type: v.type,
         offender: v.offender,
         sessionId: v.sessionId,
-        status: unban && v.reportedAt <= unban.unbannedAt ? 'cleared' : v.status,
+        status: unbannedAt !== null && v.reportedAt <= unbannedAt ? 'cleared' : v.status,
         accusers: provenBy(await this.validAccusers(v, await this.accusationsOf(v.id)), v.offender, 1).accusers,
         evidence: v.evidence,
         reportedAt: v.reportedAt,
@@ -358,18 +384,24 @@ export class ByzantineService {
 
   /**
    * Operator action: lifts a ban. Violations reported before now stop counting, so the node is
-   * not banned again for the same evidence. Audited with the caller.
+   * not banned again for the same evidence. The unban record is signed by this node (every node
+   * checks it), and a node cannot lift its own ban: ask another node's API. Audited with the
+   * caller.
    */
   async unban(nodeId: number, actor: string): Promise<UnbanDto> {
     if (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > this.config.clusterSize) {
       throw new ValidationFailedError(`node id must be 1..${this.config.clusterSize}`)
     }
+    if (nodeId === this.config.nodeId) {
+      throw new ConflictError(`node ${nodeId} cannot lift its own ban (the others would not count it): unban it through another node's API`)
+    }
     const existing = await this.etcd.get(EtcdKeys.ban(nodeId))
     const unbannedAt = new Date().toISOString()
+    const body: Omit<UnbanRecord, 'signature'> = { nodeId, unbannedAt, by: actor, signedBy: this.config.nodeId }
     const ok = await this.etcd.atomic({
       unchanged: existing ? [[EtcdKeys.ban(nodeId), existing.modRevision]] : [],
       absent: existing ? [] : [EtcdKeys.ban(nodeId)],
-      puts: [[ByzantineKeys.unban(nodeId), { nodeId, unbannedAt, by: actor } satisfies UnbanRecord]],
+      puts: [[ByzantineKeys.unban(nodeId), { ...body, signature: this.identity.sign(body) } satisfies UnbanRecord]],
       deletes: existing ? [EtcdKeys.ban(nodeId)] : [],
     })
     if (!ok) throw new NotFoundError(`the ban of node ${nodeId} changed while unbanning; retry`)

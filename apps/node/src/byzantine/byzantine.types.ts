@@ -48,9 +48,17 @@ export interface BanRecordWithEvidence {
   violations: string[]
 }
 
-/** `/tw/unbans/<id>`: violations reported before `unbannedAt` no longer count. */
+/**
+ * `/tw/unbans/<id>`: violations reported before `unbannedAt` no longer count. Signed by the
+ * node whose API took the operator's request (`signedBy`, never the unbanned node itself): an
+ * unban that does not verify lifts nothing, so etcd write access alone cannot lift a ban.
+ */
 export interface UnbanRecord {
   nodeId: number
   unbannedAt: string
+  /** Who asked (the API caller). */
   by: string
+  signedBy: number
+  /** `signedBy`'s identity signature over the record without this field. */
+  signature: string
 }

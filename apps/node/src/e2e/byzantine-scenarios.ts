@@ -25,6 +25,8 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
     assert.deepEqual(d.behaviours.sort(), [...behaviours].sort())
   }
   const violations = () => api().violations()
+  /** A node's ban is lifted through another node's API (a node's own unban would not count). */
+  const unbanVia = (banned: number) => ctx.client(ctx.up().find((id) => id !== banned)!)
   const sendOne = async (type: WalletType, via = ctx.up()[0]): Promise<TransactionDto> => {
     const tx = await ctx.client(via).send({ to: testAddress(), amountSats: 10_000, feeRate: 2, type }, randomUUID())
     const wait = (states: string[]) =>
@@ -64,7 +66,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
   const release = async (ids: number[]) => {
     for (const id of ids) {
       await drill(id, [])
-      const u = await api().unban(id)
+      const u = await unbanVia(id).unban(id)
       assert.equal(u.wasBanned, true)
     }
     await bansLifted()
@@ -81,7 +83,7 @@ export function byzantineScenarios(ctx: ByzantineScenarioContext): void {
         .client(id)
         .setDrill([])
         .catch(() => undefined)
-    for (const b of (await violations()).bans) await api().unban(b.nodeId)
+    for (const b of (await violations()).bans) await unbanVia(b.nodeId).unban(b.nodeId)
     await bansLifted()
   }
   /** A drill scenario that always cleans up after itself, so one failure does not spill into the next. */
