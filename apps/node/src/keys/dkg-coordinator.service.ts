@@ -8,7 +8,18 @@ import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { partitionKey, WalletKeys } from '../wallet/wallet.types'
 import { auxResults, dkgResults } from './dkg-results'
-import { KEYGEN_RESULT_KINDS, parseDkgKey, type AuxRecord, type DkgJobRecord, type DkgRequestRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
+import { NodeIdentityService } from '../byzantine/identity.service'
+import {
+  dkgRequestValid,
+  keyIdFor,
+  KEYGEN_RESULT_KINDS,
+  parseDkgKey,
+  type AuxRecord,
+  type DkgJobRecord,
+  type DkgRequestRecord,
+  type DkgResultRecord,
+  type KeyRecord,
+} from './dkg.types'
 
 /**
  * The leader's half of key generation. Only the leader writes jobs, key status and aux
@@ -41,6 +52,7 @@ export class DkgCoordinatorService {
     private readonly etcd: EtcdRepository,
     private readonly cluster: ClusterService,
     private readonly audit: AuditService,
+    private readonly identity: NodeIdentityService,
   ) {}
 
   async start(): Promise<void> {
@@ -94,7 +106,7 @@ export class DkgCoordinatorService {
       const failed = results.filter((r) => !r.ok)
       if (failed.length === 0) {
         if (!current.completedAt && results.length === this.config.clusterSize) {
-          const done = { ...current, completedAt: new Date().toISOString() }
+          const done = this.signAux({ ...current, completedAt: new Date().toISOString(), createdBy: this.config.nodeId })
           if (await this.etcd.fencedPut(term, EtcdKeys.auxCurrent, done)) {
             this.log.log(`aux info ${current.auxId} completed on all nodes`)
             await this.audit.record('aux.completed', { auxId: current.auxId })
@@ -110,13 +122,14 @@ export class DkgCoordinatorService {
       return null
     }
     const generation = (current?.generation ?? 0) + 1
-    const next: AuxRecord = {
+    const next = this.signAux({
       auxId: `aux-${generation}`,
       generation,
       sessionId: `aux-${generation}-${randomBytes(6).toString('hex')}`,
       createdAt: new Date().toISOString(),
       completedAt: null,
-    }
+      createdBy: this.config.nodeId,
+    })
     if (await this.etcd.fencedPut(term, EtcdKeys.auxCurrent, next)) {
       this.log.log(`aux info ${next.auxId} requested (session ${next.sessionId})`)
       await this.audit.record('aux.requested', { auxId: next.auxId, sessionId: next.sessionId, insecureTestPrimes: this.config.insecureTestPrimes })
@@ -125,9 +138,22 @@ export class DkgCoordinatorService {
     return current
   }
 
+  /** The aux record as this node (the leader) signs it. */
+  private signAux(body: Omit<AuxRecord, 'signature'>): AuxRecord {
+    const { signature: _old, ...rest } = body as AuxRecord
+    return { ...rest, signature: this.identity.sign(rest) }
+  }
+
   private async reconcileRequests(term: string, aux: AuxRecord | null): Promise<void> {
     const requests = await this.etcd.getPrefix<DkgRequestRecord>(EtcdKeys.dkgRequests)
-    for (const { value: req } of requests) {
+    for (const { key: requestKey, value: req } of requests) {
+      if (!(await dkgRequestValid(req, (id, payload, sig) => this.identity.verify(id, payload, sig))) || requestKey !== EtcdKeys.dkgRequest(req.jobId)) {
+        // Not filed by a node's API (written into etcd by something else): no key comes of it.
+        this.log.warn(`DKG request ${requestKey} is not signed by the node it names: dropped`)
+        await this.audit.record('dkg.request_refused', { key: requestKey, requestedBy: req?.requestedBy ?? null })
+        await this.etcd.fencedDelete(term, requestKey)
+        continue
+      }
       const jobKey = EtcdKeys.dkgJob(req.jobId)
       if (await this.etcd.get(jobKey)) {
         await this.etcd.fencedDelete(term, EtcdKeys.dkgRequest(req.jobId))
@@ -135,7 +161,7 @@ export class DkgCoordinatorService {
       }
       if (!this.allNodesUp()) continue
       if (req.protocol === 'ecdsa' && !aux) continue
-      const job: DkgJobRecord = {
+      const body: Omit<DkgJobRecord, 'signature'> = {
         jobId: req.jobId,
         protocol: req.protocol,
         keyId: keyIdFor(req.protocol, req.jobId),
@@ -144,7 +170,9 @@ export class DkgCoordinatorService {
         createdAt: new Date().toISOString(),
         createdBy: this.config.nodeId,
         term,
+        request: req,
       }
+      const job: DkgJobRecord = { ...body, signature: this.identity.sign(body) }
       const key: KeyRecord = {
         keyId: job.keyId,
         jobId: job.jobId,
@@ -232,11 +260,6 @@ function describeAuxWait(r: AuxReadiness): string {
   if (r.down.length) parts.push(`node(s) ${r.down.join(',')} not up`)
   if (r.primesNotReady.length) parts.push(`node(s) ${r.primesNotReady.join(',')} still generating safe primes`)
   return parts.join('; ')
-}
-
-/** The key id a job produces: protocol-prefixed, so ids tell their kind. */
-export function keyIdFor(protocol: 'ecdsa' | 'schnorr', jobId: string): string {
-  return `${protocol}-${jobId}`
 }
 
 /**

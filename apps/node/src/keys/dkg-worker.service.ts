@@ -11,7 +11,20 @@ import { PrimePoolService } from '../engine/prime-pool.service'
 import { MetricsService } from '../metrics/metrics.service'
 import { partitionKey, WalletKeys } from '../wallet/wallet.types'
 import { auxResults, dkgResults } from './dkg-results'
-import { KEYGEN_RESULT_KINDS, parseDkgKey, type AuxRecord, type AuxResultRecord, type DkgJobRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
+import { NodeIdentityService } from '../byzantine/identity.service'
+import { BoundedSet } from '../common/bounded'
+import {
+  auxFault,
+  dkgJobFault,
+  KEYGEN_RESULT_KINDS,
+  parseDkgKey,
+  type AuxRecord,
+  type AuxResultRecord,
+  type DkgJobRecord,
+  type DkgResultRecord,
+  type KeyRecord,
+  type VerifySigned,
+} from './dkg.types'
 
 /**
  * Every node's half of key generation: runs each aux generation and DKG job the leader
@@ -34,7 +47,10 @@ export class DkgWorkerService {
   )
   private readonly running = new Map<string, Promise<void>>()
   private readonly auxRuns = new Map<string, Promise<boolean>>()
+  /** Aux records refused (by mod revision), already logged and audited. */
+  private readonly refusedAux = new BoundedSet<string>(100)
   private stopped = false
+  private readonly verify: VerifySigned = (id, payload, signature) => this.identity.verify(id, payload, signature)
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -44,6 +60,7 @@ export class DkgWorkerService {
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
     private readonly primes: PrimePoolService,
+    private readonly identity: NodeIdentityService,
   ) {}
 
   async start(): Promise<void> {
@@ -76,7 +93,8 @@ export class DkgWorkerService {
   }
 
   private async stepAux(): Promise<void> {
-    const aux = (await this.etcd.get<AuxRecord>(EtcdKeys.auxCurrent))?.value
+    const entry = await this.etcd.get<AuxRecord>(EtcdKeys.auxCurrent)
+    const aux = entry?.value
     if (!aux || this.auxRuns.has(aux.auxId)) return
     const me = this.config.nodeId
     const results = await auxResults(this.etcd, aux.auxId, this.config.clusterSize)
@@ -87,6 +105,16 @@ export class DkgWorkerService {
     }
     if (results.length > 0) {
       await this.reportAux(aux.auxId, false, 'MISSED', 'this node was not running when the session ran')
+      return
+    }
+    // A run consumes one of this node's safe-prime sets: only for a generation a node signed.
+    const fault = await auxFault(aux, this.verify)
+    if (fault) {
+      if (!this.refusedAux.has(entry.modRevision)) {
+        this.refusedAux.add(entry.modRevision)
+        this.log.warn(`aux info ${aux.auxId} refused: ${fault}`)
+        await this.audit.record('aux.refused', { auxId: aux.auxId, reason: fault })
+      }
       return
     }
     this.auxRuns.set(aux.auxId, this.runAux(aux))
@@ -144,6 +172,15 @@ export class DkgWorkerService {
       }
       if (rs.length > 0) {
         await this.reportJob(job, { ok: false, code: 'MISSED', error: 'this node was not running when the session ran' })
+        continue
+      }
+      const fault = await dkgJobFault(job, this.verify)
+      if (fault) {
+        // Written or rewritten by something that is not a node: this node runs nothing, and its
+        // report fails the key cleanly (the leader never activates it).
+        this.log.warn(`DKG job ${job.jobId} refused: ${fault}`)
+        await this.audit.record('dkg.refused', { jobId: job.jobId, keyId: job.keyId, reason: fault })
+        await this.reportJob(job, { ok: false, code: 'BAD_JOB', error: `refused: ${fault}` })
         continue
       }
       const run = this.runJob(job).finally(() => {

@@ -1,14 +1,22 @@
 import type { KeyProtocol, KeyStatus } from '@tw/api'
+import { unsigned } from '../common/signed'
 
-/** `/tw/dkg-requests/<jobId>`: written by any node, turned into a job by the leader. */
+/**
+ * `/tw/dkg-requests/<jobId>`: written by any node (its API took the request), signed by its
+ * identity key; turned into a job by the leader.
+ */
 export interface DkgRequestRecord {
   jobId: string
   protocol: KeyProtocol
   requestedBy: number
   requestedAt: string
+  signature: string
 }
 
-/** `/tw/dkg/<jobId>`: written by the leader (fenced); every node runs it once. */
+/**
+ * `/tw/dkg/<jobId>`: written by the leader (fenced) and signed by it, carrying the signed
+ * request it was made from; every node checks both ({@link dkgJobFault}) and runs it once.
+ */
 export interface DkgJobRecord {
   jobId: string
   protocol: KeyProtocol
@@ -19,6 +27,8 @@ export interface DkgJobRecord {
   createdAt: string
   createdBy: number
   term: string
+  request: DkgRequestRecord
+  signature: string
 }
 
 /**
@@ -44,13 +54,59 @@ export interface KeyRecord {
   error: string | null
 }
 
-/** `/tw/aux/current`: the ECDSA aux info generation in force. */
+/**
+ * `/tw/aux/current`: the ECDSA aux info generation in force, written by the leader (fenced) and
+ * signed by it; a node runs a generation only if {@link auxFault} finds nothing (each run
+ * consumes one of its safe-prime sets).
+ */
 export interface AuxRecord {
   auxId: string
   generation: number
   sessionId: string
   createdAt: string
   completedAt: string | null
+  createdBy: number
+  signature: string
+}
+
+/** Checks a node's identity signature over a payload. */
+export type VerifySigned = (nodeId: number, payload: unknown, signature: string) => Promise<boolean>
+
+/** The key id a job produces: protocol-prefixed, so ids tell their kind. */
+export function keyIdFor(protocol: KeyProtocol, jobId: string): string {
+  return `${protocol}-${jobId}`
+}
+
+/** Whether a DKG request is signed by the node it names. */
+export async function dkgRequestValid(r: DkgRequestRecord, verify: VerifySigned): Promise<boolean> {
+  return Number.isInteger(r?.requestedBy) && typeof r.signature === 'string' && (await verify(r.requestedBy, unsigned(r), r.signature))
+}
+
+/**
+ * Why a node refuses to run a DKG job, or null: the job must carry the signed request it was
+ * made from (same job id and protocol), derive its key and session ids from the job id, and be
+ * signed by the node it names as its creator. A job written or rewritten by anything holding
+ * etcd write access alone never runs.
+ */
+export async function dkgJobFault(job: DkgJobRecord, verify: VerifySigned): Promise<string | null> {
+  const r = job.request
+  if (!r || r.jobId !== job.jobId || r.protocol !== job.protocol) return 'the job does not carry its request'
+  if (!(await dkgRequestValid(r, verify))) return `its request is not signed by node ${r.requestedBy}`
+  if (job.keyId !== keyIdFor(job.protocol, job.jobId) || job.sessionId !== `dkg-${job.jobId}`) return 'its key or session id is not the one of its job id'
+  if (job.protocol === 'ecdsa' ? typeof job.auxId !== 'string' : job.auxId !== null) return 'its aux info id does not fit its protocol'
+  if (!Number.isInteger(job.createdBy) || typeof job.signature !== 'string' || !(await verify(job.createdBy, unsigned(job), job.signature))) {
+    return `not signed by node ${job.createdBy}`
+  }
+  return null
+}
+
+/** Why a node refuses to run an aux info generation, or null: it must be signed by the node it names. */
+export async function auxFault(aux: AuxRecord, verify: VerifySigned): Promise<string | null> {
+  if (aux.auxId !== `aux-${aux.generation}`) return 'its id is not the one of its generation'
+  if (!Number.isInteger(aux.createdBy) || typeof aux.signature !== 'string' || !(await verify(aux.createdBy, unsigned(aux), aux.signature))) {
+    return `not signed by node ${aux.createdBy}`
+  }
+  return null
 }
 
 /** `/tw/n/<nodeId>/aux-results/<auxId>`: one node's outcome, in its own partition. */

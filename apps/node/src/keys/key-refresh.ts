@@ -1,4 +1,5 @@
 import type { KeyProtocol } from '@tw/api'
+export { unsigned } from '../common/signed'
 
 /**
  * Proactive share refresh: records and the one decision every node takes on its own.
@@ -76,12 +77,6 @@ export const RefreshKeys = {
 
 /** Partition kinds holding refresh statements. */
 export const REFRESH_KINDS: ReadonlySet<string> = new Set(['refresh-votes', 'refresh-results', 'refresh-commits'])
-
-/** A signed record's payload: everything but the signature. */
-export function unsigned<T extends { signature: string }>(record: T): Omit<T, 'signature'> {
-  const { signature: _signature, ...rest } = record
-  return rest
-}
 
 /** What a node knows when it votes on a refresh job. */
 export interface RefreshJudgeInput {

@@ -8,9 +8,10 @@ import { ClusterService } from '../cluster/cluster.service'
 import { EtcdKeys, EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
-import { DkgCoordinatorService, keyIdFor } from './dkg-coordinator.service'
+import { NodeIdentityService } from '../byzantine/identity.service'
+import { DkgCoordinatorService } from './dkg-coordinator.service'
 import { dkgResults } from './dkg-results'
-import type { DkgRequestRecord, KeyRecord } from './dkg.types'
+import { keyIdFor, type DkgRequestRecord, type KeyRecord } from './dkg.types'
 
 /** Outcome of {@link KeysService.create}: done (`201`) or still running (`202`). */
 export interface CreateKeyOutcome {
@@ -33,6 +34,7 @@ export class KeysService {
     private readonly cluster: ClusterService,
     private readonly coordinator: DkgCoordinatorService,
     private readonly audit: AuditService,
+    private readonly identity: NodeIdentityService,
   ) {}
 
   async create(protocol: KeyProtocol, waitMs = this.config.dkgTimeoutMs): Promise<CreateKeyOutcome> {
@@ -45,7 +47,8 @@ export class KeysService {
     }
     const jobId = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`
     const keyId = keyIdFor(protocol, jobId)
-    const request: DkgRequestRecord = { jobId, protocol, requestedBy: this.config.nodeId, requestedAt: new Date().toISOString() }
+    const body: Omit<DkgRequestRecord, 'signature'> = { jobId, protocol, requestedBy: this.config.nodeId, requestedAt: new Date().toISOString() }
+    const request: DkgRequestRecord = { ...body, signature: this.identity.sign(body) }
     await this.etcd.putIfAbsent(EtcdKeys.dkgRequest(jobId), request)
     this.log.log(`DKG requested: ${protocol} key ${keyId}`)
     await this.audit.record('dkg.requested', { jobId, keyId, protocol, leader: this.cluster.leader?.nodeId ?? null }, 'api')
