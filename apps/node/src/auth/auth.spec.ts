@@ -330,9 +330,28 @@ describe('API access control', { timeout: 120_000 }, () => {
     const token = String(made.json.token)
     const id = String(made.json.id)
     assert.equal((await call(n2, 'GET', '/api/v1/keys', token)).status, 200)
+    // An event stream opened with the token on node 4 (its own database: it learns through etcd).
+    const stream = await fetch(`${n4.base}/api/v1/events?since=0`, { headers: { authorization: `Bearer ${token}` } })
+    assert.equal(stream.status, 200)
+    const reader = stream.body!.getReader()
+    await reader.read() // the opening frame: the stream is live
     const revoked = await call(n1, 'POST', `/api/v1/tokens/${id}/revoke`, admin, {})
     assert.equal(revoked.status, 200)
     assert.ok(revoked.json.revokedAt)
+    let rest = ''
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const timeout = new Promise<'open'>((done) => setTimeout(() => done('open'), Math.max(0, deadline - Date.now())).unref())
+      const chunk = await Promise.race([reader.read(), timeout])
+      if (chunk === 'open') break
+      if (chunk.done) {
+        rest += '<end>'
+        break
+      }
+      rest += new TextDecoder().decode(chunk.value)
+    }
+    if (!rest.endsWith('<end>')) await reader.cancel()
+    assert.match(rest, /: token revoked\n\n<end>$/, 'the open stream of the revoked token ends at once on node 4')
     for (const n of [n1, n2, n4]) {
       const r = await call(n, 'GET', '/api/v1/keys', token)
       assertError(r, 401, 'UNAUTHORIZED', `node ${n.config.nodeId}`)

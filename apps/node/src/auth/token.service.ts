@@ -46,6 +46,7 @@ export class TokenService {
   private readonly log = new Logger('Tokens')
   private readonly revokedIds = new Set<string>()
   private readonly revokedDigests = new Set<string>()
+  private readonly revokeListeners = new Set<(tokenId: string) => void>()
   private readonly touched = new Map<string, number>()
   private bootstrapped = false
   private watching = false
@@ -115,8 +116,7 @@ export class TokenService {
       }
       return found
     })
-    this.revokedIds.add(row.id)
-    this.revokedDigests.add(row.tokenSha256)
+    this.addRevocation({ id: row.id, sha256: row.tokenSha256 })
     const record: RevocationRecord = { id: row.id, sha256: row.tokenSha256, revokedAt: row.revokedAt!.toISOString(), revokedBy: actor }
     try {
       await this.etcd.putIfAbsent(REVOKED_PREFIX + row.id, record)
@@ -126,6 +126,15 @@ export class TokenService {
     }
     await this.audit.record('token.revoked', { tokenId: row.id, name: row.name, role: row.role }, actor)
     return toDto(row)
+  }
+
+  /**
+   * Calls `listener` with the id of every token revoked from now on, here or on another node
+   * (so an open event stream of that token is closed at once); returns the unsubscribe.
+   */
+  onRevoked(listener: (tokenId: string) => void): () => void {
+    this.revokeListeners.add(listener)
+    return () => this.revokeListeners.delete(listener)
   }
 
   /** Ids known revoked through etcd (for tests and status). */
@@ -194,10 +203,12 @@ export class TokenService {
     }
   }
 
-  private addRevocation(r: RevocationRecord | null | undefined): void {
+  private addRevocation(r: Pick<RevocationRecord, 'id' | 'sha256'> | null | undefined): void {
     if (!r) return
-    if (typeof r.id === 'string') this.revokedIds.add(r.id)
     if (typeof r.sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.sha256)) this.revokedDigests.add(r.sha256)
+    if (typeof r.id !== 'string' || this.revokedIds.has(r.id)) return
+    this.revokedIds.add(r.id)
+    for (const listener of this.revokeListeners) listener(r.id)
   }
 
   private async retry(): Promise<void> {

@@ -32,6 +32,7 @@ import { eventStreamQuerySchema, webhookCreateSchema, webhookDeliveriesQuerySche
 import { ZodValidationPipe } from '../api/zod-validation.pipe'
 import { RequireRole } from '../auth/roles'
 import type { AuthenticatedRequest } from '../auth/token-throttler.guard'
+import { TokenService } from '../auth/token.service'
 import { DependencyUnavailableError, ValidationFailedError } from '../common/errors'
 import { EventLogService } from './event-log.service'
 import { WebhooksService } from './webhooks.service'
@@ -127,7 +128,10 @@ export const sseFrame = (e: WalletEventDto) => `id: ${e.seq}\nevent: ${e.type}\n
 @ApiExtraModels(WalletEventDoc)
 @Controller('api/v1/events')
 export class EventsController {
-  constructor(private readonly events: EventLogService) {}
+  constructor(
+    private readonly events: EventLogService,
+    private readonly tokens: TokenService,
+  ) {}
 
   @Get()
   @ApiOperation({
@@ -147,6 +151,7 @@ export class EventsController {
   async stream(
     @Query(new ZodValidationPipe(eventStreamQuerySchema)) q: { types?: EventFilter[]; since?: number; follow: boolean },
     @Headers('last-event-id') lastEventId: string | undefined,
+    @Req() req: AuthenticatedRequest,
     @Res() res: StreamResponse,
   ): Promise<void> {
     if (lastEventId !== undefined && !/^\d{1,15}$/.test(lastEventId.trim())) throw new ValidationFailedError('Last-Event-ID must be an event seq')
@@ -163,9 +168,21 @@ export class EventsController {
     res.write(`retry: 3000\nid: ${last}\n\n`)
     let closed = false
     let unsubscribe = () => undefined as unknown
+    // The token this stream was opened with is checked on every event, not only at the start:
+    // revoked (here or on any node), the stream ends; a reconnect gets 401.
+    const tokenId = req.twAuth?.tokenId
+    const unwatchToken = tokenId
+      ? this.tokens.onRevoked((id) => {
+          if (id !== tokenId || closed) return
+          res.write(': token revoked\n\n')
+          res.end()
+          close()
+        })
+      : () => undefined
     const close = () => {
       closed = true
       unsubscribe()
+      unwatchToken()
     }
     res.on('close', close)
     let queue = Promise.resolve()

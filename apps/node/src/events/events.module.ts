@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common'
+import { AuthModule } from '../auth/auth.module'
 import { WalletModule } from '../wallet/wallet.module'
 import { EventLogService } from './event-log.service'
 import { EventsController, WebhooksController } from './events.controller'
@@ -6,7 +7,7 @@ import { WebhooksService } from './webhooks.service'
 
 /** The event log (`/tw/events/`), its stream (`GET /api/v1/events`) and webhooks. */
 @Module({
-  imports: [WalletModule],
+  imports: [WalletModule, AuthModule],
   providers: [EventLogService, WebhooksService],
   controllers: [EventsController, WebhooksController],
   exports: [EventLogService, WebhooksService],

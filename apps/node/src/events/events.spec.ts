@@ -17,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { until } from '../testing/until'
 import { WalletKeys, type TxRecord } from '../wallet/wallet.types'
 import { EventLogService } from './event-log.service'
+import { TokenService } from '../auth/token.service'
 import { EventsController, WebhooksController } from './events.controller'
 import { depositEvents, EVENT_HORIZON_MS, EventKeys, retryDelayMs, transactionEvents } from './events.types'
 import { WebhooksService } from './webhooks.service'
@@ -239,6 +240,7 @@ describe('event log, stream and webhooks (real etcd and PostgreSQL)', { timeout:
         providers: [
           { provide: EventLogService, useValue: b.log },
           { provide: WebhooksService, useValue: b.hooks },
+          { provide: TokenService, useValue: { onRevoked: () => () => undefined } },
         ],
       },
       { logger: false },
