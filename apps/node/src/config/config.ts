@@ -49,7 +49,14 @@ export interface AppConfig {
    */
   addressGapLimit: number
   /** The event log and webhooks (events/): how often the leader looks for deposits, and how webhook deliveries retry. */
-  events: { depositScanMs: number; webhookRetryBaseMs: number; webhookMaxAttempts: number; webhookTimeoutMs: number }
+  events: {
+    depositScanMs: number
+    webhookRetryBaseMs: number
+    webhookMaxAttempts: number
+    webhookTimeoutMs: number
+    /** TW_WEBHOOK_ALLOW_PRIVATE: webhooks may go to loopback, private and link-local addresses (default false). */
+    webhookAllowPrivate: boolean
+  }
   /**
    * The Bitcoin network and the Esplora-compatible chain API the wallet speaks to: its base URL,
    * an optional header sent with every request (a paid Esplora's API key; never logged), and how
@@ -220,6 +227,7 @@ const envSchema = z.object({
   TW_WEBHOOK_RETRY_BASE_MS: z.preprocess((v) => blankToUndefined(v) ?? '5000', int(100, 3_600_000)),
   TW_WEBHOOK_MAX_ATTEMPTS: z.preprocess((v) => blankToUndefined(v) ?? '10', int(1, 30)),
   TW_WEBHOOK_TIMEOUT_MS: z.preprocess((v) => blankToUndefined(v) ?? '10000', int(100, 60_000)),
+  TW_WEBHOOK_ALLOW_PRIVATE: bool(false),
   TW_NETWORK: z.preprocess(
     (v) => blankToUndefined(v) ?? 'regtest',
     z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest'], { error: 'must be mainnet|testnet|testnet4|signet|regtest' }),
@@ -381,6 +389,7 @@ export function loadConfig(env: Env): AppConfig {
       webhookRetryBaseMs: v.TW_WEBHOOK_RETRY_BASE_MS,
       webhookMaxAttempts: v.TW_WEBHOOK_MAX_ATTEMPTS,
       webhookTimeoutMs: v.TW_WEBHOOK_TIMEOUT_MS,
+      webhookAllowPrivate: v.TW_WEBHOOK_ALLOW_PRIVATE,
     },
     chain: {
       network: v.TW_NETWORK,

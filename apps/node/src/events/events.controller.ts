@@ -236,7 +236,7 @@ export class WebhooksController {
   })
   @ApiBody({ type: CreateWebhookRequestDoc })
   @ApiCreatedResponse({ type: CreatedWebhookDoc })
-  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (url not http(s), unknown event filter)' })
+  @ApiResponse({ status: 400, type: ErrorDoc, description: 'VALIDATION_FAILED (url not http(s) or at a private address without TW_WEBHOOK_ALLOW_PRIVATE, unknown event filter)' })
   @ApiResponse({ status: 409, type: ErrorDoc, description: 'CONFLICT: 20 webhooks already' })
   create(@Body(new ZodValidationPipe(webhookCreateSchema)) body: CreateWebhookRequest, @Req() req: AuthenticatedRequest): Promise<CreatedWebhookDto> {
     return this.webhooks.create(body, actorOf(req))

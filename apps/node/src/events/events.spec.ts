@@ -31,7 +31,7 @@ const config = (nodeId: number) =>
   ({
     nodeId,
     chain: { url: 'http://chain.invalid', network: 'regtest' },
-    events: { depositScanMs: 200, webhookRetryBaseMs: 100, webhookMaxAttempts: 3, webhookTimeoutMs: 2000 },
+    events: { depositScanMs: 200, webhookRetryBaseMs: 100, webhookMaxAttempts: 3, webhookTimeoutMs: 2000, webhookAllowPrivate: true },
   }) as unknown as AppConfig
 
 const HOUR = 3600_000

@@ -14,7 +14,7 @@ import { AuditService } from '../audit/audit.service'
 import { ClusterService } from '../cluster/cluster.service'
 import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
 import { errorMessage } from '../common/async'
-import { DomainError, NotFoundError } from '../common/errors'
+import { DomainError, NotFoundError, ValidationFailedError } from '../common/errors'
 import { Reconciler } from '../common/reconciler'
 import type { AppConfig } from '../config/config'
 import { APP_CONFIG } from '../config/config.module'
@@ -23,6 +23,7 @@ import { WebhookDeliveryEntity } from '../persistence/entities'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { EventLogService } from './event-log.service'
 import { EventKeys, retryDelayMs, type WebhookRecord, type WebhookState } from './events.types'
+import { postWebhook, privateUrlReason } from './webhook-post'
 
 /** Webhooks a cluster keeps at most. */
 export const MAX_WEBHOOKS = 20
@@ -89,6 +90,10 @@ export class WebhooksService {
   async create(req: CreateWebhookRequest, actor: string): Promise<CreatedWebhookDto> {
     const existing = await this.etcd.getPrefix<WebhookRecord>(EventKeys.webhooks)
     if (existing.length >= MAX_WEBHOOKS) throw new WebhookLimitError(`a cluster keeps at most ${MAX_WEBHOOKS} webhooks; remove one first`)
+    const refused = this.config.events.webhookAllowPrivate ? null : privateUrlReason(req.url)
+    if (refused) {
+      throw new ValidationFailedError(`url: ${refused}; webhooks go only to public addresses unless the nodes run with TW_WEBHOOK_ALLOW_PRIVATE=true`, { field: 'url' })
+    }
     const record: WebhookRecord = {
       id: randomUUID(),
       url: req.url,
@@ -223,11 +228,10 @@ export class WebhooksService {
     let httpStatus: number | null = null
     let error: string | null = null
     try {
-      const res = await fetch(hook.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.events.webhookTimeoutMs),
-        headers: {
+      // Never to a private address unless allowed (the record is in etcd: checked on every attempt).
+      httpStatus = await postWebhook(
+        hook.url,
+        {
           'content-type': 'application/json',
           'user-agent': 'threshold-wallet-webhooks/1',
           'tw-event-id': event.id,
@@ -236,10 +240,9 @@ export class WebhooksService {
           [WEBHOOK_SIGNATURE_HEADER]: signWebhook(hook.secret, body),
         },
         body,
-      })
-      httpStatus = res.status
-      await res.body?.cancel().catch(() => undefined)
-      if (res.status < 200 || res.status > 299) error = `HTTP ${res.status}`
+        { timeoutMs: this.config.events.webhookTimeoutMs, allowPrivate: this.config.events.webhookAllowPrivate },
+      )
+      if (httpStatus < 200 || httpStatus > 299) error = `HTTP ${httpStatus}`
     } catch (err) {
       error = fetchError(err, this.config.events.webhookTimeoutMs)
     }
@@ -336,9 +339,10 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Why a fetch failed, in words: never a URL (it may carry a token in its query). */
+/** Why a delivery failed, in words: never a URL (it may carry a token in its query). */
 function fetchError(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${timeoutMs} ms`
-  const cause = err instanceof Error ? (err as Error & { cause?: { code?: string; message?: string } }).cause : undefined
-  return (cause?.code ?? cause?.message ?? errorMessage(err)).replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code // ECONNREFUSED, ENOTFOUND, …
+  return errorMessage(err).replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
 }

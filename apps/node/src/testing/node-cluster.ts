@@ -86,6 +86,7 @@ export class NodeCluster {
         TW_DATABASE_URL: db.url,
         TW_ENV: 'development',
         TW_INSECURE_TEST_PRIMES: 'true',
+        TW_WEBHOOK_ALLOW_PRIVATE: 'true', // receivers on loopback
         TW_LOG_LEVEL: 'log',
         // Tests decide when presignatures are made (POST /api/v1/presignatures).
         TW_PRESIG_AUTOFILL: 'false',

@@ -78,6 +78,7 @@ export function nodeEnv(i: NodeEnvInput): Record<string, string> {
     TW_ENV: 'development',
     // Devnet fast start: public test primes. INSECURE — devnet only.
     TW_INSECURE_TEST_PRIMES: 'true',
+    TW_WEBHOOK_ALLOW_PRIVATE: 'true', // receivers on loopback
     TW_LOG_LEVEL: i.logLevel,
     ...(i.adminTokenSha256 ? { TW_BOOTSTRAP_ADMIN_TOKEN_SHA256: i.adminTokenSha256 } : {}),
     ...byzantineEnv(state.byzantine, node.id),
