@@ -9,7 +9,8 @@ import { APP_CONFIG } from '../config/config.module'
 import { MetricsService } from '../metrics/metrics.service'
 import { CoinsService } from '../wallet/coins.service'
 import { WalletKeys, type TxRecord } from '../wallet/wallet.types'
-import { depositEvents, EVENT_RETENTION_MS, EventKeys, transactionEvents, type StoredEvent } from './events.types'
+import { NodeIdentityService } from '../byzantine/identity.service'
+import { depositEvents, eventBody, EVENT_RETENTION_MS, EventKeys, transactionEvents, type StoredEvent, type UnsignedEvent } from './events.types'
 
 /** The whole log is read again this often on every node (a watch event lost in an outage). */
 const RESYNC_MS = 5 * 60_000
@@ -33,9 +34,11 @@ const PRUNE_BATCH = 100
  *   no-op. Events older than 3 days are pruned.
  * - Every node keeps the log in memory from a watch (read whole at start and every 5
  *   minutes) and tells its stream listeners about each new event.
- * - A deposit event is passed on only once this node has checked it against its own share and
- *   the chain ({@link check}): one node with etcd credentials cannot make the others announce
- *   a payment that never happened.
+ * - Every event is signed by the node that wrote it, and passed on (stream, webhooks) only once
+ *   this node checked that signature ({@link check}): etcd write access alone announces nothing.
+ * - A deposit event is passed on only once this node has also checked it against its own share
+ *   and the chain: one node with etcd credentials cannot make the others announce a payment
+ *   that never happened.
  */
 @Injectable()
 export class EventLogService {
@@ -64,6 +67,8 @@ export class EventLogService {
   private prunedAt = 0
   /** Deposit checks by event id: done once per event (a failed check is asked again). */
   private readonly checks = new Map<string, Promise<boolean>>()
+  /** Each kept event's writer and signature, by event id. */
+  private readonly proofs = new Map<string, { signedBy: number; signature: string }>()
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -71,6 +76,7 @@ export class EventLogService {
     private readonly cluster: ClusterService,
     private readonly coins: CoinsService,
     private readonly metrics: MetricsService,
+    private readonly identity: NodeIdentityService,
   ) {}
 
   async start(): Promise<void> {
@@ -121,15 +127,15 @@ export class EventLogService {
   }
 
   /**
-   * Whether this node passes `e` on. A deposit event must check out against this node's own
-   * share and the chain (CoinsService.confirmDeposit); other events are passed on as the log
-   * has them (docs/SECURITY.md says what that trusts). Throws when the chain cannot be asked.
+   * Whether this node passes `e` on. Every event must be signed by a node (the one that wrote
+   * it); a deposit event must also check out against this node's own share and the chain
+   * (CoinsService.confirmDeposit). Other events are passed on as their writer signed them
+   * (docs/SECURITY.md says what that trusts). Throws when the chain cannot be asked.
    */
   check(e: WalletEventDto): Promise<boolean> {
-    if (!e.type.startsWith('deposit.')) return Promise.resolve(true)
     let done = this.checks.get(e.id)
     if (!done) {
-      done = this.coins.confirmDeposit(e.data as DepositDto)
+      done = this.verifyAndConfirm(e)
       this.checks.set(e.id, done)
       // Only a deposit found is remembered: one not found (yet: the chain backend may be a
       // block behind) is asked about again next time.
@@ -137,7 +143,9 @@ export class EventLogService {
         (ok) => {
           if (ok) return
           this.checks.delete(e.id)
-          this.log.warn(`event ${e.id} (seq ${e.seq}) names a deposit this node cannot find on the chain for its own address: not passed on`)
+          this.log.warn(
+            `event ${e.id} (seq ${e.seq}) does not check out (not signed by a node, or a deposit this node cannot find on the chain for its own address): not passed on`,
+          )
         },
         () => this.checks.delete(e.id),
       )
@@ -184,6 +192,7 @@ export class EventLogService {
     if (deleted) {
       if (this.events.delete(id)) this.ordered = null
       this.checks.delete(id)
+      this.proofs.delete(id)
       return
     }
     const e = entry()
@@ -197,6 +206,8 @@ export class EventLogService {
     const event: WalletEventDto = { id: v.id, seq: Number(entry.createRevision), type: v.type, at: v.at, data: v.data }
     const known = this.events.has(v.id)
     this.events.set(v.id, event)
+    if (Number.isInteger(v.signedBy) && typeof v.signature === 'string') this.proofs.set(v.id, { signedBy: v.signedBy, signature: v.signature })
+    else this.proofs.delete(v.id)
     this.written.delete(v.id)
     if (known) return
     this.ordered = null
@@ -215,7 +226,12 @@ export class EventLogService {
     // An event kept past its retention (its delete missed) goes from memory too.
     const oldest = Date.now() - EVENT_RETENTION_MS
     const present = new Set(found.map((f) => f.value.id))
-    for (const [id, e] of this.events) if (Date.parse(e.at) < oldest && !present.has(id)) this.events.delete(id)
+    for (const [id, e] of this.events) {
+      if (Date.parse(e.at) < oldest && !present.has(id)) {
+        this.events.delete(id)
+        this.proofs.delete(id)
+      }
+    }
     this.ordered = null
     this.loadedAt = Date.now()
   }
@@ -269,8 +285,10 @@ export class EventLogService {
 
   private readonly known = (id: string): boolean => this.events.has(id) || this.written.has(id)
 
-  private async write(term: string, kind: 'transaction' | 'deposit', events: StoredEvent[]): Promise<void> {
-    for (const e of events) {
+  private async write(term: string, kind: 'transaction' | 'deposit', events: UnsignedEvent[]): Promise<void> {
+    const me = this.config.nodeId
+    for (const unsigned of events) {
+      const e: StoredEvent = { ...unsigned, signedBy: me, signature: this.identity.sign(eventBody(unsigned, me)) }
       if (!(await this.etcd.fencedPut(term, EventKeys.event(e.id), e, { ifAbsent: true }))) {
         // Written already (a leader before us), or this term is over: either way not ours to write.
         this.written.add(e.id)
@@ -290,6 +308,12 @@ export class EventLogService {
       if (!(await this.etcd.fencedTxn(term, { deletes: old.slice(i, i + PRUNE_BATCH) }))) return
     }
     if (old.length) this.log.log(`pruned ${old.length} event(s) older than ${EVENT_RETENTION_MS / 3600_000} h`)
+  }
+
+  private async verifyAndConfirm(e: WalletEventDto): Promise<boolean> {
+    const proof = this.proofs.get(e.id)
+    if (!proof || !(await this.identity.verify(proof.signedBy, eventBody(e, proof.signedBy), proof.signature))) return false
+    return e.type.startsWith('deposit.') ? this.coins.confirmDeposit(e.data as DepositDto) : true
   }
 
   /** Logs a failed check (the chain could not be asked) without throwing. */

@@ -15,11 +15,12 @@ import { DatabaseRepository } from '../persistence/database.repository'
 import { startEtcdCluster, type EtcdCluster } from '../testing/etcd'
 import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { until } from '../testing/until'
+import { fakeIdentity, signAs } from '../testing/fake-identity'
 import { WalletKeys, type TxRecord } from '../wallet/wallet.types'
 import { EventLogService } from './event-log.service'
 import { TokenService } from '../auth/token.service'
 import { EventsController, WebhooksController } from './events.controller'
-import { depositEvents, EVENT_HORIZON_MS, EventKeys, retryDelayMs, transactionEvents } from './events.types'
+import { depositEvents, eventBody, EVENT_HORIZON_MS, EventKeys, retryDelayMs, transactionEvents } from './events.types'
 import { WebhooksService } from './webhooks.service'
 
 // The event log, its stream and webhooks (issue 16 item 5) on a real etcd and PostgreSQL:
@@ -183,7 +184,7 @@ describe('event log, stream and webhooks (real etcd and PostgreSQL)', { timeout:
     await etcd.startSession()
     const c = { isLeader: false, leaderTerm: null as string | null }
     const metrics = new MetricsService({ nodeId: id, threshold: 4 })
-    const log = new EventLogService(config(id), etcd, c as never, coins as never, metrics)
+    const log = new EventLogService(config(id), etcd, c as never, coins as never, metrics, fakeIdentity(id) as never)
     const hooks = new WebhooksService(config(id), etcd, c as never, log, db, audit as never, metrics)
     await log.start()
     await hooks.start()
@@ -406,6 +407,28 @@ describe('event log, stream and webhooks (real etcd and PostgreSQL)', { timeout:
     )
     await new Promise((r) => setTimeout(r, 1500))
     assert.equal(received.length, before, 'nothing sent to a removed webhook')
+  })
+
+  it('a transaction event no node signed (written straight into etcd, or rewritten after signing) is never sent or streamed', async () => {
+    const b = nodes[1]
+    const hook = await api.createWebhook({ url: receiverUrl, events: ['transaction.*'] })
+    const data = { id: 'forged', state: 'confirmed', txid: 'ee'.repeat(32) } as unknown as WalletEventDto['data']
+    const unsignedId = 'tx.forged-unsigned.9'
+    await b.etcd.put(EventKeys.event(unsignedId), { id: unsignedId, type: 'transaction.confirmed', at: at(0), data })
+    const rewrittenId = 'tx.forged-rewritten.9'
+    const signed = { id: rewrittenId, type: 'transaction.confirmed' as const, at: at(0), data, signedBy: 2 }
+    await b.etcd.put(EventKeys.event(rewrittenId), { ...signed, data: { ...(data as object), txid: 'ff'.repeat(32) }, signature: signAs(2, eventBody(signed, 2)) })
+    for (const id of [unsignedId, rewrittenId]) {
+      await until(`${id} refused`, 20_000, async () => (await api.webhookDeliveries(hook.id)).deliveries.some((d) => d.eventId === id && d.outcome === 'refused'))
+    }
+    const refused = (await api.webhookDeliveries(hook.id)).deliveries.find((d) => d.eventId === unsignedId && d.outcome === 'refused')!
+    assert.match(refused.error ?? '', /not signed by a node/)
+    assert.ok(!received.some((r) => r.event.id.startsWith('tx.forged')), 'never sent')
+    const replay: WalletEventDto[] = []
+    for await (const e of api.events({ types: ['transaction.*'], since: 0, follow: false })) replay.push(e)
+    assert.ok(replay.length > 0, 'the signed events are streamed')
+    assert.ok(!replay.some((e) => e.id.startsWith('tx.forged')), 'the stream leaves the forged ones out')
+    await api.deleteWebhook(hook.id)
   })
 
   it('bad webhook input gets a clear error; a webhook that never answers 2xx is given up and the next event goes', async () => {

@@ -23,8 +23,19 @@ export const EVENT_RETENTION_MS = 3 * 24 * 3600_000
 /** Nothing older than this becomes an event (so a pruned event is never written again). */
 export const EVENT_HORIZON_MS = 2 * 24 * 3600_000
 
-/** An event as stored in etcd: everything but `seq` (the key's create revision). */
-export type StoredEvent = Omit<WalletEventDto, 'seq'>
+/**
+ * An event as stored in etcd: everything but `seq` (the key's create revision), signed by the
+ * node that wrote it (the leader of the moment) over {@link eventBody}.
+ */
+export type StoredEvent = Omit<WalletEventDto, 'seq'> & { signedBy: number; signature: string }
+
+/** What the writer of an event signs: the event as announced and who signs it. */
+/** An event before its writer signs it. */
+export type UnsignedEvent = Omit<StoredEvent, 'signedBy' | 'signature'>
+
+export function eventBody(e: Pick<WalletEventDto, 'id' | 'type' | 'at' | 'data'>, signedBy: number) {
+  return { id: e.id, type: e.type, at: e.at, data: e.data, signedBy }
+}
 
 /** `/tw/webhooks/<id>`. The secret signs deliveries; it is readable by every node (see docs/SECURITY.md). */
 export interface WebhookRecord {
@@ -72,8 +83,8 @@ export function transactionEventData(record: TxRecord, state: TransactionStateDt
  * The events `record`'s history calls for that are not in `known` yet: one per history entry
  * (`transaction.<state>`, at the entry's time), none older than `now - EVENT_HORIZON_MS`.
  */
-export function transactionEvents(record: TxRecord, known: (id: string) => boolean, now = Date.now()): StoredEvent[] {
-  const out: StoredEvent[] = []
+export function transactionEvents(record: TxRecord, known: (id: string) => boolean, now = Date.now()): UnsignedEvent[] {
+  const out: UnsignedEvent[] = []
   record.history.forEach((h, n) => {
     const id = transactionEventId(record.id, n)
     if (known(id) || now - Date.parse(h.at) > EVENT_HORIZON_MS) return
@@ -87,7 +98,7 @@ export function transactionEvents(record: TxRecord, known: (id: string) => boole
  * unconfirmed, `deposit.confirmed` once in a block (alone, when first seen confirmed). A
  * deposit whose block is older than the horizon calls for none.
  */
-export function depositEvents(d: DepositDto, known: (id: string) => boolean, now = Date.now()): StoredEvent[] {
+export function depositEvents(d: DepositDto, known: (id: string) => boolean, now = Date.now()): UnsignedEvent[] {
   if (d.blockTime !== null && now - Date.parse(d.blockTime) > EVENT_HORIZON_MS) return []
   const stage = d.confirmations > 0 ? 'confirmed' : 'pending'
   const id = depositEventId(d, stage)

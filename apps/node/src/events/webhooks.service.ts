@@ -252,15 +252,14 @@ export class WebhooksService {
   }
 
   /**
-   * A deposit event this node could not find on the chain (for its own address): retried like a
-   * failed delivery (the chain backend may be a block behind), `refused` once the attempts are
-   * used up; never sent.
+   * An event that does not check out on this node (not signed by a node, or a deposit it could not
+   * find on the chain for its own address): retried like a failed delivery (the chain backend may
+   * be a block behind), `refused` once the attempts are used up; never sent.
    */
   private unconfirmed(hook: WebhookRecord, event: WalletEventDto, attempt: number): Promise<WebhookDeliveryDto> {
     const last = attempt >= this.config.events.webhookMaxAttempts
-    const error = last
-      ? "the deposit is not on the chain for this node's own address: refused, never sent"
-      : "the deposit is not on the chain for this node's own address (yet): checked again later"
+    const why = event.type.startsWith('deposit.') ? "not signed by a node, or the deposit is not on the chain for this node's own address" : 'not signed by a node'
+    const error = last ? `the event does not check out (${why}): refused, never sent` : `the event does not check out (${why}) (yet): checked again later`
     return this.logged(hook, event, attempt, last ? 'refused' : 'failed', null, error, 0)
   }
 
