@@ -16,13 +16,17 @@
 //    the default TW_METRICS_TOKEN_REQUIRED=false) makes that route public;
 // 7. the "Metrics used" section of monitoring/README.md names exactly the `mpc_*` metrics the
 //    node registers (every `name: 'mpc_…'` under apps/node/src): none missing, none gone.
+// 8. every route of the node's controllers is in the OpenAPI document, and the status its
+//    handler answers on success (`@HttpCode`, else Nest's 201 for POST / 200) is one the
+//    document lists for it (a POST without `@HttpCode(200)` answering 201 under a documented
+//    200 is the drift this catches).
 //
 // Usage: node scripts/check-docs.mjs      (exit 1 and one line per problem)
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { generate, loadCli, loadOpenApi, ROOT } from './gen-docs.mjs'
+import { generate, loadCli, loadOpenApi, loadRouteStatuses, ROOT } from './gen-docs.mjs'
 
 const DOCS = join(ROOT, 'docs')
 const NODE_DIST = join(ROOT, 'apps', 'node', 'dist')
@@ -312,6 +316,20 @@ export function checkCurlAuth(files, isPublic) {
   return { problems, checked }
 }
 
+/** Problems with routes whose success status the OpenAPI document does not list (check 8). */
+export function checkRouteStatuses(routes, doc) {
+  const problems = []
+  for (const r of routes) {
+    const op = doc.paths?.[r.path]?.[r.method]
+    if (!op) problems.push(`${r.method.toUpperCase()} ${r.path} (${r.handler}) is not in the OpenAPI document`)
+    else if (!op.responses?.[String(r.status)]) {
+      const listed = Object.keys(op.responses ?? {}).filter((c) => c.startsWith('2'))
+      problems.push(`${r.method.toUpperCase()} ${r.path} (${r.handler}) answers ${r.status} on success; the OpenAPI document lists ${listed.join(', ') || 'no 2xx'}`)
+    }
+  }
+  return problems
+}
+
 export async function checkAll() {
   const files = docFiles()
   const [doc, cli, generated] = [await loadOpenApi(), await loadCli(), await generate()]
@@ -328,6 +346,7 @@ export async function checkAll() {
       ...checkConfigVariables(loadConfigVariables(), configDoc),
       ...curls.problems,
       ...checkMetrics(loadNodeMetrics(), { name: METRICS_DOC, text: readFileSync(join(ROOT, METRICS_DOC), 'utf8') }),
+      ...checkRouteStatuses(loadRouteStatuses(), doc),
     ],
     commandsChecked: commands.checked,
     pathsChecked: api.checked,

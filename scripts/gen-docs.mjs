@@ -68,6 +68,44 @@ function enhancerClasses(controller) {
   return [...out]
 }
 
+const METHODS = ['get', 'post', 'put', 'delete', 'patch', 'all', 'options', 'head'] // Nest's RequestMethod order
+
+/**
+ * Every documented route of the node's controllers with the status its handler answers on success: its
+ * `@HttpCode`, else Nest's default (201 for POST, 200 otherwise). Paths in OpenAPI's spelling
+ * (`/api/v1/keys/{id}`).
+ */
+export function loadRouteStatuses() {
+  requireFromNode('reflect-metadata')
+  const { AppModule } = requireFromNode(join(NODE_DIST, 'app.module.js'))
+  const routes = []
+  for (const cls of collectControllers(AppModule.forRoot({}))) {
+    // Left out of the document on purpose (@ApiExcludeController: /metrics is Prometheus text).
+    if (Reflect.getMetadata('swagger/apiExcludeController', cls)?.[0]) continue
+    const bases = [Reflect.getMetadata('path', cls) ?? ''].flat()
+    for (const name of Object.getOwnPropertyNames(cls.prototype)) {
+      const handler = cls.prototype[name]
+      if (name === 'constructor' || typeof handler !== 'function' || Reflect.getMetadata('method', handler) === undefined) continue
+      if (Reflect.getMetadata('swagger/apiExcludeEndpoint', handler)?.disable) continue
+      const method = METHODS[Reflect.getMetadata('method', handler)]
+      const status = Reflect.getMetadata('__httpCode__', handler) ?? (method === 'post' ? 201 : 200)
+      for (const base of bases) {
+        for (const sub of [Reflect.getMetadata('path', handler) ?? ''].flat()) {
+          const path = (
+            '/' +
+            [base, sub]
+              .map((x) => x.replace(/^\/+|\/+$/g, ''))
+              .filter(Boolean)
+              .join('/')
+          ).replace(/:([A-Za-z0-9_]+)/g, '{$1}')
+          routes.push({ method, path, status, handler: `${cls.name}.${name}` })
+        }
+      }
+    }
+  }
+  return routes
+}
+
 /** The node's OpenAPI document, exactly as `/api/docs-json` serves it (minus the node id). */
 export async function loadOpenApi() {
   requireFromNode('reflect-metadata')

@@ -2,7 +2,8 @@
 // docs/*.md and README.md name real commands and flags, /api/v1 paths exist in the OpenAPI
 // document, relative links resolve, the generated docs (openapi.json, API.md, CLI.md) are
 // what scripts/gen-docs.mjs produces from the build, DEPLOYMENT.md's variable table names
-// exactly the node's TW_ variables, and every curl to an /api/v1 route sends a token. Needs
+// exactly the node's TW_ variables, every curl to an /api/v1 route sends a token, and every
+// route's success status is one its OpenAPI operation lists. Needs
 // the build (`npm ci` runs `tsc -b`); no cluster, etcd or database.
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
@@ -113,6 +114,29 @@ describe('docs', () => {
     assert.equal(problems.length, 2, problems.join('\n'))
     assert.match(problems[0], /mpc_new_total .*missing/)
     assert.match(problems[1], /names mpc_gone_total, which the node does not register/)
+  })
+
+  it('every route answers on success a status its OpenAPI operation lists; the check refuses a 201 under a documented 200 and a route the document lacks', () => {
+    const routes = gen.loadRouteStatuses()
+    assert.ok(routes.length >= 30, `only ${routes.length} routes found: is the scanner broken?`)
+    const send = routes.find((r) => r.method === 'post' && r.path === '/api/v1/transactions')
+    assert.equal(send?.status, 202, 'POST /api/v1/transactions answers 202 (its @HttpCode)')
+    assert.ok(
+      routes.some((r) => r.path === '/api/v1/keys/{id}/refresh' && r.method === 'post'),
+      'path parameters in OpenAPI spelling',
+    )
+    assert.ok(!routes.some((r) => r.path === '/metrics'), '@ApiExcludeController routes are left out')
+    assert.deepEqual(check.checkRouteStatuses(routes, doc), [])
+    const problems = check.checkRouteStatuses(
+      [
+        { method: 'post', path: '/api/v1/keys', status: 201, handler: 'KeysController.create' },
+        { method: 'get', path: '/api/v1/nowhere', status: 200, handler: 'X.y' },
+      ],
+      { paths: { '/api/v1/keys': { post: { responses: { 200: {}, 202: {}, 401: {} } } } } },
+    )
+    assert.equal(problems.length, 2, problems.join('\n'))
+    assert.match(problems[0], /POST \/api\/v1\/keys \(KeysController.create\) answers 201 on success; the OpenAPI document lists 200, 202/)
+    assert.match(problems[1], /GET \/api\/v1\/nowhere \(X.y\) is not in the OpenAPI document/)
   })
 
   it('every curl to an /api/v1 route in the docs sends an Authorization header', () => {
