@@ -5,6 +5,7 @@ import { AuditService } from '../audit/audit.service'
 import { errorMessage } from '../common/async'
 import { BoundedMap, BoundedSet } from '../common/bounded'
 import { canonicalJson } from '../common/canonical-json'
+import { isSignedBy } from '../common/signed'
 import { ConflictError, NotFoundError, ValidationFailedError } from '../common/errors'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
@@ -249,14 +250,12 @@ export class ByzantineService {
   private async unbannedAt(nodeId: number): Promise<{ at: string | null; entry: EtcdEntry<UnbanRecord> | null }> {
     const entry = await this.etcd.get<UnbanRecord>(ByzantineKeys.unban(nodeId))
     if (!entry) return { at: null, entry }
-    const { signature, ...body } = entry.value
+    const unban = entry.value
     const valid =
-      body.nodeId === nodeId &&
-      typeof body.unbannedAt === 'string' &&
-      Number.isInteger(body.signedBy) &&
-      body.signedBy !== nodeId &&
-      typeof signature === 'string' &&
-      (await this.identity.verify(body.signedBy, body, signature))
+      unban.nodeId === nodeId &&
+      typeof unban.unbannedAt === 'string' &&
+      unban.signedBy !== nodeId &&
+      (await isSignedBy(unban, unban.signedBy, (id, payload, sig) => this.identity.verify(id, payload, sig)))
     if (!valid) {
       if (!this.unverifiedUnbans.has(entry.modRevision)) {
         this.unverifiedUnbans.add(entry.modRevision)
@@ -265,7 +264,7 @@ export class ByzantineService {
       }
       return { at: null, entry }
     }
-    return { at: body.unbannedAt, entry }
+    return { at: unban.unbannedAt, entry }
   }
 
   /**

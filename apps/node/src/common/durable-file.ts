@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
@@ -22,4 +23,13 @@ export function writeFileDurably(target: string, data: string): void {
   } finally {
     closeSync(dirFd)
   }
+}
+
+/**
+ * The file in `dir` holding the record named `id` (`<id>.json`). Ids come from etcd: anything but
+ * a plain id (letters, digits, dashes; at most 64) is named by its SHA-256, never a path of its own.
+ */
+export function recordFile(dir: string, id: string): string {
+  const name = /^[A-Za-z0-9-]{1,64}$/.test(id) ? id : createHash('sha256').update(id).digest('hex')
+  return path.join(dir, `${name}.json`)
 }

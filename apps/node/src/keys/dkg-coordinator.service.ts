@@ -9,6 +9,7 @@ import type { AppConfig } from '../config/config'
 import { partitionKey, WalletKeys } from '../wallet/wallet.types'
 import { auxResults, dkgResults } from './dkg-results'
 import { NodeIdentityService } from '../byzantine/identity.service'
+import { unsigned } from '../common/signed'
 import {
   dkgRequestValid,
   keyIdFor,
@@ -106,7 +107,7 @@ export class DkgCoordinatorService {
       const failed = results.filter((r) => !r.ok)
       if (failed.length === 0) {
         if (!current.completedAt && results.length === this.config.clusterSize) {
-          const done = this.signAux({ ...current, completedAt: new Date().toISOString(), createdBy: this.config.nodeId })
+          const done = this.signAux({ ...unsigned(current), completedAt: new Date().toISOString(), createdBy: this.config.nodeId })
           if (await this.etcd.fencedPut(term, EtcdKeys.auxCurrent, done)) {
             this.log.log(`aux info ${current.auxId} completed on all nodes`)
             await this.audit.record('aux.completed', { auxId: current.auxId })
@@ -140,8 +141,7 @@ export class DkgCoordinatorService {
 
   /** The aux record as this node (the leader) signs it. */
   private signAux(body: Omit<AuxRecord, 'signature'>): AuxRecord {
-    const { signature: _old, ...rest } = body as AuxRecord
-    return { ...rest, signature: this.identity.sign(rest) }
+    return { ...body, signature: this.identity.sign(body) }
   }
 
   private async reconcileRequests(term: string, aux: AuxRecord | null): Promise<void> {

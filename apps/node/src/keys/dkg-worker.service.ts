@@ -13,18 +13,8 @@ import { partitionKey, WalletKeys } from '../wallet/wallet.types'
 import { auxResults, dkgResults } from './dkg-results'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { BoundedSet } from '../common/bounded'
-import {
-  auxFault,
-  dkgJobFault,
-  KEYGEN_RESULT_KINDS,
-  parseDkgKey,
-  type AuxRecord,
-  type AuxResultRecord,
-  type DkgJobRecord,
-  type DkgResultRecord,
-  type KeyRecord,
-  type VerifySigned,
-} from './dkg.types'
+import { auxFault, dkgJobFault, KEYGEN_RESULT_KINDS, parseDkgKey, type AuxRecord, type AuxResultRecord, type DkgJobRecord, type DkgResultRecord, type KeyRecord } from './dkg.types'
+import type { VerifySigned } from '../common/signed'
 
 /**
  * Every node's half of key generation: runs each aux generation and DKG job the leader

@@ -1,5 +1,5 @@
 import type { KeyProtocol, KeyStatus } from '@tw/api'
-import { unsigned } from '../common/signed'
+import { isSignedBy, type VerifySigned } from '../common/signed'
 
 /**
  * `/tw/dkg-requests/<jobId>`: written by any node (its API took the request), signed by its
@@ -69,9 +69,6 @@ export interface AuxRecord {
   signature: string
 }
 
-/** Checks a node's identity signature over a payload. */
-export type VerifySigned = (nodeId: number, payload: unknown, signature: string) => Promise<boolean>
-
 /** The key id a job produces: protocol-prefixed, so ids tell their kind. */
 export function keyIdFor(protocol: KeyProtocol, jobId: string): string {
   return `${protocol}-${jobId}`
@@ -79,7 +76,7 @@ export function keyIdFor(protocol: KeyProtocol, jobId: string): string {
 
 /** Whether a DKG request is signed by the node it names. */
 export async function dkgRequestValid(r: DkgRequestRecord, verify: VerifySigned): Promise<boolean> {
-  return Number.isInteger(r?.requestedBy) && typeof r.signature === 'string' && (await verify(r.requestedBy, unsigned(r), r.signature))
+  return isSignedBy(r, r?.requestedBy, verify)
 }
 
 /**
@@ -94,19 +91,13 @@ export async function dkgJobFault(job: DkgJobRecord, verify: VerifySigned): Prom
   if (!(await dkgRequestValid(r, verify))) return `its request is not signed by node ${r.requestedBy}`
   if (job.keyId !== keyIdFor(job.protocol, job.jobId) || job.sessionId !== `dkg-${job.jobId}`) return 'its key or session id is not the one of its job id'
   if (job.protocol === 'ecdsa' ? typeof job.auxId !== 'string' : job.auxId !== null) return 'its aux info id does not fit its protocol'
-  if (!Number.isInteger(job.createdBy) || typeof job.signature !== 'string' || !(await verify(job.createdBy, unsigned(job), job.signature))) {
-    return `not signed by node ${job.createdBy}`
-  }
-  return null
+  return (await isSignedBy(job, job.createdBy, verify)) ? null : `not signed by node ${job.createdBy}`
 }
 
 /** Why a node refuses to run an aux info generation, or null: it must be signed by the node it names. */
 export async function auxFault(aux: AuxRecord, verify: VerifySigned): Promise<string | null> {
   if (aux.auxId !== `aux-${aux.generation}`) return 'its id is not the one of its generation'
-  if (!Number.isInteger(aux.createdBy) || typeof aux.signature !== 'string' || !(await verify(aux.createdBy, unsigned(aux), aux.signature))) {
-    return `not signed by node ${aux.createdBy}`
-  }
-  return null
+  return (await isSignedBy(aux, aux.createdBy, verify)) ? null : `not signed by node ${aux.createdBy}`
 }
 
 /** `/tw/n/<nodeId>/aux-results/<auxId>`: one node's outcome, in its own partition. */

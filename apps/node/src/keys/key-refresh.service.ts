@@ -3,6 +3,7 @@ import type { KeyRefreshDto } from '@tw/api'
 import { randomBytes } from 'node:crypto'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage, writeWithRetry } from '../common/async'
+import { isSignedBy, type VerifySigned } from '../common/signed'
 import { ClusterUnavailableError, ConflictError, NotFoundError } from '../common/errors'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
@@ -22,7 +23,6 @@ import {
   REFRESH_KINDS,
   RefreshKeys,
   refreshFinished,
-  unsigned,
   type RefreshCommitRecord,
   type RefreshDecision,
   type RefreshJobRecord,
@@ -30,6 +30,12 @@ import {
   type RefreshVoteRecord,
 } from './key-refresh'
 import { RefreshVoteLedger } from './refresh-votes'
+
+/** What every node's refresh statement (vote, result, commit) carries. */
+type RefreshStatement = { nodeId: number; jobId: string; keyId: string; signature: string }
+
+/** A result states a fingerprint when it reports success. */
+const resultWellFormed = (r: RefreshResultRecord): boolean => !r.ok || typeof r.fingerprint === 'string'
 
 /** See {@link KeyRefreshService.stragglerGraceMs}. */
 const STRAGGLER_GRACE_MS = 60_000
@@ -182,7 +188,7 @@ export class KeyRefreshService {
     const jobs = await this.etcd.getPrefix<RefreshJobRecord>(RefreshKeys.jobs)
     for (const { value: job } of jobs) {
       if (this.settled.has(job.jobId) || this.running.has(job.jobId)) continue
-      if (!(await this.identity.verify(job.requestedBy, unsigned(job), job.signature))) {
+      if (!(await isSignedBy(job, job.requestedBy, this.verify))) {
         this.log.warn(`refresh job for ${job.keyId} is not signed by node ${job.requestedBy}: ignored`)
         continue
       }
@@ -194,7 +200,8 @@ export class KeyRefreshService {
     const me = this.config.nodeId
     const d = await this.decision(job)
     if (d.kind === 'voting') {
-      await this.vote(job)
+      // This node's vote counted already (published, signed, an approval): nothing to do.
+      if (!d.approved.includes(me)) await this.vote(job)
       return
     }
     if (d.kind === 'rejected') {
@@ -272,8 +279,8 @@ export class KeyRefreshService {
 
   /**
    * Casts this node's one vote on the job: kept on its own disk first, then published signed. A
-   * vote already cast (in this life or an earlier one) is published again byte for byte, never
-   * judged again.
+   * vote already cast (in this life or an earlier one) but missing from etcd is published again
+   * byte for byte, never judged again.
    */
   private async vote(job: RefreshJobRecord): Promise<void> {
     let vote = this.votes.get(job.jobId)
@@ -293,9 +300,7 @@ export class KeyRefreshService {
       else this.log.warn(`share refresh ${job.jobId} of ${job.keyId} (filed by node ${job.requestedBy}): rejected: ${vote.code}: ${vote.reason}`)
       await this.audit.record('key.refresh_voted', { keyId: job.keyId, jobId: job.jobId, approve: vote.approve, code: vote.code })
     }
-    const key = RefreshKeys.vote(job.jobId, this.config.nodeId)
-    const published = (await this.etcd.get<RefreshVoteRecord>(key))?.value
-    if (!published || JSON.stringify(published) !== JSON.stringify(vote)) await this.putWithRetry(key, vote)
+    await this.putWithRetry(RefreshKeys.vote(job.jobId, this.config.nodeId), vote)
   }
 
   private finish(job: RefreshJobRecord): void {
@@ -366,21 +371,26 @@ export class KeyRefreshService {
 
   // ------------------------------------------------------------------ reading statements
 
-  /** Every node's signed result for the job, verified (signature, node, job, key). */
-  private async verifiedResults(job: RefreshJobRecord): Promise<RefreshResultRecord[]> {
-    const found = await perNode<RefreshResultRecord>(this.etcd, (id) => RefreshKeys.result(job.jobId, id), this.config.clusterSize)
-    const valid = await Promise.all(found.map((r) => this.resultValid(job, r.nodeId, r)))
+  private readonly verify: VerifySigned = (id, payload, signature) => this.identity.verify(id, payload, signature)
+
+  /** Whether `s` is node `nodeId`'s statement about this job: its node, job and key, signed by it. */
+  private async statementValid(job: RefreshJobRecord, nodeId: number, s: RefreshStatement): Promise<boolean> {
+    return s.nodeId === nodeId && s.jobId === job.jobId && s.keyId === job.keyId && (await isSignedBy(s, nodeId, this.verify))
+  }
+
+  /**
+   * Each node's statement in its partition (`keyOf(jobId, node)`) that is well formed and a valid
+   * statement of that node about this job (see {@link statementValid}).
+   */
+  private async statements<T extends RefreshStatement>(job: RefreshJobRecord, keyOf: (jobId: string, nodeId: number) => string, wellFormed: (s: T) => boolean): Promise<T[]> {
+    const found = await perNode<T>(this.etcd, (id) => keyOf(job.jobId, id), this.config.clusterSize)
+    const valid = await Promise.all(found.map(async (s) => wellFormed(s) && (await this.statementValid(job, s.nodeId, s))))
     return found.filter((_, i) => valid[i])
   }
 
+  /** Node `nodeId`'s signed result for the job, verified (signature, node, job, key, shape). */
   private async resultValid(job: RefreshJobRecord, nodeId: number, r: RefreshResultRecord): Promise<boolean> {
-    return (
-      r.nodeId === nodeId &&
-      r.jobId === job.jobId &&
-      r.keyId === job.keyId &&
-      (!r.ok || typeof r.fingerprint === 'string') &&
-      (await this.identity.verify(nodeId, unsigned(r), r.signature))
-    )
+    return resultWellFormed(r) && (await this.statementValid(job, nodeId, r))
   }
 
   /**
@@ -393,26 +403,14 @@ export class KeyRefreshService {
     const n = this.config.clusterSize
     const commits: RefreshCommitRecord[] = []
     let evidence: RefreshResultRecord[] | null = null
-    for (const c of await perNode<RefreshCommitRecord>(this.etcd, (id) => RefreshKeys.commit(job.jobId, id), n)) {
-      if (c.jobId !== job.jobId || c.keyId !== job.keyId || !Array.isArray(c.results)) continue
-      if (!(await this.identity.verify(c.nodeId, unsigned(c), c.signature))) continue
-      const proven = await this.evidenceValid(job, c.results, c.fingerprint)
-      if (!proven) continue
+    for (const c of await this.statements<RefreshCommitRecord>(job, RefreshKeys.commit, (x) => Array.isArray(x.results))) {
+      if (!(await this.evidenceValid(job, c.results, c.fingerprint))) continue
       commits.push(c)
       evidence ??= c.results
     }
-    const results = evidence ?? (await this.verifiedResults(job))
-    const votes = results.length === 0 && commits.length === 0 ? await this.verifiedVotes(job) : []
+    const results = evidence ?? (await this.statements<RefreshResultRecord>(job, RefreshKeys.result, resultWellFormed))
+    const votes = results.length === 0 && commits.length === 0 ? await this.statements<RefreshVoteRecord>(job, RefreshKeys.vote, (v) => typeof v.approve === 'boolean') : []
     return decideRefresh(n, votes, results, commits)
-  }
-
-  /** Every node's signed vote on the job, verified (signature, node, job, key). */
-  private async verifiedVotes(job: RefreshJobRecord): Promise<RefreshVoteRecord[]> {
-    const found = await perNode<RefreshVoteRecord>(this.etcd, (id) => RefreshKeys.vote(job.jobId, id), this.config.clusterSize)
-    const valid = await Promise.all(
-      found.map(async (v) => v.jobId === job.jobId && v.keyId === job.keyId && typeof v.approve === 'boolean' && (await this.identity.verify(v.nodeId, unsigned(v), v.signature))),
-    )
-    return found.filter((_, i) => valid[i])
   }
 
   private async evidenceValid(job: RefreshJobRecord, results: RefreshResultRecord[], fingerprint: string): Promise<boolean> {

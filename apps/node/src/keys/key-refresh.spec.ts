@@ -6,19 +6,11 @@ import { beforeEach, describe, it } from 'node:test'
 import type { AppConfig } from '../config/config'
 import { EtcdKeys } from '../cluster/etcd.repository'
 import { MetricsService } from '../metrics/metrics.service'
+import { unsigned } from '../common/signed'
 import { FakeEtcd } from '../testing/fake-etcd'
 import { fakeIdentity, signAs } from '../testing/fake-identity'
 import { WalletKeys, type PresigRecord } from '../wallet/wallet.types'
-import {
-  decideRefresh,
-  judgeRefresh,
-  RefreshKeys,
-  unsigned,
-  type RefreshCommitRecord,
-  type RefreshJobRecord,
-  type RefreshResultRecord,
-  type RefreshVoteRecord,
-} from './key-refresh'
+import { decideRefresh, judgeRefresh, RefreshKeys, type RefreshCommitRecord, type RefreshJobRecord, type RefreshResultRecord, type RefreshVoteRecord } from './key-refresh'
 import { KeyRefreshService } from './key-refresh.service'
 import { RefreshVoteLedger } from './refresh-votes'
 import type { KeyRecord } from './dkg.types'

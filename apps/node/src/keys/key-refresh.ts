@@ -1,5 +1,4 @@
 import type { KeyProtocol } from '@tw/api'
-export { unsigned } from '../common/signed'
 
 /**
  * Proactive share refresh: records and the one decision every node takes on its own.

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
-import { writeFileDurably } from '../common/durable-file'
+import { recordFile, writeFileDurably } from '../common/durable-file'
 import type { RefreshVoteRecord } from './key-refresh'
 
 /**
@@ -39,7 +38,7 @@ export class RefreshVoteLedger {
   record(vote: RefreshVoteRecord): RefreshVoteRecord {
     const earlier = this.votes.get(vote.jobId)
     if (earlier) return earlier
-    writeFileDurably(this.file(vote.jobId), JSON.stringify(vote))
+    writeFileDurably(recordFile(this.dir, vote.jobId), JSON.stringify(vote))
     this.votes.set(vote.jobId, vote)
     return vote
   }
@@ -53,11 +52,5 @@ export class RefreshVoteLedger {
       if (Number.isFinite(at) && (last === null || at > last)) last = at
     }
     return last
-  }
-
-  private file(jobId: string): string {
-    // Job ids come from etcd: anything but a plain id is named by its hash, never a path of its own.
-    const name = /^[A-Za-z0-9-]{1,64}$/.test(jobId) ? jobId : createHash('sha256').update(jobId).digest('hex')
-    return path.join(this.dir, `${name}.json`)
   }
 }

@@ -97,7 +97,7 @@ export class MetricsService {
   })
   readonly keyRefreshes = new Counter({
     name: 'mpc_key_refreshes_total',
-    help: 'Share refreshes as this node saw them end (outcome: switched = its new share is live, failed = it kept its share)',
+    help: 'Share refreshes as this node saw them end (outcome: switched = its new share is live, failed = it kept its share, rejected = a node voted against it, nothing ran)',
     labelNames: ['protocol', 'outcome'] as const,
     registers: [this.registry],
   })

@@ -1,8 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { BoundedMap } from '../common/bounded'
-import { writeFileDurably } from '../common/durable-file'
+import { recordFile, writeFileDurably } from '../common/durable-file'
 import { proposalHash, type ProposalBody, proposalBody } from './policy'
 import type { SignedVote, TxRecord } from './wallet.types'
 
@@ -146,7 +145,7 @@ export class ApprovalLedger {
     if (cached !== undefined) return cached
     let entry: ApprovalEntry | null = null
     try {
-      const parsed = JSON.parse(readFileSync(this.file(txId), 'utf8')) as ApprovalEntry
+      const parsed = JSON.parse(readFileSync(recordFile(this.dir, txId), 'utf8')) as ApprovalEntry
       if (parsed.version !== LEDGER_VERSION || parsed.txId !== txId) throw new Error(`approval ledger entry for ${txId} is not readable (version ${parsed.version})`)
       entry = parsed
     } catch (err) {
@@ -206,14 +205,8 @@ export class ApprovalLedger {
     return entry
   }
 
-  private file(txId: string): string {
-    // Transaction ids are UUIDs; anything else is named by its hash (never a path of its own).
-    const name = /^[A-Za-z0-9-]{1,64}$/.test(txId) ? txId : createHash('sha256').update(txId).digest('hex')
-    return path.join(this.dir, `${name}.json`)
-  }
-
   private write(entry: ApprovalEntry): void {
-    writeFileDurably(this.file(entry.txId), JSON.stringify(entry))
+    writeFileDurably(recordFile(this.dir, entry.txId), JSON.stringify(entry))
     this.index(entry)
     this.remember(entry.txId, entry)
   }
