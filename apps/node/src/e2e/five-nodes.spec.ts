@@ -9,6 +9,7 @@ import { byzantineScenarios } from './byzantine-scenarios'
 import { trustScenarios } from './trust-scenarios'
 import { eventScenarios } from './events-scenarios'
 import { walletScenarios } from './wallet-scenarios'
+import { recoveryScenarios } from './recovery-scenarios'
 import { deriveEcdsaChild, segwitAddress } from '@tw/bitcoin'
 
 const until = <T>(what: string, ms: number, probe: () => Promise<T | undefined | null | false>) => poll(what, ms, probe, 500)
@@ -206,10 +207,14 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     const foreign = path.join(cluster.dir, 'foreign')
     mkdirSync(foreign)
     native.generateClusterCerts(foreign, 2)
+    const renewedKey = readFileSync(path.join(certs, 'node-2.key'))
     writeFileSync(path.join(certs, 'node-2.key'), readFileSync(path.join(foreign, 'node-2.key')), { mode: 0o600 })
     writeFileSync(path.join(certs, 'node-2.crt'), readFileSync(path.join(foreign, 'node-2.crt')))
     await until('the foreign certificate refused', 30_000, async () => /renewed certificate .* refused/.test(cluster.log(2)))
     assert.equal((await client(2).health('ready')).status, 'ok')
+    // The renewed files back, as an operator would put them: a later restart of node 2 starts with them.
+    writeFileSync(path.join(certs, 'node-2.key'), renewedKey, { mode: 0o600 })
+    writeFileSync(path.join(certs, 'node-2.crt'), renewed)
   })
 
   it('a restarted node keeps its shares, rejoins, and does not rerun the DKGs', async () => {
@@ -259,4 +264,7 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     assert.match(metrics, /^mpc_dkg_duration_seconds_count\{[^}]*protocol="schnorr"[^}]*\} 1$/m)
     assert.match(metrics, /^mpc_consensus_threshold\{[^}]*\} 4$/m)
   })
+
+  // Last: every node restarts on an empty etcd.
+  recoveryScenarios(scenarioContext)
 })
