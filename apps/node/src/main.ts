@@ -2,6 +2,7 @@ import { CertReloadService } from './certs/cert-reload.service'
 import { ByzantineService } from './byzantine/byzantine.service'
 import { DrillService } from './byzantine/drill.service'
 import { PresignatureService } from './wallet/presignature.service'
+import { RecoveryService } from './wallet/recovery.service'
 import { TxCoordinatorService } from './wallet/tx-coordinator.service'
 import { TxRetentionService } from './wallet/tx-retention.service'
 import { TxWorkerService } from './wallet/tx-worker.service'
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
   const txCoordinator = app.get(TxCoordinatorService)
   const txRetention = app.get(TxRetentionService)
   const presignatures = app.get(PresignatureService)
+  const recovery = app.get(RecoveryService)
   const byzantine = app.get(ByzantineService)
   const drill = app.get(DrillService)
   const certReload = app.get(CertReloadService)
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
   await txWorker.start()
   await txCoordinator.start()
   presignatures.start()
+  recovery.start() // every minute: this node's signed statement of each share it holds is in etcd (cluster recover reads them)
   txRetention.start() // every minute: finished transactions past TW_TX_RETENTION_S leave etcd
   await eventLog.start() // the event log in memory; the leader writes it
   await webhooks.start() // the leader delivers events to webhooks
@@ -112,6 +115,7 @@ async function main(): Promise<void> {
       ['event log', () => eventLog.stop()],
       ['presignatures', () => presignatures.stop()],
       ['tx retention', () => txRetention.stop()],
+      ['share statements', () => recovery.stop()],
       ['byzantine', () => byzantine.stop()],
       ['certificates', () => certReload.stop()],
       ['tx coordinator', () => txCoordinator.stop()],

@@ -2,6 +2,8 @@ import type {
   AddressDto,
   AuditVerifyDto,
   BalanceDto,
+  ClusterRecoverRequest,
+  ClusterRecoveryDto,
   ClusterStatusDto,
   CreateKeyRequest,
   DescriptorsDto,
@@ -89,6 +91,10 @@ export class ApiClient {
   }
   clusterStatus(): Promise<ClusterStatusDto> {
     return this.request('GET', '/api/v1/cluster/status')
+  }
+  /** Rebuilds the cluster's state in etcd after it was lost (admin); `dryRun` writes nothing. */
+  recoverCluster(body: ClusterRecoverRequest, timeoutMs?: number): Promise<ClusterRecoveryDto> {
+    return this.request('POST', '/api/v1/cluster/recover', body, { timeoutMs })
   }
   listKeys(): Promise<KeyListDto> {
     return this.request('GET', '/api/v1/keys')

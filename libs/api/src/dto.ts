@@ -713,3 +713,65 @@ export interface WebhookDeliveryDto {
 export interface WebhookDeliveryListDto {
   deliveries: WebhookDeliveryDto[]
 }
+
+/** `POST /api/v1/cluster/recover` body. */
+export interface ClusterRecoverRequest {
+  /** Report what would be done and write nothing (default false). */
+  dryRun?: boolean
+}
+
+/**
+ * What `cluster recover` found and did (or, on a dry run, would do) after etcd lost the
+ * cluster's state: keys re-registered from the shares every node holds, address indexes raised
+ * past every used address, unfinished sends resolved against the chain.
+ */
+export interface ClusterRecoveryDto {
+  dryRun: boolean
+  /** The node that ran it. */
+  nodeId: number
+  keys: RecoveredKeyDto[]
+  addresses: RecoveredIndexDto[]
+  /** Address labels put back from the audit log (would be, on a dry run). */
+  labels: number
+  transactions: RecoveredTxDto[]
+  /** What recovery does not bring back, for the operator to redo by hand. */
+  notRecovered: string[]
+}
+
+export interface RecoveredKeyDto {
+  keyId: string
+  protocol: 'ecdsa' | 'schnorr'
+  publicKey: string | null
+  /** Nodes whose signed statement says they hold a share with exactly these public facts. */
+  claimedBy: number[]
+  /** present: etcd has its record; registered / would_register: all nodes agree and etcd had none; refused: not every node agrees (reason). */
+  action: 'present' | 'registered' | 'would_register' | 'refused'
+  reason: string | null
+}
+
+export interface RecoveredIndexDto {
+  keyId: string
+  type: 'segwit' | 'taproot'
+  chain: 'receive' | 'change'
+  /** Next index etcd held before. */
+  before: number
+  /** Next index after recovery (never lower than before). */
+  after: number
+  /** Highest index the chain shows a transaction for (gap-limit scan), or null. */
+  lastUsedOnChain: number | null
+  /** Highest index the history names: a send spent from or paid change to it, or the audit log says it was handed out (`address.issued`); null if none. */
+  lastInHistory: number | null
+}
+
+export interface RecoveredTxDto {
+  id: string
+  txid: string | null
+  /** The state the nodes' history last saw. */
+  from: TransactionStateDto
+  /** The state it is resolved to (from again when nothing could be decided yet). */
+  to: TransactionStateDto
+  code: string | null
+  message: string
+  /** resolved / would_resolve; unresolved: left as it is for the next run (reason in message). */
+  action: 'resolved' | 'would_resolve' | 'unresolved'
+}

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { AuditService } from '../audit/audit.service'
 import { ClusterService } from '../cluster/cluster.service'
+import { RecoveryService } from '../wallet/recovery.service'
 import { DependencyUnavailableError } from '../common/errors'
 import { KeyRefreshService } from '../keys/key-refresh.service'
 import { KeysService } from '../keys/keys.service'
@@ -41,6 +42,7 @@ const auditStub = {
     { provide: KeysService, useValue: keysStub },
     { provide: KeyRefreshService, useValue: {} },
     { provide: ClusterService, useValue: { status: async () => ({ nodeId: 1 }) } },
+    { provide: RecoveryService, useValue: {} },
     { provide: AuditService, useValue: auditStub },
   ],
 })

@@ -17,6 +17,8 @@ import type {
   AddressRequest,
   BalanceDto,
   BitcoinNetwork,
+  ClusterRecoverRequest,
+  ClusterRecoveryDto,
   ClusterStatusDto,
   CreateKeyRequest,
   DescriptorsDto,
@@ -32,6 +34,9 @@ import type {
   SendRequest,
   TransactionDto,
   TransactionListDto,
+  RecoveredIndexDto,
+  RecoveredKeyDto,
+  RecoveredTxDto,
   TransactionStateDto,
   VoteDto,
   WalletType,
@@ -130,6 +135,52 @@ export class ClusterStatusDoc implements ClusterStatusDto {
   @ApiProperty({ type: [Number] }) bannedNodes!: number[]
 }
 
+const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired']
+
+export class ClusterRecoverRequestDoc implements ClusterRecoverRequest {
+  @ApiPropertyOptional({ default: false, description: 'report what would be done and write nothing' }) dryRun?: boolean
+}
+
+export class RecoveredKeyDoc implements RecoveredKeyDto {
+  @ApiProperty() keyId!: string
+  @ApiProperty({ enum: ['ecdsa', 'schnorr'] }) protocol!: 'ecdsa' | 'schnorr'
+  @ApiProperty({ type: String, nullable: true }) publicKey!: string | null
+  @ApiProperty({ type: [Number], description: 'nodes whose signed statement says they hold a share with these public facts' }) claimedBy!: number[]
+  @ApiProperty({ enum: ['present', 'registered', 'would_register', 'refused'] }) action!: RecoveredKeyDto['action']
+  @ApiProperty({ type: String, nullable: true, description: 'why it is refused' }) reason!: string | null
+}
+
+export class RecoveredIndexDoc implements RecoveredIndexDto {
+  @ApiProperty() keyId!: string
+  @ApiProperty({ enum: ['segwit', 'taproot'] }) type!: WalletType
+  @ApiProperty({ enum: ['receive', 'change'] }) chain!: 'receive' | 'change'
+  @ApiProperty({ type: 'integer', description: 'next index etcd held before' }) before!: number
+  @ApiProperty({ type: 'integer', description: 'next index after recovery (never lower)' }) after!: number
+  @ApiProperty({ type: 'integer', nullable: true, description: 'last index the chain shows a transaction for' }) lastUsedOnChain!: number | null
+  @ApiProperty({ type: 'integer', nullable: true, description: 'last index the history names (a send used it, or the audit log says it was handed out)' }) lastInHistory!:
+    number | null
+}
+
+export class RecoveredTxDoc implements RecoveredTxDto {
+  @ApiProperty() id!: string
+  @ApiProperty({ type: String, nullable: true }) txid!: string | null
+  @ApiProperty({ enum: TX_STATES }) from!: TransactionStateDto
+  @ApiProperty({ enum: TX_STATES }) to!: TransactionStateDto
+  @ApiProperty({ type: String, nullable: true, description: 'INPUTS_SPENT_ELSEWHERE or RECORD_LOST when it ends failed' }) code!: string | null
+  @ApiProperty() message!: string
+  @ApiProperty({ enum: ['resolved', 'would_resolve', 'unresolved'] }) action!: RecoveredTxDto['action']
+}
+
+export class ClusterRecoveryDoc implements ClusterRecoveryDto {
+  @ApiProperty() dryRun!: boolean
+  @ApiProperty() nodeId!: number
+  @ApiProperty({ type: [RecoveredKeyDoc] }) keys!: RecoveredKeyDoc[]
+  @ApiProperty({ type: [RecoveredIndexDoc] }) addresses!: RecoveredIndexDoc[]
+  @ApiProperty({ type: 'integer', description: 'address labels put back from the audit log' }) labels!: number
+  @ApiProperty({ type: [RecoveredTxDoc] }) transactions!: RecoveredTxDoc[]
+  @ApiProperty({ type: [String], description: 'what recovery does not bring back' }) notRecovered!: string[]
+}
+
 export class AuditVerifyDoc {
   @ApiProperty() ok!: boolean
   @ApiProperty() checked!: number
@@ -139,7 +190,6 @@ export class AuditVerifyDoc {
 
 const WALLET_TYPES = ['segwit', 'taproot']
 const NETWORKS = ['mainnet', 'testnet', 'testnet4', 'signet', 'regtest']
-const TX_STATES = ['pending', 'voting', 'approved', 'signing', 'signed', 'broadcast', 'confirmed', 'rejected', 'failed', 'expired']
 
 export class AddressRequestDoc implements AddressRequest {
   @ApiPropertyOptional({ enum: WALLET_TYPES, default: 'segwit' }) type?: WalletType

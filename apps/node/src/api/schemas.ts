@@ -22,6 +22,14 @@ export const createKeySchema = z.strictObject(
   { error: 'body must be a JSON object' },
 )
 
+/** `POST /api/v1/cluster/recover` body (may be empty). */
+export const clusterRecoverSchema = z.strictObject(
+  {
+    dryRun: z.boolean({ error: 'dryRun must be true or false' }).optional(),
+  },
+  { error: 'body must be a JSON object' },
+)
+
 export const keyIdSchema = z.string().regex(/^[A-Za-z0-9._-]{1,160}$/, { error: 'not a key id' })
 
 /** A caller's own reference of a send (`externalId`): 1-200 printable ASCII characters. */

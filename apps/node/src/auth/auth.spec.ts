@@ -14,6 +14,7 @@ import { AuditModule } from '../audit/audit.module'
 import { ByzantineService } from '../byzantine/byzantine.service'
 import { DrillService } from '../byzantine/drill.service'
 import { ClusterService } from '../cluster/cluster.service'
+import { RecoveryService } from '../wallet/recovery.service'
 import { EtcdRepository } from '../cluster/etcd.repository'
 import { loadConfig, type AppConfig } from '../config/config'
 import { ConfigModule } from '../config/config.module'
@@ -53,6 +54,7 @@ const stubs = [
   { provide: KeysService, useValue: stub('keys', { create: async () => ({ done: true, key: { id: 'k1' } }), list: async () => ({ keys: [] }), get: async () => ({ id: 'k1' }) }) },
   { provide: KeyRefreshService, useValue: stub('refresh', { request: async () => ({ jobId: 'j1' }), status: async () => ({ jobId: 'j1' }) }) },
   { provide: ClusterService, useValue: stub('cluster', { status: async () => ({ nodeId: 1 }) }) },
+  { provide: RecoveryService, useValue: stub('recovery', { recover: async () => ({ dryRun: true, keys: [] }) }) },
   {
     provide: WalletService,
     useValue: stub('wallet', {
@@ -131,6 +133,7 @@ const ROUTES: { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown;
   { method: 'POST', path: '/api/v1/keys', body: { protocol: 'schnorr' }, role: 'admin' },
   { method: 'POST', path: '/api/v1/keys/k1/refresh', role: 'admin' },
   { method: 'POST', path: '/api/v1/cluster/nodes/2/unban', body: {}, role: 'admin' },
+  { method: 'POST', path: '/api/v1/cluster/recover', body: { dryRun: true }, role: 'admin' },
   { method: 'POST', path: `/api/v1/transactions/${TX_ID}/abandon`, body: { reason: 'refused as invalid; checked' }, role: 'admin' },
   { method: 'POST', path: '/api/v1/drill', body: { behaviours: [] }, role: 'admin' },
   { method: 'GET', path: '/api/v1/tokens', role: 'admin' },

@@ -34,7 +34,7 @@ export class NodeCluster {
 
   private constructor(
     readonly dir: string,
-    readonly etcd: EtcdCluster,
+    public etcd: EtcdCluster,
     readonly db: TestDatabase,
   ) {}
 
@@ -134,6 +134,19 @@ export class NodeCluster {
       })
       proc.kill('SIGTERM')
     })
+  }
+
+  /**
+   * etcd loses everything: stops every member, deletes their data and starts a new, empty etcd
+   * cluster of the same size (revisions start over) that the nodes are pointed at on their next
+   * start. Stop the nodes first.
+   */
+  async replaceEtcd(): Promise<void> {
+    if (this.nodes.some((n) => n.proc)) throw new Error('replaceEtcd: stop every node first')
+    const size = this.etcd.members.length
+    await this.etcd.stop()
+    this.etcd = await startEtcdCluster(size)
+    for (const n of this.nodes) n.env.TW_ETCD_ENDPOINTS = this.etcd.endpoints.join(',')
   }
 
   log(id: number): string {

@@ -8,6 +8,7 @@ import path from 'node:path'
 import { ApprovalLedger } from './approval-ledger'
 import { CoinsService } from './coins.service'
 import { PresignatureService } from './presignature.service'
+import { RecoveryService } from './recovery.service'
 import { ReplaceService } from './replace.service'
 import { SendService } from './send.service'
 import { TxAbandonService } from './tx-abandon.service'
@@ -39,7 +40,20 @@ import { WalletService } from './wallet.service'
     TxCoordinatorService,
     TxRetentionService,
     PresignatureService,
+    RecoveryService,
   ],
-  exports: [WalletService, CoinsService, SendService, ReplaceService, TxAbandonService, TxWorkerService, TxCoordinatorService, TxRetentionService, PresignatureService, CHAIN],
+  exports: [
+    WalletService,
+    CoinsService,
+    SendService,
+    ReplaceService,
+    TxAbandonService,
+    TxWorkerService,
+    TxCoordinatorService,
+    TxRetentionService,
+    PresignatureService,
+    RecoveryService,
+    CHAIN,
+  ],
 })
 export class WalletModule {}

@@ -161,7 +161,7 @@ export class WalletService {
     return out
   }
 
-  /** A fresh address: takes the next index of the chain with a compare-and-swap (and its label, in the same etcd transaction). */
+  /** A fresh address: takes the next index of the chain with a compare-and-swap (and its label, in the same etcd transaction); audited (`address.issued`). */
   async nextAddress(type: WalletType, change: boolean, label: string | null = null): Promise<AddressDto> {
     const key = await this.key(type)
     const chain = change ? 1 : 0
@@ -169,6 +169,9 @@ export class WalletService {
     const index = await this.takeIndex(key.keyId, chain, label)
     const path = [chain, index]
     const { address } = this.derive(key, path)
+    // In the audit log (PostgreSQL) too: after etcd lost the indexes, `cluster recover` hands
+    // out none of these again, paid or not.
+    void this.audit.record('address.issued', { keyId: key.keyId, chain, index, address, label }, 'api')
     return { address, type, keyId: key.keyId, path: pathString(path), index, change, network: this.network, label }
   }
 
