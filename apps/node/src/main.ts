@@ -1,4 +1,4 @@
-import { CertReloadService } from './certs/cert-reload.service'
+import { CertificateRefusedError, CertReloadService } from './certs/cert-reload.service'
 import { ByzantineService } from './byzantine/byzantine.service'
 import { DrillService } from './byzantine/drill.service'
 import { PresignatureService } from './wallet/presignature.service'
@@ -35,8 +35,9 @@ function nestLevels(level: LogLevel): NestLogLevel[] {
 }
 
 /**
- * Start-up order: config → engine (QUIC, keystore; safe primes in the background) → database
- * (migrations) → etcd (register, campaign) → key workers → HTTP. Shutdown runs it backwards.
+ * Start-up order: config → own certificate → engine (QUIC, keystore; safe primes in the
+ * background) → database (migrations) → etcd (register, campaign) → key workers → HTTP.
+ * Shutdown runs it backwards.
  */
 async function main(): Promise<void> {
   let config: AppConfig
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
   const eventLog = app.get(EventLogService)
   const webhooks = app.get(WebhooksService)
 
+  certReload.checkAtStart() // a certificate the peers would refuse stops the start here, with why
   await engine.start()
   primes.start() // background: safe primes take minutes; readiness goes to /tw/primes/<id>
   await db.start()
@@ -147,6 +149,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`threshold-wallet node: start-up failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  // A refusal with a stable code is the operator's to fix: its message, not a stack trace.
+  const coded = err instanceof CertificateRefusedError
+  process.stderr.write(
+    `threshold-wallet node: start-up failed${coded ? ` (${err.code})` : ''}: ${err instanceof Error ? (coded ? err.message : (err.stack ?? err.message)) : String(err)}\n`,
+  )
   process.exit(1)
 })

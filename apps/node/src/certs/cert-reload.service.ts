@@ -38,12 +38,22 @@ export class CertReloadService {
     })
   }
 
-  start(): void {
+  /**
+   * Checks the certificate this node starts with (before the transport uses it). A node whose
+   * own certificate cannot be read, was not issued by the cluster CA, names another node or has
+   * expired does not start ({@link CertificateRefusedError}): every peer would refuse its
+   * connections, so it could never vote or sign, yet it would report ready.
+   */
+  checkAtStart(): void {
     const files = this.read()
-    if (files) {
-      this.fingerprint = files.fingerprint
-      this.check(files.cert, false)
-    }
+    if (!files) throw new CertificateRefusedError(`${this.config.tls.nodeCertPath} or ${this.config.tls.nodeKeyPath} cannot be read`)
+    const refused = this.check(files.cert, false)
+    if (refused !== null) throw new CertificateRefusedError(`${this.config.tls.nodeCertPath} refused: ${refused}`)
+    this.fingerprint = files.fingerprint
+  }
+
+  /** Watches the files for a renewal (after {@link checkAtStart} and the engine's start). */
+  start(): void {
     this.timer = setInterval(() => void this.poll(), this.config.certReloadIntervalS * 1000)
     this.timer.unref()
   }
@@ -58,7 +68,7 @@ export class CertReloadService {
     const files = this.read()
     if (!files || files.fingerprint === this.fingerprint) return false
     this.fingerprint = files.fingerprint // a refused pair is reported once, not every poll
-    if (!this.check(files.cert, true)) return false
+    if (this.check(files.cert, true) !== null) return false
     try {
       this.engine.reloadCertificate(files.cert, files.key)
     } catch (err) {
@@ -81,18 +91,27 @@ export class CertReloadService {
     }
   }
 
-  /** Checks `cert` against the CA and this node id; logs why not. */
-  private check(cert: string, renewal: boolean): boolean {
+  /** Checks `cert` against the CA and this node id: null when it passes, else why not (a renewal is also logged). */
+  private check(cert: string, renewal: boolean): string | null {
     const native = require('@tw/native') as typeof import('@tw/native')
     try {
       const info = native.verifyNodeCertificate(readFileSync(this.config.tls.caCertPath, 'utf8'), cert, this.config.nodeId)
       this.expiry.set(Number(info.notAfter))
       const days = (Number(info.notAfter) - Date.now() / 1000) / 86_400
       if (days < 14) this.log.warn(`certificate expires in ${days.toFixed(1)} days: renew it (threshold-wallet certs renew)`)
-      return true
+      return null
     } catch (err) {
-      this.log.error(`${renewal ? 'renewed ' : ''}certificate ${this.config.tls.nodeCertPath} refused: ${errorMessage(err)}${renewal ? '; keeping the current one' : ''}`)
-      return false
+      if (renewal) this.log.error(`renewed certificate ${this.config.tls.nodeCertPath} refused: ${errorMessage(err)}; keeping the current one`)
+      return errorMessage(err)
     }
+  }
+}
+
+/** This node's own certificate is unusable at start (the message names the file and why; never key material). */
+export class CertificateRefusedError extends Error {
+  readonly code = 'CERTIFICATE_REFUSED'
+  constructor(detail: string) {
+    super(`this node's certificate: ${detail}. Renew it from the cluster CA (threshold-wallet certs renew) or point TW_NODE_CERT / TW_NODE_KEY / TW_CA_CERT at the right files`)
+    this.name = 'CertificateRefusedError'
   }
 }

@@ -168,7 +168,7 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
   byzantineScenarios({ ...scenarioContext, deniedAddress: DENIED })
   trustScenarios(scenarioContext)
 
-  it('certificate renewal: node 2 takes a renewed certificate without a restart and keeps signing; a foreign-CA one is refused', async () => {
+  it('certificate renewal: node 2 takes a renewed certificate without a restart and keeps signing; a foreign-CA one is refused, and does not start', async () => {
     const native = await import('@tw/native')
     const certs = path.join(cluster.dir, 'certs')
     const pid = cluster.node(2).proc?.pid
@@ -212,9 +212,25 @@ describe('five nodes', { timeout: 30 * 60_000 }, () => {
     writeFileSync(path.join(certs, 'node-2.crt'), readFileSync(path.join(foreign, 'node-2.crt')))
     await until('the foreign certificate refused', 30_000, async () => /renewed certificate .* refused/.test(cluster.log(2)))
     assert.equal((await client(2).health('ready')).status, 'ok')
-    // The renewed files back, as an operator would put them: a later restart of node 2 starts with them.
+    // Restarted with the foreign pair, node 2 does not start at all (its peers would refuse every
+    // connection while it reported ready), and says why.
+    restarted.add(2)
+    assert.equal(await cluster.stop(2), 0)
+    cluster.start(2)
+    const refused = cluster.node(2).proc!
+    const code = await until('node 2 to refuse its foreign certificate at start', 60_000, async () => refused.exitCode)
+    assert.equal(code, 1)
+    assert.match(cluster.log(2), /start-up failed \(CERTIFICATE_REFUSED\): this node's certificate: .*node-2\.crt refused/)
+    // The renewed files back, as an operator would put them: node 2 starts with them and rejoins.
     writeFileSync(path.join(certs, 'node-2.key'), renewedKey, { mode: 0o600 })
     writeFileSync(path.join(certs, 'node-2.crt'), renewed)
+    cluster.start(2)
+    await until('node 2 back with its renewed certificate', 90_000, async () => {
+      const h = await client(2)
+        .health('ready')
+        .catch(() => null)
+      return h?.status === 'ok' && (await client(1).clusterStatus()).nodesUp === 5
+    })
   })
 
   it('a restarted node keeps its shares, rejoins, and does not rerun the DKGs', async () => {
