@@ -120,13 +120,18 @@ export function recoveryScenarios(ctx: WalletScenarioContext): void {
     const listed = await api().addresses({ type: 'taproot', limit: 1000 })
     assert.equal(listed.addresses.find((a) => a.index === lastReceive.index)?.label, 'invoice 7', 'its label is back')
 
-    // The stalled send reads failed RECORD_LOST on every node that saw it (4 and 5 were down); the
-    // broadcast one confirms once mined.
-    for (const id of [1, 2, 3]) {
+    // The stalled send reads failed RECORD_LOST on every node, also on 4 and 5, which were down
+    // when it was proposed (their history gets it too); the broadcast one confirms once mined.
+    for (const id of ids) {
       const tx = await ctx.client(id).transaction(stalled.id)
       assert.equal(tx.state, 'failed', `node ${id}`)
       assert.equal(tx.error?.code, 'RECORD_LOST', `node ${id}`)
     }
+    const history = await ctx.client(5).transactions({ state: 'failed', limit: 100 })
+    assert.ok(
+      history.transactions.some((t) => t.id === stalled.id),
+      "node 5's history lists it",
+    )
     await mine(1)
     const again = await api().recoverCluster({}, RECOVER_MS)
     assert.deepEqual(pick(again, inMempool.id), { from: 'broadcast', to: 'confirmed', code: null, action: 'resolved' })

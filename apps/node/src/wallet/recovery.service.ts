@@ -18,7 +18,9 @@ import type { KeyRecord } from '../keys/dkg.types'
 import { TransactionEntity } from '../persistence/entities'
 import { DatabaseRepository } from '../persistence/database.repository'
 import { keyAgreement, lastUsedIndex, recoveredKeyRecord, resolveLost, UNFINISHED_STATES, type LostTxFacts, type ShareClaim } from './recovery'
+import { firstSpentInput } from './tx-coordinator.service'
 import { WalletService, type WalletKey } from './wallet.service'
+import { mirrorRowOf } from './tx-store'
 import { clusterNodeIds, WalletKeys, type TxRecord } from './wallet.types'
 
 /** `/tw/n/<nodeId>/shares/<keyId>`: the node's signed statement of a key share it holds. */
@@ -92,6 +94,7 @@ export class RecoveryService {
   async publishClaims(): Promise<number> {
     if (!this.engine.isStarted || !this.cluster.etcdHealthy) return 0
     const ids = this.engine.keyIds()
+    const published = new Map((await this.etcd.getPrefix<ShareClaim>(shareClaimsOf(this.config.nodeId))).map((e) => [e.key, e.value]))
     let written = 0
     for (const [protocol, keyIds] of [['ecdsa', ids.ecdsa] as const, ['schnorr', ids.frost] as const]) {
       for (const keyId of keyIds) {
@@ -106,8 +109,8 @@ export class RecoveryService {
           nodeId: this.config.nodeId,
         }
         const k = shareClaimKey(this.config.nodeId, keyId)
-        const cur = await this.etcd.get<ShareClaim>(k)
-        if (cur && JSON.stringify(unsigned(cur.value)) === JSON.stringify(body)) continue
+        const cur = published.get(k)
+        if (cur && JSON.stringify(unsigned(cur)) === JSON.stringify(body)) continue
         await this.etcd.put(k, { ...body, signature: this.identity.sign(body) })
         written++
       }
@@ -298,20 +301,19 @@ export class RecoveryService {
       }
       const signed = rows.map((r) => r.signedTx).find((hex): hex is string => !!hex && safeTxid(hex) === txid) ?? null
       const facts = await this.chainFacts(record, txid, signed, dryRun)
-      const r = resolveLost({ id, txid, state: from }, txid, facts)
-      const { final: _final, ...dto } = r
+      const r = resolveLost({ id, state: from }, txid, facts)
       if (r.to === from) {
-        out.push({ ...dto, action: 'unresolved' })
+        out.push({ ...r, action: 'unresolved' })
         continue
       }
       if (dryRun) {
-        out.push({ ...dto, action: 'would_resolve' })
+        out.push({ ...r, action: 'would_resolve' })
         continue
       }
-      await this.writeResolution(rows, r.to, r.code ? { code: r.code, message: r.message } : null, txid, signed)
+      await this.writeResolution(rows, record, r.to, r.code ? { code: r.code, message: r.message } : null, txid, signed)
       this.log.log(`send ${id} (lost with etcd while ${from}) resolved: ${r.to}${r.code ? ` ${r.code}` : ''} (${r.message})`)
       await this.audit.record('tx.recovered', { txId: id, txid, from, to: r.to, code: r.code, message: r.message }, 'api')
-      out.push({ ...dto, action: 'resolved' })
+      out.push({ ...r, action: 'resolved' })
     }
     return out
   }
@@ -326,10 +328,9 @@ export class RecoveryService {
       inputSpentElsewhere: false,
     }
     if (facts.status !== 'unknown') return facts
-    for (const i of record.inputs ?? []) {
-      const s = await chain.outspend(i.txid, i.vout)
-      if (s.spent && s.txid && s.txid !== txid) facts.inputSpentElsewhere = true
-    }
+    // (Spent by this very transaction would have put it on the chain above.)
+    const spent = await firstSpentInput(chain, record.inputs ?? [])
+    facts.inputSpentElsewhere = spent !== null && spent.spender !== txid
     if (signed && !facts.inputSpentElsewhere && !dryRun) {
       try {
         await chain.broadcast(signed)
@@ -341,36 +342,47 @@ export class RecoveryService {
     return facts
   }
 
-  /** Every node's history row of the send, to `state` (with the error and a history entry). */
+  /**
+   * Every node's history row of the send, to `state` (with the error and a history entry). A
+   * node that was down while the send was proposed has no row: it gets one, from the newest
+   * record, so its history and `tx show` tell the same as the others'.
+   */
   private async writeResolution(
     rows: TransactionEntity[],
+    newest: TxRecord,
     state: TransactionStateDto,
     error: { code: string; message: string } | null,
     txid: string,
     signed: string | null,
   ): Promise<void> {
     const at = new Date()
+    const resolved = (record: TxRecord): TxRecord => ({
+      ...record,
+      state,
+      txid,
+      signedTx: record.signedTx ?? signed,
+      error: error ?? record.error,
+      updatedAt: at.toISOString(),
+      history: [...(record.history ?? []), { state, at: at.toISOString() }],
+    })
     await this.db.transaction(async (em) => {
+      const repo = em.getRepository(TransactionEntity)
       for (const row of rows) {
         const record = (row.record as unknown as TxRecord | null) ?? null
-        const next = record
-          ? {
-              ...record,
-              state,
-              txid,
-              signedTx: record.signedTx ?? signed,
-              error: error ?? record.error,
-              updatedAt: at.toISOString(),
-              history: [...(record.history ?? []), { state, at: at.toISOString() }],
-            }
-          : null
-        await em
-          .getRepository(TransactionEntity)
-          .update(
-            { id: row.id },
-            { state, txid, signedTx: row.signedTx ?? signed, error: error ? `${error.code}: ${error.message}` : row.error, record: next as never, updatedAt: at },
-          )
+        await repo.update(
+          { id: row.id },
+          {
+            state,
+            txid,
+            signedTx: row.signedTx ?? signed,
+            error: error ? `${error.code}: ${error.message}` : row.error,
+            record: (record ? resolved(record) : null) as never,
+            updatedAt: at,
+          },
+        )
       }
+      const missing = clusterNodeIds(this.config.clusterSize).filter((n) => !rows.some((r) => r.nodeId === n))
+      if (missing.length) await repo.insert(missing.map((n) => ({ ...mirrorRowOf(resolved(newest), n), updatedAt: at })))
     })
   }
 }

@@ -130,20 +130,19 @@ export const UNFINISHED_STATES: TransactionStateDto[] = ['pending', 'voting', 'a
  * again). A signed copy the chain refuses for another reason is left as it is (unresolved):
  * it may still confirm, so its coins must not be spent elsewhere by a new send first.
  */
-export function resolveLost(record: Pick<TxRecord, 'id' | 'txid' | 'state'>, txid: string, f: LostTxFacts): Omit<RecoveredTxDto, 'action'> & { final: boolean } {
+export function resolveLost(record: Pick<TxRecord, 'id' | 'state'>, txid: string, f: LostTxFacts): Omit<RecoveredTxDto, 'action'> {
   const base = { id: record.id, txid, from: record.state }
-  if (f.status === 'confirmed') return { ...base, to: 'confirmed', code: null, message: 'confirmed on the chain', final: true }
-  if (f.status === 'mempool') return { ...base, to: 'broadcast', code: null, message: 'in the mempool: run cluster recover again once it confirmed', final: false }
-  if (f.signedCopy && f.rebroadcastRefused === null) return { ...base, to: 'broadcast', code: null, message: 'broadcast again from a signed copy in the history', final: false }
+  if (f.status === 'confirmed') return { ...base, to: 'confirmed', code: null, message: 'confirmed on the chain' }
+  if (f.status === 'mempool') return { ...base, to: 'broadcast', code: null, message: 'in the mempool: run cluster recover again once it confirmed' }
+  if (f.signedCopy && f.rebroadcastRefused === null) return { ...base, to: 'broadcast', code: null, message: 'broadcast again from a signed copy in the history' }
   if (f.inputSpentElsewhere) {
-    return { ...base, to: 'failed', code: 'INPUTS_SPENT_ELSEWHERE', message: 'an input is spent by another transaction: this one can never confirm', final: true }
+    return { ...base, to: 'failed', code: 'INPUTS_SPENT_ELSEWHERE', message: 'an input is spent by another transaction: this one can never confirm' }
   }
-  if (f.signedCopy) return { ...base, to: record.state, code: null, message: `the chain refuses its signed copy (${f.rebroadcastRefused}); left as it is`, final: false }
+  if (f.signedCopy) return { ...base, to: record.state, code: null, message: `the chain refuses its signed copy (${f.rebroadcastRefused}); left as it is` }
   return {
     ...base,
     to: 'failed',
     code: 'RECORD_LOST',
     message: 'its record was lost with etcd, no history holds a signed copy and the chain never saw it: nothing was paid, its coins are free again',
-    final: true,
   }
 }

@@ -758,13 +758,22 @@ export async function classifyRejection(
 ): Promise<RejectionVerdict> {
   if (tx.txid && (await chain.txStatus(tx.txid)).found) return { kind: 'known' }
   if (refusal.alreadyKnown) return { kind: 'known' }
-  for (const input of tx.inputs) {
+  const spent = await firstSpentInput(chain, tx.inputs)
+  if (!spent) return { kind: 'invalid' }
+  if (spent.spender === tx.txid) return { kind: 'known' }
+  return { kind: 'spentElsewhere', ...spent }
+}
+
+/** The first of `inputs` the chain says is spent (by which transaction, confirmed or in the mempool); null when none is. */
+export async function firstSpentInput(
+  chain: Pick<ChainBackend, 'outspend'>,
+  inputs: readonly { txid: string; vout: number }[],
+): Promise<{ outpoint: string; spender: string; confirmed: boolean } | null> {
+  for (const input of inputs) {
     const s = await chain.outspend(input.txid, input.vout)
-    if (!s.spent || !s.txid) continue
-    if (s.txid === tx.txid) return { kind: 'known' }
-    return { kind: 'spentElsewhere', outpoint: `${input.txid}:${input.vout}`, spender: s.txid, confirmed: s.confirmed }
+    if (s.spent && s.txid) return { outpoint: `${input.txid}:${input.vout}`, spender: s.txid, confirmed: s.confirmed }
   }
-  return { kind: 'invalid' }
+  return null
 }
 
 /** The record's error for a transaction whose input another transaction spent. */

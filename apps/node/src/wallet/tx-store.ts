@@ -24,6 +24,28 @@ export function mirrorRowId(txId: string, nodeId: number): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
+/** Node `nodeId`'s history row of `record` (its mirror in PostgreSQL), without the Idempotency-Key columns. */
+export function mirrorRowOf(record: TxRecord, nodeId: number) {
+  return {
+    id: mirrorRowId(record.id, nodeId),
+    nodeId,
+    keyId: record.keyId,
+    keyType: (record.type === 'segwit' ? 'ecdsa' : 'schnorr') as 'ecdsa' | 'schnorr',
+    state: record.state,
+    toAddress: record.to,
+    amountSats: String(record.amountSats),
+    feeRate: String(record.feeRate),
+    unsignedTx: record.unsignedTx,
+    signedTx: record.signedTx,
+    txid: record.txid,
+    error: record.error ? `${record.error.code}: ${record.error.message}` : null,
+    txId: record.id,
+    record: record as never,
+    // The record's own creation time: the history's order, the same on every node.
+    createdAt: new Date(record.createdAt),
+  }
+}
+
 /**
  * Transactions: etcd holds the record every node acts on (`/tw/tx/<id>`), PostgreSQL a
  * per-node mirror for queries and history. A vote counts only if it is for exactly this
@@ -138,22 +160,7 @@ export class TxStore {
   private async upsertMirror(record: TxRecord, idempotencyKey: string | null, bodyHash: string | null): Promise<void> {
     try {
       const row = {
-        id: mirrorRowId(record.id, this.config.nodeId),
-        nodeId: this.config.nodeId,
-        keyId: record.keyId,
-        keyType: (record.type === 'segwit' ? 'ecdsa' : 'schnorr') as 'ecdsa' | 'schnorr',
-        state: record.state,
-        toAddress: record.to,
-        amountSats: String(record.amountSats),
-        feeRate: String(record.feeRate),
-        unsignedTx: record.unsignedTx,
-        signedTx: record.signedTx,
-        txid: record.txid,
-        error: record.error ? `${record.error.code}: ${record.error.message}` : null,
-        txId: record.id,
-        record: record as never,
-        // The record's own creation time: the history's order, the same on every node.
-        createdAt: new Date(record.createdAt),
+        ...mirrorRowOf(record, this.config.nodeId),
         ...(idempotencyKey !== null ? { idempotencyKey } : {}),
         ...(bodyHash !== null ? { bodyHash } : {}),
       }
