@@ -20,6 +20,11 @@ export const PARTITION_BATCH = 2_000
 export const DELETE_BATCH = 100
 /** A pass stops after this many failures in a row (etcd or PostgreSQL is down, not one bad record). */
 const MAX_ERRORS_IN_A_ROW = 5
+/** Finished transactions copied into this node's history per run at most (from another node's row). */
+export const BACKFILL_BATCH = 500
+/** How often this node looks for history it missed (and at its first run after a start). */
+const BACKFILL_EVERY_MS = 3600_000
+
 /** Idempotency-Key records outlive their transaction's etcd record this many times the retention. */
 export const IDEMPOTENCY_RETENTION_FACTOR = 7
 
@@ -29,6 +34,8 @@ export interface RetentionRun {
   idempotency: number
   presignatures: number
   partition: number
+  /** Finished transactions this node's history lacked, copied from another node's row. */
+  backfilled: number
   /** Records left for a later run after an error on them (a timeout, say), the pass going on past them. */
   skipped: number
   /** A batch was full: the next run follows in {@link DRAIN_EVERY_MS}, not a minute. */
@@ -83,6 +90,8 @@ export class TxRetentionService {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<unknown> | null = null
   private stopped = true
+  /** When this node last looked for history it missed (0: not since its start). */
+  private backfilledAt = 0
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -127,20 +136,39 @@ export class TxRetentionService {
   async run(now = Date.now()): Promise<RetentionRun> {
     const term = this.cluster.isLeader ? this.cluster.leaderTerm : null
     const errors = new PassErrors()
-    const out: RetentionRun = { transactions: 0, idempotency: 0, presignatures: 0, partition: 0, skipped: 0, more: false }
+    const out: RetentionRun = { transactions: 0, idempotency: 0, presignatures: 0, partition: 0, backfilled: 0, skipped: 0, more: false }
     if (term) Object.assign(out, await this.pruneFinished(term, now, errors))
     out.partition = await this.pruneOwnPartition(now, errors)
+    out.backfilled = await this.backfill(now)
     out.skipped = errors.skipped
-    out.more = Math.max(out.transactions, out.idempotency, out.presignatures) >= LEADER_BATCH || out.partition >= PARTITION_BATCH
+    out.more = Math.max(out.transactions, out.idempotency, out.presignatures) >= LEADER_BATCH || out.partition >= PARTITION_BATCH || out.backfilled >= BACKFILL_BATCH
     if (out.transactions + out.idempotency + out.presignatures + out.partition > 0) {
       this.log.log(
         `pruned from etcd: ${out.transactions} transaction(s), ${out.idempotency} idempotency record(s), ${out.presignatures} presignature record(s), ${out.partition} key(s) of this node's partition${out.more ? '; more to prune, next run in seconds' : ''}`,
       )
     }
+    if (out.backfilled > 0)
+      this.log.log(`copied ${out.backfilled} finished transaction(s) this node missed into its history${out.backfilled >= BACKFILL_BATCH ? '; more next run' : ''}`)
     for (const kind of ['transactions', 'idempotency', 'presignatures', 'partition'] as const) if (out[kind] > 0) this.metrics.retentionPruned.inc({ kind }, out[kind])
     if (out.skipped > 0) this.metrics.retentionSkipped.inc(out.skipped)
     if (out.skipped > 0) this.log.warn(`retention: ${out.skipped} record(s) skipped after an error, left for a later run`)
     return out
+  }
+
+  /**
+   * This node's history gaps (see TxStore.backfillHistory): at its first run after a start,
+   * then hourly, and at once again while a batch comes back full. PostgreSQL down: next time.
+   */
+  private async backfill(now: number): Promise<number> {
+    if (this.backfilledAt !== 0 && now - this.backfilledAt < BACKFILL_EVERY_MS) return 0
+    try {
+      const n = await this.store.backfillHistory(BACKFILL_BATCH)
+      this.backfilledAt = n >= BACKFILL_BATCH ? 0 : now
+      return n
+    } catch (err) {
+      this.log.warn(`looking for history this node missed: ${errorMessage(err)}`)
+      return 0
+    }
   }
 
   private get retentionMs(): number {

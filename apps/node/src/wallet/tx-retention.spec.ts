@@ -16,7 +16,7 @@ import { createTestDatabase, type TestDatabase } from '../testing/postgres'
 import { SendService } from './send.service'
 import { ReplaceService } from './replace.service'
 import { TxAbandonService } from './tx-abandon.service'
-import { DELETE_BATCH, LEADER_BATCH, TxRetentionService } from './tx-retention.service'
+import { BACKFILL_BATCH, DELETE_BATCH, LEADER_BATCH, TxRetentionService } from './tx-retention.service'
 import { TxStore } from './tx-store'
 import { WalletKeys, type PresigRecord, type SigningAttempt, type TxRecord } from './wallet.types'
 
@@ -296,6 +296,40 @@ describe('transaction retention (issue 14)', () => {
     for await (const page of store(1).pages(200)) seen.push(...page.map((e) => e.key))
     assert.equal(seen.length, 450)
     assert.equal(etcd.pagesRead, 3)
+  })
+
+  it("a node down while a send finished and left etcd gets it into its own history from another node's row at its next run; one still running is not copied", async () => {
+    const tx = record()
+    await seed(tx)
+    await store(1).mirror(tx)
+    await store(2).mirror(tx)
+    const running = record({ state: 'broadcast' })
+    await store(1).mirror(running)
+    assert.equal((await retention(1).run()).transactions, 1, 'pruned: the leader holds it')
+    // Node 5 was down the whole time: its history never saw the send.
+    assert.equal(await store(5).fromMirror(tx.id), null)
+    // (Rows of the tests before are copied too, a batch per run: a full batch says more.)
+    let copied = 0
+    for (let i = 0; i < 20; i++) {
+      const run = await retention(5).run()
+      copied += run.backfilled
+      assert.equal(run.more, run.backfilled >= BACKFILL_BATCH, JSON.stringify(run))
+      if (!run.more) break
+    }
+    assert.ok(copied >= 1)
+    const shown = await store(5).fromMirror(tx.id)
+    assert.equal(shown?.state, 'confirmed')
+    assert.equal(shown?.amountSats, tx.amountSats)
+    assert.equal(shown?.txid, tx.txid)
+    assert.ok(
+      (await store(5).history({ limit: 1000 })).transactions.some((t) => t.id === tx.id),
+      "in node 5's history list",
+    )
+    assert.equal(await store(5).fromMirror(running.id), null, 'a send still running is mirrored by the node itself, from etcd')
+    // A second run finds nothing left to copy; nothing is copied twice.
+    assert.equal((await retention(5).run()).backfilled, 0)
+    const rows = await db.read((em) => em.query(`SELECT count(*)::int AS n FROM transactions WHERE tx_id = $1 AND node_id = 5`, [tx.id]))
+    assert.equal(rows[0].n, 1)
   })
 
   describe('Idempotency-Key after pruning', () => {

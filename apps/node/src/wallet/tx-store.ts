@@ -243,6 +243,40 @@ export class TxStore {
     return { transactions, nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.txId!) : null }
   }
 
+  /**
+   * Finished transactions this node's history lacks while another node's row holds them: this
+   * node was down while they ran and left etcd (the leader prunes once *its* mirror has a
+   * record), or its mirror write failed. Copied into this node's history from the newest such
+   * row (the votes it never saw stay absent), at most `limit` per call; returns how many. A
+   * database per node has no other rows: nothing to copy.
+   */
+  async backfillHistory(limit: number): Promise<number> {
+    const me = this.config.nodeId
+    const rows = await this.db.read((em) =>
+      em
+        .getRepository(TransactionEntity)
+        .createQueryBuilder('t')
+        .distinctOn(['t.tx_id'])
+        .where('t.node_id <> :me AND t.tx_id IS NOT NULL AND t.record IS NOT NULL AND t.state IN (:...done)', { me, done: TERMINAL_STATES })
+        .andWhere('NOT EXISTS (SELECT 1 FROM transactions o WHERE o.tx_id = t.tx_id AND o.node_id = :me)', { me })
+        .orderBy('t.tx_id')
+        .addOrderBy('t.updated_at', 'DESC')
+        .limit(limit)
+        .getMany(),
+    )
+    if (rows.length === 0) return 0
+    await this.db.transaction((em) =>
+      em
+        .getRepository(TransactionEntity)
+        .createQueryBuilder()
+        .insert()
+        .values(rows.map((r) => ({ ...mirrorRowOf(r.record as unknown as TxRecord, me), updatedAt: r.updatedAt })))
+        .orIgnore() // its own mirror got there first
+        .execute(),
+    )
+    return rows.length
+  }
+
   /** Transaction `txId` from this node's mirror (once it left etcd), with the votes this node recorded; null if none. */
   async fromMirror(txId: string): Promise<TransactionDto | null> {
     const row = await this.mirrorRow(txId)
