@@ -1,9 +1,11 @@
 // docker/: the compose file, .env.example and Dockerfile.node, checked without a Docker engine.
 //   node --test test/ops/
 import assert from 'node:assert/strict'
-import { existsSync, statSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join, relative, resolve } from 'node:path'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import { configVariables, DOCKER, loadYaml, MONITORING, parseEnvExample, read, ROOT } from './helpers.mjs'
 
@@ -63,6 +65,94 @@ describe('docker/docker-compose.yml', () => {
     for (const n of ['prometheus', 'grafana']) {
       assert.ok(services[n], `a ${n} service`)
       assert.ok(profiles(n).includes('monitoring'), `${n} is in the monitoring profile`)
+    }
+  })
+
+  it('puts the embedded regtest chain under the regtest profile: the node image, a bin the build makes, its data on a volume, published for the CLI', () => {
+    const chain = services.chain
+    assert.ok(chain, 'a chain service')
+    assert.deepEqual(profiles('chain'), ['regtest'])
+    assert.equal(chain.image, services.node1.image, 'runs from the node image')
+    const [bin, script, ...args] = chain.command
+    assert.equal(bin, 'node')
+    assert.ok(existsSync(join(ROOT, script)), `${script} is missing from the repository`)
+    const arg = (name) => args[args.indexOf(name) + 1]
+    const port = arg('--port')
+    assert.equal(arg('--host'), '0.0.0.0', 'listens on the compose network')
+    assert.ok(
+      chain.volumes.some((v) => v.endsWith(`:${arg('--data-dir')}`)),
+      'its blocks on a volume',
+    )
+    assert.ok(
+      chain.ports.some((p) => interpolate(p).endsWith(`:${port}:${port}`)),
+      'published for the CLI (devnet fund/mine --chain-url)',
+    )
+    assert.ok(chain.healthcheck.test.join(' ').includes(`127.0.0.1:${port}/`), 'its health check asks its own port')
+    assert.equal(chain.read_only, true)
+    for (const n of nodes) assert.ok(!Object.keys(services[n].depends_on ?? {}).includes('chain'), `${n} starts without the regtest profile`)
+    assert.match(read(join(DOCKER, '.env.example')), new RegExp(`TW_CHAIN_URL=http://chain:${port}\\b`), '.env.example says how the nodes reach it')
+  })
+
+  it("the chain service's command, run as a process (a free loopback port, a temporary data dir): regtest Esplora API, faucet and mining, blocks kept across a restart", async () => {
+    const [, script, ...composeArgs] = services.chain.command
+    const dataDir = mkdtempSync(join(tmpdir(), 'tw-compose-chain-'))
+    const args = composeArgs.map((a, i) =>
+      composeArgs[i - 1] === '--port' ? '0' : composeArgs[i - 1] === '--host' ? '127.0.0.1' : composeArgs[i - 1] === '--data-dir' ? dataDir : a,
+    )
+    const run = async () => {
+      const proc = spawn(process.execPath, [join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      let err = ''
+      proc.stderr.on('data', (d) => (err += d))
+      const line = await new Promise((resolve, reject) => {
+        let out = ''
+        const timer = setTimeout(() => reject(new Error(`no start line within 60 s; stderr: ${err}`)), 60_000)
+        proc.stdout.on('data', (d) => {
+          out += d
+          if (out.includes('\n')) {
+            clearTimeout(timer)
+            resolve(JSON.parse(out.split('\n')[0]))
+          }
+        })
+        proc.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)))
+      })
+      const stop = () => new Promise((resolve) => (proc.exitCode !== null ? resolve(proc.exitCode) : (proc.once('exit', resolve), proc.kill('SIGTERM'))))
+      return { url: line.url, stop }
+    }
+    try {
+      const first = await run()
+      try {
+        const height = async (url) => Number(await (await fetch(`${url}/api/blocks/tip/height`)).text())
+        assert.equal(await height(first.url), 101, 'a fresh chain: 101 blocks, the faucet coinbase mature')
+        const to = 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080'
+        const funded = await fetch(`${first.url}/regtest/faucet`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ address: to, amountSats: 50_000 }),
+        })
+        assert.equal(funded.status, 200, await funded.clone().text())
+        const { txid } = await funded.json()
+        const mined = await fetch(`${first.url}/regtest/mine`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ blocks: 1 }) })
+        assert.equal(mined.status, 200)
+        assert.equal(await height(first.url), 102)
+        const status = await (await fetch(`${first.url}/api/tx/${txid}/status`)).json()
+        assert.equal(status.confirmed, true)
+        const utxos = await (await fetch(`${first.url}/api/address/${to}/utxo`)).json()
+        assert.deepEqual(
+          utxos.map((u) => [u.txid, u.value]),
+          [[txid, 50_000]],
+        )
+      } finally {
+        assert.equal(await first.stop(), 0, 'SIGTERM stops it cleanly')
+      }
+      // Restarted on the same data dir (the compose volume): the blocks are still there.
+      const second = await run()
+      try {
+        assert.equal(Number(await (await fetch(`${second.url}/blocks/tip/height`)).text()), 102)
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
     }
   })
 
@@ -237,6 +327,30 @@ describe('docker/Dockerfile.node', () => {
     assert.doesNotMatch(text, /^\s*(COPY|ADD)\s+.*(certs|secrets|\.env\b|keystore-key|\.key\b)/m, 'no secret is copied into the image')
   })
 
+  it('builds for amd64 and arm64: the addon of TARGETARCH, copied by a glob that matches that one file', () => {
+    assert.match(text, /^ARG TARGETARCH$/m)
+    assert.match(text, /amd64\) arch=x64 ;; arm64\) arch=arm64 ;;/)
+    assert.match(text, /test -f "native\/addon\/tw-native\.linux-\$\{arch\}-gnu\.node"/)
+    assert.ok(
+      finalStage.some((l) => /^COPY --from=build \/src\/native\/addon\/tw-native\.linux-\*-gnu\.node /.test(l)),
+      'the runtime copies whichever linux addon stage 1 built',
+    )
+    assert.doesNotMatch(text, /^COPY .*linux-x64-gnu\.node/m, 'no hard-coded x64 addon')
+  })
+
+  it('ships the regtest chain the regtest profile runs (its bin, dist and runtime dependencies)', () => {
+    for (const p of ['apps/regtest/bin', 'apps/regtest/dist', 'apps/regtest/package.json']) {
+      assert.ok(
+        finalStage.some((l) => l.startsWith(`COPY --from=build /src/${p} `)),
+        `runtime copies ${p}`,
+      )
+    }
+    assert.ok(
+      lines.some((l) => /npm ci --omit=dev .*--workspace @tw\/regtest/.test(l)),
+      "@tw/regtest's production dependencies",
+    )
+  })
+
   it('copies only paths that exist in the repository (and, after the build, its outputs)', () => {
     for (const l of lines.filter((x) => /^COPY /.test(x))) {
       const parts = l
@@ -248,7 +362,10 @@ describe('docker/Dockerfile.node', () => {
       for (const src of parts.slice(0, -1)) {
         const rel = from === 'build' ? src.replace(/^\/src\//, '') : src
         if (from === 'build' && src.startsWith('/usr/')) continue
-        assert.ok(existsSync(join(ROOT, rel)), `Dockerfile.node: ${l}\n  ${rel} does not exist (build outputs need \`npm ci\` / \`npx tsc -b\` first)`)
+        const exists = rel.includes('*')
+          ? readdirSync(join(ROOT, dirname(rel))).some((f) => new RegExp(`^${basename(rel).replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*')}$`).test(f))
+          : existsSync(join(ROOT, rel))
+        assert.ok(exists, `Dockerfile.node: ${l}\n  ${rel} does not exist (build outputs need \`npm ci\` / \`npx tsc -b\` first)`)
       }
     }
   })
