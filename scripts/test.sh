@@ -12,8 +12,10 @@
 #      errors, five node processes running DKG and real sends through the REST API
 #      (real etcd, PostgreSQL, regtest chain)
 #   7. apps/cli: commands, and the devnet end to end through the built binary
-#   8. ops: docker-compose and .env.example consistency, promtool on the Prometheus config and
-#      alert rules, Grafana dashboards' metric names, the image's start command
+#   8. ops: docker-compose and .env.example consistency, the compose stack run as processes
+#      (docker/README.md's steps up to a confirmed regtest spend through the CLI), promtool on
+#      the Prometheus config and alert rules, Grafana dashboards' metric names, the image's
+#      start command
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
