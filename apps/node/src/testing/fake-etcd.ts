@@ -22,6 +22,10 @@ export class FakeEtcd {
   beforeAtomic: ((ops: Ops) => Promise<void> | void) | null = null
   /** Every `atomic` call's ops (including failed and faulted ones). */
   readonly atomics: Ops[] = []
+  /** Every `fencedTxn` call's ops (including failed ones). */
+  readonly fenced: Ops[] = []
+  /** Runs before every `fencedTxn` (before the term and the compares are checked). */
+  beforeFenced: ((ops: Ops) => Promise<void> | void) | null = null
 
   has(key: string): boolean {
     return this.kv.has(key)
@@ -91,6 +95,8 @@ export class FakeEtcd {
   }
 
   async fencedTxn(term: string, ops: Ops): Promise<boolean> {
+    this.fenced.push(ops)
+    if (this.beforeFenced) await this.beforeFenced(ops)
     if (term !== this.term) return false
     return this.txn(ops)
   }

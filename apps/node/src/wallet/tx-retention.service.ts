@@ -28,6 +28,12 @@ const BACKFILL_EVERY_MS = 3600_000
 /** Idempotency-Key records outlive their transaction's etcd record this many times the retention. */
 export const IDEMPOTENCY_RETENTION_FACTOR = 7
 
+/** Deleting one finished transaction: the keys, and those that must be unchanged since they were read. */
+interface PrunePlan {
+  unchanged: [string, string][]
+  deletes: string[]
+}
+
 /** What one run removed. */
 export interface RetentionRun {
   transactions: number
@@ -180,24 +186,36 @@ export class TxRetentionService {
     return TERMINAL_STATES.includes(tx.state) && now - Date.parse(tx.updatedAt) > this.retentionMs
   }
 
-  /** Whether any coin lock still names `tx` (then nothing of it is pruned). */
-  private async holdsLocks(tx: TxRecord): Promise<boolean> {
-    for (const i of tx.inputs) {
-      const lock = await this.etcd.get<{ txId?: string }>(WalletKeys.utxoLock(i.txid, i.vout))
-      if (lock && (lock.value?.txId === undefined || lock.value.txId === tx.id)) return true
+  /** Every coin lock: outpoint → the transaction it names (undefined: a lock naming none). One paged read per run. */
+  private async lockedOutpoints(): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>()
+    for await (const page of this.etcd.getPrefixPaged<{ txId?: string }>(WalletKeys.utxoLocks)) {
+      for (const e of page) out.set(e.key.slice(WalletKeys.utxoLocks.length), e.value?.txId)
     }
-    return false
+    return out
+  }
+
+  /** Whether any coin lock still names `tx` (then nothing of it is pruned). */
+  private holdsLocks(tx: TxRecord, locks: Map<string, string | undefined>): boolean {
+    return tx.inputs.some((i) => {
+      const k = `${i.txid}:${i.vout}`
+      return locks.has(k) && (locks.get(k) === undefined || locks.get(k) === tx.id)
+    })
   }
 
   /**
-   * Whether this node's PostgreSQL mirror holds `tx` in its final state. Throws when
-   * PostgreSQL cannot be read. A row behind is mirrored again (picked up next run).
+   * Which of `txs` this node's PostgreSQL mirror holds in their final state (one query).
+   * Throws when PostgreSQL cannot be read. A row behind is mirrored again (picked up next run).
    */
-  private async mirroredFinal(tx: TxRecord): Promise<boolean> {
-    const row = await this.store.mirrorRow(tx.id)
-    if (row && row.state === tx.state && row.record) return true
-    void this.store.mirror(tx)
-    return false
+  private async mirroredFinal(txs: TxRecord[]): Promise<Set<string>> {
+    const rows = await this.store.mirrorStates(txs.map((t) => t.id))
+    const out = new Set<string>()
+    for (const tx of txs) {
+      const row = rows.get(tx.id)
+      if (row && row.state === tx.state && row.hasRecord) out.add(tx.id)
+      else void this.store.mirror(tx)
+    }
+    return out
   }
 
   // ------------------------------------------------------------------ the leader's part
@@ -215,25 +233,55 @@ export class TxRetentionService {
     return out
   }
 
+  /**
+   * Finished transactions past the retention leave etcd, planned one by one (reads only) and
+   * deleted {@link DELETE_BATCH} keys to a fenced etcd transaction: a write costs a Raft round
+   * and an fsync on a majority of members, the reads do not (the soak found one write per
+   * transaction draining ~100 a minute). A group whose transaction fails (one record changed
+   * since it was read) is retried one transaction at a time.
+   */
   private async pruneTransactions(term: string, now: number, errors: PassErrors): Promise<number> {
     let pruned = 0
-    for await (const page of this.store.pages()) {
-      for (const e of page) {
-        if (pruned >= LEADER_BATCH) return pruned
-        if (!this.finishedPast(e.value, now)) continue
-        const done = await errors.step(() => this.pruneTransaction(term, e))
-        if (done === 'pruned') pruned++
-        else if (done === 'deposed') return pruned
+    let planned = 0
+    const group: PrunePlan[] = []
+    let deposed = false
+    const flush = async (): Promise<void> => {
+      const batch = group.splice(0)
+      if (batch.length === 0 || deposed) return
+      const all = await errors.step(() => this.etcd.fencedTxn(term, { unchanged: batch.flatMap((b) => b.unchanged), deletes: batch.flatMap((b) => b.deletes) }))
+      if (all) {
+        pruned += batch.length
+        return
       }
+      if (all === undefined) return // an error: the group waits for a later run
+      if (this.cluster.leaderTerm !== term) {
+        deposed = true
+        return
+      }
+      for (const b of batch) if (await errors.step(() => this.etcd.fencedTxn(term, { unchanged: b.unchanged, deletes: b.deletes }))) pruned++
     }
+    const locks = await this.lockedOutpoints()
+    for await (const page of this.store.pages()) {
+      const due = page.filter((e) => this.finishedPast(e.value, now)).slice(0, LEADER_BATCH - planned)
+      const mirrored = await this.mirroredFinal(due.map((e) => e.value))
+      for (const e of due) {
+        if (!mirrored.has(e.value.id) || this.holdsLocks(e.value, locks)) continue
+        const plan = await errors.step(() => this.plan(e))
+        if (!plan) continue
+        planned++
+        if (group.reduce((n, b) => n + b.deletes.length, 0) + plan.deletes.length > DELETE_BATCH) await flush()
+        group.push(plan)
+        if (deposed) return pruned
+      }
+      if (planned >= LEADER_BATCH) break
+    }
+    await flush()
     return pruned
   }
 
-  /** One finished transaction past the retention: its record, attempts and used presignatures leave etcd (fenced). */
-  private async pruneTransaction(term: string, e: EtcdEntry<TxRecord>): Promise<'pruned' | 'kept' | 'deposed'> {
+  /** What deleting one finished transaction takes: its record, attempts and the used presignatures they name, each unchanged since read. */
+  private async plan(e: EtcdEntry<TxRecord>): Promise<PrunePlan> {
     const tx = e.value
-    if (await this.holdsLocks(tx)) return 'kept'
-    if (!(await this.mirroredFinal(tx))) return 'kept'
     const attempts = await this.etcd.getPrefix<SigningAttempt>(`${WalletKeys.attemptsAll}${tx.id}/`)
     const presigIds = [...new Set(attempts.flatMap((a) => a.value.presignatures ?? []).filter((p): p is string => Boolean(p)))]
     const presigs: EtcdEntry<PresigRecord>[] = []
@@ -241,12 +289,10 @@ export class TxRetentionService {
       const p = await this.etcd.get<PresigRecord>(WalletKeys.presig(id))
       if (p && (p.value.status === 'used' || p.value.status === 'burned') && p.value.txId === tx.id) presigs.push(p)
     }
-    const ok = await this.etcd.fencedTxn(term, {
+    return {
       unchanged: [[e.key, e.modRevision], ...presigs.map((p): [string, string] => [p.key, p.modRevision])],
       deletes: [e.key, WalletKeys.active(tx.id), ...attempts.map((a) => a.key), ...presigs.map((p) => p.key)],
-    })
-    if (ok) return 'pruned'
-    return this.cluster.leaderTerm !== term ? 'deposed' : 'kept'
+    }
   }
 
   /**
@@ -315,6 +361,7 @@ export class TxRetentionService {
       return true
     }
     const verdicts = new Map<string, boolean>()
+    let locks: Map<string, string | undefined> | undefined
     const txGone = async (id: string): Promise<boolean> => {
       let v = verdicts.get(id)
       if (v === undefined) {
@@ -322,7 +369,13 @@ export class TxRetentionService {
         // Gone from etcd (the leader pruned it); or still there a whole retention after it was
         // due (the leader cannot prune it: its PostgreSQL is down, say), lock-free and in this
         // node's own mirror: its record then shows no votes, the mirror has this node's.
-        v = !tx || (this.finishedPast(tx, now - this.retentionMs) && !(await this.holdsLocks(tx)) && (await this.mirroredFinal(tx).catch(() => false)))
+        v =
+          !tx ||
+          (this.finishedPast(tx, now - this.retentionMs) &&
+            !this.holdsLocks(tx, (locks ??= await this.lockedOutpoints())) &&
+            (await this.mirroredFinal([tx])
+              .then((m) => m.has(tx.id))
+              .catch(() => false)))
         verdicts.set(id, v)
       }
       return v

@@ -229,6 +229,42 @@ describe('transaction retention (issue 14)', () => {
     assert.deepEqual(etcd.keys('/tw/tx/'), [])
   })
 
+  it('finished transactions leave etcd a hundred keys to a fenced transaction, not one transaction each; one changed since it was read stays', async () => {
+    // The soak: one fenced write per transaction (a Raft round and an fsync each) drained ~100 a minute.
+    const txs = Array.from({ length: 40 }, () => record())
+    for (const tx of txs) {
+      await seed(tx)
+      await store(1).mirror(tx)
+    }
+    const before = etcd.fenced.length
+    const run = await retention(1).run()
+    assert.equal(run.transactions, 40)
+    for (const tx of txs) assert.equal(etcd.has(WalletKeys.tx(tx.id)), false)
+    const writes = etcd.fenced.slice(before).filter((o) => (o.deletes ?? []).some((k) => k.startsWith('/tw/tx/')))
+    // Record, active marker, attempt and presignature record: 4 keys a transaction, 25 to a group.
+    assert.equal(writes.length, Math.ceil((40 * 4) / DELETE_BATCH))
+    for (const w of writes) assert.ok((w.deletes ?? []).length <= DELETE_BATCH)
+
+    // A record changed after it was read (its group's write fails): the others still go, that one stays.
+    const more = Array.from({ length: 10 }, () => record())
+    for (const tx of more) {
+      await seed(tx)
+      await store(1).mirror(tx)
+    }
+    let changedOnce = false
+    etcd.beforeFenced = async (ops) => {
+      if (!changedOnce && (ops.deletes ?? []).length > 4) {
+        changedOnce = true
+        await etcd.put(WalletKeys.tx(more[3].id), { ...more[3], history: [...more[3].history, { state: 'confirmed', at: new Date().toISOString() }] })
+      }
+    }
+    const again = await retention(1).run()
+    etcd.beforeFenced = null
+    assert.equal(again.transactions, 9)
+    assert.ok(etcd.has(WalletKeys.tx(more[3].id)), 'the record changed after it was read stays (for the next run)')
+    for (const tx of more.filter((_, i) => i !== 3)) assert.equal(etcd.has(WalletKeys.tx(tx.id)), false)
+  })
+
   it("one transaction's etcd timeout skips that transaction, not the rest of the pass; five in a row end it", async () => {
     const txs = [record(), record(), record()]
     for (const tx of txs) {

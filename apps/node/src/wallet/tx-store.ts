@@ -182,6 +182,25 @@ export class TxStore {
   }
 
   /**
+   * This node's mirror rows of `txIds` in one query: state and whether the row holds a record.
+   * Throws when PostgreSQL cannot be read.
+   */
+  async mirrorStates(txIds: string[]): Promise<Map<string, { state: TransactionStateDto; hasRecord: boolean }>> {
+    const out = new Map<string, { state: TransactionStateDto; hasRecord: boolean }>()
+    if (txIds.length === 0) return out
+    const rows: { tx_id: string; state: TransactionStateDto; has_record: boolean }[] = await this.db.read((em) =>
+      em
+        .getRepository(TransactionEntity)
+        .createQueryBuilder('t')
+        .select(['t.tx_id AS tx_id', 't.state AS state', 't.record IS NOT NULL AS has_record'])
+        .where('t.id IN (:...ids)', { ids: txIds.map((id) => mirrorRowId(id, this.config.nodeId)) })
+        .getRawMany(),
+    )
+    for (const r of rows) out.set(r.tx_id, { state: r.state, hasRecord: r.has_record })
+    return out
+  }
+
+  /**
    * The transaction a send with this Idempotency-Key made, from PostgreSQL (after its etcd
    * record was pruned): any node's mirror row holding the key (a shared database holds every
    * node's rows), this node's first. Throws when PostgreSQL cannot be read.
