@@ -30,7 +30,11 @@ import { DOCKER, loadYaml, parseEnvExample, read, ROOT } from './helpers.mjs'
 const CLI = join(ROOT, 'apps/cli/bin/run.js')
 const IMAGE_CMD = ['node', 'apps/node/dist/main.js']
 const MACHINE_DATABASE_URL = process.env.TW_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-const { Client } = createRequire(join(ROOT, 'apps/node/package.json'))('pg')
+const requireFromNode = createRequire(join(ROOT, 'apps/node/package.json'))
+const { Client } = requireFromNode('pg')
+const { until: pollUntil } = requireFromNode(join(ROOT, 'apps/node/dist/testing/until.js'))
+/** Polls (every 500 ms: some probes run the CLI) until the probe returns something truthy; the node's test helper. */
+const until = (what, ms, probe) => pollUntil(what, ms, probe, 500)
 const compose = loadYaml(read(join(DOCKER, 'docker-compose.yml')))
 const services = compose.services
 
@@ -147,21 +151,6 @@ describe('docker/README.md as processes: the compose stack with the regtest prof
   }
 
   const exited = (proc) => new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(proc.exitCode) : proc.once('exit', (code) => r(code))))
-
-  async function until(what, ms, probe) {
-    const deadline = Date.now() + ms
-    let last
-    while (Date.now() < deadline) {
-      try {
-        const v = await probe()
-        if (v) return v
-      } catch (err) {
-        last = err
-      }
-      await sleep(500)
-    }
-    throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`)
-  }
 
   before(async () => {
     mkdirSync(dockerDir)
