@@ -382,7 +382,10 @@ export class RecoveryService {
         )
       }
       const missing = clusterNodeIds(this.config.clusterSize).filter((n) => !rows.some((r) => r.nodeId === n))
-      if (missing.length) await repo.insert(missing.map((n) => ({ ...mirrorRowOf(resolved(newest), n), updatedAt: at })))
+      if (missing.length) {
+        const record = resolved(newest)
+        await repo.insert(missing.map((n) => ({ ...mirrorRowOf(record, n), updatedAt: at })))
+      }
     })
   }
 }

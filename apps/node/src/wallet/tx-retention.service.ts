@@ -244,9 +244,11 @@ export class TxRetentionService {
     let pruned = 0
     let planned = 0
     const group: PrunePlan[] = []
+    let groupKeys = 0
     let deposed = false
     const flush = async (): Promise<void> => {
       const batch = group.splice(0)
+      groupKeys = 0
       if (batch.length === 0 || deposed) return
       const all = await errors.step(() => this.etcd.fencedTxn(term, { unchanged: batch.flatMap((b) => b.unchanged), deletes: batch.flatMap((b) => b.deletes) }))
       if (all) {
@@ -269,8 +271,9 @@ export class TxRetentionService {
         const plan = await errors.step(() => this.plan(e))
         if (!plan) continue
         planned++
-        if (group.reduce((n, b) => n + b.deletes.length, 0) + plan.deletes.length > DELETE_BATCH) await flush()
+        if (groupKeys + plan.deletes.length > DELETE_BATCH) await flush()
         group.push(plan)
+        groupKeys += plan.deletes.length
         if (deposed) return pruned
       }
       if (planned >= LEADER_BATCH) break
