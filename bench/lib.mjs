@@ -41,6 +41,26 @@ export function parseProm(text) {
 }
 
 /**
+ * A counter's increase on one node between two scrapes, per label set: `{ "op=get area=tx": 3, … }`
+ * (label values joined in label-name order; series absent before count from 0).
+ */
+export function counterDelta(before, after, name) {
+  const key = (s) =>
+    Object.keys(s.labels)
+      .sort()
+      .map((k) => `${k}=${s.labels[k]}`)
+      .join(' ')
+  const was = new Map(before.filter((s) => s.name === name).map((s) => [key(s), s.value]))
+  const out = {}
+  for (const s of after) {
+    if (s.name !== name) continue
+    const d = s.value - (was.get(key(s)) ?? 0)
+    if (d > 0) out[key(s)] = d
+  }
+  return out
+}
+
+/**
  * One histogram summed over all scraped nodes, as the difference `after - before`, restricted to
  * series whose labels match `match`. Returns { count, sum, buckets: [[le, cumulative]] }.
  */

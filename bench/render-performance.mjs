@@ -74,6 +74,27 @@ const devnetSections = devnetDocs.map(({ f, doc }) => {
           ]
         })()
       : []),
+    ...(doc.etcd_requests_per_send
+      ? (() => {
+          const kinds = Object.entries(doc.etcd_requests_per_send).filter(([, e]) => e)
+          const row = (who, pick) => `| ${who} | ${kinds.map(([, e]) => fmt(pick(e).total)).join(' | ')} | ${kinds.map(([, e]) => top(pick(e).by)).join(' | ')} |`
+          const top = (by) =>
+            Object.entries(by)
+              .slice(0, 5)
+              .map(([n, v]) => `${n} ${fmt(v)}`)
+              .join(', ')
+          return [
+            '**Round trips to etcd per send** (`mpc_etcd_requests_total` of every node before and after the sequential sends, ÷ sends; background loops included; the leader is the node that wrote the transaction records; a follower votes on every send and signs when chosen):',
+            '',
+            `| node | ${kinds.map(([k, e]) => `${k} (${e.sends} sends)`).join(' | ')} | ${kinds.map(([k]) => `${k}: largest (op area)`).join(' | ')} |`,
+            `|---|${kinds.map(() => '---:').join('|')}|${kinds.map(() => '---').join('|')}|`,
+            row('leader', (e) => e.leader),
+            row('a follower (mean)', (e) => e.follower_mean),
+            `| whole cluster | ${kinds.map(([, e]) => fmt(e.cluster_total)).join(' | ')} | ${kinds.map(() => '').join(' | ')} |`,
+            '',
+          ]
+        })()
+      : []),
     '**Inputs per transaction** (Taproot, one send each):',
     '',
     '| inputs | send → broadcast ms | signing per signature ms (metric) | signing per transaction ms |',

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { fmt, histogramDelta, histogramQuantile, loadAverage, machineInfo, now, parseProm, rssKb, sleep, stats } from './lib.mjs'
+import { counterDelta, fmt, histogramDelta, histogramQuantile, loadAverage, machineInfo, now, parseProm, rssKb, sleep, stats } from './lib.mjs'
 import { runPeer } from './peer.mjs'
 import { runEcdsaPeer } from './peer-ecdsa.mjs'
 
@@ -285,6 +285,37 @@ function phases(results) {
   return out
 }
 
+/**
+ * Round trips to etcd per send between two scrapes of every node (`mpc_etcd_requests_total`):
+ * the leader's (the node with the most transaction-record writes) and a follower's on average
+ * (a follower votes on every send and signs when it is in the signer set), each by kind and
+ * key area, plus the cluster's total. Background loops (membership, presignature refill, the
+ * worker's resync) count too: they are part of what a send competes with.
+ */
+function etcdRequestsPerSend(before, after, sends) {
+  if (!sends) return null
+  const perNode = after.map((a, i) => counterDelta(before[i] ?? [], a, 'mpc_etcd_requests_total'))
+  if (perNode.every((d) => Object.keys(d).length === 0)) return null // nodes older than the metric
+  const total = (d) => Object.values(d).reduce((x, y) => x + y, 0)
+  const leader = perNode.reduce((best, d, i) => ((d['area=tx op=txn'] ?? 0) > (perNode[best]['area=tx op=txn'] ?? 0) ? i : best), 0)
+  const per = (d, divisor) =>
+    Object.fromEntries(
+      Object.entries(d)
+        .sort((x, y) => y[1] - x[1])
+        .map(([k, v]) => [k.replace(/^area=(\S+) op=(\S+)$/, '$2 $1'), +(v / divisor).toFixed(2)]),
+    )
+  const followers = perNode.filter((_, i) => i !== leader)
+  const followerSum = {}
+  for (const d of followers) for (const [k, v] of Object.entries(d)) followerSum[k] = (followerSum[k] ?? 0) + v
+  return {
+    sends,
+    leader_node: leader + 1,
+    leader: { total: +(total(perNode[leader]) / sends).toFixed(1), by: per(perNode[leader], sends) },
+    follower_mean: { total: +(total(followerSum) / sends / Math.max(1, followers.length)).toFixed(1), by: per(followerSum, sends * Math.max(1, followers.length)) },
+    cluster_total: +(perNode.reduce((x, d) => x + total(d), 0) / sends).toFixed(1),
+  }
+}
+
 /** Proposal → fourth approving signed vote, from the transaction's own timestamps. */
 function votingRound(tx) {
   const approvals = tx.votes
@@ -440,6 +471,7 @@ async function main() {
   log(`coverage now ${st.coverage.covered}/${st.coverage.utxos}`)
 
   // Fast path: SegWit sends whose every input has a ready presignature.
+  const mFast0 = await b.scrape()
   for (let i = 0; i < nFast; i++) {
     const r = await b.send('segwit', 10_000)
     if (r.tx.signingMode !== 'presignature') note(`segwit send ${r.tx.id} used signing mode ${r.tx.signingMode}, not the presignature (counted under its mode)`)
@@ -450,6 +482,7 @@ async function main() {
   }
 
   // Taproot (FROST) sends, sequential.
+  const mTap0 = await b.scrape()
   for (let i = 0; i < nTap; i++) {
     const r = await b.send('taproot', 10_000)
     sends.taproot.push(r.ms)
@@ -459,6 +492,10 @@ async function main() {
   }
 
   const mSeq = await b.scrape()
+  const etcdPerSend = {
+    'segwit, presignature ready': etcdRequestsPerSend(mFast0, mTap0, sendResults['segwit, presignature ready'].length),
+    taproot: etcdRequestsPerSend(mTap0, mSeq, nTap),
+  }
 
   const sendRow = (samples, extra) => ({ ...stats(samples), throughput_per_min: samples.length ? 60_000 / stats(samples).mean_ms : null, ...extra })
   add('send → broadcast, segwit, presignature ready', sendRow(sends.segwit_fast, { method: 'POST /transactions → state broadcast (history timestamps); sequential' }))
@@ -680,6 +717,7 @@ async function main() {
       'Figures are taken on whatever else the machine is doing (see load_average); they are not final.',
     ],
     operations: ops,
+    etcd_requests_per_send: etcdPerSend,
     send_phases_p50_ms: Object.fromEntries(Object.entries(sendResults).map(([k, rs]) => [k, phases(rs)])),
     scaling: { inputs, concurrency },
     memory_rss_kb: memory,
@@ -733,6 +771,17 @@ function printTable(doc) {
         .map(([n, v]) => `${n} ${fmt(v)}`)
         .join('; '),
     )
+  for (const [k, e] of Object.entries(doc.etcd_requests_per_send ?? {})) {
+    if (!e) continue
+    const top = (by) =>
+      Object.entries(by)
+        .slice(0, 6)
+        .map(([n, v]) => `${n} ${fmt(v)}`)
+        .join(', ')
+    console.log(
+      `\netcd round trips per send (${k}, ${e.sends} sends): cluster ${fmt(e.cluster_total)}; leader (node ${e.leader_node}) ${fmt(e.leader.total)}: ${top(e.leader.by)}; a follower ${fmt(e.follower_mean.total)}: ${top(e.follower_mean.by)}`,
+    )
+  }
   console.log('\ninputs per tx (taproot):', doc.scaling.inputs.map((i) => `${i.inputs}: ${fmt(i.send_ms)} ms`).join(', '))
   console.log('concurrent sends (taproot):', doc.scaling.concurrency.map((c) => `${c.concurrent}: p50 ${fmt(c.p50_ms)} ms, ${fmt(c.sends_per_min)}/min`).join('; '))
   const mem = (m) =>

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common'
 import { Etcd3, Range, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import { Counter, type Registry } from 'prom-client'
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { errorMessage, withTimeout } from '../common/async'
@@ -65,6 +66,22 @@ export interface EtcdRepositoryOptions {
   callTimeoutMs?: number
   /** Client TLS (endpoints `https://`); without it, plain http and no etcd authentication. */
   tls?: EtcdTlsFiles | null
+  /** Called once per request sent to etcd (not per watch event): what kind, and which key area (see {@link etcdArea}). */
+  onRequest?: (op: EtcdOp, area: string) => void
+}
+
+/** The kinds of etcd request a node sends: one Raft round trip each for `txn`/`put`/`delete`, a linearizable read for `get`/`range`. */
+export type EtcdOp = 'get' | 'range' | 'put' | 'delete' | 'txn' | 'lease' | 'watch' | 'cluster'
+
+/**
+ * The area of the key layout a key belongs to, with few enough values to be a metric label:
+ * `/tw/tx/<id>` → `tx`, `/tw/n/<node>/votes/…` → `n/votes`, `/tw/leader` → `leader`.
+ */
+export function etcdArea(key: string): string {
+  const parts = key.split('/')
+  if (parts[1] !== 'tw' || !parts[2]) return 'other'
+  if (parts[2] === 'n') return parts[4] ? `n/${parts[4]}` : 'n'
+  return parts[2]
 }
 
 /** The etcd3 `credentials` option from the TLS files (read once, at construction). */
@@ -132,7 +149,7 @@ export class EtcdRepository extends EventEmitter {
       this.emit('sessionLost')
     })
     try {
-      const id = await this.timed(lease.grant(), 'lease grant')
+      const id = await this.timed(lease.grant(), 'lease grant', 'lease', '')
       this.lease = lease
       this.leaseId = id
       return id
@@ -147,7 +164,7 @@ export class EtcdRepository extends EventEmitter {
     const lease = this.lease
     this.lease = null
     this.leaseId = null
-    if (lease) await this.timed(lease.revoke(), 'lease revoke').catch(() => undefined)
+    if (lease) await this.timed(lease.revoke(), 'lease revoke', 'lease', '').catch(() => undefined)
   }
 
   /**
@@ -161,11 +178,11 @@ export class EtcdRepository extends EventEmitter {
   /** Puts `key` under the session lease. */
   async putEphemeral(key: string, value: unknown): Promise<void> {
     const leaseId = this.requireLease()
-    await this.timed(this.client.put(key).value(JSON.stringify(value)).lease(leaseId).exec(), `put ${key}`)
+    await this.timed(this.client.put(key).value(JSON.stringify(value)).lease(leaseId).exec(), `put ${key}`, 'put', key)
   }
 
   async put(key: string, value: unknown): Promise<void> {
-    await this.timed(this.client.put(key).value(JSON.stringify(value)).exec(), `put ${key}`)
+    await this.timed(this.client.put(key).value(JSON.stringify(value)).exec(), `put ${key}`, 'put', key)
   }
 
   /** Creates `key` only if it does not exist; returns whether it was created. */
@@ -176,23 +193,25 @@ export class EtcdRepository extends EventEmitter {
         .then(this.client.put(key).value(JSON.stringify(value)))
         .commit(),
       `create ${key}`,
+      'txn',
+      key,
     )
     return res.succeeded
   }
 
   async delete(key: string): Promise<void> {
-    await this.timed(this.client.delete().key(key).exec(), `delete ${key}`)
+    await this.timed(this.client.delete().key(key).exec(), `delete ${key}`, 'delete', key)
   }
 
   async get<T>(key: string): Promise<EtcdEntry<T> | null> {
-    const res = await this.timed(this.client.get(key).exec(), `get ${key}`)
+    const res = await this.timed(this.client.get(key).exec(), `get ${key}`, 'get', key)
     const kv = res.kvs[0]
     return kv ? toEntry<T>(kv) : null
   }
 
   /** Every entry under `prefix`, in key order. */
   async getPrefix<T>(prefix: string): Promise<EtcdEntry<T>[]> {
-    const res = await this.timed(this.client.getAll().prefix(prefix).exec(), `range ${prefix}`)
+    const res = await this.timed(this.client.getAll().prefix(prefix).exec(), `range ${prefix}`, 'range', prefix)
     return res.kvs.map((kv) => toEntry<T>(kv))
   }
 
@@ -205,7 +224,7 @@ export class EtcdRepository extends EventEmitter {
     const end = Range.prefix(prefix).end
     let start = Buffer.from(prefix)
     for (;;) {
-      const res = await this.timed(this.client.getAll().inRange(new Range(start, end)).limit(pageSize).exec(), `range ${prefix} (page)`)
+      const res = await this.timed(this.client.getAll().inRange(new Range(start, end)).limit(pageSize).exec(), `range ${prefix} (page)`, 'range', prefix)
       if (res.kvs.length === 0) return
       yield res.kvs.map((kv) => toEntry<T>(kv))
       if (!res.more && res.kvs.length < pageSize) return
@@ -229,6 +248,8 @@ export class EtcdRepository extends EventEmitter {
         .else(this.client.get(EtcdKeys.leader))
         .commit(),
       'campaign',
+      'txn',
+      EtcdKeys.leader,
     )
     if (res.succeeded) return { ...value, term: String(res.header.revision) }
     const kv = res.responses[0]?.response_range?.kvs?.[0]
@@ -236,14 +257,14 @@ export class EtcdRepository extends EventEmitter {
   }
 
   async getLeader(): Promise<LeaderRecord | null> {
-    const res = await this.timed(this.client.get(EtcdKeys.leader).exec(), 'get leader')
+    const res = await this.timed(this.client.get(EtcdKeys.leader).exec(), 'get leader', 'get', EtcdKeys.leader)
     const kv = res.kvs[0]
     return kv ? toLeader(kv) : null
   }
 
   /** Gives up leadership of `term` (only if it is still that term). */
   async resign(term: string): Promise<void> {
-    await this.timed(this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(EtcdKeys.leader)).commit(), 'resign')
+    await this.timed(this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(EtcdKeys.leader)).commit(), 'resign', 'txn', EtcdKeys.leader)
   }
 
   /**
@@ -252,7 +273,7 @@ export class EtcdRepository extends EventEmitter {
    * that sees a banned leader deletes `/tw/leader` of exactly that term, never a newer one.
    */
   async deleteIfCreateRevision(key: string, createRevision: string): Promise<boolean> {
-    const res = await this.timed(this.client.if(key, 'Create', '==', createRevision).then(this.client.delete().key(key)).commit(), `delete ${key} @${createRevision}`)
+    const res = await this.timed(this.client.if(key, 'Create', '==', createRevision).then(this.client.delete().key(key)).commit(), `delete ${key} @${createRevision}`, 'txn', key)
     return res.succeeded
   }
 
@@ -264,7 +285,7 @@ export class EtcdRepository extends EventEmitter {
   async fencedPut(term: string, key: string, value: unknown, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     let txn = this.client.if(EtcdKeys.leader, 'Create', '==', term)
     if (opts.ifAbsent) txn = txn.and(key, 'Create', '==', 0)
-    const res = await this.timed(txn.then(this.client.put(key).value(JSON.stringify(value))).commit(), `fenced put ${key}`)
+    const res = await this.timed(txn.then(this.client.put(key).value(JSON.stringify(value))).commit(), `fenced put ${key}`, 'txn', key)
     return res.succeeded
   }
 
@@ -281,7 +302,7 @@ export class EtcdRepository extends EventEmitter {
       ...(ops.puts ?? []).map(([key, value]) => this.client.put(key).value(JSON.stringify(value))),
       ...(ops.deletes ?? []).map((key) => this.client.delete().key(key)),
     ]
-    const res = await this.timed(txn.then(...clauses).commit(), 'fenced txn')
+    const res = await this.timed(txn.then(...clauses).commit(), 'fenced txn', 'txn', ops.puts?.[0]?.[0] ?? ops.deletes?.[0] ?? '')
     return res.succeeded
   }
 
@@ -302,13 +323,13 @@ export class EtcdRepository extends EventEmitter {
       ...(ops.puts ?? []).map(([key, value]) => this.client.put(key).value(JSON.stringify(value))),
       ...(ops.deletes ?? []).map((key) => this.client.delete().key(key)),
     ]
-    const res = await this.timed(txn.then(...clauses).commit(), 'txn')
+    const res = await this.timed(txn.then(...clauses).commit(), 'txn', 'txn', ops.puts?.[0]?.[0] ?? ops.deletes?.[0] ?? absent[0] ?? '')
     return res.succeeded
   }
 
   /** Fenced delete (see {@link fencedPut}). */
   async fencedDelete(term: string, key: string): Promise<boolean> {
-    const res = await this.timed(this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(key)).commit(), `fenced delete ${key}`)
+    const res = await this.timed(this.client.if(EtcdKeys.leader, 'Create', '==', term).then(this.client.delete().key(key)).commit(), `fenced delete ${key}`, 'txn', key)
     return res.succeeded
   }
 
@@ -318,7 +339,7 @@ export class EtcdRepository extends EventEmitter {
    * so watchers that only need the key parse nothing. Reconnects by itself.
    */
   async watchPrefix(prefix: string, onChange: (key: string, deleted: boolean, entry: () => EtcdEntry<unknown> | null) => void): Promise<void> {
-    const watcher = await this.timed(this.client.watch().prefix(prefix).create(), `watch ${prefix}`)
+    const watcher = await this.timed(this.client.watch().prefix(prefix).create(), `watch ${prefix}`, 'watch', prefix)
     this.watchers.add(watcher)
     watcher.on('put', (kv) => onChange(kv.key.toString(), false, () => parseEntry(kv)))
     watcher.on('delete', (kv) => onChange(kv.key.toString(), true, () => null))
@@ -326,7 +347,7 @@ export class EtcdRepository extends EventEmitter {
   }
 
   async members(): Promise<EtcdMember[]> {
-    const res = await this.timed(this.client.cluster.memberList({}), 'member list')
+    const res = await this.timed(this.client.cluster.memberList({}), 'member list', 'cluster', '')
     return res.members.map((m) => ({ id: String(m.ID), name: m.name, clientUrls: m.clientURLs ?? [] }))
   }
 
@@ -353,9 +374,25 @@ export class EtcdRepository extends EventEmitter {
     lease?.release()
   }
 
-  private timed<T>(p: Promise<T>, what: string): Promise<T> {
+  private timed<T>(p: Promise<T>, what: string, op: EtcdOp, key: string): Promise<T> {
+    this.opts.onRequest?.(op, etcdArea(key))
     return withTimeout(p, this.callTimeoutMs + 500, `etcd ${what}: no answer within ${this.callTimeoutMs + 500} ms`)
   }
+}
+
+/**
+ * `mpc_etcd_requests_total{op,area}` in `registry`, as an `onRequest` for {@link EtcdRepository}:
+ * how many round trips to etcd this node makes, and for which part of the key layout (the
+ * bench divides it by the sends it made).
+ */
+export function etcdRequestCounter(registry: Registry): (op: EtcdOp, area: string) => void {
+  const counter = new Counter({
+    name: 'mpc_etcd_requests_total',
+    help: 'Requests this node sent to etcd, by kind (get, range, put, delete, txn, lease, watch, cluster) and key area (tx, presigs, n/votes, …)',
+    labelNames: ['op', 'area'] as const,
+    registers: [registry],
+  })
+  return (op, area) => counter.inc({ op, area })
 }
 
 function toEntry<T>(kv: IKeyValue): EtcdEntry<T> {
