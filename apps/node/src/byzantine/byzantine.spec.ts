@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { EtcdEntry } from '../cluster/etcd.repository'
-import { allocate, rotate, signerSets } from '../wallet/tx-coordinator.service'
+import { allocate, rotate, signerSets } from '../wallet/decide'
 import type { PresigRecord, SignedVote } from '../wallet/wallet.types'
 import { isDoubleVote, provenBy, violationId } from './byzantine.service'
 

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common'
-import { createHash } from 'node:crypto'
 import type { TransactionStateDto } from '@tw/api'
 import { attachWitnesses, deriveEcdsaChild, deriveTaprootOutputKey } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
@@ -18,11 +17,11 @@ import { NodeIdentityService } from '../byzantine/identity.service'
 import { decisionBody } from '@tw/api'
 import { attemptBody } from './leader-decision'
 import { proposalBody, proposalHash } from './policy'
-import { blame, resultBody, signaturesValid } from './signing-check'
+import { decide, type Ballots, type Decision, type DecideInput, type OkResult } from './decide'
+import { resultBody, signaturesValid, type KeyAt } from './signing-check'
 import { replacedChain, TxStore } from './tx-store'
 import { WalletService } from './wallet.service'
 import {
-  isSigningRefusal,
   partitionKey,
   TERMINAL_STATES,
   WalletKeys,
@@ -34,12 +33,8 @@ import {
   type TxRecord,
 } from './wallet.types'
 
-/** Voting closes unanswered after this long (the proposal expires, its coins are freed). */
-const VOTING_DEADLINE_MS = 5 * 60_000
-/** How long the leader waits for late votes when they could make a presignature set usable. */
-const VOTE_GRACE_MS = 3000
-/** Signing attempts per transaction before it fails. */
-const MAX_ATTEMPTS = 3
+/** Ballots not read (a state whose decision does not rest on the votes). */
+const NO_BALLOTS: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [], rejections: [] }
 /** A presignature job with missing results after this long is burned. */
 const PRESIG_DEADLINE_MS = 10 * 60_000
 /** A broadcast transaction's status is asked at least this often even at the same chain tip. */
@@ -49,15 +44,12 @@ const REFUSED_RECHECK_MS = 60_000
 
 /**
  * The leader's half of a spend (DESIGN §5 steps 3–5), every write fenced on its term so a
- * deposed leader writes nothing and the next leader resumes from etcd:
- * - voting → approved (≥ t valid signed approvals) / rejected (approval impossible) / expired;
- * - approved → signing: picks t approving, up, unbanned signers, allocates one ready
- *   presignature per input for that set in the same transaction (exactly once), and writes
- *   the attempt;
- * - signing → signed: every signer reported the same verified signatures; any failure burns
- *   the attempt's presignatures and starts a new attempt without the culprits (the same
- *   unsigned transaction: never other inputs);
- * - signed → broadcast → confirmed.
+ * deposed leader writes nothing and the next leader resumes from etcd. What happens next to a
+ * transaction is decided by the pure {@link decide} (voting → approved / rejected / expired;
+ * approved → a signing attempt; signing → signed or the next attempt without the culprits);
+ * this service reads what a decision needs, carries it out (the attempt and its presignatures
+ * in one fenced transaction, exactly once; a failed attempt's presignatures burned), and does
+ * the chain's part: signed → broadcast → confirmed.
  * Also settles presignature jobs (ready when all four signers made it, burned otherwise).
  */
 @Injectable()
@@ -202,27 +194,101 @@ export class TxCoordinatorService {
     this.indexedTerm = term
   }
 
-  private async advance(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+  /**
+   * One step of a transaction: read what its state needs, {@link decide} the next step (pure),
+   * carry it out. Approval goes straight on to the first attempt, and a failed attempt that
+   * leaves signers out straight on to the next one, each with one more read of the record.
+   */
+  private async advance(term: string, entry: EtcdEntry<TxRecord>, exclude: number[] = [], read?: Ballots): Promise<void> {
     const tx = entry.value
-    switch (tx.state) {
-      case 'pending':
-      case 'voting':
-        return this.tally(term, entry)
-      case 'approved':
-        return this.startAttempt(term, entry, [])
-      case 'signing':
-        return this.collect(term, entry)
-      case 'signed':
-        return this.broadcast(term, entry)
-      case 'broadcast':
-        return this.track(term, entry)
-      case 'confirmed':
-      case 'rejected':
-      case 'failed':
-      case 'expired':
-        // Terminal: follow() never advances a finished transaction.
-        return
+    const { input, keyAt } = await this.observe(tx, exclude, read)
+    const { decision, accuse } = decide(input)
+    for (const r of accuse) {
+      this.log.warn(`node ${r.nodeId} reported signatures for ${tx.id} attempt ${input.attempt?.attempt} that do not verify`)
+      await this.byzantine.accuse('invalid_signature', r.nodeId, `${tx.id}.${input.attempt?.attempt}.result`, {
+        txId: tx.id,
+        attempt: input.attempt?.attempt,
+        result: r,
+        proposal: proposalBody(tx),
+      })
     }
+    switch (decision.kind) {
+      case 'wait':
+        if (decision.why.startsWith('the record no longer matches')) this.log.error(`transaction ${tx.id}: ${decision.why}; no signing attempt`)
+        return
+      case 'approve': {
+        const ok = await this.transition(term, entry, 'approved', {}, {}, { votes: decision.votes })
+        // Straight on to signing with the ballots just read (no second read of the votes).
+        const fresh = ok ? await this.etcd.get<TxRecord>(entry.key) : null
+        if (fresh?.value.state === 'approved') await this.advance(term, fresh, [], input.ballots)
+        return
+      }
+      case 'reject':
+        await this.transition(term, entry, 'rejected', { error: decision.error }, { deletes: this.lockKeys(tx) }, { votes: decision.votes })
+        return
+      case 'expire':
+      case 'fail':
+        await this.transition(term, entry, decision.kind === 'expire' ? 'expired' : 'failed', { error: decision.error }, { deletes: this.lockKeys(tx) })
+        return
+      case 'attempt':
+        return this.startAttempt(term, entry, decision)
+      case 'signed':
+        return this.finishSigning(term, entry, input.attempt!, decision.result, keyAt!)
+      case 'attemptFailed':
+        return this.failAttempt(term, entry, decision)
+      case 'broadcast':
+        return this.broadcast(term, entry)
+      case 'track':
+        return this.track(term, entry)
+    }
+  }
+
+  /** What {@link decide} needs for `tx`'s state, read from etcd (and nothing it does not need). */
+  private async observe(tx: TxRecord, exclude: number[], read?: Ballots): Promise<{ input: DecideInput; keyAt: KeyAt | null }> {
+    const input: DecideInput = {
+      record: tx,
+      ballots: read ?? NO_BALLOTS,
+      attempt: null,
+      results: [],
+      signaturesValid: null,
+      pool: [],
+      exclude,
+      cluster: {
+        threshold: this.config.threshold,
+        clusterSize: this.config.clusterSize,
+        up: this.cluster.upNodes(),
+        banned: this.cluster.bannedNodes(),
+        keyPaused: this.engine.isPaused(tx.keyId),
+        sessionTimeoutMs: this.config.sessionTimeoutMs,
+      },
+      now: Date.now(),
+    }
+    if (tx.state === 'signing') input.attempt = (await this.etcd.get<SigningAttempt>(WalletKeys.attempt(tx.id, tx.attempt)))?.value ?? null
+    const attempting = tx.state === 'approved' || (tx.state === 'signing' && !input.attempt)
+    // decide() stops at a rewritten record or a paused key: nothing more to read.
+    if (attempting && (proposalHash(tx) !== tx.proposalHash || input.cluster.keyPaused)) return { input, keyAt: null }
+    if (!read && (tx.state === 'pending' || tx.state === 'voting' || attempting)) input.ballots = await this.ballots(tx)
+    if (attempting && tx.type === 'segwit') input.pool = await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)
+    let keyAt: KeyAt | null = null
+    if (input.attempt) {
+      input.results = await this.signedResults(tx, input.attempt)
+      const key = input.results.some((r) => r.ok) ? await this.wallet.keyById(tx.keyId) : null
+      if (key) {
+        const at = this.keyAt(tx, key)
+        keyAt = at
+        // Each report is checked once (a signature check per input).
+        input.signaturesValid = (r) => signaturesValid(tx, r.signatures, at)
+      }
+    }
+    return { input, keyAt }
+  }
+
+  /** The wallet's key at an input's path, derived from this node's own key record. */
+  private keyAt(tx: TxRecord, key: NonNullable<Awaited<ReturnType<WalletService['keyById']>>>): KeyAt {
+    return (path: number[]) => ({
+      publicKey: tx.type === 'segwit' ? deriveEcdsaChild(key.publicKey, key.chainCode, path) : deriveTaprootOutputKey(key.publicKey, key.chainCode, path),
+      scriptPubKey: this.wallet.derive(key, path).scriptPubKey,
+    })
   }
 
   /**
@@ -298,202 +364,54 @@ export class TxCoordinatorService {
     return b
   }
 
-  private async tally(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
-    const tx = entry.value
-    const ballots = await this.ballots(tx)
-    const approvals = ballots.approvers.length
-    const rejections = ballots.rejecters.length
-    const { threshold: t, clusterSize: n } = this.config
-    if (approvals >= t) {
-      const ok = await this.transition(term, entry, 'approved', {}, {}, { votes: ballots.approvals })
-      // Straight on to signing with the ballots just read (no second read of the votes).
-      const fresh = ok ? await this.etcd.get<TxRecord>(entry.key) : null
-      if (fresh?.value.state === 'approved') await this.startAttempt(term, fresh, [], ballots)
-    } else if (n - rejections < t) {
-      await this.transition(
-        term,
-        entry,
-        'rejected',
-        { error: { code: 'POLICY_VIOLATION', message: `${rejections} of ${n} nodes rejected the proposal` } },
-        { deletes: this.lockKeys(tx) },
-        { votes: ballots.rejections },
-      )
-    } else if (Date.now() - Date.parse(tx.createdAt) > VOTING_DEADLINE_MS) {
-      await this.transition(
-        term,
-        entry,
-        'expired',
-        { error: { code: 'TIMEOUT', message: `only ${approvals} approvals before the voting deadline` } },
-        { deletes: this.lockKeys(tx) },
-      )
-    }
-  }
-
   // ------------------------------------------------------------------ signing
 
-  /** Approving, up, unbanned nodes not excluded, sorted. */
-  private eligibleSigners(ballots: Ballots, exclude: number[]): number[] {
-    const up = new Set(this.cluster.upNodes())
-    const banned = new Set(this.cluster.bannedNodes())
-    return ballots.approvers.filter((id) => up.has(id) && !banned.has(id) && !exclude.includes(id)).sort((a, b) => a - b)
-  }
-
-  private async startAttempt(term: string, entry: EtcdEntry<TxRecord>, exclude: number[], read?: Ballots): Promise<void> {
+  /**
+   * Writes the attempt {@link decide} chose, signed by this leader with the approvals it rests
+   * on (signers check it, and a faulty one is evidence against this node). The presignatures it
+   * uses are allocated in the same fenced transaction (compare-and-swap on each record: exactly
+   * once).
+   */
+  private async startAttempt(term: string, entry: EtcdEntry<TxRecord>, d: Extract<Decision, { kind: 'attempt' }>): Promise<void> {
     const tx = entry.value
-    if (proposalHash(tx) !== tx.proposalHash) {
-      // Rewritten in etcd after the votes: no honest signer would sign it; nothing to decide.
-      this.log.error(`transaction ${tx.id}: its record no longer matches its proposal hash; no signing attempt`)
-      return
-    }
-    // A share refresh of the key is switching nodes to their new shares: a session now could
-    // mix old and new shares. The send waits, approved, and signs once the refresh is over.
-    if (this.engine.isPaused(tx.keyId)) return
-    const ballots = read ?? (await this.ballots(tx))
-    // Culprits of misbehaviour in any earlier attempt stay out, not only those of the last one
-    // (a ban may be written after the next attempt is picked).
-    exclude = [...new Set([...(tx.excluded ?? []), ...exclude])]
-    const eligible = this.eligibleSigners(ballots, exclude)
-    if (eligible.length < this.config.threshold) {
-      if (Date.now() - Date.parse(tx.updatedAt) > VOTING_DEADLINE_MS) {
-        await this.transition(term, entry, 'failed', { error: { code: 'CLUSTER_UNAVAILABLE', message: 'not enough healthy approving signers' } }, { deletes: this.lockKeys(tx) })
-      }
-      return
-    }
-    const attempt = tx.attempt + 1
-    // ECDSA: a signer set with one ready presignature per input (same set and path) is used
-    // with them, allocated in the same fenced transaction as the attempt (compare-and-swap on
-    // each record: exactly once). Otherwise the set rotates with the transaction id, so every
-    // healthy node signs its share of spends and a faulty one is found out.
-    const ready = tx.type === 'segwit' ? (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)).filter((e) => e.value.status === 'ready' && e.value.keyId === tx.keyId) : []
-    const sets = rotate(signerSets(eligible, this.config.threshold), tx.id)
-    let signers = sets[0]
-    let picks: EtcdEntry<PresigRecord>[] = []
-    for (const set of sets) {
-      const found = allocate(tx, set, ready)
-      if (found) {
-        signers = set
-        picks = found
-        break
-      }
-    }
-    if (picks.length === 0 && ready.length > 0 && this.worthWaitingForVotes(tx, ballots, eligible, exclude, ready)) return
-    const presignatures = tx.inputs.map((_, i) => picks[i]?.value.id ?? null)
-    const unchanged: [string, string][] = picks.map((p) => [p.key, p.modRevision])
-    const puts: [string, unknown][] = picks.map((p) => [p.key, { ...p.value, status: 'allocated', txId: tx.id }])
-    const mode: SigningAttempt['mode'] = tx.type === 'taproot' ? 'frost' : picks.length ? 'presignature' : 'full'
-    // Signed by this leader with the approvals it decided on: signers check it, and a faulty
-    // one is evidence against this node.
     const body: SigningAttempt = {
       txId: tx.id,
-      attempt,
-      signers,
-      mode,
-      presignatures,
+      attempt: d.attempt,
+      signers: d.signers,
+      mode: d.mode,
+      presignatures: tx.inputs.map((_, i) => d.picks[i]?.value.id ?? null),
       createdAt: new Date().toISOString(),
       term,
       proposalHash: tx.proposalHash,
       leader: this.config.nodeId,
-      approvals: ballots.approvals.filter((v) => signers.includes(v.payload.nodeId)),
+      approvals: d.approvals,
     }
     const record: SigningAttempt = { ...body, signature: this.identity.sign(attemptBody(body)) }
     await this.transition(
       term,
       entry,
       'signing',
-      { attempt, signers, signingMode: mode },
-      { absent: [WalletKeys.attempt(tx.id, attempt)], puts: [[WalletKeys.attempt(tx.id, attempt), record], ...puts], unchanged },
+      { attempt: d.attempt, signers: d.signers, signingMode: d.mode },
+      {
+        absent: [WalletKeys.attempt(tx.id, d.attempt)],
+        puts: [[WalletKeys.attempt(tx.id, d.attempt), record], ...d.picks.map((p): [string, unknown] => [p.key, { ...p.value, status: 'allocated', txId: tx.id }])],
+        unchanged: d.picks.map((p): [string, string] => [p.key, p.modRevision]),
+      },
     )
   }
 
-  /**
-   * Approval needs only t votes, but a set holding presignatures for every input may include
-   * a node whose (approving) vote is still on its way: wait a moment for it rather than fall
-   * back to full signing, which costs seconds of CPU per input.
-   */
-  private worthWaitingForVotes(tx: TxRecord, ballots: Ballots, eligible: number[], exclude: number[], ready: EtcdEntry<PresigRecord>[]): boolean {
-    if (Date.now() - Date.parse(tx.updatedAt) > VOTE_GRACE_MS) return false
-    const banned = new Set(this.cluster.bannedNodes())
-    const pending = this.cluster.upNodes().filter((id) => !ballots.voted.has(id) && !banned.has(id) && !exclude.includes(id))
-    if (pending.length === 0) return false
-    const hopeful = [...eligible, ...pending].sort((a, b) => a - b)
-    return signerSets(hopeful, this.config.threshold).some((set) => allocate(tx, set, ready) !== null)
-  }
-
-  private async collect(term: string, entry: EtcdEntry<TxRecord>): Promise<void> {
+  /** A report whose signatures verify: the witnesses go on the unsigned transaction, its presignatures are used. */
+  private async finishSigning(term: string, entry: EtcdEntry<TxRecord>, attempt: SigningAttempt, good: OkResult, keyAt: KeyAt): Promise<void> {
     const tx = entry.value
-    const attempt = (await this.etcd.get<SigningAttempt>(WalletKeys.attempt(tx.id, tx.attempt)))?.value
-    if (!attempt) return this.startAttempt(term, entry, [])
-    const results = await this.signedResults(tx, attempt)
-    const failures = results.filter((r): r is Extract<SigningResult, { ok: false }> => !r.ok)
-    const oks = results.filter((r): r is Extract<SigningResult, { ok: true }> => r.ok)
-    const deadline = Date.parse(attempt.createdAt) + this.config.sessionTimeoutMs * Math.max(1, tx.inputs.length) + 30_000
-    const complete = attempt.signers.every((s) => results.some((r) => r.nodeId === s))
-    if (oks.length > 0) {
-      const key = await this.wallet.keyById(tx.keyId)
-      if (!key) return this.failAttempt(term, entry, attempt, 'NO_ACTIVE_KEY', `key ${tx.keyId} is not active`, [])
-      const keyAt = (path: number[]) => ({
-        publicKey: tx.type === 'segwit' ? deriveEcdsaChild(key.publicKey, key.chainCode, path) : deriveTaprootOutputKey(key.publicKey, key.chainCode, path),
-        scriptPubKey: this.wallet.derive(key, path).scriptPubKey,
-      })
-      // Every signer computes the same aggregated signatures: the first report that verifies
-      // is used; a report of signatures that do not verify is a false report, accused with the
-      // signed result and the proposal as evidence (anyone can check it) and left out.
-      // Each report is checked once (a signature check per input).
-      const checked = oks.map((r) => ({ r, valid: signaturesValid(tx, r.signatures, keyAt) }))
-      const good = checked.find((c) => c.valid)?.r
-      const liars = checked.filter((c) => !c.valid).map((c) => c.r.nodeId)
-      for (const { r } of checked.filter((c) => !c.valid)) {
-        this.log.warn(`node ${r.nodeId} reported signatures for ${tx.id} attempt ${attempt.attempt} that do not verify`)
-        await this.byzantine.accuse('invalid_signature', r.nodeId, `${tx.id}.${attempt.attempt}.result`, {
-          txId: tx.id,
-          attempt: attempt.attempt,
-          result: r,
-          proposal: proposalBody(tx),
-        })
-      }
-      if (good) {
-        const witnesses = tx.inputs.map((input, i) =>
-          tx.type === 'segwit'
-            ? [Buffer.concat([Buffer.from(good.signatures[i], 'hex'), Buffer.from([0x01])]), Buffer.from(keyAt(input.path).publicKey)]
-            : [Buffer.from(good.signatures[i], 'hex')],
-        )
-        const signed = attachWitnesses(tx.unsignedTx, witnesses)
-        const used = attempt.presignatures.filter((p): p is string => Boolean(p))
-        const presigPuts = await this.presigUpdates(used, 'used', tx.id)
-        await this.transition(term, entry, 'signed', { signedTx: signed.hex, txid: signed.txid }, { puts: presigPuts })
-        return
-      }
-      if (liars.length > 0 && (complete || Date.now() > deadline)) {
-        return this.failAttempt(term, entry, attempt, 'INVALID_SIGNATURES', `node(s) ${liars.join(',')} reported signatures that do not verify`, liars, liars)
-      }
-    }
-    // A signer that refused to start (it does not see the quorum, or did not approve) will
-    // never join: the others would only time out, so start the next attempt without it now.
-    const refusals = failures.filter((f) => isSigningRefusal(f.code))
-    if (refusals.length > 0) {
-      return this.failAttempt(
-        term,
-        entry,
-        attempt,
-        refusals[0].code,
-        `node ${refusals[0].nodeId}: ${refusals[0].error}`,
-        refusals.map((f) => f.nodeId),
-      )
-    }
-    // Culprits named by two reporters are out at once; one reporter's word alone excludes
-    // only itself, once every signer has answered (or the deadline passed).
-    const { corroborated, loneAccusers } = blame(failures, attempt.signers)
-    if (failures.length > 0 && (corroborated.length > 0 || complete)) {
-      const first = failures[0]
-      const out = [...corroborated, ...loneAccusers]
-      // Misbehaviour keeps its culprits (or a lone accuser) out of this send for good; a
-      // timeout's "culprits" are often just a node that restarted, so only the next attempt.
-      return this.failAttempt(term, entry, attempt, first.code, `node ${first.nodeId}: ${first.error}`, out, first.code === 'PEER_MISBEHAVED' ? out : [])
-    }
-    if (Date.now() > deadline) {
-      const silent = attempt.signers.filter((s) => !results.some((r) => r.nodeId === s))
-      return this.failAttempt(term, entry, attempt, 'TIMEOUT', `no result from node(s) ${silent.join(',')}`, [...silent, ...loneAccusers])
-    }
+    const witnesses = tx.inputs.map((input, i) =>
+      tx.type === 'segwit'
+        ? [Buffer.concat([Buffer.from(good.signatures[i], 'hex'), Buffer.from([0x01])]), Buffer.from(keyAt(input.path).publicKey)]
+        : [Buffer.from(good.signatures[i], 'hex')],
+    )
+    const signed = attachWitnesses(tx.unsignedTx, witnesses)
+    const used = attempt.presignatures.filter((p): p is string => Boolean(p))
+    const presigPuts = await this.presigUpdates(used, 'used', tx.id)
+    await this.transition(term, entry, 'signed', { signedTx: signed.hex, txid: signed.txid }, { puts: presigPuts })
   }
 
   /** The attempt's results that count: each signed by the signer it names, about this transaction and attempt. */
@@ -508,42 +426,28 @@ export class TxCoordinatorService {
   }
 
   /**
-   * Burns the attempt's presignatures and starts the next attempt without `exclude`, or fails.
-   * `persistent` (culprits of misbehaviour) stay out of every later attempt of this send;
-   * the rest (silent or refusing nodes: faults) only out of the next one.
+   * Burns the attempt's presignatures and starts the next attempt without `exclude`, or fails
+   * (after {@link MAX_ATTEMPTS}). `persistent` (culprits of misbehaviour) stay out of every
+   * later attempt of this send; the rest (silent or refusing nodes: faults) only out of the next one.
    */
-  private async failAttempt(
-    term: string,
-    entry: EtcdEntry<TxRecord>,
-    attempt: SigningAttempt,
-    code: string,
-    message: string,
-    exclude: number[],
-    persistent: number[] = [],
-  ): Promise<void> {
+  private async failAttempt(term: string, entry: EtcdEntry<TxRecord>, d: Extract<Decision, { kind: 'attemptFailed' }>): Promise<void> {
     const tx = entry.value
+    const { attempt, error } = d
     const burned = attempt.presignatures.filter((p): p is string => Boolean(p))
     const presigPuts = await this.presigUpdates(burned, 'burned', tx.id)
-    if (burned.length) await this.audit.record('presig.burned', { txId: tx.id, attempt: attempt.attempt, presignatures: burned, reason: code })
-    this.log.warn(`transaction ${tx.id} attempt ${attempt.attempt} failed: ${code}: ${message}`)
-    if (tx.attempt >= MAX_ATTEMPTS) {
-      await this.transition(term, entry, 'failed', { error: { code, message } }, { puts: presigPuts, deletes: this.lockKeys(tx) })
+    if (burned.length) await this.audit.record('presig.burned', { txId: tx.id, attempt: attempt.attempt, presignatures: burned, reason: error.code })
+    this.log.warn(`transaction ${tx.id} attempt ${attempt.attempt} failed: ${error.code}: ${error.message}`)
+    if (d.final) {
+      await this.transition(term, entry, 'failed', { error }, { puts: presigPuts, deletes: this.lockKeys(tx) })
       return
     }
     // Back to approved with the failure noted; the next step picks new signers without the culprits.
-    const excluded = [...new Set([...(tx.excluded ?? []), ...persistent])].sort((a, b) => a - b)
+    const excluded = [...new Set([...(tx.excluded ?? []), ...d.persistent])].sort((a, b) => a - b)
     // Still approved: the decision carries the approvals again (a retry rests on them too).
-    const ok = await this.transition(
-      term,
-      entry,
-      'approved',
-      { error: { code, message }, excluded },
-      { puts: presigPuts },
-      { votes: attempt.approvals ?? (await this.ballots(tx)).approvals },
-    )
-    if (ok && exclude.length) {
+    const ok = await this.transition(term, entry, 'approved', { error, excluded }, { puts: presigPuts }, { votes: attempt.approvals ?? (await this.ballots(tx)).approvals })
+    if (ok && d.exclude.length) {
       const fresh = await this.etcd.get<TxRecord>(entry.key)
-      if (fresh) await this.startAttempt(term, fresh, exclude)
+      if (fresh) await this.advance(term, fresh, d.exclude)
     }
   }
 
@@ -693,54 +597,6 @@ export class TxCoordinatorService {
     this.metrics.presignaturePool.reset()
     for (const [set, n] of sizes) this.metrics.presignaturePool.set({ signer_set: set }, n)
   }
-}
-
-/** A transaction's votes as the leader counts them. */
-interface Ballots {
-  /** Every node with a vote record (valid or not). */
-  voted: Set<number>
-  /** Nodes with a validly signed approval / rejection of exactly this proposal. */
-  approvers: number[]
-  rejecters: number[]
-  /** The valid signed approvals themselves (an attempt carries those of its signers, an approval all of them) … */
-  approvals: SignedVote[]
-  /** … and the valid signed rejections (a rejection carries them). */
-  rejections: SignedVote[]
-}
-
-/** Every `t`-subset of `ids` (sorted), in lexicographic order. */
-export function signerSets(ids: number[], t: number): number[][] {
-  const out: number[][] = []
-  const walk = (from: number, acc: number[]) => {
-    if (acc.length === t) {
-      out.push(acc)
-      return
-    }
-    for (let i = from; i <= ids.length - (t - acc.length); i++) walk(i + 1, [...acc, ids[i]])
-  }
-  walk(0, [])
-  return out
-}
-
-/** `sets` rotated to start at a position derived from `txId` (deterministic per transaction). */
-export function rotate<T>(sets: T[], txId: string): T[] {
-  if (sets.length === 0) return sets
-  const start = parseInt(createHash('sha256').update(txId).digest('hex').slice(0, 8), 16) % sets.length
-  return [...sets.slice(start), ...sets.slice(0, start)]
-}
-
-/** One distinct ready presignature per input for exactly `set` and the input's path, or null. */
-export function allocate(tx: Pick<TxRecord, 'inputs'>, set: number[], ready: EtcdEntry<PresigRecord>[]): EtcdEntry<PresigRecord>[] | null {
-  if (ready.length === 0) return null
-  const taken = new Set<string>()
-  const picks: EtcdEntry<PresigRecord>[] = []
-  for (const input of tx.inputs) {
-    const p = ready.find((e) => !taken.has(e.value.id) && e.value.signers.join(',') === set.join(',') && e.value.path.join('/') === input.path.join('/'))
-    if (!p) return null
-    taken.add(p.value.id)
-    picks.push(p)
-  }
-  return picks
 }
 
 /** Why the chain refused a signed transaction, as the chain itself tells (not the error text alone). */
