@@ -41,12 +41,13 @@ export function parseProm(text) {
 }
 
 /**
- * A counter's increase on one node between two scrapes, per label set: `{ "op=get area=tx": 3, … }`
- * (label values joined in label-name order; series absent before count from 0).
+ * A counter's increase on one node between two scrapes, per label set: `{ "area=tx op=get": 3, … }`
+ * (labels in name order, the node's own `node_id` left out; series absent before count from 0).
  */
 export function counterDelta(before, after, name) {
   const key = (s) =>
     Object.keys(s.labels)
+      .filter((k) => k !== 'node_id') // every series of a node carries it
       .sort()
       .map((k) => `${k}=${s.labels[k]}`)
       .join(' ')

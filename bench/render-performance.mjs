@@ -84,7 +84,7 @@ const devnetSections = devnetDocs.map(({ f, doc }) => {
               .map(([n, v]) => `${n} ${fmt(v)}`)
               .join(', ')
           return [
-            '**Round trips to etcd per send** (`mpc_etcd_requests_total` of every node before and after the sequential sends, ÷ sends; background loops included; the leader is the node that wrote the transaction records; a follower votes on every send and signs when chosen):',
+            '**Round trips to etcd per send** (`mpc_etcd_requests_total` of every node before and after the sequential sends, ÷ sends; background loops included; the leader is the node that wrote the transaction records; a follower votes on every send and signs when chosen; the bench’s own polls of node 1, GET /transactions/:id about every 20 ms, are measured apart and left out):',
             '',
             `| node | ${kinds.map(([k, e]) => `${k} (${e.sends} sends)`).join(' | ')} | ${kinds.map(([k]) => `${k}: largest (op area)`).join(' | ')} |`,
             `|---|${kinds.map(() => '---:').join('|')}|${kinds.map(() => '---').join('|')}|`,

@@ -222,6 +222,7 @@ class Bench {
   async sendAndWait(type, amountSats, { feeRate, timeoutMs, t0, wall0 }) {
     let tx
     let retries = 0
+    let polls = 0
     for (;;) {
       const key = `bench-${process.pid}-${Date.now()}-${this.seq++}`
       try {
@@ -244,12 +245,13 @@ class Bench {
       // the harness must not be what loads the node it measures.
       await sleep(20 * Math.max(1, this.inflight))
       tx = await this.unthrottled(() => this.api.transaction(tx.id))
+      polls++
     }
     const seen = now() - t0
     const wall1 = Date.now()
     const broadcastAt = Date.parse(tx.history.find((h) => h.state === 'broadcast')?.at ?? '')
     const ms = Number.isFinite(broadcastAt) ? Math.min(seen, Math.max(0, broadcastAt - wall0)) : seen
-    return { ms, seen_ms: seen, tx, t0, t1: t0 + ms, retries, wall0, wall1 }
+    return { ms, seen_ms: seen, tx, t0, t1: t0 + ms, retries, wall0, wall1, polls }
   }
 
   async scrape() {
@@ -285,17 +287,22 @@ function phases(results) {
   return out
 }
 
+/** `d` with every value multiplied by `f`. */
+const scaled = (d, f) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v * f]))
+
 /**
  * Round trips to etcd per send between two scrapes of every node (`mpc_etcd_requests_total`):
  * the leader's (the node with the most transaction-record writes) and a follower's on average
  * (a follower votes on every send and signs when it is in the signer set), each by kind and
  * key area, plus the cluster's total. Background loops (membership, presignature refill, the
- * worker's resync) count too: they are part of what a send competes with.
+ * worker's resync) count too: they are part of what a send competes with. This client's own
+ * polls of node 1 (`polls` of them, `perPoll` round trips each) are taken out.
  */
-function etcdRequestsPerSend(before, after, sends) {
+function etcdRequestsPerSend(before, after, sends, perPoll, polls) {
   if (!sends) return null
   const perNode = after.map((a, i) => counterDelta(before[i] ?? [], a, 'mpc_etcd_requests_total'))
   if (perNode.every((d) => Object.keys(d).length === 0)) return null // nodes older than the metric
+  for (const [k, v] of Object.entries(perPoll)) if (perNode[0][k] !== undefined) perNode[0][k] = Math.max(0, perNode[0][k] - v * polls)
   const total = (d) => Object.values(d).reduce((x, y) => x + y, 0)
   const leader = perNode.reduce((best, d, i) => ((d['area=tx op=txn'] ?? 0) > (perNode[best]['area=tx op=txn'] ?? 0) ? i : best), 0)
   const per = (d, divisor) =>
@@ -313,6 +320,7 @@ function etcdRequestsPerSend(before, after, sends) {
     leader: { total: +(total(perNode[leader]) / sends).toFixed(1), by: per(perNode[leader], sends) },
     follower_mean: { total: +(total(followerSum) / sends / Math.max(1, followers.length)).toFixed(1), by: per(followerSum, sends * Math.max(1, followers.length)) },
     cluster_total: +(perNode.reduce((x, d) => x + total(d), 0) / sends).toFixed(1),
+    client_polls_excluded: { per_send: +(polls / sends).toFixed(1), round_trips_each: +total(perPoll).toFixed(1) },
   }
 }
 
@@ -492,9 +500,18 @@ async function main() {
   }
 
   const mSeq = await b.scrape()
+  // What one of this client's polls (GET /transactions/:id on node 1) costs node 1 in etcd
+  // round trips, so the polls can be taken out of the send's own figure.
+  const lastTx = sendResults.taproot.at(-1)?.tx
+  const CALIBRATION_GETS = 20
+  const mPoll0 = await b.scrape()
+  for (let i = 0; lastTx && i < CALIBRATION_GETS; i++) await b.api.transaction(lastTx.id)
+  const mPoll1 = await b.scrape()
+  const perPoll = lastTx ? scaled(counterDelta(mPoll0[0], mPoll1[0], 'mpc_etcd_requests_total'), 1 / CALIBRATION_GETS) : {}
+  const pollsOf = (rs) => rs.reduce((x, r) => x + r.polls, 0)
   const etcdPerSend = {
-    'segwit, presignature ready': etcdRequestsPerSend(mFast0, mTap0, sendResults['segwit, presignature ready'].length),
-    taproot: etcdRequestsPerSend(mTap0, mSeq, nTap),
+    'segwit, presignature ready': etcdRequestsPerSend(mFast0, mTap0, sendResults['segwit, presignature ready'].length, perPoll, pollsOf(sendResults['segwit, presignature ready'])),
+    taproot: etcdRequestsPerSend(mTap0, mSeq, nTap, perPoll, pollsOf(sendResults.taproot)),
   }
 
   const sendRow = (samples, extra) => ({ ...stats(samples), throughput_per_min: samples.length ? 60_000 / stats(samples).mean_ms : null, ...extra })
@@ -779,7 +796,7 @@ function printTable(doc) {
         .map(([n, v]) => `${n} ${fmt(v)}`)
         .join(', ')
     console.log(
-      `\netcd round trips per send (${k}, ${e.sends} sends): cluster ${fmt(e.cluster_total)}; leader (node ${e.leader_node}) ${fmt(e.leader.total)}: ${top(e.leader.by)}; a follower ${fmt(e.follower_mean.total)}: ${top(e.follower_mean.by)}`,
+      `\netcd round trips per send (${k}, ${e.sends} sends): cluster ${fmt(e.cluster_total)}; leader (node ${e.leader_node}) ${fmt(e.leader.total)}: ${top(e.leader.by)}; a follower ${fmt(e.follower_mean.total)}: ${top(e.follower_mean.by)} (this client's ${fmt(e.client_polls_excluded?.per_send)} polls a send, ${fmt(e.client_polls_excluded?.round_trips_each)} round trips each, left out)`,
     )
   }
   console.log('\ninputs per tx (taproot):', doc.scaling.inputs.map((i) => `${i.inputs}: ${fmt(i.send_ms)} ms`).join(', '))
