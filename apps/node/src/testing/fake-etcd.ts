@@ -109,8 +109,13 @@ export class FakeEtcd {
     return this.fencedTxn(term, { deletes: [key] })
   }
 
-  async watchPrefix(): Promise<void> {
-    return undefined
+  /** While true, writes reach no watcher (watch events lost, as to a compaction). */
+  muted = false
+  private readonly watchers: { prefix: string; onChange: (key: string, deleted: boolean, entry: () => EtcdEntry<unknown> | null) => void }[] = []
+
+  /** Calls `onChange` on every later put/delete under `prefix`, at once (a real watch delivers them a moment later). */
+  async watchPrefix(prefix: string, onChange: (key: string, deleted: boolean, entry: () => EtcdEntry<unknown> | null) => void): Promise<void> {
+    this.watchers.push({ prefix, onChange })
   }
 
   private txn(ops: Ops): boolean {
@@ -126,6 +131,15 @@ export class FakeEtcd {
       const prev = this.kv.get(key)
       this.kv.set(key, { value: JSON.stringify(value), createRevision: prev?.createRevision ?? rev, modRevision: rev })
     }
-    for (const key of ops.deletes ?? []) this.kv.delete(key)
+    const deleted = (ops.deletes ?? []).filter((key) => this.kv.delete(key))
+    for (const w of this.muted ? [] : this.watchers) {
+      for (const [key] of ops.puts ?? []) {
+        if (!key.startsWith(w.prefix)) continue
+        const e = this.kv.get(key)!
+        const entry = { key, value: JSON.parse(e.value) as unknown, createRevision: String(e.createRevision), modRevision: String(e.modRevision), lease: '0' }
+        w.onChange(key, false, () => entry)
+      }
+      for (const key of deleted) if (key.startsWith(w.prefix)) w.onChange(key, true, () => null)
+    }
   }
 }

@@ -33,6 +33,8 @@ import {
   type TxRecord,
 } from './wallet.types'
 
+/** How long the votes the watch delivered serve before they are read from etcd again. */
+const VOTES_RESYNC_MS = 10_000
 /** Ballots not read (a state whose decision does not rest on the votes). */
 const NO_BALLOTS: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [], rejections: [] }
 /** A presignature job with missing results after this long is burned. */
@@ -67,6 +69,12 @@ export class TxCoordinatorService {
   private readonly tracked = new Map<string, { tip: string; at: number }>()
   /** When the refused sends holding coins were last asked about (see recheckRefused). */
   private refusedCheckedAt = 0
+  /**
+   * The votes on each unfinished transaction as the partition watch delivers them (each vote
+   * comes with its event): read from etcd the first time, and again every
+   * {@link VOTES_RESYNC_MS} in case an event was lost.
+   */
+  private readonly votes = new Map<string, { byNode: Map<number, SignedVote>; readAt: number }>()
   /** The chain tip, read at most once per step (only when a transaction is broadcast). */
   private stepTip: Promise<string | null> | null = null
 
@@ -84,14 +92,19 @@ export class TxCoordinatorService {
   ) {}
 
   async start(): Promise<void> {
-    for (const prefix of [WalletKeys.txs, '/tw/nodes/', '/tw/leader']) {
+    // Record changes through the store's view, so a step never reads a record older than its kick.
+    await this.store.onRecord(() => this.reconciler.kick())
+    for (const prefix of ['/tw/nodes/', '/tw/leader']) {
       await this.etcd.watchPrefix(prefix, () => this.reconciler.kick()).catch(() => undefined)
     }
     // Votes, signing results and presignature results, each in its node's partition.
     const mine = new Set(['votes', 'results', 'presig-results'])
     await this.etcd
-      .watchPrefix(WalletKeys.partitions, (key) => {
-        if (mine.has(partitionKey(key)?.kind ?? '')) this.reconciler.kick()
+      .watchPrefix(WalletKeys.partitions, (key, deleted, entry) => {
+        const k = partitionKey(key)
+        if (!k || !mine.has(k.kind)) return
+        if (k.kind === 'votes') this.voteChanged(k.id, k.nodeId, deleted ? null : ((entry()?.value as SignedVote | undefined) ?? null))
+        this.reconciler.kick()
       })
       .catch(() => undefined)
     this.reconciler.start()
@@ -119,6 +132,7 @@ export class TxCoordinatorService {
     this.metrics.oldestBroadcastAge.set(oldestBroadcastAgeS(active.map((e) => e.value)))
     const ids = new Set(active.map((e) => e.value.id))
     for (const id of this.tracked.keys()) if (!ids.has(id)) this.tracked.delete(id)
+    for (const id of this.votes.keys()) if (!ids.has(id)) this.votes.delete(id)
     // Each transaction's steps (and their log lines) under the id of the request that made it.
     await Promise.all(active.map((entry) => withRequestId(entry.value.requestId, () => this.follow(term, entry))))
     await this.settlePresignatures(term)
@@ -169,6 +183,7 @@ export class TxCoordinatorService {
       for (let hop = 0; hop < 4 && current && !TERMINAL_STATES.includes(current.value.state); hop++) {
         await this.advance(term, current)
         const next: EtcdEntry<TxRecord> | null = await this.etcd.get<TxRecord>(current.key)
+        if (next) this.store.observe(next)
         if (!next || next.modRevision === current.modRevision) break
         current = next
       }
@@ -352,10 +367,31 @@ export class TxCoordinatorService {
 
   // ------------------------------------------------------------------ voting
 
+  /** A vote key changed (`vote` null: deleted, or not a vote of the node whose partition holds it). */
+  private voteChanged(txId: string, nodeId: number, vote: SignedVote | null): void {
+    const held = this.votes.get(txId)
+    if (!held) return // not read yet: the first read has it
+    if (vote?.payload?.nodeId === nodeId) held.byNode.set(nodeId, vote)
+    else held.byNode.delete(nodeId)
+  }
+
+  /** The transaction's votes (see {@link votes}), in node order. */
+  private async currentVotes(txId: string): Promise<SignedVote[]> {
+    let held = this.votes.get(txId)
+    if (!held || Date.now() - held.readAt > VOTES_RESYNC_MS) {
+      // Held before the read: a vote whose event arrives during the read is kept (it is newer).
+      const fresh = { byNode: new Map<number, SignedVote>(), readAt: Date.now() }
+      this.votes.set(txId, fresh)
+      for (const v of await this.store.votes(txId)) if (!fresh.byNode.has(v.payload.nodeId)) fresh.byNode.set(v.payload.nodeId, v)
+      held = fresh
+    }
+    return [...held.byNode.entries()].sort(([a], [b]) => a - b).map(([, v]) => v)
+  }
+
   /** The transaction's votes, read once: who voted at all, and who approved or rejected with a valid signature. */
   private async ballots(tx: TxRecord): Promise<Ballots> {
     const b: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [], rejections: [] }
-    for (const v of await this.store.votes(tx.id)) {
+    for (const v of await this.currentVotes(tx.id)) {
       b.voted.add(v.payload.nodeId)
       if (!(await this.store.voteValid(v, tx))) continue
       ;(v.payload.approve ? b.approvers : b.rejecters).push(v.payload.nodeId)

@@ -13,6 +13,7 @@ import { TransactionEntity, VoteEntity, VotingRoundEntity } from '../persistence
 import { toPsbt } from '@tw/bitcoin'
 import { decodeCursor, encodeCursor } from './history-cursor'
 import { paymentsOf } from './policy'
+import { TxView } from './tx-view'
 import { clusterNodeIds, pathString, TERMINAL_STATES, WalletKeys, type PresigResult, type SignedVote, type SigningResult, type TxRecord } from './wallet.types'
 
 /** PSBTs kept in memory (one per proposal; a few KB each). */
@@ -57,6 +58,8 @@ export class TxStore {
   private readonly mirrorQueue = new Map<string, { record: TxRecord; idempotencyKey: string | null; bodyHash: string | null; waiters: (() => void)[] }>()
   private mirrorWriter: Promise<void> | null = null
   private readonly psbts = new BoundedMap<string, string>(PSBT_CACHE_MAX)
+  /** The records as the watch delivers them: what the loops read on every step instead of etcd. */
+  private readonly view: TxView
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -64,7 +67,9 @@ export class TxStore {
     private readonly db: DatabaseRepository,
     private readonly identity: NodeIdentityService,
     private readonly engine: EngineRepository,
-  ) {}
+  ) {
+    this.view = new TxView(etcd)
+  }
 
   async get(id: string): Promise<EtcdEntry<TxRecord> | null> {
     return this.etcd.get<TxRecord>(WalletKeys.tx(id))
@@ -79,13 +84,40 @@ export class TxStore {
   }
 
   /**
-   * The transactions not yet in a terminal state, read through the `/tw/tx-active/` index so
-   * a step costs the same however many finished transactions etcd holds.
+   * The transactions not yet in a terminal state, as the watch delivered them ({@link TxView});
+   * read from etcd now and then through the `/tw/tx-active/` index, so that costs the same
+   * however many finished transactions etcd holds.
    */
-  async active(): Promise<EtcdEntry<TxRecord>[]> {
+  active(): Promise<EtcdEntry<TxRecord>[]> {
+    return this.view.unfinished(
+      () => this.readActive(),
+      (id) => this.get(id),
+    )
+  }
+
+  private async readActive(): Promise<EtcdEntry<TxRecord>[]> {
     const ids = (await this.etcd.getPrefix<unknown>(WalletKeys.actives)).map((e) => e.key.slice(WalletKeys.actives.length))
     const entries = await Promise.all(ids.map((id) => this.get(id)))
     return entries.filter((e): e is EtcdEntry<TxRecord> => e !== null && !TERMINAL_STATES.includes(e.value.state))
+  }
+
+  /** The newest record of `id` the watch delivered, else read from etcd (and kept). */
+  async latest(id: string): Promise<EtcdEntry<TxRecord> | null> {
+    const held = this.view.latest(id)
+    if (held) return held
+    const e = await this.get(id)
+    if (e) this.view.observe(e)
+    return e
+  }
+
+  /** Calls `listener(id)` on every change of a transaction record, after {@link active} and {@link latest} have it (see {@link TxView.subscribe}). */
+  onRecord(listener: (id: string) => void): Promise<boolean> {
+    return this.view.subscribe(listener)
+  }
+
+  /** A record just read from etcd: the view keeps it if it is newer than what it holds. */
+  observe(entry: EtcdEntry<TxRecord>): void {
+    this.view.observe(entry)
   }
 
   /** The votes on `id`, one key per node (each node's own partition); a vote naming another node than its key's is dropped. */

@@ -86,8 +86,8 @@ export class TxWorkerService {
   private readonly tampered = new BoundedSet<string>(1000)
   /** Transaction ids named by watch events since the last step. */
   private readonly touched = new Set<string>()
-  /** Transaction ids whose votes changed since the last step (their double-vote check is due). */
-  private readonly votesTouched = new Set<string>()
+  /** The votes the watch delivered since the last step, per transaction (their double-vote check is due). */
+  private readonly votesTouched = new Map<string, SignedVote[]>()
   /** Unfinished transactions at the last step: one that leaves the set is read once more (its final state). */
   private activeIds = new Set<string>()
   private lastFullScan = 0
@@ -120,8 +120,12 @@ export class TxWorkerService {
 
   async start(): Promise<void> {
     await this.identity.start()
-    // Votes too: a vote rewritten after its transaction finished (equivocation) must still be seen.
-    for (const prefix of [WalletKeys.txs, WalletKeys.attemptsAll, WalletKeys.presigs]) {
+    // Record changes through the store's view, so a step never reads a record older than its kick.
+    await this.store.onRecord((id) => {
+      this.touched.add(id)
+      this.reconciler.kick()
+    })
+    for (const prefix of [WalletKeys.attemptsAll, WalletKeys.presigs]) {
       await this.etcd
         .watchPrefix(prefix, (key) => {
           if (prefix !== WalletKeys.presigs) this.touched.add(key.slice(prefix.length).split('/')[0])
@@ -132,11 +136,15 @@ export class TxWorkerService {
     // Votes (in every node's partition) too: a vote rewritten after its transaction finished
     // (equivocation) must still be seen.
     await this.etcd
-      .watchPrefix(WalletKeys.partitions, (key) => {
+      .watchPrefix(WalletKeys.partitions, (key, deleted, entry) => {
         const k = partitionKey(key)
         if (k?.kind !== 'votes') return
         this.touched.add(k.id)
-        this.votesTouched.add(k.id)
+        // The vote itself comes with the event: checked as delivered, not read back five times.
+        const v = deleted ? null : (entry()?.value as SignedVote | undefined)
+        const due = this.votesTouched.get(k.id) ?? []
+        if (v?.payload?.nodeId === k.nodeId) due.push(v)
+        this.votesTouched.set(k.id, due)
         this.reconciler.kick()
       })
       .catch(() => undefined)
@@ -151,12 +159,12 @@ export class TxWorkerService {
     if (!this.engine.isStarted || !this.etcd.sessionLeaseId) return
     // Votes are checked for equivocation when they change, and all of them on a full scan
     // (a watch event lost to a reconnect is caught there).
-    const votesDue = new Set(this.votesTouched)
+    const votesDue = new Map(this.votesTouched)
     this.votesTouched.clear()
     const { txs, full } = await this.read()
     // Independent transactions are handled side by side (a vote's chain lookups do not hold up a signing).
     // Each transaction's work (and its log lines) under the id of the request that made it.
-    await Promise.all(txs.map((tx) => withRequestId(tx.requestId, () => this.handle(tx, full || votesDue.has(tx.id)))))
+    await Promise.all(txs.map((tx) => withRequestId(tx.requestId, () => this.handle(tx, full ? 'all' : (votesDue.get(tx.id) ?? null)))))
     await this.maybePresign()
   }
 
@@ -176,11 +184,11 @@ export class TxWorkerService {
     const ids = new Set(active.map((t) => t.id))
     const others = [...new Set([...this.activeIds, ...touched])].filter((id) => !ids.has(id))
     this.activeIds = ids
-    const finished = await Promise.all(others.map((id) => this.store.get(id)))
+    const finished = await Promise.all(others.map((id) => this.store.latest(id)))
     return { txs: [...active, ...finished.flatMap((e) => (e ? [e.value] : []))], full: false }
   }
 
-  private async handle(tx: TxRecord, checkVotes: boolean): Promise<void> {
+  private async handle(tx: TxRecord, checkVotes: SignedVote[] | 'all' | null): Promise<void> {
     try {
       // The vote and the signing are what the spend waits for: they go first, the
       // bookkeeping (mirror, evidence checks) after.
@@ -200,7 +208,7 @@ export class TxWorkerService {
         void this.store.mirror(tx)
       }
       await this.watchLeader(tx)
-      if (checkVotes) await this.watchVotes(tx)
+      if (checkVotes) await this.watchVotes(tx, checkVotes)
       if (tx.state === 'rejected') await this.checkMinority(tx)
     } catch (err) {
       this.log.warn(`transaction ${tx.id} (${tx.state}): ${errorMessage(err)}`)
@@ -209,10 +217,13 @@ export class TxWorkerService {
 
   // ------------------------------------------------------------------ Byzantine checks
 
-  /** Every signed vote read passes the double-vote check (first one seen vs. any later one). */
-  private async watchVotes(tx: TxRecord): Promise<void> {
+  /**
+   * Every signed vote passes the double-vote check (first one seen vs. any later one): those the
+   * watch delivered, or (`all`, on a full scan: an event lost to a reconnect) every vote read.
+   */
+  private async watchVotes(tx: TxRecord, which: SignedVote[] | 'all'): Promise<void> {
     if (TERMINAL_STATES.includes(tx.state) && Date.now() - Date.parse(tx.updatedAt) > 60_000) return
-    for (const v of await this.store.votes(tx.id)) {
+    for (const v of which === 'all' ? await this.store.votes(tx.id) : which) {
       await this.byzantine.observeVote(v, (x) => this.identity.verify(x.payload.nodeId, x.payload, x.signature))
     }
   }
