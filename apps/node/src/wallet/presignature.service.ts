@@ -9,6 +9,7 @@ import { EtcdRepository } from '../cluster/etcd.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
 import { EngineRepository } from '../engine/engine.repository'
+import { TxStore } from './tx-store'
 import { WalletService, type WalletKey } from './wallet.service'
 import { pathString, WalletKeys, type PresigRecord } from './wallet.types'
 
@@ -44,6 +45,7 @@ export class PresignatureService {
     private readonly cluster: ClusterService,
     private readonly wallet: WalletService,
     private readonly engine: EngineRepository,
+    private readonly store: TxStore,
   ) {}
 
   start(): void {
@@ -78,7 +80,7 @@ export class PresignatureService {
   }
 
   private async pool(): Promise<PresigRecord[]> {
-    return (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)).map((e) => e.value)
+    return (await this.store.presignatures()).map((e) => e.value)
   }
 
   /** Paths (`pathString`) with a ready presignature of `keyId` for the preferred signer set: coin selection prefers their coins. */

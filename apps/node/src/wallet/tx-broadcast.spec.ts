@@ -87,6 +87,9 @@ function leaderOver(etcd: FakeEtcd, chain: FakeChain): TxCoordinatorService {
     active: async () =>
       (await Promise.all(etcd.keys(WalletKeys.actives).map((k) => etcd.get<TxRecord>(WalletKeys.tx(k.slice(WalletKeys.actives.length)))))).filter((e) => e !== null),
     idByTxid: async () => null,
+    presignatures: () => etcd.getPrefix(WalletKeys.presigs),
+    observe: () => undefined,
+    onRecord: async () => true,
   }
   return new TxCoordinatorService(
     config,

@@ -17,6 +17,7 @@ import { NodeIdentityService } from '../byzantine/identity.service'
 import { decisionBody } from '@tw/api'
 import { attemptBody } from './leader-decision'
 import { proposalBody, proposalHash } from './policy'
+import { PartitionBook } from './partition-book'
 import { decide, type Ballots, type Decision, type DecideInput, type OkResult } from './decide'
 import { resultBody, signaturesValid, type KeyAt } from './signing-check'
 import { replacedChain, TxStore } from './tx-store'
@@ -33,8 +34,8 @@ import {
   type TxRecord,
 } from './wallet.types'
 
-/** How long the votes the watch delivered serve before they are read from etcd again. */
-const VOTES_RESYNC_MS = 10_000
+/** How long the votes and results the watch delivered serve before they are read from etcd again. */
+const BOOK_RESYNC_MS = 10_000
 /** Ballots not read (a state whose decision does not rest on the votes). */
 const NO_BALLOTS: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [], rejections: [] }
 /** A presignature job with missing results after this long is burned. */
@@ -69,12 +70,10 @@ export class TxCoordinatorService {
   private readonly tracked = new Map<string, { tip: string; at: number }>()
   /** When the refused sends holding coins were last asked about (see recheckRefused). */
   private refusedCheckedAt = 0
-  /**
-   * The votes on each unfinished transaction as the partition watch delivers them (each vote
-   * comes with its event): read from etcd the first time, and again every
-   * {@link VOTES_RESYNC_MS} in case an event was lost.
-   */
-  private readonly votes = new Map<string, { byNode: Map<number, SignedVote>; readAt: number }>()
+  /** The votes on each unfinished transaction as the partition watch delivers them (each vote comes with its event). */
+  private readonly votes = new PartitionBook<SignedVote>(BOOK_RESYNC_MS, (v) => v?.payload?.nodeId)
+  /** The results of each transaction's current attempt (subject `<txId>/<attempt>`), the same way. */
+  private readonly results = new PartitionBook<SigningResult>(BOOK_RESYNC_MS, (r) => r?.nodeId)
   /** The chain tip, read at most once per step (only when a transaction is broadcast). */
   private stepTip: Promise<string | null> | null = null
 
@@ -103,7 +102,10 @@ export class TxCoordinatorService {
       .watchPrefix(WalletKeys.partitions, (key, deleted, entry) => {
         const k = partitionKey(key)
         if (!k || !mine.has(k.kind)) return
-        if (k.kind === 'votes') this.voteChanged(k.id, k.nodeId, deleted ? null : ((entry()?.value as SignedVote | undefined) ?? null))
+        const value = () => (deleted ? null : (entry()?.value ?? null))
+        if (k.kind === 'votes') this.votes.changed(k.id, k.nodeId, value() as SignedVote | null)
+        // /tw/n/<node>/results/<txId>/<attempt>
+        if (k.kind === 'results') this.results.changed(key.split('/').slice(-2).join('/'), k.nodeId, value() as SigningResult | null)
         this.reconciler.kick()
       })
       .catch(() => undefined)
@@ -132,7 +134,8 @@ export class TxCoordinatorService {
     this.metrics.oldestBroadcastAge.set(oldestBroadcastAgeS(active.map((e) => e.value)))
     const ids = new Set(active.map((e) => e.value.id))
     for (const id of this.tracked.keys()) if (!ids.has(id)) this.tracked.delete(id)
-    for (const id of this.votes.keys()) if (!ids.has(id)) this.votes.delete(id)
+    this.votes.retain((id) => ids.has(id))
+    this.results.retain((subject) => ids.has(subject.split('/')[0]))
     // Each transaction's steps (and their log lines) under the id of the request that made it.
     await Promise.all(active.map((entry) => withRequestId(entry.value.requestId, () => this.follow(term, entry))))
     await this.settlePresignatures(term)
@@ -283,7 +286,7 @@ export class TxCoordinatorService {
     // decide() stops at a rewritten record or a paused key: nothing more to read.
     if (attempting && (proposalHash(tx) !== tx.proposalHash || input.cluster.keyPaused)) return { input, keyAt: null }
     if (!read && (tx.state === 'pending' || tx.state === 'voting' || attempting)) input.ballots = await this.ballots(tx)
-    if (attempting && tx.type === 'segwit') input.pool = await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)
+    if (attempting && tx.type === 'segwit') input.pool = await this.store.presignatures()
     let keyAt: KeyAt | null = null
     if (input.attempt) {
       input.results = await this.signedResults(tx, input.attempt)
@@ -367,31 +370,10 @@ export class TxCoordinatorService {
 
   // ------------------------------------------------------------------ voting
 
-  /** A vote key changed (`vote` null: deleted, or not a vote of the node whose partition holds it). */
-  private voteChanged(txId: string, nodeId: number, vote: SignedVote | null): void {
-    const held = this.votes.get(txId)
-    if (!held) return // not read yet: the first read has it
-    if (vote?.payload?.nodeId === nodeId) held.byNode.set(nodeId, vote)
-    else held.byNode.delete(nodeId)
-  }
-
-  /** The transaction's votes (see {@link votes}), in node order. */
-  private async currentVotes(txId: string): Promise<SignedVote[]> {
-    let held = this.votes.get(txId)
-    if (!held || Date.now() - held.readAt > VOTES_RESYNC_MS) {
-      // Held before the read: a vote whose event arrives during the read is kept (it is newer).
-      const fresh = { byNode: new Map<number, SignedVote>(), readAt: Date.now() }
-      this.votes.set(txId, fresh)
-      for (const v of await this.store.votes(txId)) if (!fresh.byNode.has(v.payload.nodeId)) fresh.byNode.set(v.payload.nodeId, v)
-      held = fresh
-    }
-    return [...held.byNode.entries()].sort(([a], [b]) => a - b).map(([, v]) => v)
-  }
-
   /** The transaction's votes, read once: who voted at all, and who approved or rejected with a valid signature. */
   private async ballots(tx: TxRecord): Promise<Ballots> {
     const b: Ballots = { voted: new Set(), approvers: [], rejecters: [], approvals: [], rejections: [] }
-    for (const v of await this.currentVotes(tx.id)) {
+    for (const v of await this.votes.values(tx.id, () => this.store.votes(tx.id))) {
       b.voted.add(v.payload.nodeId)
       if (!(await this.store.voteValid(v, tx))) continue
       ;(v.payload.approve ? b.approvers : b.rejecters).push(v.payload.nodeId)
@@ -453,7 +435,8 @@ export class TxCoordinatorService {
   /** The attempt's results that count: each signed by the signer it names, about this transaction and attempt. */
   private async signedResults(tx: TxRecord, attempt: SigningAttempt): Promise<SigningResult[]> {
     const out: SigningResult[] = []
-    for (const r of await this.store.results(tx.id, attempt.attempt, attempt.signers)) {
+    const held = await this.results.values(`${tx.id}/${attempt.attempt}`, () => this.store.results(tx.id, attempt.attempt, attempt.signers))
+    for (const r of held.filter((r) => attempt.signers.includes(r.nodeId))) {
       if (r.txId !== tx.id || r.attempt !== attempt.attempt) continue
       if (typeof r.signature !== 'string' || !(await this.identity.verify(r.nodeId, resultBody(r), r.signature))) continue
       out.push(r)
@@ -615,7 +598,7 @@ export class TxCoordinatorService {
   // ------------------------------------------------------------------ presignatures
 
   private async settlePresignatures(term: string): Promise<void> {
-    const pool = await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs)
+    const pool = await this.store.presignatures()
     const sizes = new Map<string, number>()
     for (const e of pool) {
       const p = e.value

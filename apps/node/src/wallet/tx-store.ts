@@ -5,6 +5,7 @@ import { NodeIdentityService } from '../byzantine/identity.service'
 import { errorMessage } from '../common/async'
 import { BoundedMap } from '../common/bounded'
 import { EtcdRepository, type EtcdEntry } from '../cluster/etcd.repository'
+import { WatchedPrefix } from '../cluster/watched-prefix'
 import { EngineRepository } from '../engine/engine.repository'
 import { APP_CONFIG } from '../config/config.module'
 import type { AppConfig } from '../config/config'
@@ -14,7 +15,7 @@ import { toPsbt } from '@tw/bitcoin'
 import { decodeCursor, encodeCursor } from './history-cursor'
 import { paymentsOf } from './policy'
 import { TxView } from './tx-view'
-import { clusterNodeIds, pathString, TERMINAL_STATES, WalletKeys, type PresigResult, type SignedVote, type SigningResult, type TxRecord } from './wallet.types'
+import { clusterNodeIds, pathString, TERMINAL_STATES, WalletKeys, type PresigRecord, type PresigResult, type SignedVote, type SigningResult, type TxRecord } from './wallet.types'
 
 /** PSBTs kept in memory (one per proposal; a few KB each). */
 const PSBT_CACHE_MAX = 1000
@@ -60,6 +61,8 @@ export class TxStore {
   private readonly psbts = new BoundedMap<string, string>(PSBT_CACHE_MAX)
   /** The records as the watch delivers them: what the loops read on every step instead of etcd. */
   private readonly view: TxView
+  /** The presignature records as the watch delivers them (the pool every loop reads on every step). */
+  private readonly presigPool: WatchedPrefix<PresigRecord>
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -69,6 +72,7 @@ export class TxStore {
     private readonly engine: EngineRepository,
   ) {
     this.view = new TxView(etcd)
+    this.presigPool = new WatchedPrefix<PresigRecord>(etcd, WalletKeys.presigs)
   }
 
   async get(id: string): Promise<EtcdEntry<TxRecord> | null> {
@@ -113,6 +117,11 @@ export class TxStore {
   /** Calls `listener(id)` on every change of a transaction record, after {@link active} and {@link latest} have it (see {@link TxView.subscribe}). */
   onRecord(listener: (id: string) => void): Promise<boolean> {
     return this.view.subscribe(listener)
+  }
+
+  /** Every presignature record (`/tw/presig/`), from the watch-fed pool ({@link WatchedPrefix}). */
+  presignatures(): Promise<EtcdEntry<PresigRecord>[]> {
+    return this.presigPool.list()
   }
 
   /** A record just read from etcd: the view keeps it if it is newer than what it holds. */

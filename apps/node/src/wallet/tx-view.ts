@@ -1,53 +1,79 @@
 import { BoundedMap } from '../common/bounded'
 import type { EtcdEntry, EtcdRepository } from '../cluster/etcd.repository'
+import { lazyWatch, WatchedPrefix } from '../cluster/watched-prefix'
 import { TERMINAL_STATES, WalletKeys, type TxRecord } from './wallet.types'
 
 /** Finished records kept after their last watch event (a step reads them once more). */
 const RECENT_MAX = 2000
 
 /**
- * The transaction records as the `/tw/tx/` watch delivers them: the unfinished ones, and the
- * last few thousand that finished. A node's loops read their transactions here instead of
- * asking etcd on every step (one range and a get per transaction, on every vote, result and
- * record change of every send, on every node).
+ * The transaction records as the `/tw/tx/` watch delivers them, and the `/tw/tx-active/` index
+ * that says which are unfinished (a record is followed only while the index names it, as
+ * before the view: a finished record rewritten in etcd is not picked up again as active): the
+ * unfinished ones, and the last few thousand that finished. A node's loops read their
+ * transactions here instead of asking etcd on every step (one range and a get per transaction,
+ * on every vote, result and record change of every send, on every node).
  *
  * Only a speed-up, never trusted for a decision: every write stays compare-and-swapped on the
  * record's revision, so a step that acted on a record the watch had not yet updated writes
- * nothing and reads it again. The whole set is read from etcd again every `resyncMs` (and
- * whenever the watch cannot be started): a watch event lost to a compaction is caught there.
+ * nothing and reads it again. The index and the records it names are read from etcd again
+ * every `resyncMs` (and on every call while the watch cannot be started): a watch event lost
+ * to a compaction is caught there.
  */
 export class TxView {
   private readonly active = new Map<string, EtcdEntry<TxRecord>>()
   private readonly recent = new BoundedMap<string, EtcdEntry<TxRecord>>(RECENT_MAX)
-  private watching: Promise<boolean> | null = null
+  /** Starts the `/tw/tx/` watch on the first call (and after a failed start); whether it runs. */
+  private readonly watch: () => Promise<boolean>
   private readonly listeners: ((id: string) => void)[] = []
   private syncedAt = Number.NEGATIVE_INFINITY
+  /** The `/tw/tx-active/` index: a new entry kicks the listeners too (its record's event may come first). */
+  private readonly index: WatchedPrefix<unknown>
 
   constructor(
-    private readonly etcd: Pick<EtcdRepository, 'watchPrefix'>,
+    private readonly etcd: Pick<EtcdRepository, 'watchPrefix' | 'getPrefix'>,
     private readonly resyncMs = 30_000,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.watch = lazyWatch(etcd, WalletKeys.txs, (key, deleted, entry) => {
+      const id = key.slice(WalletKeys.txs.length)
+      if (deleted) {
+        this.active.delete(id)
+        this.recent.delete(id)
+      } else {
+        const e = entry() as EtcdEntry<TxRecord> | null
+        if (e) this.observe(e)
+      }
+      this.notify(id)
+    })
+    this.index = new WatchedPrefix<unknown>(etcd, WalletKeys.actives, resyncMs, now, (key) => this.notify(key.slice(WalletKeys.actives.length)))
+  }
 
   /**
-   * The unfinished transactions: from the view, or `read` (etcd) when the view is due for a
-   * resync or has no watch. `readOne` settles a record the view holds but the read did not
-   * return (finished and pruned, or created after the read).
+   * The unfinished transactions the index names: from the view; `readOne` (etcd) for one the
+   * view does not hold yet, and for all of them when they are due for a resync. `read` reads
+   * everything from etcd while the watch cannot be started.
    */
   async unfinished(read: () => Promise<EtcdEntry<TxRecord>[]>, readOne: (id: string) => Promise<EtcdEntry<TxRecord> | null>): Promise<EtcdEntry<TxRecord>[]> {
     if (!(await this.watch())) return read()
-    if (this.now() - this.syncedAt >= this.resyncMs) {
-      const fresh = await read()
-      const ids = new Set(fresh.map((e) => e.value.id))
-      for (const e of fresh) this.observe(e)
-      for (const id of [...this.active.keys()].filter((id) => !ids.has(id))) {
+    const ids = (await this.index.list()).map((e) => e.key.slice(WalletKeys.actives.length))
+    const due = this.now() - this.syncedAt >= this.resyncMs
+    const out: EtcdEntry<TxRecord>[] = []
+    for (const id of ids) {
+      if (due || !this.active.has(id)) {
         const e = await readOne(id)
         if (e) this.observe(e)
-        else this.active.delete(id)
       }
+      const e = this.active.get(id)
+      if (e) out.push(e)
+    }
+    if (due) {
+      // Records no longer named by the index (finished, or pruned while the watch was away).
+      const named = new Set(ids)
+      for (const id of [...this.active.keys()]) if (!named.has(id)) this.active.delete(id)
       this.syncedAt = this.now()
     }
-    return [...this.active.values()]
+    return out
   }
 
   /** The newest record of `id` the view holds (unfinished or recently finished), or null: then read etcd. */
@@ -79,27 +105,7 @@ export class TxView {
     return this.watch()
   }
 
-  /** Starts the watch once; false while it cannot be (every call then reads etcd, and tries again). */
-  private watch(): Promise<boolean> {
-    this.watching ??= this.etcd
-      .watchPrefix(WalletKeys.txs, (key, deleted, entry) => {
-        const id = key.slice(WalletKeys.txs.length)
-        if (deleted) {
-          this.active.delete(id)
-          this.recent.delete(id)
-        } else {
-          const e = entry() as EtcdEntry<TxRecord> | null
-          if (e) this.observe(e)
-        }
-        for (const listener of this.listeners) listener(id)
-      })
-      .then(
-        () => true,
-        () => {
-          this.watching = null
-          return false
-        },
-      )
-    return this.watching
+  private notify(id: string): void {
+    for (const listener of this.listeners) listener(id)
   }
 }

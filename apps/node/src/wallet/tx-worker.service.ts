@@ -84,6 +84,8 @@ export class TxWorkerService {
   private readonly minorityChecked = new BoundedSet<string>(MEMO_MAX)
   /** Transactions the etcd-tamper drill rewrote already. */
   private readonly tampered = new BoundedSet<string>(1000)
+  /** Transactions whose vote key of this node is known to hold its vote (until the watch says it was deleted). */
+  private readonly votePublished = new BoundedSet<string>(MEMO_MAX)
   /** Transaction ids named by watch events since the last step. */
   private readonly touched = new Set<string>()
   /** The votes the watch delivered since the last step, per transaction (their double-vote check is due). */
@@ -140,6 +142,7 @@ export class TxWorkerService {
         const k = partitionKey(key)
         if (k?.kind !== 'votes') return
         this.touched.add(k.id)
+        if (k.nodeId === this.config.nodeId) this.votePublished.delete(k.id) // deleted or rewritten: looked at again
         // The vote itself comes with the event: checked as delivered, not read back five times.
         const v = deleted ? null : (entry()?.value as SignedVote | undefined)
         const due = this.votesTouched.get(k.id) ?? []
@@ -195,7 +198,7 @@ export class TxWorkerService {
       // Still while approved: the leader waits a moment (VOTE_GRACE_MS) for a late approval
       // that completes a signer set holding presignatures.
       // While signing too, so that a vote key deleted under a running spend is published again.
-      if (tx.state === 'voting' || tx.state === 'approved' || (tx.state === 'signing' && this.approvals.get(tx.id))) await this.vote(tx)
+      if (tx.state === 'voting' || tx.state === 'approved' || (tx.state === 'signing' && this.approvals.get(tx.id))) await this.vote(tx, checkVotes === 'all')
       if (tx.state === 'signing') await this.maybeSign(tx)
       // A state the leader decided counts only with its valid signed decision: this node never
       // treats a transaction as finished (never signs it again, shows it final) on an unsigned,
@@ -473,15 +476,28 @@ export class TxWorkerService {
    * (fsynced), then published create-if-absent. A vote already in the ledger is never cast
    * again: if its etcd key vanished, the same signed bytes are published again.
    */
-  private async vote(tx: TxRecord): Promise<void> {
+  /**
+   * Votes on `tx` once, ever. A vote already cast is published again, the same bytes, if its
+   * key vanished from etcd: looked at when the watch reports a change of that key, and on every
+   * full scan (`recheck`: an event lost to a reconnect), not read back on every step.
+   */
+  private async vote(tx: TxRecord, recheck = false): Promise<void> {
     const me = this.config.nodeId
     if (this.drill.has('drop')) return
     const key = WalletKeys.vote(tx.id, me)
     const mine = this.approvals.get(tx.id)
     if (mine) {
-      if (!(await this.etcd.get(key)) && (await this.etcd.putIfAbsent(key, mine.vote))) {
-        this.log.warn(`my vote on ${tx.id} had vanished from etcd: published the same signed vote again`)
-        void this.audit.record('tx.vote_republished', { txId: tx.id, proposalHash: mine.proposalHash })
+      if (this.votePublished.has(tx.id) && !recheck) return
+      // Marked before the read: a deletion reported while it is in flight unmarks it again.
+      this.votePublished.add(tx.id)
+      try {
+        if (!(await this.etcd.get(key)) && (await this.etcd.putIfAbsent(key, mine.vote))) {
+          this.log.warn(`my vote on ${tx.id} had vanished from etcd: published the same signed vote again`)
+          void this.audit.record('tx.vote_republished', { txId: tx.id, proposalHash: mine.proposalHash })
+        }
+      } catch (err) {
+        this.votePublished.delete(tx.id)
+        throw err
       }
       return
     }
@@ -816,7 +832,7 @@ export class TxWorkerService {
   private async maybePresign(): Promise<void> {
     if (this.presignRunning) return
     const me = this.config.nodeId
-    const jobs = (await this.etcd.getPrefix<PresigRecord>(WalletKeys.presigs))
+    const jobs = (await this.store.presignatures())
       .map((e) => e.value)
       .filter((p) => p.status === 'generating' && p.signers.includes(me))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))

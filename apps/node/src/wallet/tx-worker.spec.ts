@@ -143,7 +143,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
   let spentBy: Map<string, string>
 
   function node(cfg: AppConfig = config, cluster: unknown = {}): TxWorkerService {
-    const id = identity(1)
+    const id = { ...identity(1), start: async () => undefined }
     const engine = {
       isStarted: true,
       keyInfo: () => ({ keyId: 'k1' }),
@@ -205,7 +205,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
   /** One pass of the worker over `tx` as etcd holds it now; waits for a signing it started. */
   async function step(w: TxWorkerService, txId: string): Promise<void> {
     const tx = (await etcd.get<TxRecord>(WalletKeys.tx(txId)))!.value
-    await (w as unknown as { handle(tx: TxRecord, checkVotes: boolean): Promise<void> }).handle(tx, false)
+    await (w as unknown as { handle(tx: TxRecord, checkVotes: null): Promise<void> }).handle(tx, null)
     for (let i = 0; i < 200 && (w as unknown as { running: Set<string> }).running.size > 0; i++) await new Promise((r) => setTimeout(r, 5))
   }
   const result = async (tx: TxRecord, n: number) => (await etcd.get<SigningResult>(WalletKeys.result(tx.id, n, 1)))?.value
@@ -454,6 +454,30 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
     await step(w, b.id)
     assert.deepEqual(accused, [])
     assert.equal(new ApprovalLedger(dir).get(b.id)?.finished, true)
+  })
+
+  it('a vote cast is not read back on every step, and is published again (the same bytes) once the watch reports its key deleted', async () => {
+    const w = node()
+    const tx = await approved(w)
+    // The watches, without the loop (each pass below is driven by the test).
+    await w.start()
+    await w.stop()
+    const key = WalletKeys.vote(tx.id, 1)
+    const cast = etcd.value<SignedVote>(key)
+    let reads = 0
+    const get = etcd.get.bind(etcd)
+    etcd.get = (<T>(k: string) => {
+      if (k === key) reads++
+      return get<T>(k)
+    }) as typeof etcd.get
+    await step(w, tx.id)
+    await step(w, tx.id)
+    await step(w, tx.id)
+    // At most once (the full scan of the loop's first pass may have looked already), not on every step.
+    assert.ok(reads <= 1, `the vote key was read ${reads} times in three steps`)
+    await etcd.delete(key)
+    await step(w, tx.id)
+    assert.deepEqual(etcd.value<SignedVote>(key), cast)
   })
 
   it('an approval decided on three approvals is accused; one on four is not', async () => {
