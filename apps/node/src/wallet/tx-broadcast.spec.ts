@@ -2,13 +2,16 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
+import { decisionFault } from '@tw/api'
 import { ChainRejectedError, EsploraClient, type ChainOutspend, type ChainTxStatus } from '../chain/chain.client'
 import type { AppConfig } from '../config/config'
 import { MetricsService } from '../metrics/metrics.service'
 import { FakeEtcd } from '../testing/fake-etcd'
-import { fakeIdentity } from '../testing/fake-identity'
+import { fakeIdentity, signAs } from '../testing/fake-identity'
 import { oldestBroadcastAgeS, TxCoordinatorService } from './tx-coordinator.service'
-import { WalletKeys, type TxRecord } from './wallet.types'
+import { attemptBody } from './leader-decision'
+import { resultBody } from './signing-check'
+import { WalletKeys, type SignedVote, type SigningAttempt, type SigningResult, type TxRecord } from './wallet.types'
 
 // The leader's broadcast step over an in-memory etcd and a scripted chain: a refusal is a
 // failure only once the chain says why.
@@ -87,6 +90,10 @@ function leaderOver(etcd: FakeEtcd, chain: FakeChain): TxCoordinatorService {
     active: async () =>
       (await Promise.all(etcd.keys(WalletKeys.actives).map((k) => etcd.get<TxRecord>(WalletKeys.tx(k.slice(WalletKeys.actives.length)))))).filter((e) => e !== null),
     idByTxid: async () => null,
+    votes: async (id: string) => (await Promise.all([1, 2, 3, 4, 5].map((n) => etcd.get<SignedVote>(WalletKeys.vote(id, n))))).flatMap((e) => (e ? [e.value] : [])),
+    voteValid: async (v: SignedVote, t: TxRecord) => v.payload.proposalHash === t.proposalHash && signAs(v.payload.nodeId, v.payload) === v.signature,
+    results: async (id: string, n: number, signers: number[]) =>
+      (await Promise.all(signers.map((s) => etcd.get<SigningResult>(WalletKeys.result(id, n, s))))).flatMap((e) => (e ? [e.value] : [])),
     presignatures: () => etcd.getPrefix(WalletKeys.presigs),
     observe: () => undefined,
     onRecord: async () => true,
@@ -94,7 +101,7 @@ function leaderOver(etcd: FakeEtcd, chain: FakeChain): TxCoordinatorService {
   return new TxCoordinatorService(
     config,
     etcd as never,
-    { isLeader: true, leaderTerm: TERM } as never,
+    { isLeader: true, leaderTerm: TERM, upNodes: () => [1, 2, 3, 4, 5], bannedNodes: () => [] } as never,
     { chain: () => chain } as never,
     store as never,
     { record: async () => undefined } as never,
@@ -354,5 +361,48 @@ describe('EsploraClient: what "the chain knows the transaction" means', () => {
     assert.equal(bad.alreadyKnown, false)
     assert.equal(new ChainRejectedError('txn-already-in-mempool').alreadyKnown, true)
     assert.equal(new ChainRejectedError('Transaction outputs already in utxo set').alreadyKnown, true)
+  })
+})
+
+describe('TxCoordinatorService: a failed attempt rests on the votes this leader verified (issue 13: no honest leader made the author of a faulty decision)', () => {
+  it('an attempt in etcd carrying three approvals (a compromised node wrote it), refused by its signers: the retry decision carries the four verified approvals', async () => {
+    const etcd = new FakeEtcd()
+    etcd.term = TERM
+    const coordinator = leaderOver(etcd, new FakeChain())
+    const tx: TxRecord = { ...signedTx(), state: 'signing', attempt: 1, signers: [1, 2, 3, 4], signedTx: null, txid: null }
+    const votes = [1, 2, 3, 4].map((nodeId) => {
+      const payload = { txId: tx.id, proposalHash: tx.proposalHash, nodeId, approve: true, reason: null, votedAt: tx.createdAt }
+      return { payload, signature: signAs(nodeId, payload) }
+    })
+    for (const v of votes) await etcd.put(WalletKeys.vote(tx.id, v.payload.nodeId), v)
+    const forged: SigningAttempt = {
+      txId: tx.id,
+      attempt: 1,
+      signers: [1, 2, 3, 4],
+      mode: 'frost',
+      presignatures: tx.inputs.map(() => null),
+      createdAt: tx.createdAt,
+      term: '0',
+      proposalHash: tx.proposalHash,
+      leader: 5,
+      approvals: votes.slice(0, 3),
+    }
+    await etcd.put(WalletKeys.attempt(tx.id, 1), { ...forged, signature: signAs(5, attemptBody(forged)) })
+    for (const nodeId of [1, 2, 3, 4]) {
+      const r: SigningResult = { nodeId, ok: false, code: 'BAD_ATTEMPT', error: 'the attempt carries 3 approvals', culprits: [], reportedAt: tx.createdAt, txId: tx.id, attempt: 1 }
+      await etcd.put(WalletKeys.result(tx.id, 1, nodeId), { ...r, signature: signAs(nodeId, resultBody(r)) })
+    }
+    await etcd.put(WalletKeys.tx(tx.id), tx)
+    const entry = (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!
+    await (coordinator as unknown as { advance(term: string, e: typeof entry): Promise<void> }).advance(TERM, entry)
+    const after = (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!.value
+    assert.equal(after.state, 'approved')
+    assert.equal(after.error?.code, 'BAD_ATTEMPT')
+    // What every honest follower checks before it accepts the decision (else it accuses this leader).
+    assert.equal(await decisionFault(after.decision!, 4, 5, (v) => Promise.resolve(signAs(v.payload.nodeId, v.payload) === v.signature)), null)
+    assert.deepEqual(
+      after.decision!.votes.map((v) => v.payload.nodeId),
+      [1, 2, 3, 4],
+    )
   })
 })

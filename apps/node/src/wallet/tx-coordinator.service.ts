@@ -462,8 +462,11 @@ export class TxCoordinatorService {
     }
     // Back to approved with the failure noted; the next step picks new signers without the culprits.
     const excluded = [...new Set([...(tx.excluded ?? []), ...d.persistent])].sort((a, b) => a - b)
-    // Still approved: the decision carries the approvals again (a retry rests on them too).
-    const ok = await this.transition(term, entry, 'approved', { error, excluded }, { puts: presigPuts }, { votes: attempt.approvals ?? (await this.ballots(tx)).approvals })
+    // Still approved: the decision carries the approvals again (a retry rests on them too): the
+    // votes this leader reads and verifies now, never the attempt's (another leader wrote it, or
+    // a compromised node rewrote it in etcd: signing a decision on its approvals would make this
+    // leader the author of a faulty decision, accused and banned by every honest node).
+    const ok = await this.transition(term, entry, 'approved', { error, excluded }, { puts: presigPuts }, { votes: (await this.ballots(tx)).approvals })
     if (ok && d.exclude.length) {
       const fresh = await this.etcd.get<TxRecord>(entry.key)
       if (fresh) await this.advance(term, fresh, d.exclude)

@@ -143,7 +143,7 @@ describe('TxWorkerService: a node signs only what it approved (trust model)', ()
   let spentBy: Map<string, string>
 
   function node(cfg: AppConfig = config, cluster: unknown = {}): TxWorkerService {
-    const id = { ...identity(1), start: async () => undefined }
+    const id = identity(1)
     const engine = {
       isStarted: true,
       keyInfo: () => ({ keyId: 'k1' }),
