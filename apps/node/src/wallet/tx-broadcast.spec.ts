@@ -83,7 +83,7 @@ function signedTx(): TxRecord {
 }
 
 /** The leader's coordinator over `etcd` and `chain` (its store reads the records and the active index from etcd). */
-function leaderOver(etcd: FakeEtcd, chain: FakeChain): TxCoordinatorService {
+function leaderOver(etcd: FakeEtcd, chain: FakeChain, ledger: { get(id: string): { finished: boolean } | null } = { get: () => null }): TxCoordinatorService {
   const store = {
     mirror: async () => undefined,
     get: (id: string) => etcd.get<TxRecord>(WalletKeys.tx(id)),
@@ -109,6 +109,7 @@ function leaderOver(etcd: FakeEtcd, chain: FakeChain): TxCoordinatorService {
     fakeIdentity(1) as never,
     {} as never,
     { isPaused: () => false } as never,
+    ledger as never,
   )
 }
 
@@ -364,11 +365,15 @@ describe('EsploraClient: what "the chain knows the transaction" means', () => {
   })
 })
 
-describe('TxCoordinatorService: a failed attempt rests on the votes this leader verified (issue 13: no honest leader made the author of a faulty decision)', () => {
-  it('an attempt in etcd carrying three approvals (a compromised node wrote it), refused by its signers: the retry decision carries the four verified approvals', async () => {
+describe('TxCoordinatorService: a signing record rewritten in etcd (issue 13: no honest leader made the author of a faulty decision)', () => {
+  /**
+   * Etcd as a compromised node leaves it: a send back in `signing` with an attempt carrying three
+   * approvals (signed by node 5), refused by its four signers; the four genuine votes are there.
+   */
+  async function rewritten(ledger?: { get(id: string): { finished: boolean } | null }) {
     const etcd = new FakeEtcd()
     etcd.term = TERM
-    const coordinator = leaderOver(etcd, new FakeChain())
+    const coordinator = leaderOver(etcd, new FakeChain(), ledger)
     const tx: TxRecord = { ...signedTx(), state: 'signing', attempt: 1, signers: [1, 2, 3, 4], signedTx: null, txid: null }
     const votes = [1, 2, 3, 4].map((nodeId) => {
       const payload = { txId: tx.id, proposalHash: tx.proposalHash, nodeId, approve: true, reason: null, votedAt: tx.createdAt }
@@ -395,14 +400,24 @@ describe('TxCoordinatorService: a failed attempt rests on the votes this leader 
     await etcd.put(WalletKeys.tx(tx.id), tx)
     const entry = (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!
     await (coordinator as unknown as { advance(term: string, e: typeof entry): Promise<void> }).advance(TERM, entry)
-    const after = (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))!.value
-    assert.equal(after.state, 'approved')
-    assert.equal(after.error?.code, 'BAD_ATTEMPT')
+    return { before: entry, after: (await etcd.get<TxRecord>(WalletKeys.tx(tx.id)))! }
+  }
+
+  it('the retry decision carries the four approvals the leader verified, not the attempt’s three', async () => {
+    const { after } = await rewritten()
+    assert.equal(after.value.state, 'approved')
+    assert.equal(after.value.error?.code, 'BAD_ATTEMPT')
     // What every honest follower checks before it accepts the decision (else it accuses this leader).
-    assert.equal(await decisionFault(after.decision!, 4, 5, (v) => Promise.resolve(signAs(v.payload.nodeId, v.payload) === v.signature)), null)
+    assert.equal(await decisionFault(after.value.decision!, 4, 5, (v) => Promise.resolve(signAs(v.payload.nodeId, v.payload) === v.signature)), null)
     assert.deepEqual(
-      after.decision!.votes.map((v) => v.payload.nodeId),
+      after.value.decision!.votes.map((v) => v.payload.nodeId),
       [1, 2, 3, 4],
     )
+  })
+
+  it('a send this node saw finish (its approval ledger) is not advanced at all, whatever etcd says', async () => {
+    const { before, after } = await rewritten({ get: () => ({ finished: true }) })
+    assert.equal(after.modRevision, before.modRevision, 'nothing written')
+    assert.equal(after.value.state, 'signing')
   })
 })

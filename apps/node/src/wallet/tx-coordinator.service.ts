@@ -3,6 +3,7 @@ import type { TransactionStateDto } from '@tw/api'
 import { attachWitnesses, deriveEcdsaChild, deriveTaprootOutputKey } from '@tw/bitcoin'
 import { AuditService } from '../audit/audit.service'
 import { errorMessage } from '../common/async'
+import { BoundedSet } from '../common/bounded'
 import { withRequestId } from '../common/request-context'
 import { Reconciler } from '../common/reconciler'
 import { ClusterService } from '../cluster/cluster.service'
@@ -15,6 +16,7 @@ import { ChainRejectedError, type ChainBackend } from '../chain/chain.client'
 import { ByzantineService } from '../byzantine/byzantine.service'
 import { NodeIdentityService } from '../byzantine/identity.service'
 import { decisionBody } from '@tw/api'
+import { ApprovalLedger } from './approval-ledger'
 import { attemptBody } from './leader-decision'
 import { proposalBody, proposalHash } from './policy'
 import { PartitionBook } from './partition-book'
@@ -74,6 +76,8 @@ export class TxCoordinatorService {
   private readonly votes = new PartitionBook<SignedVote>(BOOK_RESYNC_MS, (v) => v?.payload?.nodeId)
   /** The results of each transaction's current attempt (subject `<txId>/<attempt>`), the same way. */
   private readonly results = new PartitionBook<SigningResult>(BOOK_RESYNC_MS, (r) => r?.nodeId)
+  /** Rewritten records of finished sends already reported (see {@link seenFinished}), per revision. */
+  private readonly refusedRecords = new BoundedSet<string>(1000)
   /** The chain tip, read at most once per step (only when a transaction is broadcast). */
   private stepTip: Promise<string | null> | null = null
 
@@ -88,6 +92,7 @@ export class TxCoordinatorService {
     private readonly identity: NodeIdentityService,
     private readonly byzantine: ByzantineService,
     private readonly engine: EngineRepository,
+    private readonly approvals: ApprovalLedger,
   ) {}
 
   async start(): Promise<void> {
@@ -219,6 +224,7 @@ export class TxCoordinatorService {
    */
   private async advance(term: string, entry: EtcdEntry<TxRecord>, exclude: number[] = [], read?: Ballots): Promise<void> {
     const tx = entry.value
+    if (this.seenFinished(entry)) return
     const { input, keyAt } = await this.observe(tx, exclude, read)
     const { decision, accuse } = decide(input)
     for (const r of accuse) {
@@ -259,6 +265,24 @@ export class TxCoordinatorService {
       case 'track':
         return this.track(term, entry)
     }
+  }
+
+  /**
+   * Whether this node's own approval ledger saw `entry`'s send finish while etcd holds it in a
+   * state that leads to signing (voting, approved, signing): the record was rewritten in etcd
+   * (with an index entry, which any proposer may write). The leader then neither decides nor
+   * starts an attempt for it: the send ended, whatever etcd now says (logged once per revision).
+   */
+  private seenFinished(entry: EtcdEntry<TxRecord>): boolean {
+    const tx = entry.value
+    if (!['pending', 'voting', 'approved', 'signing'].includes(tx.state) || !this.approvals.get(tx.id)?.finished) return false
+    const memo = `${tx.id}|${entry.modRevision}`
+    if (!this.refusedRecords.has(memo)) {
+      this.refusedRecords.add(memo)
+      this.log.error(`transaction ${tx.id}: this node saw it finish, but etcd holds it in state ${tx.state}: the record was rewritten; not advanced`)
+      void this.audit.record('tx.decision_refused', { txId: tx.id, state: tx.state, reason: 'finished in this node’s approval ledger', leader: this.config.nodeId })
+    }
+    return true
   }
 
   /** What {@link decide} needs for `tx`'s state, read from etcd (and nothing it does not need). */
