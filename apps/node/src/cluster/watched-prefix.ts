@@ -74,6 +74,7 @@ export function lazyWatch(etcd: Pick<EtcdRepository, 'watchPrefix'>, prefix: str
     ))
 }
 
-function newer<T>(e: EtcdEntry<T>, held: EtcdEntry<T> | undefined): boolean {
+/** Whether `e` is a later revision of its key than `held` (or nothing is held). */
+export function newer<T>(e: EtcdEntry<T>, held: EtcdEntry<T> | null | undefined): boolean {
   return !held || BigInt(e.modRevision) > BigInt(held.modRevision)
 }

@@ -225,7 +225,7 @@ export class TxCoordinatorService {
   private async advance(term: string, entry: EtcdEntry<TxRecord>, exclude: number[] = [], read?: Ballots): Promise<void> {
     const tx = entry.value
     if (this.seenFinished(entry)) return
-    const { input, keyAt } = await this.observe(tx, exclude, read)
+    const { input, keyAt } = await this.readInput(tx, exclude, read)
     const { decision, accuse } = decide(input)
     for (const r of accuse) {
       this.log.warn(`node ${r.nodeId} reported signatures for ${tx.id} attempt ${input.attempt?.attempt} that do not verify`)
@@ -286,7 +286,7 @@ export class TxCoordinatorService {
   }
 
   /** What {@link decide} needs for `tx`'s state, read from etcd (and nothing it does not need). */
-  private async observe(tx: TxRecord, exclude: number[], read?: Ballots): Promise<{ input: DecideInput; keyAt: KeyAt | null }> {
+  private async readInput(tx: TxRecord, exclude: number[], read?: Ballots): Promise<{ input: DecideInput; keyAt: KeyAt | null }> {
     const input: DecideInput = {
       record: tx,
       ballots: read ?? NO_BALLOTS,

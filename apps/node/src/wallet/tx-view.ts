@@ -1,6 +1,6 @@
 import { BoundedMap } from '../common/bounded'
 import type { EtcdEntry, EtcdRepository } from '../cluster/etcd.repository'
-import { lazyWatch, WatchedPrefix } from '../cluster/watched-prefix'
+import { lazyWatch, newer, WatchedPrefix } from '../cluster/watched-prefix'
 import { TERMINAL_STATES, WalletKeys, type TxRecord } from './wallet.types'
 
 /** Finished records kept after their last watch event (a step reads them once more). */
@@ -31,7 +31,7 @@ export class TxView {
   private readonly index: WatchedPrefix<unknown>
 
   constructor(
-    private readonly etcd: Pick<EtcdRepository, 'watchPrefix' | 'getPrefix'>,
+    etcd: Pick<EtcdRepository, 'watchPrefix' | 'getPrefix'>,
     private readonly resyncMs = 30_000,
     private readonly now: () => number = Date.now,
   ) {
@@ -85,8 +85,7 @@ export class TxView {
   observe(entry: EtcdEntry<TxRecord>): void {
     const id = entry.value?.id
     if (typeof id !== 'string' || entry.key !== WalletKeys.tx(id)) return
-    const held = this.latest(id)
-    if (held && BigInt(held.modRevision) >= BigInt(entry.modRevision)) return
+    if (!newer(entry, this.latest(id))) return
     if (TERMINAL_STATES.includes(entry.value.state)) {
       this.active.delete(id)
       this.recent.set(id, entry)

@@ -474,12 +474,9 @@ export class TxWorkerService {
   /**
    * Casts this node's one vote on `tx`: judged, recorded in the local approval ledger
    * (fsynced), then published create-if-absent. A vote already in the ledger is never cast
-   * again: if its etcd key vanished, the same signed bytes are published again.
-   */
-  /**
-   * Votes on `tx` once, ever. A vote already cast is published again, the same bytes, if its
-   * key vanished from etcd: looked at when the watch reports a change of that key, and on every
-   * full scan (`recheck`: an event lost to a reconnect), not read back on every step.
+   * again: if its etcd key vanished, the same signed bytes are published again. That key is
+   * looked at when the watch reports a change of it, and on every full scan (`recheck`: an
+   * event lost to a reconnect), not read back on every step.
    */
   private async vote(tx: TxRecord, recheck = false): Promise<void> {
     const me = this.config.nodeId
